@@ -1,0 +1,49 @@
+# Keybroker: `make run` starts the tray app; `make test` is what CI runs (.ci/run).
+# The logic lives in scripts/*.sh; this file only names the steps. DESIGN.md §6 describes the rig.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PEER_VENV ?= .venv-peer-agentstack
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k vault -x"`.
+PYTEST_ARGS ?=
+
+export PYTHON VENV PEER_VENV PYTEST_ARGS
+
+.PHONY: help run test lint deps venv clean screenshots
+
+help:
+	@echo "make run    create $(VENV) if needed, install keybroker, start the tray app"
+	@echo "make test   system packages, venvs, lint, then pytest against a private Secret Service"
+	@echo "make lint   ruff + mypy only"
+	@echo "make deps   install the system packages the tests need (apt-get; root or sudo -n)"
+	@echo "make clean  remove the venvs and caches"
+	@echo "make screenshots  the app under Xvfb + trayer, every window and prompt saved to docs/screenshots/"
+
+run:
+	@bash scripts/venv.sh "$(VENV)"
+	exec "$(VENV)/bin/keybroker"
+
+test:
+	@bash scripts/test.sh
+
+lint:
+	@bash scripts/venv.sh "$(VENV)" test
+	@bash scripts/lint.sh
+
+deps:
+	@bash scripts/system-deps.sh
+
+venv:
+	@bash scripts/venv.sh "$(VENV)" test
+
+clean:
+	rm -rf "$(VENV)" "$(PEER_VENV)" .mypy_cache .ruff_cache .pytest_cache build dist
+	find . -path ./.git -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d -prune -exec rm -rf {} +
+
+screenshots:
+	@bash scripts/venv.sh "$(VENV)"
+	PYTHON="$(VENV)/bin/python" bash scripts/screenshots.sh

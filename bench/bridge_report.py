@@ -1,0 +1,193 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The bridge benchmark's results and its Markdown tables (medians over rounds; latencies in ms).
+
+Ratios and differences are taken per round (the targets of one round ran back to back) and the median
+of those is reported, which holds up better than a ratio of medians when the machine's load drifts.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge_workloads import WORKLOADS
+
+TARGETS = ("direct", "passthrough", "bridge")
+NO_CALLER = "bridge-nocaller"
+
+
+def median(values: list[float]) -> float:
+    clean = [v for v in values if v is not None and not math.isnan(v)]
+    return statistics.median(clean) if clean else math.nan
+
+
+@dataclass
+class Cell:
+    """Every round's result for one measurement (workload, concurrency, target)."""
+
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    def med(self, key: str) -> float:
+        return median([r[key] for r in self.results if r.get(key) is not None])
+
+
+def ratio_median(a: Cell, b: Cell, key: str = "rps") -> float:
+    """Median over rounds of a[key] / b[key]."""
+    pairs = zip(a.results, b.results, strict=False)
+    return median([x[key] / y[key] for x, y in pairs if y.get(key) and x.get(key) is not None])
+
+
+def diff_median(a: Cell, b: Cell, key: str) -> float:
+    """Median over rounds of a[key] - b[key]."""
+    pairs = zip(a.results, b.results, strict=False)
+    return median([x[key] - y[key] for x, y in pairs if x.get(key) is not None and y.get(key) is not None])
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def per_second(cpu_ms: float) -> float:
+    return 1000.0 / cpu_ms if cpu_ms and not math.isnan(cpu_ms) else math.nan
+
+
+@dataclass
+class Results:
+    """Everything one run measured."""
+
+    levels: list[int]
+    rounds: int
+    duration: float
+    fulfil_concurrency: int
+    plan: str
+    targets: list[str]
+    cells: dict[tuple[str, int, str], Cell] = field(default_factory=dict)
+    fulfil: dict[tuple[str, str], Cell] = field(default_factory=dict)
+    loads: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def cell(self, workload: str, level: int, target: str) -> Cell:
+        return self.cells.setdefault((workload, level, target), Cell())
+
+    def fulfil_cell(self, kind: str, target: str) -> Cell:
+        return self.fulfil.setdefault((kind, target), Cell())
+
+
+def _throughput(say: Callable[[str], None], r: Results) -> None:
+    say(
+        "| workload | c | direct req/s | pass-through req/s | bridge req/s | bridge/direct | "
+        "pass/direct | bridge/pass | direct p50 / p99 | pass p50 / p99 | bridge p50 / p99 | "
+        "bridge added p50 / p99 |"
+    )
+    say("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for workload in WORKLOADS:
+        for c in r.levels:
+            d, p, b = (r.cell(workload.name, c, t) for t in TARGETS)
+            say(
+                f"| {workload.label} | {c} | {d.med('rps'):.0f} | {p.med('rps'):.0f} | {b.med('rps'):.0f} | "
+                f"{fmt(ratio_median(b, d))}x | {fmt(ratio_median(p, d))}x | {fmt(ratio_median(b, p))}x | "
+                f"{fmt(d.med('p50'))} / {fmt(d.med('p99'))} | {fmt(p.med('p50'))} / {fmt(p.med('p99'))} | "
+                f"{fmt(b.med('p50'))} / {fmt(b.med('p99'))} | "
+                f"{fmt(diff_median(b, d, 'p50'))} / {fmt(diff_median(b, d, 'p99'))} |"
+            )
+
+
+def _first_event(say: Callable[[str], None], r: Results) -> None:
+    stream = next(w for w in WORKLOADS if w.streaming)
+    say(
+        "| streaming, first event | c | direct p50 / p99 | pass-through p50 / p99 | bridge p50 / p99 | "
+        "bridge later than direct, p50 |"
+    )
+    say("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for c in r.levels:
+        d, p, b = (r.cell(stream.name, c, t) for t in TARGETS)
+        say(
+            f"| {stream.label} | {c} | {fmt(d.med('first_p50'))} / {fmt(d.med('first_p99'))} | "
+            f"{fmt(p.med('first_p50'))} / {fmt(p.med('first_p99'))} | "
+            f"{fmt(b.med('first_p50'))} / {fmt(b.med('first_p99'))} | {fmt(diff_median(b, d, 'first_p50'))} |"
+        )
+
+
+def _fulfil(say: Callable[[str], None], r: Results) -> None:
+    say(
+        "| fulfil a run-time demand (granted, cached value) | c | direct, resumed by hand p50 / p99 | "
+        "bridge p50 / p99 | added p50 / p99 |"
+    )
+    say("| --- | ---: | ---: | ---: | ---: |")
+    for kind, label in (("send", "message/send (0.3)"), ("stream", "message/stream (0.3)")):
+        d, b = r.fulfil_cell(kind, "direct"), r.fulfil_cell(kind, "bridge")
+        say(
+            f"| {label} | {r.fulfil_concurrency} | {fmt(d.med('p50'))} / {fmt(d.med('p99'))} | "
+            f"{fmt(b.med('p50'))} / {fmt(b.med('p99'))} | "
+            f"{fmt(diff_median(b, d, 'p50'))} / {fmt(diff_median(b, d, 'p99'))} |"
+        )
+
+
+def _cpu(say: Callable[[str], None], r: Results) -> None:
+    say(
+        "| CPU ms per request (all threads) | c | agent (direct) | proxy | bridge | bridge / proxy | "
+        "one core's worth, req/s: proxy | bridge |"
+    )
+    say("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for workload in WORKLOADS:
+        for c in r.levels:
+            d, p, b = (r.cell(workload.name, c, t) for t in TARGETS)
+            proxy, bridge = p.med("front_cpu"), b.med("front_cpu")
+            say(
+                f"| {workload.label} | {c} | {fmt(d.med('agent_cpu'))} | {fmt(proxy)} | {fmt(bridge)} | "
+                f"{fmt(ratio_median(b, p, 'front_cpu'), 1)}x | {fmt(per_second(proxy), 0)} | "
+                f"{fmt(per_second(bridge), 0)} |"
+            )
+
+
+def _no_caller(say: Callable[[str], None], r: Results) -> None:
+    say("Diagnostic: the same bridge without the calling-process lookup (`BridgeApp(..., caller=None)`):")
+    say("")
+    say(
+        "| workload | c | bridge req/s | no-caller req/s | no-caller/direct | no-caller/pass | "
+        "bridge p50 | no-caller p50 | bridge CPU ms/req | no-caller CPU ms/req |"
+    )
+    say("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for workload in WORKLOADS:
+        for c in r.levels:
+            d, p, b, n = (r.cell(workload.name, c, t) for t in (*TARGETS, NO_CALLER))
+            say(
+                f"| {workload.label} | {c} | {b.med('rps'):.0f} | {n.med('rps'):.0f} | "
+                f"{fmt(ratio_median(n, d))}x | {fmt(ratio_median(n, p))}x | {fmt(b.med('p50'))} | "
+                f"{fmt(n.med('p50'))} | {fmt(b.med('front_cpu'))} | {fmt(n.med('front_cpu'))} |"
+            )
+    say("")
+    say("| run-time demand | c | bridge p50 / p99 | no-caller p50 / p99 | no-caller added p50 |")
+    say("| --- | ---: | ---: | ---: | ---: |")
+    for kind in ("send", "stream"):
+        d, b, n = (r.fulfil_cell(kind, t) for t in ("direct", "bridge", NO_CALLER))
+        say(
+            f"| {kind} | {r.fulfil_concurrency} | {fmt(b.med('p50'))} / {fmt(b.med('p99'))} | "
+            f"{fmt(n.med('p50'))} / {fmt(n.med('p99'))} | {fmt(diff_median(n, d, 'p50'))} |"
+        )
+
+
+def report(say: Callable[[str], None], r: Results, load_before: str, load_after: str) -> None:
+    """Print the Markdown tables."""
+    say("## Results (medians over rounds; latencies in ms)")
+    for section in (_throughput, _first_event, _fulfil, _cpu):
+        say("")
+        section(say, r)
+    if NO_CALLER in r.targets:
+        say("")
+        _no_caller(say, r)
+    say("")
+    failed = "; ".join(r.failures) if r.failures else "none"
+    say(f"Failed requests: {failed}.")
+    say("")
+    say(
+        f"Machine: {os.cpu_count()} CPUs, {r.plan}; Python {platform.python_version()}. "
+        f"Load average (1/5/15 min): {load_before} at start, {load_after} at the end; "
+        f"per round: {'; '.join(r.loads)}. {r.rounds} round(s) of {r.duration:g} s per measurement, "
+        f"targets alternated."
+    )

@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The bridge under test: Keybroker's own `Runtime`, as `keybroker serve` runs it, over a memory vault.
+
+`python bench/bridge_server.py AGENT_URL [--no-caller] [--profile FILE]`, with `KEYBROKER_HOME`
+pointing at a scratch directory: opens the services (`KEYBROKER_VAULT=memory`), starts the runtime on
+a free port (a real `BridgeApp` behind `running_bridge`, the management API behind it), adds the
+agent at AGENT_URL as `echo` and stores a value for each of its demands for it (`SecretStore.set(...,
+owner="echo")`: an owner's *always* grant), so no prompt ever shows; the prompter declines anyway.
+Prints `READY <port>` and serves until SIGTERM or SIGINT.
+
+Diagnostics: `--no-caller` serves a second `BridgeApp` over the same broker without the calling
+process lookup (`caller=None`) and prints its port as `READY2 <port>`; `--profile FILE` runs the
+process under cProfile and writes the stats to FILE when it stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+# Before a2a-sdk is imported (Runtime.start sets it too).
+os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "desktop"))
+
+from bridge_common import CARD_KEY, CARD_VALUE, RUNTIME_KEY, RUNTIME_VALUE, SLUG, say_ready
+
+from keybroker.core.models import SecretValue
+from keybroker.core.prompts import DecliningPrompter
+from keybroker.runtime import Runtime, RuntimeOptions
+
+
+async def serve(agent_url: str, no_caller: bool) -> None:
+    """Run the bridge until SIGTERM/SIGINT."""
+    environ = dict(os.environ)
+    environ["KEYBROKER_VAULT"] = "memory"
+    if "KEYBROKER_HOME" not in environ:
+        raise SystemExit("KEYBROKER_HOME must point at a scratch directory")
+    runtime = Runtime(RuntimeOptions(port=0, environ=environ), DecliningPrompter("benchmark: no prompts"))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        info = await runtime.start()
+        services, broker = runtime.services, runtime.broker
+        assert services is not None and broker is not None
+        services.agents.add(agent_url, slug=SLUG)
+        services.secrets.set(CARD_KEY, SecretValue(CARD_VALUE), owner=SLUG)
+        services.secrets.set(RUNTIME_KEY, SecretValue(RUNTIME_VALUE), owner=SLUG)
+        async with contextlib.AsyncExitStack() as stack:
+            if no_caller:
+                from keybroker.core.bridge import BridgeApp, running_bridge
+
+                bare = BridgeApp(services.catalog.find_agent, broker, caller=None)
+                stack.push_async_callback(bare.aclose)
+                port2 = await stack.enter_async_context(running_bridge(bare, 0))
+                sys.stdout.write(f"READY2 {port2}\n")
+            say_ready(info.port)
+            await stop.wait()
+    finally:
+        await runtime.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("agent_url")
+    parser.add_argument("--no-caller", action="store_true")
+    parser.add_argument("--profile", metavar="FILE")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    if not args.profile:
+        asyncio.run(serve(args.agent_url, args.no_caller))
+        return
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        asyncio.run(serve(args.agent_url, args.no_caller))
+    finally:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+
+
+if __name__ == "__main__":
+    main()

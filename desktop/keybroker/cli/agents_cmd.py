@@ -1,0 +1,237 @@
+"""`keybroker agents ...`: add, list, show, refresh, push-secrets, rm."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from keybroker.cli.context import CommandContext
+from keybroker.cli.output import info, print_json, table, when
+from keybroker.core.models import AgentRecord
+from keybroker.core.paths import Paths
+from keybroker.core.services import Services
+from keybroker.core.status import agent_status, bridged_url
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `agents` and its subcommands."""
+    p = sub.add_parser("agents", help="agents behind the bridge")
+    ss = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    s = ss.add_parser("add", help="fetch an agent's card and add it")
+    s.add_argument("url", help="the agent's base URL or its agent-card.json URL")
+    s.add_argument("--slug", help="the name in bridged URLs (default: from the card's name)")
+    s.add_argument("--require-token", action="store_true", help="callers must present the API token")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_add)
+
+    s = ss.add_parser("list", help="list agents")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_list)
+
+    s = ss.add_parser("show", help="an agent's card details, demands and whether they are satisfied")
+    s.add_argument("slug")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_show)
+
+    s = ss.add_parser("refresh", help="re-read an agent's card and notice changes")
+    s.add_argument("slug")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_refresh)
+
+    s = ss.add_parser(
+        "push-secrets",
+        help="send an agent the secrets it may have, through its own Agent Protocol secrets API",
+        description=(
+            "Sends (POST <agent URL>/ap/v1/agent/secrets) every secret the agent owns or holds an "
+            "'always' grant for, lists what the agent then reports, and deletes there the keys an "
+            "earlier push sent that were revoked here since. Each push is audited."
+        ),
+    )
+    s.add_argument("slug")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_push_secrets)
+
+    s = ss.add_parser("rm", help="remove an agent and its grants")
+    s.add_argument("slug")
+    s.add_argument("--purge", action="store_true", help="also delete the secrets it owns")
+    s.set_defaults(func=cmd_rm)
+
+
+def _port(ctx: CommandContext) -> int:
+    from keybroker.core.instance import configured_port
+
+    return configured_port(ctx.environ, Paths.from_env(ctx.environ))
+
+
+def _describe(svc: Services, agent: AgentRecord, port: int) -> dict[str, object]:
+    return agent_status(agent, svc.catalog, port=port, now=svc.catalog.clock.now())
+
+
+def cmd_add(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Fetch and record."""
+    api = ctx.api()
+    if api is not None:
+        d = api.agent_add(args.url, slug=args.slug, require_token=args.require_token)
+    else:
+        svc = ctx.services()
+        agent = svc.agents.add(args.url, slug=args.slug, require_token=args.require_token, caller=ctx.caller)
+        d = _describe(svc, agent, _port(ctx))
+    if args.json:
+        print_json(d)
+        return 0
+    sys.stdout.write(f"{d['slug']}\t{d['bridged_url']}\n")
+    versions = ", ".join(d["protocol_versions"]) or "unknown"
+    info(f"added {d['name']!r} (A2A {versions} at {d['url']})")
+    if d["demands"]:
+        info("it demands: " + ", ".join(f"{x['key']} ({x['name']})" for x in d["demands"]))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """All agents."""
+    svc = ctx.services()
+    port = _port(ctx)
+    agents = svc.catalog.list_agents()
+    if args.json:
+        print_json([_describe(svc, a, port) for a in agents])
+        return 0
+    if not agents:
+        info("no agents yet; add one with `keybroker agents add URL`")
+        return 0
+    table(
+        ["slug", "name", "versions", "demands", "url", "bridged url"],
+        [
+            [
+                a.slug,
+                a.name,
+                ",".join(a.protocol_versions),
+                str(len(a.demands)),
+                a.url,
+                bridged_url(a.slug, port),
+            ]
+            for a in agents
+        ],
+    )
+    return 0
+
+
+def _print_details(d: dict[str, object]) -> None:
+    w = sys.stdout.write
+    for k in (
+        "slug",
+        "name",
+        "description",
+        "url",
+        "card_url",
+        "bridged_url",
+        "protocol_versions",
+        "streaming",
+        "require_token",
+        "fingerprint",
+        "added",
+        "last_seen",
+    ):
+        v = d[k]
+        if isinstance(v, list):
+            v = ", ".join(map(str, v)) or "-"
+        if k in ("added", "last_seen"):
+            v = when(v if isinstance(v, float) else None)
+        w(f"{k.replace('_', ' ') + ':':19} {v if v not in ('', None) else '-'}\n")
+    demands = d["demands"]
+    assert isinstance(demands, list)
+    w("secret demands:" + (" none\n" if not demands else "\n"))
+    for dem in demands:
+        w(f"  {dem['key']}: {dem['name']}  [{dem['status']}]\n")
+        if dem.get("description"):
+            w(f"      {dem['description']}\n")
+    schemes = d["schemes"]
+    assert isinstance(schemes, list)
+    w("security schemes:" + (" none\n" if not schemes else "\n"))
+    for s in schemes:
+        w(f"  {s['name']}: {s['summary']}  [{s['status']}]\n")
+    security = d["security"]
+    assert isinstance(security, list)
+    if security:
+        w("security needs:     " + " OR ".join(" AND ".join(req) or "(none)" for req in security) + "\n")
+
+
+def cmd_show(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """One agent in detail."""
+    svc = ctx.services()
+    d = _describe(svc, svc.catalog.get_agent(args.slug), _port(ctx))
+    if args.json:
+        print_json(d)
+    else:
+        _print_details(d)
+    return 0
+
+
+def cmd_refresh(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Re-read the card."""
+    api = ctx.api()
+    if api is not None:
+        d = api.agent_refresh(args.slug)
+    else:
+        svc = ctx.services()
+        result = svc.agents.refresh(args.slug, caller=ctx.caller)
+        d = _describe(svc, result.agent, _port(ctx))
+        d["changed"] = result.changed
+        d["previous_fingerprint"] = result.previous_fingerprint
+    if args.json:
+        print_json(d)
+        return 0
+    if d["changed"]:
+        info(
+            f"the card of {args.slug} changed ({str(d['previous_fingerprint'])[:12]} -> "
+            f"{str(d['fingerprint'])[:12]}): its grants will ask again before the next release"
+        )
+    else:
+        info(f"the card of {args.slug} is unchanged")
+    return 0
+
+
+def cmd_push_secrets(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Push the agent's secrets to its own AP secrets API (core/ap_push.py)."""
+    from keybroker.core.ap_push import push_secrets
+
+    svc = ctx.services(need_persistent_vault=True)
+    report = push_secrets(svc, args.slug, caller=ctx.caller)
+    if args.json:
+        print_json(report.to_json())
+        return 0
+    info(f"pushed {len(report.pushed)} secret(s) to {report.url}: {', '.join(report.pushed) or '-'}")
+    if report.deleted:
+        info(f"deleted there (revoked here): {', '.join(report.deleted)}")
+    for key, why in report.skipped:
+        info(f"not pushed: {key}: {why}")
+    for key in report.remote:
+        sys.stdout.write(key + "\n")
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Forget an agent (and with --purge its own secrets)."""
+    api = ctx.api()
+    if api is not None:
+        out = api.agent_remove(args.slug, purge=args.purge)
+        info(f"removed agent {args.slug}")
+        kept, deleted = len(out["secrets_kept"]), len(out["secrets_deleted"])
+        if kept:
+            info(f"kept {kept} secret(s) it owns; `keybroker agents rm {args.slug} --purge` deletes them")
+        elif deleted:
+            info(f"deleted {deleted} secret(s) it owned")
+        return 0
+    svc = ctx.services()
+    agent = svc.catalog.get_agent(args.slug)
+    owned = svc.catalog.list_secrets(owner=agent.slug)
+    if args.purge:
+        for record in owned:
+            svc.secrets.remove(record, caller=ctx.caller, detail=f"agent {agent.slug} removed with --purge")
+    svc.agents.remove(agent.slug, caller=ctx.caller)
+    info(f"removed agent {agent.slug}")
+    if owned and not args.purge:
+        info(f"kept {len(owned)} secret(s) it owns; `keybroker agents rm {agent.slug} --purge` deletes them")
+    elif owned:
+        info(f"deleted {len(owned)} secret(s) it owned")
+    return 0

@@ -1,0 +1,322 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The CLI's client for a running instance's management API (`/api/v1`).
+
+While an instance runs, commands that change state go through it, so the tray and the CLI never
+disagree (INTERFACES.md). Each method is one endpoint and answers its JSON (the shapes of
+`/openapi.json`, which are the CLI's `--json` shapes). A server error comes back as the same
+`KeybrokerError` subclass the server raised, with its message and hint, so the CLI exits with the
+same code; an instance that does not answer raises `InstanceUnreachable` (exit 6).
+
+    client = ApiClient.for_instance(paths)   # None when no instance runs
+    if client is not None:
+        with client:
+            client.secret_set("GITHUB_TOKEN", value, owner="demo")
+
+Light on purpose: httpx and the error tree only (no FastAPI, no pydantic), so forwarding a command
+costs little start-up time. No proxy ever sees the traffic (`trust_env=False`), no redirect is followed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from keybroker import __version__
+from keybroker.core.api.error_codes import error_class
+from keybroker.core.errors import BridgeError, KeybrokerError, PolicyDenied
+from keybroker.core.instance import read_instance
+from keybroker.core.models import SecretValue
+from keybroker.core.paths import Paths
+
+__all__ = ["API_PREFIX", "ApiClient", "InstanceUnreachable", "JsonObject"]
+
+API_PREFIX = "/api/v1"
+JsonObject = dict[str, Any]
+
+#: A card fetch takes up to 10 s and a locked vault may show its unlock prompt (up to 120 s).
+DEFAULT_TIMEOUT = httpx.Timeout(150.0, connect=5.0, pool=5.0)
+
+_STATUS_FALLBACK: dict[int, int] = {400: 2, 401: 5, 403: 5, 404: 3, 405: 2, 413: 2, 422: 2, 502: 6, 503: 4}
+
+
+class InstanceUnreachable(BridgeError):
+    """The running instance did not answer (exit 6)."""
+
+
+def _segment(text: str) -> str:
+    """One path segment: `/` and `.` escaped too, so a key like `a/..` stays one segment."""
+    return quote(text, safe="").replace(".", "%2E")
+
+
+def _params(**given: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in given.items():
+        if value is None or value is False:
+            continue
+        out[name] = "true" if value is True else value
+    return out
+
+
+def _error_from(response: httpx.Response) -> KeybrokerError:
+    """Rebuild the server's error; a foreign body (the bridge's guard) still maps by status."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    fallback_exit = _STATUS_FALLBACK.get(response.status_code, 1)
+    if isinstance(error, dict):
+        code = str(error.get("code") or "")
+        message = str(error.get("message") or f"HTTP {response.status_code}")
+        hint = error.get("hint") if isinstance(error.get("hint"), str) else None
+        exit_code = error.get("exit_code")
+        exit_code = exit_code if isinstance(exit_code, int) else fallback_exit
+    else:  # the guard's `{"error": "forbidden_host", "message": ...}`, or no JSON at all
+        code = str(error or "")
+        message = str(data.get("message")) if isinstance(data, dict) and data.get("message") else ""
+        message = message or f"the instance answered HTTP {response.status_code}"
+        hint, exit_code = None, fallback_exit
+    if code == "unauthorized" or response.status_code == 401:
+        return PolicyDenied(
+            message, hint=hint or "the API token changed? `keybroker token` prints the current one"
+        )
+    return error_class(code, exit_code)(message, hint=hint)
+
+
+class ApiClient:
+    """One method per endpoint of `/api/v1`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: SecretValue,
+        *,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            trust_env=False,
+            follow_redirects=False,
+            transport=transport,
+            headers={"User-Agent": f"keybroker-cli/{__version__}", "Accept": "application/json"},
+        )
+
+    @classmethod
+    def for_instance(cls, paths: Paths, **kwargs: Any) -> ApiClient | None:
+        """A client for the running instance (`instance.json`), or None when none runs."""
+        instance = read_instance(paths)
+        if instance is None:
+            return None
+        try:
+            token = paths.token_file.read_text("ascii").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InstanceUnreachable(
+                f"an instance runs (pid {instance.pid}) but its API token cannot be read from "
+                f"{paths.token_file}: {getattr(exc, 'strerror', None) or type(exc).__name__}",
+                hint="`keybroker token` writes it again",
+            ) from None
+        if not token:
+            raise InstanceUnreachable(
+                f"the API token file {paths.token_file} is empty", hint="`keybroker token` writes it again"
+            )
+        return cls(instance.url, SecretValue(token), **kwargs)
+
+    def __repr__(self) -> str:
+        return f"ApiClient({self.base_url!r})"
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # plumbing ---------------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None) -> Any:
+        headers = {"Authorization": f"Bearer {self._token.reveal()}"}
+        try:
+            response = self._http.request(
+                method, API_PREFIX + path, params=params, json=json, headers=headers
+            )
+        except httpx.TimeoutException:
+            raise InstanceUnreachable(
+                f"the instance at {self.base_url} did not answer in time",
+                hint="`keybroker status` shows whether it runs",
+            ) from None
+        except httpx.TransportError as exc:
+            raise InstanceUnreachable(
+                f"cannot reach the instance at {self.base_url} ({type(exc).__name__})",
+                hint="`keybroker status` shows whether it runs",
+            ) from None
+        if response.status_code >= 400:
+            raise _error_from(response)
+        if not response.is_success:  # a redirect: never followed (no value may go elsewhere)
+            raise BridgeError(f"the instance answered {method} {path} with HTTP {response.status_code}")
+        try:
+            return response.json()
+        except ValueError:
+            raise BridgeError(
+                f"the instance answered {method} {path} with something other than JSON"
+            ) from None
+
+    # status -----------------------------------------------------------------------------------
+
+    def status(self) -> JsonObject:
+        """`GET /status`: pid, port, URL, vault, counts, pending prompts."""
+        out: JsonObject = self._call("GET", "/status")
+        return out
+
+    # agents -----------------------------------------------------------------------------------
+
+    def agents_list(self) -> list[JsonObject]:
+        """`GET /agents`."""
+        out: list[JsonObject] = self._call("GET", "/agents")
+        return out
+
+    def agent_add(self, url: str, *, slug: str | None = None, require_token: bool = False) -> JsonObject:
+        """`POST /agents`: the instance fetches the card."""
+        body: JsonObject = {"url": url, "require_token": require_token}
+        if slug is not None:
+            body["slug"] = slug
+        out: JsonObject = self._call("POST", "/agents", json=body)
+        return out
+
+    def agent_show(self, slug: str) -> JsonObject:
+        """`GET /agents/{slug}`."""
+        out: JsonObject = self._call("GET", f"/agents/{_segment(slug)}")
+        return out
+
+    def agent_refresh(self, slug: str) -> JsonObject:
+        """`POST /agents/{slug}/refresh`: the agent plus `changed` and `previous_fingerprint`."""
+        out: JsonObject = self._call("POST", f"/agents/{_segment(slug)}/refresh")
+        return out
+
+    def agent_remove(self, slug: str, *, purge: bool = False) -> JsonObject:
+        """`DELETE /agents/{slug}`: `{slug, secrets_deleted, secrets_kept}`."""
+        out: JsonObject = self._call("DELETE", f"/agents/{_segment(slug)}", params=_params(purge=purge))
+        return out
+
+    # secrets ----------------------------------------------------------------------------------
+
+    def secrets_list(self, *, owner: str | None = None, shared: bool = False) -> list[JsonObject]:
+        """`GET /secrets`: every record, or one owner's (`shared=True`: the shared ones)."""
+        out: list[JsonObject] = self._call("GET", "/secrets", params=_params(owner=owner, shared=shared))
+        return out
+
+    def secret_show(
+        self, key_or_id: str, *, owner: str | None = None, shared: bool = False, scheme: str | None = None
+    ) -> JsonObject:
+        """`GET /secrets/{key_or_id}`: metadata and live grants, never the value."""
+        out: JsonObject = self._call(
+            "GET",
+            f"/secrets/{_segment(key_or_id)}",
+            params=_params(owner=owner, shared=shared, scheme=scheme),
+        )
+        return out
+
+    def secret_set(
+        self,
+        key: str,
+        value: SecretValue,
+        *,
+        owner: str | None = None,
+        scheme: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> JsonObject:
+        """`PUT /secrets`: create or replace; `{created, secret}`. `owner` None means shared."""
+        body: JsonObject = {"key": key, "value": value.reveal()}
+        for field, given in (
+            ("owner", owner),
+            ("scheme", scheme),
+            ("name", name),
+            ("description", description),
+        ):
+            if given is not None:
+                body[field] = given
+        out: JsonObject = self._call("PUT", "/secrets", json=body)
+        return out
+
+    def secret_update(
+        self,
+        key_or_id: str,
+        *,
+        owner: str | None = None,
+        shared: bool = False,
+        scheme: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        value: SecretValue | None = None,
+    ) -> JsonObject:
+        """`PATCH /secrets/{key_or_id}`: the updated record."""
+        body: JsonObject = {}
+        if name is not None:
+            body["name"] = name
+        if description is not None:
+            body["description"] = description
+        if value is not None:
+            body["value"] = value.reveal()
+        out: JsonObject = self._call(
+            "PATCH",
+            f"/secrets/{_segment(key_or_id)}",
+            params=_params(owner=owner, shared=shared, scheme=scheme),
+            json=body,
+        )
+        return out
+
+    def secret_remove(
+        self, key_or_id: str, *, owner: str | None = None, shared: bool = False, scheme: str | None = None
+    ) -> JsonObject:
+        """`DELETE /secrets/{key_or_id}`: the record deleted."""
+        out: JsonObject = self._call(
+            "DELETE",
+            f"/secrets/{_segment(key_or_id)}",
+            params=_params(owner=owner, shared=shared, scheme=scheme),
+        )
+        return out
+
+    # grants, lock, audit ----------------------------------------------------------------------
+
+    def grants_list(self, *, agent: str | None = None) -> list[JsonObject]:
+        """`GET /grants`: live grants with their secret's key and owner."""
+        out: list[JsonObject] = self._call("GET", "/grants", params=_params(agent=agent))
+        return out
+
+    def grant_revoke(self, grant_id: str) -> JsonObject:
+        """`DELETE /grants/{grant_id}`: the grant ended."""
+        out: JsonObject = self._call("DELETE", f"/grants/{_segment(grant_id)}")
+        return out
+
+    def lock(self) -> JsonObject:
+        """`POST /lock`: `{ended, grant_ids}`."""
+        out: JsonObject = self._call("POST", "/lock")
+        return out
+
+    def audit_events(
+        self,
+        *,
+        agent: str | None = None,
+        since: float | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+    ) -> list[JsonObject]:
+        """`GET /audit`: events oldest first; `since` in epoch seconds (the CLI parses `2h` etc.)."""
+        out: list[JsonObject] = self._call(
+            "GET", "/audit", params=_params(agent=agent, since=since, search=search, limit=limit)
+        )
+        return out
+
+    def audit_verify(self) -> JsonObject:
+        """`GET /audit/verify`: `{ok, count, head, problems, warnings}` (the caller exits 7 on not ok)."""
+        out: JsonObject = self._call("GET", "/audit/verify")
+        return out

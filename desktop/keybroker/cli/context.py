@@ -1,0 +1,80 @@
+"""What every command gets: the environment, who is calling, and the services opened on demand."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from keybroker.core.errors import UsageError, VaultUnavailable
+from keybroker.core.paths import Paths
+from keybroker.core.services import Services, open_services
+
+if TYPE_CHECKING:
+    from keybroker.cli.api_client import ApiClient
+
+
+@dataclass
+class CommandContext:
+    """Opens the services once, on first use, and closes them at the end of the command."""
+
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    _services: Services | None = None
+    _api: ApiClient | None = None
+    _api_checked: bool = False
+
+    @property
+    def caller(self) -> str:
+        """How the audit names a CLI caller."""
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = str(os.getuid()) if hasattr(os, "getuid") else "?"
+        return f"cli pid {os.getpid()} ({user})"
+
+    def services(self, *, need_persistent_vault: bool = False) -> Services:
+        """The wired core; `need_persistent_vault` refuses a session-only memory vault."""
+        if self._services is None:
+            self._services = open_services(environ=self.environ)
+        if need_persistent_vault and self._services.vault.is_memory:
+            raise VaultUnavailable(
+                "KEYBROKER_VAULT=memory is a session-only vault: a value stored by this command "
+                "would be gone when it exits",
+                hint="unset KEYBROKER_VAULT to use the OS vault",
+            )
+        return self._services
+
+    @property
+    def paths(self) -> Paths:
+        """Where this command's data home is."""
+        return Paths.from_env(self.environ)
+
+    def api(self) -> ApiClient | None:
+        """The running instance's management API, or None when no instance runs.
+
+        INTERFACES.md: while an instance runs, commands that change state go through it, so the
+        tray and the CLI never disagree (and a session-only vault lives in that instance)."""
+        if not self._api_checked:
+            from keybroker.cli.api_client import ApiClient
+
+            self._api = ApiClient.for_instance(self.paths)
+            self._api_checked = True
+        return self._api
+
+    def refuse_while_running(self, what: str) -> None:
+        """For commands that must not change things under a running instance's feet."""
+        if self.api() is not None:
+            raise UsageError(
+                f"{what} while Keybroker is running", hint="quit the app or stop `keybroker serve` first"
+            )
+
+    def close(self) -> None:
+        """Release the catalog, the vault worker and the API client."""
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+        if self._services is not None:
+            self._services.close()
+            self._services = None

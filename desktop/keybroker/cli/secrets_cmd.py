@@ -1,0 +1,220 @@
+"""`keybroker secrets ...`: set, list, show, update, rm."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from keybroker.cli.context import CommandContext
+from keybroker.cli.output import info, print_json, table, when
+from keybroker.cli.value_input import read_value
+from keybroker.core.errors import UsageError
+from keybroker.core.models import SecretRecord
+from keybroker.core.secret_store import UNSPECIFIED, Owner
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `secrets` and its subcommands."""
+    p = sub.add_parser("secrets", help="manage stored secrets (values live in the OS vault)")
+    ss = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    s = ss.add_parser("set", help="create or replace a value (read from stdin or a hidden prompt)")
+    s.add_argument("key")
+    _owner_args(s)
+    s.add_argument("--scheme", help="bind the value to this security scheme of the agent's card")
+    s.add_argument("--name", help="display name")
+    s.add_argument("--description", help="what the value is for")
+    s.set_defaults(func=cmd_set)
+
+    s = ss.add_parser("list", help="list secrets (never values)")
+    _owner_args(s)
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_list)
+
+    s = ss.add_parser("show", help="a secret's metadata; its value with --reveal")
+    s.add_argument("key", help="the key, or a secret_id")
+    _owner_args(s)
+    s.add_argument("--scheme")
+    s.add_argument("--reveal", action="store_true", help="print the value alone on stdout (audited)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_show)
+
+    s = ss.add_parser("update", help="change a secret's name, description or value")
+    s.add_argument("key", help="the key, or a secret_id")
+    _owner_args(s)
+    s.add_argument("--scheme")
+    s.add_argument("--name")
+    s.add_argument("--description")
+    s.add_argument("--value", action="store_true", help="read a new value like `set` does")
+    s.set_defaults(func=cmd_update)
+
+    s = ss.add_parser("rm", help="delete a secret and its grants")
+    s.add_argument("key", help="the key, or a secret_id")
+    _owner_args(s)
+    s.add_argument("--scheme")
+    s.set_defaults(func=cmd_rm)
+
+
+def _owner_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--agent", metavar="SLUG", help="the secret belongs to this agent")
+    g.add_argument("--shared", action="store_true", help="the secret is shared by every agent")
+
+
+def _owner(args: argparse.Namespace) -> Owner:
+    if args.agent:
+        return str(args.agent)
+    if args.shared:
+        return None
+    return UNSPECIFIED
+
+
+def _label(r: SecretRecord) -> str:
+    return r.owner if r.owner is not None else "(shared)"
+
+
+def cmd_set(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Create or replace."""
+    owner = args.agent if args.agent else None
+    whose = f"for agent {owner}" if owner else "as a shared secret"
+    api = ctx.api()
+    if api is not None:
+        if owner is not None:
+            api.agent_show(owner)  # an unknown slug exits 3 before asking for a value
+        out = api.secret_set(
+            args.key,
+            read_value(args.key),
+            owner=owner,
+            scheme=args.scheme,
+            name=args.name,
+            description=args.description,
+        )
+        verb = "stored" if out["created"] else "replaced"
+        info(f"{verb} {args.key} {whose} ({out['secret']['secret_id']}) in the running instance")
+        return 0
+    svc = ctx.services(need_persistent_vault=True)
+    if owner is not None:
+        svc.catalog.get_agent(owner)  # an unknown slug exits 3 before asking for a value
+    value = read_value(args.key)
+    result = svc.secrets.set(
+        args.key,
+        value,
+        owner=owner,
+        scheme=args.scheme,
+        name=args.name,
+        description=args.description,
+        caller=ctx.caller,
+    )
+    verb = "stored" if result.created else "replaced"
+    info(f"{verb} {args.key} {whose} ({result.record.secret_id})")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """List records."""
+    svc = ctx.services()
+    records = svc.secrets.list(owner=_owner(args))
+    if args.json:
+        print_json([r.to_json() for r in records])
+        return 0
+    if not records:
+        info("no secrets stored yet; add one with `keybroker secrets set KEY`")
+        return 0
+    table(
+        ["key", "owner", "scheme", "name", "updated", "last used", "uses", "secret_id"],
+        [
+            [
+                r.key,
+                _label(r),
+                r.scheme or "",
+                r.name,
+                when(r.updated),
+                when(r.last_used),
+                str(r.use_count),
+                r.secret_id,
+            ]
+            for r in records
+        ],
+    )
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Metadata, or the value with --reveal."""
+    svc = ctx.services(need_persistent_vault=args.reveal)
+    record = svc.secrets.resolve(args.key, _owner(args), args.scheme)
+    if args.reveal:
+        value = svc.secrets.reveal(record, caller=ctx.caller)
+        sys.stdout.write(value.reveal())
+        if sys.stdout.isatty():
+            sys.stdout.write("\n")
+        sys.stdout.flush()
+        return 0
+    if args.json:
+        data = record.to_json()
+        data["grants"] = [g.to_json() for g in svc.grants.live() if g.secret_id == record.secret_id]
+        print_json(data)
+        return 0
+    rows = [
+        ("key", record.key),
+        ("name", record.name),
+        ("description", record.description or "-"),
+        ("owner", _label(record)),
+        ("scheme", record.scheme or "-"),
+        ("secret_id", record.secret_id),
+        ("created", when(record.created)),
+        ("updated", when(record.updated)),
+        ("last used", when(record.last_used)),
+        ("uses", str(record.use_count)),
+    ]
+    for k, v in rows:
+        sys.stdout.write(f"{k + ':':13} {v}\n")
+    grants = [g for g in svc.grants.live() if g.secret_id == record.secret_id]
+    for g in grants:
+        sys.stdout.write(f"{'grant:':13} {g.agent} ({g.scope.value}, {g.grant_id})\n")
+    return 0
+
+
+def cmd_update(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Change metadata and/or value."""
+    if args.name is None and args.description is None and not args.value:
+        raise UsageError("nothing to update", hint="give --name, --description and/or --value")
+    api = ctx.api()
+    if api is not None:
+        api.secret_show(
+            args.key, scheme=args.scheme, owner=args.agent or None, shared=bool(args.shared)
+        )  # exits 2/3 before asking
+        value = read_value(args.key) if args.value else None
+        out = api.secret_update(
+            args.key,
+            scheme=args.scheme,
+            name=args.name,
+            description=args.description,
+            value=value,
+            owner=args.agent or None,
+            shared=bool(args.shared),
+        )
+        info(f"updated {out['key']} ({out['owner'] or '(shared)'}) in the running instance")
+        return 0
+    svc = ctx.services(need_persistent_vault=args.value)
+    record = svc.secrets.resolve(args.key, _owner(args), args.scheme)
+    value = read_value(record.key) if args.value else None
+    svc.secrets.update(record, name=args.name, description=args.description, value=value, caller=ctx.caller)
+    info(f"updated {record.key} ({_label(record)})")
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Delete value, record and grants."""
+    api = ctx.api()
+    if api is not None:
+        out = api.secret_remove(
+            args.key, scheme=args.scheme, owner=args.agent or None, shared=bool(args.shared)
+        )
+        info(f"removed {out['key']} ({out['owner'] or '(shared)'}, {out['secret_id']})")
+        return 0
+    svc = ctx.services()
+    record = svc.secrets.resolve(args.key, _owner(args), args.scheme)
+    svc.secrets.remove(record, caller=ctx.caller)
+    info(f"removed {record.key} ({_label(record)}, {record.secret_id})")
+    return 0

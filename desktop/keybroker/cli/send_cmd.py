@@ -1,0 +1,178 @@
+"""`keybroker send S TEXT`: the built-in A2A client, through the running bridge (like `op run`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from keybroker.cli.context import CommandContext
+from keybroker.cli.output import info
+from keybroker.core.errors import AgentUnreachable, BridgeError, PolicyDenied, TaskFailed
+from keybroker.core.instance import read_instance
+
+#: Blocking sends wait for the user at a prompt (5 min by default): no read timeout on the stream.
+CONNECT_TIMEOUT = 5.0
+
+_END_STATES = {
+    "TASK_STATE_COMPLETED": "completed",
+    "TASK_STATE_FAILED": "failed",
+    "TASK_STATE_CANCELED": "canceled",
+    "TASK_STATE_REJECTED": "rejected",
+    "TASK_STATE_INPUT_REQUIRED": "input-required",
+    "TASK_STATE_AUTH_REQUIRED": "auth-required",
+}
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `send`."""
+    p = sub.add_parser("send", help="send a message to an agent through the bridge and print the reply")
+    p.add_argument("slug")
+    p.add_argument("text")
+    p.add_argument("--context", metavar="ID", help="continue this conversation (contextId)")
+    p.add_argument("--task", metavar="ID", help="answer this task (e.g. after input-required)")
+    p.add_argument("--stream", action="store_true", help="print events as they arrive")
+    p.add_argument("--json", action="store_true", help="print every event as JSON (one per line)")
+    p.set_defaults(func=cmd_send)
+
+
+@dataclass
+class Outcome:
+    """What the run came to."""
+
+    state: str | None = None
+    task_id: str | None = None
+    context_id: str | None = None
+    texts: list[str] = field(default_factory=list)
+    status_note: str | None = None
+
+
+def _part_texts(parts: Any) -> list[str]:
+    return [p.text for p in parts if p.text]
+
+
+def _absorb(event: Any, out: Outcome) -> list[str]:
+    """Update `out` from one StreamResponse; return the new text to show."""
+    kind = event.WhichOneof("payload")
+    new: list[str] = []
+    if kind == "message":
+        new = _part_texts(event.message.parts)
+        out.context_id = event.message.context_id or out.context_id
+        out.state = out.state or "completed"
+    elif kind == "task":
+        task = event.task
+        out.task_id, out.context_id = task.id, task.context_id
+        out.state = _END_STATES.get(_state_name(task.status.state), out.state)
+        for artifact in task.artifacts:
+            new += _part_texts(artifact.parts)
+        if task.status.HasField("message"):
+            note = " ".join(_part_texts(task.status.message.parts))
+            out.status_note = note or out.status_note
+            if out.state == "completed":
+                new += _part_texts(task.status.message.parts)
+    elif kind == "status_update":
+        upd = event.status_update
+        out.task_id, out.context_id = upd.task_id, upd.context_id
+        out.state = _END_STATES.get(_state_name(upd.status.state), out.state)
+        if upd.status.HasField("message"):
+            texts = _part_texts(upd.status.message.parts)
+            out.status_note = " ".join(texts) or out.status_note
+            new += texts
+    elif kind == "artifact_update":
+        new = _part_texts(event.artifact_update.artifact.parts)
+    return new
+
+
+def _state_name(state: int) -> str:
+    from a2a.types import TaskState
+
+    return str(TaskState.Name(state))
+
+
+async def _send(url: str, args: argparse.Namespace, token: str | None) -> Outcome:
+    import httpx
+    from a2a.client import ClientConfig, ClientFactory
+    from a2a.client.errors import A2AClientError
+    from a2a.types import Message, Part, Role, SendMessageRequest
+    from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    out = Outcome()
+    async with httpx.AsyncClient(
+        trust_env=False,
+        follow_redirects=False,
+        headers=headers,
+        timeout=httpx.Timeout(connect=CONNECT_TIMEOUT, read=None, write=30.0, pool=None),
+    ) as http:
+        try:
+            client = await ClientFactory(ClientConfig(httpx_client=http, streaming=True)).create_from_url(url)
+        except (A2AClientError, httpx.HTTPError) as exc:
+            raise AgentUnreachable(f"the bridge does not answer for this agent at {url}: {exc}") from None
+        message = Message(
+            role=Role.ROLE_USER,
+            message_id=str(uuid.uuid4()),
+            parts=[Part(text=args.text)],
+            context_id=args.context or "",
+            task_id=args.task or "",
+        )
+        try:
+            async for event in client.send_message(SendMessageRequest(message=message)):
+                new = _absorb(event, out)
+                if args.json:
+                    sys.stdout.write(json.dumps(MessageToDict(event), ensure_ascii=False) + "\n")
+                elif args.stream and new:
+                    sys.stdout.write("\n".join(new) + "\n")
+                elif new:
+                    out.texts += new
+                sys.stdout.flush()
+        except (A2AClientError, httpx.HTTPError) as exc:
+            raise BridgeError(f"the run broke off: {exc}") from None
+        finally:
+            await client.close()
+    return out
+
+
+def cmd_send(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Send, print, map the end state to an exit code."""
+    inst = read_instance(ctx.paths)
+    if inst is None:
+        raise AgentUnreachable(
+            "Keybroker is not running, so there is no bridge to send through",
+            hint="start the app (`keybroker`) or `keybroker serve --headless`",
+        )
+    api = ctx.api()
+    if api is not None:
+        api.agent_show(args.slug)  # an unknown slug exits 3
+    token = None
+    try:
+        token = ctx.paths.token_file.read_text("ascii").strip() or None
+    except OSError:
+        token = None
+    url = f"{inst.url}/agents/{args.slug}"
+    out = asyncio.run(_send(url, args, token))
+    if not args.json and not args.stream and out.texts:
+        sys.stdout.write("\n".join(out.texts) + "\n")
+    ids = f"task {out.task_id}, context {out.context_id}" if out.task_id else f"context {out.context_id}"
+    if out.state in ("failed", "rejected", "canceled"):
+        raise TaskFailed(
+            f"the task ended {out.state} ({ids})" + (f": {out.status_note}" if out.status_note else "")
+        )
+    if out.state == "auth-required":
+        raise PolicyDenied(
+            f"the agent still needs a secret: the prompt was declined or timed out ({ids})",
+            hint="send again and allow it, or store it with `keybroker secrets set KEY --agent "
+            + args.slug
+            + "`",
+        )
+    if out.state == "input-required":
+        info(
+            f"the agent asks for more input ({ids}); "
+            f"answer with --task {out.task_id} --context {out.context_id}"
+        )
+    elif out.context_id:
+        info(f"{out.state or 'done'} ({ids})")
+    return 0

@@ -1,0 +1,83 @@
+"""`keybroker serve`: the bridge without the tray, asking on the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+
+from keybroker.cli.context import CommandContext
+from keybroker.core.errors import InvalidInputError, UsageError
+from keybroker.core.instance import configured_port, parse_port, read_instance
+from keybroker.core.paths import Paths
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `serve`."""
+    p = sub.add_parser("serve", help="run the bridge without the tray app")
+    p.add_argument(
+        "--headless", action="store_true", help="ask on the terminal (the only mode without a tray)"
+    )
+    p.add_argument("--port", help="port to listen on (0 picks a free one); default 7411 or KEYBROKER_PORT")
+    p.add_argument(
+        "--deny-unknown", action="store_true", help="decline every demand without a grant, unasked"
+    )
+    p.add_argument(
+        "--prompt-timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="seconds before a prompt counts as declined",
+    )
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Serve until SIGINT/SIGTERM."""
+    paths = Paths.from_env(ctx.environ)
+    running = read_instance(paths)
+    if running is not None:
+        raise UsageError(
+            f"Keybroker already runs (pid {running.pid}, {running.url})",
+            hint="stop it first, or use `keybroker status`",
+        )
+    port = (
+        parse_port(args.port, allow_zero=True)
+        if args.port is not None
+        else configured_port(ctx.environ, paths)
+    )
+    if not 1 <= args.prompt_timeout <= 3600:
+        raise InvalidInputError("--prompt-timeout must be between 1 and 3600 seconds")
+    return asyncio.run(_serve(ctx, port, args))
+
+
+async def _serve(ctx: CommandContext, port: int, args: argparse.Namespace) -> int:
+    from keybroker.cli.terminal_prompter import TerminalPrompter
+    from keybroker.runtime import Runtime, RuntimeOptions
+
+    runtime = Runtime(
+        RuntimeOptions(
+            port=port, prompt_timeout=args.prompt_timeout, deny_unknown=args.deny_unknown, environ=ctx.environ
+        ),
+        TerminalPrompter(deny_unknown=args.deny_unknown),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        info = await runtime.start()
+        assert runtime.services is not None
+        vault = runtime.services.vault
+        sys.stderr.write(f"listening on {info.url}\n")
+        if vault.is_memory:
+            sys.stderr.write("warning: KEYBROKER_VAULT=memory: values are lost when this process exits\n")
+        sys.stderr.flush()
+        await stop.wait()
+        sys.stderr.write("stopping\n")
+        return 0
+    finally:
+        await runtime.stop()

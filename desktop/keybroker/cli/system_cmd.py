@@ -1,0 +1,161 @@
+"""`keybroker status | doctor | token | purge`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import platform
+import sys
+from typing import Any
+
+from keybroker import __version__
+from keybroker.cli.context import CommandContext
+from keybroker.cli.output import info, print_json, when
+from keybroker.core import api_token
+from keybroker.core.errors import KeybrokerError, UsageError
+from keybroker.core.instance import configured_port, read_instance
+from keybroker.core.paths import Paths
+from keybroker.core.vault import open_vault
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the housekeeping commands."""
+    p = sub.add_parser("status", help="whether an instance runs, its pid, port and URL")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("doctor", help="vault backend and state, dirs, port, instance, versions")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("token", help="print the per-install API token")
+    p.add_argument("--rotate", action="store_true", help="replace it; the old one stops working")
+    p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("purge", help="remove every Keybroker entry from the vault and the catalog")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=cmd_purge)
+
+
+def cmd_status(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """From instance.json."""
+    inst = read_instance(Paths.from_env(ctx.environ))
+    if args.json:
+        print_json({"running": inst is not None, **(inst.to_json() if inst else {})})
+        return 0
+    if inst is None:
+        sys.stdout.write("not running\n")
+        return 0
+    sys.stdout.write(f"running: pid {inst.pid}, {inst.url} (port {inst.port}), since {when(inst.started)}\n")
+    return 0
+
+
+def _versions() -> dict[str, str]:
+    out = {"keybroker": __version__, "python": platform.python_version()}
+    for dist in ("a2a-sdk", "keyring", "httpx", "PySide6-Essentials", "qasync", "uvicorn", "SecretStorage"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def cmd_doctor(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Everything a bug report needs, no values."""
+    paths = Paths.from_env(ctx.environ)
+    report: dict[str, Any] = {
+        "paths": {
+            "data": str(paths.data_dir),
+            "config": str(paths.config_dir),
+            "logs": str(paths.log_dir),
+            "runtime": str(paths.runtime_dir),
+            "catalog": str(paths.catalog_db),
+        },
+        "port": configured_port(ctx.environ, paths),
+        "versions": _versions(),
+    }
+    inst = read_instance(paths)
+    report["instance"] = inst.to_json() if inst else None
+    healthy = True
+    try:
+        vault = open_vault(environ=ctx.environ)
+    except KeybrokerError as exc:
+        healthy = False
+        report["vault"] = {"backend": None, "state": "unavailable", "message": str(exc), "hint": exc.hint}
+    else:
+        try:
+            st = vault.probe()
+            report["vault"] = {
+                "backend": st.backend,
+                "state": st.state,
+                "message": st.message,
+                "session_only": vault.is_memory,
+            }
+            healthy = st.state == "ok"
+        finally:
+            vault.close()
+    if healthy:
+        svc = ctx.services()
+        report["agents"] = [
+            {"slug": a.slug, "url": a.url, "protocol_versions": list(a.protocol_versions)}
+            for a in svc.catalog.list_agents()
+        ]
+        report["secrets"] = len(svc.catalog.list_secrets())
+        report["repairs"] = svc.repairs
+        verdict = svc.audit.verify()
+        report["audit"] = {"ok": verdict.ok, "events": verdict.count, "problems": list(verdict.problems)}
+    if args.json:
+        print_json(report)
+    else:
+        v = report["vault"]
+        w = sys.stdout.write
+        w(f"vault:     {v['state']}: {v.get('backend') or '-'}\n")
+        if v.get("message"):
+            w(f"           {v['message']}\n")
+        if v.get("hint"):
+            w(f"           fix: {v['hint']}\n")
+        for k, p in report["paths"].items():
+            w(f"{k + ':':10} {p}\n")
+        w(f"port:      {report['port']}\n")
+        w(f"instance:  {'pid ' + str(inst.pid) + ' at ' + inst.url if inst else 'not running'}\n")
+        if healthy:
+            w(f"agents:    {len(report['agents'])}\n")
+            for a in report["agents"]:
+                w(f"           {a['slug']}: {a['url']} (A2A {', '.join(a['protocol_versions'])})\n")
+            w(f"secrets:   {report['secrets']}\n")
+            audit = report["audit"]
+            w(f"audit:     {'ok' if audit['ok'] else 'BROKEN'} ({audit['events']} events)\n")
+        w("versions:  " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + "\n")
+    return 0 if healthy else 4
+
+
+def cmd_token(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Print (or rotate) the API token."""
+    if args.rotate:
+        ctx.refuse_while_running("cannot rotate the API token")
+    svc = ctx.services(need_persistent_vault=True)
+    if args.rotate:
+        token = api_token.rotate(svc.vault, svc.paths.token_file)
+        info("rotated: the previous token no longer works")
+    else:
+        token = api_token.load_or_create(svc.vault, svc.paths.token_file)
+    sys.stdout.write(token.reveal() + "\n")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Remove every value and record."""
+    ctx.refuse_while_running("cannot purge")
+    svc = ctx.services()
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("purge deletes every Keybroker secret", hint="confirm with --yes")
+        answer = input("Delete every Keybroker secret, grant and agent? Type 'purge' to confirm: ")
+        if answer.strip() != "purge":
+            info("nothing deleted")
+            return 5
+    from keybroker.core.purge import purge_everything
+
+    removed = purge_everything(svc, caller=ctx.caller)
+    info(f"purged {removed} secret(s), every grant and agent; the audit log keeps the record of it")
+    return 0

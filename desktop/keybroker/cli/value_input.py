@@ -1,0 +1,37 @@
+"""Reading a secret value: from stdin to EOF, or a hidden prompt. Never from argv."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from typing import TextIO
+
+from keybroker.core.errors import InvalidInputError, UsageError
+from keybroker.core.models import SecretValue
+
+
+def strip_one_newline(text: str) -> str:
+    """One trailing newline (LF or CRLF) is the shell's, not the value's."""
+    if text.endswith("\r\n"):
+        return text[:-2]
+    if text.endswith("\n"):
+        return text[:-1]
+    return text
+
+
+def read_value(label: str, *, stdin: TextIO | None = None) -> SecretValue:
+    """From a pipe: everything to EOF, one trailing newline stripped. From a terminal: asked twice."""
+    stream = stdin or sys.stdin
+    if stream is None:
+        raise UsageError("no value given", hint="pipe the value on stdin")
+    if stream.isatty():
+        first = getpass.getpass(f"Value for {label}: ")
+        second = getpass.getpass("Again, to confirm: ")
+        if first != second:
+            raise InvalidInputError("the two values differ; nothing was stored")
+        return SecretValue(first)
+    try:
+        data = stream.read()
+    except UnicodeDecodeError:
+        raise InvalidInputError("the value on stdin is not valid UTF-8; nothing was stored") from None
+    return SecretValue(strip_one_newline(data))

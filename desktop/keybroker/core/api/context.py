@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What every route gets: the core's objects, and helpers that keep blocking work off the loop.
+
+Catalog and vault calls block (SQLite, the vault worker's timeouts, a card fetch), so routes run them
+in Starlette's thread pool through `blocking`. The broker is not thread-safe: routes call it on the
+loop, after the blocking part is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from keybroker.core.bridge.caller import peer_process
+from keybroker.core.broker import Broker
+from keybroker.core.instance import DEFAULT_PORT
+from keybroker.core.services import Services
+
+__all__ = ["ApiContext", "Ctx", "blocking", "caller_of", "request_port"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass
+class ApiContext:
+    """The objects `create_api` was given."""
+
+    services: Services
+    broker: Broker | None
+    status: Callable[[], Mapping[str, Any]] | None
+    started: float
+
+    def forget(self, *secret_ids: str) -> None:
+        """A value changed or went: drop the broker's cached copy (call on the loop)."""
+        if self.broker is not None:
+            for secret_id in secret_ids:
+                self.broker.forget(secret_id)
+
+
+def _context(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.api_context
+    return ctx
+
+
+Ctx = Annotated[ApiContext, Depends(_context)]
+
+
+async def blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run `fn` in the thread pool, never on the event loop."""
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+def _address(value: object) -> tuple[str, int] | None:
+    if isinstance(value, list | tuple) and len(value) >= 2:
+        host, port = value[0], value[1]
+        if isinstance(host, str) and isinstance(port, int):
+            return host, port
+    return None
+
+
+def _name_caller(client: tuple[str, int] | None, server: tuple[str, int] | None) -> str:
+    process = None
+    if client is not None and server is not None:
+        try:
+            process = peer_process(client, server)
+        except (OSError, ValueError):
+            process = None
+    return f"api {process}" if process else "api (calling process unknown)"
+
+
+async def caller_of(request: Request) -> str:
+    """How the audit names whoever sent this request: `api pid 1234 (python3)` where the OS tells.
+
+    Reading /proc can take a while, so it runs in the thread pool, and only for state changes.
+    """
+    return await blocking(
+        _name_caller, _address(request.scope.get("client")), _address(request.scope.get("server"))
+    )
+
+
+def request_port(request: Request) -> int:
+    """The port this request came in on: the bridge's, so bridged URLs point at it."""
+    server = _address(request.scope.get("server"))
+    return server[1] if server is not None else DEFAULT_PORT

@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The field types of the API's request bodies and parameters, each with the rule it states.
+
+Every rule is also in the schema (`/openapi.json`), so a client, or a fuzzer, knows what is valid
+before asking. Strings that reach the catalog must be valid Unicode (JSON allows a lone surrogate;
+neither SQLite nor a vault stores one), so every text goes through `Text`. Failures state the rule,
+never the input: a value pasted into the wrong field must not come back in the error.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, SecretStr
+
+from keybroker.core.agent_registry import SLUG_RE
+from keybroker.core.models import MAX_KEY_LENGTH, MAX_VALUE_BYTES
+
+__all__ = [
+    "MAX_URL_LENGTH",
+    "URL_PATTERN",
+    "Description",
+    "Key",
+    "Name",
+    "SchemeName",
+    "Slug",
+    "Text",
+    "Value",
+    "anchored",
+]
+
+MAX_NAME_LENGTH = 256
+MAX_DESCRIPTION_LENGTH = 4096
+MAX_URL_LENGTH = 2048
+
+
+def unicode_text(text: str) -> str:
+    """Refuse lone surrogates (JSON allows `"\\ud800"`; neither SQLite nor a vault stores it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(unicode_text)]
+
+
+#: INTERFACES.md: keys are 1-128 characters without control characters (C0, DEL, C1).
+CONTROL_CHARACTER = r"[\x00-\x1f\x7f-\x9f]"
+
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+#: What `normalise_agent_url` accepts, as a pattern the schema can state: http(s), a host name or
+#: address (or [::1]), a port, a path; no user, query or fragment.
+URL_PATTERN = (
+    rf"^[Hh][Tt][Tt][Pp][Ss]?://(?:{_LABEL}(?:\.{_LABEL})*|\[::1\])(?::{_PORT})?(?:/[^?#\s\x00-\x1f\x7f]*)?$"
+)
+
+
+def anchored(pattern: str) -> dict[str, Any]:
+    """Schema for an anchored pattern, also refusing a newline: a Python-regex generator lets `$`
+    match before a final newline (ECMA and the Rust engine pydantic uses do not)."""
+    return {"pattern": pattern, "not": {"pattern": "\n"}}
+
+
+def _no_control_characters(text: str) -> str:
+    if re.search(CONTROL_CHARACTER, text):
+        raise ValueError("must not contain control characters")
+    return text
+
+
+def _checked_value(value: SecretStr) -> SecretStr:
+    try:
+        size = len(value.get_secret_value().encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    if size > MAX_VALUE_BYTES:
+        raise ValueError(f"is {size} bytes; the limit is {MAX_VALUE_BYTES} bytes (64 KiB)")
+    return value
+
+
+Key = Annotated[
+    Text,
+    AfterValidator(_no_control_characters),
+    Field(
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        description="The demand key: 1-128 characters, no control characters.",
+        json_schema_extra={"not": {"pattern": CONTROL_CHARACTER}},
+    ),
+]
+Slug = Annotated[
+    Text,
+    Field(
+        pattern=SLUG_RE.pattern,
+        max_length=64,
+        description="An agent's slug: lower-case letters, digits and inner hyphens.",
+        json_schema_extra=anchored(SLUG_RE.pattern),
+    ),
+]
+Name = Annotated[Text, Field(max_length=MAX_NAME_LENGTH)]
+Description = Annotated[Text, Field(max_length=MAX_DESCRIPTION_LENGTH)]
+SchemeName = Annotated[Text, Field(min_length=1, max_length=128)]
+Value = Annotated[
+    SecretStr,
+    AfterValidator(_checked_value),
+    Field(
+        max_length=MAX_VALUE_BYTES,
+        description="The secret's value: write-only, never returned or logged; at most 64 KiB of UTF-8.",
+    ),
+]

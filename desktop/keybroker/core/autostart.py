@@ -1,0 +1,379 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Start at login, per user (DESIGN §8): the package installs no system-wide autostart.
+
+- Linux and other XDG desktops: `$XDG_CONFIG_HOME/autostart/io.github.keybroker.Keybroker.desktop`
+  (`~/.config` when `XDG_CONFIG_HOME` is unset, empty or relative, as the XDG base dir spec says);
+- macOS: a LaunchAgent, `~/Library/LaunchAgents/io.github.keybroker.Keybroker.plist`, loaded by launchd
+  at the next login;
+- Windows: a value named `Keybroker` under `HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run`, the
+  per-user Run key (a Startup-folder `.lnk` is a binary format that needs COM to write well).
+
+Every branch is chosen by an explicit `platform` and writes through plain files (or an injected
+`RunKey`), so all three are tested on any OS. Nothing here needs a display.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import plistlib
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from keybroker import APP_ID
+from keybroker.core.errors import InvalidInputError, KeybrokerError
+
+DISPLAY_NAME = "Keybroker"
+WINDOWS_RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
+WINDOWS_VALUE_NAME = DISPLAY_NAME
+#: Arguments the login entry passes; empty until the CLI grows a quiet-start flag (see DESIGN §5).
+AUTOSTART_ARGS: tuple[str, ...] = ()
+
+# Desktop Entry spec, "The Exec key": arguments holding one of these must be quoted.
+_EXEC_RESERVED = frozenset(" \t\n\"'\\><~|&;$*?#()`")
+_EXEC_ESCAPED_IN_QUOTES = frozenset('"`$\\')
+
+
+class AutostartError(KeybrokerError):
+    """The login entry could not be written, read or removed."""
+
+
+def launch_command(
+    platform: str = sys.platform,
+    *,
+    executable: str = sys.executable,
+    frozen: bool = bool(getattr(sys, "frozen", False)),
+    args: Sequence[str] = AUTOSTART_ARGS,
+) -> tuple[str, ...]:
+    """How a login should start this Keybroker.
+
+    A frozen bundle starts itself. Otherwise the `keybroker` script installed next to the running
+    interpreter (a venv's `bin/`, `/usr/bin`), else this interpreter with `-m keybroker`; on Windows
+    `pythonw.exe` when there is one, so no console window opens at login. The interpreter path is not
+    resolved: a venv's `python` symlink must stay the venv's.
+    """
+    if not executable:
+        raise AutostartError("cannot tell which program runs Keybroker (sys.executable is empty)")
+    if frozen:
+        return (executable, *args)
+    exe = Path(executable)
+    if platform == "win32":
+        pythonw = exe.with_name("pythonw.exe")
+        return (str(pythonw) if pythonw.is_file() else executable, "-m", "keybroker", *args)
+    script = exe.with_name("keybroker")
+    if script.is_file() and os.access(script, os.X_OK):
+        return (str(script), *args)
+    return (executable, "-m", "keybroker", *args)
+
+
+# Linux: the XDG autostart entry -------------------------------------------------------------------
+
+
+def xdg_config_home(environ: Mapping[str, str], home: Path) -> Path:
+    """`$XDG_CONFIG_HOME` when it is an absolute path, else `~/.config` (XDG base dir spec)."""
+    value = environ.get("XDG_CONFIG_HOME", "")
+    if value and Path(value).is_absolute():
+        return Path(value)
+    return home / ".config"
+
+
+def exec_quote(arg: str) -> str:
+    """One argument for a desktop entry's Exec key (quoting, then the string escapes of the file)."""
+    if not arg:
+        quoted = '""'
+    elif any(c in _EXEC_RESERVED for c in arg):
+        quoted = '"' + "".join("\\" + c if c in _EXEC_ESCAPED_IN_QUOTES else c for c in arg) + '"'
+    else:
+        quoted = arg
+    # Field codes start with %; a literal one is %%. Then the spec's string escapes, which apply
+    # before the quoting rule is undone: a literal backslash in a quoted argument becomes "\\\\".
+    quoted = quoted.replace("%", "%%")
+    return quoted.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+
+
+def exec_line(command: Sequence[str]) -> str:
+    """The value of the Exec key for `command`."""
+    if not command:
+        raise InvalidInputError("the autostart command is empty")
+    if "=" in command[0]:
+        raise AutostartError(f"the program path {command[0]!r} contains '=', which an Exec key cannot hold")
+    return " ".join(exec_quote(a) for a in command)
+
+
+def desktop_entry(command: Sequence[str]) -> str:
+    """The autostart `.desktop` file for `command`."""
+    return (
+        "[Desktop Entry]\n"
+        "Type=Application\n"
+        "Version=1.0\n"
+        f"Name={DISPLAY_NAME}\n"
+        "GenericName=Secrets broker for AI agents\n"
+        "Comment=Keeps your agents' secrets in the OS vault and hands them out when you agree\n"
+        f"Exec={exec_line(command)}\n"
+        f"Icon={APP_ID}\n"
+        "Terminal=false\n"
+        "Categories=Utility;Security;\n"
+        "StartupNotify=false\n"
+        "X-GNOME-Autostart-enabled=true\n"
+        # Start after the panel so the tray exists when the icon registers.
+        "X-KDE-autostart-after=panel\n"
+        "X-GNOME-Autostart-Delay=2\n"
+    )
+
+
+def _desktop_entry_enabled(text: str) -> bool:
+    """False when a desktop tool switched our entry off (Hidden=true or X-GNOME-Autostart-enabled=false)."""
+    in_main_group = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("["):
+            in_main_group = line == "[Desktop Entry]"
+            continue
+        key, sep, value = line.partition("=")
+        if not in_main_group or not sep:
+            continue
+        key, value = key.strip(), value.strip().lower()
+        if key == "Hidden" and value == "true":
+            return False
+        if key == "X-GNOME-Autostart-enabled" and value == "false":
+            return False
+    return True
+
+
+# macOS: a LaunchAgent -----------------------------------------------------------------------------
+
+
+def launch_agent(command: Sequence[str]) -> bytes:
+    """The LaunchAgent plist for `command` (XML)."""
+    if not command:
+        raise InvalidInputError("the autostart command is empty")
+    return plistlib.dumps(
+        {
+            "Label": APP_ID,
+            "ProgramArguments": list(command),
+            "RunAtLoad": True,
+            "KeepAlive": False,
+            "ProcessType": "Interactive",
+            "LimitLoadToSessionType": "Aqua",
+        },
+        fmt=plistlib.FMT_XML,
+        sort_keys=True,
+    )
+
+
+# Windows: the Run key ----------------------------------------------------------------------------
+
+
+class RunKey(Protocol):
+    """The per-user Run key: named command lines Windows starts at login."""
+
+    def get(self, name: str) -> str | None:
+        """The command line stored under `name`, or None."""
+        ...
+
+    def set(self, name: str, command_line: str) -> None:
+        """Store `command_line` under `name`."""
+        ...
+
+    def delete(self, name: str) -> bool:
+        """Remove `name`; False when it was not there."""
+        ...
+
+
+def _winreg() -> Any:
+    """`winreg`, imported by name so type checkers on other platforms see no Windows-only stubs."""
+    return importlib.import_module("winreg")
+
+
+class WinRegRunKey:
+    """`HKCU\\...\\Run` through `winreg` (Windows only; imported when used)."""
+
+    def get(self, name: str) -> str | None:
+        """The stored command line, or None."""
+        winreg = _winreg()
+        try:
+            with winreg.OpenKey(winreg.HKEY_CURRENT_USER, WINDOWS_RUN_KEY) as key:
+                value, _kind = winreg.QueryValueEx(key, name)
+        except FileNotFoundError:
+            return None
+        return str(value)
+
+    def set(self, name: str, command_line: str) -> None:
+        """Write the value (REG_SZ)."""
+        winreg = _winreg()
+        with winreg.CreateKey(winreg.HKEY_CURRENT_USER, WINDOWS_RUN_KEY) as key:
+            winreg.SetValueEx(key, name, 0, winreg.REG_SZ, command_line)
+
+    def delete(self, name: str) -> bool:
+        """Delete the value."""
+        winreg = _winreg()
+        try:
+            with winreg.OpenKey(winreg.HKEY_CURRENT_USER, WINDOWS_RUN_KEY, 0, winreg.KEY_SET_VALUE) as key:
+                winreg.DeleteValue(key, name)
+        except FileNotFoundError:
+            return False
+        return True
+
+
+def windows_command_line(command: Sequence[str]) -> str:
+    """`command` quoted the way the Windows C runtime splits it."""
+    if not command:
+        raise InvalidInputError("the autostart command is empty")
+    return subprocess.list2cmdline(list(command))
+
+
+# The entry, whatever the platform -----------------------------------------------------------------
+
+
+def _platform_family(platform: str) -> str:
+    if platform == "win32":
+        return "windows"
+    if platform == "darwin":
+        return "macos"
+    return "xdg"  # linux, the BSDs: freedesktop autostart
+
+
+class Autostart:
+    """Writes, reads and removes this user's login entry for Keybroker."""
+
+    def __init__(
+        self,
+        *,
+        platform: str = sys.platform,
+        environ: Mapping[str, str] | None = None,
+        home: Path | None = None,
+        command: Sequence[str] | None = None,
+        run_key: RunKey | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self.platform = platform
+        self.family = _platform_family(platform)
+        self.home = home if home is not None else Path(env.get("HOME") or Path.home())
+        self._environ = env
+        self.command = tuple(command) if command is not None else launch_command(platform)
+        if not self.command:
+            raise InvalidInputError("the autostart command is empty")
+        self._run_key = run_key
+        if self.family == "windows" and run_key is None:
+            if sys.platform != "win32":
+                raise AutostartError("the Windows Run key can only be written on Windows")
+            self._run_key = WinRegRunKey()
+
+    @property
+    def path(self) -> Path | None:
+        """The file that holds the entry (None on Windows, where it is a registry value)."""
+        if self.family == "xdg":
+            return xdg_config_home(self._environ, self.home) / "autostart" / f"{APP_ID}.desktop"
+        if self.family == "macos":
+            return self.home / "Library" / "LaunchAgents" / f"{APP_ID}.plist"
+        return None
+
+    @property
+    def location(self) -> str:
+        """Where the entry lives, for the user to read."""
+        path = self.path
+        if path is not None:
+            return str(path)
+        return f"HKEY_CURRENT_USER\\{WINDOWS_RUN_KEY}\\{WINDOWS_VALUE_NAME}"
+
+    def expected(self) -> str | bytes:
+        """What `enable` writes: the file's text or bytes, or the Run key's command line."""
+        if self.family == "xdg":
+            return desktop_entry(self.command)
+        if self.family == "macos":
+            return launch_agent(self.command)
+        return windows_command_line(self.command)
+
+    def is_enabled(self) -> bool:
+        """Whether Keybroker starts at the next login."""
+        try:
+            if self.family == "windows":
+                return self._windows_key().get(WINDOWS_VALUE_NAME) is not None
+            path = self.path
+            assert path is not None
+            if self.family == "macos":
+                data = plistlib.loads(path.read_bytes())
+                return isinstance(data, dict) and data.get("Disabled") is not True
+            return _desktop_entry_enabled(path.read_text("utf-8"))
+        except (FileNotFoundError, NotADirectoryError):  # no entry (or no dir it could be in)
+            return False
+        except (OSError, ValueError, plistlib.InvalidFileException) as exc:
+            raise AutostartError(f"cannot read the login entry {self.location}: {exc}") from None
+
+    def is_current(self) -> bool:
+        """Whether the entry exists and starts exactly what `enable` would write now."""
+        try:
+            if self.family == "windows":
+                return self._windows_key().get(WINDOWS_VALUE_NAME) == self.expected()
+            path = self.path
+            assert path is not None
+            if self.family == "macos":
+                return path.read_bytes() == self.expected()
+            return path.read_text("utf-8") == self.expected()
+        except (OSError, UnicodeDecodeError):
+            return False
+
+    def enable(self) -> None:
+        """Write the entry (replacing an older one)."""
+        content = self.expected()
+        if self.family == "windows":
+            assert isinstance(content, str)
+            try:
+                self._windows_key().set(WINDOWS_VALUE_NAME, content)
+            except OSError as exc:
+                raise AutostartError(f"cannot write {self.location}: {exc}") from None
+            return
+        path = self.path
+        assert path is not None
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        try:
+            _write_atomic(path, data)
+        except OSError as exc:
+            raise AutostartError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+    def disable(self) -> bool:
+        """Remove the entry; False when there was none."""
+        if self.family == "windows":
+            try:
+                return self._windows_key().delete(WINDOWS_VALUE_NAME)
+            except OSError as exc:
+                raise AutostartError(f"cannot remove {self.location}: {exc}") from None
+        path = self.path
+        assert path is not None
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise AutostartError(f"cannot remove {path}: {exc.strerror or exc}") from None
+        return True
+
+    def set_enabled(self, enabled: bool) -> None:
+        """`enable()` or `disable()`."""
+        if enabled:
+            self.enable()
+        else:
+            self.disable()
+
+    def _windows_key(self) -> RunKey:
+        assert self._run_key is not None
+        return self._run_key
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write through a temp file in the same dir, then rename (0644: launchers read it, nothing secret)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: Apache-2.0
+"""One bridged agent: its rewritten card, its upstream and its a2a-sdk routes, as a Starlette app.
+
+Mounted by app.py at `/agents/<slug>`, it serves (paths relative to that prefix):
+- `GET /.well-known/agent-card.json`: the bridged card (`create_agent_card_routes`);
+- `POST /`: JSON-RPC, 0.3 and 1.0 method families (`jsonrpc_route.py`);
+- HTTP+JSON: `/message:send`, `/message:stream`, `/tasks/...` (1.0) and `/v1/...` (0.3)
+  (`create_rest_routes(..., enable_v0_3_compat=True)`).
+Unknown paths and methods answer JSON, and an unexpected exception a JSON 500 without a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import httpx
+from a2a.server.routes import create_agent_card_routes, create_rest_routes
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp
+
+from keybroker.core.bridge.bridged_card import bridged_base_url, bridged_card, upstream_card
+from keybroker.core.bridge.handler import BridgeHandler, CallerLookup
+from keybroker.core.bridge.jsonrpc_route import BridgeContextBuilder, jsonrpc_route
+from keybroker.core.bridge.ports import SecretSource
+from keybroker.core.bridge.upstream import Upstream, UpstreamLimits
+from keybroker.core.models import AgentRecord
+
+__all__ = ["AgentChannel", "build_channel"]
+
+log = logging.getLogger("keybroker.bridge")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    reason = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+    message = {
+        404: f"no such bridge endpoint: {request.method} {request.url.path}",
+        405: f"{request.method} is not allowed on {request.url.path}",
+    }.get(status, f"HTTP {status}")
+    # Starlette names the route's methods in `Allow` on a 405 (the guard passes it on for OPTIONS).
+    allow = (exc.headers or {}).get("Allow") if isinstance(exc, HTTPException) and status == 405 else None
+    headers = {"Allow": allow} if allow else None
+    return JSONResponse({"error": reason, "message": message}, status_code=status, headers=headers)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.error("bridge: unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return JSONResponse(
+        {"error": "internal_error", "message": "the bridge failed on this request (see its log)"},
+        status_code=500,
+    )
+
+
+@dataclass(eq=False)
+class AgentChannel:
+    """The live pieces for one agent record on one port."""
+
+    record: AgentRecord
+    port: int
+    app: ASGIApp
+    upstream: Upstream
+    active: int = field(default=0)
+    retired: bool = field(default=False)
+
+    async def aclose(self) -> None:
+        """Close the agent's connection pool."""
+        await self.upstream.aclose()
+
+
+def build_channel(
+    record: AgentRecord,
+    port: int,
+    secrets: SecretSource,
+    *,
+    limits: UpstreamLimits | None = None,
+    caller: CallerLookup | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    follow_streams: bool = False,
+) -> AgentChannel:
+    """Everything needed to bridge `record` on `port`. Raises `InvalidCardError` for a bad card."""
+    agent_card = upstream_card(record.card_json)
+    base_url = bridged_base_url(port, record.slug)
+    card = bridged_card(agent_card, base_url, require_token=record.require_token)
+    upstream = Upstream(
+        agent_card, slug=record.slug, limits=limits, transport=transport, follow_streams=follow_streams
+    )
+
+    handler = BridgeHandler(
+        record,
+        upstream,
+        secrets,
+        bridged_card=lambda extended: bridged_card(extended, base_url, require_token=record.require_token),
+        caller=caller,
+    )
+    routes = [
+        *create_agent_card_routes(card),
+        jsonrpc_route(handler, "/"),
+        *create_rest_routes(handler, BridgeContextBuilder(), enable_v0_3_compat=True),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={404: _http_error, 405: _http_error, 500: _internal_error},
+    )
+    return AgentChannel(record=record, port=port, app=app, upstream=upstream)

@@ -1,0 +1,208 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The bridge as one ASGI app: `/agents/<slug>/...` for every agent the directory knows.
+
+    app = BridgeApp(lookup, broker, api_token=token)
+    async with running_bridge(app, 7411) as port:
+        ...
+    await app.aclose()
+
+Layers, outermost first: `LocalhostGuard` (Host, Origin, OPTIONS, body size), `SseKeepAlive`, then
+the router here: it looks the slug up (`lookup(slug) -> AgentRecord | None`, so no catalog is needed),
+answers 404 JSON for an unknown one, checks the API token for agents added with `--require-token`
+(the card stays public), and hands the request to that agent's channel (agent_app.py) with the
+prefix moved into `root_path`. `POST /agents/<slug>` and `POST /agents/<slug>/` both reach
+JSON-RPC, with no redirect. Anything outside `/agents/` goes to `fallback` (the management API
+mounts there) or gets a 404.
+
+Channels are built on first use and rebuilt when the agent's record changes (new card, URL, token
+requirement); a replaced channel's connection pool closes once its last request ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+import httpx
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from keybroker.core.bridge.agent_app import AgentChannel, build_channel
+from keybroker.core.bridge.caller import caller_from_context
+from keybroker.core.bridge.guard import LocalhostGuard, bearer_ok, send_json_error
+from keybroker.core.bridge.handler import CallerLookup
+from keybroker.core.bridge.keepalive import DEFAULT_KEEPALIVE_SECONDS, SseKeepAlive
+from keybroker.core.bridge.ports import AgentLookup, SecretSource
+from keybroker.core.bridge.upstream import UpstreamLimits
+from keybroker.core.errors import InvalidCardError, KeybrokerError
+from keybroker.core.models import AgentRecord, SecretValue
+
+__all__ = ["AGENTS_PREFIX", "CARD_PATH", "BridgeApp"]
+
+log = logging.getLogger("keybroker.bridge")
+
+AGENTS_PREFIX = "/agents/"
+CARD_PATH = "/.well-known/agent-card.json"
+
+
+class BridgeApp:
+    """The bridge's ASGI application (see the module docstring)."""
+
+    def __init__(
+        self,
+        lookup: AgentLookup,
+        secrets: SecretSource,
+        *,
+        api_token: SecretValue | None = None,
+        limits: UpstreamLimits | None = None,
+        caller: CallerLookup | None = caller_from_context,
+        fallback: ASGIApp | None = None,
+        keepalive: float = DEFAULT_KEEPALIVE_SECONDS,
+        follow_streams: bool = False,
+        agent_apps: Mapping[str, ASGIApp] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """Build the app; nothing is served or connected until requests come.
+
+        `caller` names the calling process for the audit (None: don't look). `fallback` serves
+        paths outside `/agents/`. `keepalive`: seconds of SSE silence before a comment ping.
+        `follow_streams`: serve blocking sends by following a stream for 1.x agents too (it always
+        is for 0.3 agents; see upstream.py). `agent_apps` maps a sub-path prefix to an app serving
+        it for every agent slug, e.g. `{"/ap/": ap_secrets_app}` for
+        `/agents/<slug>/ap/v1/agent/secrets`: it gets the full path, `root_path` set to
+        `/agents/<slug>` and the agent's record as `scope["keybroker.agent"]` (None for an unknown
+        slug), and does its own authentication, then answers unknown slugs itself (a 401 comes
+        before a 404, so an anonymous caller learns nothing about which agents exist).
+        `transport` replaces the network for every upstream (tests: `httpx.ASGITransport`).
+        """
+        self._lookup = lookup
+        self._secrets = secrets
+        self._token = api_token
+        self._limits = limits or UpstreamLimits()
+        self._caller = caller
+        self._fallback = fallback
+        self._transport = transport
+        self._follow_streams = follow_streams
+        self._agent_apps = dict(agent_apps or {})
+        self._channels: dict[str, AgentChannel] = {}
+        self._retired: set[AgentChannel] = set()
+        self._closing: set[asyncio.Task[None]] = set()
+        self._asgi = LocalhostGuard(SseKeepAlive(self._route, interval=keepalive))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)
+
+    def set_api_token(self, token: SecretValue | None) -> None:
+        """Use a new API token (after `keybroker token --rotate`)."""
+        self._token = token
+
+    async def aclose(self) -> None:
+        """Close every agent's connection pool."""
+        channels = [*self._channels.values(), *self._retired]
+        self._channels.clear()
+        self._retired.clear()
+        for channel in channels:
+            await channel.aclose()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+    # Routing -------------------------------------------------------------------------------------
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._outside(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if not path.startswith(AGENTS_PREFIX):
+            await self._outside(scope, receive, send)
+            return
+        slug, _, tail = path[len(AGENTS_PREFIX) :].partition("/")
+        if not slug:
+            await send_json_error(send, 404, "not_found", "no agent slug in the path: /agents/<slug>")
+            return
+        try:
+            record = self._lookup(slug)
+        except Exception as exc:  # a catalog failure must not become a bare 500
+            reason = exc.message if isinstance(exc, KeybrokerError) else type(exc).__name__
+            log.error("bridge: agent lookup failed: %s", reason)
+            await send_json_error(send, 503, "unavailable", f"the agent directory failed: {reason}")
+            return
+        sub_path = "/" + tail
+        prefix = AGENTS_PREFIX + slug
+        for start, agent_app in self._agent_apps.items():
+            if sub_path.startswith(start):
+                # Unknown slugs too: the app authenticates first, then answers its own 404.
+                child = dict(scope)
+                child["root_path"] = scope.get("root_path", "") + prefix
+                child["keybroker.agent"] = record
+                await agent_app(child, receive, send)
+                return
+        if record is None:
+            await send_json_error(send, 404, "unknown_agent", f"no agent with slug {slug!r}")
+            return
+        if record.require_token and sub_path != CARD_PATH and not bearer_ok(scope, self._token):
+            await send_json_error(
+                send,
+                401,
+                "unauthorized",
+                f"agent {slug!r} needs 'Authorization: Bearer <api-token>' (see `keybroker token`)",
+                [(b"www-authenticate", b'Bearer realm="keybroker"')],
+            )
+            return
+        try:
+            channel = self._channel(record, _port(scope))
+        except InvalidCardError as exc:
+            await send_json_error(send, 502, "bad_agent_card", f"agent {slug!r}: {exc.message}")
+            return
+        child = dict(scope)
+        child["root_path"] = scope.get("root_path", "") + prefix
+        child["path"] = prefix + sub_path
+        channel.active += 1
+        try:
+            await channel.app(child, receive, send)
+        finally:
+            channel.active -= 1
+            if channel.retired and channel.active == 0:
+                self._retired.discard(channel)
+                await channel.aclose()
+
+    async def _outside(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._fallback is not None:
+            await self._fallback(scope, receive, send)
+        elif scope["type"] == "http":
+            await send_json_error(send, 404, "not_found", "agents are at /agents/<slug>")
+
+    def _channel(self, record: AgentRecord, port: int) -> AgentChannel:
+        current = self._channels.get(record.slug)
+        if current is not None and current.record == record and current.port == port:
+            return current
+        channel = build_channel(
+            record,
+            port,
+            self._secrets,
+            limits=self._limits,
+            caller=self._caller,
+            transport=self._transport,
+            follow_streams=self._follow_streams,
+        )
+        self._channels[record.slug] = channel
+        if current is not None:
+            self._retire(current)
+        return channel
+
+    def _retire(self, channel: AgentChannel) -> None:
+        channel.retired = True
+        if channel.active:
+            self._retired.add(channel)  # closed by the last request still using it
+            return
+        # Nothing in flight: close on the loop without making this request wait.
+        task = asyncio.get_running_loop().create_task(channel.aclose())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+
+def _port(scope: Scope) -> int:
+    server = scope.get("server")
+    if server and len(server) > 1 and isinstance(server[1], int):
+        return int(server[1])
+    return 80

@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The JSON-RPC endpoint: a2a-sdk's dispatcher (0.3 and 1.0 on one URL), with one change.
+
+a2a-sdk 1.3's dispatcher awaits the *first* event of a 1.0 `SendStreamingMessage` before it sends
+the response headers (`JsonRpcDispatcher._process_streaming_request`, "Eagerly fetch the first
+event"). On the bridge the first event may be minutes away: a pre-flight prompt runs before the
+message is forwarded, and until headers go out no keep-alive can either, so a client's read timeout
+fires (a2a-sdk's default is 5 s). The SDK has no switch for this, so `_process_streaming_request`
+is overridden to start the event stream at once; an error before the first event then arrives as
+an SSE `error` event, which a2a-sdk clients raise just like a JSON-RPC error response. The 0.3
+adapter already starts its streams at once. Everything else is the SDK's.
+
+The call context also records the client's socket address (`state["client"]`), for the audit's
+"calling process" (caller.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from a2a.server.context import ServerCallContext
+from a2a.server.events.event_queue import Event
+from a2a.server.request_handlers import RequestHandler
+from a2a.server.request_handlers.response_helpers import build_error_response
+from a2a.server.routes.common import DefaultServerCallContextBuilder
+from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
+from a2a.types import SendMessageRequest, SubscribeToTaskRequest
+from a2a.utils import constants, proto_utils
+from a2a.utils.errors import A2AError, UnsupportedOperationError
+from a2a.utils.version_validator import validate_version
+from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]
+from jsonrpc.jsonrpc2 import JSONRPC20Response  # type: ignore[import-untyped]
+from starlette.requests import Request
+from starlette.routing import Route
+
+__all__ = ["BridgeContextBuilder", "BridgeJsonRpcDispatcher", "jsonrpc_route"]
+
+
+class BridgeContextBuilder(DefaultServerCallContextBuilder):
+    """The SDK's context (headers, requested extensions) plus the client's socket address."""
+
+    def build(self, request: Request) -> ServerCallContext:
+        context = super().build(request)
+        context.state["client"] = request.scope.get("client")
+        context.state["server"] = request.scope.get("server")
+        return context
+
+
+class BridgeJsonRpcDispatcher(JsonRpcDispatcher):
+    """`JsonRpcDispatcher` whose 1.0 streams start without waiting for the first event."""
+
+    @validate_version(constants.PROTOCOL_VERSION_1_0)
+    async def _process_streaming_request(
+        self,
+        request_id: str | int | None,
+        request_obj: Any,
+        context: ServerCallContext,
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        method = context.state.get("method")
+        stream: AsyncGenerator[Event, None]
+        if method == "SendStreamingMessage" and isinstance(request_obj, SendMessageRequest):
+            stream = self.request_handler.on_message_send_stream(request_obj, context)
+        elif method == "SubscribeToTask" and isinstance(request_obj, SubscribeToTaskRequest):
+            stream = self.request_handler.on_subscribe_to_task(request_obj, context)
+        else:
+            raise UnsupportedOperationError(message="Stream not supported")
+
+        async def events() -> AsyncGenerator[dict[str, Any], None]:
+            try:
+                async for event in stream:
+                    result = MessageToDict(
+                        proto_utils.to_stream_response(event), preserving_proto_field_name=False
+                    )
+                    yield JSONRPC20Response(result=result, _id=request_id).data
+            except A2AError as exc:
+                yield build_error_response(request_id, exc)
+            finally:
+                await stream.aclose()
+
+        return events()
+
+
+def jsonrpc_route(handler: RequestHandler, path: str = "/") -> Route:
+    """The POST route serving both JSON-RPC method families (0.3 and 1.0) on `path`."""
+    dispatcher = BridgeJsonRpcDispatcher(
+        request_handler=handler, context_builder=BridgeContextBuilder(), enable_v0_3_compat=True
+    )
+    return Route(path=path, endpoint=dispatcher.handle_requests, methods=["POST"])

@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: Apache-2.0
+"""SSE keep-alive: a comment line whenever an event stream has been quiet for a few seconds.
+
+While the bridge waits for the user (a prompt can take minutes), a streaming client would otherwise
+see nothing, and a2a-sdk's default httpx client gives up after 5 s of silence (DESIGN §1). sse-starlette
+pings only every 15 s and a2a-sdk offers no way to change that, so this ASGI middleware does it for
+every `text/event-stream` response, whichever route made it. A ping is an SSE comment
+(`: keep-alive`), which every SSE parser skips. The ticker exists only while a stream is open: an
+idle server has no timer (and, when the last stream closes, sse-starlette's own shutdown poller is
+stopped too: sse_idle.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from keybroker.core.bridge.sse_idle import stop_idle_sse_watcher
+
+__all__ = ["DEFAULT_KEEPALIVE_SECONDS", "PING", "SseKeepAlive"]
+
+DEFAULT_KEEPALIVE_SECONDS = 3.0
+PING = b": keep-alive\n\n"
+
+
+def _is_event_stream(message: Message) -> bool:
+    for key, value in message.get("headers", ()):
+        if key.lower() == b"content-type":
+            return bool(value.lower().startswith(b"text/event-stream"))
+    return False
+
+
+class _Stream:
+    """One open event stream: serialises sends and pings when quiet."""
+
+    def __init__(self, send: Send, interval: float) -> None:
+        self._send = send
+        self._interval = interval
+        self._lock = asyncio.Lock()
+        self._loop = asyncio.get_running_loop()
+        self._last = self._loop.time()
+        self._closed = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._tick(), name="sse-keepalive")
+
+    async def send(self, message: Message) -> None:
+        async with self._lock:
+            await self._send(message)
+            self._last = self._loop.time()
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            self._closed = True
+
+    async def _tick(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(max(0.05, self._last + self._interval - self._loop.time()))
+            if self._closed or self._loop.time() - self._last < self._interval:
+                continue
+            async with self._lock:
+                if self._closed:
+                    return
+                try:
+                    await self._send({"type": "http.response.body", "body": PING, "more_body": True})
+                except Exception:  # the client went away: the app will notice on its own send
+                    return
+                self._last = self._loop.time()
+
+    def stop(self) -> None:
+        # Not awaited: a cancelled ticker ends at its next step, and awaiting it here could swallow
+        # the cancellation of the request task itself.
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+
+
+class SseKeepAlive:
+    """ASGI middleware adding keep-alive comments to quiet `text/event-stream` responses."""
+
+    def __init__(self, app: ASGIApp, *, interval: float = DEFAULT_KEEPALIVE_SECONDS) -> None:
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        self.app = app
+        self.interval = interval
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        stream: _Stream | None = None
+
+        async def wrapped(message: Message) -> None:
+            nonlocal stream
+            if stream is not None:
+                await stream.send(message)
+                return
+            if message["type"] == "http.response.start" and _is_event_stream(message):
+                stream = _Stream(send, self.interval)
+                await stream.send(message)
+                stream.start()
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, wrapped)
+        finally:
+            if stream is not None:
+                stream.stop()
+                stop_idle_sse_watcher()

@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What the bridge calls and never implements: the secrets use case and the agent directory.
+
+`SecretSource` is the broker's seam (core/broker.py's `Broker` fits it structurally); tests inject a
+scripted fake. `Fulfilment` is read-only here, so the broker's own frozen dataclass fits it too.
+`ReleaseProbe` is optional: without it, card credentials are only obtained when the agent refuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Literal, Protocol, runtime_checkable
+
+from keybroker.core.models import AgentRecord, SecretDemand, SecretValue
+
+Phase = Literal["preflight", "runtime"]
+
+#: `lookup(slug)`: the agent the user added under that slug, or None.
+AgentLookup = Callable[[str], "AgentRecord | None"]
+
+
+class Fulfilment(Protocol):
+    """The broker's answer to a set of demands."""
+
+    @property
+    def values(self) -> Mapping[str, SecretValue]:
+        """Granted values, by demand key."""
+        ...
+
+    @property
+    def declined(self) -> frozenset[str]:
+        """Keys the user (or a rule) declined."""
+        ...
+
+    @property
+    def timed_out(self) -> bool:
+        """True when the prompt went unanswered (every key not granted counts as declined)."""
+        ...
+
+
+class SecretSource(Protocol):
+    """Fulfils an agent's secret demands: policy, prompt, vault and audit live behind it."""
+
+    async def fulfil(
+        self,
+        agent: AgentRecord,
+        demands: Sequence[SecretDemand],
+        *,
+        phase: Phase,
+        task_id: str | None,
+        context_id: str | None,
+        run_id: str | None = None,
+        caller: str | None = None,
+        stale: Collection[str] = (),
+    ) -> Fulfilment:
+        """Values for `demands` (one prompt at most for all of them); never raises for a decline.
+
+        `stale`: keys whose value the agent just refused; ask for them again even under a grant.
+        """
+        ...
+
+
+@runtime_checkable
+class ReleaseProbe(Protocol):
+    """A `SecretSource` that can tell, without asking anyone, which demands it would release now."""
+
+    def releasable(self, agent: AgentRecord, demands: Sequence[SecretDemand]) -> frozenset[str]:
+        """The keys of `demands` a `fulfil` call would release without a prompt."""
+        ...

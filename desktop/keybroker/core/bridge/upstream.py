@@ -1,0 +1,264 @@
+# SPDX-License-Identifier: Apache-2.0
+"""One agent's upstream: a bounded httpx pool, a semaphore in front of it, a2a-sdk clients on top.
+
+DESIGN §2/§7: `trust_env=False` (no proxy may see loopback traffic or secrets), redirects never
+followed, 4-16 connections per agent with an `asyncio.Semaphore` in front (httpcore's pool slows down
+badly when it grows, and a waiting request must queue on the semaphore rather than time out in the
+pool). A permit is held for a whole exchange, stream included. No timer runs while idle.
+
+The a2a-sdk `ClientFactory` picks the agent's best interface (1.0 preferred, else its 0.3 compat
+transport), so the bridge speaks whichever version the agent does. Errors from the SDK and httpx
+become clean `A2AError`s naming the agent, never a traceback and never upstream text carrying a
+value the bridge injected (see `upstream_error`). Card security credentials (API keys, bearer tokens)
+ride along as a per-call marker and are applied by the transport at the wire (credentials.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from a2a.client import Client, ClientCallContext, ClientConfig, ClientFactory
+from a2a.client.errors import A2AClientError, A2AClientTimeoutError
+from a2a.types import AgentCard, SendMessageRequest, StreamResponse, SubscribeToTaskRequest
+from a2a.utils.errors import A2AError, InternalError, InvalidAgentResponseError
+
+from keybroker.core.bridge.credentials import CredentialRegistry, Credentials, CredentialTransport
+from keybroker.core.bridge.masking import scrub_text
+
+__all__ = [
+    "EXTENSION_HEADERS",
+    "Upstream",
+    "UpstreamLimits",
+    "is_unauthorized",
+    "secure_for_secrets",
+    "upstream_error",
+]
+
+log = logging.getLogger("keybroker.bridge")
+
+#: Sent under both names: 1.0 reads `A2A-Extensions`, 0.3 servers `X-A2A-Extensions` (pitfall 6).
+EXTENSION_HEADERS = ("A2A-Extensions", "X-A2A-Extensions")
+_HTTP_BINDINGS = ("JSONRPC", "HTTP+JSON")
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class UpstreamLimits:
+    """How hard the bridge may lean on one agent."""
+
+    connections: int = 16
+    """Pool size and semaphore permits per agent (DESIGN §7: 4-16 were best)."""
+    connect_timeout: float = 5.0
+    """Seconds to open a connection to the agent."""
+    call_timeout: float = 60.0
+    """Seconds for a unary call (get, cancel, list...); streams and followed sends have no read limit."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.connections <= 256:
+            raise ValueError("connections must be 1-256")
+
+
+@asynccontextmanager
+async def _closing(events: AsyncIterator[_T]) -> AsyncGenerator[AsyncIterator[_T], None]:
+    """`contextlib.aclosing` for the SDK's streams, typed as plain AsyncIterators."""
+    try:
+        yield events
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _speaks_1_0(card: AgentCard) -> bool:
+    """True when the SDK will talk A2A 1.x to this agent (it prefers a 1.x interface when there is one)."""
+    for interface in card.supported_interfaces:
+        if interface.protocol_binding in _HTTP_BINDINGS:
+            version = interface.protocol_version.strip().lstrip("v")
+            major = version.split(".")[0]
+            if not version or (major.isdigit() and int(major) >= 1):
+                return True  # no version: the SDK speaks its current one
+    return False
+
+
+def _host_is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def secure_for_secrets(url: str) -> bool:
+    """True for https, or plain http to a loopback host (DESIGN §4: no secret in clear elsewhere)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    if parts.scheme.lower() == "https":
+        return True
+    return parts.scheme.lower() == "http" and _host_is_loopback(parts.hostname or "")
+
+
+def _cause_chain(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < 8:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def is_unauthorized(exc: BaseException) -> bool:
+    """True when the agent answered HTTP 401 somewhere down `exc`'s cause chain."""
+    return any(
+        isinstance(item, httpx.HTTPStatusError) and item.response.status_code == 401
+        for item in _cause_chain(exc)
+    )
+
+
+def upstream_error(exc: BaseException, slug: str, injected: Collection[str] = ()) -> A2AError:
+    """A clean A2A error for a failed upstream exchange; any injected value is cut from its text."""
+    chain = _cause_chain(exc)
+    for item in chain:
+        if isinstance(item, A2AClientTimeoutError | httpx.TimeoutException):
+            return InternalError(f"agent {slug!r} did not answer in time")
+        if isinstance(item, httpx.ConnectError):
+            return InternalError(f"agent {slug!r} is not reachable (is it running?)")
+        if isinstance(item, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+            return InternalError(f"agent {slug!r} closed the connection mid-response (did it stop?)")
+        if isinstance(item, httpx.HTTPStatusError):
+            status = item.response.status_code
+            hint = " (it wants credentials)" if status in (401, 403) else ""
+            return InternalError(f"agent {slug!r} answered HTTP {status}{hint}")
+    if isinstance(exc, A2AError) and not isinstance(exc, A2AClientError):
+        # The agent's own JSON-RPC error (task not found, invalid params...): same type, clean text.
+        return type(exc)(scrub_text(f"agent {slug!r}: {exc.message}", injected))
+    if isinstance(exc, A2AClientError):
+        return InvalidAgentResponseError(scrub_text(f"agent {slug!r}: {exc.message}", injected)[:500])
+    return InternalError(f"agent {slug!r}: {type(exc).__name__}")
+
+
+class Upstream:
+    """The way to one agent. Use as an async context manager or call `aclose()`."""
+
+    def __init__(
+        self,
+        card: AgentCard,
+        *,
+        slug: str,
+        limits: UpstreamLimits | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        follow_streams: bool = False,
+    ) -> None:
+        """`follow_streams`: serve blocking sends by following a stream even for 1.0 agents."""
+        self.slug = slug
+        self.limits = limits or UpstreamLimits()
+        n = self.limits.connections
+        pool = httpx.Limits(max_connections=n, max_keepalive_connections=n, keepalive_expiry=30.0)
+        self._credentials = CredentialRegistry()
+        # Card security credentials are added by this transport, right before the wire (credentials.py).
+        wire = transport or httpx.AsyncHTTPTransport(limits=pool, trust_env=False)
+        self._http = httpx.AsyncClient(
+            trust_env=False,
+            follow_redirects=False,
+            limits=pool,
+            timeout=httpx.Timeout(connect=self.limits.connect_timeout, read=None, write=30.0, pool=None),
+            transport=CredentialTransport(wire, self._credentials),
+        )
+        bindings = list(_HTTP_BINDINGS)
+        self._streaming = ClientFactory(
+            ClientConfig(httpx_client=self._http, streaming=True, supported_protocol_bindings=bindings)
+        ).create(card)
+        self._plain = ClientFactory(
+            ClientConfig(httpx_client=self._http, streaming=False, supported_protocol_bindings=bindings)
+        ).create(card)
+        self.streams = bool(card.capabilities.streaming)
+        self.follow_streams = self.streams and (follow_streams or not _speaks_1_0(card))
+        urls = [i.url for i in card.supported_interfaces if i.protocol_binding in _HTTP_BINDINGS]
+        self.secrets_allowed = bool(urls) and all(secure_for_secrets(u) for u in urls)
+        self._gate = asyncio.Semaphore(n)
+
+    def _context(
+        self, extensions: Collection[str], marker: Mapping[str, str], *, timeout: float | None
+    ) -> ClientCallContext:
+        headers: dict[str, str] = dict(marker)
+        if extensions:
+            joined = ",".join(sorted(set(extensions)))
+            headers.update({name: joined for name in EXTENSION_HEADERS})
+        return ClientCallContext(service_parameters=headers or None, timeout=timeout)
+
+    async def stream(
+        self,
+        request: SendMessageRequest,
+        extensions: Collection[str] = (),
+        *,
+        credentials: Credentials | None = None,
+    ) -> AsyncGenerator[StreamResponse, None]:
+        """Send `request`, streaming when the agent can; yields events. Raises the SDK's errors."""
+        with self._credentials.registered(credentials) as marker:
+            context = self._context(extensions, marker, timeout=None)
+            async with self._gate, _closing(self._streaming.send_message(request, context=context)) as events:
+                async for event in events:
+                    yield event
+
+    async def send(
+        self,
+        request: SendMessageRequest,
+        extensions: Collection[str] = (),
+        *,
+        wait: bool = False,
+        credentials: Credentials | None = None,
+    ) -> StreamResponse:
+        """A plain (non-streaming) send: one Task or Message. `wait`: no time limit (a blocking send)."""
+        with self._credentials.registered(credentials) as marker:
+            context = self._context(extensions, marker, timeout=None if wait else self.limits.call_timeout)
+            async with self._gate, _closing(self._plain.send_message(request, context=context)) as events:
+                async for event in events:
+                    return event
+        raise InvalidAgentResponseError(f"agent {self.slug!r} sent no answer")
+
+    async def subscribe(
+        self,
+        request: SubscribeToTaskRequest,
+        extensions: Collection[str] = (),
+        *,
+        credentials: Credentials | None = None,
+    ) -> AsyncGenerator[StreamResponse, None]:
+        """Resubscribe to a task's events."""
+        with self._credentials.registered(credentials) as marker:
+            context = self._context(extensions, marker, timeout=None)
+            async with self._gate, _closing(self._streaming.subscribe(request, context=context)) as events:
+                async for event in events:
+                    yield event
+
+    async def call(
+        self,
+        fn: Callable[[Client, ClientCallContext], Awaitable[_T]],
+        extensions: Collection[str] = (),
+        *,
+        credentials: Credentials | None = None,
+    ) -> _T:
+        """A unary call (get, cancel, list, push config, extended card) under the semaphore."""
+        with self._credentials.registered(credentials) as marker:
+            context = self._context(extensions, marker, timeout=self.limits.call_timeout)
+            async with self._gate:
+                return await fn(self._plain, context)
+
+    async def aclose(self) -> None:
+        """Close the pool (the a2a clients share it)."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Upstream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

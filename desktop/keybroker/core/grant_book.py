@@ -1,0 +1,52 @@
+"""Live grants as the user sees and revokes them; lock and restart rules (DESIGN §3)."""
+
+from __future__ import annotations
+
+from keybroker.core.audit import AuditLog
+from keybroker.core.catalog import Catalog
+from keybroker.core.errors import UnknownGrantError
+from keybroker.core.models import AuditDecision, Grant
+from keybroker.core.policy import expired_grants, grant_is_live
+
+
+class GrantBook:
+    """Lists, revokes and ends grants; prunes expired ones as it reads."""
+
+    def __init__(self, catalog: Catalog, audit: AuditLog) -> None:
+        self.catalog = catalog
+        self.audit = audit
+
+    def live(self, *, agent: str | None = None) -> list[Grant]:
+        """Grants that still count now (expired MINUTES grants are pruned)."""
+        now = self.catalog.clock.now()
+        grants = self.catalog.list_grants(agent=agent)
+        for g in expired_grants(grants, now):
+            self.catalog.delete_grant(g.grant_id)
+        # A TASK or CONVERSATION grant lives as long as its own task or conversation may come back.
+        return [g for g in grants if grant_is_live(g, now, task_id=g.task_id, context_id=g.context_id)]
+
+    def revoke(self, grant_id: str, *, caller: str | None = None) -> Grant:
+        """End one grant; `UnknownGrantError` (exit 3) when there is none."""
+        grant = self.catalog.find_grant(grant_id)
+        if grant is None or not self.catalog.delete_grant(grant_id):
+            raise UnknownGrantError(f"no live grant with id {grant_id!r}", hint="see `keybroker grants list`")
+        record = self.catalog.find_secret_by_id(grant.secret_id)
+        self.audit.append(
+            AuditDecision.REVOKED,
+            agent=grant.agent,
+            key=record.key if record else None,
+            secret_id=grant.secret_id,
+            scope=grant.scope.value,
+            caller=caller,
+        )
+        return grant
+
+    def lock(self, *, caller: str | None = None) -> list[Grant]:
+        """End every grant short of ALWAYS."""
+        ended = self.catalog.delete_grants(keep_always=True)
+        self.audit.append(AuditDecision.LOCKED, caller=caller, detail=f"ended {len(ended)} grant(s)")
+        return ended
+
+    def end_session(self) -> list[Grant]:
+        """At start-up: only ALWAYS grants survive a restart."""
+        return self.catalog.delete_grants(keep_always=True)

@@ -1,0 +1,210 @@
+"""keyring's Secret Service backend, over one kept-open D-Bus connection per thread.
+
+keyring.backends.SecretService.Keyring opens a new D-Bus connection (and a new Diffie-Hellman session for
+every read) on each get/set/delete and closes it right after. That connect-call-disconnect churn trips a
+race in gnome-keyring-daemon which then aborts the whole daemon ("gkd_secret_service_get_pkcs11_session:
+assertion 'client' failed", then GLib's invoke_get_property_in_idle_cb assertion; SIGABRT), taking every
+application's keyring down with it. We hit it within minutes of steady vault traffic on Debian 12
+(gnome-keyring 42), and it is reported upstream by other per-call clients (e.g. jkoestinger/omarchy-vpn#42).
+Keeping the connection and the session open avoids it, and costs far fewer round trips per call.
+
+Items are stored exactly as keyring stores them (attributes `service`/`username`/`application`, the same
+label), so entries written by either backend are read by both. Vault calls run on one worker thread, so
+normally one connection is open; a replaced (stuck) worker keeps its own, never shared. A connection that
+failed is dropped and the next call reconnects (the daemon may have been restarted by D-Bus activation).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import secretstorage
+from jeepney.io.blocking import DBusConnection
+from keyring.backends import SecretService
+from keyring.compat import properties
+from keyring.credentials import SimpleCredential
+from keyring.errors import InitError, KeyringLocked, PasswordDeleteError
+from secretstorage.collection import Collection
+from secretstorage.dhcrypto import Session
+from secretstorage.exceptions import SecretStorageException
+from secretstorage.item import Item
+from secretstorage.util import open_session
+
+
+@dataclass
+class _Link:
+    """One thread's connection, session and collection."""
+
+    thread: threading.Thread
+    connection: DBusConnection
+    session: Session | None = None
+    collection: Collection | None = None
+
+
+class SecretServiceKeyring(SecretService.Keyring):
+    """The Secret Service (gnome-keyring, KeePassXC, KWallet) with kept-open connections."""
+
+    display_name = "SecretService"
+
+    @properties.classproperty
+    def priority(cls) -> float:
+        """keyring's viability check; raises when no Secret Service is reachable. Only chosen explicitly."""
+        SecretService.Keyring.priority  # noqa: B018 - raises RuntimeError when unusable
+        return -2  # below fail and null: keyring's own detection never picks this class
+
+    def __init__(self) -> None:
+        # KeyringBackend.__init__ only copies KEYRING_PROPERTY_* variables; Keybroker reads none.
+        self._links: dict[int, _Link] = {}
+        self._links_lock = threading.Lock()
+
+    # Connections ---------------------------------------------------------------------------------
+
+    def _link(self) -> _Link:
+        current = threading.current_thread()
+        with self._links_lock:
+            link = self._links.get(current.ident or 0)
+            if link is not None and link.thread is current:
+                return link
+            # A new thread, or a dead thread's ident reused: close what finished threads left behind.
+            for ident, old in list(self._links.items()):
+                if not old.thread.is_alive() or (old.thread is not current and ident == current.ident):
+                    del self._links[ident]
+                    old.connection.close()
+        try:
+            connection = secretstorage.dbus_init()
+        except SecretStorageException as exc:
+            raise InitError(f"Failed to connect to the Secret Service: {exc}") from exc
+        link = _Link(current, connection)
+        with self._links_lock:
+            self._links[current.ident or 0] = link
+        return link
+
+    def _drop(self, link: _Link) -> None:
+        with self._links_lock:
+            if self._links.get(link.thread.ident or 0) is link:
+                del self._links[link.thread.ident or 0]
+        link.connection.close()
+
+    def release_thread(self) -> None:
+        """Close the calling thread's connection, if it has one (called as a vault worker thread ends)."""
+        with self._links_lock:
+            link = self._links.get(threading.get_ident())
+            if link is None or link.thread is not threading.current_thread():
+                return
+            del self._links[threading.get_ident()]
+        link.connection.close()
+
+    def close(self) -> None:
+        """Close every connection (a later call opens a new one)."""
+        with self._links_lock:
+            links = list(self._links.values())
+            self._links.clear()
+        for link in links:
+            link.connection.close()
+
+    def _collection(self, link: _Link) -> Collection:
+        """The preferred collection on this thread's connection, unlocked (the OS may prompt)."""
+        if link.session is None:
+            link.session = open_session(link.connection)
+        if link.collection is None:
+            path = getattr(self, "preferred_collection", None)
+            try:
+                if path:
+                    link.collection = Collection(link.connection, path, link.session)
+                else:
+                    link.collection = secretstorage.get_default_collection(link.connection, link.session)
+            except SecretStorageException as exc:
+                raise InitError(f"Failed to create the collection: {exc}.") from exc
+            # get_default_collection drops the session it is given (secretstorage 3.5): without it every
+            # read would open a new Diffie-Hellman session.
+            link.collection.session = link.session
+        collection = link.collection
+        if collection.is_locked():
+            collection.unlock()
+            if collection.is_locked():  # the user dismissed the prompt, or none could be shown
+                raise KeyringLocked("Failed to unlock the collection!")
+        return collection
+
+    def _items(self, link: _Link, service: str, username: str) -> list[Item]:
+        collection = self._collection(link)
+        return list(collection.search_items(self._query(service, username)))
+
+    def _unlocked(self, item: Item) -> Item:
+        if item.is_locked():
+            item.unlock()
+            if item.is_locked():
+                raise KeyringLocked("Failed to unlock the item!")
+        return item
+
+    # keyring API ---------------------------------------------------------------------------------
+
+    def get_password(self, service: str, username: str) -> str | None:
+        """The first matching item's secret, or None."""
+        link = self._link()
+        try:
+            for item in self._items(link, service, username):
+                return self._unlocked(item).get_secret().decode("utf-8")
+            return None
+        except (KeyringLocked, InitError):
+            raise
+        except Exception:
+            self._drop(link)
+            raise
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        """Create or replace the item (same attributes and label as keyring's backend)."""
+        link = self._link()
+        try:
+            collection = self._collection(link)
+            attributes = self._query(service, username, application=self.appid)
+            label = f"Password for '{username}' on '{service}'"
+            collection.create_item(label, attributes, password.encode("utf-8"), replace=True)
+        except (KeyringLocked, InitError):
+            raise
+        except Exception:
+            self._drop(link)
+            raise
+
+    def delete_password(self, service: str, username: str) -> None:
+        """Delete the first matching item; PasswordDeleteError when there is none."""
+        link = self._link()
+        try:
+            for item in self._items(link, service, username):
+                item.delete()
+                return
+        except (KeyringLocked, InitError):
+            raise
+        except Exception:
+            self._drop(link)
+            raise
+        raise PasswordDeleteError("No such password!")
+
+    def get_credential(self, service: str, username: str | None) -> SimpleCredential | None:
+        """The first matching item as a credential (keyring API; Keybroker itself reads by account)."""
+        link = self._link()
+        try:
+            collection = self._collection(link)
+            for item in collection.search_items(self._query(service, username)):
+                found = self._unlocked(item).get_attributes().get(self.schemes[self.scheme]["username"])
+                return SimpleCredential(found or username or "", item.get_secret().decode("utf-8"))
+            return None
+        except (KeyringLocked, InitError):
+            raise
+        except Exception:
+            self._drop(link)
+            raise
+
+    def collection_locked(self) -> bool:
+        """Whether the preferred collection is locked, asked without a prompt (True if there is none)."""
+        link = self._link()
+        try:
+            if link.collection is not None:
+                return bool(link.collection.is_locked())
+            path = getattr(self, "preferred_collection", None) or "/org/freedesktop/secrets/aliases/default"
+            return bool(Collection(link.connection, path).is_locked())
+        except secretstorage.exceptions.ItemNotFoundException:
+            return True
+        except Exception:
+            self._drop(link)
+            raise

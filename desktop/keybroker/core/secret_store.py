@@ -1,0 +1,287 @@
+"""Secrets as the user manages them: the value in the vault, the record in the catalog, the event in
+the audit log, kept consistent across crashes.
+
+Write order (see `core/recovery.py` for the repair side):
+- create: catalog row `pending` -> vault value -> row `ready` + owner grant + audit;
+- replace: vault value (the vault swaps chunked values atomically) -> `updated` + audit;
+- delete: row `deleting` -> vault delete -> row gone + audit.
+"""
+
+from __future__ import annotations
+
+import secrets as _random
+from dataclasses import dataclass
+
+from keybroker.core.audit import AuditLog
+from keybroker.core.catalog import ANY_OWNER, Catalog
+from keybroker.core.errors import (
+    AmbiguousSecretError,
+    InvalidInputError,
+    UnknownSecretError,
+    VaultError,
+)
+from keybroker.core.models import (
+    MAX_VALUE_BYTES,
+    AgentRecord,
+    AuditDecision,
+    GrantScope,
+    SecretRecord,
+    SecretValue,
+    validate_key,
+)
+from keybroker.core.policy import owner_grant
+from keybroker.core.vault import Vault
+
+
+class _Unspecified:
+    """Sentinel: the caller named no owner (neither an agent nor shared)."""
+
+    def __repr__(self) -> str:
+        return "UNSPECIFIED"
+
+
+UNSPECIFIED: _Unspecified = _Unspecified()
+Owner = str | None | _Unspecified
+
+
+def new_secret_id() -> str:
+    """An opaque, stable id; also the vault account name."""
+    return "sec_" + _random.token_hex(10)
+
+
+def new_grant_id() -> str:
+    """An opaque grant id."""
+    return "gr_" + _random.token_hex(8)
+
+
+def check_value(value: SecretValue) -> SecretValue:
+    """Values are at most 64 KiB of UTF-8 (INTERFACES.md)."""
+    size = len(value.reveal().encode("utf-8", "surrogatepass"))
+    if size > MAX_VALUE_BYTES:
+        raise InvalidInputError(f"the value is {size} bytes; the limit is {MAX_VALUE_BYTES} (64 KiB)")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    """What `SecretStore.set` did."""
+
+    record: SecretRecord
+    created: bool
+
+
+class SecretStore:
+    """Create, read, update and delete secrets; every change is audited."""
+
+    def __init__(self, catalog: Catalog, vault: Vault, audit: AuditLog) -> None:
+        self.catalog = catalog
+        self.vault = vault
+        self.audit = audit
+
+    @property
+    def _now(self) -> float:
+        return self.catalog.clock.now()
+
+    # lookup -------------------------------------------------------------------------------------
+
+    def resolve(self, key_or_id: str, owner: Owner = UNSPECIFIED, scheme: str | None = None) -> SecretRecord:
+        """Find one secret by key (and owner) or by id.
+
+        With an owner given (a slug, or None for shared) the match is exact. Without one, a key held
+        by exactly one owner means that secret; held by several, `AmbiguousSecretError` lists them.
+        """
+        if not isinstance(owner, _Unspecified):
+            if owner is not None and not self.catalog.list_secrets(owner=owner):
+                self.catalog.get_agent(owner)  # an unknown slug (that owns nothing) exits 3
+            found = self.catalog.find_secret(key_or_id, owner, scheme)
+            if found is None and scheme is None:
+                matches = [
+                    s for s in self.catalog.list_secrets(owner=owner, key=key_or_id) if s.scheme is not None
+                ]
+                found = matches[0] if len(matches) == 1 else None
+            if found is None:
+                whose = "shared" if owner is None else f"owned by agent {owner!r}"
+                raise UnknownSecretError(f"no {whose} secret with key {key_or_id!r}")
+            return found
+        matches = self.catalog.list_secrets(key=key_or_id)
+        if scheme is not None:
+            matches = [s for s in matches if s.scheme == scheme]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            owners = ", ".join(_owner_label(s) for s in matches)
+            raise AmbiguousSecretError(
+                f"key {key_or_id!r} is held by several owners: {owners}",
+                hint="say which with --agent SLUG or --shared",
+            )
+        by_id = self.catalog.find_secret_by_id(key_or_id)
+        if by_id is not None:
+            return by_id
+        raise UnknownSecretError(
+            f"no secret with key or id {key_or_id!r}", hint="see `keybroker secrets list`"
+        )
+
+    def list(self, *, owner: Owner = UNSPECIFIED) -> list[SecretRecord]:
+        """Ready secrets, optionally of one owner."""
+        return self.catalog.list_secrets(owner=ANY_OWNER if isinstance(owner, _Unspecified) else owner)
+
+    # changes ------------------------------------------------------------------------------------
+
+    def set(
+        self,
+        key: str,
+        value: SecretValue,
+        *,
+        owner: str | None = None,
+        scheme: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        caller: str | None = None,
+    ) -> StoreResult:
+        """Create or replace a value, keeping its `secret_id` on replace."""
+        validate_key(key)
+        check_value(value)
+        agent = self.catalog.get_agent(owner) if owner is not None else None
+        existing = self.catalog.find_secret(key, owner, scheme)
+        now = self._now
+        if existing is not None:
+            self.vault.set(existing.secret_id, value)
+            self.catalog.update_secret(existing.secret_id, name=name, description=description, updated=now)
+            record = self.catalog.get_secret(existing.secret_id)
+            self._ensure_owner_grant(record)
+            self.audit.append(
+                AuditDecision.UPDATED,
+                agent=owner,
+                key=key,
+                secret_id=record.secret_id,
+                caller=caller,
+                detail="value replaced",
+            )
+            return StoreResult(record, created=False)
+        record = SecretRecord(
+            secret_id=new_secret_id(),
+            key=key,
+            owner=owner,
+            name=name if name is not None else _default_name(key, agent_demand_name(agent, key)),
+            description=description or "",
+            scheme=scheme,
+            created=now,
+            updated=now,
+        )
+        self.catalog.insert_secret(record, state="pending")
+        try:
+            self.vault.set(record.secret_id, value)
+        except BaseException:
+            self._forget_pending(record)
+            raise
+        self.catalog.set_secret_state(record.secret_id, "ready")
+        self._ensure_owner_grant(record)
+        self.audit.append(
+            AuditDecision.CREATED,
+            agent=owner,
+            key=key,
+            secret_id=record.secret_id,
+            scope=GrantScope.ALWAYS.value if owner else None,
+            caller=caller,
+        )
+        return StoreResult(record, created=True)
+
+    def update(
+        self,
+        record: SecretRecord,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        value: SecretValue | None = None,
+        caller: str | None = None,
+    ) -> SecretRecord:
+        """Change metadata and/or the value."""
+        if value is not None:
+            check_value(value)
+            self.vault.set(record.secret_id, value)
+        self.catalog.update_secret(record.secret_id, name=name, description=description)
+        changed = [
+            what
+            for what, given in (("name", name), ("description", description), ("value", value))
+            if given is not None
+        ]
+        self.audit.append(
+            AuditDecision.UPDATED,
+            agent=record.owner,
+            key=record.key,
+            secret_id=record.secret_id,
+            caller=caller,
+            detail="changed: " + (", ".join(changed) or "nothing"),
+        )
+        return self.catalog.get_secret(record.secret_id)
+
+    def reveal(self, record: SecretRecord, *, caller: str | None = None) -> SecretValue:
+        """Read a value for the user (audited)."""
+        value = self.vault.get(record.secret_id)
+        if value is None:
+            raise VaultError(
+                f"the vault holds no value for {_owner_label(record)} secret {record.key!r}",
+                hint="set it again with `keybroker secrets set`",
+            )
+        self.audit.append(
+            AuditDecision.REVEALED,
+            agent=record.owner,
+            key=record.key,
+            secret_id=record.secret_id,
+            caller=caller,
+        )
+        return value
+
+    def remove(self, record: SecretRecord, *, caller: str | None = None, detail: str | None = None) -> None:
+        """Delete a value and its record (and, by cascade, its grants)."""
+        self.catalog.set_secret_state(record.secret_id, "deleting")
+        self.vault.delete(record.secret_id)
+        self.catalog.delete_secret(record.secret_id)
+        self.audit.append(
+            AuditDecision.DELETED,
+            agent=record.owner,
+            key=record.key,
+            secret_id=record.secret_id,
+            caller=caller,
+            detail=detail,
+        )
+
+    # internals ----------------------------------------------------------------------------------
+
+    def _ensure_owner_grant(self, record: SecretRecord) -> None:
+        if record.owner is None:
+            return
+        agent = self.catalog.get_agent(record.owner)
+        current = [
+            g
+            for g in self.catalog.list_grants(agent=record.owner, secret_id=record.secret_id)
+            if g.scope is GrantScope.ALWAYS and g.card_fingerprint == agent.fingerprint
+        ]
+        if not current:
+            self.catalog.add_grant(
+                owner_grant(agent=agent, secret=record, now=self._now, grant_id=new_grant_id())
+            )
+
+    def _forget_pending(self, record: SecretRecord) -> None:
+        """The vault write failed: best effort to leave nothing behind (recovery catches the rest)."""
+        try:
+            self.vault.delete(record.secret_id)
+        except VaultError:
+            return
+        self.catalog.delete_secret(record.secret_id)
+
+
+def _owner_label(record: SecretRecord) -> str:
+    return "shared" if record.owner is None else f"agent {record.owner!r}"
+
+
+def agent_demand_name(agent: AgentRecord | None, key: str) -> str | None:
+    """The demand's display name on the agent's card, if it declares this key."""
+    for demand in agent.demands if agent else ():
+        if demand.key == key:
+            return demand.name
+    return None
+
+
+def _default_name(key: str, demand_name: str | None) -> str:
+    return demand_name or key

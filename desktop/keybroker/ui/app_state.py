@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The app's state as the tray shows it: one value, its icon, its status line and tooltip. No Qt here."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from keybroker.ui.icon_art import IconState
+
+
+class AppState(enum.StrEnum):
+    """What the app is doing; `AppEvents.state_changed` carries these values."""
+
+    STARTING = "starting"
+    READY = "ready"
+    LOCKED = "locked"
+    PAUSED = "paused"
+    VAULT_UNAVAILABLE = "vault-unavailable"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """Everything the tray's icon, tooltip and status line say."""
+
+    state: AppState
+    url: str | None = None
+    pending: int = 0
+    problem: str | None = None
+    """Why the vault is unavailable or the bridge stopped, with the fix."""
+    vault: str | None = None
+    """The vault's one-line description."""
+    session_only: bool = False
+
+
+def icon_state(state: AppState, pending: int) -> IconState:
+    """The icon: a broken vault or a stopped bridge outrank a waiting request, which outranks a lock."""
+    if state is AppState.VAULT_UNAVAILABLE:
+        return IconState.VAULT_UNAVAILABLE
+    if state in (AppState.STOPPED, AppState.PAUSED, AppState.STARTING):
+        return IconState.STOPPED
+    if pending > 0:
+        return IconState.WAITING
+    if state is AppState.LOCKED:
+        return IconState.LOCKED
+    return IconState.READY
+
+
+def _requests(pending: int) -> str:
+    return "1 request waiting" if pending == 1 else f"{pending} requests waiting"
+
+
+def status_line(status: Status) -> str:
+    """The first, disabled line of the tray menu."""
+    state = status.state
+    if state is AppState.STARTING:
+        return "Keybroker is starting…"
+    if state is AppState.VAULT_UNAVAILABLE:
+        return "Vault unavailable: nothing can be stored or released"
+    if state is AppState.STOPPED:
+        return "Bridge stopped: agents cannot be reached"
+    if state is AppState.PAUSED:
+        return "Bridge paused"
+    if status.pending:
+        return _requests(status.pending)
+    where = f" on {status.url}" if status.url else ""
+    if state is AppState.LOCKED:
+        return f"Locked: every request asks{where}"
+    return f"Ready{where}"
+
+
+def tooltip(status: Status) -> str:
+    """The tray tooltip: state, where the bridge listens, and the vault."""
+    lines = [f"Keybroker: {status_line(status)}"]
+    if status.problem:
+        lines.append(status.problem)
+    if status.url and status.state not in (AppState.STOPPED, AppState.PAUSED):
+        lines.append(f"Bridge: {status.url}")
+    if status.vault:
+        lines.append(status.vault)
+    return "\n".join(lines)

@@ -1,0 +1,60 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The app's objects, wired: one place builds them for `app.py` and for the screenshot driver."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from keybroker.app_runtime import AppRuntime, bridge_port
+from keybroker.core.paths import Paths
+from keybroker.runtime import RuntimeOptions
+from keybroker.ui.controller import AppController
+from keybroker.ui.events import AppEvents
+from keybroker.ui.notifier import QtNotifier
+from keybroker.ui.qt_prompter import QtPrompter
+from keybroker.ui.settings_host import SettingsHost
+from keybroker.ui.tray import Tray
+
+
+@dataclass
+class AppParts:
+    """Everything the running app is made of."""
+
+    events: AppEvents
+    notifier: QtNotifier
+    prompter: QtPrompter
+    runtime: AppRuntime
+    settings: SettingsHost
+    controller: AppController
+    tray: Tray | None
+
+    def show_tray(self) -> None:
+        """Put the icon in the tray, following the controller's status from now on."""
+        tray = self.tray
+        if tray is None:
+            return
+        tray.update_status(self.controller.status())
+        self.controller.status_changed.connect(lambda: tray.update_status(self.controller.status()))
+        tray.show()
+
+    def dispose(self) -> None:
+        """Take the icon out of the tray (after the controller shut down)."""
+        if self.tray is not None:
+            self.tray.dispose()
+
+
+def compose(environ: Mapping[str, str], paths: Paths, *, has_tray: bool | None = None) -> AppParts:
+    """Build the app's objects over `environ` (no I/O yet: `controller.start()` opens the core)."""
+    env = dict(environ)
+    tray_available = Tray.available() if has_tray is None else has_tray
+    events = AppEvents()
+    notifier = QtNotifier()
+    prompter = QtPrompter(notifier=notifier)
+    runtime = AppRuntime(RuntimeOptions(port=bridge_port(env, paths), environ=env), prompter, notifier)
+    settings = SettingsHost(runtime, events, no_tray=not tray_available)
+    controller = AppController(runtime, events, prompter, notifier, settings=settings)
+    tray = Tray(controller) if tray_available else None
+    if tray is not None:
+        notifier.tray = tray.icon
+    return AppParts(events, notifier, prompter, runtime, settings, controller, tray)

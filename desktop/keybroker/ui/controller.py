@@ -1,0 +1,276 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`AppController`: the app object the tray, the settings window and `app.py` talk to.
+
+It starts the runtime in two steps (vault and catalog, then the bridge) and turns what fails into a
+state the tray shows with the fix: "vault unavailable" (retry, or explicitly a session-only vault) or
+"bridge stopped" (port taken: say who has it). It carries out the tray's intents (lock, pause, copy a
+bridged URL, raise a prompt, open the settings, quit) and keeps `AppEvents.state_changed` and
+`prompts_changed` up to date. Long operations run as tasks on the one qasync loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+import shiboken6
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QWidget
+
+from keybroker.app_runtime import AppRuntime
+from keybroker.core.errors import BridgeError, KeybrokerError, VaultError
+from keybroker.core.models import AuditDecision, AuditEvent, GrantScope
+from keybroker.core.ports import Notifier
+from keybroker.core.prompts import PromptRequest
+from keybroker.core.status import agent_status, bridged_url
+from keybroker.ui.app_state import AppState, Status
+from keybroker.ui.audit_relay import AuditRelay
+from keybroker.ui.events import AppEvents
+from keybroker.ui.notices import confirm_memory_vault, problem_box
+from keybroker.ui.qt_prompter import QtPrompter
+from keybroker.ui.settings_host import SettingsHost
+from keybroker.ui.tray_menu import AgentView, DemandView
+
+log = logging.getLogger("keybroker.ui")
+
+CALLER = "tray"
+
+
+def describe_error(exc: KeybrokerError) -> str:
+    """The message and its fix, for the tray and the settings banner."""
+    return f"{exc.message}. Fix: {exc.hint}" if exc.hint else exc.message
+
+
+class AppController(QObject):
+    """Owns the app's state and carries out what the tray and windows ask for."""
+
+    #: state, pending count or problem changed: the tray re-reads `status()`
+    status_changed = Signal()
+
+    def __init__(
+        self,
+        runtime: AppRuntime,
+        events: AppEvents,
+        prompter: QtPrompter,
+        notifier: Notifier,
+        *,
+        settings: SettingsHost | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.runtime = runtime
+        self.events = events
+        self.prompter = prompter
+        self.notifier = notifier
+        self.settings = settings or SettingsHost(runtime, events)
+        self.settings.on_quit = self.quit
+        self.settings.on_lock = self.lock
+        self.state = AppState.STARTING
+        self.problem: str | None = None
+        self.quit_requested = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._relay = AuditRelay(events, self)
+        self._relay.audited.connect(self._on_audited)
+        self._subscribed: object | None = None
+        self._boxes: list[QWidget] = []
+        prompter.queue_changed.connect(self._on_queue_changed)
+
+    # Starting and stopping --------------------------------------------------------------------------
+
+    async def start(self) -> AppState:
+        """Open the core and serve; failures become a state with its reason, never an exception."""
+        self._set_state(AppState.STARTING)
+        try:
+            await self.runtime.open()
+        except VaultError as exc:
+            log.warning("vault unavailable: %s", exc.message)
+            self._set_state(AppState.VAULT_UNAVAILABLE, describe_error(exc))
+            self.notifier.notify("Keybroker: vault unavailable", exc.message)
+            return self.state
+        except KeybrokerError as exc:
+            log.error("cannot open Keybroker's data: %s", exc.message)
+            self._set_state(AppState.STOPPED, describe_error(exc))
+            self.notifier.notify("Keybroker cannot start", exc.message)
+            return self.state
+        self._subscribe()
+        await self._serve()
+        return self.state
+
+    async def _serve(self) -> None:
+        try:
+            await self.runtime.serve()
+        except BridgeError as exc:
+            log.warning("bridge stopped: %s", exc.message)
+            self._set_state(AppState.STOPPED, describe_error(exc))
+            self.notifier.notify("Keybroker: bridge stopped", describe_error(exc))
+            return
+        self._set_state(AppState.READY)
+
+    async def shutdown(self) -> None:
+        """Withdraw prompts, stop the bridge, join the vault worker, remove instance.json."""
+        self.prompter.withdraw_all()
+        try:
+            await self.runtime.stop()
+        finally:
+            self.settings.close()
+            for box in self._boxes:
+                if shiboken6.isValid(box):
+                    box.close()
+
+    def quit(self) -> None:
+        """Quit the app (the main coroutine then shuts down cleanly)."""
+        if not self.quit_requested.is_set():
+            log.info("quit requested")
+            self.quit_requested.set()
+
+    # Intents from the tray and the windows -----------------------------------------------------------
+
+    def lock(self) -> None:
+        """End every grant short of *always* and drop cached values (Lock now, idle lock)."""
+        broker = self.runtime.broker
+        if broker is None:
+            return
+        broker.lock(caller=CALLER)
+        if self.state is AppState.READY:
+            self._set_state(AppState.LOCKED)
+
+    def set_paused(self, paused: bool) -> None:
+        """Stop or start serving; the vault and catalog stay open."""
+        self._spawn(self._pause() if paused else self._resume())
+
+    async def _pause(self) -> None:
+        await self.runtime.pause()
+        self._set_state(AppState.PAUSED)
+
+    async def _resume(self) -> None:
+        if not self.runtime.is_open:
+            await self.start()
+            return
+        await self._serve()
+
+    def retry(self) -> None:
+        """Try to open the vault (and serve) again."""
+        self._spawn(self.start())
+
+    def offer_memory_vault(self) -> None:
+        """Ask once, then run on a session-only vault (the explicit choice DESIGN §4 offers)."""
+        self._keep(confirm_memory_vault(self.use_memory_vault))
+
+    def use_memory_vault(self) -> None:
+        """Switch to the session-only vault and start."""
+        log.warning("the user chose the session-only memory vault")
+        environ = dict(self.runtime.options.environ)
+        environ["KEYBROKER_VAULT"] = "memory"
+        self.runtime.options.environ = environ
+        self._spawn(self.start())
+
+    def show_problem(self) -> None:
+        """Say why the vault or bridge is down, and offer the ways out."""
+        if not self.problem:
+            return
+        if self.state is AppState.VAULT_UNAVAILABLE:
+            box = problem_box(
+                "vault unavailable", self.problem, retry=self.retry, memory_vault=self.offer_memory_vault
+            )
+        else:
+            box = problem_box("bridge stopped", self.problem, retry=lambda: self.set_paused(False))
+        self._keep(box)
+
+    def show_settings(self, tab: str | None = None) -> None:
+        """Open (or bring forward) the settings window, on `tab` when given."""
+        self.settings.show(tab)
+
+    def raise_prompt(self, prompt_id: str) -> None:
+        """Bring a waiting prompt to the front."""
+        self.prompter.raise_prompt(prompt_id)
+
+    def copy_bridged_url(self, slug: str) -> None:
+        """Put an agent's bridged URL on the clipboard."""
+        port = self.runtime.port
+        if port is None:
+            return
+        QGuiApplication.clipboard().setText(bridged_url(slug, port))
+
+    # What the tray reads -----------------------------------------------------------------------------
+
+    def status(self) -> Status:
+        """The state, pending count and problem as the tray shows them."""
+        services = self.runtime.services
+        vault = services.vault if services is not None else None
+        return Status(
+            state=self.state,
+            url=self.runtime.url,
+            pending=len(self.prompter.pending),
+            problem=self.problem,
+            vault=vault.describe() if vault is not None else None,
+            session_only=bool(vault is not None and vault.is_memory),
+        )
+
+    def pending_prompts(self) -> Sequence[PromptRequest]:
+        """Prompts waiting for the user, the one on screen first."""
+        return self.prompter.pending
+
+    def agent_views(self) -> Sequence[AgentView]:
+        """Each agent with its bridged URL (when serving) and demands with their status."""
+        services = self.runtime.services
+        if services is None:
+            return []
+        catalog = services.catalog
+        port = self.runtime.port
+        now = catalog.clock.now()
+        views = []
+        for agent in catalog.list_agents():
+            info = agent_status(agent, catalog, port=port or self.runtime.options.port, now=now)
+            demands = tuple(DemandView(d["key"], d["name"], d["status"]) for d in info["demands"])
+            url = bridged_url(agent.slug, port) if port is not None else None
+            views.append(AgentView(agent.slug, agent.name, url, demands))
+        return views
+
+    # Internals ---------------------------------------------------------------------------------------
+
+    def _set_state(self, state: AppState, problem: str | None = None) -> None:
+        changed = state is not self.state or problem != self.problem
+        self.state, self.problem = state, problem
+        if changed:
+            self.settings.set_problem(problem if state is AppState.VAULT_UNAVAILABLE else None)
+            log.info("state: %s%s", state.value, f" ({problem})" if problem else "")
+            self.events.state_changed.emit(state.value)
+            self.status_changed.emit()
+
+    def _subscribe(self) -> None:
+        services = self.runtime.services
+        if services is not None and self._subscribed is not services:
+            services.audit.subscribe(self._relay.listener)
+            self._subscribed = services
+
+    def _on_audited(self, event: AuditEvent) -> None:
+        if event.decision is AuditDecision.LOCKED and self.state is AppState.READY:
+            self._set_state(AppState.LOCKED)  # locked from the CLI, the API or the settings window
+        elif (
+            event.decision is AuditDecision.GRANTED
+            and self.state is AppState.LOCKED
+            and event.scope not in (GrantScope.ONCE.value, GrantScope.ALWAYS.value)
+        ):
+            self._set_state(AppState.READY)
+        self.status_changed.emit()
+
+    def _on_queue_changed(self, count: int) -> None:
+        self.events.prompts_changed.emit(count)
+        self.status_changed.emit()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("tray action failed", exc_info=task.exception())
+
+    def _keep(self, widget: QWidget) -> None:
+        self._boxes = [b for b in self._boxes if shiboken6.isValid(b) and b.isVisible()]
+        self._boxes.append(widget)

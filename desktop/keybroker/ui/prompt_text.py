@@ -1,0 +1,92 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The words of the prompt dialog, kept apart from its widgets so they are tested without a screen.
+
+Everything shown comes from agent cards and agents, so it is cleaned (control characters replaced,
+length capped) and always shown as plain text, never as Qt rich text: an agent must not be able to
+style or link its way into the dialog.
+"""
+
+from __future__ import annotations
+
+from keybroker.core.models import GrantScope, SecretRecord
+from keybroker.core.prompts import PromptRequest
+
+SCOPE_LABELS: dict[GrantScope, str] = {
+    GrantScope.ONCE: "Just this once",
+    GrantScope.TASK: "This task",
+    GrantScope.CONVERSATION: "This conversation",
+    GrantScope.MINUTES: "For some minutes",
+    GrantScope.UNTIL_LOCK: "Until I lock Keybroker",
+    GrantScope.ALWAYS: "Always",
+}
+
+_LONG = 300
+_ID = 8
+
+
+def shown(text: object, limit: int = _LONG) -> str:
+    """`text` safe to show: control characters replaced by spaces, length capped with an ellipsis."""
+    cleaned = "".join(" " if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 else c for c in str(text))
+    cleaned = " ".join(cleaned.split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+def short_id(value: str | None) -> str:
+    """A task or context id, shortened for a line of text."""
+    if not value:
+        return "-"
+    value = shown(value)
+    return value if len(value) <= _ID + 4 else value[:_ID] + "…"
+
+
+def headline(request: PromptRequest) -> str:
+    """`wants 2 secrets for its task` under the agent's name."""
+    count = len(request.items)
+    what = "a secret" if count == 1 else f"{count} secrets"
+    when = "before your message is sent" if request.phase == "preflight" else "to continue its task"
+    return f"wants {what} {when}"
+
+
+def task_line(request: PromptRequest) -> str | None:
+    """Which task and conversation the values would serve, or None before the agent gave ids."""
+    parts = []
+    if request.task_id:
+        parts.append(f"task {short_id(request.task_id)}")
+    if request.context_id:
+        parts.append(f"conversation {short_id(request.context_id)}")
+    return " · ".join(parts) if parts else None
+
+
+def full_ids(request: PromptRequest) -> str:
+    """Both ids in full, for a tooltip."""
+    return f"task: {shown(request.task_id or '-')}\nconversation: {shown(request.context_id or '-')}"
+
+
+def owner_name(record: SecretRecord) -> str:
+    """Whose value a record is: `shared` or the owning agent's slug."""
+    return "shared" if record.owner is None else shown(record.owner, 64)
+
+
+def stored_label(record: SecretRecord, agent_slug: str) -> str:
+    """The radio button that releases the stored value."""
+    if record.owner is None:
+        return "Use the shared stored value"
+    if record.owner == agent_slug:
+        return "Use the value stored for this agent"
+    return f"Use the value stored for {owner_name(record)}"
+
+
+def offer_label(offer: SecretRecord, agent_slug: str) -> str:
+    """The radio button that gives another agent's value: both agents named (DESIGN §3)."""
+    return f"Use the value stored for {owner_name(offer)} (give it to {shown(agent_slug, 64)} too)"
+
+
+def countdown(seconds: float) -> str:
+    """`Declines in 4:59`, counting down to the broker's deadline."""
+    left = max(0, int(seconds + 0.999))
+    return f"Declines in {left // 60}:{left % 60:02d}"
+
+
+def queue_label(position: int, total: int) -> str:
+    """`1 of 3 waiting` when several prompts queue, else empty."""
+    return f"{position} of {total} waiting" if total > 1 else ""

@@ -1,0 +1,250 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The Agents tab: add an agent by URL (the card is fetched off the UI thread), see its card and
+demands, copy its bridged URL, refresh its card, remove it (and, if asked, its secrets)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter, QVBoxLayout, QWidget
+
+from keybroker.core.agent_registry import RefreshResult
+from keybroker.core.errors import KeybrokerError
+from keybroker.core.models import AgentRecord
+from keybroker.core.status import agent_status
+from keybroker.ui.settings import questions
+from keybroker.ui.settings.agent_details import AgentDetails, demands_summary
+from keybroker.ui.settings.asker import Answer
+from keybroker.ui.settings.context import CALLER, TabContext
+from keybroker.ui.settings.formatting import when
+from keybroker.ui.settings.status_line import StatusLine
+from keybroker.ui.settings.tab_base import SettingsTab
+from keybroker.ui.settings.table import (
+    Column,
+    RecordTableModel,
+    TableArea,
+    make_table_view,
+    select_key,
+    selected_record,
+)
+
+Status = dict[str, Any]
+
+EMPTY_TITLE = "No agents yet"
+EMPTY_TEXT = (
+    "Add a local A2A agent by its URL above. Keybroker reads its card, shows what it demands, "
+    "and gives you a bridged URL to point clients at."
+)
+
+
+class AgentsTab(SettingsTab):
+    """Agents behind the bridge."""
+
+    topics = frozenset({"agents", "secrets", "grants"})
+    #: Ask the window to open the Secrets tab's add dialog for this agent.
+    add_secret_requested = Signal(str)
+
+    def __init__(self, ctx: TabContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self._busy = False
+        self.add_button = QPushButton("Add agent")
+        self.add_button.setObjectName("addAgent")
+        self.add_button.setEnabled(False)
+        self.add_button.clicked.connect(self.add_agent)
+        self.url_edit = QLineEdit()
+        self.url_edit.setObjectName("agentUrl")
+        self.url_edit.setPlaceholderText(
+            "http://127.0.0.1:8000 — the agent's base URL or its agent-card.json URL"
+        )
+        self.url_edit.setClearButtonEnabled(True)
+        self.url_edit.returnPressed.connect(self.add_agent)
+        self.url_edit.textChanged.connect(
+            lambda t: self.add_button.setEnabled(bool(t.strip()) and not self._busy)
+        )
+        add_row = QHBoxLayout()
+        add_row.addWidget(QLabel("Add an agent:"))
+        add_row.addWidget(self.url_edit, 1)
+        add_row.addWidget(self.add_button)
+        self.status = StatusLine()
+
+        now = ctx.now
+        columns: list[Column[Status]] = [
+            Column(
+                "Name",
+                lambda a: str(a["name"]) or str(a["slug"]),
+                tooltip=lambda a: (
+                    f"{a['name']}\n{a.get('description') or ''}\n"
+                    f"card read {when(a['last_seen'], now()).lower()}".strip()
+                ),
+            ),
+            Column("Slug", lambda a: str(a["slug"]), chars=20),
+            Column(
+                "Demands",
+                lambda a: demands_summary(a["demands"]),
+                chars=11,
+                sort_key=lambda a: len(a["demands"]),
+            ),
+        ]
+        self.model: RecordTableModel[Status] = RecordTableModel(columns, key=lambda a: str(a["slug"]))
+        self.view = make_table_view(self.model)
+        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.area = TableArea(self.view, EMPTY_TITLE, EMPTY_TEXT)
+        self.details = AgentDetails()
+        self.details.refresh_requested.connect(self.refresh_agent)
+        self.details.remove_requested.connect(self.remove_agent)
+        self.details.add_secret_requested.connect(self.add_secret_requested)
+        self.details.copied.connect(lambda url: self.status.ok(f"Copied {url}"))
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.area)
+        splitter.addWidget(self.details)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        splitter.setChildrenCollapsible(False)
+        splitter.setSizes([410, 570])
+        self.splitter = splitter
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(add_row)
+        layout.addWidget(self.status)
+        layout.addWidget(splitter, 1)
+        self.view.selectionModel().selectionChanged.connect(lambda *_a: self._show_selected())
+
+    # reading ------------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Re-read agents and their demand status (catalog only)."""
+        keep = self.selected_slug()
+        svc = self.ctx.services
+        port, now = self.ctx.bridge_port(), self.ctx.now()
+        rows = [agent_status(a, svc.catalog, port=port, now=now) for a in svc.catalog.list_agents()]
+        self.model.set_rows(rows)
+        if not select_key(self.view, keep) and rows:
+            self.view.selectRow(0)
+        self._show_selected()
+
+    def selected_slug(self) -> str | None:
+        """The selected agent's slug."""
+        row = selected_record(self.view)
+        return str(row["slug"]) if row else None
+
+    def _show_selected(self) -> None:
+        self.details.show_agent(selected_record(self.view))
+        if self.model.rowCount() == 0:
+            self.details.hint.setVisible(False)  # the list's empty state explains
+        self.details.setEnabled(not self._busy)
+
+    def _set_busy(self, busy: bool, text: str = "") -> None:
+        self._busy = busy
+        if busy:
+            self.status.busy(text)
+        self.add_button.setEnabled(not busy and bool(self.url_edit.text().strip()))
+        self.url_edit.setReadOnly(busy)
+        self.details.setEnabled(not busy)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._set_busy(False)
+        self.status.failed(exc)
+
+    # add ----------------------------------------------------------------------------------------
+
+    def add_agent(self) -> None:
+        """Fetch the card at the URL field's address and add the agent (on a worker thread)."""
+        url = self.url_edit.text().strip()
+        if not url or self._busy:
+            return
+        from keybroker.core.a2a.card_fetch import normalise_agent_url
+
+        try:
+            normalise_agent_url(url)
+        except KeybrokerError as exc:
+            self.status.failed(exc)
+            return
+        registry = self.ctx.services.agents
+        self._set_busy(True, f"Fetching the agent card from {url}…")
+
+        def done(agent: AgentRecord) -> None:
+            self._set_busy(False)
+            self.url_edit.clear()
+            bridged = f"http://127.0.0.1:{self.ctx.bridge_port()}/agents/{agent.slug}"
+            demands = f"; it demands {len(agent.demands)} secret(s)" if agent.demands else ""
+            self.status.ok(f"Added {agent.name} as “{agent.slug}”{demands}. Point A2A clients at {bridged}")
+            self._changed(agent.slug)
+
+        self.ctx.jobs.submit(lambda: registry.add(url, caller=CALLER), on_done=done, on_error=self._failed)
+
+    # refresh and remove -------------------------------------------------------------------------
+
+    def refresh_agent(self, slug: str) -> None:
+        """Fetch the agent's card again."""
+        if self._busy:
+            return
+        registry = self.ctx.services.agents
+        self._set_busy(True, f"Fetching the card of {slug}…")
+
+        def done(result: RefreshResult) -> None:
+            self._set_busy(False)
+            if result.changed:
+                self.status.warning(
+                    f"The card of {slug} changed ({result.previous_fingerprint[:12]} → "
+                    f"{result.agent.fingerprint[:12]}): its grants ask again before the next release."
+                )
+            else:
+                self.status.ok(f"The card of {slug} is unchanged.")
+            self._changed(slug)
+
+        self.ctx.jobs.submit(
+            lambda: registry.refresh(slug, caller=CALLER), on_done=done, on_error=self._failed
+        )
+
+    def remove_agent(self, slug: str) -> None:
+        """Ask (offering to delete its secrets too), then remove."""
+        if self._busy:
+            return
+        svc = self.ctx.services
+        agent = svc.catalog.find_agent(slug)
+        if agent is None:
+            self.refresh_now()
+            return
+        owned = svc.catalog.list_secrets(owner=slug)
+        grants = svc.catalog.list_grants(agent=slug)
+        question = questions.remove_agent(agent, owned, grants)
+
+        def answered(answer: Answer) -> None:
+            if answer.accepted:
+                self._remove(slug, purge=answer.option)
+
+        self.ctx.asker.confirm(self, question, answered)
+
+    def _remove(self, slug: str, *, purge: bool) -> None:
+        svc = self.ctx.services
+        self._set_busy(True, f"Removing {slug}…")
+
+        def work() -> list[str]:
+            deleted: list[str] = []
+            if purge:
+                for record in svc.catalog.list_secrets(owner=slug):
+                    svc.secrets.remove(record, caller=CALLER, detail=f"agent {slug} removed with its secrets")
+                    deleted.append(record.secret_id)
+            svc.agents.remove(slug, caller=CALLER)
+            return deleted
+
+        def done(deleted: list[str]) -> None:
+            self._set_busy(False)
+            self.ctx.forget(*deleted)
+            also = f" and its {len(deleted)} secret{'s' if len(deleted) != 1 else ''}" if deleted else ""
+            self.status.ok(f"Removed {slug}{also}.")
+            self._changed(None, "secrets")
+
+        def failed(exc: BaseException) -> None:
+            self._failed(exc)
+            self.refresh_now()  # some secrets may be gone already
+
+        self.ctx.jobs.submit(work, on_done=done, on_error=failed)
+
+    def _changed(self, select: str | None, *topics: str) -> None:
+        self.refresh_now()
+        if select is not None:
+            select_key(self.view, select)
+        self.ctx.announce("agents", *topics, "grants", "audit")

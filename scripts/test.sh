@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# What `make test` (and CI through .ci/run) runs, stage by stage, each one timed (DESIGN.md §6).
+#
+#   system-deps  Debian packages, only the missing ones          scripts/system-deps.sh
+#   venv         .venv with `-e .[test]`, only when pyproject changed   scripts/venv.sh
+#   peer-venv    .venv-peer-agentstack for the interop tests     scripts/peer-venv.sh
+#   lint         ruff + mypy                                     scripts/lint.sh
+#   pytest       inside a private Secret Service session         scripts/secret-service-session.sh
+#
+# A failing setup stage stops the run; a failing lint still lets pytest run, and the run fails at the end.
+# Env: PYTHON, VENV, PEER_VENV, PYTEST_ARGS (extra pytest arguments, split on spaces),
+# KEYBROKER_TEST_BUDGET (seconds pytest may take when not on a terminal, default 1500; 0 = no limit).
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+venv="${VENV:-.venv}"
+peer_venv="${PEER_VENV:-.venv-peer-agentstack}"
+export VENV="$venv"
+abs() { if [[ "$1" == /* ]]; then printf '%s' "$1"; else printf '%s' "$repo_root/$1"; fi; }
+
+now() { printf '%s' "$EPOCHREALTIME"; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+t_all="$(now)"
+summary=()
+failed=()
+
+# stage NAME CMD...: run CMD, print how long it took; returns CMD's status.
+stage() {
+    local name="$1" t rc=0
+    shift
+    echo "==> $name"
+    t="$(now)"
+    "$@" || rc=$?
+    local took
+    took="$(elapsed "$t")"
+    if ((rc == 0)); then
+        echo "==> $name: $took s"
+        summary+=("$(printf '%-12s %8s s' "$name" "$took")")
+    else
+        echo "==> $name: FAILED (exit $rc) after $took s"
+        summary+=("$(printf '%-12s %8s s   FAILED (exit %s)' "$name" "$took" "$rc")")
+        failed+=("$name")
+    fi
+    return "$rc"
+}
+
+finish() {
+    echo
+    echo "==> stage times"
+    printf '    %s\n' "${summary[@]}"
+    echo "==> total: $(elapsed "$t_all") s"
+    if ((${#failed[@]})); then
+        echo "==> FAILED: ${failed[*]}"
+        exit 1
+    fi
+    echo "==> all stages passed"
+}
+
+setup_or_stop() { stage "$@" || finish; }
+
+setup_or_stop system-deps bash scripts/system-deps.sh
+setup_or_stop venv bash scripts/venv.sh "$venv" test
+setup_or_stop peer-venv bash scripts/peer-venv.sh "$peer_venv"
+stage lint bash scripts/lint.sh || true
+
+run_pytest() {
+    local budget="${KEYBROKER_TEST_BUDGET:-1500}" cap=() args=() rc=0
+    read -ra args <<<"${PYTEST_ARGS:-}"
+    # A hard cap keeps CI under its 30 minutes. Only off a terminal: `timeout` puts the run in its own
+    # process group, where Ctrl-C would not reach it.
+    if ((budget > 0)) && [[ ! -t 0 ]]; then
+        cap=(timeout --kill-after=30 "$budget")
+    fi
+    "${cap[@]}" env \
+        PATH="$(abs "$venv")/bin:$PATH" \
+        QT_QPA_PLATFORM=offscreen \
+        KEYBROKER_PEER_PYTHON="$(abs "$peer_venv")/bin/python" \
+        KEYBROKER_TEST_SECRET_SERVICE=1 \
+        bash scripts/secret-service-session.sh \
+        "$(abs "$venv")/bin/python" -m pytest --durations=15 "${args[@]}" || rc=$?
+    case "$rc" in
+        5) echo "pytest: no tests were collected (exit 5): that is a failure here" >&2 ;;
+        124 | 137) echo "pytest: stopped after its budget of $budget s (KEYBROKER_TEST_BUDGET)" >&2 ;;
+    esac
+    return "$rc"
+}
+stage pytest run_pytest || true
+
+finish

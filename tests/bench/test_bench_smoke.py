@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The bridge benchmark runs end to end: `bench/bridge.py --quick` exits 0 and prints its tables.
+
+No timing is asserted (these machines are noisy); what can fail is the plumbing: the echo agent, the
+pass-through proxy and the bridge start, every request is answered as expected (the load generator
+checks each answer, the bridge's injected secret included), and every process is stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH = REPO / "bench" / "bridge.py"
+
+
+def _processes_with_env(entry: str) -> list[int]:
+    """Pids of live processes whose environment holds `entry` (Linux; elsewhere none are found)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if entry.encode() in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_quick_run_exits_0_and_prints_the_summary_table(tmp_path: Path) -> None:
+    env = dict(os.environ)
+    env["TMPDIR"] = str(tmp_path)  # the benchmark's scratch dir (and its bridge's home) go here
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--quick"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+    out = result.stdout
+    header = "| workload | c | direct req/s | pass-through req/s | bridge req/s | bridge/direct |"
+    assert header in out
+    for label in ("message/send (0.3)", "SendMessage (1.0)", "message/stream (0.3)"):
+        rows = [line for line in out.splitlines() if line.startswith(f"| {label} | 1 |")]
+        assert rows, f"no row for {label} at concurrency 1"
+    assert "| fulfil a run-time demand" in out
+    assert "Load average (1/5/15 min):" in out
+    # Every process it started is gone (they inherited our TMPDIR), and so is its scratch dir.
+    assert _processes_with_env(f"TMPDIR={tmp_path}") == []
+    assert not list(tmp_path.glob("kb-bench-*"))

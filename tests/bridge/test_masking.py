@@ -1,0 +1,251 @@
+# SPDX-License-Identifier: Apache-2.0
+"""masking.py: no `secret_fulfillments` value, and no injected value, goes back to a client."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from a2a.types import Message, Part, StreamResponse, Task, TaskStatusUpdateEvent
+from google.protobuf.json_format import MessageToDict, ParseDict
+from google.protobuf.struct_pb2 import ListValue, Struct, Value
+
+from keybroker.core.bridge.masking import MASK, mask_payload, mask_proto, scrub_proto, scrub_text
+from tests.bridge.support import SECRETS_URI
+
+CANARY = "ghp_CANARY_0123456789"
+
+
+def _fulfilment(key: str = "github", value: object = CANARY) -> dict[str, object]:
+    return {SECRETS_URI: {"secret_fulfillments": {key: {"secret": value}}}}
+
+
+def _dumps(data: object) -> str:
+    return json.dumps(data, sort_keys=True)
+
+
+# JSON payloads -----------------------------------------------------------------------------------
+
+
+def test_mask_payload_masks_a_v03_task_result_history_and_status() -> None:
+    result = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "result": {
+            "kind": "task",
+            "id": "T",
+            "contextId": "C",
+            "status": {
+                "state": "completed",
+                "message": {"kind": "message", "metadata": _fulfilment("slack")},
+            },
+            "history": [
+                {"kind": "message", "role": "user", "parts": [], "metadata": _fulfilment()},
+                {"kind": "message", "role": "agent", "parts": [{"kind": "text", "text": "ok"}]},
+            ],
+        },
+    }
+    masked = mask_payload(result)
+    text = _dumps(masked)
+    assert CANARY not in text
+    assert masked["result"]["history"][0]["metadata"][SECRETS_URI] == {
+        "secret_fulfillments": {"github": {"secret": MASK}}
+    }
+    assert masked["result"]["status"]["message"]["metadata"][SECRETS_URI]["secret_fulfillments"] == {
+        "slack": {"secret": MASK}
+    }
+    # Everything else is untouched.
+    assert masked["result"]["history"][1] == result["result"]["history"][1]
+
+
+def test_mask_payload_masks_v10_stream_events() -> None:
+    events = [
+        {"task": {"id": "T", "history": [{"role": "ROLE_USER", "metadata": _fulfilment()}]}},
+        {"statusUpdate": {"status": {"message": {"metadata": _fulfilment("k2", "v2-secret")}}}},
+        {"message": {"metadata": _fulfilment("k3", "v3-secret")}},
+        {"artifactUpdate": {"artifact": {"parts": [{"text": "x", "metadata": _fulfilment("k4", "v4")}]}}},
+    ]
+    text = _dumps(mask_payload(events))
+    for value in (CANARY, "v2-secret", "v3-secret", '"v4"'):
+        assert value not in text
+    assert text.count(MASK) == 4
+
+
+def test_mask_payload_finds_fulfilments_at_any_depth_and_under_any_key() -> None:
+    data = {"a": [{"b": {"c": [[{"secret_fulfillments": {"x": {"secret": "deep-secret"}}}]]}}]}
+    other_uri = {
+        "https://a2a-extensions.adk.kagenti.dev/auth/secrets/v1": {
+            "secret_fulfillments": {"x": {"secret": "fork"}}
+        }
+    }
+    assert "deep-secret" not in _dumps(mask_payload(data))
+    assert '"fork"' not in _dumps(mask_payload(other_uri))
+
+
+@pytest.mark.parametrize(
+    ("junk", "expected"),
+    [
+        ("bare-string-value", MASK),
+        (12345, MASK),
+        ([{"secret": "in-a-list"}, "loose"], [{"secret": MASK}, MASK]),
+        ({"k": "bare"}, {"k": MASK}),
+        (
+            {"k": {"secret": "v", "extra": {"nested": "n", "n2": 7}}},
+            {"k": {"secret": MASK, "extra": {"nested": MASK, "n2": MASK}}},
+        ),
+        ({"k": {"secret": None}}, {"k": {"secret": None}}),
+        ({}, {}),
+    ],
+)
+def test_mask_payload_masks_every_leaf_whatever_the_shape(junk: object, expected: object) -> None:
+    assert mask_payload({"secret_fulfillments": junk}) == {"secret_fulfillments": expected}
+
+
+def test_mask_payload_masks_the_camel_case_twin() -> None:
+    assert mask_payload({"secretFulfillments": {"k": {"secret": "v"}}}) == {
+        "secretFulfillments": {"k": {"secret": MASK}}
+    }
+
+
+@pytest.mark.parametrize(
+    "junk", [None, 3, 2.5, True, "text", [], [1, "a", None], {"x": 1}, {"secret": "not under fulfillments"}]
+)
+def test_mask_payload_leaves_non_fulfilment_data_alone(junk: object) -> None:
+    assert mask_payload(junk) is junk  # the very same object: nothing copied
+
+
+def test_mask_payload_is_pure_and_idempotent() -> None:
+    original = {"result": {"history": [{"metadata": _fulfilment()}], "keep": [1, 2]}}
+    before = copy.deepcopy(original)
+    once = mask_payload(original)
+    assert original == before  # input untouched
+    assert mask_payload(once) == once
+    assert once["result"]["keep"] is original["result"]["keep"]  # unchanged branches shared
+
+
+def test_mask_payload_survives_absurd_nesting() -> None:
+    data: object = {"secret_fulfillments": {"k": {"secret": "v"}}}
+    for _ in range(500):
+        data = {"n": [data]}
+    assert '"v"' not in _dumps(mask_payload(data))
+
+
+# Protobuf payloads -------------------------------------------------------------------------------
+
+
+def _task_with_secrets() -> Task:
+    return ParseDict(
+        {
+            "id": "T",
+            "contextId": "C",
+            "status": {
+                "state": "TASK_STATE_COMPLETED",
+                "message": {
+                    "messageId": "s",
+                    "role": "ROLE_AGENT",
+                    "parts": [{"text": "ok"}],
+                    "metadata": _fulfilment("s1", "status-secret"),
+                },
+            },
+            "history": [
+                {
+                    "messageId": "m1",
+                    "role": "ROLE_USER",
+                    "parts": [{"text": "hi"}],
+                    "metadata": _fulfilment(),
+                },
+                {
+                    "messageId": "m2",
+                    "role": "ROLE_USER",
+                    "parts": [{"text": "again", "metadata": _fulfilment("p", "part-secret")}],
+                },
+            ],
+            "artifacts": [
+                {
+                    "artifactId": "a",
+                    "parts": [{"data": {"secret_fulfillments": {"d": {"secret": "data-secret"}}}}],
+                    "metadata": _fulfilment("am", "artifact-secret"),
+                }
+            ],
+            "metadata": {"secret_fulfillments": {"t": {"secret": "task-secret"}}},
+        },
+        Task(),
+    )
+
+
+def test_mask_proto_masks_everywhere_in_a_task() -> None:
+    task = _task_with_secrets()
+    assert mask_proto(task) is True
+    text = _dumps(MessageToDict(task))
+    for value in (CANARY, "status-secret", "part-secret", "data-secret", "artifact-secret", "task-secret"):
+        assert value not in text
+    assert text.count(MASK) == 6
+    assert task.history[0].parts[0].text == "hi"  # the rest is intact
+
+
+@pytest.mark.parametrize("kind", ["task", "message", "status_update", "artifact_update"])
+def test_mask_proto_covers_every_stream_event(kind: str) -> None:
+    task = _task_with_secrets()
+    event = StreamResponse()
+    if kind == "task":
+        event.task.CopyFrom(task)
+    elif kind == "message":
+        event.message.CopyFrom(task.history[0])
+    elif kind == "status_update":
+        event.status_update.CopyFrom(TaskStatusUpdateEvent(task_id="T", context_id="C", status=task.status))
+    else:
+        event.artifact_update.artifact.CopyFrom(task.artifacts[0])
+    mask_proto(event)
+    text = _dumps(MessageToDict(event))
+    assert MASK in text
+    for value in (CANARY, "status-secret", "data-secret", "artifact-secret"):
+        assert value not in text
+
+
+def test_mask_proto_reports_no_change_and_changes_nothing_without_fulfilments() -> None:
+    message = Message(message_id="m", parts=[Part(text="hello")])
+    message.metadata.update({"other": {"secret": "not a fulfilment"}})
+    before = message.SerializeToString()
+    assert mask_proto(message) is False
+    assert message.SerializeToString() == before
+
+
+def test_mask_proto_handles_bare_struct_value_and_list() -> None:
+    struct = Struct()
+    struct.update({"secret_fulfillments": {"k": {"secret": "s1"}}})
+    value = Value()
+    value.struct_value.update({"secret_fulfillments": {"k": {"secret": "s2"}}})
+    values = ListValue()
+    values.append({"secret_fulfillments": {"k": {"secret": "s3"}}})
+    for item in (struct, value, values):
+        assert mask_proto(item) is True
+        assert "s1" not in str(item) and "s2" not in str(item) and "s3" not in str(item)
+
+
+def test_mask_proto_is_idempotent() -> None:
+    task = _task_with_secrets()
+    mask_proto(task)
+    assert mask_proto(task) is False
+
+
+# Literal values ----------------------------------------------------------------------------------
+
+
+def test_scrub_text_cuts_values_longest_first_and_skips_tiny_ones() -> None:
+    assert scrub_text("a abcd abcdef", ["abcd", "abcdef", "a"]) == f"a {MASK} {MASK}"
+    assert scrub_text("nothing here", [CANARY]) == "nothing here"
+
+
+def test_scrub_proto_cuts_injected_values_from_every_string() -> None:
+    task = Task(id="T", context_id="C")
+    task.status.message.parts.append(Part(text=f"I got {CANARY}!"))
+    task.history.append(Message(message_id="m", parts=[Part(text="fine")], extensions=[f"x-{CANARY}"]))
+    task.metadata.update({"echo": {"nested": [f"see {CANARY}"]}})
+    assert scrub_proto(task, [CANARY]) is True
+    text = _dumps(MessageToDict(task))
+    assert CANARY not in text
+    assert task.status.message.parts[0].text == f"I got {MASK}!"
+    assert task.history[0].parts[0].text == "fine"
+    assert scrub_proto(task, [CANARY]) is False
+    assert scrub_proto(task, []) is False

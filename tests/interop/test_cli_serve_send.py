@@ -1,0 +1,170 @@
+"""`keybroker serve --headless` + `keybroker send` against a real agentstack agent, as a user runs them.
+
+The issue's "done when": a run whose secret is asked for on the terminal once and then served without
+asking on the next run. The terminal is a real pseudo-terminal driven by this test.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli, subprocess_env
+from tests.interop.conftest import RunningPeer
+
+pytestmark = pytest.mark.secret_service
+
+CANARY = "ghp-canary-serve-5d1e"
+
+
+def _take_terminal() -> None:
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class Serve:
+    """`keybroker serve --headless --port 0` on a pseudo-terminal."""
+
+    def __init__(self, home: Path, extra: list[str]) -> None:
+        self.master, slave = pty.openpty()
+        env = subprocess_env({"KEYBROKER_VAULT": "system"})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "keybroker", "serve", "--headless", "--port", "0", *extra],
+            stdin=slave,
+            stdout=slave,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_take_terminal,  # the pty becomes its controlling terminal (/dev/tty)
+            text=True,
+        )
+        os.close(slave)
+        self.screen = ""
+        self.url = self._wait_listening()
+
+    def _wait_listening(self) -> str:
+        assert self.proc.stderr is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            if line.startswith("listening on "):
+                return line.split()[-1]
+            if not line and self.proc.poll() is not None:
+                break
+        raise AssertionError(f"serve did not start (rc {self.proc.poll()})")
+
+    def read_until(self, needle: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while needle not in self.screen and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.master], [], [], 0.2)
+            if ready:
+                try:
+                    self.screen += os.read(self.master, 4096).decode(errors="replace")
+                except OSError:
+                    break
+        assert needle in self.screen, self.screen[-2000:]
+        return self.screen
+
+    def type(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=30)
+        os.close(self.master)
+        assert self.proc.stderr is not None
+        self.proc.stderr.close()
+        return rc
+
+
+@pytest.fixture
+def kb(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> RunCli:
+    monkeypatch.setenv("KEYBROKER_VAULT", "system")
+    return run_cli
+
+
+@pytest.fixture
+def serve(isolated_env: object, tmp_path: Path) -> Iterator[list[Serve]]:
+    started: list[Serve] = []
+    yield started
+    for s in started:
+        if s.proc.poll() is None:
+            s.stop()
+
+
+def test_asked_once_on_the_terminal_then_served_unasked(
+    kb: RunCli,
+    serve: list[Serve],
+    agentstack_agent: RunningPeer,
+    request: pytest.FixtureRequest,
+) -> None:
+    assert kb("agents", "add", agentstack_agent.base_url, "--slug", "demo").returncode == 0
+    assert kb("secrets", "set", "slack", "--agent", "demo", stdin="xoxb-stored").returncode == 0
+    s = Serve(Path(), [])
+    serve.append(s)
+    status = json.loads(kb("status", "--json").stdout)
+    assert status["running"] and status["url"] == s.url
+
+    sender = subprocess.Popen(
+        [sys.executable, "-m", "keybroker", "send", "demo", "keys=github"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env({"KEYBROKER_VAULT": "system"}),
+    )
+    request.addfinalizer(lambda: sender.kill() if sender.poll() is None else None)
+    screen = s.read_until("Allow? [y/N]")  # who asks, what and why, then the question
+    assert "keybroker-secret-peer (demo)" in screen and "github - GitHub token" in screen
+    s.type("y\n")
+    s.read_until("Value for github (hidden")
+    s.type(CANARY + "\n")
+    s.read_until("For how long?")
+    s.type("a\n")
+    out, err = sender.communicate(timeout=60)
+    assert sender.returncode == 0, err
+    assert "github: len=" in out and "via=" in out
+    assert CANARY not in out + err + s.screen
+
+    # the next run is served without asking
+    before = len(s.screen)
+    again = kb("send", "demo", "keys=github")
+    assert again.returncode == 0, again.stderr
+    assert "github: len=" in again.stdout
+    time.sleep(0.3)
+    s.read_until("", timeout=0.5)
+    assert "github" not in s.screen[before:]
+
+    # changes made by the CLI while the instance runs go through its API
+    assert kb("secrets", "rm", "slack", "--agent", "demo").returncode == 0
+    events = json.loads(kb("audit", "--json").stdout)
+    assert any(e["decision"] == "deleted" and (e["caller"] or "").startswith("api ") for e in events)
+    assert kb("purge", "--yes").returncode == 2  # refused while running
+    assert s.stop() == 0
+    assert json.loads(kb("status", "--json").stdout) == {"running": False}
+    assert kb("audit", "verify").returncode == 0
+
+
+def test_send_without_a_running_instance_exits_6(kb: RunCli) -> None:
+    r = kb("send", "demo", "hi")
+    assert r.returncode == 6 and "serve" in r.stderr
+
+
+def test_declined_prompt_exits_5_and_unknown_slug_3(
+    kb: RunCli, serve: list[Serve], agentstack_agent: RunningPeer
+) -> None:
+    kb("agents", "add", agentstack_agent.base_url, "--slug", "demo")
+    serve.append(Serve(Path(), ["--deny-unknown"]))
+    r = kb("send", "demo", "keys=github")
+    assert r.returncode == 5, r.stderr
+    assert kb("send", "ghost", "hi").returncode == 3

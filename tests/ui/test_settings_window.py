@@ -1,0 +1,196 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The window as the tray uses it: tabs by name, banners, hiding, refreshing only what is visible."""
+
+# The fixtures are imported from test_settings_support by name (pytest finds them here), and test
+# parameters of the same names shadow them, as pytest intends.
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+from pytestqt.qtbot import QtBot
+
+from keybroker.core.models import AuditDecision, AuditEvent, SecretValue
+from keybroker.core.services import Services
+from keybroker.ui.events import AppEvents
+from keybroker.ui.settings.asker import Answer, Confirmation, QtAsker
+from keybroker.ui.settings.topics import topics_for_event
+from keybroker.ui.settings_window import TAB_NAMES, SettingsWindow
+from tests.ui.test_settings_support import (  # noqa: F401 - fixtures are used by name
+    FakeCards,
+    ScriptedAsker,
+    StubRuntime,
+    asker,
+    autostart,
+    cards,
+    clock,
+    demo_card,
+    events,
+    runtime,
+    services,
+    wait_jobs,
+    window,
+)
+
+
+def test_show_tab_opens_each_tab_by_name(qtbot: QtBot, window: SettingsWindow) -> None:
+    for name in TAB_NAMES:
+        window.show_tab(name)
+        assert window.isVisible()
+        assert window.current_tab_name() == name
+        assert window.tabs.currentWidget() is window.tab(name)
+    with pytest.raises(ValueError, match="no settings tab 'nope'"):
+        window.show_tab("nope")
+
+
+def test_banners_show_dedupe_replace_by_key_and_dismiss(window: SettingsWindow) -> None:
+    window.show_tab("secrets")
+    assert not window.banners.isVisibleTo(window)
+    window.show_banner("This desktop has no system tray.")
+    window.show_banner("This desktop has no system tray.")
+    assert window.banners.texts == ["This desktop has no system tray."]
+    window.show_banner("Vault unavailable: locked", "error", key="vault")
+    window.show_banner("Vault unavailable: no D-Bus", "error", key="vault")
+    assert window.banners.texts == ["This desktop has no system tray.", "Vault unavailable: no D-Bus"]
+    assert window.banners.isVisibleTo(window)
+    window.clear_banner("vault")
+    assert window.banners.texts == ["This desktop has no system tray."]
+    banner = window.show_banner("This desktop has no system tray.")
+    banner.close_button.click()
+    assert window.banners.texts == []
+    assert not window.banners.isVisibleTo(window)
+
+
+def test_only_the_visible_tab_rereads_on_a_change(
+    qtbot: QtBot, window: SettingsWindow, services: Services
+) -> None:
+    window.show()
+    window.show_tab("secrets")
+    qtbot.waitExposed(window)
+    counts = {name: window.tab(name).refresh_count for name in TAB_NAMES}
+    services.secrets.set("KEY", SecretValue("v"))
+    for topic in ("secrets", "agents", "grants", "audit"):
+        window.ctx.events.changed.emit(topic)
+    qtbot.waitUntil(lambda: window.secrets_tab.refresh_count == counts["secrets"] + 1)
+    qtbot.wait(300)
+    for name in ("agents", "grants", "activity", "general"):
+        assert window.tab(name).refresh_count == counts[name], name
+    assert window.agents_tab.dirty and window.activity_tab.dirty
+    assert not window.general_tab.dirty or counts["general"] == 0  # "settings" did not change
+    window.show_tab("activity")
+    assert window.activity_tab.refresh_count == counts["activity"] + 1
+    assert window.activity_tab.model.rowCount() == 1
+
+
+def test_closing_hides_revealed_values_and_the_token(
+    qtbot: QtBot, window: SettingsWindow, services: Services, asker: ScriptedAsker
+) -> None:
+    services.secrets.set("KEY", SecretValue("revealed-value"))
+    asker.answers.append(Answer(True))
+    window.show_tab("secrets")
+    window.secrets_tab.view.selectRow(0)
+    window.secrets_tab.reveal_selected()
+    wait_jobs(qtbot, window)
+    assert window.secrets_tab.reveal_box.showing
+    window.close()
+    assert not window.isVisible()
+    assert not window.secrets_tab.reveal_box.showing
+    assert window.secrets_tab.reveal_box.field.text() == ""
+
+
+def test_a_window_without_a_running_core_says_so(
+    qtbot: QtBot, services: Services, events: AppEvents, asker: ScriptedAsker, autostart: object
+) -> None:
+    runtime = StubRuntime(services)
+    runtime.services = None
+    win = SettingsWindow(runtime, events, asker=asker, autostart=autostart)  # type: ignore[arg-type]
+    qtbot.addWidget(win)
+    win.show_tab("secrets")  # no exception: the tab says why and retries when shown again
+    assert win.secrets_tab.dirty
+    assert win.secrets_tab.status.kind == "error"
+    assert win.secrets_tab.status.text.startswith("Keybroker's core is not running")
+    win.jobs.close(wait=True)
+
+
+def test_every_tab_renders_with_data(
+    qtbot: QtBot, window: SettingsWindow, services: Services, cards: FakeCards
+) -> None:
+    cards.cards["http://127.0.0.1:9001"] = demo_card()
+    agent = services.agents.add("http://127.0.0.1:9001")
+    services.secrets.set("GITHUB_TOKEN", SecretValue("v"), owner=agent.slug)
+    window.show()
+    for name in TAB_NAMES:
+        window.show_tab(name)
+        image = window.grab()
+        assert not image.isNull() and image.width() >= 760, name
+
+
+def test_topics_cover_what_each_decision_changes() -> None:
+    def event(decision: AuditDecision) -> AuditEvent:
+        return AuditEvent(seq=1, ts=0.0, decision=decision)
+
+    assert topics_for_event(event(AuditDecision.CREATED))[-1] == "audit"
+    assert "secrets" in topics_for_event(event(AuditDecision.CREATED))
+    assert "grants" in topics_for_event(event(AuditDecision.LOCKED))
+    assert "agents" in topics_for_event(event(AuditDecision.AGENT_REMOVED))
+    assert topics_for_event(event(AuditDecision.REVEALED)) == ("audit",)
+    for decision in AuditDecision:
+        assert topics_for_event(event(decision))[-1] == "audit"
+
+
+def test_the_real_asker_confirms_with_a_named_button_and_an_option(qtbot: QtBot) -> None:
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    answers: list[Answer] = []
+    question = Confirmation(
+        title="Remove an agent",
+        text="Remove the agent Demo (demo)?",
+        action="Remove",
+        option="Also delete its 2 secrets (A, B)",
+    )
+    QtAsker().confirm(parent, question, answers.append)
+    box = parent.findChild(QMessageBox)
+    assert box is not None and box.isVisible()
+    assert box.text() == "Remove the agent Demo (demo)?"
+    assert box.defaultButton() is not None and box.defaultButton().text() != "Remove"  # Cancel by default
+    assert box.checkBox() is not None and box.checkBox().text() == question.option
+    box.checkBox().setChecked(True)
+    go = next(b for b in box.buttons() if b.text() == "Remove")
+    go.click()
+    qtbot.waitUntil(lambda: answers == [Answer(True, True)])
+
+
+def test_the_real_asker_treats_cancel_as_no(qtbot: QtBot) -> None:
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    answers: list[Answer] = []
+    QtAsker().confirm(parent, Confirmation(title="t", text="Delete X?", option="also Y"), answers.append)
+    box = parent.findChild(QMessageBox)
+    assert box is not None
+    box.checkBox().setChecked(True)
+    box.button(QMessageBox.StandardButton.Cancel).click()
+    qtbot.waitUntil(lambda: answers == [Answer(False, False)])
+
+
+def test_the_real_asker_asks_where_to_save(qtbot: QtBot, tmp_path: Path) -> None:
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    chosen: list[tuple[Path, str]] = []
+    QtAsker().save_path(
+        parent,
+        "Export",
+        "audit.csv",
+        ["CSV files (*.csv)", "JSON files (*.json)"],
+        lambda p, f: chosen.append((p, f)),
+    )
+    dialog = parent.findChild(QFileDialog)
+    assert dialog is not None and dialog.acceptMode() == QFileDialog.AcceptMode.AcceptSave
+    assert dialog.nameFilters() == ["CSV files (*.csv)", "JSON files (*.json)"]
+    dialog.selectFile(str(tmp_path / "out.json"))
+    dialog.selectNameFilter("JSON files (*.json)")
+    dialog.accept()
+    qtbot.waitUntil(lambda: bool(chosen))
+    assert chosen == [(tmp_path / "out.json", "JSON files (*.json)")]
