@@ -6,7 +6,7 @@
 1. QApplication; a second launch for the same user and Keybroker home hands over to the first one
    (which brings its settings window forward) and exits 0;
 2. the tray icon first (time to icon is what the user sees), then the core on the same loop: vault and
-   catalog opened off the UI thread, the bridge and management API bound (`AppRuntime`);
+   catalog opened off the UI thread, the bridge and management API bound (`Runtime`);
 3. until Quit, SIGTERM/SIGINT/SIGHUP or the session's end, then a clean shutdown: prompts withdrawn,
    bridge stopped, vault worker joined, `instance.json` removed.
 

@@ -1,13 +1,17 @@
 """The running broker: services, broker, bridge and management API on one loop.
 
 `keybroker serve` and the tray app both run a `Runtime`; they differ only in the `Prompter` and
-`Notifier` they inject (terminal vs Qt). Start-up order matters: the vault and catalog open (and a
-crash is repaired) before the port is bound; `instance.json` is written only once the port answers,
-and removed on the way out.
+`Notifier` they inject (terminal vs Qt). Two steps: `open()` opens the vault, catalog and audit
+(repairing what a crash left) and builds the broker and the bridge app, off the event loop's thread
+where it blocks; `serve()` binds the port and writes `instance.json` once the port answers. The tray
+also needs what `serve` does not: to keep running when the port is taken (services open, bridge
+stopped, "Start bridge" retries) and to `pause()` serving without closing what the settings window
+reads. `stop()` undoes everything and removes `instance.json`. No Qt here.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -17,12 +21,45 @@ from typing import Any
 
 from keybroker.core import api_token
 from keybroker.core.broker import Broker, BrokerConfig
-from keybroker.core.instance import InstanceInfo, remove_instance, write_instance
+from keybroker.core.errors import BridgeError, InvalidInputError
+from keybroker.core.instance import (
+    InstanceInfo,
+    parse_port,
+    read_instance,
+    remove_instance,
+    write_instance,
+)
+from keybroker.core.paths import Paths
 from keybroker.core.ports import Notifier
 from keybroker.core.prompts import Prompter
 from keybroker.core.services import Services, open_services
+from keybroker.core.settings import load as load_settings
 
 log = logging.getLogger("keybroker")
+
+
+def bridge_port(environ: Mapping[str, str], paths: Paths) -> int:
+    """`KEYBROKER_PORT` (0 picks a free port), else the settings file's `bridge_port` (7411).
+
+    Unlike `configured_port`, a running instance's port does not count: this process binds its own.
+    """
+    text = environ.get("KEYBROKER_PORT")
+    if text:
+        try:
+            return parse_port(text, allow_zero=True)
+        except InvalidInputError:
+            log.warning("ignoring KEYBROKER_PORT=%r: not a port", text)
+    return load_settings(paths.settings_file).bridge_port
+
+
+def preload_bridge() -> None:
+    """Import the bridge's modules (a2a-sdk, starlette, fastapi: ~1.5 s) so a thread can do it early."""
+    # a2a-sdk traces every request by default; keep requests (and their bodies) out of any exporter a
+    # user configured, and save ~10% of the bridge's time. Must be set before a2a is imported.
+    os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
+    import keybroker.core.api.app
+    import keybroker.core.bridge.app
+    import keybroker.core.bridge.server  # noqa: F401
 
 
 @dataclass
@@ -36,7 +73,7 @@ class RuntimeOptions:
 
 
 class Runtime:
-    """Owns everything that runs: open with `start()`, serve until told, close with `stop()`."""
+    """Owns everything that runs: `open()`, `serve()` (or `start()` for both), `pause()`, `stop()`."""
 
     def __init__(self, options: RuntimeOptions, prompter: Prompter, notifier: Notifier | None = None) -> None:
         self.options = options
@@ -51,13 +88,23 @@ class Runtime:
 
     @property
     def port(self) -> int | None:
-        """The bound port once started."""
+        """The bound port while serving."""
         return self.instance.port if self.instance else None
 
     @property
     def url(self) -> str | None:
-        """`http://127.0.0.1:<port>` once started."""
+        """`http://127.0.0.1:<port>` while serving."""
         return self.instance.url if self.instance else None
+
+    @property
+    def is_open(self) -> bool:
+        """Services and broker are open (values can be stored and released)."""
+        return self.services is not None and self.broker is not None
+
+    @property
+    def serving(self) -> bool:
+        """The bridge listens."""
+        return self._server_cm is not None
 
     def status(self) -> dict[str, Any]:
         """For `GET /api/v1/status`, the tray tooltip and `doctor`."""
@@ -75,46 +122,77 @@ class Runtime:
         }
 
     async def start(self) -> InstanceInfo:
-        """Open the core, bind the port, write `instance.json`."""
-        # a2a-sdk traces every request by default; keep requests (and their bodies) out of any
-        # exporter a user configured, and save ~10% of the bridge's time. Set before a2a imports.
-        os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
-        # Imported here: the bridge pulls in a2a-sdk and starlette, which the CLI's quick commands
-        # never need.
-        from keybroker.core.api.ap_secrets import agent_protocol_app
+        """`open()` then `serve()`."""
+        await self.open()
+        return await self.serve()
+
+    async def open(self) -> None:
+        """Open the vault, catalog and audit (on a worker thread), then the broker and bridge app."""
+        if self.is_open:
+            return
+        await asyncio.to_thread(preload_bridge)
         from keybroker.core.api.app import create_api
         from keybroker.core.bridge.app import BridgeApp
-        from keybroker.core.bridge.server import running_bridge
 
-        self.services = svc = open_services(environ=self.options.environ, long_running=True)
-        for line in svc.repairs:
-            log.warning("start-up repair: %s", line)
-        ended = svc.grants.end_session()
-        if ended:
-            log.info(
-                "ended %d grant(s) of the previous session (only 'always' survives a restart)", len(ended)
-            )
-        token = api_token.load_or_create(svc.vault, svc.paths.token_file)
+        environ = self.options.environ
+        services: Services = await asyncio.to_thread(open_services, environ=environ, long_running=True)
+        try:
+            for line in services.repairs:
+                log.warning("start-up repair: %s", line)
+            ended = services.grants.end_session()
+            if ended:
+                log.info("ended %d grant(s) of the previous session", len(ended))
+            token_file = services.paths.token_file
+            token = await asyncio.to_thread(api_token.load_or_create, services.vault, token_file)
+        except BaseException:
+            services.close()
+            raise
+        self.services = services
         self.broker = Broker.from_services(
-            svc,
+            services,
             self._prompter,
             notifier=self._notifier,
             config=BrokerConfig(prompt_timeout=self.options.prompt_timeout),
         )
-        api = create_api(svc, self.broker, token, status=self.status)
-        self._bridge = BridgeApp(
-            svc.catalog.find_agent,
-            self.broker,
-            api_token=token,
-            fallback=api,
-            agent_apps={"/ap/": agent_protocol_app(api)},  # the AP secrets API of each agent
-        )
-        self._server_cm = running_bridge(self._bridge, self.options.port)
-        port = await self._server_cm.__aenter__()
-        self.instance = write_instance(svc.paths, port)
+        api = create_api(services, self.broker, token, status=self.status)
+        self._bridge = BridgeApp(services.catalog.find_agent, self.broker, api_token=token, fallback=api)
+
+    async def serve(self) -> InstanceInfo:
+        """Bind the port and write `instance.json`; BridgeError (with the fix) when the port is taken."""
+        if self.instance is not None:
+            return self.instance
+        if not self.is_open:
+            raise RuntimeError("open() the runtime before serving")
+        assert self.services is not None
+        from keybroker.core.bridge.server import running_bridge
+
+        server_cm: Any = running_bridge(self._bridge, self.options.port)
+        try:
+            port = await server_cm.__aenter__()
+        except BridgeError as exc:
+            other = read_instance(self.services.paths)
+            if other is not None and other.pid != os.getpid():
+                who = f"another Keybroker (pid {other.pid}) serves {other.url}"
+                exc.hint = f"{who}; quit it, or pick another port in Settings"
+            raise
+        self._server_cm = server_cm
+        self.instance = write_instance(self.services.paths, port)
         self.started_at = time.time()
-        log.info("bridge listening on %s (%s)", self.instance.url, svc.vault.describe())
+        log.info("bridge listening on %s (%s)", self.instance.url, self.services.vault.describe())
         return self.instance
+
+    async def pause(self) -> None:
+        """Stop serving (open connections get the usual grace) and remove `instance.json`."""
+        if self._server_cm is None:
+            return
+        server_cm, self._server_cm = self._server_cm, None
+        try:
+            await server_cm.__aexit__(None, None, None)
+        finally:
+            if self.services is not None:
+                remove_instance(self.services.paths)
+            self.instance = None
+            log.info("bridge paused")
 
     async def stop(self) -> None:
         """Stop serving, remove `instance.json`, close everything; safe to call twice."""

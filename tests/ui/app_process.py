@@ -87,7 +87,39 @@ class TrayDisplay:
 
 def missing_tray_tools() -> list[str]:
     """The programs a tray display needs that are not installed."""
-    return [tool for tool in ("Xvfb", "trayer", "xwininfo") if shutil.which(tool) is None]
+    return [tool for tool in ("Xvfb", "trayer") if shutil.which(tool) is None]
+
+
+PANEL_WIDTH, PANEL_HEIGHT = 240, 30
+
+_COUNT_KEY_TILE_PIXELS = """
+import sys
+from PySide6.QtGui import QGuiApplication
+app = QGuiApplication([])
+shot = QGuiApplication.primaryScreen().grabWindow(0).toImage()
+w, h = int(sys.argv[1]), int(sys.argv[2])
+n = 0
+for x in range(shot.width() - w, shot.width()):
+    for y in range(h):
+        c = shot.pixelColor(x, y)
+        n += c.blue() > 150 and c.red() < 110 and c.green() < 150  # the icon's blue tile
+print(n)
+"""
+
+
+def tray_tile_pixels(display: str) -> int:
+    """How many pixels of trayer's panel (top right) show the key icon's blue tile."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DBUS_")}
+    env.update(DISPLAY=display, QT_QPA_PLATFORM="xcb")
+    result = subprocess.run(
+        [sys.executable, "-c", _COUNT_KEY_TILE_PIXELS, str(PANEL_WIDTH), str(PANEL_HEIGHT)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return int(result.stdout.strip() or 0)
 
 
 def start_tray_display(tmp_path: Path, size: str = "1280x800x24") -> TrayDisplay:
@@ -112,8 +144,9 @@ def start_tray_display(tmp_path: Path, size: str = "1280x800x24") -> TrayDisplay
     with (tmp_path / "trayer.log").open("wb") as log:
         trayer = subprocess.Popen(
             [
-                "trayer", "--edge", "top", "--align", "right", "--widthtype", "pixel", "--width", "240",
-                "--height", "30", "--transparent", "false", "--tint", "0xdee2e6", "--expand", "false",
+                "trayer", "--edge", "top", "--align", "right", "--widthtype", "pixel",
+                "--width", str(PANEL_WIDTH), "--height", str(PANEL_HEIGHT),
+                "--transparent", "false", "--tint", "0xdee2e6", "--expand", "false",
             ],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -122,8 +155,10 @@ def start_tray_display(tmp_path: Path, size: str = "1280x800x24") -> TrayDisplay
     tray = TrayDisplay(display, xvfb, trayer)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        tree = x_tree(display)
-        if '"panel"' in tree:
+        if trayer.poll() is not None:
+            break
+        if shutil.which("xwininfo") is None or '"panel"' in x_tree(display):
+            time.sleep(0.3)  # let it map
             return tray
         time.sleep(0.1)
     tray.stop()
@@ -131,7 +166,9 @@ def start_tray_display(tmp_path: Path, size: str = "1280x800x24") -> TrayDisplay
 
 
 def x_tree(display: str) -> str:
-    """`xwininfo -root -tree` of the display."""
+    """`xwininfo -root -tree` of the display ("" without xwininfo, from x11-utils)."""
+    if shutil.which("xwininfo") is None:
+        return ""
     result = subprocess.run(
         ["xwininfo", "-root", "-tree"],
         env={**os.environ, "DISPLAY": display},

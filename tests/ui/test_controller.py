@@ -14,11 +14,10 @@ import pytest
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QLabel, QVBoxLayout, QWidget
 
-from keybroker.app_runtime import AppRuntime, bridge_port
 from keybroker.core.models import AuditDecision, SecretDemand, SecretValue
 from keybroker.core.paths import Paths
 from keybroker.core.settings import Settings, save
-from keybroker.runtime import RuntimeOptions
+from keybroker.runtime import Runtime, RuntimeOptions, bridge_port
 from keybroker.ui.app_state import AppState
 from keybroker.ui.controller import AppController
 from keybroker.ui.events import AppEvents
@@ -61,7 +60,7 @@ class Harness:
         self.events.changed.connect(self.topics.append)
         self.notifier = RecordingNotifier()
         self.prompter = QtPrompter(notifier=self.notifier)
-        self.runtime = AppRuntime(RuntimeOptions(port=0, environ=environ), self.prompter, self.notifier)
+        self.runtime = Runtime(RuntimeOptions(port=0, environ=environ), self.prompter, self.notifier)
         self.windows: list[FakeSettingsWindow] = []
 
         def factory(runtime: object, events: AppEvents) -> QWidget:
@@ -101,6 +100,7 @@ async def answers(url: str) -> bool:
 def test_start_serves_and_shutdown_cleans_up(aio: AsyncRunner, harness: Harness) -> None:
     assert aio.run(harness.controller.start()) is AppState.READY
     assert harness.states == ["ready"] or harness.states == ["starting", "ready"]
+    assert {"agents", "secrets", "grants", "audit", "settings"} <= set(harness.topics)  # windows re-read
     url = harness.runtime.url
     assert url is not None and aio.run(answers(url))
     assert harness.paths.instance_file.exists()

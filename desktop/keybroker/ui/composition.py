@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from keybroker.app_runtime import AppRuntime, bridge_port
 from keybroker.core.paths import Paths
-from keybroker.runtime import RuntimeOptions
+from keybroker.runtime import Runtime, RuntimeOptions, bridge_port
 from keybroker.ui.controller import AppController
 from keybroker.ui.events import AppEvents
 from keybroker.ui.notifier import QtNotifier
@@ -24,7 +23,7 @@ class AppParts:
     events: AppEvents
     notifier: QtNotifier
     prompter: QtPrompter
-    runtime: AppRuntime
+    runtime: Runtime
     settings: SettingsHost
     controller: AppController
     tray: Tray | None
@@ -51,7 +50,7 @@ def compose(environ: Mapping[str, str], paths: Paths, *, has_tray: bool | None =
     events = AppEvents()
     notifier = QtNotifier()
     prompter = QtPrompter(notifier=notifier)
-    runtime = AppRuntime(RuntimeOptions(port=bridge_port(env, paths), environ=env), prompter, notifier)
+    runtime = Runtime(RuntimeOptions(port=bridge_port(env, paths), environ=env), prompter, notifier)
     settings = SettingsHost(runtime, events, no_tray=not tray_available)
     controller = AppController(runtime, events, prompter, notifier, settings=settings)
     tray = Tray(controller) if tray_available else None

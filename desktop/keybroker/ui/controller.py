@@ -20,12 +20,12 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 
-from keybroker.app_runtime import AppRuntime
 from keybroker.core.errors import BridgeError, KeybrokerError, VaultError
 from keybroker.core.models import AuditDecision, AuditEvent, GrantScope
 from keybroker.core.ports import Notifier
 from keybroker.core.prompts import PromptRequest
 from keybroker.core.status import agent_status, bridged_url
+from keybroker.runtime import Runtime
 from keybroker.ui.app_state import AppState, Status
 from keybroker.ui.audit_relay import AuditRelay
 from keybroker.ui.events import AppEvents
@@ -37,6 +37,8 @@ from keybroker.ui.tray_menu import AgentView, DemandView
 log = logging.getLogger("keybroker.ui")
 
 CALLER = "tray"
+#: Every `AppEvents.changed` topic: emitted once the core opens.
+ALL_TOPICS = ("agents", "secrets", "grants", "audit", "settings")
 
 
 def describe_error(exc: KeybrokerError) -> str:
@@ -52,7 +54,7 @@ class AppController(QObject):
 
     def __init__(
         self,
-        runtime: AppRuntime,
+        runtime: Runtime,
         events: AppEvents,
         prompter: QtPrompter,
         notifier: Notifier,
@@ -97,6 +99,9 @@ class AppController(QObject):
             return self.state
         self._subscribe()
         await self._serve()
+        # A window opened before the core was (no tray, or an early "Settings…") re-reads it now.
+        for topic in ALL_TOPICS:
+            self.events.changed.emit(topic)
         return self.state
 
     async def _serve(self) -> None:

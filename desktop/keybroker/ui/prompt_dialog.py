@@ -64,7 +64,7 @@ class PromptDialog(QDialog):
         self.setWindowFlag(Qt.WindowType.WindowStaysOnTopHint, True)
         self.setMinimumWidth(DIALOG_WIDTH)
 
-        root = QVBoxLayout(self)
+        self._root = root = QVBoxLayout(self)
         root.setContentsMargins(22, 20, 22, 18)
         root.setSpacing(12)
         root.addLayout(self._header(agent))
@@ -160,7 +160,7 @@ class PromptDialog(QDialog):
         width = max(width, self.width() if self.isVisible() else 0, DIALOG_WIDTH)
         if self._scrolled is not None:
             area, body = self._scrolled
-            margins = self.layout().contentsMargins()
+            margins = self._root.contentsMargins()
             inner = width - margins.left() - margins.right() - area.verticalScrollBar().sizeHint().width()
             area.setMinimumHeight(min(body.heightForWidth(inner), _MAX_ITEMS_HEIGHT))
         height = self.heightForWidth(width)
