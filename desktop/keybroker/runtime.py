@@ -131,6 +131,7 @@ class Runtime:
         if self.is_open:
             return
         await asyncio.to_thread(preload_bridge)
+        from keybroker.core.api.ap_secrets import agent_protocol_app
         from keybroker.core.api.app import create_api
         from keybroker.core.bridge.app import BridgeApp
 
@@ -155,7 +156,13 @@ class Runtime:
             config=BrokerConfig(prompt_timeout=self.options.prompt_timeout),
         )
         api = create_api(services, self.broker, token, status=self.status)
-        self._bridge = BridgeApp(services.catalog.find_agent, self.broker, api_token=token, fallback=api)
+        self._bridge = BridgeApp(
+            services.catalog.find_agent,
+            self.broker,
+            api_token=token,
+            fallback=api,
+            agent_apps={"/ap/": agent_protocol_app(api)},  # each agent's AP secrets API (ap_secrets.py)
+        )
 
     async def serve(self) -> InstanceInfo:
         """Bind the port and write `instance.json`; BridgeError (with the fix) when the port is taken."""

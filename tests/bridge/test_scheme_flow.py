@@ -291,3 +291,17 @@ async def test_auth_required_without_a_demand_refreshes_and_resumes_the_task(
     assert SECRET not in texts and STALE not in texts
     assert len(r.prompter.requests) == 1
     assert scheme_events(services, "header").count(AuditDecision.REFUSED) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_credential_never_goes_in_clear_to_a_host_that_is_not_loopback(services: Services) -> None:
+    remote = "http://agent.example:8000"
+    card = agent_card_to_dict(a2a1_agent.build_card(remote, "header"))
+    async with rig(services, "header", card=card) as r:
+        services.secrets.set("apiKey", SecretValue(SECRET), owner="peer", scheme="apiKey")
+        response = await r.send()
+    # The agent refuses (401): nothing was sent, nothing was asked, nothing released.
+    assert "401" in response.json()["error"]["message"]
+    assert r.requests_with(SECRET) == 0 and len(r.upstream.sent) == 1
+    assert r.prompter.requests == []
+    assert AuditDecision.RELEASED not in scheme_events(services, "header")

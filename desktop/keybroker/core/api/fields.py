@@ -53,9 +53,11 @@ CONTROL_CHARACTER = r"[\x00-\x1f\x7f-\x9f]"
 _PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 #: What `normalise_agent_url` accepts, as a pattern the schema can state: http(s), a host name or
-#: address (or [::1]), a port, a path; no user, query or fragment.
+#: address (or [::1]), a port, a path; no user, query or fragment. No `\s` in it: ECMA regexes
+#: (what schema tools use) and the Rust engine pydantic uses disagree on it (U+0085), so the path
+#: refuses the C0 and C1 controls, space and DEL explicitly.
 URL_PATTERN = (
-    rf"^[Hh][Tt][Tt][Pp][Ss]?://(?:{_LABEL}(?:\.{_LABEL})*|\[::1\])(?::{_PORT})?(?:/[^?#\s\x00-\x1f\x7f]*)?$"
+    rf"^[Hh][Tt][Tt][Pp][Ss]?://(?:{_LABEL}(?:\.{_LABEL})*|\[::1\])(?::{_PORT})?(?:/[^?#\x00-\x20\x7f-\x9f]*)?$"
 )
 
 

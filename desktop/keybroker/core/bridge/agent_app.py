@@ -6,7 +6,8 @@ Mounted by app.py at `/agents/<slug>`, it serves (paths relative to that prefix)
 - `POST /`: JSON-RPC, 0.3 and 1.0 method families (`jsonrpc_route.py`);
 - HTTP+JSON: `/message:send`, `/message:stream`, `/tasks/...` (1.0) and `/v1/...` (0.3)
   (`create_rest_routes(..., enable_v0_3_compat=True)`).
-Unknown paths and methods answer JSON, and an unexpected exception a JSON 500 without a traceback.
+Unknown paths and methods answer JSON, a body that is not UTF-8 a JSON 400 (`Utf8Body`), and an
+unexpected exception a JSON 500 without a traceback.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keybroker.core.bridge.bridged_card import bridged_base_url, bridged_card, upstream_card
+from keybroker.core.bridge.guard import send_json_error
 from keybroker.core.bridge.handler import BridgeHandler, CallerLookup
 from keybroker.core.bridge.jsonrpc_route import BridgeContextBuilder, jsonrpc_route
 from keybroker.core.bridge.ports import SecretSource
@@ -53,6 +55,52 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
         {"error": "internal_error", "message": "the bridge failed on this request (see its log)"},
         status_code=500,
     )
+
+
+class Utf8Body:
+    """ASGI middleware: a request body that is not UTF-8 gets a 400, never the SDK's 500.
+
+    a2a-sdk's HTTP+JSON dispatcher decodes the body as UTF-8 without catching the error (a
+    `UnicodeDecodeError` becomes `500 unknown exception`); A2A bodies are JSON, hence UTF-8. The
+    body is at most 1 MiB (the guard read it already), so reading it here costs a copy at most.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            problem = "the request body is not UTF-8 (A2A bodies are JSON)"
+            await send_json_error(send, 400, "bad_request", problem)
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 @dataclass(eq=False)
@@ -105,4 +153,4 @@ def build_channel(
         routes=routes,
         exception_handlers={404: _http_error, 405: _http_error, 500: _internal_error},
     )
-    return AgentChannel(record=record, port=port, app=app, upstream=upstream)
+    return AgentChannel(record=record, port=port, app=Utf8Body(app), upstream=upstream)
