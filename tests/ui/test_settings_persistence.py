@@ -146,3 +146,11 @@ def test_the_cli_finds_the_port_the_window_saved(tmp_path: Path) -> None:
     settings.save(Settings(bridge_port=8765), paths.settings_file)
     assert configured_port({}, paths) == 8765
     assert configured_port({"KEYBROKER_PORT": "9999"}, paths) == 9999  # the variable still wins
+
+
+def test_every_audit_decision_has_a_label() -> None:
+    from keybroker.core.models import AuditDecision
+    from keybroker.ui.settings.formatting import DECISION_LABELS, decision_label
+
+    assert set(DECISION_LABELS) == set(AuditDecision)
+    assert decision_label("something_new") == "Something new"

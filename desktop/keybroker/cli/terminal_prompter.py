@@ -95,9 +95,14 @@ class Terminal:
             except OSError as exc:
                 raise TerminalClosed from exc
 
-    async def readline(self, *, hidden: bool = False) -> str:
-        """One line without its end; `hidden` turns echo off meanwhile. TerminalClosed on EOF."""
+    async def readline(self, *, hidden: bool = False, prompt: str = "") -> str:
+        """One line without its end; `hidden` turns echo off meanwhile. TerminalClosed on EOF.
+
+        `prompt` is written only once echo is off, so a value typed as soon as the question shows
+        is never echoed."""
         with self._echo_off() if hidden else contextlib.nullcontext():
+            if prompt:
+                await self.write(prompt)
             while b"\n" not in self._pending and b"\r" not in self._pending:
                 self._pending += await self._read_some()
         for end in (b"\r\n", b"\n", b"\r"):
@@ -241,8 +246,7 @@ class _Conversation:
 
     async def _new_value(self, item: PromptItem, *, optional: bool) -> ItemChoice:
         hint = ", empty to skip" if optional else ""
-        await self.t.write(f"Value for {clean(item.key)} (hidden{hint}): ")
-        text = await self.t.readline(hidden=True)
+        text = await self.t.readline(hidden=True, prompt=f"Value for {clean(item.key)} (hidden{hint}): ")
         return NewValue(SecretValue(text)) if text else SkipItem()
 
     async def _scope(self) -> tuple[GrantScope, float | None]:

@@ -24,6 +24,8 @@ DECISION_LABELS: dict[AuditDecision, str] = {
     AuditDecision.AGENT_CHANGED: "Card changed",
     AuditDecision.PURGED: "Purged",
     AuditDecision.REPAIRED: "Repaired",
+    AuditDecision.LISTED: "Keys listed",
+    AuditDecision.REFUSED: "Refused by agent",
 }
 
 SCOPE_LABELS: dict[GrantScope, str] = {
@@ -40,7 +42,7 @@ def decision_label(decision: AuditDecision | str) -> str:
     """`agent_added` -> `Agent added`."""
     try:
         return DECISION_LABELS[AuditDecision(decision)]
-    except ValueError:
+    except (ValueError, KeyError):  # a decision newer than this table still gets a readable label
         return str(decision).replace("_", " ").capitalize()
 
 
