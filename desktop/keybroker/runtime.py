@@ -21,35 +21,13 @@ from typing import Any
 
 from keybroker.core import api_token
 from keybroker.core.broker import Broker, BrokerConfig
-from keybroker.core.errors import BridgeError, InvalidInputError
-from keybroker.core.instance import (
-    InstanceInfo,
-    parse_port,
-    read_instance,
-    remove_instance,
-    write_instance,
-)
-from keybroker.core.paths import Paths
+from keybroker.core.errors import BridgeError
+from keybroker.core.instance import InstanceInfo, read_instance, remove_instance, write_instance
 from keybroker.core.ports import Notifier
 from keybroker.core.prompts import Prompter
 from keybroker.core.services import Services, open_services
-from keybroker.core.settings import load as load_settings
 
 log = logging.getLogger("keybroker")
-
-
-def bridge_port(environ: Mapping[str, str], paths: Paths) -> int:
-    """`KEYBROKER_PORT` (0 picks a free port), else the settings file's `bridge_port` (7411).
-
-    Unlike `configured_port`, a running instance's port does not count: this process binds its own.
-    """
-    text = environ.get("KEYBROKER_PORT")
-    if text:
-        try:
-            return parse_port(text, allow_zero=True)
-        except InvalidInputError:
-            log.warning("ignoring KEYBROKER_PORT=%r: not a port", text)
-    return load_settings(paths.settings_file).bridge_port
 
 
 def preload_bridge() -> None:

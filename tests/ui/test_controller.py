@@ -14,10 +14,11 @@ import pytest
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QLabel, QVBoxLayout, QWidget
 
+from keybroker.core.instance import bridge_port
 from keybroker.core.models import AuditDecision, SecretDemand, SecretValue
 from keybroker.core.paths import Paths
 from keybroker.core.settings import Settings, save
-from keybroker.runtime import Runtime, RuntimeOptions, bridge_port
+from keybroker.runtime import Runtime, RuntimeOptions
 from keybroker.ui.app_state import AppState
 from keybroker.ui.controller import AppController
 from keybroker.ui.events import AppEvents

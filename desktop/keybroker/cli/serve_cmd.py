@@ -10,7 +10,7 @@ import sys
 
 from keybroker.cli.context import CommandContext
 from keybroker.core.errors import InvalidInputError, UsageError
-from keybroker.core.instance import configured_port, parse_port, read_instance
+from keybroker.core.instance import bridge_port, parse_port, read_instance
 from keybroker.core.paths import Paths
 
 
@@ -46,7 +46,7 @@ def cmd_serve(args: argparse.Namespace, ctx: CommandContext) -> int:
     port = (
         parse_port(args.port, allow_zero=True)
         if args.port is not None
-        else configured_port(ctx.environ, paths)
+        else bridge_port(ctx.environ, paths, strict=True)
     )
     if not 1 <= args.prompt_timeout <= 3600:
         raise InvalidInputError("--prompt-timeout must be between 1 and 3600 seconds")

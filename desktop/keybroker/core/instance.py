@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -11,8 +12,9 @@ from typing import Any
 
 from keybroker.core.errors import InvalidInputError
 from keybroker.core.paths import Paths
+from keybroker.core.settings import load as load_settings
 
-DEFAULT_PORT = 7411
+log = logging.getLogger("keybroker")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +81,21 @@ def parse_port(text: str, *, allow_zero: bool = False) -> int:
     return port
 
 
+def bridge_port(environ: Mapping[str, str], paths: Paths, *, strict: bool = False) -> int:
+    """The port this process binds: `KEYBROKER_PORT` (0 picks a free one), else the settings file's
+    `bridge_port` (7411). A bad `KEYBROKER_PORT` is an error when `strict`, else logged and ignored."""
+    text = environ.get("KEYBROKER_PORT")
+    if text:
+        try:
+            return parse_port(text, allow_zero=True)
+        except InvalidInputError:
+            if strict:
+                raise
+            log.warning("ignoring KEYBROKER_PORT=%r: not a port", text)
+    return load_settings(paths.settings_file).bridge_port
+
+
 def configured_port(environ: Mapping[str, str], paths: Paths) -> int:
-    """The running instance's port, else `KEYBROKER_PORT`, else the settings file, else 7411."""
+    """Where the bridge is: the running instance's port, else the one it would bind."""
     running = read_instance(paths)
-    if running is not None:
-        return running.port
-    if environ.get("KEYBROKER_PORT"):
-        return parse_port(environ["KEYBROKER_PORT"])
-    try:
-        settings = json.loads(paths.settings_file.read_text("utf-8"))
-        return parse_port(str(settings["bridge_port"]))
-    except (OSError, ValueError, KeyError, TypeError, InvalidInputError):
-        return DEFAULT_PORT
+    return running.port if running is not None else bridge_port(environ, paths)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from keybroker.core.instance import bridge_port
 from keybroker.core.paths import Paths
-from keybroker.runtime import Runtime, RuntimeOptions, bridge_port
+from keybroker.runtime import Runtime, RuntimeOptions
 from keybroker.ui.controller import AppController
 from keybroker.ui.events import AppEvents
 from keybroker.ui.notifier import QtNotifier

@@ -17,8 +17,8 @@ from starlette.concurrency import run_in_threadpool
 
 from keybroker.core.bridge.caller import peer_process
 from keybroker.core.broker import Broker
-from keybroker.core.instance import DEFAULT_PORT
 from keybroker.core.services import Services
+from keybroker.core.settings import DEFAULT_PORT
 
 __all__ = ["ApiContext", "Ctx", "blocking", "caller_of", "request_port"]
 

@@ -21,10 +21,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from keybroker.core.bridge.bridged_card import bridged_base_url, bridged_card, upstream_card
-from keybroker.core.bridge.guard import send_json_error
+from keybroker.core.bridge.guard import replay_body, send_json_error
 from keybroker.core.bridge.handler import BridgeHandler, CallerLookup
 from keybroker.core.bridge.jsonrpc_route import BridgeContextBuilder, jsonrpc_route
 from keybroker.core.bridge.ports import SecretSource
@@ -87,20 +87,7 @@ class Utf8Body:
             problem = "the request body is not UTF-8 (A2A bodies are JSON)"
             await send_json_error(send, 400, "bad_request", problem)
             return
-        await self.app(scope, _replay(body, receive), send)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
+        await self.app(scope, replay_body(body, receive), send)
 
 
 @dataclass(eq=False)

@@ -133,7 +133,7 @@ class LocalhostGuard:
             return
         if body is None:  # the client went away while sending
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
 
     def _refusal(self, scope: Scope) -> tuple[int, str, str, list[tuple[bytes, bytes]]] | None:
         hosts = _header(scope, b"host")
@@ -213,7 +213,7 @@ class LocalhostGuard:
                 return b"".join(chunks)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
     """A `receive` giving `body` once, then the real one (so disconnects still arrive)."""
     sent = False
 

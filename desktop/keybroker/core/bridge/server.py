@@ -24,12 +24,12 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from keybroker.core.errors import BridgeError, InvalidInputError
+from keybroker.core.settings import DEFAULT_PORT
 
 __all__ = ["DEFAULT_PORT", "SHUTDOWN_GRACE_SECONDS", "bind_loopback", "running_bridge"]
 
 log = logging.getLogger("keybroker.bridge")
 
-DEFAULT_PORT = 7411
 #: Open SSE streams get this long to finish when the bridge stops; then their tasks are cancelled.
 SHUTDOWN_GRACE_SECONDS = 3
 
