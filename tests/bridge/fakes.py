@@ -108,7 +108,6 @@ class ScriptedSecrets:
         values = {k: v for k, v in zip(keys, answers, strict=True) if v is not None}
         return FakeFulfilment(values=values, declined=frozenset(keys) - values.keys(), timed_out=self.timeout)
 
-
     def releasable(self, agent: AgentRecord, demands: Sequence[SecretDemand]) -> frozenset[str]:
         """Keys granted before (remembered): what `fulfil` returns without "prompting"."""
         return frozenset(d.key for d in demands if (agent.slug, d.key) in self._granted)

@@ -143,7 +143,9 @@ async def test_card_offers_both_versions_at_exactly_the_bridged_url() -> None:
     assert card["skills"] == original["skills"]
     assert card["capabilities"]["extensions"] == original["capabilities"]["extensions"]
     assert card["capabilities"]["streaming"] is True
-    assert card["securitySchemes"] == original["securitySchemes"]
+    # Its API key and bearer schemes are the bridge's to send: a client is not told to send one.
+    assert set(original["securitySchemes"]) == {"apiKey", "bearer"}
+    assert "securitySchemes" not in card and "security" not in card and "securityRequirements" not in card
     assert AGENT not in _text(card)
 
 

@@ -47,6 +47,9 @@ class CountingVault:
     async def aset(self, account: str, value: SecretValue) -> None:
         await self.vault.aset(account, value)
 
+    async def adelete(self, account: str) -> bool:
+        return await self.vault.adelete(account)
+
 
 def add_agent(services: Services, cards: CardServer, url: str, slug: str, name: str) -> AgentRecord:
     cards.cards[url] = make_card(

@@ -13,6 +13,7 @@ from keybroker.core.errors import InvalidInputError
 from keybroker.core.models import AgentRecord, Grant, GrantScope, SecretRecord
 from keybroker.core.policy import (
     MAX_GRANT_MINUTES,
+    TASK_GRANT_CEILING,
     Allow,
     Ask,
     Deny,
@@ -601,6 +602,7 @@ def test_make_grant_records_the_card_and_only_the_fields_its_scope_uses(clock: F
         secret_id="s-shared",
         scope=GrantScope.TASK,
         created=clock.now(),
+        expires=clock.now() + TASK_GRANT_CEILING,  # the ceiling of a task never seen to end
         task_id="t",
         card_fingerprint=CARD_B,
     )
@@ -689,10 +691,10 @@ def test_only_always_survives_lock_and_restart() -> None:
         assert [g.grant_id for g in survivors] == ["g-always", "g-always-2"]
 
 
-def test_expired_grants_are_minutes_grants_past_their_end() -> None:
+def test_expired_grants_are_minutes_and_task_grants_past_their_end() -> None:
     grants = [*_one_of_each(), grant("g-broken", CAROL, SHARED, GrantScope.MINUTES, expires=None)]
     assert [g.grant_id for g in expired_grants(grants, 99.9)] == ["g-broken"]
-    assert [g.grant_id for g in expired_grants(grants, 100.0)] == ["g-minutes", "g-broken"]
+    assert [g.grant_id for g in expired_grants(grants, 100.0)] == ["g-task", "g-minutes", "g-broken"]
 
 
 @pytest.mark.parametrize("scope", list(GrantScope))
@@ -708,6 +710,7 @@ def test_make_grant_stores_run_ids_and_end_only_for_their_scope(scope: GrantScop
         context_id="c",
     )
     assert g.scope is scope
-    assert g.expires == (70.0 if scope == GrantScope.MINUTES else None)
+    ends = {GrantScope.MINUTES: 70.0, GrantScope.TASK: 10.0 + TASK_GRANT_CEILING}
+    assert g.expires == ends.get(scope)
     assert g.task_id == ("t" if scope == GrantScope.TASK else None)
     assert g.context_id == ("c" if scope == GrantScope.CONVERSATION else None)

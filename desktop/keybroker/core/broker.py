@@ -20,7 +20,10 @@
 - pre-flight has no task id yet: a TASK or CONVERSATION answer is then bound to a placeholder for the run
   and rebound to the real ids when the same `run_id` comes back with them (`bind_run`);
 - granted values are cached in memory while a grant other than ONCE covers them, and dropped on `lock`,
-  `forget` (value updated or removed) or when their grants end.
+  `forget` (value updated or removed) or when their grants end;
+- a "this task" grant ends when the bridge sees its task reach a terminal state (`task_ended`: completed,
+  failed, canceled, rejected; audited `revoked`), and at the latest `policy.TASK_GRANT_CEILING` after
+  it was given, for a task that is never seen to end.
 
 No value is ever logged, audited, raised or shown in a repr: values only travel inside `SecretValue`.
 """
@@ -50,7 +53,17 @@ from keybroker.core.models import (
     SecretValue,
     validate_key,
 )
-from keybroker.core.policy import Allow, Ask, Decision, Deny, ReleaseRequest, decide, scheme_key
+from keybroker.core.policy import (
+    Allow,
+    Ask,
+    Decision,
+    Deny,
+    ReleaseRequest,
+    decide,
+    grant_expired,
+    scheme_key,
+    terminal_task_state,
+)
 from keybroker.core.ports import Notifier
 from keybroker.core.prompt_desk import OpenPrompt, PromptDesk, PromptResult, Released
 from keybroker.core.prompts import SCOPE_ORDER, Phase, Prompter, PromptItem, PromptRequest
@@ -70,6 +83,7 @@ class AsyncVault(Protocol):
 
     async def aget(self, account: str) -> SecretValue | None: ...
     async def aset(self, account: str, value: SecretValue) -> None: ...
+    async def adelete(self, account: str) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,6 +479,28 @@ class Broker:
         """
         return self._run_grants.bind(run_id, task_id=task_id, context_id=context_id)
 
+    def task_ended(
+        self, agent_slug: str, task_id: str, *, state: str, run_id: str | None = None
+    ) -> list[Grant]:
+        """`agent_slug`'s task `task_id` reached `state`; a terminal one ends the task's TASK grants.
+
+        `state` in either protocol's spelling (`completed`, `TASK_STATE_COMPLETED`); any other state
+        (`input-required`, `auth-required`, `working`...) changes nothing. `run_id`: the bridge run that
+        saw it, whose pre-flight grants still carry the run's placeholder: they belong to this task too.
+        Each grant ended is audited `revoked`; values only they covered leave the cache. Returns them.
+        """
+        ended_as = terminal_task_state(state)
+        if ended_as is None or not task_id:
+            return []
+        if run_id:
+            self.bind_run(run_id, task_id=task_id)
+        ended = self._grants.end_task(agent_slug, task_id, state=ended_as)
+        self._runs.forget_run(f"task:{task_id}")
+        if ended:
+            self._sweep_cache()
+            log.info("%s: task %s %s, %d task grant(s) ended", agent_slug, task_id, ended_as, len(ended))
+        return ended
+
     def forget_run(self, run_id: str) -> None:
         """The run ended: forget its declines (its grants stay, bound or not)."""
         self._runs.forget_run(f"run:{run_id}")
@@ -491,8 +527,7 @@ class Broker:
         live = {
             g.secret_id
             for g in self._catalog.list_grants()
-            if g.scope != GrantScope.ONCE
-            and (g.scope != GrantScope.MINUTES or (g.expires is not None and now < g.expires))
+            if g.scope != GrantScope.ONCE and not grant_expired(g, now)
         }
         self._cache.retain(live)
 

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from keybroker.core.audit import AuditLog
 from keybroker.core.catalog import Catalog
-from keybroker.core.errors import KeybrokerError, VaultError
+from keybroker.core.errors import KeybrokerError
 from keybroker.core.models import AgentRecord, AuditDecision, Grant, GrantScope, SecretRecord, SecretValue
 from keybroker.core.policy import MAX_GRANT_MINUTES, make_grant
 from keybroker.core.prompts import (
@@ -35,15 +35,9 @@ from keybroker.core.prompts import (
     SkipItem,
     UseOffered,
 )
-from keybroker.core.secret_store import check_value, new_grant_id, new_secret_id
+from keybroker.core.secret_store import AsyncValueIO, AsyncValueVault, check_value, new_grant_id, write_secret
 
 log = logging.getLogger("keybroker.broker")
-
-
-class ValueWriter(Protocol):
-    """The part of the vault storing a typed value needs."""
-
-    async def aset(self, account: str, value: SecretValue) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +76,7 @@ class AnswerApplier:
     def __init__(
         self,
         catalog: Catalog,
-        vault: ValueWriter,
+        vault: AsyncValueVault,
         audit: AuditLog,
         on_value_changed: ValueChanged,
     ) -> None:
@@ -169,55 +163,38 @@ class AnswerApplier:
     async def _store_typed(
         self, request: PromptRequest, item: PromptItem, value: SecretValue
     ) -> SecretRecord:
+        """Store a typed value as the agent's own, in `write_secret`'s crash-safe order (no owner grant)."""
         agent: AgentRecord = request.agent
-        catalog = self._catalog
-        now = catalog.clock.now()
-        detail = f"typed into prompt {request.prompt_id}"
-        existing = catalog.find_secret(item.key, agent.slug, item.scheme)
+        existing = self._catalog.find_secret(item.key, agent.slug, item.scheme)
         stored = item.stored
-        if existing is None and item.scheme is not None and stored is not None and stored.owner == agent.slug:
-            # A scheme's value may be stored under another key: replace that one (same secret_id).
-            existing = catalog.find_secret_by_id(stored.secret_id) if stored.scheme == item.scheme else None
-        if existing is not None:
-            self._on_value_changed(existing.secret_id)
-            await self._vault.aset(existing.secret_id, value)
-            self._on_value_changed(existing.secret_id)
-            catalog.update_secret(existing.secret_id, updated=now)
-            self._audit.append(
-                AuditDecision.UPDATED,
-                agent=agent.slug,
-                key=item.key,
-                secret_id=existing.secret_id,
-                caller=request.caller,
-                detail=f"value replaced: {detail}",
-            )
-            return catalog.get_secret(existing.secret_id)
-        record = SecretRecord(
-            secret_id=new_secret_id(),
-            key=item.key,
+        # A scheme's value may be stored under another key: replace that one (same secret_id).
+        own_binding = (
+            stored is not None
+            and item.scheme is not None
+            and stored.owner == agent.slug
+            and stored.scheme == item.scheme
+        )
+        if existing is None and stored is not None and own_binding:
+            existing = self._catalog.find_secret_by_id(stored.secret_id)
+        # A replaced value keeps its name and description; a new one takes the demand's.
+        new = existing is None
+        result = await write_secret(
+            self._catalog,
+            self._audit,
+            AsyncValueIO(self._vault),
+            item.key,
+            value,
             owner=agent.slug,
-            name=item.name or item.key,
-            description=item.description or "",
+            owner_grant=False,
             scheme=item.scheme,
-            created=now,
-            updated=now,
-        )
-        catalog.insert_secret(record, state="pending")
-        try:
-            await self._vault.aset(record.secret_id, value)
-        except VaultError:
-            catalog.delete_secret(record.secret_id)  # the value never settled; recovery handles the rest
-            raise
-        catalog.set_secret_state(record.secret_id, "ready")
-        self._audit.append(
-            AuditDecision.CREATED,
-            agent=agent.slug,
-            key=item.key,
-            secret_id=record.secret_id,
+            name=(item.name or item.key) if new else None,
+            description=(item.description or "") if new else None,
             caller=request.caller,
-            detail=detail,
+            detail=f"typed into prompt {request.prompt_id}",
+            existing=existing,
+            on_value_changed=self._on_value_changed,
         )
-        return record
+        return result.record
 
 
 class ValueChanged(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from keybroker.core.audit import AuditLog
 from keybroker.core.catalog import Catalog
 from keybroker.core.errors import UnknownGrantError
-from keybroker.core.models import AuditDecision, Grant
+from keybroker.core.models import AuditDecision, Grant, GrantScope
 from keybroker.core.policy import expired_grants, grant_is_live
 
 
@@ -17,7 +17,8 @@ class GrantBook:
         self.audit = audit
 
     def live(self, *, agent: str | None = None) -> list[Grant]:
-        """Grants that still count now (expired MINUTES grants are pruned)."""
+        """Grants that still count now (MINUTES grants past their end, TASK grants past their ceiling,
+        are pruned)."""
         now = self.catalog.clock.now()
         grants = self.catalog.list_grants(agent=agent)
         for g in expired_grants(grants, now):
@@ -40,6 +41,34 @@ class GrantBook:
             caller=caller,
         )
         return grant
+
+    def end_task(self, agent: str, task_id: str, *, state: str, caller: str | None = None) -> list[Grant]:
+        """The agent's task `task_id` reached terminal `state`: end its "this task" grants.
+
+        Each grant ended is audited `revoked` (detail: the task and its state), like a user's revoke; a
+        grant already gone (revoked, locked, ended by another call) is neither ended nor audited twice.
+        """
+        if not task_id:
+            return []
+        ended: list[Grant] = []
+        for grant in self.catalog.list_grants(agent=agent):
+            if grant.scope is not GrantScope.TASK or grant.task_id != task_id:
+                continue
+            if not self.catalog.delete_grant(grant.grant_id):
+                continue
+            record = self.catalog.find_secret_by_id(grant.secret_id)
+            self.audit.append(
+                AuditDecision.REVOKED,
+                agent=grant.agent,
+                key=record.key if record else None,
+                secret_id=grant.secret_id,
+                scope=grant.scope.value,
+                task_id=task_id,
+                caller=caller,
+                detail=f"task {state}: its this-task grant ended",
+            )
+            ended.append(grant)
+        return ended
 
     def lock(self, *, caller: str | None = None) -> list[Grant]:
         """End every grant short of ALWAYS."""

@@ -35,6 +35,14 @@ from keybroker.core.models import AgentRecord, Grant, GrantScope, SecretRecord
 #: The longest "N minutes" grant: a week. Longer belongs to "until lock" or "always".
 MAX_GRANT_MINUTES = 7 * 24 * 60
 
+#: The longest a "this task" grant lives when its task is never seen to end (the agent died, the client
+#: went away): a day. The bridge ends it sooner, as soon as it sees the task reach a terminal state.
+TASK_GRANT_CEILING = 24 * 60 * 60.0
+
+#: A2A task states after which a task never runs again (0.3 names; 1.0 writes `TASK_STATE_COMPLETED`).
+#: `input-required` and `auth-required` are interruptions, not ends.
+TERMINAL_TASK_STATES = frozenset({"completed", "failed", "canceled", "rejected"})
+
 #: URL schemes whose traffic is encrypted; anything else to a non-loopback host counts as clear text.
 _ENCRYPTED_SCHEMES = frozenset({"https", "wss"})
 
@@ -154,16 +162,33 @@ def grant_is_live(
     """Whether `grant` covers a release at `now` for this task and conversation.
 
     MINUTES: `now < expires` (at `expires` exactly it has ended). TASK and CONVERSATION: the request's
-    task or context id equals the grant's (a request without one matches none). ONCE, UNTIL_LOCK, ALWAYS:
-    live while they exist (a lock or a restart removes them: `grants_after_lock`).
+    task or context id equals the grant's (a request without one matches none); a TASK grant also ends
+    at its ceiling (`task_grant_end`). ONCE, UNTIL_LOCK, ALWAYS: live while they exist (a lock or a
+    restart removes them: `grants_after_lock`).
     """
     if grant.scope == GrantScope.MINUTES:
         return grant.expires is not None and now < grant.expires
     if grant.scope == GrantScope.TASK:
-        return bool(grant.task_id) and grant.task_id == task_id
+        return bool(grant.task_id) and grant.task_id == task_id and now < task_grant_end(grant)
     if grant.scope == GrantScope.CONVERSATION:
         return bool(grant.context_id) and grant.context_id == context_id
     return True
+
+
+def task_grant_end(grant: Grant) -> float:
+    """When a TASK grant ends at the latest: its `expires`, else `created + TASK_GRANT_CEILING`."""
+    return grant.expires if grant.expires is not None else grant.created + TASK_GRANT_CEILING
+
+
+def terminal_task_state(state: str) -> str | None:
+    """The 0.3 name of a terminal A2A task state, in either version's spelling; None for any other.
+
+    `completed`, `TASK_STATE_COMPLETED` -> `completed`; `auth-required`, `TASK_STATE_WORKING`,
+    unknown names -> None.
+    """
+    name = state.strip().lower()
+    name = name.removeprefix("task_state_").replace("_", "-")
+    return name if name in TERMINAL_TASK_STATES else None
 
 
 def _grant_order(grant: Grant) -> tuple[int, float, str]:
@@ -184,7 +209,8 @@ def make_grant(
     """The grant a user's yes creates, bound to the agent's current card.
 
     MINUTES needs `0 < minutes <= MAX_GRANT_MINUTES`, TASK a `task_id`, CONVERSATION a `context_id`;
-    otherwise `InvalidInputError`. Arguments the scope does not use are ignored, not stored.
+    otherwise `InvalidInputError`. Arguments the scope does not use are ignored, not stored. A TASK grant
+    expires at `now + TASK_GRANT_CEILING` unless its task is seen to end first.
     """
     if not grant_id:
         raise InvalidInputError("a grant needs an id")
@@ -201,8 +227,10 @@ def make_grant(
                 hint=f"give more than 0 and at most {MAX_GRANT_MINUTES} minutes",
             )
         expires = now + minutes * 60.0
-    if scope == GrantScope.TASK and not task_id:
-        raise InvalidInputError("a task grant needs the task id")
+    if scope == GrantScope.TASK:
+        if not task_id:
+            raise InvalidInputError("a task grant needs the task id")
+        expires = now + TASK_GRANT_CEILING
     if scope == GrantScope.CONVERSATION and not context_id:
         raise InvalidInputError("a conversation grant needs the context id")
     return Grant(
@@ -238,9 +266,19 @@ def grants_after_restart(grants: Iterable[Grant]) -> list[Grant]:
     return [g for g in grants if g.scope == GrantScope.ALWAYS]
 
 
+def grant_expired(grant: Grant, now: float) -> bool:
+    """Whether `grant` has ended by time alone at `now`: a MINUTES grant past (or without) its end, a
+    TASK grant past its ceiling. Other scopes never expire by time."""
+    if grant.scope == GrantScope.MINUTES:
+        return grant.expires is None or now >= grant.expires
+    if grant.scope == GrantScope.TASK:
+        return now >= task_grant_end(grant)
+    return False
+
+
 def expired_grants(grants: Iterable[Grant], now: float) -> list[Grant]:
-    """MINUTES grants that have ended at `now` (or carry no end at all), for the caller to prune."""
-    return [g for g in grants if g.scope == GrantScope.MINUTES and not grant_is_live(g, now)]
+    """Grants that have ended by time at `now` (`grant_expired`), for the caller to prune."""
+    return [g for g in grants if grant_expired(g, now)]
 
 
 # Transport ---------------------------------------------------------------------------------------

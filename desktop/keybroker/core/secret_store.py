@@ -2,15 +2,22 @@
 the audit log, kept consistent across crashes.
 
 Write order (see `core/recovery.py` for the repair side):
-- create: catalog row `pending` -> vault value -> row `ready` + owner grant + audit;
-- replace: vault value (the vault swaps chunked values atomically) -> `updated` + audit;
+- create: catalog row `pending` -> vault value -> row `ready` + owner grant + audit; a failed vault write
+  deletes the value and the row (best effort: a row whose value cannot be deleted stays `pending`);
+- replace: vault value (the vault swaps chunked values atomically) -> `updated` + owner grant + audit;
 - delete: row `deleting` -> vault delete -> row gone + audit.
+
+Create and replace live in one place, `write_secret`, an async function over a `ValueIO`: the broker
+awaits it over the async vault (a value typed into a prompt), `SecretStore.set` runs it over the
+blocking vault, where it never suspends (`_run_blocking`).
 """
 
 from __future__ import annotations
 
 import secrets as _random
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from keybroker.core.audit import AuditLog
 from keybroker.core.catalog import ANY_OWNER, Catalog
@@ -42,6 +49,7 @@ class _Unspecified:
 
 UNSPECIFIED: _Unspecified = _Unspecified()
 Owner = str | None | _Unspecified
+_T = TypeVar("_T")
 
 
 def new_secret_id() -> str:
@@ -64,10 +72,170 @@ def check_value(value: SecretValue) -> SecretValue:
 
 @dataclass(frozen=True, slots=True)
 class StoreResult:
-    """What `SecretStore.set` did."""
+    """What `SecretStore.set` (or `write_secret`) did."""
 
     record: SecretRecord
     created: bool
+
+
+class ValueIO(Protocol):
+    """The vault calls `write_secret` makes. `discard` raises `VaultError` when it cannot delete."""
+
+    async def write(self, account: str, value: SecretValue) -> None: ...
+    async def discard(self, account: str) -> None: ...
+
+
+class AsyncValueVault(Protocol):
+    """The part of the async vault `AsyncValueIO` needs (`Vault` fits)."""
+
+    async def aset(self, account: str, value: SecretValue) -> None: ...
+    async def adelete(self, account: str) -> bool: ...
+
+
+class AsyncValueIO:
+    """`ValueIO` over the async vault: awaits the vault worker without blocking the event loop."""
+
+    def __init__(self, vault: AsyncValueVault) -> None:
+        self._vault = vault
+
+    async def write(self, account: str, value: SecretValue) -> None:
+        await self._vault.aset(account, value)
+
+    async def discard(self, account: str) -> None:
+        await self._vault.adelete(account)
+
+
+class _BlockingValueIO:
+    """`ValueIO` over the blocking vault calls: its coroutines finish without ever suspending."""
+
+    def __init__(self, vault: Vault) -> None:
+        self._vault = vault
+
+    async def write(self, account: str, value: SecretValue) -> None:
+        self._vault.set(account, value)
+
+    async def discard(self, account: str) -> None:
+        self._vault.delete(account)
+
+
+def _run_blocking(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """The result of a coroutine that never suspends (one over `_BlockingValueIO`), without a loop.
+
+    `SecretStore.set` is called with and without a running event loop (CLI, API threads, the UI), so
+    it cannot use `asyncio.run`; a coroutine that awaits nothing that suspends finishes on its first
+    step. One that does suspend is a programming error: it is closed and `RuntimeError` raised.
+    """
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coroutine.close()
+    raise RuntimeError("a blocking secret write suspended")
+
+
+async def write_secret(
+    catalog: Catalog,
+    audit: AuditLog,
+    io: ValueIO,
+    key: str,
+    value: SecretValue,
+    *,
+    owner: str | None,
+    owner_grant: bool,
+    scheme: str | None = None,
+    name: str | None = None,
+    description: str | None = None,
+    caller: str | None = None,
+    detail: str | None = None,
+    existing: SecretRecord | None = None,
+    on_value_changed: Callable[[str], None] | None = None,
+) -> StoreResult:
+    """Create or replace a value in the crash-safe write order (module docstring); audited.
+
+    The value replaced is `existing` when given, else the one stored under (key, owner, scheme); it
+    keeps its `secret_id`. `owner_grant`: a value stored for an agent carries that agent's revocable
+    ALWAYS grant (`secrets set --agent`); a value typed into a prompt gets the scope the user chose
+    instead, granted by the caller. `on_value_changed(secret_id)` is called right before and after a
+    replacing vault write (the broker drops its cached value, and reads in flight are not cached).
+    `detail` goes into the audit event.
+    """
+    validate_key(key)
+    check_value(value)
+    agent = catalog.get_agent(owner) if owner is not None else None
+    found = existing if existing is not None else catalog.find_secret(key, owner, scheme)
+    now = catalog.clock.now()
+    if found is not None:
+        if on_value_changed is not None:
+            on_value_changed(found.secret_id)
+        await io.write(found.secret_id, value)
+        if on_value_changed is not None:
+            on_value_changed(found.secret_id)
+        catalog.update_secret(found.secret_id, name=name, description=description, updated=now)
+        record = catalog.get_secret(found.secret_id)
+        if owner_grant:
+            _ensure_owner_grant(catalog, record)
+        audit.append(
+            AuditDecision.UPDATED,
+            agent=owner,
+            key=key,
+            secret_id=record.secret_id,
+            caller=caller,
+            detail=f"value replaced: {detail}" if detail else "value replaced",
+        )
+        return StoreResult(record, created=False)
+    record = SecretRecord(
+        secret_id=new_secret_id(),
+        key=key,
+        owner=owner,
+        name=name if name is not None else _default_name(key, agent_demand_name(agent, key)),
+        description=description or "",
+        scheme=scheme,
+        created=now,
+        updated=now,
+    )
+    catalog.insert_secret(record, state="pending")
+    try:
+        await io.write(record.secret_id, value)
+    except BaseException:
+        await _forget_pending(catalog, io, record)
+        raise
+    catalog.set_secret_state(record.secret_id, "ready")
+    if owner_grant:
+        _ensure_owner_grant(catalog, record)
+    audit.append(
+        AuditDecision.CREATED,
+        agent=owner,
+        key=key,
+        secret_id=record.secret_id,
+        scope=GrantScope.ALWAYS.value if owner_grant and owner else None,
+        caller=caller,
+        detail=detail,
+    )
+    return StoreResult(record, created=True)
+
+
+def _ensure_owner_grant(catalog: Catalog, record: SecretRecord) -> None:
+    if record.owner is None:
+        return
+    agent = catalog.get_agent(record.owner)
+    current = [
+        g
+        for g in catalog.list_grants(agent=record.owner, secret_id=record.secret_id)
+        if g.scope is GrantScope.ALWAYS and g.card_fingerprint == agent.fingerprint
+    ]
+    if not current:
+        catalog.add_grant(
+            owner_grant(agent=agent, secret=record, now=catalog.clock.now(), grant_id=new_grant_id())
+        )
+
+
+async def _forget_pending(catalog: Catalog, io: ValueIO, record: SecretRecord) -> None:
+    """The vault write failed: best effort to leave nothing behind (recovery catches the rest)."""
+    try:
+        await io.discard(record.secret_id)
+    except VaultError:
+        return
+    catalog.delete_secret(record.secret_id)
 
 
 class SecretStore:
@@ -77,10 +245,6 @@ class SecretStore:
         self.catalog = catalog
         self.vault = vault
         self.audit = audit
-
-    @property
-    def _now(self) -> float:
-        return self.catalog.clock.now()
 
     # lookup -------------------------------------------------------------------------------------
 
@@ -138,53 +302,22 @@ class SecretStore:
         description: str | None = None,
         caller: str | None = None,
     ) -> StoreResult:
-        """Create or replace a value, keeping its `secret_id` on replace."""
-        validate_key(key)
-        check_value(value)
-        agent = self.catalog.get_agent(owner) if owner is not None else None
-        existing = self.catalog.find_secret(key, owner, scheme)
-        now = self._now
-        if existing is not None:
-            self.vault.set(existing.secret_id, value)
-            self.catalog.update_secret(existing.secret_id, name=name, description=description, updated=now)
-            record = self.catalog.get_secret(existing.secret_id)
-            self._ensure_owner_grant(record)
-            self.audit.append(
-                AuditDecision.UPDATED,
-                agent=owner,
-                key=key,
-                secret_id=record.secret_id,
+        """Create or replace a value, keeping its `secret_id` on replace (owner: with its ALWAYS grant)."""
+        return _run_blocking(
+            write_secret(
+                self.catalog,
+                self.audit,
+                _BlockingValueIO(self.vault),
+                key,
+                value,
+                owner=owner,
+                owner_grant=True,
+                scheme=scheme,
+                name=name,
+                description=description,
                 caller=caller,
-                detail="value replaced",
             )
-            return StoreResult(record, created=False)
-        record = SecretRecord(
-            secret_id=new_secret_id(),
-            key=key,
-            owner=owner,
-            name=name if name is not None else _default_name(key, agent_demand_name(agent, key)),
-            description=description or "",
-            scheme=scheme,
-            created=now,
-            updated=now,
         )
-        self.catalog.insert_secret(record, state="pending")
-        try:
-            self.vault.set(record.secret_id, value)
-        except BaseException:
-            self._forget_pending(record)
-            raise
-        self.catalog.set_secret_state(record.secret_id, "ready")
-        self._ensure_owner_grant(record)
-        self.audit.append(
-            AuditDecision.CREATED,
-            agent=owner,
-            key=key,
-            secret_id=record.secret_id,
-            scope=GrantScope.ALWAYS.value if owner else None,
-            caller=caller,
-        )
-        return StoreResult(record, created=True)
 
     def update(
         self,
@@ -245,30 +378,6 @@ class SecretStore:
             caller=caller,
             detail=detail,
         )
-
-    # internals ----------------------------------------------------------------------------------
-
-    def _ensure_owner_grant(self, record: SecretRecord) -> None:
-        if record.owner is None:
-            return
-        agent = self.catalog.get_agent(record.owner)
-        current = [
-            g
-            for g in self.catalog.list_grants(agent=record.owner, secret_id=record.secret_id)
-            if g.scope is GrantScope.ALWAYS and g.card_fingerprint == agent.fingerprint
-        ]
-        if not current:
-            self.catalog.add_grant(
-                owner_grant(agent=agent, secret=record, now=self._now, grant_id=new_grant_id())
-            )
-
-    def _forget_pending(self, record: SecretRecord) -> None:
-        """The vault write failed: best effort to leave nothing behind (recovery catches the rest)."""
-        try:
-            self.vault.delete(record.secret_id)
-        except VaultError:
-            return
-        self.catalog.delete_secret(record.secret_id)
 
 
 def _owner_label(record: SecretRecord) -> str:

@@ -56,9 +56,7 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 #: address (or [::1]), a port, a path; no user, query or fragment. No `\s` in it: ECMA regexes
 #: (what schema tools use) and the Rust engine pydantic uses disagree on it (U+0085), so the path
 #: refuses the C0 and C1 controls, space and DEL explicitly.
-URL_PATTERN = (
-    rf"^[Hh][Tt][Tt][Pp][Ss]?://(?:{_LABEL}(?:\.{_LABEL})*|\[::1\])(?::{_PORT})?(?:/[^?#\x00-\x20\x7f-\x9f]*)?$"
-)
+URL_PATTERN = rf"^[Hh][Tt][Tt][Pp][Ss]?://(?:{_LABEL}(?:\.{_LABEL})*|\[::1\])(?::{_PORT})?(?:/[^?#\x00-\x20\x7f-\x9f]*)?$"
 
 
 def anchored(pattern: str) -> dict[str, Any]:

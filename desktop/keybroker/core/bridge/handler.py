@@ -17,7 +17,10 @@ and back, so this class sees one shape. On the way it:
 - sends the card's security credentials (API keys, bearer tokens) with every upstream request when
   they are at hand, and after an HTTP 401 or an `auth-required` without a secret demand asks for
   them again and retries once (scheme_auth.py); they never reach the client (masking.py's scrub);
-- turns upstream failures into clean A2A errors naming the agent (upstream.py).
+- turns upstream failures into clean A2A errors naming the agent (upstream.py);
+- tells a broker that follows tasks (`TaskWatch`) the task ids a run learns and every terminal state
+  (completed, failed, canceled, rejected) it forwards, from a send's result, stream events, `tasks/get`,
+  `ListTasks` or a cancel, so "this task" grants end with their task.
 """
 
 from __future__ import annotations
@@ -50,7 +53,10 @@ from a2a.types import (
     StreamResponse,
     SubscribeToTaskRequest,
     Task,
+    TaskArtifactUpdateEvent,
     TaskPushNotificationConfig,
+    TaskState,
+    TaskStatusUpdateEvent,
 )
 from a2a.utils.errors import (
     A2AError,
@@ -64,7 +70,7 @@ from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
 from keybroker.core.bridge.collector import Collector, stream_payload
 from keybroker.core.bridge.credentials import Credentials, scheme_demand
 from keybroker.core.bridge.masking import mask_proto, scrub_proto
-from keybroker.core.bridge.ports import Phase, SecretSource
+from keybroker.core.bridge.ports import Phase, SecretSource, TaskWatch
 from keybroker.core.bridge.scheme_auth import AuthCall, SchemeAuth
 from keybroker.core.bridge.secrets_flow import (
     CREDENTIALS_TEXT,
@@ -81,6 +87,7 @@ from keybroker.core.bridge.secrets_flow import (
 from keybroker.core.bridge.upstream import Upstream, is_unauthorized, upstream_error
 from keybroker.core.errors import InvalidDemandError, KeybrokerError
 from keybroker.core.models import AgentRecord, SecretDemand, SecretValue
+from keybroker.core.policy import terminal_task_state
 
 __all__ = ["MAX_RESUMES", "BridgeHandler", "CallerLookup"]
 
@@ -118,6 +125,8 @@ class _Run:
     credentials_checked: bool = False
     auth_retried: bool = False
     sent: list[Credentials] = field(default_factory=list)
+    bound: bool = False
+    ended: set[str] = field(default_factory=set)
 
     def revealed(self) -> list[str]:
         values = [value.reveal() for value in self.injected.values()]
@@ -127,6 +136,25 @@ class _Run:
         self.credentials = credentials
         if credentials is not None:
             self.sent.append(credentials)
+
+
+def _task_states(event: object) -> list[tuple[str, str, str]]:
+    """(task id, context id, state name) of each task `event` speaks of; state "" when it has none."""
+    if isinstance(event, ListTasksResponse):
+        return [item for task in event.tasks for item in _task_states(task)]
+    if isinstance(event, Task):
+        task_id, context_id, state = event.id, event.context_id, event.status.state
+    elif isinstance(event, TaskStatusUpdateEvent):
+        task_id, context_id, state = event.task_id, event.context_id, event.status.state
+    elif isinstance(event, Message | TaskArtifactUpdateEvent):
+        return [(event.task_id, event.context_id, "")] if event.task_id else []
+    else:
+        return []
+    try:
+        name = TaskState.Name(state)
+    except ValueError:  # a state number this SDK does not know: not one that ends a task
+        name = ""
+    return [(task_id, context_id, name)] if task_id else []
 
 
 @dataclass(frozen=True)
@@ -155,6 +183,7 @@ class BridgeHandler(RequestHandler):
         self._caller = caller or _no_caller
         self._bridged_card = bridged_card
         self._auth = SchemeAuth(agent, secrets, enabled=upstream.secrets_allowed)
+        self._tasks = secrets if isinstance(secrets, TaskWatch) else None
 
     # Helpers -------------------------------------------------------------------------------------
 
@@ -168,6 +197,31 @@ class BridgeHandler(RequestHandler):
         revealed = run.revealed() if run is not None else []
         if revealed:
             scrub_proto(payload, revealed)
+
+    def _observe(self, event: object, run: _Run | None = None) -> None:
+        """Tell a `TaskWatch` broker the task ids a run learns and the terminal states the agent reports.
+
+        `run` is None for calls that are not a run (`tasks/get`, cancel, list): only ends are reported.
+        A failing broker never breaks the forwarding: it is logged, and the grant's ceiling still holds.
+        """
+        if self._tasks is None:
+            return
+        for task_id, context_id, state in _task_states(event):
+            try:
+                if run is not None and not run.bound:
+                    run.bound = True
+                    self._tasks.bind_run(run.run_id, task_id=task_id, context_id=context_id or None)
+                if not state or terminal_task_state(state) is None:
+                    continue
+                if run is not None:
+                    if task_id in run.ended:
+                        continue
+                    run.ended.add(task_id)
+                self._tasks.task_ended(
+                    self._slug, task_id, state=state, run_id=run.run_id if run is not None else None
+                )
+            except Exception as exc:
+                log.warning("agent %r: task %s not followed: %s", self._slug, task_id, type(exc).__name__)
 
     def _failure(self, exc: Exception, run: _Run | None = None) -> A2AError:
         error = upstream_error(exc, self._slug, run.revealed() if run else ())
@@ -392,11 +446,13 @@ class BridgeHandler(RequestHandler):
                     if interrupt is not None:
                         pending = (event, interrupt)
                         break
+                    self._observe(event, run)
                     self._clean(event, run)
                     yield event
             if pending is None:
                 return
             event, interrupt = pending
+            self._observe(event, run)
             demand = interrupt.demand
             if interrupt.credentials:
                 if interactive:
@@ -431,6 +487,7 @@ class BridgeHandler(RequestHandler):
             event = stream_payload(answer)
             if not isinstance(event, Task | Message):
                 raise InvalidAgentResponseError(f"agent {self._slug!r} answered a send with a stream event")
+            self._observe(event, run)
             demand = self._demand_in(answer)
             refused = self._credential_interrupt(answer, run) if demand is None else None
             if refused is not None:
@@ -500,6 +557,7 @@ class BridgeHandler(RequestHandler):
         answer = await self._send(request, run, self._extensions(context, run), wait=False)
         event = stream_payload(answer)
         if isinstance(event, Task | Message):
+            self._observe(event, run)
             self._clean(event, run)
             return event
         raise InvalidAgentResponseError(f"agent {self._slug!r} answered a send with a stream event")
@@ -522,6 +580,7 @@ class BridgeHandler(RequestHandler):
                     async for event in stream:
                         started = True
                         inner = stream_payload(event)
+                        self._observe(inner)
                         self._clean(inner, run)
                         yield inner
                 return
@@ -533,18 +592,21 @@ class BridgeHandler(RequestHandler):
     async def on_get_task(self, params: GetTaskRequest, context: ServerCallContext) -> Task | None:
         """`tasks/get` / `GetTask`."""
         task, run = await self._unary(context, lambda c, ctx: c.get_task(params, context=ctx))
+        self._observe(task)
         self._clean(task, run)
         return task
 
     async def on_list_tasks(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
         """`ListTasks` (1.0 only)."""
         tasks, run = await self._unary(context, lambda c, ctx: c.list_tasks(params, context=ctx))
+        self._observe(tasks)
         self._clean(tasks, run)
         return tasks
 
     async def on_cancel_task(self, params: CancelTaskRequest, context: ServerCallContext) -> Task | None:
         """`tasks/cancel` / `CancelTask`."""
         task, run = await self._unary(context, lambda c, ctx: c.cancel_task(params, context=ctx))
+        self._observe(task)
         self._clean(task, run)
         return task
 

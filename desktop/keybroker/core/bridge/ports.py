@@ -67,3 +67,23 @@ class ReleaseProbe(Protocol):
     def releasable(self, agent: AgentRecord, demands: Sequence[SecretDemand]) -> frozenset[str]:
         """The keys of `demands` a `fulfil` call would release without a prompt."""
         ...
+
+
+@runtime_checkable
+class TaskWatch(Protocol):
+    """A `SecretSource` that follows tasks: "this task" grants end when their task does.
+
+    The bridge reports the ids a run learns from the agent (so grants given before the task existed
+    are bound to it) and every task state it forwards; `task_ended` ignores states that are not
+    terminal. The broker (core/broker.py) fits it structurally.
+    """
+
+    def bind_run(self, run_id: str, *, task_id: str | None = None, context_id: str | None = None) -> int:
+        """The run `run_id` now knows its task and conversation ids."""
+        ...
+
+    def task_ended(
+        self, agent_slug: str, task_id: str, *, state: str, run_id: str | None = None
+    ) -> Sequence[object]:
+        """`agent_slug`'s task reported `state`; a terminal one ends the task's grants."""
+        ...
