@@ -13,6 +13,7 @@ from keybroker.ui.controller import AppController
 from keybroker.ui.events import AppEvents
 from keybroker.ui.notifier import QtNotifier
 from keybroker.ui.qt_prompter import QtPrompter
+from keybroker.ui.screen_lock import ScreenLockWatch
 from keybroker.ui.settings_host import SettingsHost
 from keybroker.ui.tray import Tray
 
@@ -53,7 +54,12 @@ def compose(environ: Mapping[str, str], paths: Paths, *, has_tray: bool | None =
     prompter = QtPrompter(notifier=notifier)
     runtime = Runtime(RuntimeOptions(port=bridge_port(env, paths), environ=env), prompter, notifier)
     settings = SettingsHost(runtime, events, no_tray=not tray_available)
-    controller = AppController(runtime, events, prompter, notifier, settings=settings)
+    # Watched from `controller.start()` on (lock on screen lock and sleep); the idle lock is the
+    # controller's own and follows the settings.
+    screen_lock = ScreenLockWatch(environ=env)
+    controller = AppController(
+        runtime, events, prompter, notifier, settings=settings, screen_lock=screen_lock
+    )
     tray = Tray(controller) if tray_available else None
     if tray is not None:
         notifier.tray = tray.icon

@@ -5,7 +5,9 @@ It starts the runtime in two steps (vault and catalog, then the bridge) and turn
 state the tray shows with the fix: "vault unavailable" (retry, or explicitly a session-only vault) or
 "bridge stopped" (port taken: say who has it). It carries out the tray's intents (lock, pause, copy a
 bridged URL, raise a prompt, open the settings, quit) and keeps `AppEvents.state_changed` and
-`prompts_changed` up to date. Long operations run as tasks on the one qasync loop.
+`prompts_changed` up to date. It also locks by itself: when the screen locks or the machine sleeps
+(`ScreenLockWatch`) and after the idle minutes of the settings (`IdleLock`). Long operations run as
+tasks on the one qasync loop.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 
+from keybroker.core import settings as settings_file
 from keybroker.core.errors import BridgeError, KeybrokerError, VaultError
 from keybroker.core.models import AuditDecision, AuditEvent, GrantScope
 from keybroker.core.ports import Notifier
@@ -29,14 +32,18 @@ from keybroker.runtime import Runtime
 from keybroker.ui.app_state import AppState, Status
 from keybroker.ui.audit_relay import AuditRelay
 from keybroker.ui.events import AppEvents
+from keybroker.ui.idle_lock import IdleLock
 from keybroker.ui.notices import confirm_memory_vault, problem_box
 from keybroker.ui.qt_prompter import QtPrompter
+from keybroker.ui.screen_lock import ScreenLockWatch
 from keybroker.ui.settings_host import SettingsHost
 from keybroker.ui.tray_menu import AgentView, DemandView
 
 log = logging.getLogger("keybroker.ui")
 
 CALLER = "tray"
+#: The audit caller of a lock after the idle minutes (the screen lock's are in `screen_lock`).
+IDLE_CALLER = "idle-lock"
 #: Every `AppEvents.changed` topic: emitted once the core opens.
 ALL_TOPICS = ("agents", "secrets", "grants", "audit", "settings")
 
@@ -60,6 +67,8 @@ class AppController(QObject):
         notifier: Notifier,
         *,
         settings: SettingsHost | None = None,
+        idle_lock: IdleLock | None = None,
+        screen_lock: ScreenLockWatch | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -79,6 +88,13 @@ class AppController(QObject):
         self._subscribed: object | None = None
         self._boxes: list[QWidget] = []
         prompter.queue_changed.connect(self._on_queue_changed)
+        self._locked = False  # a lock happened; what was granted since is in the catalog
+        self.idle_lock = idle_lock or IdleLock(parent=self)
+        self.idle_lock.lock_due.connect(self._on_idle)
+        self.screen_lock = screen_lock
+        if screen_lock is not None:
+            screen_lock.locked.connect(self.auto_lock)
+        events.changed.connect(self._on_changed)
 
     # Starting and stopping --------------------------------------------------------------------------
 
@@ -98,6 +114,9 @@ class AppController(QObject):
             self.notifier.notify("Keybroker cannot start", exc.message)
             return self.state
         self._subscribe()
+        if self.screen_lock is not None:
+            self.screen_lock.start()
+        self._update_idle_lock()
         await self._serve()
         # A window opened before the core was (no tray, or an early "Settings…") re-reads it now.
         for topic in ALL_TOPICS:
@@ -117,6 +136,7 @@ class AppController(QObject):
     async def shutdown(self) -> None:
         """Withdraw prompts, stop the bridge, join the vault worker, remove instance.json."""
         self.prompter.withdraw_all()
+        self.idle_lock.stop()
         try:
             await self.runtime.stop()
         finally:
@@ -134,13 +154,26 @@ class AppController(QObject):
     # Intents from the tray and the windows -----------------------------------------------------------
 
     def lock(self) -> None:
-        """End every grant short of *always* and drop cached values (Lock now, idle lock)."""
+        """Lock now: end every grant short of *always* and drop cached values."""
+        self._lock(CALLER)
+
+    def auto_lock(self, caller: str) -> None:
+        """Lock because the screen locked, the machine sleeps or the user is idle (`caller` says which,
+        in the audit log); nothing happens when already locked and nothing was granted since."""
+        if self._has_something_to_lock():
+            self._lock(caller)
+        else:
+            log.debug("%s: already locked, nothing granted since", caller)
+
+    def _lock(self, caller: str) -> None:
         broker = self.runtime.broker
         if broker is None:
             return
-        broker.lock(caller=CALLER)
+        broker.lock(caller=caller)
+        self._locked = True
         if self.state is AppState.READY:
             self._set_state(AppState.LOCKED)
+        self._update_idle_lock()
 
     def set_paused(self, paused: bool) -> None:
         """Stop or start serving; the vault and catalog stay open."""
@@ -252,6 +285,8 @@ class AppController(QObject):
             self._subscribed = services
 
     def _on_audited(self, event: AuditEvent) -> None:
+        if event.decision is AuditDecision.LOCKED:
+            self._locked = True
         if event.decision is AuditDecision.LOCKED and self.state is AppState.READY:
             self._set_state(AppState.LOCKED)  # locked from the CLI, the API or the settings window
         elif (
@@ -260,7 +295,29 @@ class AppController(QObject):
             and event.scope not in (GrantScope.ONCE.value, GrantScope.ALWAYS.value)
         ):
             self._set_state(AppState.READY)
+        self._update_idle_lock()
         self.status_changed.emit()
+
+    def _on_idle(self) -> None:
+        self.auto_lock(IDLE_CALLER)
+
+    def _has_something_to_lock(self) -> bool:
+        """Never locked yet, or a grant short of *always* was made since."""
+        if not self._locked:
+            return True
+        services = self.runtime.services
+        return services is not None and any(
+            grant.scope is not GrantScope.ALWAYS for grant in services.catalog.list_grants()
+        )
+
+    def _update_idle_lock(self) -> None:
+        """The idle lock is armed only while a lock would end something."""
+        self.idle_lock.set_needed(self.runtime.broker is not None and self._has_something_to_lock())
+
+    def _on_changed(self, topic: str) -> None:
+        services = self.runtime.services
+        if topic == "settings" and services is not None:
+            self.idle_lock.set_minutes(settings_file.load(services.paths.settings_file).idle_lock_minutes)
 
     def _on_queue_changed(self, count: int) -> None:
         self.events.prompts_changed.emit(count)
