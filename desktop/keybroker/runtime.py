@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,11 @@ def preload_bridge() -> None:
     # a2a-sdk traces every request by default; keep requests (and their bodies) out of any exporter a
     # user configured, and save ~10% of the bridge's time. Must be set before a2a is imported.
     os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
+    # httpx imports its command-line client (`httpx._main`: click, rich, pygments) whenever those are
+    # installed, as they are in a development venv (not in the bundle). A None entry makes that import
+    # fail, and httpx then defines a stub `main` instead; nothing here runs httpx's CLI. Saves ~3 MB of
+    # idle RSS where rich is installed (bench/memory.py). A no-op once httpx is imported.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     import keybroker.core.api.app
     import keybroker.core.bridge.app
     import keybroker.core.bridge.server  # noqa: F401
