@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# `make screenshots`: the tray app under Xvfb with trayer as tray host, a throw-away Keybroker home and the
-# memory vault, driven by scripts/screenshots.py to every window and prompt; PNGs go to docs/screenshots/.
+# `make screenshots`: the tray app under Xvfb with trayer as tray host and an empty, throw-away Keybroker
+# home, driven by scripts/screenshots.py through a new user's first run (a real local agent, a real A2A
+# client through the bridge, the prompt, the settings window) and a few more states; PNGs go to
+# docs/screenshots/. The vault is a real Secret Service (gnome-keyring in a private D-Bus session, via
+# scripts/secret-service-session.sh) when that can start, else the session-only memory vault.
 #
-# Env: PYTHON (default .venv/bin/python, else python3), OUT (default docs/screenshots), SIZE (1280x800x24).
+# Env: PYTHON (default .venv/bin/python, else python3), OUT (default docs/screenshots), SIZE (1280x800x24),
+#      SHOTS_VAULT (auto | keyring | memory; default auto).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -47,11 +51,29 @@ DISPLAY="$display" trayer --edge top --align right --widthtype pixel --width 240
 pids+=("$!")
 sleep 1
 
-mkdir -p "$work/runtime" && chmod 700 "$work/runtime"
 mkdir -p "$out"
-env -u DBUS_SESSION_BUS_ADDRESS -u WAYLAND_DISPLAY \
-    DISPLAY="$display" QT_QPA_PLATFORM=xcb \
-    HOME="$work/home" XDG_RUNTIME_DIR="$work/runtime" \
-    KEYBROKER_HOME="$work/keybroker" KEYBROKER_VAULT=memory KEYBROKER_PORT=0 \
-    "$python" scripts/screenshots.py "$out"
+vault="${SHOTS_VAULT:-auto}"
+if [[ "$vault" == auto ]]; then
+    vault=memory
+    if command -v dbus-run-session >/dev/null 2>&1 && command -v gnome-keyring-daemon >/dev/null 2>&1; then
+        vault=keyring
+    fi
+fi
+# The app and the demo agent it starts see only this display and the throw-away home.
+app_env=(DISPLAY="$display" QT_QPA_PLATFORM=xcb KEYBROKER_HOME="$work/keybroker" KEYBROKER_PORT=0)
+case "$vault" in
+    keyring)
+        # The rig gives a private bus, an unlocked gnome-keyring and its own HOME and XDG_RUNTIME_DIR.
+        scripts/secret-service-session.sh env "${app_env[@]}" "$python" scripts/screenshots.py "$out"
+        ;;
+    memory)
+        mkdir -p "$work/runtime" && chmod 700 "$work/runtime"
+        env -u DBUS_SESSION_BUS_ADDRESS -u WAYLAND_DISPLAY HOME="$work/home" XDG_RUNTIME_DIR="$work/runtime" \
+            "${app_env[@]}" KEYBROKER_VAULT=memory "$python" scripts/screenshots.py "$out"
+        ;;
+    *)
+        echo "screenshots: SHOTS_VAULT must be auto, keyring or memory, not '$vault'" >&2
+        exit 2
+        ;;
+esac
 echo "screenshots: done; look at every PNG in $out"

@@ -233,11 +233,29 @@ def test_shows_who_asks_what_and_for_which_task(app: QApplication, qtbot: QtBot)
     req = request(item("GITHUB_TOKEN", name="GitHub token"), task_id="task-77", context_id="ctx-88")
     dialog = dialog_for(qtbot, req)
     shown = "\n".join(texts(dialog))
-    for expected in ("Research Assistant", "http://127.0.0.1:9999", "GITHUB_TOKEN", "GitHub token",
-                     "PAT with repo scope", "no grant for this agent yet", "task-77", "ctx-88",
-                     "pid 4242 (python3)", "known agent"):
+    for expected in (
+        "Research Assistant",
+        "http://127.0.0.1:9999",
+        "GITHUB_TOKEN",
+        "GitHub token",
+        "PAT with repo scope",
+        "no grant for this agent yet",
+        "task-77",
+        "ctx-88",
+        "pid 4242 (python3)",
+        "known agent",
+    ):
         assert expected in shown, expected
     assert NEW_AGENT_TEXT not in shown and CARD_CHANGED_TEXT not in shown
+
+
+def test_the_title_says_who_asks_and_names_the_app_once(app: QApplication, qtbot: QtBot) -> None:
+    one = dialog_for(qtbot, request(item("GITHUB_TOKEN")))
+    assert one.windowTitle() == "Research Assistant asks for a secret — Keybroker"
+    two = dialog_for(qtbot, request(item("A"), item("B")))
+    assert two.windowTitle() == "Research Assistant asks for 2 secrets — Keybroker"
+    # Qt appends the display name to a title that does not end with it: these end with it already.
+    assert all(d.windowTitle().count("Keybroker") == 1 for d in (one, two))
 
 
 def test_new_agent_and_changed_card_are_flagged(app: QApplication, qtbot: QtBot) -> None:

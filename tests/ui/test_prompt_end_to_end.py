@@ -34,7 +34,8 @@ def proof(key: str, value: str, via: str) -> str:
 
 
 def test_a_runtime_demand_answered_in_the_dialog_completes_the_task(
-    aio: AsyncRunner, agentstack_agent: RunningPeer  # noqa: F811 - the imported fixture
+    aio: AsyncRunner,
+    agentstack_agent: RunningPeer,  # noqa: F811 - the imported fixture
 ) -> None:
     prompter = QtPrompter()
     runtime = Runtime(RuntimeOptions(port=0, environ=dict(os.environ)), prompter)

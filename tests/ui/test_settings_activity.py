@@ -227,3 +227,25 @@ def test_csv_has_a_header_even_without_events() -> None:
     assert to_csv([]).splitlines() == [
         "seq,time,decision,agent,key,secret_id,scope,task_id,context_id,caller,detail,prev_hash,hash"
     ]
+
+
+def test_the_selected_event_shows_in_full_under_the_table(window: SettingsWindow, services: Services) -> None:
+    long_detail = "preflight: prompt pr_0123456789ab: a value typed into the prompt, " + "x" * 120
+    services.audit.append(
+        AuditDecision.RELEASED,
+        agent="notes",
+        key="GITHUB_TOKEN",
+        scope="minutes",
+        task_id="task-42",
+        context_id="ctx-7",
+        detail=long_detail,
+    )
+    tab = _tab(window)
+    assert not tab.event_detail.isVisibleTo(tab)  # nothing selected: no empty line
+    tab.view.selectRow(0)
+    text = tab.event_detail.text()
+    assert tab.event_detail.isVisibleTo(tab)
+    assert "Released GITHUB_TOKEN · notes · Minutes" in text
+    assert long_detail in text and "task task-42" in text and "conversation ctx-7" in text
+    tab.view.clearSelection()
+    assert not tab.event_detail.isVisibleTo(tab)

@@ -249,3 +249,44 @@ def test_schemes_show_their_status(qtbot: QtBot, window: SettingsWindow, cards: 
     assert set(rows) == {"apiKey", "oidc"}
     assert rows["apiKey"]["summary"] == "API key in header X-API-Key"
     assert not tab.details.schemes_area.showing_placeholder
+
+
+def test_without_agents_the_empty_state_spans_the_tab_and_the_details_come_back_at_their_width(
+    qtbot: QtBot, window: SettingsWindow, cards: FakeCards
+) -> None:
+    window.resize(1000, 660)
+    window.show()
+    tab = _tab(window)
+    qtbot.waitExposed(window)
+    assert tab.area.showing_placeholder
+    assert tab.details.isHidden()  # no blank pane beside "No agents yet"
+    qtbot.waitUntil(lambda: tab.area.width() > tab.splitter.width() * 0.9)
+    cards.cards[BASE] = demo_card(demands={"GITHUB_TOKEN": {"name": "GitHub token"}})
+    _add_via_ui(qtbot, window)
+    qtbot.waitUntil(lambda: not tab.details.isHidden())
+    qtbot.wait(50)
+    left, right = tab.splitter.sizes()
+    assert right > left > 0, (left, right)  # the details get the larger share again
+    assert "; it demands 1 secret. Point A2A clients at" in tab.status.text
+
+
+def test_a_long_demand_status_wraps_instead_of_being_cut(
+    qtbot: QtBot, window: SettingsWindow, services: Services, cards: FakeCards
+) -> None:
+    cards.cards[BASE] = demo_card(demands={"WAREHOUSE_DSN": {"name": "Warehouse DSN"}})
+    window.resize(760, 600)  # the narrowest window: the status column is too narrow for one line
+    window.show()
+    tab = _add_via_ui(qtbot, window)
+    qtbot.waitExposed(window)
+    services.secrets.set("WAREHOUSE_DSN", SecretValue("postgres://x"), owner="release-notes-writer")
+    window.ctx.announce("secrets")
+    view = tab.details.demands_view
+    qtbot.waitUntil(lambda: str(view.model().index(0, 2).data()).startswith("Satisfied"))
+    status = str(view.model().index(0, 2).data())
+    column = view.columnWidth(2)
+    needed = view.fontMetrics().horizontalAdvance(status) + 40  # text, icon and padding
+    assert needed > column, (needed, column)
+    # Too long for one line: the row grows to show all of it, and the table grows with its row.
+    qtbot.waitUntil(lambda: view.rowHeight(0) > view.fontMetrics().height() * 2)
+    qtbot.waitUntil(lambda: view.height() >= view.horizontalHeader().height() + view.rowHeight(0))
+    assert view.textElideMode() == Qt.TextElideMode.ElideNone and view.wordWrap()

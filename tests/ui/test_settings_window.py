@@ -10,14 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QMessageBox, QVBoxLayout, QWidget
 from pytestqt.qtbot import QtBot
 
 from keybroker.core.models import AuditDecision, AuditEvent, SecretValue
 from keybroker.core.services import Services
+from keybroker.ui.banner import clear_banner, show_banner
 from keybroker.ui.events import AppEvents
+from keybroker.ui.settings.app_status import vault_text
 from keybroker.ui.settings.asker import Answer, Confirmation, QtAsker
 from keybroker.ui.settings.topics import topics_for_event
+from keybroker.ui.settings_host import NO_TRAY_TEXT, SettingsHost
 from keybroker.ui.settings_window import TAB_NAMES, SettingsWindow
 from tests.ui.test_settings_support import (  # noqa: F401 - fixtures are used by name
     FakeCards,
@@ -194,3 +197,106 @@ def test_the_real_asker_asks_where_to_save(qtbot: QtBot, tmp_path: Path) -> None
     dialog.accept()
     qtbot.waitUntil(lambda: bool(chosen))
     assert chosen == [(tmp_path / "out.json", "JSON files (*.json)")]
+
+
+def test_the_title_names_the_app_once(window: SettingsWindow) -> None:
+    assert window.windowTitle() == "Settings — Keybroker"
+    assert window.windowTitle().count("Keybroker") == 1
+
+
+@pytest.mark.parametrize(
+    ("state", "says"),
+    [
+        ("locked", "Locked: every request asks on http://127.0.0.1:7411"),
+        ("paused", "Bridge paused"),
+        ("vault-unavailable", "Vault unavailable: nothing can be stored or released"),
+        ("stopped", "Bridge stopped: agents cannot be reached"),
+        ("ready", "Ready on http://127.0.0.1:7411"),
+    ],
+)
+def test_the_app_state_shows_at_once_in_the_status_line(
+    window: SettingsWindow, events: AppEvents, state: str, says: str
+) -> None:
+    window.show_tab("secrets")
+    assert window.app_status.text == "Ready on http://127.0.0.1:7411"  # the runtime serves
+    assert window.app_status.isVisibleTo(window)
+    events.state_changed.emit(state)  # as the controller emits it; no event loop turn needed
+    assert window.app_status.text == says
+    assert window.app_status.state.value == state
+
+
+def test_waiting_prompts_show_in_the_status_line_and_the_vault_reads_plainly(
+    window: SettingsWindow, events: AppEvents
+) -> None:
+    events.prompts_changed.emit(2)
+    assert window.app_status.text == "2 requests waiting"
+    events.prompts_changed.emit(0)
+    assert window.app_status.text.startswith("Ready on ")
+    assert window.app_status.vault.text() == "Session-only memory vault: values are lost when Keybroker exits"
+    assert vault_text(
+        "OS vault: SecretService (keybroker.core.secret_service_keyring.SecretServiceKeyring)"
+    ) == ("OS vault: SecretService")
+    with pytest.raises(ValueError, match="unknown app state 'sleepy'"):
+        window.set_app_state("sleepy")
+
+
+def test_a_window_opened_later_shows_the_state_the_app_is_in(
+    qtbot: QtBot, runtime: StubRuntime, events: AppEvents, asker: ScriptedAsker
+) -> None:
+    windows: list[SettingsWindow] = []
+
+    def factory(rt: object, ev: AppEvents) -> QWidget:
+        win = SettingsWindow(runtime, ev, asker=asker, autostart=None)
+        qtbot.addWidget(win)
+        windows.append(win)
+        return win
+
+    host = SettingsHost(runtime, events, factory=factory)
+    events.state_changed.emit("locked")
+    events.prompts_changed.emit(1)
+    host.show("grants")
+    (win,) = windows
+    assert win.app_status.text == "1 request waiting"
+    events.prompts_changed.emit(0)
+    assert win.app_status.text == "Locked: every request asks on http://127.0.0.1:7411"
+    win.jobs.close(wait=True)
+
+
+def test_the_vault_banner_goes_when_the_vault_comes_back(
+    qtbot: QtBot, runtime: StubRuntime, events: AppEvents, asker: ScriptedAsker
+) -> None:
+    windows: list[SettingsWindow] = []
+
+    def factory(rt: object, ev: AppEvents) -> QWidget:
+        win = SettingsWindow(runtime, ev, asker=asker, autostart=None)
+        qtbot.addWidget(win)
+        windows.append(win)
+        return win
+
+    host = SettingsHost(runtime, events, factory=factory, no_tray=True)
+    host.set_problem("the keyring is locked. Fix: unlock it")
+    host.show("secrets")
+    (win,) = windows
+    assert win.banners.texts == [NO_TRAY_TEXT, "Vault unavailable: the keyring is locked. Fix: unlock it"]
+    host.set_problem("no D-Bus session")  # a new reason replaces the old one, under the same key
+    assert win.banners.texts == [NO_TRAY_TEXT, "Vault unavailable: no D-Bus session"]
+    win.clear_banner("vault")  # the banner is known to the window by its key
+    assert win.banners.texts == [NO_TRAY_TEXT]
+    host.set_problem("locked again")
+    assert win.banners.texts[-1] == "Vault unavailable: locked again"
+    host.set_problem(None)  # the vault works again
+    assert win.banners.texts == [NO_TRAY_TEXT]
+    win.jobs.close(wait=True)
+
+
+def test_plain_windows_get_keyed_banners_that_clear_by_key(qtbot: QtBot) -> None:
+    plain = QWidget()
+    qtbot.addWidget(plain)
+    QVBoxLayout(plain).addWidget(QLabel("content"))
+    shown = show_banner(plain, "Vault unavailable: locked", kind="error", key="vault")
+    assert shown is not None and shown.property("bannerKey") == "vault"
+    clear_banner(plain, "vault")
+    QApplication.processEvents()
+    assert not [
+        w for w in plain.findChildren(QLabel) if w.objectName() == "appBanner" and w.isVisibleTo(plain)
+    ]

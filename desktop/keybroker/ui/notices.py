@@ -36,7 +36,7 @@ def problem_box(
     parent: QWidget | None = None,
 ) -> QMessageBox:
     """Say what is wrong and how to fix it; offer to retry and (vault only) a session-only vault."""
-    box = _box(f"Keybroker: {title}", problem, parent)
+    box = _box(f"{title[:1].upper()}{title[1:]} — Keybroker", problem, parent)
     box.setIcon(QMessageBox.Icon.Warning)
     actions: dict[object, Callable[[], None]] = {}
     if retry is not None:
@@ -52,7 +52,7 @@ def problem_box(
 
 def confirm_memory_vault(accepted: Callable[[], None], parent: QWidget | None = None) -> QMessageBox:
     """Ask once before switching to the session-only vault; `accepted` runs on "Use it"."""
-    box = _box("Keybroker: use a session-only vault?", MEMORY_VAULT_TEXT, parent)
+    box = _box("Use a session-only vault? — Keybroker", MEMORY_VAULT_TEXT, parent)
     box.setIcon(QMessageBox.Icon.Question)
     use = box.addButton("Use a session-only vault", QMessageBox.ButtonRole.AcceptRole)
     box.addButton(QMessageBox.StandardButton.Cancel)

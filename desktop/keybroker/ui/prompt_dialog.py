@@ -60,7 +60,8 @@ class PromptDialog(QDialog):
         self.setStyleSheet(STYLE)
         self.setWindowIcon(app_icon())
         agent = shown(request.agent.name or request.agent.slug, 80)
-        self.setWindowTitle(f"Keybroker: {agent} asks for {_secrets(len(request.items))}")
+        # Ends with the app's name, so Qt does not append it a second time on desktops that add it.
+        self.setWindowTitle(f"{agent} asks for {_secrets(len(request.items))} — Keybroker")
         self.setWindowFlag(Qt.WindowType.WindowStaysOnTopHint, True)
         self.setMinimumWidth(DIALOG_WIDTH)
 

@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QWidget
 
-from keybroker.ui.banner import dismiss_banner, show_banner
+from keybroker.ui.banner import clear_banner, show_banner
 from keybroker.ui.events import AppEvents
 from keybroker.ui.icons import app_icon
 
@@ -56,7 +56,12 @@ class SettingsHost:
         self._factory = factory or _default_factory
         self._window: QWidget | None = None
         self.problem: str | None = None
+        #: The app's last `state_changed` value and prompt count, for a window opened after them.
+        self.state: str | None = None
+        self.pending = 0
         self._banners_shown: dict[str, tuple[str, QObject]] = {}
+        events.state_changed.connect(self._on_state)
+        events.prompts_changed.connect(self._on_pending)
 
     @property
     def window(self) -> QWidget | None:
@@ -87,6 +92,9 @@ class SettingsHost:
             self._window = window
             self._connect(window)
             self._banners(window)
+            set_app_state = getattr(window, "set_app_state", None)
+            if self.state is not None and callable(set_app_state):
+                set_app_state(self.state, self.pending)
         if tab:
             show_tab = getattr(window, "show_tab", None)
             if callable(show_tab):
@@ -95,6 +103,12 @@ class SettingsHost:
         window.raise_()
         window.activateWindow()
         return window
+
+    def _on_state(self, state: str) -> None:
+        self.state = state
+
+    def _on_pending(self, count: int) -> None:
+        self.pending = count
 
     def _connect(self, window: QWidget) -> None:
         """The window's "lock now" (and idle lock) goes to the app, which locks and shows it."""
@@ -117,10 +131,9 @@ class SettingsHost:
             return
         if old is not None:
             del self._banners_shown[key]
-            if shiboken6.isValid(old[1]):
-                dismiss_banner(old[1])
+            clear_banner(window, key, old[1])
         if text:
-            banner = show_banner(window, text, kind=kind)
+            banner = show_banner(window, text, kind=kind, key=key)
             if banner is not None:
                 self._banners_shown[key] = (text, banner)
 

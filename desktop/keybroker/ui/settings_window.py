@@ -2,7 +2,9 @@
 """The settings window: Secrets, Agents, Grants, Activity and General tabs (DESIGN §5).
 
 Built by the tray with `SettingsWindow(runtime, events)`; shown with `show_tab(name)`. Each tab re-reads
-the core when `AppEvents.changed` names its topic, and only while it is visible. Blocking core calls
+the core when `AppEvents.changed` names its topic, and only while it is visible. The bottom line says
+the app's state (ready, locked, paused, vault unavailable, bridge stopped, requests waiting) as the
+tray does, following `AppEvents.state_changed` and `prompts_changed` at once. Blocking core calls
 (the vault, card fetches) run on the window's `JobRunner`, never on the UI thread. Closing the window
 hides it; the app keeps running in the tray.
 """
@@ -20,6 +22,7 @@ from keybroker.core.models import Grant
 from keybroker.ui.events import AppEvents
 from keybroker.ui.settings.activity_tab import ActivityTab
 from keybroker.ui.settings.agents_tab import AgentsTab
+from keybroker.ui.settings.app_status import AppStatusLine
 from keybroker.ui.settings.asker import Asker, QtAsker
 from keybroker.ui.settings.banner import Banner, BannerStack
 from keybroker.ui.settings.context import CALLER, RuntimeLike, TabContext
@@ -32,6 +35,7 @@ from keybroker.ui.settings.tab_base import SettingsTab
 log = logging.getLogger("keybroker.ui")
 
 TAB_NAMES = ("secrets", "agents", "grants", "activity", "general")
+WINDOW_TITLE = "Settings — Keybroker"
 
 
 def _default_autostart() -> Autostart | None:
@@ -61,7 +65,8 @@ class SettingsWindow(QWidget):
         jobs: JobRunner | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Keybroker Settings")
+        # Ends with the app's display name, so Qt does not append "— Keybroker" a second time.
+        self.setWindowTitle(WINDOW_TITLE)
         self.setObjectName("settingsWindow")
         self.resize(1000, 660)
         self.setMinimumSize(760, 480)
@@ -90,11 +95,16 @@ class SettingsWindow(QWidget):
             self.tabs.addTab(tab, title)
             self._by_name[name] = tab
 
+        self.app_status = AppStatusLine(runtime.status)
+        events.state_changed.connect(self.set_app_state)
+        events.prompts_changed.connect(self.app_status.set_pending)
+
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(10, 10, 10, 10)
+        layout.setContentsMargins(10, 10, 10, 8)
         layout.setSpacing(8)
         layout.addWidget(self.banners)
         layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.app_status)
 
         self.agents_tab.add_secret_requested.connect(self._add_secret_for)
         self.grants_tab.lock_requested.connect(self._on_lock)
@@ -123,6 +133,12 @@ class SettingsWindow(QWidget):
         """The name of the tab on top."""
         current = self.tabs.currentWidget()
         return next(name for name, tab in self._by_name.items() if tab is current)
+
+    def set_app_state(self, state: str, pending: int | None = None) -> None:
+        """Show the app's state (an `AppEvents.state_changed` value) and, if given, the waiting prompts."""
+        if pending is not None:
+            self.app_status.pending = max(0, pending)
+        self.app_status.set_state(state)
 
     def show_banner(self, text: str, kind: str = "info", key: str | None = None) -> Banner:
         """A dismissable bar at the top: `kind` is info, warning or error; one per `key`."""

@@ -27,7 +27,7 @@ from keybroker.ui.settings.context import TabContext
 from keybroker.ui.settings.formatting import DECISION_LABELS, decision_label, full_time, scope_label, when
 from keybroker.ui.settings.status_line import ERROR_COLOR, OK_COLOR, WARN_COLOR, StatusLine
 from keybroker.ui.settings.tab_base import SettingsTab
-from keybroker.ui.settings.table import Column, RecordTableModel, TableArea, make_table_view
+from keybroker.ui.settings.table import Column, RecordTableModel, TableArea, make_table_view, selected_record
 from keybroker.ui.settings.verify_result import VerifyResult
 
 #: The newest events shown; exports and checks cover everything.
@@ -126,10 +126,10 @@ class ActivityTab(SettingsTab):
                 chars=13,
                 foreground=lambda e: _DECISION_COLORS.get(e.decision),
             ),
-            Column("Agent", lambda e: e.agent or "", chars=19),
-            Column("Key", lambda e: e.key or "", chars=21, tooltip=lambda e: e.secret_id or e.key),
+            Column("Agent", lambda e: e.agent or "", chars=16),
+            Column("Key", lambda e: e.key or "", chars=18, tooltip=lambda e: e.secret_id or e.key),
             Column("Scope", lambda e: scope_label(e.scope), chars=11),
-            Column("Caller", lambda e: e.caller or "", chars=22),
+            Column("Caller", lambda e: e.caller or "", chars=18),
             Column("Detail", lambda e: e.detail or "", tooltip=lambda e: _event_tooltip(e)),
         ]
         self.model: RecordTableModel[AuditEvent] = RecordTableModel(columns, key=lambda e: str(e.seq))
@@ -140,12 +140,22 @@ class ActivityTab(SettingsTab):
         self.status = StatusLine()
         self.footer = QLabel()
         self.footer.setObjectName("auditFooter")
+        # The selected event in full: its detail column is often cut to fit.
+        self.event_detail = QLabel()
+        self.event_detail.setObjectName("auditEventDetail")
+        self.event_detail.setTextFormat(Qt.TextFormat.PlainText)
+        self.event_detail.setWordWrap(True)
+        self.event_detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.event_detail.setVisible(False)
+        self.view.selectionModel().selectionChanged.connect(lambda *_a: self._show_selected())
+        self.model.modelReset.connect(self._show_selected)
 
         layout = QVBoxLayout(self)
         layout.addLayout(filters)
         layout.addWidget(self.result)
         layout.addWidget(self.status)
         layout.addWidget(self.area, 1)
+        layout.addWidget(self.event_detail)
         layout.addWidget(self.footer)
         self.total = 0
 
@@ -224,6 +234,11 @@ class ActivityTab(SettingsTab):
                 f"{self.total:,} event{'s' if self.total != 1 else ''}." if self.total else ""
             )
 
+    def _show_selected(self) -> None:
+        event = selected_record(self.view)
+        self.event_detail.setVisible(isinstance(event, AuditEvent))
+        self.event_detail.setText(event_summary(event) if isinstance(event, AuditEvent) else "")
+
     # verify -------------------------------------------------------------------------------------
 
     def verify(self) -> None:
@@ -295,3 +310,16 @@ def _event_tooltip(e: AuditEvent) -> str:
         parts.append(f"conversation {e.context_id}")
     parts.append(f"hash {e.hash[:16]}…")
     return "\n".join(parts)
+
+
+def event_summary(e: AuditEvent) -> str:
+    """One selected event in words: `Released GITHUB_TOKEN · issue-digest · minutes — <detail> · task …`."""
+    head = " · ".join(
+        p for p in (f"{decision_label(e.decision)} {e.key or ''}".strip(), e.agent, scope_label(e.scope)) if p
+    )
+    tail = [e.detail] if e.detail else []
+    if e.task_id:
+        tail.append(f"task {e.task_id}")
+    if e.context_id:
+        tail.append(f"conversation {e.context_id}")
+    return f"{full_time(e.ts)}  {head}" + (f" — {' · '.join(tail)}" if tail else "")

@@ -171,11 +171,11 @@ class AgentDetails(QScrollArea):
             return colors[demand_state(str(d["status"]))]
 
         demand_columns: list[Column[Row]] = [
-            Column("Key", lambda d: str(d["key"]), chars=21),
+            Column("Key", lambda d: str(d["key"]), chars=17),
             Column(
                 "Name",
                 lambda d: str(d["name"]),
-                chars=13,
+                chars=16,
                 tooltip=lambda d: str(d.get("description") or d["name"]),
             ),
             Column("Status", lambda d: status_text(str(d["status"])), icon=icon_of, foreground=color_of),
@@ -185,7 +185,9 @@ class AgentDetails(QScrollArea):
         )
         self.demands_view = make_table_view(self.demands_model)
         self.demands_area = CompactTable(
-            self.demands_view, "Its card declares no secrets; it may still ask for one while it runs."
+            self.demands_view,
+            "Its card declares no secrets; it may still ask for one while it runs.",
+            wrap=True,
         )
         content.addWidget(self.demands_area)
 
@@ -199,7 +201,9 @@ class AgentDetails(QScrollArea):
             scheme_columns, key=lambda s: str(s["name"])
         )
         self.schemes_view = make_table_view(self.schemes_model)
-        self.schemes_area = CompactTable(self.schemes_view, "Its card asks callers for no authentication.")
+        self.schemes_area = CompactTable(
+            self.schemes_view, "Its card asks callers for no authentication.", wrap=True
+        )
         content.addWidget(self.schemes_area)
 
         buttons = QHBoxLayout()

@@ -38,6 +38,10 @@ EMPTY_TEXT = (
 )
 
 
+#: The list's and the details' widths (their ratio holds in any window width).
+SPLIT = (400, 580)
+
+
 class AgentsTab(SettingsTab):
     """Agents behind the bridge."""
 
@@ -102,7 +106,7 @@ class AgentsTab(SettingsTab):
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
         splitter.setChildrenCollapsible(False)
-        splitter.setSizes([410, 570])
+        splitter.setSizes(list(SPLIT))
         self.splitter = splitter
 
         layout = QVBoxLayout(self)
@@ -131,8 +135,14 @@ class AgentsTab(SettingsTab):
 
     def _show_selected(self) -> None:
         self.details.show_agent(selected_record(self.view))
-        if self.model.rowCount() == 0:
-            self.details.hint.setVisible(False)  # the list's empty state explains
+        # With no agent, the list's empty state explains across the whole tab: no blank pane beside it.
+        has_agents = self.model.rowCount() > 0
+        if has_agents and self.details.isHidden():
+            self.details.setVisible(True)
+            total = max(self.splitter.width(), sum(SPLIT))
+            self.splitter.setSizes([total * SPLIT[0] // sum(SPLIT), total * SPLIT[1] // sum(SPLIT)])
+        elif not has_agents:
+            self.details.setVisible(False)
         self.details.setEnabled(not self._busy)
 
     def _set_busy(self, busy: bool, text: str = "") -> None:
@@ -168,7 +178,8 @@ class AgentsTab(SettingsTab):
             self._set_busy(False)
             self.url_edit.clear()
             bridged = f"http://127.0.0.1:{self.ctx.bridge_port()}/agents/{agent.slug}"
-            demands = f"; it demands {len(agent.demands)} secret(s)" if agent.demands else ""
+            count = len(agent.demands)
+            demands = f"; it demands {count} secret{'s' if count != 1 else ''}" if count else ""
             self.status.ok(f"Added {agent.name} as “{agent.slug}”{demands}. Point A2A clients at {bridged}")
             self._changed(agent.slug)
 

@@ -29,6 +29,7 @@ from keybroker.core import settings as settings_file
 from keybroker.core.autostart import Autostart
 from keybroker.core.errors import KeybrokerError
 from keybroker.core.settings import MAX_IDLE_LOCK_MINUTES, MAX_PORT, MIN_PORT, Settings
+from keybroker.ui.settings.app_status import vault_text
 from keybroker.ui.settings.context import TabContext
 from keybroker.ui.settings.general_groups import StartupGroup, TokenGroup, blocked, note_label
 from keybroker.ui.settings.status_line import WARN_COLOR, StatusLine
@@ -43,6 +44,15 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return True
     return False
+
+
+#: Sections with a bold title on their frame, so the tab does not read as a bare default form.
+GROUP_STYLE = """
+QGroupBox { font-weight: bold; border: 1px solid #d3d7dc; border-radius: 6px;
+            margin-top: 10px; padding: 10px 6px 4px 6px; }
+QGroupBox::title { subcontrol-origin: margin; subcontrol-position: top left; left: 10px; padding: 0 4px; }
+QGroupBox QWidget { font-weight: normal; }
+"""
 
 
 class GeneralTab(SettingsTab):
@@ -149,6 +159,8 @@ class GeneralTab(SettingsTab):
         for group in (bridge, startup, security, vault, token, folders):
             content.addWidget(group)
         content.addStretch(1)
+        body.setObjectName("generalBody")
+        body.setStyleSheet(GROUP_STYLE)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
@@ -182,8 +194,8 @@ class GeneralTab(SettingsTab):
         self._describe_port()
         self.startup.refresh()
         vault = svc.vault
-        description = vault.describe()
-        self.vault_label.setText(description[:1].upper() + description[1:])
+        self.vault_label.setText(vault_text(vault.describe()))
+        self.vault_label.setToolTip(vault.describe())
         self.vault_warning.setText(
             "Nothing stored now survives a restart. Run Keybroker where an OS vault is available "
             "(GNOME Keyring, KWallet, macOS Keychain, Windows Credential Manager) to keep values."

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -35,6 +35,8 @@ __all__ = [
 
 #: Grey for explanations (placeholder texts, empty states).
 HINT_COLOR = QColor("#6f6f6f")
+#: The narrowest an empty state gets (its text wraps to fit).
+MIN_EMPTY_WIDTH = 160
 
 
 def make_table_view(model: RecordTableModel[Any], parent: QWidget | None = None) -> QTableView:
@@ -159,10 +161,15 @@ class EmptyState(QWidget):
         self.setAutoFillBackground(True)
         self.setBackgroundRole(QPalette.ColorRole.Base)
 
+    def minimumSizeHint(self) -> QSize:
+        """Narrow: the text re-wraps at any width, so a pane split beside it keeps its share (the
+        label's fixed width would otherwise become the minimum of the page and of its stack)."""
+        return QSize(MIN_EMPTY_WIDTH, super().minimumSizeHint().height())
+
     def resizeEvent(self, event: QResizeEvent) -> None:
         # A wrapping label in a box layout gets its width from its size hint and clips its second
         # line; a fixed size (at most 560 px wide, as high as the text needs there) does not.
-        width = max(120, min(560, event.size().width() - 40))
+        width = max(MIN_EMPTY_WIDTH - 40, min(560, event.size().width() - 40))
         self.body.setFixedSize(width, self.body.heightForWidth(width))
         super().resizeEvent(event)
 
@@ -205,14 +212,32 @@ class TableArea(QStackedWidget):
 
 
 class CompactTable(QWidget):
-    """A small table sized to its rows (up to `max_rows`), or one grey line when it has none."""
+    """A small table sized to its rows (up to `max_rows`), or one grey line when it has none.
+
+    With `wrap`, long cells wrap onto more lines (rows grow) instead of being cut with "…": for
+    status sentences that must be read whole in a narrow pane.
+    """
 
     def __init__(
-        self, view: QTableView, empty_text: str, *, max_rows: int = 8, parent: QWidget | None = None
+        self,
+        view: QTableView,
+        empty_text: str,
+        *,
+        max_rows: int = 8,
+        wrap: bool = False,
+        parent: QWidget | None = None,
     ):
         super().__init__(parent)
         self.view = view
         self.max_rows = max_rows
+        if wrap:
+            view.setWordWrap(True)
+            view.setTextElideMode(Qt.TextElideMode.ElideNone)
+            rows = view.verticalHeader()
+            rows.setMinimumSectionSize(rows.defaultSectionSize())  # one line keeps its padding
+            rows.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+            rows.sectionResized.connect(self._update)
+            view.horizontalHeader().sectionResized.connect(lambda *_a: view.resizeRowsToContents())
         self.empty = QLabel(empty_text)
         self.empty.setWordWrap(True)
         palette = self.empty.palette()
@@ -238,8 +263,9 @@ class CompactTable(QWidget):
         self.empty.setVisible(rows == 0)
         shown = max(1, min(rows, self.max_rows))
         frame = self.view.frameWidth() * 2
-        height = (
-            self.view.horizontalHeader().sizeHint().height()
-            + shown * self.view.verticalHeader().defaultSectionSize()
-        )
+        header = self.view.verticalHeader()
+        heights = [header.sectionSize(i) for i in range(shown)] if rows else []
+        default = header.defaultSectionSize()
+        body = sum(h if h > 0 else default for h in heights) or default
+        height = self.view.horizontalHeader().sizeHint().height() + body
         self.view.setFixedHeight(height + frame + 2)
