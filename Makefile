@@ -8,12 +8,13 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PEER_VENV ?= .venv-peer-agentstack
+PACKAGE_VENV ?= .venv-package
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k vault -x"`.
 PYTEST_ARGS ?=
 
-export PYTHON VENV PEER_VENV PYTEST_ARGS
+export PYTHON VENV PEER_VENV PACKAGE_VENV PYTEST_ARGS
 
-.PHONY: help run test lint deps venv clean screenshots
+.PHONY: help run test lint deps venv clean screenshots package package-test
 
 help:
 	@echo "make run    create $(VENV) if needed, install keybroker, start the tray app"
@@ -22,6 +23,8 @@ help:
 	@echo "make deps   install the system packages the tests need (apt-get; root or sudo -n)"
 	@echo "make clean  remove the venvs and caches"
 	@echo "make screenshots  the app under Xvfb + trayer, every window and prompt saved to docs/screenshots/"
+	@echo "make package       the PyInstaller bundle and dist/keybroker_<version>_<arch>.deb (packaging/README.md)"
+	@echo "make package-test  build the .deb, install it, run it in a tray, remove it (root or sudo -n)"
 
 run:
 	@bash scripts/venv.sh "$(VENV)"
@@ -41,9 +44,16 @@ venv:
 	@bash scripts/venv.sh "$(VENV)" test
 
 clean:
-	rm -rf "$(VENV)" "$(PEER_VENV)" .mypy_cache .ruff_cache .pytest_cache build dist
+	rm -rf "$(VENV)" "$(PEER_VENV)" "$(PACKAGE_VENV)" .mypy_cache .ruff_cache .pytest_cache build dist
 	find . -path ./.git -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d -prune -exec rm -rf {} +
 
 screenshots:
 	@bash scripts/venv.sh "$(VENV)"
 	PYTHON="$(VENV)/bin/python" bash scripts/screenshots.sh
+
+package:
+	@bash scripts/package.sh
+
+package-test:
+	@bash scripts/system-deps.sh
+	@bash scripts/package-test.sh

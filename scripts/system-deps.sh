@@ -19,6 +19,9 @@ packages=(
     libxcb-shape0 libxcb-util1 libxcb-xkb1 libxkbcommon-x11-0
     # a tray host for Xvfb (stalonetray is not in bookworm); screenshots (x11-apps has xwd)
     trayer imagemagick x11-apps
+    # the package test (scripts/package-test.sh): objdump for PyInstaller, xwininfo to find the tray icon,
+    # desktop-file-validate for the launcher
+    binutils x11-utils desktop-file-utils
 )
 # What the Secret Service session cannot run without, for systems without dpkg.
 essential_commands=(dbus-run-session dbus-send gnome-keyring-daemon)

@@ -7,6 +7,8 @@
 #   peer-venv    .venv-peer-agentstack for the interop tests     scripts/peer-venv.sh
 #   lint         ruff + mypy                                     scripts/lint.sh
 #   pytest       inside a private Secret Service session         scripts/secret-service-session.sh
+#   package-test build, install, run and remove the .deb          scripts/package-test.sh
+#                (only as root or with sudo -n; otherwise it says it is skipped)
 #
 # A failing setup stage stops the run; a failing lint still lets pytest run, and the run fails at the end.
 # Env: PYTHON, VENV, PEER_VENV, PYTEST_ARGS (extra pytest arguments, split on spaces),
@@ -88,5 +90,6 @@ run_pytest() {
     return "$rc"
 }
 stage pytest run_pytest || true
+stage package-test bash scripts/package-test.sh || true
 
 finish

@@ -28,6 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"keybroker {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="print the version, the vault backend and the Qt platform found, then exit (0 when all work)",
+    )
+    parser.add_argument(
+        "--autostart",
+        action="store_true",
+        help="start quietly, as at login (no window on a desktop without a tray); autostart entries use it",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     secrets_cmd.add_parser(sub)
     agents_cmd.add_parser(sub)
@@ -100,10 +110,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_list)
     ctx = CommandContext(environ=dict(os.environ))
     setup_logging(Paths.from_env(ctx.environ), verbose=args.verbose)
+    if args.command is not None and (args.self_test or args.autostart):
+        parser.error(f"{'--self-test' if args.self_test else '--autostart'} takes no command")
+    if args.self_test:
+        from keybroker.cli.self_test import run_self_test
+
+        return run_self_test(ctx.environ, sys.stdout)
     if args.command is None:
+        from keybroker.app import AUTOSTART_ENV
         from keybroker.app_launcher import launch_app
 
-        return launch_app(ctx.environ)
+        environ = dict(ctx.environ)
+        if args.autostart:
+            environ[AUTOSTART_ENV] = "1"  # what the app reads for a quiet start
+        return launch_app(environ)
     try:
         return int(args.func(args, ctx))
     except KeybrokerError as exc:

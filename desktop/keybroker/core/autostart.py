@@ -29,8 +29,9 @@ from keybroker.core.errors import InvalidInputError, KeybrokerError
 DISPLAY_NAME = "Keybroker"
 WINDOWS_RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 WINDOWS_VALUE_NAME = DISPLAY_NAME
-#: Arguments the login entry passes; empty until the CLI grows a quiet-start flag (see DESIGN §5).
-AUTOSTART_ARGS: tuple[str, ...] = ()
+#: Arguments the login entry passes: a quiet start (DESIGN §5), which `keybroker --autostart` turns into
+#: `KEYBROKER_AUTOSTART=1` for the app.
+AUTOSTART_ARGS: tuple[str, ...] = ("--autostart",)
 
 # Desktop Entry spec, "The Exec key": arguments holding one of these must be quoted.
 _EXEC_RESERVED = frozenset(" \t\n\"'\\><~|&;$*?#()`")
@@ -44,17 +45,20 @@ class AutostartError(KeybrokerError):
 def launch_command(
     platform: str = sys.platform,
     *,
-    executable: str = sys.executable,
-    frozen: bool = bool(getattr(sys, "frozen", False)),
-    args: Sequence[str] = AUTOSTART_ARGS,
+    executable: str | None = None,
+    frozen: bool | None = None,
+    args: Sequence[str] = (),
 ) -> tuple[str, ...]:
-    """How a login should start this Keybroker.
+    """How to start this Keybroker, then `args` (the login entry passes AUTOSTART_ARGS).
 
     A frozen bundle starts itself. Otherwise the `keybroker` script installed next to the running
     interpreter (a venv's `bin/`, `/usr/bin`), else this interpreter with `-m keybroker`; on Windows
     `pythonw.exe` when there is one, so no console window opens at login. The interpreter path is not
-    resolved: a venv's `python` symlink must stay the venv's.
+    resolved: a venv's `python` symlink must stay the venv's. `executable` and `frozen` default to this
+    process's (`sys.executable`, `sys.frozen`), read at each call.
     """
+    executable = sys.executable if executable is None else executable
+    frozen = bool(getattr(sys, "frozen", False)) if frozen is None else frozen
     if not executable:
         raise AutostartError("cannot tell which program runs Keybroker (sys.executable is empty)")
     if frozen:
@@ -253,7 +257,9 @@ class Autostart:
         self.family = _platform_family(platform)
         self.home = home if home is not None else Path(env.get("HOME") or Path.home())
         self._environ = env
-        self.command = tuple(command) if command is not None else launch_command(platform)
+        self.command = (
+            tuple(command) if command is not None else launch_command(platform, args=AUTOSTART_ARGS)
+        )
         if not self.command:
             raise InvalidInputError("the autostart command is empty")
         self._run_key = run_key
