@@ -25,7 +25,6 @@ import httpx
 import pytest
 
 from keybroker.core.instance import read_instance
-from keybroker.core.paths import Paths
 from tests.conftest import rig_active
 from tests.ui.app_process import (
     AppProcess,
@@ -90,20 +89,7 @@ class InstalledApp(AppProcess):
     """`AppProcess` (its log, `wait_for` and `stop`) for the installed program instead of `python -m`."""
 
     def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
-        self.log_path = tmp_path / f"installed-app-{time.monotonic_ns()}.log"
-        self.env = env
-        self.paths = Paths.from_env(env)
-        self.started_at = time.time()
-        self.started = time.monotonic()
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [str(PROGRAM), "-v"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                cwd=tmp_path,
-            )
+        super().__init__(tmp_path, env, program=(str(PROGRAM),))
 
 
 def app_env(display: str | None) -> dict[str, str]:

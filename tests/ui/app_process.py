@@ -22,14 +22,28 @@ START_TIMEOUT = 60.0
 class AppProcess:
     """One app process; its stderr (the `-v` log) goes to a file the test reads."""
 
-    def __init__(self, tmp_path: Path, env: Mapping[str, str | None], argv: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        env: Mapping[str, str | None],
+        argv: tuple[str, ...] = (),
+        *,
+        program: tuple[str, ...] | None = None,
+    ) -> None:
+        """`python -m keybroker -v ARGV` with the source tree on its path; or `program -v ARGV` (an
+        installed bundle) with exactly `env`."""
         self.log_path = tmp_path / f"app-{time.monotonic_ns()}.log"
-        self.env = subprocess_env(env)
+        if program is None:
+            program = (sys.executable, "-m", "keybroker")
+            self.env = subprocess_env(env)
+        else:
+            self.env = {k: v for k, v in env.items() if v is not None}
         self.paths = Paths.from_env(self.env)
+        self.started_at = time.time()
         self.started = time.monotonic()
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "keybroker", "-v", *argv],
+                [*program, "-v", *argv],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -144,9 +158,23 @@ def start_tray_display(tmp_path: Path, size: str = "1280x800x24") -> TrayDisplay
     with (tmp_path / "trayer.log").open("wb") as log:
         trayer = subprocess.Popen(
             [
-                "trayer", "--edge", "top", "--align", "right", "--widthtype", "pixel",
-                "--width", str(PANEL_WIDTH), "--height", str(PANEL_HEIGHT),
-                "--transparent", "false", "--tint", "0xdee2e6", "--expand", "false",
+                "trayer",
+                "--edge",
+                "top",
+                "--align",
+                "right",
+                "--widthtype",
+                "pixel",
+                "--width",
+                str(PANEL_WIDTH),
+                "--height",
+                str(PANEL_HEIGHT),
+                "--transparent",
+                "false",
+                "--tint",
+                "0xdee2e6",
+                "--expand",
+                "false",
             ],
             env=env,
             stdout=subprocess.DEVNULL,

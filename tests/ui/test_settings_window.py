@@ -15,9 +15,9 @@ from pytestqt.qtbot import QtBot
 
 from keybroker.core.models import AuditDecision, AuditEvent, SecretValue
 from keybroker.core.services import Services
+from keybroker.ui.app_state import vault_text
 from keybroker.ui.banner import clear_banner, show_banner
 from keybroker.ui.events import AppEvents
-from keybroker.ui.settings.app_status import vault_text
 from keybroker.ui.settings.asker import Answer, Confirmation, QtAsker
 from keybroker.ui.settings.topics import topics_for_event
 from keybroker.ui.settings_host import NO_TRAY_TEXT, SettingsHost

@@ -156,6 +156,13 @@ def test_status_line_and_tooltip() -> None:
     assert status_line(Status(AppState.VAULT_UNAVAILABLE)).startswith("Vault unavailable")
 
 
+def test_tooltip_names_the_vault_without_a_class_path() -> None:
+    described = "OS vault: SecretService (keybroker.core.secret_service_keyring.SecretServiceKeyring)"
+    text = tooltip(Status(AppState.READY, url="http://127.0.0.1:7411", vault=described))
+    assert text.splitlines()[-1] == "OS vault: SecretService"
+    assert "keybroker.core" not in text
+
+
 # The menu -----------------------------------------------------------------------------------------
 
 

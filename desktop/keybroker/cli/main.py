@@ -71,12 +71,14 @@ class _RepeatFilter(logging.Filter):
 def setup_logging(paths: Paths, *, verbose: bool) -> None:
     """A rotated log file for everything (libraries at WARNING); stderr only with --verbose.
 
-    Never a value is logged: our code logs names and ids, and a2a-sdk's debug logging (which shows
-    raw request bodies) stays off."""
+    Never a value is logged: our code logs names and ids; a2a-sdk's debug logging (which shows raw
+    request bodies) and qasync's (which logs the whole environment) stay off even if the root logger
+    is turned up."""
     root = logging.getLogger()
     root.setLevel(logging.WARNING)
     logging.getLogger("keybroker").setLevel(logging.DEBUG if verbose else logging.INFO)
-    logging.getLogger("a2a").setLevel(logging.WARNING)
+    for noisy in ("a2a", "qasync"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     repeat = _RepeatFilter()
     try:
         paths.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

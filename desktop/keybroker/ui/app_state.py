@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 from keybroker.ui.icon_art import IconState
@@ -70,6 +71,18 @@ def status_line(status: Status) -> str:
     return f"Ready{where}"
 
 
+#: `(keybroker.core.secret_service_keyring.SecretServiceKeyring)`: a class path says nothing to a user.
+_CLASS_PATH = re.compile(r"\s*\((?:[A-Za-z_][A-Za-z0-9_]*\.)+[A-Za-z_][A-Za-z0-9_]*\)")
+
+
+def vault_text(description: str | None) -> str:
+    """`vault.describe()` for people: no Python class paths, capitalised."""
+    if not description:
+        return ""
+    text = _CLASS_PATH.sub("", description).strip()
+    return text[:1].upper() + text[1:]
+
+
 def tooltip(status: Status) -> str:
     """The tray tooltip: state, where the bridge listens, and the vault."""
     lines = [f"Keybroker: {status_line(status)}"]
@@ -78,5 +91,5 @@ def tooltip(status: Status) -> str:
     if status.url and status.state not in (AppState.STOPPED, AppState.PAUSED):
         lines.append(f"Bridge: {status.url}")
     if status.vault:
-        lines.append(status.vault)
+        lines.append(vault_text(status.vault))
     return "\n".join(lines)

@@ -5,27 +5,15 @@ goes away shows here at once."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QWidget
 
-from keybroker.ui.app_state import AppState, Status, icon_state, status_line
+from keybroker.ui.app_state import AppState, Status, icon_state, status_line, vault_text
 from keybroker.ui.icons import state_icon
 from keybroker.ui.settings.table import HINT_COLOR
-
-#: `(keybroker.core.secret_service_keyring.SecretServiceKeyring)`: a class path says nothing to a user.
-_CLASS_PATH = re.compile(r"\s*\((?:[A-Za-z_][A-Za-z0-9_]*\.)+[A-Za-z_][A-Za-z0-9_]*\)")
-
-
-def vault_text(description: str | None) -> str:
-    """`vault.describe()` for people: no Python class paths, capitalised."""
-    if not description:
-        return ""
-    text = _CLASS_PATH.sub("", description).strip()
-    return text[:1].upper() + text[1:]
 
 
 def app_state_of(value: str) -> AppState:

@@ -29,7 +29,7 @@ from keybroker.core import settings as settings_file
 from keybroker.core.autostart import Autostart
 from keybroker.core.errors import KeybrokerError
 from keybroker.core.settings import MAX_IDLE_LOCK_MINUTES, MAX_PORT, MIN_PORT, Settings
-from keybroker.ui.settings.app_status import vault_text
+from keybroker.ui.app_state import vault_text
 from keybroker.ui.settings.context import TabContext
 from keybroker.ui.settings.general_groups import StartupGroup, TokenGroup, blocked, note_label
 from keybroker.ui.settings.status_line import WARN_COLOR, StatusLine
