@@ -18,11 +18,11 @@ export PYTHON VENV PEER_VENV PACKAGE_VENV PYTEST_ARGS
 
 help:
 	@echo "make run    create $(VENV) if needed, install keybroker, start the tray app"
-	@echo "make test   system packages, venvs, lint, then pytest against a private Secret Service"
+	@echo "make test   system packages, venvs, lint, pytest against a private Secret Service, the package test (if root/sudo)"
 	@echo "make lint   ruff + mypy only"
 	@echo "make deps   install the system packages the tests need (apt-get; root or sudo -n)"
 	@echo "make clean  remove the venvs and caches"
-	@echo "make screenshots  the app under Xvfb + trayer, every window and prompt saved to docs/screenshots/"
+	@echo "make screenshots  a first run (add an agent, send, answer the prompt, revoke) under Xvfb + trayer, PNGs in docs/screenshots/"
 	@echo "make package       the PyInstaller bundle and dist/keybroker_<version>_<arch>.deb (packaging/README.md)"
 	@echo "make package-test  build the .deb, install it, run it in a tray, remove it (root or sudo -n)"
 

@@ -208,3 +208,15 @@ def test_lock_now_locks_itself_when_nothing_listens(
     assert runtime.broker.locks == 1
     assert {r.grant_id for r in tab.model.rows()} == {ids["always"]}
     assert "2 grants ended" in tab.status.text
+
+
+def test_a_task_grant_ends_with_its_task_or_at_its_ceiling() -> None:
+    from keybroker.core.models import Grant
+    from keybroker.ui.settings.formatting import grant_ends
+
+    task = Grant("g1", "agent", "s1", GrantScope.TASK, created=1000.0, expires=1000.0 + 86400, task_id="t1")
+    assert grant_ends(task, 1000.0) == "when the task ends (at the latest in 1 d 0 h)"
+    assert grant_ends(task, 1000.0 + 86400 - 90) == "when the task ends (at the latest in 1:30)"
+    assert grant_ends(task, 1000.0 + 86400) == "ended"
+    legacy = Grant("g2", "agent", "s1", GrantScope.TASK, created=1000.0, task_id="t1")
+    assert grant_ends(legacy, 1000.0) == "when the task ends"

@@ -185,7 +185,7 @@ class Grant:
     secret_id: str
     scope: GrantScope
     created: float
-    expires: float | None = None  # MINUTES: absolute time; None otherwise
+    expires: float | None = None  # MINUTES: absolute time; TASK: a ceiling if its end is never seen
     task_id: str | None = None  # TASK
     context_id: str | None = None  # CONVERSATION
     card_fingerprint: str | None = None  # the agent's card when the grant was given

@@ -126,6 +126,9 @@ def grant_ends(grant: Grant, now: float) -> str:
             return "ended"
         left = grant.expires - now
         return f"in {duration(left)}" if left > 0 else "ended"
+    if grant.scope is GrantScope.TASK and grant.expires is not None:
+        left = grant.expires - now
+        return f"when the task ends (at the latest in {duration(left)})" if left > 0 else "ended"
     return {
         GrantScope.ONCE: "after one release",
         GrantScope.TASK: "when the task ends",
