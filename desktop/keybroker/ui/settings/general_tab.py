@@ -115,7 +115,9 @@ class GeneralTab(SettingsTab):
         security_rows.addLayout(security_form)
         security_rows.addWidget(
             note_label(
-                "Locking ends every grant except “always” ones and forgets cached values, as “Lock now” does."
+                "Idle means no keyboard or mouse input on this computer. Keybroker also locks when the "
+                "screen locks or the computer goes to sleep. Locking ends every grant except “always” ones "
+                "and forgets cached values, as “Lock now” does."
             )
         )
 
