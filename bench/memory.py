@@ -10,7 +10,8 @@ host and a throw-away Keybroker home, with the benchmark's echo agent (bridge_ag
 - VmRSS, RssAnon, RssFile (/proc/<pid>/status) and PSS, USS (/proc/<pid>/smaps_rollup) after the app
   has been idle IDLE seconds, before any request reached it;
 - `card 1st` / `card 2nd`: a GET of the bridged card (`/agents/echo/.well-known/agent-card.json`),
-  the first one the app ever answers, then again; `send 1st` / `send 2nd`: a blocking `message/send`
+  the first one the app ever answers (it imports the a2a-sdk stack, which the idle app has not loaded,
+  and builds the agent's channel), then again; `send 1st` / `send 2nd`: a blocking `message/send`
   through the bridge (the client fulfils the card's demand itself, so no prompt shows);
 - `rss after`: VmRSS once those requests were answered.
 

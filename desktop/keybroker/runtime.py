@@ -32,10 +32,11 @@ log = logging.getLogger("keybroker")
 
 
 def preload_bridge() -> None:
-    """Import the bridge's modules (a2a-sdk, starlette, fastapi: ~1.5 s) so a thread can do it early."""
-    # a2a-sdk traces every request by default; keep requests (and their bodies) out of any exporter a
-    # user configured, and save ~10% of the bridge's time. Must be set before a2a is imported.
-    os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
+    """Import what `open()` and `serve()` need (starlette, fastapi, uvicorn) so a thread can do it early.
+
+    Not a2a-sdk: the bridge imports it on the first request that needs an agent (bridge/app.py,
+    DESIGN §7: ~20 MB and ~0.7 s the idle app does without).
+    """
     # httpx imports its command-line client (`httpx._main`: click, rich, pygments) whenever those are
     # installed, as they are in a development venv (not in the bundle). A None entry makes that import
     # fail, and httpx then defines a stub `main` instead; nothing here runs httpx's CLI. Saves ~3 MB of

@@ -20,8 +20,10 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from a2a.server.context import ServerCallContext
+if TYPE_CHECKING:  # a2a-sdk is imported only once a bridged request needs it (app.py)
+    from a2a.server.context import ServerCallContext
 
 __all__ = ["caller_from_context", "peer_process"]
 

@@ -20,7 +20,6 @@ import ipaddress
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -31,7 +30,9 @@ from a2a.types import AgentCard, SendMessageRequest, StreamResponse, SubscribeTo
 from a2a.utils.errors import A2AError, InternalError, InvalidAgentResponseError
 
 from keybroker.core.bridge.credentials import CredentialRegistry, Credentials, CredentialTransport
+from keybroker.core.bridge.limits import UpstreamLimits
 from keybroker.core.bridge.masking import scrub_text
+from keybroker.core.bridge.tls import context_for
 
 __all__ = [
     "EXTENSION_HEADERS",
@@ -48,22 +49,6 @@ log = logging.getLogger("keybroker.bridge")
 EXTENSION_HEADERS = ("A2A-Extensions", "X-A2A-Extensions")
 _HTTP_BINDINGS = ("JSONRPC", "HTTP+JSON")
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class UpstreamLimits:
-    """How hard the bridge may lean on one agent."""
-
-    connections: int = 16
-    """Pool size and semaphore permits per agent (DESIGN §7: 4-16 were best)."""
-    connect_timeout: float = 5.0
-    """Seconds to open a connection to the agent."""
-    call_timeout: float = 60.0
-    """Seconds for a unary call (get, cancel, list...); streams and followed sends have no read limit."""
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.connections <= 256:
-            raise ValueError("connections must be 1-256")
 
 
 @asynccontextmanager
@@ -165,8 +150,10 @@ class Upstream:
         n = self.limits.connections
         pool = httpx.Limits(max_connections=n, max_keepalive_connections=n, keepalive_expiry=30.0)
         self._credentials = CredentialRegistry()
+        urls = [i.url for i in card.supported_interfaces if i.protocol_binding in _HTTP_BINDINGS]
         # Card security credentials are added by this transport, right before the wire (credentials.py).
-        wire = transport or httpx.AsyncHTTPTransport(limits=pool, trust_env=False)
+        # One shared TLS context for every https agent, none loaded for plain http (tls.py).
+        wire = transport or httpx.AsyncHTTPTransport(verify=context_for(urls), limits=pool, trust_env=False)
         self._http = httpx.AsyncClient(
             trust_env=False,
             follow_redirects=False,
@@ -183,7 +170,6 @@ class Upstream:
         ).create(card)
         self.streams = bool(card.capabilities.streaming)
         self.follow_streams = self.streams and (follow_streams or not _speaks_1_0(card))
-        urls = [i.url for i in card.supported_interfaces if i.protocol_binding in _HTTP_BINDINGS]
         self.secrets_allowed = bool(urls) and all(secure_for_secrets(u) for u in urls)
         self._gate = asyncio.Semaphore(n)
 
