@@ -137,8 +137,24 @@ LINUX_REQUIRED_PLUGINS = (
     "iconengines/libqsvgicon.so",
 )
 
-#: Modules imported by name (keyring_choice.SYSTEM_BACKENDS), which PyInstaller cannot see.
-HIDDEN_IMPORTS = ("keybroker.core.secret_service_keyring",)
+#: Modules imported by name, which PyInstaller's bytecode scan cannot see: the Linux vault backend
+#: (keyring_choice.SYSTEM_BACKENDS), the CLI's command modules (cli/main.py COMMAND_MODULES, loaded one
+#: at a time so `--version` stays fast) and the bridge package's lazy names (core/bridge/__init__.py).
+HIDDEN_IMPORTS = (
+    "keybroker.core.secret_service_keyring",
+    "keybroker.cli.secrets_cmd",
+    "keybroker.cli.agents_cmd",
+    "keybroker.cli.grants_cmd",
+    "keybroker.cli.audit_cmd",
+    "keybroker.cli.system_cmd",
+    "keybroker.cli.serve_cmd",
+    "keybroker.cli.send_cmd",
+    "keybroker.core.bridge.app",
+    "keybroker.core.bridge.limits",
+    "keybroker.core.bridge.masking",
+    "keybroker.core.bridge.ports",
+    "keybroker.core.bridge.server",
+)
 
 #: Distributions whose metadata the frozen app reads: keyring's (its backends are entry points; PyInstaller's
 #: keyring hook copies it too) and the versions `keybroker doctor` reports.

@@ -89,6 +89,17 @@ def test_the_dynamically_imported_vault_backend_is_a_hidden_import() -> None:
     assert "keyring" in S.COPY_METADATA
 
 
+def test_modules_imported_by_name_are_hidden_imports() -> None:
+    """cli/main.py loads command modules with importlib and the bridge package resolves its names
+    lazily: PyInstaller sees neither, so a missing entry is a bundle whose CLI cannot start."""
+    from keybroker.cli.main import COMMAND_MODULES
+    from keybroker.core import bridge
+
+    assert set(COMMAND_MODULES) <= set(S.HIDDEN_IMPORTS)
+    lazy = {f"keybroker.core.bridge.{module}" for module in bridge._WHERE.values()}
+    assert lazy <= set(S.HIDDEN_IMPORTS)
+
+
 @pytest.mark.parametrize(
     "dest",
     [

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from keybroker.cli.context import CommandContext
 from keybroker.cli.output import info, print_json, table, when
-from keybroker.core.models import AgentRecord
-from keybroker.core.paths import Paths
-from keybroker.core.services import Services
-from keybroker.core.status import agent_status, bridged_url
+
+if TYPE_CHECKING:  # the core loads in the command that runs, not while the parser is built
+    from keybroker.cli.context import CommandContext
+    from keybroker.core.models import AgentRecord
+    from keybroker.core.services import Services
+
+
+#: The commands this module registers, with their one-line help (cli/main.py lists them).
+COMMANDS = {
+    "agents": "agents behind the bridge",
+}
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `agents` and its subcommands."""
-    p = sub.add_parser("agents", help="agents behind the bridge")
+    p = sub.add_parser("agents", help=COMMANDS["agents"])
     ss = p.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     s = ss.add_parser("add", help="fetch an agent's card and add it")
@@ -61,10 +68,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def _port(ctx: CommandContext) -> int:
     from keybroker.core.instance import configured_port
 
-    return configured_port(ctx.environ, Paths.from_env(ctx.environ))
+    return configured_port(ctx.environ, ctx.paths)
 
 
 def _describe(svc: Services, agent: AgentRecord, port: int) -> dict[str, object]:
+    from keybroker.core.status import agent_status
+
     return agent_status(agent, svc.catalog, port=port, now=svc.catalog.clock.now())
 
 
@@ -90,6 +99,8 @@ def cmd_add(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 def cmd_list(args: argparse.Namespace, ctx: CommandContext) -> int:
     """All agents."""
+    from keybroker.core.status import bridged_url
+
     svc = ctx.services()
     port = _port(ctx)
     agents = svc.catalog.list_agents()

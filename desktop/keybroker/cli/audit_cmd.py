@@ -6,11 +6,12 @@ import argparse
 import re
 import sys
 import time
-from datetime import datetime
+from typing import TYPE_CHECKING
 
-from keybroker.cli.context import CommandContext
 from keybroker.cli.output import info, print_json, table, when
-from keybroker.core.errors import AuditChainBroken, InvalidInputError
+
+if TYPE_CHECKING:
+    from keybroker.cli.context import CommandContext
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -27,17 +28,27 @@ def parse_since(text: str, *, now: float | None = None) -> float:
         return float(text)
     except ValueError:
         pass
+    from datetime import datetime
+
     try:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:
+        from keybroker.core.errors import InvalidInputError
+
         raise InvalidInputError(
             f"cannot read --since {text!r}", hint="use e.g. 30m, 2h, 7d, 2026-11-01 or 2026-11-01T09:00"
         ) from None
 
 
+#: The commands this module registers, with their one-line help (cli/main.py lists them).
+COMMANDS = {
+    "audit": "the audit log of every release and change",
+}
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `audit` (list) and `audit verify`."""
-    p = sub.add_parser("audit", help="the audit log of every release and change")
+    p = sub.add_parser("audit", help=COMMANDS["audit"])
     p.add_argument("what", nargs="?", choices=["verify"], help="`verify` checks the hash chain")
     p.add_argument("--verify", action="store_true", help="same as `audit verify`")
     p.add_argument("--agent", metavar="SLUG")
@@ -58,6 +69,8 @@ def cmd_audit(args: argparse.Namespace, ctx: CommandContext) -> int:
         for w in report.warnings:
             info(f"warning: {w}")
         if not report.ok:
+            from keybroker.core.errors import AuditChainBroken
+
             for p in report.problems:
                 info(f"broken: {p}")
             raise AuditChainBroken(f"the audit chain does not verify ({len(report.problems)} problem(s))")

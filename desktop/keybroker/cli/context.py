@@ -8,12 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from keybroker.core.errors import UsageError, VaultUnavailable
 from keybroker.core.paths import Paths
-from keybroker.core.services import Services, open_services
 
 if TYPE_CHECKING:
     from keybroker.cli.api_client import ApiClient
+    from keybroker.core.services import Services
 
 
 @dataclass
@@ -37,8 +36,12 @@ class CommandContext:
     def services(self, *, need_persistent_vault: bool = False) -> Services:
         """The wired core; `need_persistent_vault` refuses a session-only memory vault."""
         if self._services is None:
+            from keybroker.core.services import open_services  # the vault and the catalog: only when used
+
             self._services = open_services(environ=self.environ)
         if need_persistent_vault and self._services.vault.is_memory:
+            from keybroker.core.errors import VaultUnavailable
+
             raise VaultUnavailable(
                 "KEYBROKER_VAULT=memory is a session-only vault: a value stored by this command "
                 "would be gone when it exits",
@@ -66,6 +69,8 @@ class CommandContext:
     def refuse_while_running(self, what: str) -> None:
         """For commands that must not change things under a running instance's feet."""
         if self.api() is not None:
+            from keybroker.core.errors import UsageError
+
             raise UsageError(
                 f"{what} while Keybroker is running", hint="quit the app or stop `keybroker serve` first"
             )

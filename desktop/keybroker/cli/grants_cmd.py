@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from keybroker.cli.context import CommandContext
 from keybroker.cli.output import info, left, print_json, table, when
+
+if TYPE_CHECKING:
+    from keybroker.cli.context import CommandContext
+
+
+#: The commands this module registers, with their one-line help (cli/main.py lists them).
+COMMANDS = {
+    "grants": "live grants: which agent may receive which secret",
+    "lock": "end every grant short of 'always' and drop cached values",
+}
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `grants` and `lock`."""
-    p = sub.add_parser("grants", help="live grants: which agent may receive which secret")
+    p = sub.add_parser("grants", help=COMMANDS["grants"])
     ss = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     s = ss.add_parser("list", help="list live grants")
     s.add_argument("--agent", metavar="SLUG")
@@ -20,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     s.add_argument("grant_id")
     s.set_defaults(func=cmd_revoke)
 
-    p = sub.add_parser("lock", help="end every grant short of 'always' and drop cached values")
+    p = sub.add_parser("lock", help=COMMANDS["lock"])
     p.set_defaults(func=cmd_lock)
 
 

@@ -1,27 +1,57 @@
-"""The `keybroker` command line: parse, dispatch, map errors to the exit codes of INTERFACES.md."""
+"""The `keybroker` command line: parse, dispatch, map errors to the exit codes of INTERFACES.md.
+
+Start-up time is a target (DESIGN §7: `secrets show --reveal` in 150 ms for the whole process), so
+nothing heavy is imported before the arguments are parsed: `--version` and `--help` never load the core,
+only the chosen command's subtree of the parser is built in full, and each command imports what it
+needs inside its function (tests/cli/test_cli_imports.py checks what a command loads).
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import logging.handlers
+import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from keybroker import __version__
-from keybroker.cli import agents_cmd, audit_cmd, grants_cmd, secrets_cmd, send_cmd, serve_cmd, system_cmd
-from keybroker.cli.context import CommandContext
-from keybroker.core.errors import KeybrokerError
-from keybroker.core.paths import Paths
 
-log = logging.getLogger("keybroker")
+if TYPE_CHECKING:
+    import logging
+
+    from keybroker.core.errors import KeybrokerError
+    from keybroker.core.paths import Paths
 
 EXIT_INTERNAL = 1
 
+#: The modules that register the commands, in `--help` order. Each has `COMMANDS` (name -> help) and
+#: `add_parser(sub)`; importing one is cheap (argparse and the CLI's output helpers only).
+COMMAND_MODULES = (
+    "keybroker.cli.secrets_cmd",
+    "keybroker.cli.agents_cmd",
+    "keybroker.cli.grants_cmd",
+    "keybroker.cli.audit_cmd",
+    "keybroker.cli.system_cmd",
+    "keybroker.cli.serve_cmd",
+    "keybroker.cli.send_cmd",
+)
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command tree."""
+
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The command word in `argv` (the first argument not starting with `-`: no global option takes a
+    value), or None."""
+    for arg in argv:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(command: str | None = None, *, full: bool = True) -> argparse.ArgumentParser:
+    """The command tree: every command in full, or (`full=False`) only `command`'s subtree in full and
+    the others as one-line entries, which is all `--help` and the choice check need (~5 ms less)."""
     parser = argparse.ArgumentParser(
         prog="keybroker",
         description="A local secrets broker for AI agents. Without a command, starts the tray app.",
@@ -39,25 +69,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="start quietly, as at login (no window on a desktop without a tray); autostart entries use it",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    secrets_cmd.add_parser(sub)
-    agents_cmd.add_parser(sub)
-    grants_cmd.add_parser(sub)
-    audit_cmd.add_parser(sub)
-    system_cmd.add_parser(sub)
-    serve_cmd.add_parser(sub)
-    send_cmd.add_parser(sub)
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        commands: dict[str, str] = module.COMMANDS
+        if full or command in commands:
+            module.add_parser(sub)
+        else:
+            for word, text in commands.items():
+                sub.add_parser(word, help=text, add_help=False)
     return parser
 
 
-class _RepeatFilter(logging.Filter):
-    """Lets each distinct warning through once: a2a-sdk warns on every request for some cards."""
+class _RepeatFilter:
+    """Lets each distinct warning through once: a2a-sdk warns on every request for some cards.
+
+    A plain object with `filter` (what `logging.Filterer` accepts), so this module does not import
+    logging before the arguments are parsed."""
 
     def __init__(self, limit: int = 256) -> None:
-        super().__init__()
         self._seen: set[tuple[str, str]] = set()
         self._limit = limit
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """True to let `record` through."""
         if record.name.startswith("keybroker"):
             return True
         key = (record.name, str(record.msg))
@@ -74,6 +108,10 @@ def setup_logging(paths: Paths, *, verbose: bool) -> None:
     Never a value is logged: our code logs names and ids; a2a-sdk's debug logging (which shows raw
     request bodies) and qasync's (which logs the whole environment) stay off even if the root logger
     is turned up."""
+    import logging
+
+    from keybroker.cli.log_file import RotatingLogFile
+
     root = logging.getLogger()
     root.setLevel(logging.WARNING)
     logging.getLogger("keybroker").setLevel(logging.DEBUG if verbose else logging.INFO)
@@ -82,8 +120,8 @@ def setup_logging(paths: Paths, *, verbose: bool) -> None:
     repeat = _RepeatFilter()
     try:
         paths.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(
-            paths.log_dir / "keybroker.log", maxBytes=1_000_000, backupCount=3, encoding="utf-8"
+        handler: logging.Handler = RotatingLogFile(
+            paths.log_dir / "keybroker.log", max_bytes=1_000_000, backups=3
         )
         handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"))
         handler.addFilter(repeat)
@@ -105,11 +143,28 @@ def report(exc: KeybrokerError) -> None:
         sys.stderr.write(f"  hint: {exc.hint}\n")
 
 
+def parse(args_list: Sequence[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """The parser and the parsed arguments (`--version`, `--help` and usage errors exit here)."""
+    command = chosen_command(args_list)
+    parser = build_parser(command, full=False)
+    args = parser.parse_args(args_list)
+    if args.command is not None and args.command != command:  # pragma: no cover - a safety net only
+        parser = build_parser()
+        args = parser.parse_args(args_list)
+    return parser, args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(args_list)
+    parser, args = parse(args_list)
+    import logging
+
+    from keybroker.cli.context import CommandContext
+    from keybroker.core.errors import KeybrokerError
+    from keybroker.core.paths import Paths
+
+    log = logging.getLogger("keybroker")
     ctx = CommandContext(environ=dict(os.environ))
     setup_logging(Paths.from_env(ctx.environ), verbose=args.verbose)
     if args.command is not None and (args.self_test or args.autostart):

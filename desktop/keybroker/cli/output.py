@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -11,6 +10,8 @@ from typing import Any, TextIO
 
 def print_json(data: Any, out: TextIO | None = None) -> None:
     """Pretty JSON on stdout."""
+    import json  # here: `--version`, `--help` and `status` print no JSON and need not load it
+
     stream = out or sys.stdout
     json.dump(data, stream, indent=2, ensure_ascii=False, sort_keys=False)
     stream.write("\n")

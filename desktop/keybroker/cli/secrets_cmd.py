@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from keybroker.cli.context import CommandContext
 from keybroker.cli.output import info, print_json, table, when
-from keybroker.cli.value_input import read_value
-from keybroker.core.errors import UsageError
-from keybroker.core.models import SecretRecord
-from keybroker.core.secret_store import UNSPECIFIED, Owner
+
+if TYPE_CHECKING:  # the core loads in the command that runs, not while the parser is built
+    from keybroker.cli.context import CommandContext
+    from keybroker.core.models import SecretRecord
+    from keybroker.core.secret_store import Owner
+
+
+#: The commands this module registers, with their one-line help (cli/main.py lists them).
+COMMANDS = {
+    "secrets": "manage stored secrets (values live in the OS vault)",
+}
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `secrets` and its subcommands."""
-    p = sub.add_parser("secrets", help="manage stored secrets (values live in the OS vault)")
+    p = sub.add_parser("secrets", help=COMMANDS["secrets"])
     ss = p.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     s = ss.add_parser("set", help="create or replace a value (read from stdin or a hidden prompt)")
@@ -62,6 +69,8 @@ def _owner_args(p: argparse.ArgumentParser) -> None:
 
 
 def _owner(args: argparse.Namespace) -> Owner:
+    from keybroker.core.secret_store import UNSPECIFIED
+
     if args.agent:
         return str(args.agent)
     if args.shared:
@@ -75,6 +84,8 @@ def _label(r: SecretRecord) -> str:
 
 def cmd_set(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Create or replace."""
+    from keybroker.cli.value_input import read_value
+
     owner = args.agent if args.agent else None
     whose = f"for agent {owner}" if owner else "as a shared secret"
     api = ctx.api()
@@ -177,6 +188,9 @@ def cmd_show(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 def cmd_update(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Change metadata and/or value."""
+    from keybroker.cli.value_input import read_value
+    from keybroker.core.errors import UsageError
+
     if args.name is None and args.description is None and not args.value:
         raise UsageError("nothing to update", hint="give --name, --description and/or --value")
     api = ctx.api()

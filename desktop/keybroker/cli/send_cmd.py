@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import sys
-import uuid
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keybroker.cli.context import CommandContext
 from keybroker.cli.output import info
-from keybroker.core.errors import AgentUnreachable, BridgeError, PolicyDenied, TaskFailed
-from keybroker.core.instance import read_instance
+
+if TYPE_CHECKING:  # the client and the core load when `send` runs, not while the parser is built
+    from keybroker.cli.context import CommandContext
 
 #: Blocking sends wait for the user at a prompt (5 min by default): no read timeout on the stream.
 CONNECT_TIMEOUT = 5.0
@@ -28,9 +24,15 @@ _END_STATES = {
 }
 
 
+#: The commands this module registers, with their one-line help (cli/main.py lists them).
+COMMANDS = {
+    "send": "send a message to an agent through the bridge and print the reply",
+}
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `send`."""
-    p = sub.add_parser("send", help="send a message to an agent through the bridge and print the reply")
+    p = sub.add_parser("send", help=COMMANDS["send"])
     p.add_argument("slug")
     p.add_argument("text")
     p.add_argument("--context", metavar="ID", help="continue this conversation (contextId)")
@@ -40,15 +42,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=cmd_send)
 
 
-@dataclass
 class Outcome:
-    """What the run came to."""
+    """What the run came to (a plain class: `dataclasses` would cost `--help` its start-up time)."""
 
-    state: str | None = None
-    task_id: str | None = None
-    context_id: str | None = None
-    texts: list[str] = field(default_factory=list)
-    status_note: str | None = None
+    def __init__(self) -> None:
+        self.state: str | None = None
+        self.task_id: str | None = None
+        self.context_id: str | None = None
+        self.texts: list[str] = []
+        self.status_note: str | None = None
 
 
 def _part_texts(parts: Any) -> list[str]:
@@ -94,11 +96,16 @@ def _state_name(state: int) -> str:
 
 
 async def _send(url: str, args: argparse.Namespace, token: str | None) -> Outcome:
+    import json
+    import uuid
+
     import httpx
     from a2a.client import ClientConfig, ClientFactory
     from a2a.client.errors import A2AClientError
     from a2a.types import Message, Part, Role, SendMessageRequest
     from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]
+
+    from keybroker.core.errors import AgentUnreachable, BridgeError
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     out = Outcome()
@@ -138,6 +145,11 @@ async def _send(url: str, args: argparse.Namespace, token: str | None) -> Outcom
 
 def cmd_send(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Send, print, map the end state to an exit code."""
+    import asyncio
+
+    from keybroker.core.errors import AgentUnreachable, PolicyDenied, TaskFailed
+    from keybroker.core.instance import read_instance
+
     inst = read_instance(ctx.paths)
     if inst is None:
         raise AgentUnreachable(

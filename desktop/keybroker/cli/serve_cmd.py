@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import signal
 import sys
+from typing import TYPE_CHECKING
 
-from keybroker.cli.context import CommandContext
-from keybroker.core.errors import InvalidInputError, UsageError
-from keybroker.core.instance import bridge_port, parse_port, read_instance
-from keybroker.core.paths import Paths
+if TYPE_CHECKING:  # the runtime and the core load when `serve` runs, not while the parser is built
+    from keybroker.cli.context import CommandContext
+
+
+#: The commands this module registers, with their one-line help (cli/main.py lists them).
+COMMANDS = {
+    "serve": "run the bridge without the tray app",
+}
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `serve`."""
-    p = sub.add_parser("serve", help="run the bridge without the tray app")
+    p = sub.add_parser("serve", help=COMMANDS["serve"])
     p.add_argument(
         "--headless", action="store_true", help="ask on the terminal (the only mode without a tray)"
     )
@@ -36,7 +38,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def cmd_serve(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Serve until SIGINT/SIGTERM."""
-    paths = Paths.from_env(ctx.environ)
+    import asyncio
+
+    from keybroker.core.errors import InvalidInputError, UsageError
+    from keybroker.core.instance import bridge_port, parse_port, read_instance
+
+    paths = ctx.paths
     running = read_instance(paths)
     if running is not None:
         raise UsageError(
@@ -54,6 +61,10 @@ def cmd_serve(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 
 async def _serve(ctx: CommandContext, port: int, args: argparse.Namespace) -> int:
+    import asyncio
+    import contextlib
+    import signal
+
     from keybroker.cli.terminal_prompter import TerminalPrompter
     from keybroker.runtime import Runtime, RuntimeOptions
 

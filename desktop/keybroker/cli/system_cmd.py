@@ -3,43 +3,49 @@
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
-import platform
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keybroker import __version__
-from keybroker.cli.context import CommandContext
 from keybroker.cli.output import info, print_json, when
-from keybroker.core import api_token
-from keybroker.core.errors import KeybrokerError, UsageError
-from keybroker.core.instance import configured_port, read_instance
-from keybroker.core.paths import Paths
-from keybroker.core.vault import open_vault
+
+if TYPE_CHECKING:  # the core loads in the command that runs (`status` reads one file: no vault, no catalog)
+    from keybroker.cli.context import CommandContext
+
+
+#: The commands this module registers, with their one-line help (cli/main.py lists them).
+COMMANDS = {
+    "status": "whether an instance runs, its pid, port and URL",
+    "doctor": "vault backend and state, dirs, port, instance, versions",
+    "token": "print the per-install API token",
+    "purge": "remove every Keybroker entry from the vault and the catalog",
+}
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the housekeeping commands."""
-    p = sub.add_parser("status", help="whether an instance runs, its pid, port and URL")
+    p = sub.add_parser("status", help=COMMANDS["status"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("doctor", help="vault backend and state, dirs, port, instance, versions")
+    p = sub.add_parser("doctor", help=COMMANDS["doctor"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_doctor)
 
-    p = sub.add_parser("token", help="print the per-install API token")
+    p = sub.add_parser("token", help=COMMANDS["token"])
     p.add_argument("--rotate", action="store_true", help="replace it; the old one stops working")
     p.set_defaults(func=cmd_token)
 
-    p = sub.add_parser("purge", help="remove every Keybroker entry from the vault and the catalog")
+    p = sub.add_parser("purge", help=COMMANDS["purge"])
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_purge)
 
 
 def cmd_status(args: argparse.Namespace, ctx: CommandContext) -> int:
     """From instance.json."""
-    inst = read_instance(Paths.from_env(ctx.environ))
+    from keybroker.core.instance import read_instance
+
+    inst = read_instance(ctx.paths)
     if args.json:
         print_json({"running": inst is not None, **(inst.to_json() if inst else {})})
         return 0
@@ -51,6 +57,9 @@ def cmd_status(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 
 def _versions() -> dict[str, str]:
+    import importlib.metadata
+    import platform
+
     out = {"keybroker": __version__, "python": platform.python_version()}
     for dist in ("a2a-sdk", "keyring", "httpx", "PySide6-Essentials", "qasync", "uvicorn", "SecretStorage"):
         try:
@@ -62,7 +71,11 @@ def _versions() -> dict[str, str]:
 
 def cmd_doctor(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Everything a bug report needs, no values."""
-    paths = Paths.from_env(ctx.environ)
+    from keybroker.core.errors import KeybrokerError
+    from keybroker.core.instance import configured_port, read_instance
+    from keybroker.core.vault import open_vault
+
+    paths = ctx.paths
     report: dict[str, Any] = {
         "paths": {
             "data": str(paths.data_dir),
@@ -131,6 +144,8 @@ def cmd_doctor(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 def cmd_token(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Print (or rotate) the API token."""
+    from keybroker.core import api_token
+
     if args.rotate:
         ctx.refuse_while_running("cannot rotate the API token")
     svc = ctx.services(need_persistent_vault=True)
@@ -145,6 +160,8 @@ def cmd_token(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 def cmd_purge(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Remove every value and record."""
+    from keybroker.core.errors import UsageError
+
     ctx.refuse_while_running("cannot purge")
     svc = ctx.services()
     if not args.yes:

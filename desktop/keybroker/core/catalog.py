@@ -193,6 +193,10 @@ class Catalog:
     # plumbing -----------------------------------------------------------------------------------
 
     def _migrate(self) -> None:
+        # The common case, an up-to-date catalog, is checked without taking the write lock: every CLI
+        # command opens the catalog, and a running app may be holding it. Otherwise check again under it.
+        if int(self._conn.execute("PRAGMA user_version").fetchone()[0]) == SCHEMA_VERSION:
+            return
         with self.transaction() as conn:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if version > SCHEMA_VERSION:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +31,14 @@ class Paths:
             root = Path(home).expanduser()
             return cls(root / "data", root / "config", root / "logs", root / "runtime")
         runtime_base = env.get("XDG_RUNTIME_DIR")
-        runtime = (
-            Path(runtime_base) / APP_NAME if runtime_base else Path(platformdirs.user_runtime_dir(APP_NAME))
-        )
+        if runtime_base:
+            runtime = Path(runtime_base) / APP_NAME
+        else:
+            # Linux without XDG_RUNTIME_DIR (a root shell, a container): platformdirs falls back to
+            # /tmp/runtime-<uid> and warns on stderr, once per CLI command; the fallback is fine here.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                runtime = Path(platformdirs.user_runtime_dir(APP_NAME))
         return cls(
             Path(platformdirs.user_data_dir(APP_NAME)),
             Path(platformdirs.user_config_dir(APP_NAME)),

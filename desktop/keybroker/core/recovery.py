@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
-from keybroker.core.audit import AuditLog
-from keybroker.core.catalog import Catalog, UnsettledSecret
 from keybroker.core.models import AuditDecision
-from keybroker.core.vault import Vault
+
+if TYPE_CHECKING:
+    from keybroker.core.audit import AuditLog
+    from keybroker.core.catalog import Catalog, UnsettledSecret
+    from keybroker.core.vault import Vault
 
 log = logging.getLogger("keybroker.recovery")
 

@@ -13,7 +13,6 @@ Idle, the worker sleeps on a condition: no timer wakes an idle app.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import concurrent.futures
 import itertools
@@ -120,6 +119,8 @@ class VaultWorker:
 
     async def wait_async(self, future: concurrent.futures.Future[T]) -> T:
         """Like `wait`, for asyncio: the loop keeps running; cancelling the caller drops a queued job."""
+        import asyncio  # here: a CLI command waits blocking and need not load asyncio (start-up time)
+
         waiter = asyncio.wrap_future(future)
         try:
             while not waiter.done():
