@@ -31,6 +31,13 @@ class GrantBook:
         grant = self.catalog.find_grant(grant_id)
         if grant is None or not self.catalog.delete_grant(grant_id):
             raise UnknownGrantError(f"no live grant with id {grant_id!r}", hint="see `keybroker grants list`")
+        self._audit_ended(grant, caller=caller)
+        return grant
+
+    def _audit_ended(
+        self, grant: Grant, *, caller: str | None, task_id: str | None = None, detail: str | None = None
+    ) -> None:
+        """One `revoked` audit event for `grant`, ended by a user or by its task's end."""
         record = self.catalog.find_secret_by_id(grant.secret_id)
         self.audit.append(
             AuditDecision.REVOKED,
@@ -38,9 +45,10 @@ class GrantBook:
             key=record.key if record else None,
             secret_id=grant.secret_id,
             scope=grant.scope.value,
+            task_id=task_id,
             caller=caller,
+            detail=detail,
         )
-        return grant
 
     def end_task(self, agent: str, task_id: str, *, state: str, caller: str | None = None) -> list[Grant]:
         """The agent's task `task_id` reached terminal `state`: end its "this task" grants.
@@ -56,16 +64,8 @@ class GrantBook:
                 continue
             if not self.catalog.delete_grant(grant.grant_id):
                 continue
-            record = self.catalog.find_secret_by_id(grant.secret_id)
-            self.audit.append(
-                AuditDecision.REVOKED,
-                agent=grant.agent,
-                key=record.key if record else None,
-                secret_id=grant.secret_id,
-                scope=grant.scope.value,
-                task_id=task_id,
-                caller=caller,
-                detail=f"task {state}: its this-task grant ended",
+            self._audit_ended(
+                grant, caller=caller, task_id=task_id, detail=f"task {state}: its this-task grant ended"
             )
             ended.append(grant)
         return ended
