@@ -61,16 +61,30 @@ def test_no_bus_is_skipped_quietly(app: QApplication) -> None:
 
 
 @pytest.mark.parametrize("platform", ["win32", "darwin"])
-def test_other_platforms_say_it_is_not_there_yet(
+def test_windows_and_macos_use_their_own_watch_not_dbus(
     app: QApplication, platform: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # Their native libraries do not load here: one line says so and nothing is watched
+    # (tests/ui/test_screen_lock_windows.py and test_screen_lock_macos.py drive them with fakes).
     def never() -> QDBusConnection:
         raise AssertionError("no D-Bus on " + platform)
 
     watch = ScreenLockWatch(platform=platform, session_bus=never, system_bus=never)
     with caplog.at_level("INFO", logger="keybroker.ui"):
         assert watch.start() == []
-    assert "not available on " + platform in caplog.text
+    assert watch.native is not None
+    assert "lock on screen lock: watching nothing" in caplog.text
+    watch.stop()
+    assert watch.watching == []
+
+
+@needs_bus
+def test_stop_on_linux_leaves_the_dbus_signals_to_the_process_end(app: QApplication) -> None:
+    watch = ScreenLockWatch(platform="linux", environ={}, system_bus=no_bus)
+    watching = watch.start()
+    assert len(watching) == 2
+    watch.stop()  # nothing native to unregister
+    assert watch.native is None and watch.watching == watching
 
 
 def test_logind_session_path_auto_then_xdg_session_id() -> None:

@@ -40,7 +40,10 @@ class AppParts:
         tray.show()
 
     def dispose(self) -> None:
-        """Take the icon out of the tray (after the controller shut down)."""
+        """Stop watching the screen lock and take the icon out of the tray (after the controller shut
+        down)."""
+        if self.controller.screen_lock is not None:
+            self.controller.screen_lock.stop()  # unregisters Windows' and macOS' notifications
         if self.tray is not None:
             self.tray.dispose()
 

@@ -11,8 +11,13 @@ Linux and other D-Bus desktops, signals only (nothing is polled):
 Signals are accepted from any sender (an empty service name): the most a forged one can do is lock.
 A bus that is missing (no session bus, no logind) is skipped with one debug line.
 
-macOS and Windows need native notifications (`com.apple.screenIsLocked` through
-NSDistributedNotificationCenter; WTS session notifications), not wired yet: `start` says so in the log.
+Windows (`screen_lock_windows`): WTS session notifications (`WM_WTSSESSION_CHANGE` with
+`WTS_SESSION_LOCK`) and `WM_POWERBROADCAST` with `PBT_APMSUSPEND` (sleep or hibernate), read by a native
+event filter from a hidden window's messages.
+macOS (`screen_lock_macos`): the distributed notification `com.apple.screenIsLocked` through
+CoreFoundation; sleep is not watched apart (it locks only when the screen locks with it).
+Either one that cannot register (no such library, the OS refuses) is logged in one line and watches
+nothing: the idle lock still works. `stop` ends them at the end of the app.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from PySide6.QtCore import SLOT, QObject, Signal, Slot
 from PySide6.QtDBus import QDBus, QDBusConnection, QDBusMessage
+
+from keybroker.ui import screen_lock_macos, screen_lock_windows
 
 log = logging.getLogger("keybroker.ui")
 
@@ -48,6 +55,18 @@ SCREENSAVER_SIGNALS = (
 #: GetSession(id) on logind -> the session's object path, or None.
 SessionCall = Callable[[str], "str | None"]
 BusFactory = Callable[[], QDBusConnection]
+
+
+class NativeWatch(Protocol):
+    """The Windows or macOS watch (`WindowsLockWatch`, `MacLockWatch`)."""
+
+    def start(self) -> list[str]:
+        """Register; what is watched (nothing when it cannot)."""
+        ...
+
+    def stop(self) -> None:
+        """Unregister."""
+        ...
 
 
 def logind_session_path(get_session: SessionCall, environ: Mapping[str, str]) -> str | None:
@@ -111,6 +130,8 @@ class ScreenLockWatch(QObject):
         session_bus: BusFactory = QDBusConnection.sessionBus,
         system_bus: BusFactory = QDBusConnection.systemBus,
         get_session: SessionCall | None = None,
+        windows_notifications: Callable[[], screen_lock_windows.SessionNotifications] | None = None,
+        macos_center: Callable[[], screen_lock_macos.NotificationCenter] | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -119,6 +140,10 @@ class ScreenLockWatch(QObject):
         self._session_bus = session_bus
         self._system_bus = system_bus
         self._get_session = get_session
+        self._windows_notifications = windows_notifications or screen_lock_windows.system_notifications
+        self._macos_center = macos_center or screen_lock_macos.system_center
+        self.native: NativeWatch | None = None
+        """The Windows or macOS watch once started there (None elsewhere)."""
         self.watching: list[str] | None = None
         """What `start` connected to, for the log and tests (None before `start`)."""
 
@@ -127,13 +152,31 @@ class ScreenLockWatch(QObject):
         if self.watching is not None:
             return self.watching
         self.watching = []
-        if self._platform in ("win32", "darwin"):
-            log.info("lock on screen lock: not available on %s yet (idle lock still works)", self._platform)
+        if self._platform == "win32":
+            self.native = screen_lock_windows.WindowsLockWatch(
+                self._on_native, notifications=self._windows_notifications
+            )
+        elif self._platform == "darwin":
+            self.native = screen_lock_macos.MacLockWatch(self._on_native, center=self._macos_center)
+        if self.native is not None:
+            self.watching = self.native.start()
+            log.info("lock on screen lock: watching %s", ", ".join(self.watching) or "nothing")
             return self.watching
         self._watch_session_bus(self.watching)
         self._watch_logind(self.watching)
         log.info("lock on screen lock: watching %s", ", ".join(self.watching) or "nothing (no D-Bus)")
         return self.watching
+
+    def stop(self) -> None:
+        """Unregister the Windows or macOS notifications (at the end of the app). The D-Bus signal
+        connections stay: they go with the connection when the process ends."""
+        if self.native is not None:
+            self.native.stop()
+            self.watching = []
+
+    def _on_native(self, reason: str) -> None:
+        log.info("the %s: locking", "machine is going to sleep" if reason == SLEEP else "screen locked")
+        self.locked.emit(reason)
 
     def _watch_session_bus(self, watching: list[str]) -> None:
         bus = self._session_bus()
