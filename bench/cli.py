@@ -3,8 +3,9 @@
 
 Each round runs every command once, in turn, in a fresh process against one private KEYBROKER_HOME; the
 median (and min, max) per command and vault is printed. The memory vault runs anywhere (a session-only
-vault: `--reveal` is refused there after the services are open, so its row is the cost of everything but
-the vault round trips); the system vault only inside the test rig's private Secret Service session:
+vault: `--reveal` and `set` are refused there after the services are open, so their rows are the cost of
+everything but the vault round trips); the system vault only inside the test rig's private Secret Service
+session:
 
     python bench/cli.py                                          # memory vault
     scripts/secret-service-session.sh .venv/bin/python bench/cli.py   # memory and the rig's gnome-keyring
@@ -45,7 +46,10 @@ COMMANDS: dict[str, tuple[list[str], tuple[int, ...]]] = {
     "secrets list": (["secrets", "list"], (0,)),
     "secrets show": (["secrets", "show", KEY], (0,)),
     "secrets show --reveal": (["secrets", "show", KEY, "--reveal"], (0,)),
+    "secrets set": (["secrets", "set", KEY], (0,)),
 }
+#: What a command reads from stdin (the value `secrets set` stores: the same one again each round).
+STDIN: dict[str, str] = {"secrets set": VALUE}
 
 
 def rig_active() -> bool:
@@ -106,7 +110,8 @@ Commands = dict[str, tuple[list[str], tuple[int, ...]]]
 
 def prepare(entry: list[str], env: dict[str, str], vault: str) -> Commands:
     """Store the demo secret; the memory vault cannot keep one across processes, so there the metadata
-    record is written directly and `--reveal` is expected to be refused (exit 4, after opening the core)."""
+    record is written directly and `--reveal` and `set` are expected to be refused (exit 4, after opening
+    the core)."""
     commands = dict(COMMANDS)
     if vault == "system":
         _, code = run([*entry, "secrets", "set", KEY], env, stdin=VALUE)
@@ -123,7 +128,8 @@ def prepare(entry: list[str], env: dict[str, str], vault: str) -> Commands:
         svc.secrets.set(KEY, SecretValue(VALUE), owner=None, caller="bench/cli.py")
     finally:
         svc.close()
-    commands["secrets show --reveal"] = (COMMANDS["secrets show --reveal"][0], (4,))
+    for label in ("secrets show --reveal", "secrets set"):
+        commands[label] = (COMMANDS[label][0], (4,))
     return commands
 
 
@@ -136,12 +142,12 @@ def bench(entry: list[str], vault: str, runs: int, *, pyc: bool) -> Samples:
         env = environment(home, vault, home / "pycache" if pyc else None)
         commands = prepare(entry, env, vault)
         samples: Samples = {label: ([], []) for label in commands}
-        for args, _ in commands.values():  # one warm-up each: the page cache, .pyc files
-            run([*entry, *args], env)
+        for label, (args, _) in commands.items():  # one warm-up each: the page cache, .pyc files
+            run([*entry, *args], env, STDIN.get(label))
         for _ in range(runs):
             for label, (args, ok) in commands.items():
                 cpu = child_cpu()
-                seconds, code = run([*entry, *args], env)
+                seconds, code = run([*entry, *args], env, STDIN.get(label))
                 if code not in ok:
                     raise SystemExit(f"`keybroker {' '.join(args)}` exited {code} on the {vault} vault")
                 samples[label][0].append(seconds)

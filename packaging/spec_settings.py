@@ -137,11 +137,15 @@ LINUX_REQUIRED_PLUGINS = (
     "iconengines/libqsvgicon.so",
 )
 
-#: Modules imported by name, which PyInstaller's bytecode scan cannot see: the Linux vault backend
-#: (keyring_choice.SYSTEM_BACKENDS), the CLI's command modules (cli/main.py COMMAND_MODULES, loaded one
-#: at a time so `--version` stays fast) and the bridge package's lazy names (core/bridge/__init__.py).
+#: Modules imported by name, which PyInstaller's bytecode scan cannot see: the vault backends
+#: (keyring_choice.SYSTEM_BACKENDS; no module imports keyring by itself any more, so without the macOS and
+#: Windows entries their bundles would lack keyring), the CLI's command modules (cli/main.py
+#: COMMAND_MODULES, loaded one at a time so `--version` stays fast) and the bridge package's lazy names
+#: (core/bridge/__init__.py).
 HIDDEN_IMPORTS = (
     "keybroker.core.secret_service_keyring",
+    "keyring.backends.macOS",
+    "keyring.backends.Windows",
     "keybroker.cli.secrets_cmd",
     "keybroker.cli.agents_cmd",
     "keybroker.cli.grants_cmd",

@@ -60,8 +60,14 @@ NOT_FOR_SECRETS = (
     "keybroker.ui",
 )
 
+#: keyring and what it pulls in (~50 ms: jaraco.*, importlib metadata and entry points). Only macOS and
+#: Windows load it, whose vault backends are keyring's; Linux's Secret Service and the memory vault do not.
+KEYRING = ("keyring", "jaraco", "importlib_metadata", "importlib.metadata")
 
-def loaded(run_dir: Path, *args: str, env: dict[str, str | None] | None = None) -> tuple[int, set[str], str]:
+
+def loaded(
+    run_dir: Path, *args: str, env: dict[str, str | None] | None = None, stdin: str | None = None
+) -> tuple[int, set[str], str]:
     """(exit code, modules loaded at exit, stdout) of `keybroker ARGS` run through WRAPPER."""
     script = run_dir / "wrapper.py"
     script.write_text(WRAPPER, encoding="utf-8")
@@ -69,7 +75,8 @@ def loaded(run_dir: Path, *args: str, env: dict[str, str | None] | None = None) 
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, str(script), str(modules_file), *args],
-        stdin=subprocess.DEVNULL,
+        input=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else None,
         capture_output=True,
         text=True,
         env=subprocess_env(env),
@@ -124,6 +131,7 @@ def test_secrets_show_loads_only_what_it_needs(tmp_path: Path, isolated_env: Iso
     assert "IMPORT_DEMO" in out
     assert {"keybroker.core.services", "keybroker.core.vault", "keybroker.core.catalog"} <= modules
     assert offenders(modules, NOT_FOR_SECRETS) == []
+    assert offenders(modules, KEYRING) == []
 
 
 def test_secrets_show_reveal_on_memory_vault_loads_only_what_it_needs(tmp_path: Path) -> None:
@@ -132,6 +140,7 @@ def test_secrets_show_reveal_on_memory_vault_loads_only_what_it_needs(tmp_path: 
     assert code == 4
     assert {"keybroker.core.services", "keybroker.core.vault", "keybroker.core.recovery"} <= modules
     assert offenders(modules, NOT_FOR_SECRETS) == []
+    assert offenders(modules, KEYRING) == []
 
 
 def test_each_command_parses_as_before(tmp_path: Path, run_cli: RunCli) -> None:
@@ -164,14 +173,19 @@ def test_each_command_parses_as_before(tmp_path: Path, run_cli: RunCli) -> None:
 
 @pytest.mark.secret_service
 def test_secrets_show_reveal_on_the_os_vault_loads_only_what_it_needs(
-    tmp_path: Path, run_cli: RunCli, isolated_env: IsolatedEnv
+    tmp_path: Path, isolated_env: IsolatedEnv
 ) -> None:
     system = {"KEYBROKER_VAULT": "system"}
-    stored = run_cli("secrets", "set", "IMPORT_DEMO", stdin="v-import-test", env=system)
-    assert stored.returncode == 0, stored.stderr
+    code, modules, _ = loaded(tmp_path, "secrets", "set", "IMPORT_DEMO", env=system, stdin="v-import-test")
+    assert code == 0
+    assert "keybroker.core.secret_service_keyring" in modules
+    assert offenders(modules, KEYRING) == []  # Linux's vault backend is ours, on secretstorage
+    # No instance runs: the API client (httpx) that would forward the write is never loaded.
+    assert offenders(modules, ("httpx", "keybroker.cli.api_client")) == []
     code, modules, out = loaded(tmp_path, "secrets", "show", "IMPORT_DEMO", "--reveal", env=system)
     assert code == 0
     assert out == "v-import-test"
-    assert "secretstorage" in modules
+    assert {"secretstorage", "keybroker.core.secret_service_keyring"} <= modules
     assert offenders(modules, NOT_FOR_SECRETS) == []
+    assert offenders(modules, KEYRING) == []
     assert Paths.from_env({"KEYBROKER_HOME": str(isolated_env.keybroker_home)}).catalog_db.exists()

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
+import subprocess
 import sys
 import types
+from pathlib import Path
 
 import pytest
 from keyring.backend import KeyringBackend
-from keyring.backends import SecretService, chainer, fail, null
+from keyring.backends import chainer, fail, null
 from keyring.compat import properties
 
 from keybroker.core import keyring_choice as choice
 from keybroker.core.errors import VaultUnavailable
 from keybroker.core.memory_keyring import MemoryKeyring
+from keybroker.core.vault_backend import VaultBackend
+from tests.conftest import subprocess_env
 
 
 class _NotViable(KeyringBackend):
@@ -171,9 +174,84 @@ def test_no_session_bus_means_no_vault_with_the_fix(monkeypatch: pytest.MonkeyPa
     assert "KEYBROKER_VAULT=memory" in (info.value.hint or "")
 
 
-def test_secret_service_backend_is_never_auto_selected() -> None:
+def test_secret_service_backend_is_not_keyrings() -> None:
+    """Ours is not a KeyringBackend (keyring's detection cannot pick it) and needs no keyring import."""
     secret_service_keyring = pytest.importorskip("keybroker.core.secret_service_keyring")
-    assert issubclass(secret_service_keyring.SecretServiceKeyring, SecretService.Keyring)
-    # Viability aside, its priority is below keyring's fail backend, which keyring always has.
-    with contextlib.suppress(RuntimeError):
-        assert secret_service_keyring.SecretServiceKeyring.priority < fail.Keyring.priority
+    cls = secret_service_keyring.SecretServiceKeyring
+    assert not issubclass(cls, KeyringBackend)
+    assert issubclass(cls, VaultBackend)
+
+
+class _Ours:
+    """A backend of our own kind: the vault's three calls and `check_viable`, no keyring base class."""
+
+    viable = True
+    appid = "not ours"
+
+    @classmethod
+    def check_viable(cls) -> None:
+        if not cls.viable:
+            raise RuntimeError("no service bus here")
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return None
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        pass
+
+    def delete_password(self, service: str, username: str) -> None:
+        pass
+
+
+class _Locked(_Ours):
+    def collection_locked(self) -> bool:
+        return True
+
+
+def test_load_backend_takes_a_structural_backend(fake_module: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.modules[fake_module], "Ours", _Ours, raising=False)
+    backend = choice.load_backend(f"{fake_module}:Ours")
+    assert type(backend) is _Ours
+    assert backend.appid == "io.github.keybroker.Keybroker"  # type: ignore[attr-defined]
+    monkeypatch.setattr(_Ours, "viable", False)
+    with pytest.raises(VaultUnavailable, match="no service bus here"):
+        choice.load_backend(f"{fake_module}:Ours")
+
+
+def test_load_backend_refuses_a_class_missing_a_call(
+    fake_module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_delete = type("NoDelete", (), {"get_password": _Ours.get_password, "set_password": _Ours.set_password})
+    monkeypatch.setattr(sys.modules[fake_module], "NoDelete", no_delete, raising=False)
+    with pytest.raises(VaultUnavailable, match="not a vault backend"):
+        choice.load_backend(f"{fake_module}:NoDelete")
+
+
+def test_lock_check_asks_a_backend_that_can_tell() -> None:
+    assert choice.secret_service_locked(_Locked()) is True
+    assert choice.secret_service_locked(_Ours()) is None
+
+
+def test_choosing_and_opening_a_memory_vault_never_imports_keyring(tmp_path: Path) -> None:
+    """keyring costs ~50 ms of start-up: only macOS and Windows, whose backends are keyring's, load it."""
+    code = (
+        "import sys\n"
+        "from keybroker.core.keyring_choice import SYSTEM_BACKENDS, platform_family\n"
+        "from keybroker.core.vault import open_vault\n"
+        "with open_vault('memory') as vault:\n"
+        "    vault.set('a', 'v')\n"
+        "    assert vault.delete('a') and not vault.delete('a')\n"
+        "    vault.probe()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('keyring', 'jaraco', 'secretstorage')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=subprocess_env(),
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -1,28 +1,22 @@
-"""MemoryKeyring passes keyring's own backend contract and is never auto-selected."""
+"""MemoryKeyring passes the vault backend contract and has nothing to do with keyring."""
 
 from __future__ import annotations
 
-import pytest
-from keyring.backends import fail, null
-from keyring.testing.backend import BackendBasicTests
-
 from keybroker.core.memory_keyring import MemoryKeyring
+from keybroker.core.vault_backend import VaultBackend
+from tests.core.vault_backend_contract import VaultBackendContract
 
 
-class TestMemoryKeyringContract(BackendBasicTests):
-    """keyring's reusable contract suite: unicode, difficult characters, missing entries, deletes."""
+class TestMemoryKeyringContract(VaultBackendContract):
+    """The contract suite: unicode, difficult characters, missing entries, deletes."""
 
-    def init_keyring(self) -> MemoryKeyring:
+    def make_backend(self) -> VaultBackend:
         return MemoryKeyring()
 
 
-def test_priority_is_below_fail_and_null() -> None:
-    assert MemoryKeyring.priority < null.Keyring.priority < fail.Keyring.priority
-
-
-def test_memory_keyring_ignores_keyring_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("KEYRING_PROPERTY_SCHEME", "KeePassXC")
-    assert "scheme" not in vars(MemoryKeyring())
+def test_not_a_keyring_backend() -> None:
+    # keyring's auto-detection only ever sees KeyringBackend subclasses: it can never pick this one.
+    assert [cls.__module__ for cls in MemoryKeyring.__mro__] == ["keybroker.core.memory_keyring", "builtins"]
 
 
 def test_entries_are_per_instance_and_per_service() -> None:

@@ -27,6 +27,7 @@ from keybroker.core.errors import (
 from keybroker.core.memory_keyring import MemoryKeyring
 from keybroker.core.models import MASK, MAX_VALUE_BYTES, SecretValue
 from keybroker.core.vault import MEMORY_DESCRIPTION, Vault, open_vault
+from keybroker.core.vault_backend import BackendLocked, BackendUnavailable, EntryNotFound
 
 try:  # keyring depends on secretstorage and jeepney on Linux only
     import jeepney
@@ -433,6 +434,10 @@ ERROR_CASES: list[tuple[BaseException, type[VaultError]]] = [
     (ConnectionRefusedError("refused"), VaultUnavailable),
     (TimeoutError("slow"), VaultTimeout),
     (RuntimeError("boom"), VaultError),
+    # What our own backends (SecretServiceKeyring, MemoryKeyring) raise instead of keyring's errors.
+    (BackendLocked("locked"), VaultLocked),
+    (BackendUnavailable("no bus"), VaultUnavailable),
+    (EntryNotFound("gone"), VaultError),  # from a read or a write it is no "missing entry"
 ]
 
 if jeepney is not None:
@@ -485,6 +490,51 @@ def test_delete_refused_by_backend_is_an_error(scripted: ScriptedKeyring) -> Non
         vault.delete("s-1")
     scripted.store.delete_password = original  # type: ignore[method-assign]
     assert vault.delete("s-1") is True
+
+
+class StructuralKeyring:
+    """A backend that is no KeyringBackend: the three calls only, as the vault's protocol asks."""
+
+    def __init__(self, missing: type[Exception]) -> None:
+        self.entries: dict[str, str] = {}
+        self.missing = missing
+        self.refuse: Exception | None = None
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get(username)
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[username] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.refuse is not None:
+            raise self.refuse
+        if self.entries.pop(username, None) is None:
+            raise self.missing("no such entry")
+
+
+@pytest.mark.parametrize("missing", [EntryNotFound, kerr.PasswordDeleteError])
+def test_a_missing_entry_on_delete_is_ours_or_keyrings(missing: type[Exception]) -> None:
+    backend = StructuralKeyring(missing)
+    with Vault(backend, chunk_limit_bytes=WINDOWS_LIMIT, chunk_encoding="utf-16-le") as vault:
+        vault.set("s-1", TOKEN_10K)
+        assert len(backend.entries) == 9
+        assert vault.delete("s-1") is True  # the sweep stops at the first missing chunk
+        assert backend.entries == {}
+        assert vault.delete("s-1") is False
+
+
+def test_other_delete_errors_are_not_a_missing_entry() -> None:
+    backend = StructuralKeyring(EntryNotFound)
+    vault = Vault(backend)
+    vault.set("s-1", "v")
+    backend.refuse = PermissionError("not allowed")
+    with pytest.raises(VaultError) as info:
+        vault.delete("s-1")
+    assert type(info.value) is VaultError
+    assert "PermissionError" in str(info.value)
+    assert backend.entries == {"s-1": fmt.inline_entry("v")}
+    vault.close()
 
 
 class LeakyDBusKeyring(_TestBackend):
@@ -603,9 +653,14 @@ def test_too_many_stuck_calls_fail_fast_until_they_return(scripted: ScriptedKeyr
     assert vault.get("other") is None
 
 
-def test_locked_result_gives_the_next_call_the_unlock_timeout(scripted: ScriptedKeyring) -> None:
+@pytest.mark.parametrize(
+    "locked", [kerr.KeyringLocked("Failed to unlock the collection!"), BackendLocked("Failed to unlock")]
+)
+def test_locked_result_gives_the_next_call_the_unlock_timeout(
+    scripted: ScriptedKeyring, locked: Exception
+) -> None:
     vault = Vault(scripted, timeout=0.1, unlock_timeout=5.0)
-    scripted.raise_next = [kerr.KeyringLocked("Failed to unlock the collection!")]
+    scripted.raise_next = [locked]
     with pytest.raises(VaultLocked):
         vault.get("s-1")
     assert vault.unlocking

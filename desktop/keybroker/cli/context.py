@@ -60,9 +60,13 @@ class CommandContext:
         INTERFACES.md: while an instance runs, commands that change state go through it, so the
         tray and the CLI never disagree (and a session-only vault lives in that instance)."""
         if not self._api_checked:
-            from keybroker.cli.api_client import ApiClient
+            from keybroker.core.instance import read_instance
 
-            self._api = ApiClient.for_instance(self.paths)
+            # The client needs httpx (~100 ms of imports): loaded only when an instance runs.
+            if read_instance(self.paths) is not None:
+                from keybroker.cli.api_client import ApiClient
+
+                self._api = ApiClient.for_instance(self.paths)
             self._api_checked = True
         return self._api
 

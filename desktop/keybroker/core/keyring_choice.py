@@ -1,13 +1,16 @@
-"""Choose the OS vault's keyring backend explicitly, and refuse anything that is not a real vault.
+"""Choose the OS vault's backend explicitly, and refuse anything that is not a real vault.
 
 keyring's own selection (a module-global backend, `PYTHON_KEYRING_BACKEND`, `keyringrc.cfg`, the chainer) is
 never used: with keyrings.alt installed and no vault, it ends in a plaintext file or a `getpass` prompt
-(DESIGN §6). We import the one backend class for this platform, check its viability (`priority` raises when
-it cannot work here) and build it without keyring's `KEYRING_PROPERTY_*` environment overrides.
+(DESIGN §6). We import the one backend class for this platform, check its viability (`check_viable()` or
+keyring's `priority` raises when it cannot work here) and build it without keyring's `KEYRING_PROPERTY_*`
+environment overrides.
 
-Linux uses `SecretServiceKeyring`, keyring's `SecretService.Keyring` with kept-open connections (see
-secret_service_keyring.py: the stock class's connection per call crashes gnome-keyring under load); macOS
-and Windows use keyring's own classes.
+Linux uses `SecretServiceKeyring`, our own Secret Service backend with kept-open connections (see
+secret_service_keyring.py: keyring's class opens a connection per call, which crashes gnome-keyring under
+load); macOS and Windows use keyring's own classes. A backend is anything with the vault's three calls
+(vault_backend.py): this module never imports keyring itself, so on Linux keyring is never loaded (its
+imports cost a third of `secrets show --reveal`'s start-up budget, DESIGN §7).
 """
 
 from __future__ import annotations
@@ -16,18 +19,18 @@ import importlib
 import os
 import sys
 from contextlib import closing
-
-from keyring.backend import KeyringBackend
+from typing import Any
 
 from keybroker import APP_ID
 from keybroker.core.errors import VaultUnavailable
+from keybroker.core.vault_backend import VaultBackend
 
 MEMORY_HINT = "or run with KEYBROKER_VAULT=memory for a session-only vault"
 
 #: platform family -> (backend "module:Class", what to do when it is not usable)
 SYSTEM_BACKENDS: dict[str, tuple[str, str]] = {
     "linux": (
-        # keyring's SecretService.Keyring, kept connected: see secret_service_keyring.py for why.
+        # Not keyring's SecretService.Keyring: kept connected, see secret_service_keyring.py for why.
         "keybroker.core.secret_service_keyring:SecretServiceKeyring",
         "install and unlock gnome-keyring (or another Secret Service provider such as KeePassXC or "
         f"KWallet) in your desktop session, {MEMORY_HINT}",
@@ -81,7 +84,7 @@ def default_chunking(platform: str | None = None) -> tuple[int | None, str]:
     return None, "utf-8"
 
 
-def refusal_reason(backend: KeyringBackend) -> str | None:
+def refusal_reason(backend: VaultBackend) -> str | None:
     """Why `backend` is not a vault Keybroker may use (None when it is fine)."""
     for cls in type(backend).__mro__:
         qualified = f"{cls.__module__}.{cls.__qualname__}"
@@ -92,7 +95,7 @@ def refusal_reason(backend: KeyringBackend) -> str | None:
     return None
 
 
-def ensure_real_vault(backend: KeyringBackend, *, hint: str | None = None) -> None:
+def ensure_real_vault(backend: VaultBackend, *, hint: str | None = None) -> None:
     """Raise VaultUnavailable for a fail, null, chainer or plaintext-file backend."""
     reason = refusal_reason(backend)
     if reason is not None:
@@ -102,18 +105,18 @@ def ensure_real_vault(backend: KeyringBackend, *, hint: str | None = None) -> No
         )
 
 
-def load_backend(path: str, *, hint: str | None = None) -> KeyringBackend:
-    """Import `module:Class`, check it is viable here and a real vault, and build it."""
+def load_backend(path: str, *, hint: str | None = None) -> VaultBackend:
+    """Import `module:Class`, check it is a vault backend, viable here and a real vault, and build it."""
     module_name, _, class_name = path.partition(":")
     hint = hint or f"check the OS vault, {MEMORY_HINT}"
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
         raise VaultUnavailable(f"no usable OS vault: cannot load {path} ({exc})", hint=hint) from None
-    if not (isinstance(cls, type) and issubclass(cls, KeyringBackend)):
-        raise VaultUnavailable(f"no usable OS vault: {path} is not a keyring backend", hint=hint)
+    if not (isinstance(cls, type) and issubclass(cls, VaultBackend)):
+        raise VaultUnavailable(f"no usable OS vault: {path} is not a vault backend", hint=hint)
     try:
-        cls.priority  # noqa: B018 - keyring's viability check: raises when unusable here
+        _check_viable(cls)
     except Exception as exc:
         raise VaultUnavailable(f"no usable OS vault: {path} cannot work here ({exc})", hint=hint) from None
     try:
@@ -124,7 +127,7 @@ def load_backend(path: str, *, hint: str | None = None) -> KeyringBackend:
     return backend
 
 
-def load_system_backend(platform: str | None = None) -> KeyringBackend:
+def load_system_backend(platform: str | None = None) -> VaultBackend:
     """The OS vault's backend for this platform, or VaultUnavailable with the fix in its hint."""
     family = platform_family(platform)
     if family is None:
@@ -136,7 +139,17 @@ def load_system_backend(platform: str | None = None) -> KeyringBackend:
     return load_backend(path, hint=hint)
 
 
-def _construct(cls: type[KeyringBackend]) -> KeyringBackend:
+def _check_viable(cls: type) -> None:
+    """Raise when the backend cannot work here: our backends' `check_viable()`, else keyring's `priority`."""
+    check = getattr(cls, "check_viable", None)
+    if callable(check):
+        check()
+        return
+    keyring_class: Any = cls  # keyring's backends: `priority` is a class property that raises when unusable
+    keyring_class.priority  # noqa: B018 - evaluated for its exception only
+
+
+def _construct(cls: type[VaultBackend]) -> VaultBackend:
     """Build a backend, then undo what keyring's environment variables changed on it."""
     backend = cls()
     for key in os.environ:
@@ -149,7 +162,7 @@ def _construct(cls: type[KeyringBackend]) -> KeyringBackend:
     return backend
 
 
-def backend_display_name(backend: KeyringBackend) -> str:
+def backend_display_name(backend: VaultBackend) -> str:
     """e.g. `SecretService (keyring.backends.SecretService.Keyring)`."""
     cls = type(backend)
     short = getattr(cls, "display_name", None)
@@ -158,21 +171,18 @@ def backend_display_name(backend: KeyringBackend) -> str:
     return f"{short} ({cls.__module__}.{cls.__qualname__})"
 
 
-def secret_service_locked(backend: KeyringBackend) -> bool | None:
+def secret_service_locked(backend: VaultBackend) -> bool | None:
     """Whether a Secret Service backend's collection is locked, asked without opening a prompt.
 
     None for other backends (they can only tell by trying, which may prompt). A missing default collection
     counts as locked: the backend would open a prompt to create one.
     """
-    from keybroker.core.secret_service_keyring import SecretServiceKeyring
-
-    if isinstance(backend, SecretServiceKeyring):
-        return backend.collection_locked()
-    try:
-        from keyring.backends import SecretService
-    except ImportError:  # pragma: no cover - keyring always ships it
-        return None
-    if not isinstance(backend, SecretService.Keyring):
+    collection_locked = getattr(backend, "collection_locked", None)
+    if callable(collection_locked):  # SecretServiceKeyring: on its kept-open connection
+        return bool(collection_locked())
+    # keyring's own Secret Service backend (given to Vault directly): if it exists, its module is loaded.
+    stock = sys.modules.get("keyring.backends.SecretService")
+    if stock is None or not isinstance(backend, stock.Keyring):
         return None
     import secretstorage
     from secretstorage.exceptions import ItemNotFoundException

@@ -1,32 +1,23 @@
-"""A keyring backend that keeps values in this process's memory: the session-only vault.
+"""A vault backend that keeps values in this process's memory: the session-only vault.
 
-Used when the user (or a test) asks for `KEYBROKER_VAULT=memory`. It is a real `KeyringBackend`, so the
-vault treats it like any OS backend, but its priority is below keyring's own fail and null backends: keyring's
-auto-detection never picks it, only an explicit choice does.
+Used when the user (or a test) asks for `KEYBROKER_VAULT=memory`. It implements the vault's backend
+protocol (vault_backend.py) like the OS backends, so the vault treats it the same way. It is not a keyring
+`KeyringBackend`: keyring's auto-detection cannot see it, and the memory vault never imports keyring.
 """
 
 from __future__ import annotations
 
 import threading
 
-from keyring.backend import KeyringBackend
-from keyring.compat import properties
-from keyring.errors import PasswordDeleteError
+from keybroker.core.vault_backend import EntryNotFound
 
 
-class MemoryKeyring(KeyringBackend):
+class MemoryKeyring:
     """Values in a dict, lost when the process exits. Thread-safe."""
 
     display_name = "memory"
 
-    @properties.classproperty
-    def priority(cls) -> float:
-        """Below fail (0) and null (-1), so keyring never selects it by itself."""
-        return -10
-
     def __init__(self) -> None:
-        # KeyringBackend.__init__ only copies KEYRING_PROPERTY_* environment variables onto the instance;
-        # Keybroker reads no keyring environment variables, so it is deliberately not called.
         self._lock = threading.Lock()
         self._entries: dict[tuple[str, str], str] = {}
 
@@ -43,10 +34,10 @@ class MemoryKeyring(KeyringBackend):
             self._entries[(service, username)] = password
 
     def delete_password(self, service: str, username: str) -> None:
-        """Remove a value; PasswordDeleteError when there is none (as the OS backends do)."""
+        """Remove a value; EntryNotFound when there is none (as the OS backends do)."""
         with self._lock:
             if self._entries.pop((service, username), None) is None:
-                raise PasswordDeleteError("no such entry")
+                raise EntryNotFound("no such entry")
 
     def accounts(self, service: str) -> list[str]:
         """Every account stored for `service` (for tests; OS backends cannot list)."""

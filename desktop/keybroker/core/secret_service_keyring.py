@@ -1,4 +1,4 @@
-"""keyring's Secret Service backend, over one kept-open D-Bus connection per thread.
+"""The Secret Service vault backend, over one kept-open D-Bus connection per thread.
 
 keyring.backends.SecretService.Keyring opens a new D-Bus connection (and a new Diffie-Hellman session for
 every read) on each get/set/delete and closes it right after. That connect-call-disconnect churn trips a
@@ -12,24 +12,31 @@ Items are stored exactly as keyring stores them (attributes `service`/`username`
 label), so entries written by either backend are read by both. Vault calls run on one worker thread, so
 normally one connection is open; a replaced (stuck) worker keeps its own, never shared. A connection that
 failed is dropped and the next call reconnects (the daemon may have been restarted by D-Bus activation).
+
+The class implements the vault's backend protocol (vault_backend.py) on `secretstorage` directly rather
+than subclassing keyring's backend: importing keyring costs ~50 ms (jaraco.*, importlib metadata), a third
+of the start-up budget of `secrets show --reveal` (DESIGN §7), and nothing of it is used here.
 """
 
 from __future__ import annotations
 
 import threading
+from contextlib import closing
 from dataclasses import dataclass
 
 import secretstorage
 from jeepney.io.blocking import DBusConnection
-from keyring.backends import SecretService
-from keyring.compat import properties
-from keyring.credentials import SimpleCredential
-from keyring.errors import InitError, KeyringLocked, PasswordDeleteError
 from secretstorage.collection import Collection
 from secretstorage.dhcrypto import Session
-from secretstorage.exceptions import SecretStorageException
+from secretstorage.exceptions import ItemNotFoundException, SecretStorageException
 from secretstorage.item import Item
 from secretstorage.util import open_session
+
+from keybroker import APP_ID
+from keybroker.core.vault_backend import BackendLocked, BackendUnavailable, EntryNotFound
+
+#: The D-Bus alias of the collection new items go to when no `preferred_collection` is set.
+DEFAULT_COLLECTION = "/org/freedesktop/secrets/aliases/default"
 
 
 @dataclass
@@ -42,19 +49,28 @@ class _Link:
     collection: Collection | None = None
 
 
-class SecretServiceKeyring(SecretService.Keyring):
+class SecretServiceKeyring:
     """The Secret Service (gnome-keyring, KeePassXC, KWallet) with kept-open connections."""
 
     display_name = "SecretService"
+    #: The `application` attribute of the items it creates (keyring's backend writes its own app id).
+    appid = APP_ID
+    #: A collection's D-Bus path; None: the default collection (keyring's `preferred_collection`).
+    preferred_collection: str | None = None
 
-    @properties.classproperty
-    def priority(cls) -> float:
-        """keyring's viability check; raises when no Secret Service is reachable. Only chosen explicitly."""
-        SecretService.Keyring.priority  # noqa: B018 - raises RuntimeError when unusable
-        return -2  # below fail and null: keyring's own detection never picks this class
+    @classmethod
+    def check_viable(cls) -> None:
+        """Raise RuntimeError when no Secret Service is reachable here (keyring's viability check)."""
+        try:
+            with closing(secretstorage.dbus_init()) as connection:
+                if not secretstorage.check_service_availability(connection):
+                    raise RuntimeError(
+                        "The Secret Service daemon is neither running nor activatable through D-Bus"
+                    )
+        except SecretStorageException as exc:
+            raise RuntimeError(f"Unable to initialize SecretService: {exc}") from exc
 
     def __init__(self) -> None:
-        # KeyringBackend.__init__ only copies KEYRING_PROPERTY_* variables; Keybroker reads none.
         self._links: dict[int, _Link] = {}
         self._links_lock = threading.Lock()
 
@@ -74,7 +90,7 @@ class SecretServiceKeyring(SecretService.Keyring):
         try:
             connection = secretstorage.dbus_init()
         except SecretStorageException as exc:
-            raise InitError(f"Failed to connect to the Secret Service: {exc}") from exc
+            raise BackendUnavailable(f"Failed to connect to the Secret Service: {exc}") from exc
         link = _Link(current, connection)
         with self._links_lock:
             self._links[current.ident or 0] = link
@@ -108,14 +124,14 @@ class SecretServiceKeyring(SecretService.Keyring):
         if link.session is None:
             link.session = open_session(link.connection)
         if link.collection is None:
-            path = getattr(self, "preferred_collection", None)
+            path = self.preferred_collection
             try:
                 if path:
                     link.collection = Collection(link.connection, path, link.session)
                 else:
                     link.collection = secretstorage.get_default_collection(link.connection, link.session)
             except SecretStorageException as exc:
-                raise InitError(f"Failed to create the collection: {exc}.") from exc
+                raise BackendUnavailable(f"Failed to create the collection: {exc}.") from exc
             # get_default_collection drops the session it is given (secretstorage 3.5): without it every
             # read would open a new Diffie-Hellman session.
             link.collection.session = link.session
@@ -123,21 +139,21 @@ class SecretServiceKeyring(SecretService.Keyring):
         if collection.is_locked():
             collection.unlock()
             if collection.is_locked():  # the user dismissed the prompt, or none could be shown
-                raise KeyringLocked("Failed to unlock the collection!")
+                raise BackendLocked("Failed to unlock the collection!")
         return collection
 
     def _items(self, link: _Link, service: str, username: str) -> list[Item]:
         collection = self._collection(link)
-        return list(collection.search_items(self._query(service, username)))
+        return list(collection.search_items(_attributes(service, username)))
 
     def _unlocked(self, item: Item) -> Item:
         if item.is_locked():
             item.unlock()
             if item.is_locked():
-                raise KeyringLocked("Failed to unlock the item!")
+                raise BackendLocked("Failed to unlock the item!")
         return item
 
-    # keyring API ---------------------------------------------------------------------------------
+    # Vault backend API (vault_backend.py) --------------------------------------------------------
 
     def get_password(self, service: str, username: str) -> str | None:
         """The first matching item's secret, or None."""
@@ -146,7 +162,7 @@ class SecretServiceKeyring(SecretService.Keyring):
             for item in self._items(link, service, username):
                 return self._unlocked(item).get_secret().decode("utf-8")
             return None
-        except (KeyringLocked, InitError):
+        except (BackendLocked, BackendUnavailable):
             raise
         except Exception:
             self._drop(link)
@@ -157,43 +173,28 @@ class SecretServiceKeyring(SecretService.Keyring):
         link = self._link()
         try:
             collection = self._collection(link)
-            attributes = self._query(service, username, application=self.appid)
+            attributes = {**_attributes(service, username), "application": self.appid}
             label = f"Password for '{username}' on '{service}'"
             collection.create_item(label, attributes, password.encode("utf-8"), replace=True)
-        except (KeyringLocked, InitError):
+        except (BackendLocked, BackendUnavailable):
             raise
         except Exception:
             self._drop(link)
             raise
 
     def delete_password(self, service: str, username: str) -> None:
-        """Delete the first matching item; PasswordDeleteError when there is none."""
+        """Delete the first matching item; EntryNotFound when there is none."""
         link = self._link()
         try:
             for item in self._items(link, service, username):
                 item.delete()
                 return
-        except (KeyringLocked, InitError):
+        except (BackendLocked, BackendUnavailable):
             raise
         except Exception:
             self._drop(link)
             raise
-        raise PasswordDeleteError("No such password!")
-
-    def get_credential(self, service: str, username: str | None) -> SimpleCredential | None:
-        """The first matching item as a credential (keyring API; Keybroker itself reads by account)."""
-        link = self._link()
-        try:
-            collection = self._collection(link)
-            for item in collection.search_items(self._query(service, username)):
-                found = self._unlocked(item).get_attributes().get(self.schemes[self.scheme]["username"])
-                return SimpleCredential(found or username or "", item.get_secret().decode("utf-8"))
-            return None
-        except (KeyringLocked, InitError):
-            raise
-        except Exception:
-            self._drop(link)
-            raise
+        raise EntryNotFound("No such password!")
 
     def collection_locked(self) -> bool:
         """Whether the preferred collection is locked, asked without a prompt (True if there is none)."""
@@ -201,10 +202,15 @@ class SecretServiceKeyring(SecretService.Keyring):
         try:
             if link.collection is not None:
                 return bool(link.collection.is_locked())
-            path = getattr(self, "preferred_collection", None) or "/org/freedesktop/secrets/aliases/default"
+            path = self.preferred_collection or DEFAULT_COLLECTION
             return bool(Collection(link.connection, path).is_locked())
-        except secretstorage.exceptions.ItemNotFoundException:
+        except ItemNotFoundException:
             return True
         except Exception:
             self._drop(link)
             raise
+
+
+def _attributes(service: str, username: str) -> dict[str, str]:
+    """The lookup attributes of an entry: keyring's default scheme, so either backend finds the other's."""
+    return {"username": username, "service": service}

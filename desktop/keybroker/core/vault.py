@@ -1,8 +1,10 @@
-"""Secret values in the OS vault, through one explicitly chosen keyring backend.
+"""Secret values in the OS vault, through one explicitly chosen backend.
 
-Service `keybroker`, account = `secret_id`. Every backend call runs on one worker thread with a timeout
-(vault_worker.py); errors are mapped into core/errors.py (vault_errors.py); values too large for one entry
-are split into chunks (vault_format.py). `open_vault()` picks the backend from `KEYBROKER_VAULT`:
+Service `keybroker`, account = `secret_id`. The backend is anything with the three calls of
+vault_backend.py: ours (Secret Service on Linux, memory) or keyring's (macOS, Windows); keyring is not
+imported here. Every backend call runs on one worker thread with a timeout (vault_worker.py); errors are
+mapped into core/errors.py (vault_errors.py); values too large for one entry are split into chunks
+(vault_format.py). `open_vault()` picks the backend from `KEYBROKER_VAULT`:
 `system` (the OS vault, default) or `memory` (session only). Values only travel as `SecretValue`; nothing
 here logs, raises or reprs a value.
 """
@@ -17,9 +19,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from keyring.backend import KeyringBackend
-from keyring.errors import PasswordDeleteError
-
 from keybroker import VAULT_SERVICE
 from keybroker.core import vault_format as fmt
 from keybroker.core.errors import InvalidInputError, VaultError, VaultLocked, VaultTimeout
@@ -32,6 +31,7 @@ from keybroker.core.keyring_choice import (
 )
 from keybroker.core.memory_keyring import MemoryKeyring
 from keybroker.core.models import MAX_VALUE_BYTES, SecretValue
+from keybroker.core.vault_backend import VaultBackend, is_missing_entry
 from keybroker.core.vault_errors import LOCKED_HINT, map_backend_error, release_backend_resources
 from keybroker.core.vault_worker import Tick, VaultWorker
 
@@ -66,11 +66,11 @@ class VaultStatus:
 
 
 class Vault:
-    """Get, set and delete values in one keyring backend, safely and off the caller's thread."""
+    """Get, set and delete values in one vault backend, safely and off the caller's thread."""
 
     def __init__(
         self,
-        backend: KeyringBackend,
+        backend: VaultBackend,
         *,
         service: str = VAULT_SERVICE,
         timeout: float = 5.0,
@@ -297,8 +297,10 @@ class Vault:
         tick()
         try:
             self._backend.delete_password(self.service, account)
-        except PasswordDeleteError:
-            return False
+        except Exception as exc:
+            if is_missing_entry(exc):  # ours, or keyring's PasswordDeleteError
+                return False
+            raise
         return True
 
     def _read_header(self, tick: Tick, account: str) -> fmt.ChunkHeader | None:

@@ -1,8 +1,10 @@
-"""Map whatever a keyring backend raises into core/errors.py, at the vault's edge.
+"""Map whatever a vault backend raises into core/errors.py, at the vault's edge.
 
-keyring's own errors, secretstorage and jeepney (D-Bus) errors and OS errors all become VaultLocked,
-VaultUnavailable, VaultTimeout or VaultError. Messages name the action and account at most; any text that
-came from the backend is scrubbed of the value being written before it is kept.
+Our backends' errors (vault_backend.py), keyring's, secretstorage and jeepney (D-Bus) errors and OS errors
+all become VaultLocked, VaultUnavailable, VaultTimeout or VaultError. Optional packages' errors are matched
+by class name: keyring is imported only where a keyring backend is in use (not on Linux), and mapping an
+error must not load it. Messages name the action and account at most; any text that came from the backend
+is scrubbed of the value being written before it is kept.
 """
 
 from __future__ import annotations
@@ -10,10 +12,9 @@ from __future__ import annotations
 import traceback
 from collections.abc import Iterable
 
-from keyring import errors as keyring_errors
-
 from keybroker.core.errors import VaultError, VaultLocked, VaultTimeout, VaultUnavailable
 from keybroker.core.models import MASK
+from keybroker.core.vault_backend import BackendLocked, BackendUnavailable, qualified_names
 
 LOCKED_HINT = "unlock your keyring (the OS may show its own prompt) and try again"
 UNAVAILABLE_HINT = (
@@ -33,15 +34,21 @@ _DBUS_UNAVAILABLE = frozenset(
         "org.freedesktop.DBus.Error.Spawn.ExecFailed",
     }
 )
-_SECRETSTORAGE_LOCKED = frozenset(
-    {"secretstorage.exceptions.LockedException", "secretstorage.exceptions.PromptDismissedException"}
+_LOCKED_CLASSES = frozenset(
+    {
+        "keyring.errors.KeyringLocked",
+        "secretstorage.exceptions.LockedException",
+        "secretstorage.exceptions.PromptDismissedException",
+    }
+)
+_UNAVAILABLE_CLASSES = frozenset(
+    {
+        "keyring.errors.InitError",
+        "keyring.errors.NoKeyringError",
+        "secretstorage.exceptions.SecretServiceNotAvailableException",
+    }
 )
 _MAX_DETAIL = 300
-
-
-def _qualified(exc: BaseException) -> set[str]:
-    """`module.Class` for every class in the exception's MRO (no import of optional packages needed)."""
-    return {f"{cls.__module__}.{cls.__qualname__}" for cls in type(exc).__mro__}
 
 
 def _detail(exc: BaseException, scrub: Iterable[str]) -> str:
@@ -66,20 +73,16 @@ def map_backend_error(
     """The VaultError to raise for `exc`, raised by the backend while doing `action` on `account`."""
     if isinstance(exc, VaultError):
         return exc
-    names = _qualified(exc)
+    names = qualified_names(exc)
     what = f"{action} {account!r}" if account is not None else action
     detail = _detail(exc, scrub)
     dbus_name = _dbus_error_name(exc, names)
 
-    if (
-        isinstance(exc, keyring_errors.KeyringLocked)
-        or names & _SECRETSTORAGE_LOCKED
-        or dbus_name in _DBUS_LOCKED
-    ):
+    if isinstance(exc, BackendLocked) or names & _LOCKED_CLASSES or dbus_name in _DBUS_LOCKED:
         return VaultLocked(f"the vault is locked; could not {what} ({detail})", hint=LOCKED_HINT)
     if (
-        isinstance(exc, keyring_errors.InitError | keyring_errors.NoKeyringError | ConnectionError | EOFError)
-        or "secretstorage.exceptions.SecretServiceNotAvailableException" in names
+        isinstance(exc, BackendUnavailable | ConnectionError | EOFError)
+        or names & _UNAVAILABLE_CLASSES
         or dbus_name in _DBUS_UNAVAILABLE
     ):
         message = f"the vault is not available; could not {what} ({detail})"
