@@ -59,8 +59,15 @@ if [[ "$vault" == auto ]]; then
         vault=keyring
     fi
 fi
+# The default port when it is free, so the pictures show the URLs a user sees; any free port otherwise
+# (the General tab then says that KEYBROKER_PORT overrides the setting).
+unset KEYBROKER_PORT
+port=()
+if ! "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 7411)); s.close()' 2>/dev/null; then
+    port=(KEYBROKER_PORT=0)
+fi
 # The app and the demo agent it starts see only this display and the throw-away home.
-app_env=(DISPLAY="$display" QT_QPA_PLATFORM=xcb KEYBROKER_HOME="$work/keybroker" KEYBROKER_PORT=0)
+app_env=(DISPLAY="$display" QT_QPA_PLATFORM=xcb KEYBROKER_HOME="$work/keybroker" "${port[@]}")
 case "$vault" in
     keyring)
         # The rig gives a private bus, an unlocked gnome-keyring and its own HOME and XDG_RUNTIME_DIR.
