@@ -110,9 +110,23 @@ for png in resources/icons/hicolor/*/apps/"$app_id.png"; do
     install -D -m 644 "$png" "$root/usr/share/icons/hicolor/$size/apps/$app_id.png"
 done
 install -m 644 packaging/debian/copyright "$root/usr/share/doc/keybroker/copyright"
-install -m 755 packaging/debian/postinst packaging/debian/postrm "$root/DEBIAN/"
-# Files readable by all, programs and libraries executable, nothing writable but by root.
+# A native package's changelog, and keybroker(1) written from the CLI's own argparse tree (gzip -n: no
+# name or time stamp in the archive, so the same input packs the same bytes).
+gzip -9n <packaging/debian/changelog >"$root/usr/share/doc/keybroker/changelog.gz"
+install -d -m 755 "$root/usr/share/man/man1"
+"$python" packaging/make_manpage.py "$out_dir/keybroker.1"
+gzip -9n <"$out_dir/keybroker.1" >"$root/usr/share/man/man1/keybroker.1.gz"
+chmod 644 "$root/usr/share/doc/keybroker/changelog.gz" "$root/usr/share/man/man1/keybroker.1.gz"
+# Files readable by all, nothing writable but by root. Executable: the bundle's programs only; PyInstaller
+# copies shared libraries and some data files (licenses) with the execute bit, which Debian policy (and
+# lintian) reject: a library is mapped, not run.
 chmod -R u+rwX,go+rX,go-w "$root"
+find "$root/opt/keybroker" -type f -perm /111 -print0 | while IFS= read -r -d '' file; do
+    magic="$(head -c 4 "$file" | od -An -c | tr -d ' ')"
+    if [[ "$file" == *.so || "$file" == *.so.* || ("$magic" != '177ELF' && "$magic" != '#!'*) ]]; then
+        chmod 644 "$file"
+    fi
+done
 
 if command -v desktop-file-validate >/dev/null 2>&1; then
     desktop-file-validate "$root/usr/share/applications/$app_id.desktop"

@@ -20,8 +20,8 @@ packages=(
     # a tray host for Xvfb (stalonetray is not in bookworm); screenshots (x11-apps has xwd)
     trayer imagemagick x11-apps
     # the package test (scripts/package-test.sh): objdump for PyInstaller, xwininfo to find the tray icon,
-    # desktop-file-validate for the launcher
-    binutils x11-utils desktop-file-utils
+    # desktop-file-validate for the launcher, lintian for the .deb, man-db to read the manual page
+    binutils x11-utils desktop-file-utils lintian man-db
 )
 # What the Secret Service session cannot run without, for systems without dpkg.
 essential_commands=(dbus-run-session dbus-send gnome-keyring-daemon)
