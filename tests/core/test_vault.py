@@ -293,6 +293,16 @@ def test_unchunked_vault_reads_chunked_entries(memory: MemoryKeyring) -> None:
     assert entries(memory) == []
 
 
+def test_unchunked_vault_overwriting_a_chunked_entry_leaves_no_chunks(memory: MemoryKeyring) -> None:
+    """The old value's pieces must not outlive it in the vault, whatever limit wrote them."""
+    Vault(memory, chunk_limit_bytes=WINDOWS_LIMIT, chunk_encoding="utf-16-le").set("s-1", TOKEN_10K)
+    assert len(entries(memory)) > 2
+    plain = Vault(memory)
+    plain.set("s-1", "short now")
+    assert entries(memory) == ["s-1"]
+    assert plain.get("s-1") == SecretValue("short now")
+
+
 def test_custom_service_is_used(memory: MemoryKeyring) -> None:
     Vault(memory, service="other").set("a", "1")
     assert memory.accounts("other") == ["a"]

@@ -341,12 +341,11 @@ class Vault:
     def _set_job(self, tick: Tick, account: str, text: str) -> None:
         limit, encoding = self.chunk_limit_bytes, self.chunk_encoding
         inline = fmt.inline_entry(text)
-        if limit is None:
-            # Nothing is ever chunked under this vault: one write, no read first.
-            self._raw_set(tick, account, inline)
-            return
+        # Read first even when this vault never chunks (limit None): the entry may have been written
+        # chunked under another limit (a vault shared with an older or differently set up Keybroker),
+        # and its chunks, pieces of the old value, must not outlive it.
         old = self._read_header(tick, account)
-        if fmt.fits(inline, limit, encoding):
+        if limit is None or fmt.fits(inline, limit, encoding):
             self._raw_set(tick, account, inline)
         else:
             generation = fmt.next_generation(old)
