@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 # Before a2a-sdk is imported (Runtime.start sets it too).
@@ -37,36 +38,47 @@ from keybroker.core.prompts import DecliningPrompter
 from keybroker.runtime import Runtime, RuntimeOptions
 
 
-async def serve(agent_url: str, no_caller: bool) -> None:
-    """Run the bridge until SIGTERM/SIGINT."""
-    environ = dict(os.environ)
+@contextlib.asynccontextmanager
+async def bench_runtime(agent_url: str, environ: dict[str, str]) -> AsyncIterator[Runtime]:
+    """A started `Runtime` over a memory vault, the agent at `agent_url` added with its values stored.
+
+    `environ` must name a scratch `KEYBROKER_HOME`. The runtime stops when the block ends.
+    """
+    environ = dict(environ)
     environ["KEYBROKER_VAULT"] = "memory"
     if "KEYBROKER_HOME" not in environ:
         raise SystemExit("KEYBROKER_HOME must point at a scratch directory")
     runtime = Runtime(RuntimeOptions(port=0, environ=environ), DecliningPrompter("benchmark: no prompts"))
+    try:
+        await runtime.start()
+        services = runtime.services
+        assert services is not None and runtime.broker is not None
+        services.agents.add(agent_url, slug=SLUG)
+        services.secrets.set(CARD_KEY, SecretValue(CARD_VALUE), owner=SLUG)
+        services.secrets.set(RUNTIME_KEY, SecretValue(RUNTIME_VALUE), owner=SLUG)
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+async def serve(agent_url: str, no_caller: bool) -> None:
+    """Run the bridge until SIGTERM/SIGINT."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    try:
-        info = await runtime.start()
-        services, broker = runtime.services, runtime.broker
-        assert services is not None and broker is not None
-        services.agents.add(agent_url, slug=SLUG)
-        services.secrets.set(CARD_KEY, SecretValue(CARD_VALUE), owner=SLUG)
-        services.secrets.set(RUNTIME_KEY, SecretValue(RUNTIME_VALUE), owner=SLUG)
-        async with contextlib.AsyncExitStack() as stack:
-            if no_caller:
-                from keybroker.core.bridge import BridgeApp, running_bridge
+    async with bench_runtime(agent_url, dict(os.environ)) as runtime, contextlib.AsyncExitStack() as stack:
+        services, broker, info = runtime.services, runtime.broker, runtime.instance
+        assert services is not None and broker is not None and info is not None
+        if no_caller:
+            from keybroker.core.bridge import BridgeApp, running_bridge
 
-                bare = BridgeApp(services.catalog.find_agent, broker, caller=None)
-                stack.push_async_callback(bare.aclose)
-                port2 = await stack.enter_async_context(running_bridge(bare, 0))
-                sys.stdout.write(f"READY2 {port2}\n")
-            say_ready(info.port)
-            await stop.wait()
-    finally:
-        await runtime.stop()
+            bare = BridgeApp(services.catalog.find_agent, broker, caller=None)
+            stack.push_async_callback(bare.aclose)
+            port2 = await stack.enter_async_context(running_bridge(bare, 0))
+            sys.stdout.write(f"READY2 {port2}\n")
+        say_ready(info.port)
+        await stop.wait()
 
 
 def main() -> None:

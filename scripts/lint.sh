@@ -16,7 +16,7 @@ for tool in ruff mypy; do
 done
 
 dirs=()
-for d in desktop tests bench; do
+for d in desktop tests bench packaging scripts; do
     [[ -d "$d" ]] && dirs+=("$d")
 done
 

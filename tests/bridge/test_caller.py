@@ -38,3 +38,25 @@ def test_unknown_connections_and_missing_addresses_give_none() -> None:
     assert peer_process(("not-an-ip", 1), ("127.0.0.1", 2)) is None
     assert caller_from_context(ServerCallContext()) is None
     assert caller_from_context(ServerCallContext(state={"client": "junk", "server": None})) is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_remembered_caller_answers_only_what_a_lookup_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    from keybroker.core.bridge import caller as caller_module
+
+    scans: list[tuple[tuple[str, int], tuple[str, int]]] = []
+
+    def scan(client: tuple[str, int], server: tuple[str, int]) -> str | None:
+        scans.append((client, server))
+        return "pid 4242 (agent-client)"
+
+    monkeypatch.setattr(caller_module, "peer_process", scan)
+    # A port pair no other test uses, so nothing is remembered for it yet.
+    context = ServerCallContext(state={"client": ("127.0.0.1", 61001), "server": ("127.0.0.1", 61002)})
+    assert caller_module.remembered_caller(context) == (False, None)
+    assert caller_from_context(context) == "pid 4242 (agent-client)"
+    assert caller_module.remembered_caller(context) == (True, "pid 4242 (agent-client)")
+    assert caller_from_context(context) == "pid 4242 (agent-client)"
+    assert len(scans) == 1
+    # No addresses: known at once to be nobody, like caller_from_context says.
+    assert caller_module.remembered_caller(ServerCallContext()) == (True, None)

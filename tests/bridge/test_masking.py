@@ -11,7 +11,14 @@ from a2a.types import Message, Part, StreamResponse, Task, TaskStatusUpdateEvent
 from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.struct_pb2 import ListValue, Struct, Value
 
-from keybroker.core.bridge.masking import MASK, mask_payload, mask_proto, scrub_proto, scrub_text
+from keybroker.core.bridge.masking import (
+    MASK,
+    clean_proto,
+    mask_payload,
+    mask_proto,
+    scrub_proto,
+    scrub_text,
+)
 from tests.bridge.support import SECRETS_URI
 
 CANARY = "ghp_CANARY_0123456789"
@@ -249,3 +256,38 @@ def test_scrub_proto_cuts_injected_values_from_every_string() -> None:
     assert task.history[0].parts[0].text == "fine"
     assert scrub_proto(task, [CANARY]) is False
     assert scrub_proto(task, []) is False
+
+
+# Both in one walk --------------------------------------------------------------------------------
+
+
+def _task_with_secrets_and_echoes() -> Task:
+    task = _task_with_secrets()
+    task.status.message.parts.append(Part(text=f"I got {CANARY}!"))
+    task.history[1].extensions.append(f"x-{CANARY}")
+    task.metadata.update({"echo": {"nested": [f"see {CANARY}", {"deeper": f"{CANARY}{CANARY}"}]}})
+    task.artifacts[0].parts.append(Part(data=Value(string_value=f"quoted {CANARY}")))
+    return task
+
+
+@pytest.mark.parametrize("values", [[CANARY], [CANARY, "status-secret", "abc"], [], ["absent-value"]])
+def test_clean_proto_does_what_mask_then_scrub_do(values: list[str]) -> None:
+    cleaned, reference = _task_with_secrets_and_echoes(), _task_with_secrets_and_echoes()
+    changed = clean_proto(cleaned, values)
+    expected = mask_proto(reference)
+    expected = scrub_proto(reference, values) or expected
+    assert cleaned.SerializeToString(deterministic=True) == reference.SerializeToString(deterministic=True)
+    assert changed is expected is True
+    assert clean_proto(cleaned, values) is False  # idempotent
+
+
+def test_clean_proto_masks_fulfilments_even_with_no_values_to_cut() -> None:
+    """Values released by an earlier run of the task come back in its history: masked regardless."""
+    task = _task_with_secrets()
+    assert clean_proto(task) is True
+    text = _dumps(MessageToDict(task))
+    for value in (CANARY, "status-secret", "part-secret", "data-secret", "artifact-secret", "task-secret"):
+        assert value not in text
+    message = Message(message_id="m", parts=[Part(text=f"plain {CANARY}")])
+    assert clean_proto(message, []) is False
+    assert clean_proto(message, [CANARY]) is True and CANARY not in str(message)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from a2a.client.errors import A2AClientError, A2AClientTimeoutError
@@ -104,3 +106,40 @@ def test_limits_are_bounded() -> None:
     with pytest.raises(ValueError):
         UpstreamLimits(connections=0)
     assert UpstreamLimits().connections == 16
+
+
+@pytest.mark.asyncio
+async def test_idle_connections_are_dropped_before_uvicorn_drops_them() -> None:
+    """Reusing a connection the agent's server is closing at that moment fails the send: expire ours
+    first (uvicorn, which most Python agents run on, closes idle keep-alive connections after 5 s)."""
+    import uvicorn
+
+    from keybroker.core.bridge import upstream as module
+
+    assert uvicorn.Config(app=None).timeout_keep_alive > module.KEEPALIVE_EXPIRY
+    card = _card(("http://127.0.0.1:1/", "JSONRPC", "1.0"))
+    async with Upstream(card, slug="a") as upstream:
+        pool = upstream._http._transport._inner._pool  # type: ignore[attr-defined]
+        assert pool._keepalive_expiry == module.KEEPALIVE_EXPIRY
+
+
+@pytest.mark.asyncio
+async def test_no_cookie_an_agent_sets_goes_back_to_it() -> None:
+    """One upstream client serves every caller of an agent: a cookie set for one must not reach the next."""
+    from a2a.types import Message, Part, Role, SendMessageRequest
+
+    seen: list[str | None] = []
+
+    def agent(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("cookie"))
+        task = {"id": "T", "contextId": "C", "status": {"state": "TASK_STATE_COMPLETED"}}
+        body = {"jsonrpc": "2.0", "id": json.loads(request.content)["id"], "result": {"task": task}}
+        return httpx.Response(200, json=body, headers={"set-cookie": "session=caller-one; Path=/"})
+
+    card = _card(("http://127.0.0.1:1/", "JSONRPC", "1.0"))
+    async with Upstream(card, slug="a", transport=httpx.MockTransport(agent)) as upstream:
+        for n in range(3):
+            message = Message(role=Role.ROLE_USER, message_id=f"m{n}", parts=[Part(text="hi")])
+            answer = await upstream.send(SendMessageRequest(message=message), wait=True)
+            assert answer.task.id == "T"
+    assert seen == [None, None, None]

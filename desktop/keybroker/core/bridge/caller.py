@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # a2a-sdk is imported only once a bridged request needs it (app.py)
     from a2a.server.context import ServerCallContext
 
-__all__ = ["caller_from_context", "peer_process"]
+__all__ = ["caller_from_context", "peer_process", "remembered_caller"]
 
 _PROC = Path("/proc")
 _MAX_FDS_SCANNED = 200_000
@@ -142,13 +142,33 @@ def _address(value: object) -> tuple[str, int] | None:
     return None
 
 
-def caller_from_context(context: ServerCallContext) -> str | None:
-    """The calling process for a request whose context holds `client`/`server` (jsonrpc_route.py)."""
+def _connection(context: ServerCallContext) -> tuple[tuple[str, int], tuple[str, int]] | None:
     client = _address(context.state.get("client"))
     server = _address(context.state.get("server"))
     if client is None or server is None:
         return None
-    known, answer = _recent.get((client, server))
+    return client, server
+
+
+def remembered_caller(context: ServerCallContext) -> tuple[bool, str | None]:
+    """`(True, caller)` when `caller_from_context` would answer without scanning, else `(False, None)`.
+
+    No file is read: cheap enough for the event loop, so a keep-alive client's later requests skip
+    the worker thread `caller_from_context` needs.
+    """
+    key = _connection(context)
+    if key is None:
+        return True, None  # nothing to look up: caller_from_context answers None at once
+    return _recent.get(key)
+
+
+def caller_from_context(context: ServerCallContext) -> str | None:
+    """The calling process for a request whose context holds `client`/`server` (jsonrpc_route.py)."""
+    key = _connection(context)
+    if key is None:
+        return None
+    client, server = key
+    known, answer = _recent.get(key)
     if known:
         return answer
     try:

@@ -67,9 +67,10 @@ from a2a.utils.errors import (
 from google.protobuf.message import Message as ProtoMessage  # type: ignore[import-untyped]
 
 from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
+from keybroker.core.bridge.caller import caller_from_context, remembered_caller
 from keybroker.core.bridge.collector import Collector, stream_payload
 from keybroker.core.bridge.credentials import Credentials, scheme_demand
-from keybroker.core.bridge.masking import mask_proto, scrub_proto
+from keybroker.core.bridge.masking import clean_proto
 from keybroker.core.bridge.ports import Phase, SecretSource, TaskWatch
 from keybroker.core.bridge.scheme_auth import AuthCall, SchemeAuth
 from keybroker.core.bridge.secrets_flow import (
@@ -193,10 +194,9 @@ class BridgeHandler(RequestHandler):
 
     @staticmethod
     def _clean(payload: ProtoMessage, run: _Run | None = None) -> None:
-        mask_proto(payload)
-        revealed = run.revealed() if run is not None else []
-        if revealed:
-            scrub_proto(payload, revealed)
+        # Masks every fulfilment whatever this run released (values released earlier in the task
+        # come back in its history), and cuts this run's own values out of every string.
+        clean_proto(payload, run.revealed() if run is not None else ())
 
     def _observe(self, event: object, run: _Run | None = None) -> None:
         """Tell a `TaskWatch` broker the task ids a run learns and the terminal states the agent reports.
@@ -260,8 +260,13 @@ class BridgeHandler(RequestHandler):
 
     async def _caller_of(self, run: _Run) -> str | None:
         if not run.caller_known:
-            # Reads /proc on Linux: only when a value is about to be released, off the loop.
-            run.caller = await asyncio.to_thread(self._caller, run.context)
+            known, caller = False, None
+            if self._caller is caller_from_context:  # a keep-alive client's answer is remembered
+                known, caller = remembered_caller(run.context)
+            if not known:
+                # Reads /proc on Linux: only when a value is about to be released, off the loop.
+                caller = await asyncio.to_thread(self._caller, run.context)
+            run.caller = caller
             run.caller_known = True
         return run.caller
 

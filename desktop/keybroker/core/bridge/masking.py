@@ -14,16 +14,15 @@ messages (`mask_proto`, in place on a message the bridge owns), where metadata i
 
 `scrub_proto` / `scrub_text` are a second, request-scoped layer: the literal values the bridge
 itself injected into a run are cut out of every string going back, in case an agent quotes one in
-text or an error message.
+text or an error message. `clean_proto` does both in one walk over a message (the handler's path).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from functools import lru_cache
 from typing import Any
 
-from google.protobuf.descriptor import Descriptor, FieldDescriptor  # type: ignore[import-untyped]
+from google.protobuf.descriptor import FieldDescriptor  # type: ignore[import-untyped]
 from google.protobuf.message import Message as ProtoMessage  # type: ignore[import-untyped]
 from google.protobuf.struct_pb2 import ListValue, Struct, Value  # type: ignore[import-untyped]
 
@@ -33,6 +32,7 @@ __all__ = [
     "FULFILMENT_KEYS",
     "MASK",
     "MIN_SCRUB_LENGTH",
+    "clean_proto",
     "mask_payload",
     "mask_proto",
     "scrub_proto",
@@ -46,10 +46,6 @@ FULFILMENT_KEYS = frozenset({"secret_fulfillments", "secretFulfillments"})
 #: and the structural mask already covers where a value is supposed to be.
 MIN_SCRUB_LENGTH = 4
 _MAX_DEPTH = 64
-
-_STRUCT = Struct.DESCRIPTOR.full_name
-_VALUE = Value.DESCRIPTOR.full_name
-_LIST = ListValue.DESCRIPTOR.full_name
 
 
 # JSON-like data ----------------------------------------------------------------------------------
@@ -139,10 +135,23 @@ def _is_repeated(field: FieldDescriptor) -> bool:
     return bool(field.is_repeated)
 
 
-@lru_cache(maxsize=256)
-def _message_fields(descriptor: Descriptor) -> frozenset[str]:
-    """Names of the fields of `descriptor` that hold messages (where a Struct may hide)."""
-    return frozenset(f.name for f in descriptor.fields if f.type == FieldDescriptor.TYPE_MESSAGE)
+# How `_walk` treats a set field, worked out once per field descriptor (descriptors are immutable).
+_TEXT, _SKIP, _MAP, _REPEATED, _SINGLE = range(5)
+_FIELD_KINDS: dict[FieldDescriptor, int] = {}
+
+
+def _field_kind(field: FieldDescriptor) -> int:
+    kind = _FIELD_KINDS.get(field)
+    if kind is None:
+        if field.type != FieldDescriptor.TYPE_MESSAGE:
+            kind = _TEXT if field.type == FieldDescriptor.TYPE_STRING else _SKIP
+        elif field.message_type.GetOptions().map_entry:
+            holds_messages = field.message_type.fields_by_name["value"].type == FieldDescriptor.TYPE_MESSAGE
+            kind = _MAP if holds_messages else _SKIP
+        else:
+            kind = _REPEATED if _is_repeated(field) else _SINGLE
+        _FIELD_KINDS[field] = kind
+    return kind
 
 
 class _Visitor:
@@ -161,33 +170,25 @@ class _Visitor:
 def _walk(message: ProtoMessage, depth: int, visitor: _Visitor, *, texts: bool) -> bool:
     if depth > _MAX_DEPTH:
         return False
-    name = message.DESCRIPTOR.full_name
-    if name == _STRUCT:
-        assert isinstance(message, Struct)
+    if isinstance(message, Struct):
         return visitor.struct(message, depth)
-    if name == _VALUE:
-        assert isinstance(message, Value)
+    if isinstance(message, Value):
         return visitor.value(message, depth)
-    if name == _LIST:
-        assert isinstance(message, ListValue)
+    if isinstance(message, ListValue):
         return any([visitor.value(v, depth + 1) for v in message.values])
     changed = False
-    message_fields = _message_fields(message.DESCRIPTOR)
     for field, value in message.ListFields():
-        if field.name not in message_fields:
-            if texts and field.type == FieldDescriptor.TYPE_STRING:
-                changed |= visitor.text(message, field, value)
-            continue
-        entry = field.message_type
-        if entry.GetOptions().map_entry:
-            if entry.fields_by_name["value"].type == FieldDescriptor.TYPE_MESSAGE:
-                for item in value.values():
-                    changed |= _walk(item, depth + 1, visitor, texts=texts)
-        elif _is_repeated(field):
+        kind = _field_kind(field)
+        if kind == _SINGLE:
+            changed |= _walk(value, depth + 1, visitor, texts=texts)
+        elif kind == _REPEATED:
             for item in value:
                 changed |= _walk(item, depth + 1, visitor, texts=texts)
-        else:
-            changed |= _walk(value, depth + 1, visitor, texts=texts)
+        elif kind == _MAP:
+            for item in value.values():
+                changed |= _walk(item, depth + 1, visitor, texts=texts)
+        elif kind == _TEXT and texts:
+            changed |= visitor.text(message, field, value)
     return changed
 
 
@@ -273,3 +274,26 @@ def scrub_proto(message: ProtoMessage, values: Collection[str]) -> bool:
     if not cut:
         return False
     return _walk(message, 0, _Scrubber(cut), texts=True)
+
+
+class _Cleaner(_Scrubber):
+    """`mask_proto` then `scrub_proto` at each place, in one walk over the message tree."""
+
+    def struct(self, struct: Struct, depth: int) -> bool:
+        masked = _mask_struct(struct, depth)
+        return any([_scrub_value(v, self.cut, depth + 1) for v in struct.fields.values()]) or masked
+
+    def value(self, value: Value, depth: int) -> bool:
+        masked = _mask_value(value, depth)
+        return _scrub_value(value, self.cut, depth) or masked
+
+
+def clean_proto(message: ProtoMessage, values: Collection[str] = ()) -> bool:
+    """`mask_proto(message)` and `scrub_proto(message, values)`, in one walk. True when anything changed.
+
+    Every `secret_fulfillments` value is masked whatever `values` holds (the mask is structural).
+    """
+    cut = _scrubbable(values)
+    if not cut:
+        return mask_proto(message)
+    return _walk(message, 0, _Cleaner(cut), texts=True)

@@ -11,6 +11,10 @@ transport), so the bridge speaks whichever version the agent does. Errors from t
 become clean `A2AError`s naming the agent, never a traceback and never upstream text carrying a
 value the bridge injected (see `upstream_error`). Card security credentials (API keys, bearer tokens)
 ride along as a per-call marker and are applied by the transport at the wire (credentials.py).
+
+The httpx client keeps no cookies (`_UpstreamClient`): one client serves every caller of an agent, so a
+cookie an agent set for one caller must not ride along with the next; cookie credentials the card
+declares are applied per request by the transport instead.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import ipaddress
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -48,6 +52,12 @@ log = logging.getLogger("keybroker.bridge")
 #: Sent under both names: 1.0 reads `A2A-Extensions`, 0.3 servers `X-A2A-Extensions` (pitfall 6).
 EXTENSION_HEADERS = ("A2A-Extensions", "X-A2A-Extensions")
 _HTTP_BINDINGS = ("JSONRPC", "HTTP+JSON")
+#: Seconds an idle pooled connection is reused. Below the 5 s after which uvicorn (most Python agents)
+#: and Node close an idle keep-alive connection: reusing one at that moment races the server's close, and
+#: the send fails with "closed the connection" (seen once per full bench run with 30 s).
+KEEPALIVE_EXPIRY = 4.0
+#: Parsed URLs an upstream client keeps (its card's interfaces; the REST binding adds task paths).
+_MAX_URLS = 64
 _T = TypeVar("_T")
 
 
@@ -132,6 +142,53 @@ def upstream_error(exc: BaseException, slug: str, injected: Collection[str] = ()
     return InternalError(f"agent {slug!r}: {type(exc).__name__}")
 
 
+class _NoCookies(httpx.Cookies):
+    """An always-empty cookie store: what an agent sets is dropped, nothing is sent back."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        return None
+
+    def set(self, name: str, value: str, domain: str = "", path: str = "/") -> None:
+        return None
+
+
+class _UpstreamClient(httpx.AsyncClient):
+    """`httpx.AsyncClient` without a cookie jar, parsing each agent URL once.
+
+    httpx stores every `Set-Cookie` in a client-wide jar (shared by all of the bridge's callers, see
+    the module docstring) and, per request, wraps the response for `http.cookiejar` (~15 us) and
+    parses the URL string a2a-sdk passes (~10 us): both are skipped here.
+    """
+
+    _NO_COOKIES = _NoCookies()
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._urls: dict[str, httpx.URL] = {}
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        if cookies:
+            raise ValueError("the upstream client keeps no cookies")
+
+    def build_request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Request:
+        if isinstance(url, str):
+            parsed = self._urls.get(url)
+            if parsed is None:
+                parsed = httpx.URL(url)
+                if len(self._urls) < _MAX_URLS:  # a card names a handful; never grow without bound
+                    self._urls[url] = parsed
+            url = parsed
+        return super().build_request(method, url, **kwargs)
+
+
 class Upstream:
     """The way to one agent. Use as an async context manager or call `aclose()`."""
 
@@ -148,13 +205,13 @@ class Upstream:
         self.slug = slug
         self.limits = limits or UpstreamLimits()
         n = self.limits.connections
-        pool = httpx.Limits(max_connections=n, max_keepalive_connections=n, keepalive_expiry=30.0)
+        pool = httpx.Limits(max_connections=n, max_keepalive_connections=n, keepalive_expiry=KEEPALIVE_EXPIRY)
         self._credentials = CredentialRegistry()
         urls = [i.url for i in card.supported_interfaces if i.protocol_binding in _HTTP_BINDINGS]
         # Card security credentials are added by this transport, right before the wire (credentials.py).
         # One shared TLS context for every https agent, none loaded for plain http (tls.py).
         wire = transport or httpx.AsyncHTTPTransport(verify=context_for(urls), limits=pool, trust_env=False)
-        self._http = httpx.AsyncClient(
+        self._http = _UpstreamClient(
             trust_env=False,
             follow_redirects=False,
             limits=pool,
