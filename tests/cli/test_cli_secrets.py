@@ -223,3 +223,6 @@ def test_status_and_doctor(kb: RunCli) -> None:
     doc = json.loads(kb("doctor", "--json").stdout)
     assert doc["vault"]["state"] == "ok" and "SecretService" in doc["vault"]["backend"]
     assert doc["port"] == 7411
+    text = kb("doctor").stdout.splitlines()
+    assert text[0].startswith("vault:     ok: SecretService")
+    assert not text[1].strip().startswith("OS vault:"), "the vault is named once"

@@ -123,7 +123,7 @@ def cmd_doctor(args: argparse.Namespace, ctx: CommandContext) -> int:
         v = report["vault"]
         w = sys.stdout.write
         w(f"vault:     {v['state']}: {v.get('backend') or '-'}\n")
-        if v.get("message"):
+        if v.get("message") and v["message"] != f"OS vault: {v.get('backend')}":  # not the line above again
             w(f"           {v['message']}\n")
         if v.get("hint"):
             w(f"           fix: {v['hint']}\n")
