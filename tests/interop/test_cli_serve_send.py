@@ -16,7 +16,7 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -158,6 +158,19 @@ def test_asked_once_on_the_terminal_then_served_unasked(
 def test_send_without_a_running_instance_exits_6(kb: RunCli) -> None:
     r = kb("send", "demo", "hi")
     assert r.returncode == 6 and "serve" in r.stderr
+
+
+def test_a_dead_agent_exits_6_with_the_reason(
+    kb: RunCli, serve: list[Serve], start_peer: Callable[..., RunningPeer]
+) -> None:
+    peer = start_peer("a2a1")
+    assert kb("agents", "add", peer.base_url, "--slug", "gone").returncode == 0
+    peer.stop()
+    serve.append(Serve(Path(), ["--deny-unknown"]))  # its card demands a secret: no prompt to answer
+    r = kb("send", "gone", "hi")
+    assert r.returncode == 6, r.stderr
+    assert "keybroker: the bridge answered with an error" in r.stderr and "gone" in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def test_declined_prompt_exits_5_and_unknown_slug_3(

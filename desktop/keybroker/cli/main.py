@@ -105,18 +105,20 @@ class _RepeatFilter:
 def setup_logging(paths: Paths, *, verbose: bool) -> None:
     """A rotated log file for everything (libraries at WARNING); stderr only with --verbose.
 
-    Never a value is logged: our code logs names and ids; a2a-sdk's debug logging (which shows raw
-    request bodies) and qasync's (which logs the whole environment) stay off even if the root logger
-    is turned up."""
+    Never a value is logged: our code logs names and ids; libraries' records lose their arguments and
+    tracebacks (log_privacy.py); a2a-sdk's debug logging (which shows raw request bodies) and qasync's
+    (which logs the whole environment) stay off even if the root logger is turned up."""
     import logging
 
     from keybroker.cli.log_file import RotatingLogFile
+    from keybroker.cli.log_privacy import LibraryRecordFilter
 
     root = logging.getLogger()
     root.setLevel(logging.WARNING)
     logging.getLogger("keybroker").setLevel(logging.DEBUG if verbose else logging.INFO)
     for noisy in ("a2a", "qasync"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    private = LibraryRecordFilter()  # first: what the other filters and the handlers see is already cut
     repeat = _RepeatFilter()
     try:
         paths.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -124,6 +126,7 @@ def setup_logging(paths: Paths, *, verbose: bool) -> None:
             paths.log_dir / "keybroker.log", max_bytes=1_000_000, backups=3
         )
         handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"))
+        handler.addFilter(private)
         handler.addFilter(repeat)
         root.addHandler(handler)
     except OSError:
@@ -132,6 +135,7 @@ def setup_logging(paths: Paths, *, verbose: bool) -> None:
     if verbose:
         stream = logging.StreamHandler(sys.stderr)
         stream.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        stream.addFilter(private)
         stream.addFilter(repeat)
         root.addHandler(stream)
 

@@ -103,6 +103,7 @@ async def _send(url: str, args: argparse.Namespace, token: str | None) -> Outcom
     from a2a.client import ClientConfig, ClientFactory
     from a2a.client.errors import A2AClientError
     from a2a.types import Message, Part, Role, SendMessageRequest
+    from a2a.utils.errors import A2AError
     from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]
 
     from keybroker.core.errors import AgentUnreachable, BridgeError
@@ -138,6 +139,10 @@ async def _send(url: str, args: argparse.Namespace, token: str | None) -> Outcom
                 sys.stdout.flush()
         except (A2AClientError, httpx.HTTPError) as exc:
             raise BridgeError(f"the run broke off: {exc}") from None
+        except A2AError as exc:
+            # The bridge answered with a JSON-RPC error (a dead or failing agent, a refused request):
+            # its text is the bridge's own, already cleared of any value it injected.
+            raise BridgeError(f"the bridge answered with an error: {exc}") from None
         finally:
             await client.close()
     return out

@@ -57,6 +57,10 @@ class SecretValue:
     def __reduce__(self) -> Any:
         raise TypeError("SecretValue cannot be pickled")
 
+    def __getstate__(self) -> Any:
+        # object.__getstate__ (Python 3.11) would hand out the slot's plain value to any caller.
+        raise TypeError("SecretValue has no state to hand out")
+
 
 class GrantScope(enum.StrEnum):
     """How long a user's yes lasts (DESIGN §3). Only ALWAYS survives a restart."""
