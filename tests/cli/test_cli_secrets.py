@@ -61,9 +61,13 @@ def test_set_list_show_reveal_update_rm(kb: RunCli) -> None:
     assert kb("secrets", "show", "GITHUB").returncode == 3
 
 
-def test_empty_and_unicode_values(kb: RunCli) -> None:
-    assert kb("secrets", "set", "EMPTY", stdin="").returncode == 0
-    assert kb("secrets", "show", "EMPTY", "--reveal").stdout == ""
+def test_empty_values_are_refused_and_unicode_kept(kb: RunCli) -> None:
+    # What `echo "$UNSET" | keybroker secrets set K` pipes in: refused, like an empty prompt answer.
+    for empty in ("", "\n"):
+        r = kb("secrets", "set", "EMPTY", stdin=empty)
+        assert r.returncode == 2 and "empty" in r.stderr
+    assert kb("secrets", "show", "EMPTY").returncode == 3
+    assert kb("secrets", "set", "SPACE", stdin=" ").returncode == 0  # a space is a value
     value = "pässwörd ✓ 鍵 🔑"
     assert kb("secrets", "set", "ключ", stdin=value).returncode == 0
     assert kb("secrets", "show", "ключ", "--reveal").stdout == value

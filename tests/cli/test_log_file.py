@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -55,3 +56,23 @@ def test_appends_to_an_existing_log_and_opens_nothing_until_a_record_comes(tmp_p
             log.removeHandler(h)
     assert path.read_text(encoding="utf-8").splitlines() == ["first", "second"]
     assert not (tmp_path / "k.log.1").exists()
+
+
+def test_a_log_that_cannot_be_written_says_so_once(tmp_path: Path, capsys: object) -> None:
+    """/dev/full fails every write with ENOSPC, like a full disk: one note, no tracebacks."""
+    import pytest
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    handler = RotatingLogFile(Path("/dev/full"), max_bytes=1_000_000, backups=2)
+    log = _logger(handler, "full")
+    try:
+        for i in range(5):
+            log.warning("line %d", i)
+    finally:
+        log.removeHandler(handler)
+        with contextlib.suppress(OSError):
+            handler.close()
+    err = capsys.readouterr().err  # type: ignore[attr-defined]
+    assert err.count("cannot write the log file /dev/full") == 1
+    assert "Traceback" not in err

@@ -275,6 +275,17 @@ def test_agent_text_is_never_rich_text(app: QApplication, qtbot: QtBot) -> None:
     assert not any("\x1b" in t for t in texts(dialog))
 
 
+def test_a_bidi_override_in_the_name_cannot_reverse_what_the_user_reads(
+    app: QApplication, qtbot: QtBot
+) -> None:
+    """ "GitHub Official \u202etnega-live" renders as "GitHub Official evil-agent" if shown as is."""
+    who = agent("evil", name="GitHub Official \u202etnega-live\u200b")
+    dialog = dialog_for(qtbot, request(item("K"), who=who))
+    shown = [*texts(dialog), dialog.windowTitle()]
+    assert not any(c in t for t in shown for c in ("\u202e", "\u200b"))
+    assert dialog.windowTitle() == "GitHub Official tnega-live asks for a secret — Keybroker"
+
+
 def test_show_and_paste_buttons(app: QApplication, qtbot: QtBot) -> None:
     dialog = dialog_for(qtbot, request(item(stored=record("GITHUB_TOKEN", "research"))))
     widget = dialog.items[0]

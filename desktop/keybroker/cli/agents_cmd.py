@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from keybroker.cli.output import info, print_json, table, when
+from keybroker.cli.output import cell, info, print_json, table, when
 
 if TYPE_CHECKING:  # the core loads in the command that runs, not while the parser is built
     from keybroker.cli.context import CommandContext
@@ -148,23 +148,24 @@ def _print_details(d: dict[str, object]) -> None:
             v = ", ".join(map(str, v)) or "-"
         if k in ("added", "last_seen"):
             v = when(v if isinstance(v, float) else None)
-        w(f"{k.replace('_', ' ') + ':':19} {v if v not in ('', None) else '-'}\n")
+        w(f"{k.replace('_', ' ') + ':':19} {cell(v, 1000) if v not in ('', None) else '-'}\n")
     demands = d["demands"]
     assert isinstance(demands, list)
     w("secret demands:" + (" none\n" if not demands else "\n"))
     for dem in demands:
-        w(f"  {dem['key']}: {dem['name']}  [{dem['status']}]\n")
+        w(f"  {cell(dem['key'])}: {cell(dem['name'])}  [{dem['status']}]\n")
         if dem.get("description"):
-            w(f"      {dem['description']}\n")
+            w(f"      {cell(dem['description'], 1000)}\n")
     schemes = d["schemes"]
     assert isinstance(schemes, list)
     w("security schemes:" + (" none\n" if not schemes else "\n"))
     for s in schemes:
-        w(f"  {s['name']}: {s['summary']}  [{s['status']}]\n")
+        w(f"  {cell(s['name'])}: {cell(s['summary'])}  [{s['status']}]\n")
     security = d["security"]
     assert isinstance(security, list)
     if security:
-        w("security needs:     " + " OR ".join(" AND ".join(req) or "(none)" for req in security) + "\n")
+        needs = " OR ".join(" AND ".join(cell(name) for name in req) or "(none)" for req in security)
+        w(f"security needs:     {needs}\n")
 
 
 def cmd_show(args: argparse.Namespace, ctx: CommandContext) -> int:
@@ -216,8 +217,8 @@ def cmd_push_secrets(args: argparse.Namespace, ctx: CommandContext) -> int:
         info(f"deleted there (revoked here): {', '.join(report.deleted)}")
     for key, why in report.skipped:
         info(f"not pushed: {key}: {why}")
-    for key in report.remote:
-        sys.stdout.write(key + "\n")
+    for key in report.remote:  # keys the agent listed: its own text
+        sys.stdout.write(cell(key) + "\n")
     return 0
 
 

@@ -31,6 +31,19 @@ class RotatingLogFile(logging.FileHandler):
             return
         super().emit(record)
 
+    def handleError(self, record: logging.LogRecord) -> None:
+        """A log that cannot be written (a full or read-only disk) says so once on stderr, in one line.
+
+        logging's default prints a traceback for every record; the command's own error already tells
+        the user what failed."""
+        if not self._failed:
+            self._failed = True
+            import sys
+
+            sys.stderr.write(f"keybroker: note: cannot write the log file {self.baseFilename}\n")
+
+    _failed = False
+
     def _should_rotate(self, record: logging.LogRecord) -> bool:
         if self.max_bytes <= 0 or self.backups <= 0:  # as the standard handler: then it never rotates
             return False

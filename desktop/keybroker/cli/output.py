@@ -38,11 +38,24 @@ def left(seconds: float) -> str:
     return f"{hours // 24} d"
 
 
+#: The widest table cell: a card may name itself in 100,000 characters.
+MAX_CELL = 200
+
+
+def cell(text: object, limit: int = MAX_CELL) -> str:
+    """Untrusted text (card names, descriptions, agent-chosen keys) as one safe line for the terminal:
+    whitespace runs become one space, control, bidi and zero-width characters "?" (core/safe_text.py)."""
+    from keybroker.core.safe_text import one_line  # here: --version and --help load no core module
+
+    return one_line(" ".join(str(text).split()), limit)
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO | None = None) -> None:
-    """Aligned columns; an empty table says so."""
+    """Aligned columns of safe cells (`cell`); an empty table says so."""
     stream = out or sys.stdout
     if not rows:
         return
+    rows = [[cell(c) for c in r] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     line = "  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))
     stream.write(line.rstrip() + "\n")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from keybroker.cli.output import info, print_json, table, when
+from keybroker.cli.output import cell, info, print_json, table, when
 
 if TYPE_CHECKING:  # the core loads in the command that runs, not while the parser is built
     from keybroker.cli.context import CommandContext
@@ -179,7 +179,7 @@ def cmd_show(args: argparse.Namespace, ctx: CommandContext) -> int:
         ("uses", str(record.use_count)),
     ]
     for k, v in rows:
-        sys.stdout.write(f"{k + ':':13} {v}\n")
+        sys.stdout.write(f"{k + ':':13} {cell(v, 1000)}\n")
     grants = [g for g in svc.grants.live() if g.secret_id == record.secret_id]
     for g in grants:
         sys.stdout.write(f"{'grant:':13} {g.agent} ({g.scope.value}, {g.grant_id})\n")

@@ -30,6 +30,7 @@ from keybroker.core.prompts import (
     UseOffered,
     UseStored,
 )
+from keybroker.core.safe_text import one_line
 
 NO_TERMINAL = "no terminal to ask on"
 DENY_UNKNOWN = "--deny-unknown: only values with a grant are released"
@@ -53,9 +54,8 @@ class TerminalClosed(Exception):
 
 
 def clean(text: object, limit: int = _MAX_SHOWN) -> str:
-    """`text` safe for a terminal: control characters replaced, length capped."""
-    shown = "".join("?" if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 else c for c in str(text))
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+    """`text` safe for a terminal: control, bidi and zero-width characters replaced, length capped."""
+    return one_line(text, limit)
 
 
 class Terminal:

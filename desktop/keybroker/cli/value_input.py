@@ -29,9 +29,20 @@ def read_value(label: str, *, stdin: TextIO | None = None) -> SecretValue:
         second = getpass.getpass("Again, to confirm: ")
         if first != second:
             raise InvalidInputError("the two values differ; nothing was stored")
-        return SecretValue(first)
+        return _not_empty(first, label)
     try:
         data = stream.read()
     except UnicodeDecodeError:
         raise InvalidInputError("the value on stdin is not valid UTF-8; nothing was stored") from None
-    return SecretValue(strip_one_newline(data))
+    return _not_empty(strip_one_newline(data), label)
+
+
+def _not_empty(text: str, label: str) -> SecretValue:
+    """An empty value is refused: it is what an unset shell variable (`echo "$TOKEN" | ...`) gives, and
+    an agent handed "" fails later and far from the cause."""
+    if not text:
+        raise InvalidInputError(
+            f"the value for {label} is empty; nothing was stored",
+            hint="pipe the value itself (is the variable you echo set?)",
+        )
+    return SecretValue(text)

@@ -1,15 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """The words of the prompt dialog, kept apart from its widgets so they are tested without a screen.
 
-Everything shown comes from agent cards and agents, so it is cleaned (control characters replaced,
-length capped) and always shown as plain text, never as Qt rich text: an agent must not be able to
-style or link its way into the dialog.
+Everything shown comes from agent cards and agents, so it is cleaned (control, bidi and zero-width
+characters replaced, length capped) and always shown as plain text, never as Qt rich text: an agent
+must not be able to style or link its way into the dialog.
 """
 
 from __future__ import annotations
 
 from keybroker.core.models import GrantScope, SecretRecord
 from keybroker.core.prompts import PromptRequest
+from keybroker.core.safe_text import one_line
 
 SCOPE_LABELS: dict[GrantScope, str] = {
     GrantScope.ONCE: "Just this once",
@@ -25,9 +26,9 @@ _ID = 8
 
 
 def shown(text: object, limit: int = _LONG) -> str:
-    """`text` safe to show: control characters replaced by spaces, length capped with an ellipsis."""
-    cleaned = "".join(" " if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 else c for c in str(text))
-    cleaned = " ".join(cleaned.split())
+    """`text` safe to show: control, bidi and zero-width characters replaced by spaces (core/safe_text.py),
+    whitespace runs collapsed, length capped with an ellipsis."""
+    cleaned = " ".join(one_line(text, replacement=" ").split())
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 

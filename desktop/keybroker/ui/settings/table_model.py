@@ -1,14 +1,22 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A read-only table model over records, described column by column, sortable by any column."""
+"""A read-only table model over records, described column by column, sortable by any column.
+
+Cells show text from agent cards (names, descriptions, keys): every cell goes through `one_line` (control,
+bidi and zero-width characters replaced, length capped), and tooltips, which Qt renders as rich text
+when they look like HTML, are escaped and handed over as rich text so an agent cannot style or link.
+"""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontDatabase, QIcon
+
+from keybroker.core.safe_text import one_line
 
 T = TypeVar("T")
 Index = QModelIndex | QPersistentModelIndex
@@ -33,6 +41,18 @@ class Column(Generic[T]):
     foreground: Callable[[T], QColor | None] | None = None
     icon: Callable[[T], QIcon | None] | None = None
     italic: Callable[[T], bool] | None = None
+
+
+#: The longest text a cell shows (a card may name itself in 100,000 characters).
+CELL_LIMIT = 300
+
+
+def plain_tooltip(text: str | None, limit: int = 2000) -> str | None:
+    """`text` as a tooltip that is always plain: escaped, line breaks kept, unsafe characters replaced."""
+    if not text:
+        return None
+    lines = [html.escape(one_line(line, limit)) for line in text[:limit].splitlines()]
+    return "<qt>" + "<br>".join(lines) + "</qt>"
 
 
 class RecordTableModel(QAbstractTableModel, Generic[T]):
@@ -109,10 +129,10 @@ class RecordTableModel(QAbstractTableModel, Generic[T]):
         record = self._rows[index.row()]
         column = self.columns[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return column.text(record)
+            return one_line(column.text(record), CELL_LIMIT, replacement=" ")
         if role == Qt.ItemDataRole.ToolTipRole:
             tip = column.tooltip(record) if column.tooltip else None
-            return tip if tip is not None else (column.text(record) or None)
+            return plain_tooltip(tip if tip is not None else column.text(record))
         if role == Qt.ItemDataRole.TextAlignmentRole:
             horizontal = Qt.AlignmentFlag.AlignRight if column.align_right else Qt.AlignmentFlag.AlignLeft
             return int(horizontal | Qt.AlignmentFlag.AlignVCenter)
