@@ -226,6 +226,31 @@ async def test_oversize_body_is_cut_off_while_streaming() -> None:
     assert stream.chunks == MAX_CARD_BYTES // 65536 + 1
 
 
+class Trickle(httpx.AsyncByteStream):
+    """A byte at a time, each one quick enough for the per-read timeout."""
+
+    def __init__(self, clock: list[float]) -> None:
+        self.clock = clock
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while True:
+            self.clock[0] += 1.0  # a second per byte
+            yield b" "
+
+
+@pytest.mark.asyncio
+async def test_a_trickling_card_hits_the_overall_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    from keybroker.core.a2a import card_fetch
+
+    clock = [1000.0]
+    monkeypatch.setattr(card_fetch.time, "monotonic", lambda: clock[0])
+    recorder = Recorder({CARD: httpx.Response(200, stream=Trickle(clock))})
+    async with _client(recorder) as client:
+        with pytest.raises(AgentUnreachable, match="took over 20 s to send its card"):
+            await fetch_card("http://h", client)
+    assert clock[0] < 1030  # stopped right after the deadline, not at the 1 MiB cap
+
+
 @pytest.mark.asyncio
 async def test_declared_oversize_is_refused_before_reading() -> None:
     stream = Endless()

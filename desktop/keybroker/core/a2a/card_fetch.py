@@ -10,6 +10,7 @@ as a stream and cut off at 1 MiB. httpx errors become Keybroker errors here, at 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -113,10 +114,17 @@ def _check_length(response: httpx.Response, card_url: str) -> None:
         raise InvalidCardError(f"the agent card at {card_url} is larger than {MAX_CARD_BYTES} bytes")
 
 
-def _add_chunk(body: bytearray, chunk: bytes, card_url: str) -> None:
+#: Seconds a whole card download may take. The client's timeout bounds each read only: a server
+#: trickling a byte a second would hold `agents add` (or the settings window's Add) for hours.
+CARD_DEADLINE = 20.0
+
+
+def _add_chunk(body: bytearray, chunk: bytes, card_url: str, deadline: float) -> None:
     body += chunk
     if len(body) > MAX_CARD_BYTES:
         raise InvalidCardError(f"the agent card at {card_url} is larger than {MAX_CARD_BYTES} bytes")
+    if time.monotonic() > deadline:
+        raise AgentUnreachable(f"the agent at {card_url} took over {CARD_DEADLINE:g} s to send its card")
 
 
 def _decode(body: bytes, card_url: str) -> dict[str, Any]:
@@ -184,8 +192,9 @@ async def _get_async(client: httpx.AsyncClient, card_url: str) -> dict[str, Any]
         _check_status(response, card_url)
         _check_length(response, card_url)
         body = bytearray()
+        deadline = time.monotonic() + CARD_DEADLINE
         async for chunk in response.aiter_bytes():
-            _add_chunk(body, chunk, card_url)
+            _add_chunk(body, chunk, card_url, deadline)
     return _decode(bytes(body), card_url)
 
 
@@ -197,8 +206,9 @@ def _get_sync(client: httpx.Client, card_url: str) -> dict[str, Any] | None:
         _check_status(response, card_url)
         _check_length(response, card_url)
         body = bytearray()
+        deadline = time.monotonic() + CARD_DEADLINE
         for chunk in response.iter_bytes():
-            _add_chunk(body, chunk, card_url)
+            _add_chunk(body, chunk, card_url, deadline)
     return _decode(bytes(body), card_url)
 
 
