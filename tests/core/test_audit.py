@@ -9,6 +9,7 @@ import pytest
 
 from keybroker.core.audit import GENESIS, AuditLog, event_hash
 from keybroker.core.catalog import Catalog
+from keybroker.core.errors import VaultLocked
 from keybroker.core.models import AuditDecision
 from tests.fakes import FakeClock
 
@@ -189,3 +190,16 @@ def test_listeners_hear_every_append_and_cannot_break_it(catalog: Catalog, head:
     audit.append(AuditDecision.DELETED, key="k")
     assert heard == ["created", "deleted"]
     assert audit.verify().ok
+
+
+class LockedHead(MemoryHead):
+    def read(self) -> tuple[int, str] | None:
+        raise VaultLocked("the vault is locked; could not read 'keybroker.audit-head'")
+
+
+def test_verify_over_a_locked_vault_is_a_vault_error_not_a_broken_chain(catalog: Catalog) -> None:
+    writer = AuditLog(catalog, MemoryHead())
+    writer.append(AuditDecision.CREATED, key="k")
+    with pytest.raises(VaultLocked) as info:
+        AuditLog(catalog, LockedHead()).verify()
+    assert info.value.exit_code == 4

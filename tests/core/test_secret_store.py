@@ -6,9 +6,13 @@ import pytest
 
 from keybroker.core.errors import (
     AmbiguousSecretError,
+    CatalogError,
     InvalidInputError,
     UnknownAgentError,
     UnknownSecretError,
+    VaultError,
+    VaultLocked,
+    VaultUnavailable,
 )
 from keybroker.core.models import AuditDecision, GrantScope, SecretValue
 from keybroker.core.services import Services
@@ -127,3 +131,53 @@ def test_unusual_keys_are_fine(services: Services) -> None:
     for key in ("SLACK_API_KEY", "my key with spaces", "ключ", "a/b:c@d", "x" * 128):
         services.secrets.set(key, SecretValue("v"))
     assert len(services.catalog.list_secrets()) == 5
+
+
+@pytest.mark.parametrize("failure", [VaultLocked, VaultUnavailable])
+def test_a_delete_the_vault_refused_leaves_the_secret_as_it_was(
+    with_agent: Services, monkeypatch: pytest.MonkeyPatch, failure: type[VaultError]
+) -> None:
+    svc = with_agent
+    rec = svc.secrets.set("github", SecretValue("b"), owner="demo").record
+
+    def refused(account: str) -> bool:
+        raise failure("the vault is locked")
+
+    monkeypatch.setattr(svc.vault, "delete", refused)
+    with pytest.raises(failure):
+        svc.secrets.remove(rec)
+    # "could not delete" is true: still listed, still granted, nothing for recovery to finish later.
+    assert svc.catalog.list_secrets() == [rec]
+    assert svc.catalog.unsettled_secrets() == []
+    assert len(svc.catalog.list_grants(secret_id=rec.secret_id)) == 1
+    assert svc.audit.events()[-1].decision is not AuditDecision.DELETED
+
+
+def test_a_value_update_that_cannot_be_recorded_puts_the_old_value_back(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rec = services.secrets.set("k", SecretValue("v1")).record
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise CatalogError("database or disk is full", hint="free some disk space and try again")
+
+    monkeypatch.setattr(services.catalog, "update_secret", disk_full)
+    with pytest.raises(CatalogError) as info:
+        services.secrets.update(rec, value=SecretValue("v2"))
+    assert "nothing was changed" in (info.value.hint or "")
+    assert services.vault.get(rec.secret_id) == SecretValue("v1")
+    assert [e.decision for e in services.audit.events()] == [AuditDecision.CREATED]
+
+
+def test_a_metadata_update_that_cannot_be_audited_is_undone(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rec = services.secrets.set("k", SecretValue("v1"), name="Old").record
+
+    def locked(*args: object, **kwargs: object) -> None:
+        raise VaultLocked("the vault is locked; could not store 'keybroker.audit-head'")
+
+    monkeypatch.setattr(services.audit, "append", locked)
+    with pytest.raises(VaultLocked):
+        services.secrets.update(rec, name="renamed")
+    assert services.catalog.get_secret(rec.secret_id) == rec

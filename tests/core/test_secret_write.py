@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from keybroker.core.errors import VaultError
+from keybroker.core.errors import CatalogError, VaultError, VaultLocked, VaultUnavailable
 from keybroker.core.models import AuditDecision, GrantScope, SecretValue
 from keybroker.core.recovery import repair
 from keybroker.core.secret_store import AsyncValueIO, _run_blocking, write_secret
@@ -22,14 +22,26 @@ AGENT_URL = "http://127.0.0.1:9001"
 class RecordingIO:
     """A `ValueIO` over the memory vault that records its calls and fails on request."""
 
-    def __init__(self, services: Services, *, fail_write: bool = False, fail_discard: bool = False) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        fail_write: bool = False,
+        fail_discard: bool = False,
+        failure: type[VaultError] = VaultError,
+    ) -> None:
         self.inner = AsyncValueIO(services.vault)
         self.fail_write = fail_write
         self.fail_discard = fail_discard
+        self.failure = failure
         self.hold: asyncio.Event | None = None
         self.calls: list[tuple[str, str]] = []
         self.unsettled_during_write: int | None = None
         self.services = services
+
+    async def read(self, account: str) -> SecretValue | None:
+        self.calls.append(("read", account))
+        return await self.inner.read(account)
 
     async def write(self, account: str, value: SecretValue) -> None:
         self.calls.append(("write", account))
@@ -37,13 +49,13 @@ class RecordingIO:
         if self.hold is not None:
             await self.hold.wait()
         if self.fail_write:
-            raise VaultError("the vault is locked")
+            raise self.failure("the vault failed the write")
         await self.inner.write(account, value)
 
     async def discard(self, account: str) -> None:
         self.calls.append(("discard", account))
         if self.fail_discard:
-            raise VaultError("the vault is still locked")
+            raise self.failure("the vault failed the delete")
         await self.inner.discard(account)
 
 
@@ -202,3 +214,111 @@ def test_a_coroutine_that_suspends_cannot_be_run_blocking() -> None:
     coroutine: Coroutine[Any, Any, int] = suspends()
     with pytest.raises(RuntimeError, match="suspended"):
         _run_blocking(coroutine)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("failure", [VaultLocked, VaultUnavailable])
+async def test_a_write_the_vault_refused_leaves_no_pending_row(
+    services: Services, failure: type[VaultError]
+) -> None:
+    # A locked vault stored nothing: a pending row left behind would make every later command (which
+    # repairs at start) fail against the same locked vault.
+    io = RecordingIO(services, fail_write=True, fail_discard=True, failure=failure)
+    with pytest.raises(failure):
+        await write_secret(
+            services.catalog, services.audit, io, "TOKEN", SecretValue("v1"), owner=None, owner_grant=True
+        )
+    assert [c[0] for c in io.calls] == ["write"]  # the refusing vault is not asked (or prompted) again
+    assert services.catalog.unsettled_secrets() == [] and services.catalog.list_secrets() == []
+    assert _decisions(services) == []
+
+
+class DiskFull:
+    """Makes one catalog or audit call fail as a full disk does, `times` times."""
+
+    def __init__(self, times: int = 1) -> None:
+        self.times = times
+
+    def __call__(self, *args: object, **kwargs: object) -> None:
+        if self.times > 0:
+            self.times -= 1
+            raise CatalogError("the catalog cannot be written: database or disk is full", hint="free space")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("failing", ["update_secret", "append"])
+async def test_a_replace_that_cannot_be_recorded_puts_the_old_value_back(
+    services: Services, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    first = services.secrets.set("TOKEN", SecretValue("old"), name="Mine").record
+    target = services.catalog if failing == "update_secret" else services.audit
+    monkeypatch.setattr(target, failing, DiskFull())
+    changed: list[str] = []
+    with pytest.raises(CatalogError) as info:
+        await write_secret(
+            services.catalog,
+            services.audit,
+            RecordingIO(services),
+            "TOKEN",
+            SecretValue("new"),
+            owner=None,
+            owner_grant=True,
+            name="Other",
+            on_value_changed=changed.append,
+        )
+    assert "nothing was changed" in (info.value.hint or "")
+    assert services.vault.get(first.secret_id) == SecretValue("old")
+    assert services.catalog.get_secret(first.secret_id) == first  # name and time as before
+    assert _decisions(services) == [AuditDecision.CREATED]
+    assert changed[-1] == first.secret_id  # the cache hears of the value put back
+
+
+@pytest.mark.asyncio
+async def test_a_replace_whose_old_value_cannot_be_put_back_says_the_new_one_is_in_the_vault(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = services.secrets.set("TOKEN", SecretValue("old")).record
+    monkeypatch.setattr(services.catalog, "update_secret", DiskFull())
+    io = RecordingIO(services)
+    original_write = io.inner.write
+    writes = 0
+
+    async def second_write_fails(account: str, value: SecretValue) -> None:
+        nonlocal writes
+        writes += 1
+        if writes > 1:
+            raise VaultLocked("the vault is locked")
+        await original_write(account, value)
+
+    monkeypatch.setattr(io.inner, "write", second_write_fails)
+    with pytest.raises(CatalogError) as info:
+        await write_secret(
+            services.catalog,
+            services.audit,
+            io,
+            "TOKEN",
+            SecretValue("canary-new-value"),
+            owner=None,
+            owner_grant=True,
+        )
+    text = f"{info.value.message} {info.value.hint}"
+    assert "IS in the vault but was not recorded" in text and "secrets set" in text
+    assert "nothing was changed" not in text
+    assert "canary" not in text  # names, never the value
+    assert services.vault.get(first.secret_id) == SecretValue("canary-new-value")
+
+
+@pytest.mark.asyncio
+async def test_a_create_that_cannot_be_audited_is_taken_back(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services.audit, "append", DiskFull())
+    io = RecordingIO(services)
+    with pytest.raises(CatalogError) as info:
+        await write_secret(
+            services.catalog, services.audit, io, "TOKEN", SecretValue("v1"), owner=None, owner_grant=True
+        )
+    assert "nothing was stored" in (info.value.hint or "")
+    [(_, account)] = [c for c in io.calls if c[0] == "write"]
+    assert services.vault.get(account) is None
+    assert services.catalog.list_secrets() == [] and services.catalog.unsettled_secrets() == []

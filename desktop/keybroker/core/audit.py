@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from keybroker.core.catalog import Catalog
-from keybroker.core.errors import VaultError
 from keybroker.core.models import AuditDecision, AuditEvent, SecretValue
 
 log = logging.getLogger("keybroker.audit")
@@ -332,7 +331,10 @@ class AuditLog:
         return [_event_from_row(r) for r in reversed(rows)]
 
     def verify(self) -> AuditReport:
-        """Recompute the chain and compare its end with the head in the vault."""
+        """Recompute the chain and compare its end with the head in the vault.
+
+        Raises `VaultError` when the head cannot be read (a locked vault): no verdict either way.
+        """
         problems: list[str] = []
         warnings: list[str] = []
         self.flush()
@@ -353,11 +355,9 @@ class AuditLog:
         count = len(rows)
         head = prev if rows else GENESIS
         if self._head is not None:
-            try:
-                stored = self._head.read()
-            except VaultError as exc:
-                stored = None
-                problems.append(f"cannot read the audit head from the vault: {exc}")
+            # A vault error (locked, unavailable) propagates: an unreadable head is no evidence of
+            # tampering, and the caller reports it as a vault problem (exit 4), not a broken chain.
+            stored = self._head.read()
             if stored is None:
                 if count and self._head_required:
                     problems.append("the vault holds no audit head although the log has events")

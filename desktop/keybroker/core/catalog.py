@@ -157,7 +157,9 @@ def _catalog_error(exc: sqlite3.Error, path: Path) -> CatalogError:
     if "disk is full" in text or "disk I/O" in text:
         return CatalogError(
             f"the catalog at {path} cannot be written: {text}",
-            hint="free some disk space and try again; nothing was changed",
+            # Only this catalog write was rolled back: whether the operation around it changed anything
+            # else (a vault value) is for its caller to say.
+            hint="free some disk space and try again",
         )
     if "locked" in text or "busy" in text:
         return CatalogError(

@@ -137,3 +137,7 @@ class TaskFailed(KeybrokerError):
 
 class CatalogError(KeybrokerError):
     """The catalog database cannot be opened or written (full disk, corrupt file)."""
+
+
+class DiskError(KeybrokerError):
+    """A file Keybroker keeps (the API token file) could not be written (full disk, permissions)."""

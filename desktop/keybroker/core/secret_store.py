@@ -2,10 +2,14 @@
 the audit log, kept consistent across crashes.
 
 Write order (see `core/recovery.py` for the repair side):
-- create: catalog row `pending` -> vault value -> row `ready` + owner grant + audit; a failed vault write
-  deletes the value and the row (best effort: a row whose value cannot be deleted stays `pending`);
-- replace: vault value (the vault swaps chunked values atomically) -> `updated` + owner grant + audit;
-- delete: row `deleting` -> vault delete -> row gone + audit.
+- create: catalog row `pending` -> vault value -> row `ready` + owner grant + audit; a vault write the
+  vault refused (locked, unavailable) drops the row; any other failed write deletes the value and the row
+  (best effort: a row whose value cannot be deleted stays `pending` for recovery);
+- replace: old value read -> vault value (the vault swaps chunked values atomically) -> `updated` + owner
+  grant + audit; when the catalog or audit step fails (a full disk) the old value is written back, so
+  "nothing was changed" is true;
+- delete: row `deleting` -> vault delete -> row gone + audit; a delete the vault refused (locked) puts
+  the row back to `ready`.
 
 Create and replace live in one place, `write_secret`, an async function over a `ValueIO`: the broker
 awaits it over the async vault (a value typed into a prompt), `SecretStore.set` runs it over the
@@ -14,6 +18,8 @@ blocking vault, where it never suspends (`_run_blocking`).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import secrets as _random
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -23,9 +29,14 @@ from keybroker.core.audit import AuditLog
 from keybroker.core.catalog import ANY_OWNER, Catalog
 from keybroker.core.errors import (
     AmbiguousSecretError,
+    CatalogError,
     InvalidInputError,
+    KeybrokerError,
     UnknownSecretError,
     VaultError,
+    VaultLocked,
+    VaultTimeout,
+    VaultUnavailable,
 )
 from keybroker.core.models import (
     MAX_VALUE_BYTES,
@@ -50,6 +61,11 @@ class _Unspecified:
 UNSPECIFIED: _Unspecified = _Unspecified()
 Owner = str | None | _Unspecified
 _T = TypeVar("_T")
+
+log = logging.getLogger("keybroker.secrets")
+
+#: Vault errors raised before the vault stored or deleted anything: it refused the call as a whole.
+_REFUSED = (VaultLocked, VaultUnavailable)
 
 
 def new_secret_id() -> str:
@@ -81,6 +97,7 @@ class StoreResult:
 class ValueIO(Protocol):
     """The vault calls `write_secret` makes. `discard` raises `VaultError` when it cannot delete."""
 
+    async def read(self, account: str) -> SecretValue | None: ...
     async def write(self, account: str, value: SecretValue) -> None: ...
     async def discard(self, account: str) -> None: ...
 
@@ -88,6 +105,7 @@ class ValueIO(Protocol):
 class AsyncValueVault(Protocol):
     """The part of the async vault `AsyncValueIO` needs (`Vault` fits)."""
 
+    async def aget(self, account: str) -> SecretValue | None: ...
     async def aset(self, account: str, value: SecretValue) -> None: ...
     async def adelete(self, account: str) -> bool: ...
 
@@ -97,6 +115,9 @@ class AsyncValueIO:
 
     def __init__(self, vault: AsyncValueVault) -> None:
         self._vault = vault
+
+    async def read(self, account: str) -> SecretValue | None:
+        return await self._vault.aget(account)
 
     async def write(self, account: str, value: SecretValue) -> None:
         await self._vault.aset(account, value)
@@ -110,6 +131,9 @@ class _BlockingValueIO:
 
     def __init__(self, vault: Vault) -> None:
         self._vault = vault
+
+    async def read(self, account: str) -> SecretValue | None:
+        return self._vault.get(account)
 
     async def write(self, account: str, value: SecretValue) -> None:
         self._vault.set(account, value)
@@ -165,24 +189,24 @@ async def write_secret(
     found = existing if existing is not None else catalog.find_secret(key, owner, scheme)
     now = catalog.clock.now()
     if found is not None:
-        if on_value_changed is not None:
-            on_value_changed(found.secret_id)
-        await io.write(found.secret_id, value)
-        if on_value_changed is not None:
-            on_value_changed(found.secret_id)
-        catalog.update_secret(found.secret_id, name=name, description=description, updated=now)
-        record = catalog.get_secret(found.secret_id)
-        if owner_grant:
-            _ensure_owner_grant(catalog, record)
-        audit.append(
-            AuditDecision.UPDATED,
-            agent=owner,
-            key=key,
-            secret_id=record.secret_id,
-            caller=caller,
-            detail=f"value replaced: {detail}" if detail else "value replaced",
-        )
-        return StoreResult(record, created=False)
+
+        def record_replace() -> SecretRecord:
+            catalog.update_secret(found.secret_id, name=name, description=description, updated=now)
+            record = catalog.get_secret(found.secret_id)
+            if owner_grant:
+                _ensure_owner_grant(catalog, record)
+            audit.append(
+                AuditDecision.UPDATED,
+                agent=owner,
+                key=key,
+                secret_id=record.secret_id,
+                caller=caller,
+                detail=f"value replaced: {detail}" if detail else "value replaced",
+            )
+            return record
+
+        replaced = await replace_value(catalog, io, found, value, record_replace, on_value_changed)
+        return StoreResult(replaced, created=False)
     record = SecretRecord(
         secret_id=new_secret_id(),
         key=key,
@@ -196,22 +220,174 @@ async def write_secret(
     catalog.insert_secret(record, state="pending")
     try:
         await io.write(record.secret_id, value)
-    except BaseException:
-        await _forget_pending(catalog, io, record)
+    except BaseException as exc:
+        await _forget_pending(catalog, io, record, exc)
         raise
-    catalog.set_secret_state(record.secret_id, "ready")
-    if owner_grant:
-        _ensure_owner_grant(catalog, record)
-    audit.append(
-        AuditDecision.CREATED,
-        agent=owner,
-        key=key,
-        secret_id=record.secret_id,
-        scope=GrantScope.ALWAYS.value if owner_grant and owner else None,
-        caller=caller,
-        detail=detail,
-    )
+    settled = False
+    try:
+        catalog.set_secret_state(record.secret_id, "ready")
+        settled = True
+        if owner_grant:
+            _ensure_owner_grant(catalog, record)
+        audit.append(
+            AuditDecision.CREATED,
+            agent=owner,
+            key=key,
+            secret_id=record.secret_id,
+            scope=GrantScope.ALWAYS.value if owner_grant and owner else None,
+            caller=caller,
+            detail=detail,
+        )
+    except Exception as exc:
+        await _undo_create(catalog, io, record, exc, settled=settled)
+        raise
     return StoreResult(record, created=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Previous:
+    """The value a replace overwrites, read first so a failed replace can put it back."""
+
+    value: SecretValue | None
+    known: bool
+    """False when the old entry could not be read (damaged): it cannot be put back."""
+
+    def __repr__(self) -> str:
+        return f"_Previous(known={self.known})"
+
+
+async def _read_previous(io: ValueIO, account: str) -> _Previous:
+    try:
+        return _Previous(await io.read(account), known=True)
+    except (*_REFUSED, VaultTimeout):
+        raise  # the write would fail the same way: nothing was changed
+    except VaultError:
+        # A damaged entry (chunks missing): storing a new value is how the user repairs it.
+        return _Previous(None, known=False)
+
+
+async def replace_value(
+    catalog: Catalog,
+    io: ValueIO,
+    found: SecretRecord,
+    value: SecretValue,
+    record_step: Callable[[], _T],
+    on_value_changed: Callable[[str], None] | None = None,
+) -> _T:
+    """Write `value` over `found`'s, then run `record_step` (catalog + audit); undo the write if it fails.
+
+    A full disk fails the catalog step after the vault already holds the new value: the old value is
+    written back (and the metadata, if the catalog took it), so the error can truthfully say nothing
+    was changed; when even that fails, the error says the new value is in the vault unrecorded.
+    """
+    secret_id = found.secret_id
+    previous = await _read_previous(io, secret_id)
+    if on_value_changed is not None:
+        on_value_changed(secret_id)
+    await io.write(secret_id, value)
+    if on_value_changed is not None:
+        on_value_changed(secret_id)
+    try:
+        return record_step()
+    except Exception as exc:
+        await _put_back(catalog, io, found, previous, exc, on_value_changed)
+        raise
+
+
+async def _put_back(
+    catalog: Catalog,
+    io: ValueIO,
+    found: SecretRecord,
+    previous: _Previous,
+    failure: Exception,
+    on_value_changed: Callable[[str], None] | None,
+) -> None:
+    """Undo a replace whose record step failed; raises `CatalogError` when the new value must stay."""
+    secret_id = found.secret_id
+    try:
+        if not previous.known:
+            raise VaultError("the old value could not be read, so it cannot be put back")
+        if previous.value is None:
+            await io.discard(secret_id)
+        else:
+            await io.write(secret_id, previous.value)
+    except Exception as restore_failure:
+        log.warning("could not put back the old value of %s: %s", secret_id, restore_failure)
+        raise CatalogError(
+            f"the new value of {_owner_label(found)} secret {found.key!r} IS in the vault but was not "
+            f"recorded: {failure}",
+            hint="free some disk space, then store the value again (`keybroker secrets set`) "
+            "so the change is recorded and audited",
+        ) from None
+    finally:
+        if on_value_changed is not None:
+            on_value_changed(secret_id)
+    if isinstance(failure, KeybrokerError):
+        failure.hint = _join_hint(
+            failure.hint,
+            "the old value was put back: nothing was changed"
+            if _restore_metadata(catalog, found)
+            else "the old value was put back; its name, description or time may have changed",
+        )
+
+
+def _restore_metadata(catalog: Catalog, found: SecretRecord) -> bool:
+    """Put back name, description and time if the failed step changed them; True when they match."""
+    try:
+        now = catalog.find_secret_by_id(found.secret_id)
+        if now is None or (now.name, now.description, now.updated) == (
+            found.name,
+            found.description,
+            found.updated,
+        ):
+            return now is not None
+        catalog.update_secret(
+            found.secret_id, name=found.name, description=found.description, updated=found.updated
+        )
+    except KeybrokerError:
+        return False
+    return True
+
+
+def _join_hint(hint: str | None, more: str) -> str:
+    return f"{hint}; {more}" if hint else more
+
+
+async def _undo_create(
+    catalog: Catalog, io: ValueIO, record: SecretRecord, failure: Exception, *, settled: bool
+) -> None:
+    """The value is stored but its row could not be settled or audited (a full disk): take both back.
+
+    A row still `pending` loses its value first: recovery drops a pending row without a value, so the
+    row itself may stay if the catalog cannot delete it. A `ready` row goes first instead (a listed row
+    without its value would be worse than an invisible value). Raises `CatalogError` when the value stays.
+    """
+    label = f"{_owner_label(record)} secret {record.key!r}"
+    stays = CatalogError(
+        f"the value of {label} IS in the vault but its record could not be finished: {failure}",
+        hint="free some disk space; Keybroker finishes storing it at its next start "
+        "(`keybroker secrets list` shows it then)",
+    )
+    if settled:
+        try:
+            catalog.delete_secret(record.secret_id)
+        except KeybrokerError:
+            raise CatalogError(
+                f"{label} was stored but its `created` event could not be recorded: {failure}",
+                hint="free some disk space; `keybroker secrets rm` removes it if it is not wanted",
+            ) from None
+    try:
+        await io.discard(record.secret_id)
+    except VaultError:
+        if not settled:
+            raise stays from None
+        # The row is gone: an unlisted value is left under an id nothing refers to.
+    if not settled:
+        # A pending row without a value, if it cannot go now: recovery drops it at the next start.
+        with contextlib.suppress(KeybrokerError):
+            catalog.delete_secret(record.secret_id)
+    if isinstance(failure, KeybrokerError):
+        failure.hint = _join_hint(failure.hint, "nothing was stored")
 
 
 def _ensure_owner_grant(catalog: Catalog, record: SecretRecord) -> None:
@@ -229,12 +405,20 @@ def _ensure_owner_grant(catalog: Catalog, record: SecretRecord) -> None:
         )
 
 
-async def _forget_pending(catalog: Catalog, io: ValueIO, record: SecretRecord) -> None:
-    """The vault write failed: best effort to leave nothing behind (recovery catches the rest)."""
-    try:
-        await io.discard(record.secret_id)
-    except VaultError:
-        return
+async def _forget_pending(
+    catalog: Catalog, io: ValueIO, record: SecretRecord, failure: BaseException
+) -> None:
+    """The vault write failed: best effort to leave nothing behind (recovery catches the rest).
+
+    A vault that refused the write (locked, unavailable) stored nothing: the row goes at once, without
+    asking the vault again (a locked vault would only fail or prompt again). A pending row left behind
+    would make every later command try to repair it against the same locked vault.
+    """
+    if not isinstance(failure, _REFUSED):
+        try:
+            await io.discard(record.secret_id)
+        except VaultError:
+            return  # the value may be in the vault: the pending row stays for recovery
     catalog.delete_secret(record.secret_id)
 
 
@@ -328,25 +512,37 @@ class SecretStore:
         value: SecretValue | None = None,
         caller: str | None = None,
     ) -> SecretRecord:
-        """Change metadata and/or the value."""
-        if value is not None:
-            check_value(value)
-            self.vault.set(record.secret_id, value)
-        self.catalog.update_secret(record.secret_id, name=name, description=description)
+        """Change metadata and/or the value (a new value is put back out if recording it fails)."""
         changed = [
             what
             for what, given in (("name", name), ("description", description), ("value", value))
             if given is not None
         ]
-        self.audit.append(
-            AuditDecision.UPDATED,
-            agent=record.owner,
-            key=record.key,
-            secret_id=record.secret_id,
-            caller=caller,
-            detail="changed: " + (", ".join(changed) or "nothing"),
+
+        def record_update() -> SecretRecord:
+            self.catalog.update_secret(record.secret_id, name=name, description=description)
+            self.audit.append(
+                AuditDecision.UPDATED,
+                agent=record.owner,
+                key=record.key,
+                secret_id=record.secret_id,
+                caller=caller,
+                detail="changed: " + (", ".join(changed) or "nothing"),
+            )
+            return self.catalog.get_secret(record.secret_id)
+
+        if value is None:
+            try:
+                return record_update()
+            except Exception:
+                # The audit append failed (a locked vault cannot take the audit head): the error must
+                # be true, so the name and description go back as they were.
+                _restore_metadata(self.catalog, record)
+                raise
+        check_value(value)
+        return _run_blocking(
+            replace_value(self.catalog, _BlockingValueIO(self.vault), record, value, record_update)
         )
-        return self.catalog.get_secret(record.secret_id)
 
     def reveal(self, record: SecretRecord, *, caller: str | None = None) -> SecretValue:
         """Read a value for the user (audited)."""
@@ -368,8 +564,23 @@ class SecretStore:
     def remove(self, record: SecretRecord, *, caller: str | None = None, detail: str | None = None) -> None:
         """Delete a value and its record (and, by cascade, its grants)."""
         self.catalog.set_secret_state(record.secret_id, "deleting")
-        self.vault.delete(record.secret_id)
-        self.catalog.delete_secret(record.secret_id)
+        try:
+            self.vault.delete(record.secret_id)
+        except _REFUSED:
+            # Nothing was deleted: the secret stays as it was, so "could not delete" is true and it
+            # stays listed (a `deleting` row would be finished later, after the failure was reported).
+            try:
+                self.catalog.set_secret_state(record.secret_id, "ready")
+            except KeybrokerError as exc:  # the vault's refusal is the error to report
+                log.warning("could not put %s back to ready: %s", record.secret_id, exc)
+            raise
+        try:
+            self.catalog.delete_secret(record.secret_id)
+        except KeybrokerError as exc:
+            exc.hint = _join_hint(
+                exc.hint, "the value is already gone from the vault; the record goes at the next start"
+            )
+            raise
         self.audit.append(
             AuditDecision.DELETED,
             agent=record.owner,

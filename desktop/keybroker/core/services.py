@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from keybroker.core.agent_registry import AgentRegistry
 from keybroker.core.audit import AuditLog, VaultHeadStore
 from keybroker.core.catalog import Catalog
+from keybroker.core.errors import CatalogError, VaultError
 from keybroker.core.grant_book import GrantBook
 from keybroker.core.paths import Paths
 from keybroker.core.ports import Clock, SystemClock
@@ -82,5 +83,10 @@ def open_services(
         agents=AgentRegistry(catalog, audit, fetch or _fetch_card),
         grants=GrantBook(catalog, audit),
     )
-    services.repairs = repair(catalog, vault, audit)
+    try:
+        services.repairs = repair(catalog, vault, audit)
+    except (VaultError, CatalogError) as exc:
+        # Repair is housekeeping: a locked vault or a full disk must not stop the command itself (the
+        # rows stay unsettled, hidden from listings, and are repaired at a later start).
+        log.warning("could not repair what a crash left behind, trying again at the next start: %s", exc)
     return services
