@@ -75,3 +75,15 @@ def test_audit_verify_on_a_locked_vault_is_a_vault_error(stored: RunCli, locked:
     out = stored("audit", "verify")
     assert out.returncode == 4, out.stderr
     assert "broken" not in out.stderr and "locked" in out.stderr
+
+
+def test_a_purge_the_vault_refused_deletes_nothing_later(stored: RunCli, locked: None) -> None:
+    kb = stored
+    out = kb("purge", "--yes")
+    assert out.returncode == 4, out.stderr
+    assert "nothing was deleted" in out.stderr
+    rig.unlock(os.environ[rig.PASSWORD_VARIABLE])
+    assert keys(kb) == ["FOO"]  # not finished behind the user's back by the next start's repair
+    shown = kb("secrets", "show", "FOO", "--reveal")
+    assert shown.returncode == 0 and shown.stdout.strip() == "sk-test-1234"
+    rig.lock()  # the fixture unlocks again
