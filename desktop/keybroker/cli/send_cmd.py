@@ -51,6 +51,8 @@ class Outcome:
         self.context_id: str | None = None
         self.texts: list[str] = []
         self.status_note: str | None = None
+        #: Artifact texts shown so far: a final status message often repeats the answer word for word.
+        self.artifact_texts: set[str] = set()
 
 
 def _part_texts(parts: Any) -> list[str]:
@@ -71,11 +73,12 @@ def _absorb(event: Any, out: Outcome) -> list[str]:
         out.state = _END_STATES.get(_state_name(task.status.state), out.state)
         for artifact in task.artifacts:
             new += _part_texts(artifact.parts)
+        out.artifact_texts.update(new)
         if task.status.HasField("message"):
             note = " ".join(_part_texts(task.status.message.parts))
             out.status_note = note or out.status_note
             if out.state == "completed":
-                new += _part_texts(task.status.message.parts)
+                new += _unseen(_part_texts(task.status.message.parts), out)
     elif kind == "status_update":
         upd = event.status_update
         out.task_id, out.context_id = upd.task_id, upd.context_id
@@ -83,10 +86,16 @@ def _absorb(event: Any, out: Outcome) -> list[str]:
         if upd.status.HasField("message"):
             texts = _part_texts(upd.status.message.parts)
             out.status_note = " ".join(texts) or out.status_note
-            new += texts
+            new += _unseen(texts, out)
     elif kind == "artifact_update":
         new = _part_texts(event.artifact_update.artifact.parts)
+        out.artifact_texts.update(new)
     return new
+
+
+def _unseen(texts: list[str], out: Outcome) -> list[str]:
+    """Status texts that do not repeat an artifact already shown."""
+    return [t for t in texts if t not in out.artifact_texts]
 
 
 def _state_name(state: int) -> str:
