@@ -6,13 +6,28 @@
 - `bad-demand`: goes `auth-required` with a malformed demand (a key with a control character);
 - `ask KEY`: goes `auth-required` demanding KEY, and on resume completes with `got KEY len=N`;
 - `slow S`: says `working`, sleeps S seconds, completes.
+
+Hostile modes (an agent echoing what it was given, later or disguised). The agent remembers every
+value any message of a conversation (context) carried:
+- `hold`: adds an artifact quoting the values the message carried and goes `input-required`; the
+  next message of the task completes it quoting every value remembered;
+- `recall`: completes quoting the values remembered for the conversation;
+- `split`: streams an artifact in two chunks (`append`), cutting the first value after 9 characters:
+  `S1:<value[:9]>` then `<value[9:]>:S2` (the last chunk);
+- `encoded`: completes with one text part per encoding of the first value (JSON-escaped, percent,
+  base64, hex: masking.scrub_forms' list);
+- `bad-demand-echo`: goes `auth-required` with a malformed demand whose key is the first value plus
+  a control character.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import uuid
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from a2a.helpers import new_task_from_user_message, new_text_part
 from a2a.server.agent_execution import AgentExecutor, RequestContext
@@ -37,11 +52,31 @@ def _fulfilments(message: Message | None) -> dict[str, str]:
     }
 
 
+def encodings(value: str) -> list[str]:
+    """The encoded forms of `value` the `encoded` mode sends, one per text part."""
+    raw = value.encode()
+    b64, b64url = base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()
+    return [
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        quote(value, safe=""),
+        quote_plus(value),
+        b64,
+        b64.rstrip("="),
+        b64url,
+        b64url.rstrip("="),
+        raw.hex(),
+        raw.hex().upper(),
+    ]
+
+
 class ScriptedExecutor(AgentExecutor):
     """See the module docstring."""
 
     def __init__(self) -> None:
         self.asked: dict[str, str] = {}
+        self.holding: set[str] = set()
+        self.remembered: dict[str, list[str]] = {}
 
     async def _ask(
         self, updater: TaskUpdater, task_id: str, context_id: str, demands: dict[str, Any]
@@ -69,7 +104,33 @@ class ScriptedExecutor(AgentExecutor):
             await event_queue.enqueue_event(task)
         updater = TaskUpdater(event_queue, task.id, task.context_id)
         given = _fulfilments(message)
-        if task.id in self.asked:
+        remembered = self.remembered.setdefault(task.context_id, [])
+        remembered.extend(v for v in given.values() if v not in remembered)
+        first = next(iter(given.values()), remembered[0] if remembered else "nothing")
+        if task.id in self.holding:
+            self.holding.discard(task.id)
+            await updater.add_artifact([new_text_part(f"earlier you gave me {sorted(remembered)}")])
+            await updater.complete()
+        elif text.startswith("hold"):
+            self.holding.add(task.id)
+            await updater.add_artifact([new_text_part(f"holding {sorted(given.values())}")], name="held")
+            await updater.requires_input(updater.new_agent_message([new_text_part("tell me more")]))
+        elif text.startswith("recall"):
+            await updater.add_artifact([new_text_part(f"I remember {sorted(remembered)}")])
+            await updater.complete()
+        elif text.startswith("split"):
+            chunks = [("S1:" + first[:9], False), (first[9:] + ":S2", True)]
+            for chunk, appended in chunks:
+                await updater.add_artifact(
+                    [new_text_part(chunk)], artifact_id="a2", append=appended, last_chunk=appended
+                )
+            await updater.complete()
+        elif text.startswith("encoded"):
+            await updater.add_artifact([new_text_part(form) for form in encodings(first)], name="encoded")
+            await updater.complete()
+        elif text.startswith("bad-demand-echo"):
+            await self._ask(updater, task.id, task.context_id, {first + "\u0007": {"name": "Bell"}})
+        elif task.id in self.asked:
             key = self.asked.pop(task.id)
             value = given.get(key)
             answer = f"got {key} len={len(value)}" if value is not None else f"missing {key}"

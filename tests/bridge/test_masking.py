@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+from urllib.parse import quote, quote_plus
 
 import pytest
 from a2a.types import Message, Part, StreamResponse, Task, TaskStatusUpdateEvent
@@ -14,9 +16,13 @@ from google.protobuf.struct_pb2 import ListValue, Struct, Value
 from keybroker.core.bridge.masking import (
     MASK,
     clean_proto,
+    cut_list,
     mask_payload,
     mask_proto,
+    merge_cuts,
+    scrub_forms,
     scrub_proto,
+    scrub_quoted,
     scrub_text,
 )
 from tests.bridge.support import SECRETS_URI
@@ -291,3 +297,92 @@ def test_clean_proto_masks_fulfilments_even_with_no_values_to_cut() -> None:
     message = Message(message_id="m", parts=[Part(text=f"plain {CANARY}")])
     assert clean_proto(message, []) is False
     assert clean_proto(message, [CANARY]) is True and CANARY not in str(message)
+
+
+# Encoded forms and values split over parts ------------------------------------------------------
+
+ODD = 'odd-CANARY "q" \\ ü/€+ x'
+LONG = "long-CANARY-" + "0123456789" * 4
+
+
+def test_scrub_forms_lists_each_encoding_an_echo_might_use() -> None:
+    raw = ODD.encode()
+    expected = {
+        ODD,
+        json.dumps(ODD)[1:-1],
+        json.dumps(ODD, ensure_ascii=False)[1:-1],
+        quote(ODD, safe=""),
+        quote_plus(ODD),
+        base64.b64encode(raw).decode(),
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        raw.hex(),
+        raw.hex().upper(),
+    }
+    forms = scrub_forms(ODD)
+    assert set(forms) == expected and len(forms) == len(expected)
+    # A plain value: the forms equal to it are listed once.
+    assert scrub_forms(CANARY).count(CANARY) == 1
+    assert scrub_forms("abc") == ()  # too short to cut, in any form
+
+
+def test_every_form_is_cut_from_text_and_protobufs_and_nothing_else() -> None:
+    cut = cut_list([ODD])
+    for form in scrub_forms(ODD):
+        assert scrub_text(f"<{form}>", cut) == f"<{MASK}>"
+        assert scrub_text(f"<{form}>", [ODD]) == f"<{MASK}>"  # plain values: forms worked out on the way
+        message = Message(message_id="m", parts=[Part(text=f"a {form} b")])
+        assert clean_proto(message, cut) is True and message.parts[0].text == f"a {MASK} b"
+    assert scrub_text("nothing to see", cut) == "nothing to see"
+
+
+def test_a_cut_is_sorted_longest_first_and_its_repr_names_no_text() -> None:
+    cut = cut_list([CANARY, ODD])
+    assert [len(t) for t in cut] == sorted((len(t) for t in cut), reverse=True)
+    assert CANARY not in repr(cut) and CANARY not in str(cut) and "texts" in repr(cut)
+    assert merge_cuts(cut, cut_list([CANARY])) is cut  # nothing new: the same object
+    assert set(merge_cuts(cut_list([CANARY]), cut_list([ODD]))) == set(cut)
+
+
+@pytest.mark.parametrize("at", [1, 4, 9, len(CANARY) - 1])
+def test_a_value_split_over_consecutive_text_parts_is_cut_whole(at: int) -> None:
+    message = Message(message_id="m", parts=[Part(text="S1:" + CANARY[:at]), Part(text=CANARY[at:] + ":S2")])
+    assert scrub_proto(message, [CANARY]) is True
+    assert [p.text for p in message.parts] == ["S1:" + MASK, ":S2"]
+
+
+def test_a_value_over_three_parts_and_one_inside_a_part_are_both_cut() -> None:
+    artifact_task = Task(id="T", context_id="C")
+    artifact = artifact_task.artifacts.add(artifact_id="a")
+    for text in (f"x {CANARY} y {CANARY[:5]}", CANARY[5:10], CANARY[10:] + " z"):
+        artifact.parts.append(Part(text=text))
+    assert clean_proto(artifact_task, cut_list([CANARY])) is True
+    assert [p.text for p in artifact.parts] == [f"x {MASK} y {MASK}", "", " z"]
+    assert CANARY not in "".join(p.text for p in artifact.parts)
+
+
+def test_parts_of_another_kind_break_the_text_run() -> None:
+    message = Message(
+        message_id="m",
+        parts=[Part(text=CANARY[:6]), Part(data=Value(string_value="x")), Part(text=CANARY[6:])],
+    )
+    assert scrub_proto(message, [CANARY]) is False  # a client does not join text across a data part
+    assert [p.text for p in message.parts if p.text] == [CANARY[:6], CANARY[6:]]
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [
+        (CANARY + "\u0007", f'"{MASK}\\u0007"'),
+        (CANARY + "x" * 40, f'"{MASK}xxxxxxxxxxxxxxxxxxx..."'),  # the whole value inside the 40
+        ("bad: " + LONG, f'"bad: {MASK}..."'),  # cut short inside the value
+        ("harmless key " + "z" * 40, None),
+    ],
+)
+def test_scrub_quoted_cuts_values_from_quotes_even_cut_short(key: str, shown: str | None) -> None:
+    quoted = json.dumps(key if len(key) <= 40 else key[:40] + "...")
+    problem = f"demand key {quoted} contains control character U+0007"
+    cleaned = scrub_quoted(problem, [CANARY, LONG])
+    assert cleaned == (problem if shown is None else f"demand key {shown} contains control character U+0007")
+    assert CANARY[:8] not in cleaned and LONG[:8] not in cleaned

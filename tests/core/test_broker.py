@@ -611,6 +611,48 @@ async def test_lock_clears_cached_values_and_grants_short_of_always(
     assert len(prompter.requests) == 2
 
 
+def test_lock_tells_its_listeners_even_when_one_fails(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker = make_broker(services, ScriptedPrompter())
+    heard: list[str] = []
+
+    def failing() -> None:
+        raise RuntimeError("listener broke")
+
+    broker.on_lock(lambda: heard.append("first"))
+    broker.on_lock(failing)
+    broker.on_lock(lambda: heard.append("last"))
+    with caplog.at_level(logging.WARNING, logger="keybroker.broker"):
+        broker.lock(caller="cli")
+        broker.lock(caller="idle-lock")
+    assert heard == ["first", "last", "first", "last"]
+    assert "lock listener failed: RuntimeError" in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_a_lock_whose_catalog_write_fails_still_drops_every_value(
+    services: Services, demo: AgentRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk makes ending the grants fail: the error reaches the caller, the values are gone."""
+    from keybroker.core.errors import CatalogError
+
+    services.secrets.set("slack", SecretValue("xoxb_owned"), owner="demo")
+    broker = make_broker(services, ScriptedPrompter())
+    heard: list[str] = []
+    broker.on_lock(lambda: heard.append("dropped"))
+    assert revealed(await fulfil(broker, demo, [SLACK])) == {"slack": "xoxb_owned"}
+    assert "cached=1" in repr(broker)
+
+    def full_disk(*, caller: str | None = None) -> list[object]:
+        raise CatalogError("database or disk is full")
+
+    monkeypatch.setattr(services.grants, "lock", full_disk)
+    with pytest.raises(CatalogError):
+        broker.lock(caller="idle-lock")
+    assert "cached=0" in repr(broker) and heard == ["dropped"]
+
+
 @pytest.mark.asyncio
 async def test_forget_drops_a_changed_value_from_the_cache(services: Services, demo: AgentRecord) -> None:
     rec = services.secrets.set("github", SecretValue("ghp_one"), owner="demo").record

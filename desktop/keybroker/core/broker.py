@@ -20,7 +20,8 @@
 - pre-flight has no task id yet: a TASK or CONVERSATION answer is then bound to a placeholder for the run
   and rebound to the real ids when the same `run_id` comes back with them (`bind_run`);
 - granted values are cached in memory while a grant other than ONCE covers them, and dropped on `lock`,
-  `forget` (value updated or removed) or when their grants end;
+  `forget` (value updated or removed) or when their grants end; `on_lock` listeners (the bridge's
+  memory of released values) are told after each lock;
 - a "this task" grant ends when the bridge sees its task reach a terminal state (`task_ended`: completed,
   failed, canceled, rejected; audited `revoked`), and at the latest `policy.TASK_GRANT_CEILING` after
   it was given, for a task that is never seen to end.
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import secrets as _random
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol
@@ -179,6 +180,7 @@ class Broker:
         self._runs = RunMemory(self.config.max_runs)
         self._cooldown = Cooldown(limit=self.config.unanswered_limit, seconds=self.config.cooldown_seconds)
         self._run_grants = RunGrants(catalog, max_runs=self.config.max_runs)
+        self._lock_listeners: list[Callable[[], None]] = []
         self._desk = PromptDesk(
             prompter=prompter,
             applier=AnswerApplier(catalog, vault, audit, self.forget),
@@ -460,12 +462,24 @@ class Broker:
     # Grants, cache and cooldown -----------------------------------------------------------------
 
     def lock(self, *, caller: str | None = None) -> list[Grant]:
-        """End every grant short of ALWAYS and drop every cached value (audited `locked`)."""
-        ended = self._grants.lock(caller=caller)
+        """Drop every value held in memory, then end every grant short of ALWAYS (audited `locked`).
+
+        Memory goes first: ending the grants writes the catalog and the audit, and a full disk or a
+        locked vault that makes those fail (the error propagates) must not leave values behind."""
         self._cache.clear()
         self._run_grants.clear()
+        for listener in list(self._lock_listeners):
+            try:
+                listener()
+            except Exception as exc:  # one failing listener must not keep the others holding values
+                log.warning("lock listener failed: %s", type(exc).__name__)
+        ended = self._grants.lock(caller=caller)
         log.info("locked: %d grant(s) ended, cached values dropped", len(ended))
         return ended
+
+    def on_lock(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` at every `lock`, on the locking thread (drops values held elsewhere)."""
+        self._lock_listeners.append(listener)
 
     def forget(self, secret_id: str) -> None:
         """A secret's value was updated or removed: drop its cached value (the API and store call this)."""

@@ -28,6 +28,7 @@ from keybroker.core.bridge.guard import replay_body, send_json_error
 from keybroker.core.bridge.handler import BridgeHandler, CallerLookup
 from keybroker.core.bridge.jsonrpc_route import BridgeContextBuilder, jsonrpc_route
 from keybroker.core.bridge.ports import SecretSource
+from keybroker.core.bridge.released import ValueForms
 from keybroker.core.bridge.upstream import Upstream, UpstreamLimits
 from keybroker.core.models import AgentRecord
 
@@ -115,8 +116,12 @@ def build_channel(
     caller: CallerLookup | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     follow_streams: bool = False,
+    released: ValueForms | None = None,
 ) -> AgentChannel:
-    """Everything needed to bridge `record` on `port`. Raises `InvalidCardError` for a bad card."""
+    """Everything needed to bridge `record` on `port`. Raises `InvalidCardError` for a bad card.
+
+    `released`: the values released to the agent so far, shared with its other channels (app.py).
+    """
     agent_card = upstream_card(record.card_json)
     base_url = bridged_base_url(port, record.slug)
     card = bridged_card(agent_card, base_url, require_token=record.require_token)
@@ -130,6 +135,7 @@ def build_channel(
         secrets,
         bridged_card=lambda extended: bridged_card(extended, base_url, require_token=record.require_token),
         caller=caller,
+        released=released,
     )
     routes = [
         *create_agent_card_routes(card),

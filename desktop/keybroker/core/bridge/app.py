@@ -15,7 +15,9 @@ JSON-RPC, with no redirect. Anything outside `/agents/` goes to `fallback` (the 
 mounts there) or gets a 404.
 
 Channels are built on first use and rebuilt when the agent's record changes (new card, URL, token
-requirement); a replaced channel's connection pool closes once its last request ends.
+requirement); a replaced channel's connection pool closes once its last request ends. What the
+bridge released to an agent (released.py) is kept per slug here, so a rebuilt channel still cuts
+it from answers about earlier tasks; it is dropped whenever the broker locks (`LockWatch`).
 
 Nothing of a2a-sdk is imported until a request first needs a channel (DESIGN §7: the app idles
 without it, ~20 MB and ~0.7 s of imports saved at start). The guard, the 404s, the token check and
@@ -38,7 +40,8 @@ from keybroker.core.bridge.caller import caller_from_context
 from keybroker.core.bridge.guard import LocalhostGuard, bearer_ok, send_json_error
 from keybroker.core.bridge.keepalive import DEFAULT_KEEPALIVE_SECONDS, SseKeepAlive
 from keybroker.core.bridge.limits import UpstreamLimits
-from keybroker.core.bridge.ports import AgentLookup, SecretSource
+from keybroker.core.bridge.ports import AgentLookup, LockWatch, SecretSource
+from keybroker.core.bridge.released import ReleasedBook
 from keybroker.core.errors import InvalidCardError, KeybrokerError
 from keybroker.core.models import AgentRecord, SecretValue
 
@@ -105,6 +108,9 @@ class BridgeApp:
         self._transport = transport
         self._follow_streams = follow_streams
         self._agent_apps = dict(agent_apps or {})
+        self.released = ReleasedBook()
+        if isinstance(secrets, LockWatch):
+            secrets.on_lock(self.released.clear)
         self._channels: dict[str, AgentChannel] = {}
         self._retired: set[AgentChannel] = set()
         self._closing: set[asyncio.Task[None]] = set()
@@ -227,6 +233,7 @@ class BridgeApp:
             caller=self._caller,
             transport=self._transport,
             follow_streams=self._follow_streams,
+            released=self.released.of(record.slug),
         )
         self._channels[record.slug] = channel
         if current is not None:

@@ -102,10 +102,6 @@ class Credentials:
         """The schemes, in the alternative's order."""
         return tuple(s for s, _ in self.items)
 
-    def revealed(self) -> list[str]:
-        """The plain values, to cut out of whatever the agent sends back."""
-        return [v.reveal() for _, v in self.items]
-
     def apply(self, request: httpx.Request) -> httpx.Request:
         """A copy of `request` carrying the credentials; `request` itself is not changed."""
         headers = request.headers.copy()

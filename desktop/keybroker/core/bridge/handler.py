@@ -12,8 +12,14 @@ and back, so this class sees one shape. On the way it:
 - streams upstream for a streaming client whenever the card allows; serves a blocking send to an
   A2A 0.3 agent by following a stream (PROTOCOL pitfall 16) and to a 1.x agent with a blocking send,
   which returns at every interrupt (upstream.py says why); never trusts the `final` flag;
-- masks every `secret_fulfillments` value in everything it returns, and cuts the values it injected
-  out of every string (masking.py);
+- masks every `secret_fulfillments` value in everything it returns (masking.py), and cuts out of
+  every string, in every encoded form, each value it released to this agent: this run's, and those
+  it remembers having released before (released.py: the most recent 256, forgotten when Keybroker
+  locks, so after a lock an answer about an earlier task is cut only of values released since).
+  That covers `tasks/get`, list, cancel, resubscribe and later messages of a task or conversation
+  that no longer carry the value, and the agent's error messages and malformed demands. A value
+  split across streamed chunks of an artifact is cut whole (chunks.py), and one split across
+  consecutive text parts too (masking.py);
 - sends the card's security credentials (API keys, bearer tokens) with every upstream request when
   they are at hand, and after an HTTP 401 or an `auth-required` without a secret demand asks for
   them again and retries once (scheme_auth.py); they never reach the client (masking.py's scrub);
@@ -29,7 +35,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -68,10 +74,12 @@ from google.protobuf.message import Message as ProtoMessage  # type: ignore[impo
 
 from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
 from keybroker.core.bridge.caller import caller_from_context, remembered_caller
+from keybroker.core.bridge.chunks import SplitGuard
 from keybroker.core.bridge.collector import Collector, stream_payload
 from keybroker.core.bridge.credentials import Credentials, scheme_demand
-from keybroker.core.bridge.masking import clean_proto
+from keybroker.core.bridge.masking import Cut, clean_proto, merge_cuts, scrub_quoted
 from keybroker.core.bridge.ports import Phase, SecretSource, TaskWatch
+from keybroker.core.bridge.released import RELEASED_LIMIT, ValueForms
 from keybroker.core.bridge.scheme_auth import AuthCall, SchemeAuth
 from keybroker.core.bridge.secrets_flow import (
     CREDENTIALS_TEXT,
@@ -125,18 +133,23 @@ class _Run:
     credentials: Credentials | None = None
     credentials_checked: bool = False
     auth_retried: bool = False
-    sent: list[Credentials] = field(default_factory=list)
     bound: bool = False
     ended: set[str] = field(default_factory=set)
+    #: Every value this run released or sent (fulfilments, credentials), even after a lock.
+    own: ValueForms = field(default_factory=ValueForms)
+    _merged: tuple[Cut, Cut, Cut] | None = None
 
-    def revealed(self) -> list[str]:
-        values = [value.reveal() for value in self.injected.values()]
-        return values + [text for credentials in self.sent for text in credentials.revealed()]
-
-    def use(self, credentials: Credentials | None) -> None:
-        self.credentials = credentials
-        if credentials is not None:
-            self.sent.append(credentials)
+    def cut(self, known: Cut) -> Cut:
+        """This run's values and `known` (the agent's), in one `Cut` (made again only after a change)."""
+        own = self.own.cut()
+        if not own:
+            return known
+        merged = self._merged
+        if merged is not None and merged[0] is known and merged[1] is own:
+            return merged[2]
+        cut = merge_cuts(known, own)
+        self._merged = (known, own, cut)
+        return cut
 
 
 def _task_states(event: object) -> list[tuple[str, str, str]]:
@@ -177,8 +190,12 @@ class BridgeHandler(RequestHandler):
         *,
         caller: CallerLookup | None = None,
         bridged_card: Callable[[AgentCard], AgentCard] | None = None,
+        released: ValueForms | None = None,
     ) -> None:
+        """`released`: the values released to this agent, shared by every handler serving its slug
+        (app.py's `ReleasedBook`); by default this handler's own."""
         self._agent = agent
+        self._released = released if released is not None else ValueForms(RELEASED_LIMIT)
         self._upstream = upstream
         self._secrets = secrets
         self._caller = caller or _no_caller
@@ -192,11 +209,27 @@ class BridgeHandler(RequestHandler):
     def _slug(self) -> str:
         return self._agent.slug
 
-    @staticmethod
-    def _clean(payload: ProtoMessage, run: _Run | None = None) -> None:
-        # Masks every fulfilment whatever this run released (values released earlier in the task
-        # come back in its history), and cuts this run's own values out of every string.
-        clean_proto(payload, run.revealed() if run is not None else ())
+    def _cut(self, run: _Run | None) -> Cut:
+        """What to cut from the agent's answers: every value released to it, and the run's own."""
+        known = self._released.cut()
+        return known if run is None else run.cut(known)
+
+    def _remember(self, run: _Run, values: Iterable[SecretValue]) -> None:
+        """Values released in `run`: the agent may echo them in this answer or any later one."""
+        for value in values:
+            entry = self._released.add(value)
+            if entry is not None:
+                run.own.include(entry)
+
+    def _use(self, run: _Run, credentials: Credentials | None) -> None:
+        run.credentials = credentials
+        if credentials is not None:
+            self._remember(run, (value for _, value in credentials.items))
+
+    def _clean(self, payload: ProtoMessage, run: _Run | None = None) -> None:
+        # Masks every fulfilment whatever was released (values released earlier in the task come
+        # back in its history), and cuts every released value out of every string.
+        clean_proto(payload, self._cut(run))
 
     def _observe(self, event: object, run: _Run | None = None) -> None:
         """Tell a `TaskWatch` broker the task ids a run learns and the terminal states the agent reports.
@@ -224,7 +257,7 @@ class BridgeHandler(RequestHandler):
                 log.warning("agent %r: task %s not followed: %s", self._slug, task_id, type(exc).__name__)
 
     def _failure(self, exc: Exception, run: _Run | None = None) -> A2AError:
-        error = upstream_error(exc, self._slug, run.revealed() if run else ())
+        error = upstream_error(exc, self._slug, self._cut(run))
         log.warning("agent %r: %s", self._slug, error.message)
         return error
 
@@ -256,6 +289,7 @@ class BridgeHandler(RequestHandler):
             granted = {}
         run.declined |= keys - granted.keys()
         run.injected.update(granted)
+        self._remember(run, granted.values())
         return granted
 
     async def _caller_of(self, run: _Run) -> str | None:
@@ -278,7 +312,7 @@ class BridgeHandler(RequestHandler):
         if run.credentials_checked or not self._auth.active:
             return
         run.credentials_checked = True
-        run.use(await self._auth.at_hand(self._auth_call(run, "preflight", task_id, context_id)))
+        self._use(run, await self._auth.at_hand(self._auth_call(run, "preflight", task_id, context_id)))
 
     async def _refresh_credentials(self, run: _Run, task_id: str | None, context_id: str | None) -> bool:
         """The agent refused: ask again (once per run). True when there is something new to retry with."""
@@ -291,7 +325,7 @@ class BridgeHandler(RequestHandler):
         if found is None:
             log.info("agent %r refused its credentials and none were given again", self._slug)
             return False
-        run.use(found)
+        self._use(run, found)
         return True
 
     async def _retry_after(self, exc: Exception, run: _Run, task_id: str | None = None) -> bool:
@@ -345,12 +379,14 @@ class BridgeHandler(RequestHandler):
         skip = run.declined | run.answered | run.client_keys
         return [d for d in demand.demands if d.key not in skip]
 
-    def _demand_in(self, event: StreamResponse) -> RuntimeDemand | None:
+    def _demand_in(self, event: StreamResponse, run: _Run) -> RuntimeDemand | None:
         try:
             return runtime_demand(event)
         except InvalidDemandError as exc:
+            # The problem quotes the agent's key (cut short), which may hold a value it was given.
+            problem = scrub_quoted(str(exc), self._cut(run))
             raise InvalidAgentResponseError(
-                f"agent {self._slug!r} sent a malformed secret demand: {exc}"
+                f"agent {self._slug!r} sent a malformed secret demand: {problem}"
             ) from None
 
     # Sending -------------------------------------------------------------------------------------
@@ -405,7 +441,7 @@ class BridgeHandler(RequestHandler):
             yield pending
 
     def _interrupt(self, event: StreamResponse, run: _Run) -> _Interrupt | None:
-        demand = self._demand_in(event)
+        demand = self._demand_in(event, run)
         if demand is None:
             return self._credential_interrupt(event, run)
         return _Interrupt(demand) if self._answerable(demand, run) else None
@@ -435,15 +471,24 @@ class BridgeHandler(RequestHandler):
         request.configuration.return_immediately = False
         return request
 
+    async def _guarded(self, events: AsyncGenerator[Event, None], run: _Run) -> AsyncGenerator[Event, None]:
+        """`events` (each cleaned already), with values split across artifact chunks cut (chunks.py)."""
+        guard = SplitGuard()
+        async with contextlib.aclosing(events) as stream:
+            async for event in stream:
+                for out in guard.feed(event, self._cut(run)):
+                    yield out
+        for out in guard.flush(self._cut(run)):
+            yield out
+
     async def _run(
-        self, params: SendMessageRequest, context: ServerCallContext, *, interactive: bool
+        self, params: SendMessageRequest, request: SendMessageRequest, run: _Run, *, interactive: bool
     ) -> AsyncGenerator[Event, None]:
         """Follow the agent's stream, answering secret demands on the way (see the module docstring)."""
-        request, run = self._start(params, context)
         request.configuration.return_immediately = False
         await self._ensure_credentials(run, request.message.task_id, request.message.context_id)
         await self._preflight(request.message, run)
-        extensions = self._extensions(context, run)
+        extensions = self._extensions(run.context, run)
         while True:
             pending: tuple[Event, _Interrupt] | None = None
             async with contextlib.aclosing(self._follow(request, run, extensions)) as followed:
@@ -493,7 +538,7 @@ class BridgeHandler(RequestHandler):
             if not isinstance(event, Task | Message):
                 raise InvalidAgentResponseError(f"agent {self._slug!r} answered a send with a stream event")
             self._observe(event, run)
-            demand = self._demand_in(answer)
+            demand = self._demand_in(answer, run)
             refused = self._credential_interrupt(answer, run) if demand is None else None
             if refused is not None:
                 ids = refused.demand
@@ -538,8 +583,10 @@ class BridgeHandler(RequestHandler):
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
         """`message/stream` / `SendStreamingMessage`."""
-        async with contextlib.aclosing(self._run(params, context, interactive=True)) as events:
-            async for event in events:
+        request, run = self._start(params, context)
+        events = self._guarded(self._run(params, request, run, interactive=True), run)
+        async with contextlib.aclosing(events) as stream:
+            async for event in stream:
                 yield event
 
     async def on_message_send(self, params: SendMessageRequest, context: ServerCallContext) -> Task | Message:
@@ -548,11 +595,16 @@ class BridgeHandler(RequestHandler):
             return await self._send_once(params, context)
         if not self._upstream.follow_streams:
             return await self._run_blocking(params, context)
+        request, run = self._start(params, context)
         collector = Collector()
-        async with contextlib.aclosing(self._run(params, context, interactive=False)) as events:
-            async for event in events:
+        events = self._guarded(self._run(params, request, run, interactive=False), run)
+        async with contextlib.aclosing(events) as stream:
+            async for event in stream:
                 collector.add(event)
-        return collector.result(self._slug)
+        result = collector.result(self._slug)
+        # Appended chunks sit side by side in the folded artifact: cut what spans their parts.
+        self._clean(result, run)
+        return result
 
     async def _send_once(self, params: SendMessageRequest, context: ServerCallContext) -> Task | Message:
         """A non-blocking send: pre-configured values still go in; run-time demands reach the client."""
@@ -574,6 +626,12 @@ class BridgeHandler(RequestHandler):
     ) -> AsyncGenerator[Event, None]:
         """`tasks/resubscribe` / `SubscribeToTask`: the agent's events, masked."""
         run = _Run(client_keys=frozenset(), context=context)
+        async with contextlib.aclosing(self._guarded(self._subscribe(params, run), run)) as stream:
+            async for event in stream:
+                yield event
+
+    async def _subscribe(self, params: SubscribeToTaskRequest, run: _Run) -> AsyncGenerator[Event, None]:
+        context = run.context
         await self._ensure_credentials(run, params.id, None)
         while True:
             started = False

@@ -12,39 +12,48 @@ Two shapes are covered: JSON-like data (`mask_payload`, pure, copy-on-write) and
 messages (`mask_proto`, in place on a message the bridge owns), where metadata is a
 `google.protobuf.Struct` at any depth (message, status message, history, artifacts, parts).
 
-`scrub_proto` / `scrub_text` are a second, request-scoped layer: the literal values the bridge
-itself injected into a run are cut out of every string going back, in case an agent quotes one in
-text or an error message. `clean_proto` does both in one walk over a message (the handler's path).
+`scrub_proto` / `scrub_text` are a second layer: literal values the bridge released (handler.py
+says which) are cut out of every string going back, in case an agent quotes one in text, data or an
+error message. Each value is cut in the forms an agent echoing it would likely use (forms.py:
+JSON-escaped, percent-encoded, base64, hex), and across the boundary of consecutive text parts of
+one message or artifact (a value split over two parts reads whole to a client joining them).
+`clean_proto` does both in one walk over a message (the handler's path). Building the forms costs
+more than cutting them: callers that cut often pass a `Cut` made once (`cut_list`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import json
+import re
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor  # type: ignore[import-untyped]
 from google.protobuf.message import Message as ProtoMessage  # type: ignore[import-untyped]
 from google.protobuf.struct_pb2 import ListValue, Struct, Value  # type: ignore[import-untyped]
 
+from keybroker.core.bridge.forms import MIN_SCRUB_LENGTH, Cut, cut_list, held_tail, merge_cuts, scrub_forms
 from keybroker.core.models import MASK
 
 __all__ = [
     "FULFILMENT_KEYS",
     "MASK",
     "MIN_SCRUB_LENGTH",
+    "Cut",
     "clean_proto",
+    "cut_list",
     "mask_payload",
     "mask_proto",
+    "merge_cuts",
+    "scrub_forms",
     "scrub_proto",
+    "scrub_quoted",
     "scrub_text",
 ]
 
 #: The member holding fulfilled values (Agent Stack's snake_case; the camelCase twin just in case a
 #: converter renamed it).
 FULFILMENT_KEYS = frozenset({"secret_fulfillments", "secretFulfillments"})
-#: Values shorter than this are not scrubbed from free text: cutting every "a" would wreck replies,
-#: and the structural mask already covers where a value is supposed to be.
-MIN_SCRUB_LENGTH = 4
 _MAX_DEPTH = 64
 
 
@@ -136,8 +145,10 @@ def _is_repeated(field: FieldDescriptor) -> bool:
 
 
 # How `_walk` treats a set field, worked out once per field descriptor (descriptors are immutable).
-_TEXT, _SKIP, _MAP, _REPEATED, _SINGLE = range(5)
+_TEXT, _SKIP, _MAP, _REPEATED, _SINGLE, _PARTS = range(6)
 _FIELD_KINDS: dict[FieldDescriptor, int] = {}
+#: A2A's `Part`: a value split over consecutive text parts of one message or artifact is cut whole.
+_PART_TYPE = "lf.a2a.v1.Part"
 
 
 def _field_kind(field: FieldDescriptor) -> int:
@@ -148,8 +159,10 @@ def _field_kind(field: FieldDescriptor) -> int:
         elif field.message_type.GetOptions().map_entry:
             holds_messages = field.message_type.fields_by_name["value"].type == FieldDescriptor.TYPE_MESSAGE
             kind = _MAP if holds_messages else _SKIP
+        elif not _is_repeated(field):
+            kind = _SINGLE
         else:
-            kind = _REPEATED if _is_repeated(field) else _SINGLE
+            kind = _PARTS if field.message_type.full_name == _PART_TYPE else _REPEATED
         _FIELD_KINDS[field] = kind
     return kind
 
@@ -164,6 +177,10 @@ class _Visitor:
         raise NotImplementedError
 
     def text(self, owner: ProtoMessage, field: FieldDescriptor, value: Any) -> bool:
+        return False
+
+    def parts(self, parts: Sequence[Any]) -> bool:
+        """After each part was walked: what spans consecutive text parts."""
         return False
 
 
@@ -181,9 +198,11 @@ def _walk(message: ProtoMessage, depth: int, visitor: _Visitor, *, texts: bool) 
         kind = _field_kind(field)
         if kind == _SINGLE:
             changed |= _walk(value, depth + 1, visitor, texts=texts)
-        elif kind == _REPEATED:
+        elif kind in (_REPEATED, _PARTS):
             for item in value:
                 changed |= _walk(item, depth + 1, visitor, texts=texts)
+            if kind == _PARTS and texts and len(value) > 1:
+                changed |= visitor.parts(value)
         elif kind == _MAP:
             for item in value.values():
                 changed |= _walk(item, depth + 1, visitor, texts=texts)
@@ -211,24 +230,116 @@ def mask_proto(message: ProtoMessage) -> bool:
 # Literal values ----------------------------------------------------------------------------------
 
 
-def _scrubbable(values: Collection[str]) -> list[str]:
-    # Longest first, so a value containing another is cut whole.
-    return sorted({v for v in values if len(v) >= MIN_SCRUB_LENGTH}, key=len, reverse=True)
+def _scrubbable(values: Collection[str]) -> Cut:
+    return values if isinstance(values, Cut) else cut_list(values)
 
 
-def _cut(text: str, values: list[str]) -> str:
+def _cut(text: str, values: Sequence[str]) -> str:
     for value in values:
         if value in text:
             text = text.replace(value, MASK)
     return text
 
 
+def _spans(text: str, values: Sequence[str]) -> list[tuple[int, int]]:
+    """Where `values` occur in `text`, longest first, without overlaps; sorted."""
+    found: list[tuple[int, int]] = []
+    for value in values:
+        start = text.find(value)
+        while start != -1:
+            end = start + len(value)
+            if all(end <= s or start >= e for s, e in found):
+                found.append((start, end))
+            start = text.find(value, start + 1)
+    return sorted(found)
+
+
+def _cut_across(texts: list[str], values: Sequence[str]) -> list[str] | None:
+    """`texts` (consecutive parts, each cut already) with what spans their boundaries cut; None: nothing.
+
+    The part where a value starts gets the MASK, the parts it runs on into lose their share of it, so
+    the parts keep their number and order and their joined text reads as if it was cut whole.
+    """
+    joined = "".join(texts)
+    if not any(value in joined for value in values):
+        return None
+    spans = _spans(joined, values)
+    result: list[str] = []
+    start = 0
+    for text in texts:
+        end = start + len(text)
+        pieces: list[str] = []
+        pos = start
+        for s, e in spans:
+            if e <= pos or s >= end:
+                continue
+            if s > pos:
+                pieces.append(joined[pos:s])
+            if s >= start:
+                pieces.append(MASK)
+            pos = min(e, end)
+        if pos < end:
+            pieces.append(joined[pos:end])
+        result.append("".join(pieces))
+        start = end
+    return result
+
+
+def _cut_parts(parts: Sequence[Any], values: Sequence[str]) -> bool:
+    changed = False
+    run: list[Any] = []
+    for part in [*parts, None]:
+        if part is not None and part.WhichOneof("content") == "text":
+            run.append(part)
+            continue
+        if len(run) > 1:
+            new = _cut_across([p.text for p in run], values)
+            if new is not None:
+                for item, text in zip(run, new, strict=True):
+                    if item.text != text:
+                        item.text = text
+                        changed = True
+        run = []
+    return changed
+
+
 def scrub_text(text: str, values: Collection[str]) -> str:
-    """`text` with every occurrence of each value (of at least MIN_SCRUB_LENGTH characters) masked."""
+    """`text` with every occurrence of each value (of at least MIN_SCRUB_LENGTH characters), in each
+    of its forms (`scrub_forms`), masked. `values` may be a `Cut` (forms made already)."""
     return _cut(text, _scrubbable(values))
 
 
-def _scrub_value(value: Value, values: list[str], depth: int) -> bool:
+#: A JSON string literal, as error messages quote untrusted text (json_field.shown).
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+#: How `json_field.shown` marks text it cut short.
+_TRUNCATED = "..."
+
+
+def _scrub_literal(match: re.Match[str], cut: Cut) -> str:
+    try:
+        text = json.loads(match.group())
+    except ValueError:
+        return match.group()
+    if not isinstance(text, str):
+        return match.group()
+    truncated = text.endswith(_TRUNCATED)
+    body = _cut(text[: -len(_TRUNCATED)] if truncated else text, cut)
+    if truncated:
+        start = held_tail(body, cut)  # the quote ends where it was cut short: maybe inside a value
+        if start >= MIN_SCRUB_LENGTH:
+            body = body[:-start] + MASK
+        body += _TRUNCATED
+    return match.group() if body == text else json.dumps(body)
+
+
+def scrub_quoted(text: str, values: Collection[str]) -> str:
+    """`scrub_text`, and in each JSON string quoted in `text`, a value's start where the quote was
+    cut short ("<40 characters>..."): an error quoting an agent's bad key can hold most of a value."""
+    cut = _scrubbable(values)
+    return _QUOTED.sub(lambda m: _scrub_literal(m, cut), _cut(text, cut))
+
+
+def _scrub_value(value: Value, values: Sequence[str], depth: int) -> bool:
     if depth > _MAX_DEPTH:
         return False
     kind = value.WhichOneof("kind")
@@ -246,8 +357,11 @@ def _scrub_value(value: Value, values: list[str], depth: int) -> bool:
 
 
 class _Scrubber(_Visitor):
-    def __init__(self, cut: list[str]) -> None:
+    def __init__(self, cut: Sequence[str]) -> None:
         self.cut = cut
+
+    def parts(self, parts: Sequence[Any]) -> bool:
+        return _cut_parts(parts, self.cut)
 
     def value(self, value: Value, depth: int) -> bool:
         return _scrub_value(value, self.cut, depth)
@@ -269,7 +383,8 @@ class _Scrubber(_Visitor):
 
 
 def scrub_proto(message: ProtoMessage, values: Collection[str]) -> bool:
-    """Cut each literal value out of every string inside `message`, in place. True when one was cut."""
+    """Cut each literal value (in each form) out of every string inside `message`, in place, also
+    where it spans consecutive text parts. True when one was cut. `values` may be a `Cut`."""
     cut = _scrubbable(values)
     if not cut:
         return False

@@ -4,6 +4,8 @@
 `SecretSource` is the broker's seam (core/broker.py's `Broker` fits it structurally); tests inject a
 scripted fake. `Fulfilment` is read-only here, so the broker's own frozen dataclass fits it too.
 `ReleaseProbe` is optional: without it, card credentials are only obtained when the agent refuses.
+`LockWatch` is optional too: without it, what the bridge remembers of released values (released.py)
+is only bounded, never dropped on a lock.
 """
 
 from __future__ import annotations
@@ -86,4 +88,17 @@ class TaskWatch(Protocol):
         self, agent_slug: str, task_id: str, *, state: str, run_id: str | None = None
     ) -> Sequence[object]:
         """`agent_slug`'s task reported `state`; a terminal one ends the task's grants."""
+        ...
+
+
+@runtime_checkable
+class LockWatch(Protocol):
+    """A `SecretSource` that says when Keybroker locks (Lock now, idle lock, screen lock).
+
+    A lock ends every grant short of *always* and drops the values held in memory: the bridge drops
+    the values it remembers having released (released.py) too. The broker fits it structurally.
+    """
+
+    def on_lock(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` after every lock, on whichever thread locks; it must not raise or block."""
         ...

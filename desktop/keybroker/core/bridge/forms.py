@@ -1,0 +1,125 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The texts that give a secret value away, ready to cut out of what an agent sends back (masking.py).
+
+An agent echoing a value may encode it: `scrub_forms` lists the value and the encodings of it to cut
+too. A `Cut` is such texts made once, longest first, so that cutting many answers does not work the
+forms out again each time (released.py keeps one per agent). No protobuf here: app.py builds its
+memory of released values before the a2a-sdk stack is imported (DESIGN §7).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
+
+__all__ = ["MIN_SCRUB_LENGTH", "Cut", "cut_list", "held_tail", "merge_cuts", "scrub_forms"]
+
+#: Values shorter than this are not scrubbed from free text: cutting every "a" would wreck replies,
+#: and the structural mask already covers where a value is supposed to be.
+MIN_SCRUB_LENGTH = 4
+
+
+class Cut(tuple[str, ...]):
+    """Texts ready to cut: each at least MIN_SCRUB_LENGTH long, no repeats, longest first (so a value
+    containing another is cut whole). Made by `cut_list` / `merge_cuts`; its repr names no text."""
+
+    _prefixes: frozenset[str]
+
+    @classmethod
+    def of(cls, texts: Iterable[str]) -> Cut:
+        """`texts` as they are (forms already, e.g. from `scrub_forms`), ready to cut."""
+        return cls(sorted({t for t in texts if len(t) >= MIN_SCRUB_LENGTH}, key=len, reverse=True))
+
+    def prefixes(self) -> frozenset[str]:
+        """Every proper prefix of every text (made on first use, kept with this cut)."""
+        try:
+            return self._prefixes
+        except AttributeError:
+            self._prefixes = frozenset(t[:n] for t in self for n in range(1, len(t)))
+            return self._prefixes
+
+    def __repr__(self) -> str:
+        return f"Cut({len(self)} texts)"
+
+    __str__ = __repr__
+
+
+def scrub_forms(value: str) -> tuple[str, ...]:
+    """`value` and the encodings of it an agent might echo, each at least MIN_SCRUB_LENGTH long.
+
+    JSON-escaped (ASCII-only and not), percent-encoded (`quote` and `quote_plus`), base64 of the
+    whole value (standard and URL-safe, with and without padding) and hex (lower and upper case).
+    A value shorter than MIN_SCRUB_LENGTH has no forms: it is not cut at all (see above). A form
+    equal to the value, or to another form, is listed once.
+    """
+    if len(value) < MIN_SCRUB_LENGTH:
+        return ()
+    raw = value.encode("utf-8", "surrogatepass")
+    standard = base64.b64encode(raw).decode("ascii")
+    urlsafe = base64.urlsafe_b64encode(raw).decode("ascii")
+    hexed = raw.hex()
+    forms = (
+        value,
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        quote(value, safe=""),
+        quote_plus(value, safe=""),
+        standard,
+        standard.rstrip("="),
+        urlsafe,
+        urlsafe.rstrip("="),
+        hexed,
+        hexed.upper(),
+    )
+    return tuple(f for f in dict.fromkeys(forms) if len(f) >= MIN_SCRUB_LENGTH)
+
+
+def cut_list(values: Iterable[str]) -> Cut:
+    """Every form (`scrub_forms`) of each value, ready to cut."""
+    return Cut.of(form for value in values for form in scrub_forms(value))
+
+
+def merge_cuts(first: Cut, second: Cut) -> Cut:
+    """Both cuts in one; `first` itself when `second` adds nothing to it (the usual case)."""
+    if not second:
+        return first
+    if not first:
+        return second
+    known = set(first)
+    if all(text in known for text in second):
+        return first
+    return Cut.of((*first, *second))
+
+
+#: Above this many texts to cut (two values or so), `held_tail` looks each end of the chunk up in
+#: `Cut.prefixes()` rather than scanning every text: its cost then follows the longest text, not the
+#: number of values (up to RELEASED_LIMIT): ~4 us a chunk for 1 or 256 values, against 0.6 ms.
+_INDEXED_ABOVE = 8
+
+
+def held_tail(text: str, cut: Cut) -> int:
+    """The length of the longest end of `text` that is a proper prefix of a text in `cut` (0: none)."""
+    if not cut:
+        return 0
+    size = len(text)
+    if len(cut) > _INDEXED_ABOVE:
+        prefixes = cut.prefixes()
+        for start in range(max(0, size - len(cut[0]) + 1), size):  # cut[0] is the longest
+            if text[start:] in prefixes:
+                return size - start
+        return 0
+    best = 0
+    for value in cut:  # longest first
+        if len(value) - 1 <= best:
+            break  # every later value is shorter still: none can start a longer end
+        # Only starts whose end would beat `best` and that leave at least one character of `value` out.
+        first, low, high = value[0], max(0, size - len(value) + 1), size - best
+        start = text.find(first, low, high)
+        while start != -1:
+            if value.startswith(text[start:]):
+                best = size - start
+                break
+            start = text.find(first, start + 1, high)
+    return best

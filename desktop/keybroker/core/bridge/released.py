@@ -1,0 +1,145 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What the bridge released to each agent, kept in memory to cut it out of what the agent sends back.
+
+An agent may echo a value in any later answer: `tasks/get`, a cancel, a resubscription, a later
+message of the same task or conversation that did not carry the value again. So the bridge keeps,
+per agent slug, every value it released to that agent (pre-flight and run-time fulfilments, card
+credentials), with the texts that give each away (`masking.scrub_forms`, worked out once per value),
+and cuts them from every answer of that agent (handler.py).
+
+- Bounded: the most recent `RELEASED_LIMIT` distinct values per agent; an older one is forgotten.
+- Memory only, and dropped when Keybroker locks (`ReleasedBook.clear`, wired to the broker's lock by
+  app.py): a lock ends every grant short of *always* and forgets what is held in memory, this too.
+  The consequence: after a lock, an answer about an earlier task is cut only of values released since.
+- Values stay `SecretValue`s; entries are found by a keyed hash (a random per-process key), never
+  by the plain text; reprs name counts only. Locks and clears may come from another thread (the
+  settings window locks on a worker thread), hence the `threading.Lock`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets as _random
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from keybroker.core.bridge.forms import MIN_SCRUB_LENGTH, Cut, scrub_forms
+from keybroker.core.models import SecretValue
+
+__all__ = ["RELEASED_LIMIT", "ReleasedBook", "ReleasedEntry", "ValueForms"]
+
+#: How many distinct values per agent are remembered (the most recent ones).
+RELEASED_LIMIT = 256
+#: Entries are found by a hash keyed with this, so no plain value is a dict key.
+_KEY = _random.token_bytes(32)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ReleasedEntry:
+    """One value and its forms to cut (worked out once)."""
+
+    value: SecretValue
+    forms: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"ReleasedEntry({len(self.forms)} forms)"
+
+
+def _digest(plain: str) -> bytes:
+    return hashlib.blake2b(plain.encode("utf-8", "surrogatepass"), key=_KEY, digest_size=16).digest()
+
+
+class ValueForms:
+    """Distinct values, newest last, at most `limit` (None: no bound), and the `Cut` they make."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self._limit = limit
+        self._entries: OrderedDict[bytes, ReleasedEntry] = OrderedDict()
+        self._cut: Cut | None = Cut()
+        self._guard = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"ValueForms({len(self._entries)} values)"
+
+    def add(self, value: SecretValue) -> ReleasedEntry | None:
+        """Remember `value` (as the newest); its entry, or None for a value too short to cut."""
+        plain = value.reveal()
+        if len(plain) < MIN_SCRUB_LENGTH:
+            return None
+        digest = _digest(plain)
+        with self._guard:
+            entry = self._entries.get(digest)
+            if entry is not None:
+                self._entries.move_to_end(digest)
+                return entry
+        return self._insert(digest, ReleasedEntry(value, scrub_forms(plain)))
+
+    def include(self, entry: ReleasedEntry) -> None:
+        """Remember a value whose entry another `ValueForms` made (its forms are not worked out again)."""
+        self._insert(_digest(entry.value.reveal()), entry)
+
+    def _insert(self, digest: bytes, entry: ReleasedEntry) -> ReleasedEntry:
+        with self._guard:
+            known = self._entries.get(digest)
+            if known is not None:
+                self._entries.move_to_end(digest)
+                return known
+            self._entries[digest] = entry
+            if self._limit is not None:
+                while len(self._entries) > self._limit:
+                    self._entries.popitem(last=False)
+            self._cut = None
+        return entry
+
+    def cut(self) -> Cut:
+        """Every form of every value, ready to cut (made again only after a change)."""
+        cut = self._cut
+        if cut is None:
+            with self._guard:
+                cut = self._cut
+                if cut is None:
+                    forms = (f for entry in self._entries.values() for f in entry.forms)
+                    cut = self._cut = Cut.of(forms)
+        return cut
+
+    def clear(self) -> None:
+        """Forget every value."""
+        with self._guard:
+            self._entries = OrderedDict()
+            self._cut = Cut()
+
+
+class ReleasedBook:
+    """A `ValueForms` per agent slug (see the module docstring)."""
+
+    def __init__(self, limit: int = RELEASED_LIMIT) -> None:
+        self._limit = limit
+        self._agents: dict[str, ValueForms] = {}
+        self._guard = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ReleasedBook({len(self._agents)} agents)"
+
+    def of(self, slug: str) -> ValueForms:
+        """The values released to agent `slug` (the same object for as long as the book lives)."""
+        with self._guard:
+            forms = self._agents.get(slug)
+            if forms is None:
+                forms = self._agents[slug] = ValueForms(self._limit)
+            return forms
+
+    def count(self, slug: str) -> int:
+        """How many values agent `slug` was released and are still remembered."""
+        forms = self._agents.get(slug)
+        return 0 if forms is None else len(forms)
+
+    def clear(self) -> None:
+        """Keybroker locked: forget every value of every agent."""
+        with self._guard:
+            agents = list(self._agents.values())
+        for forms in agents:
+            forms.clear()

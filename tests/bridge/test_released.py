@@ -1,0 +1,88 @@
+# SPDX-License-Identifier: Apache-2.0
+"""released.py: what the bridge remembers having released to an agent, bounded, forgotten on a lock."""
+
+from __future__ import annotations
+
+import threading
+
+from keybroker.core.bridge.forms import scrub_forms
+from keybroker.core.bridge.released import ReleasedBook, ValueForms
+from keybroker.core.models import SecretValue
+
+
+def _value(i: int) -> SecretValue:
+    return SecretValue(f"released-CANARY-{i:04d}")
+
+
+def test_values_are_cut_in_every_form_and_remembered_once() -> None:
+    forms = ValueForms()
+    first = forms.add(_value(1))
+    again = forms.add(SecretValue(_value(1).reveal()))
+    assert first is not None and again is first
+    assert len(forms) == 1
+    assert set(forms.cut()) == set(scrub_forms(_value(1).reveal()))
+    assert forms.add(SecretValue("abc")) is None  # too short to cut: not remembered
+    assert len(forms) == 1
+
+
+def test_only_the_most_recent_values_are_kept() -> None:
+    forms = ValueForms(limit=3)
+    for i in range(3):
+        forms.add(_value(i))
+    forms.add(_value(0))  # used again: the newest now
+    forms.add(_value(3))  # pushes out the oldest, value 1
+    cut = forms.cut()
+    assert len(forms) == 3
+    assert _value(1).reveal() not in cut
+    assert all(_value(i).reveal() in cut for i in (0, 2, 3))
+
+
+def test_the_cut_is_made_again_only_after_a_change() -> None:
+    forms = ValueForms()
+    forms.add(_value(1))
+    cut = forms.cut()
+    assert forms.cut() is cut
+    forms.add(_value(1))  # known already
+    assert forms.cut() is cut
+    forms.add(_value(2))
+    assert forms.cut() is not cut and _value(2).reveal() in forms.cut()
+
+
+def test_an_entry_from_another_memory_is_shared_not_encoded_again() -> None:
+    agent, run = ValueForms(limit=256), ValueForms()
+    entry = agent.add(_value(1))
+    assert entry is not None
+    run.include(entry)
+    agent.clear()
+    assert len(agent) == 0 and agent.cut() == ()
+    assert _value(1).reveal() in run.cut()  # a run keeps cutting its own values after a lock
+
+
+def test_reprs_name_no_value() -> None:
+    book = ReleasedBook()
+    forms = book.of("peer")
+    entry = forms.add(_value(7))
+    for text in (repr(book), repr(forms), repr(entry), repr(forms.cut()), str(forms.cut())):
+        assert "CANARY" not in text
+        assert not any(form in text for form in scrub_forms(_value(7).reveal()))
+
+
+def test_the_book_keeps_one_memory_per_agent_and_a_lock_clears_them_all() -> None:
+    book = ReleasedBook(limit=10)
+    peer, other = book.of("peer"), book.of("other")
+    assert book.of("peer") is peer
+    peer.add(_value(1))
+    other.add(_value(2))
+    assert (book.count("peer"), book.count("other"), book.count("nobody")) == (1, 1, 0)
+    done = threading.Event()
+
+    def lock() -> None:  # the settings window locks on a worker thread
+        book.clear()
+        done.set()
+
+    threading.Thread(target=lock).start()
+    assert done.wait(5)
+    assert (book.count("peer"), book.count("other")) == (0, 0)
+    assert peer.cut() == () and other.cut() == ()
+    peer.add(_value(3))
+    assert book.of("peer") is peer and book.count("peer") == 1
