@@ -17,9 +17,11 @@ RUNTIME_KEY = "bench_runtime"
 RUNTIME_WORD = "runtime"
 #: Slug of the echo agent on the bridge.
 SLUG = "echo"
-#: Fake values: the benchmark never touches a real secret.
-CARD_VALUE = "bench-card-value-0123456789abcdef"
-RUNTIME_VALUE = "bench-runtime-value-0123456789abcdef"
+#: Fake values: the benchmark never touches a real secret. Shaped like real keys ("sk-..."): a value that
+#: began with a word of the echoed text ("hello bench") would make the bridge hold that word back at the
+#: end of each streamed chunk (it could be the start of the value, chunks.py) and split the answer.
+CARD_VALUE = "sk-bench-card-value-0123456789abcdef"
+RUNTIME_VALUE = "sk-bench-runtime-value-0123456789abcdef"
 #: What the echo agent puts before the echoed text when the first message carried CARD_KEY.
 SEEN_MARK = "secret=yes"
 READY = "READY"
