@@ -654,6 +654,37 @@ async def test_a_lock_whose_catalog_write_fails_still_drops_every_value(
 
 
 @pytest.mark.asyncio
+async def test_a_failed_lock_still_ends_the_grants_short_of_always(
+    services: Services, demo: AgentRecord, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The grants stay in the catalog (its write failed), but none short of ALWAYS releases again."""
+    from keybroker.core.errors import CatalogError
+
+    services.secrets.set("slack", SecretValue("xoxb_owned"), owner="demo")  # ALWAYS, its owner's
+    services.secrets.set("github", SecretValue("ghp_shared"))
+    prompter = ScriptedPrompter(PromptAnswer.grant(GrantScope.UNTIL_LOCK), PromptAnswer.deny())
+    broker = make_broker(services, prompter)
+    assert revealed(await fulfil(broker, demo, [GITHUB, SLACK])) == {
+        "github": "ghp_shared",
+        "slack": "xoxb_owned",
+    }
+
+    def full_disk(*, caller: str | None = None) -> list[object]:
+        raise CatalogError("database or disk is full")
+
+    clock.advance(1)
+    with monkeypatch.context() as patch:
+        patch.setattr(services.grants, "lock", full_disk)
+        with pytest.raises(CatalogError):
+            broker.lock(caller="idle-lock")
+    assert any(g.scope is GrantScope.UNTIL_LOCK for g in services.catalog.list_grants(agent="demo"))
+    clock.advance(1)
+    after = await fulfil(broker, demo, [GITHUB, SLACK], run_id="after-failed-lock")
+    assert revealed(after) == {"slack": "xoxb_owned"} and after.declined == {"github"}
+    assert len(prompter.requests) == 2  # asked again, and denied
+
+
+@pytest.mark.asyncio
 async def test_forget_drops_a_changed_value_from_the_cache(services: Services, demo: AgentRecord) -> None:
     rec = services.secrets.set("github", SecretValue("ghp_one"), owner="demo").record
     broker = make_broker(services, ScriptedPrompter())

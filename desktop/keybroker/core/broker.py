@@ -181,6 +181,9 @@ class Broker:
         self._cooldown = Cooldown(limit=self.config.unanswered_limit, seconds=self.config.cooldown_seconds)
         self._run_grants = RunGrants(catalog, max_runs=self.config.max_runs)
         self._lock_listeners: list[Callable[[], None]] = []
+        #: Set when a lock could not end the grants in the catalog (a full disk): grants short of ALWAYS
+        #: given up to then count as ended anyway, so a failed lock still stops every release.
+        self._failed_lock_at: float | None = None
         self._desk = PromptDesk(
             prompter=prompter,
             applier=AnswerApplier(catalog, vault, audit, self.forget),
@@ -336,7 +339,7 @@ class Broker:
         return decide(
             request,
             self._catalog.list_secrets(key=key),
-            self._catalog.list_grants(agent=run.agent.slug),
+            self._grants_of(run.agent.slug),
             self._now,
             allowed_insecure_hosts=self.config.allowed_insecure_hosts,
         )
@@ -473,9 +476,23 @@ class Broker:
                 listener()
             except Exception as exc:  # one failing listener must not keep the others holding values
                 log.warning("lock listener failed: %s", type(exc).__name__)
-        ended = self._grants.lock(caller=caller)
+        try:
+            ended = self._grants.lock(caller=caller)
+        except Exception:
+            self._failed_lock_at = self._now
+            log.warning("locked in memory only: the grants could not be ended in the catalog")
+            raise
+        self._failed_lock_at = None
         log.info("locked: %d grant(s) ended, cached values dropped", len(ended))
         return ended
+
+    def _grants_of(self, slug: str) -> list[Grant]:
+        """The agent's grants that may release: all of them, unless a lock failed to end some."""
+        grants = self._catalog.list_grants(agent=slug)
+        cutoff = self._failed_lock_at
+        if cutoff is None:
+            return grants
+        return [g for g in grants if g.scope is GrantScope.ALWAYS or g.created > cutoff]
 
     def on_lock(self, listener: Callable[[], None]) -> None:
         """Call `listener()` at every `lock`, on the locking thread (drops values held elsewhere)."""
