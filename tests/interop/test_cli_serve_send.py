@@ -173,6 +173,26 @@ def test_a_dead_agent_exits_6_with_the_reason(
     assert "Traceback" not in r.stderr
 
 
+def test_a_hung_agent_gives_up_after_the_timeout(
+    kb: RunCli, serve: list[Serve], start_peer: Callable[..., RunningPeer]
+) -> None:
+    """An agent that accepts and never answers (stopped with SIGSTOP): `send --timeout` ends it."""
+    peer = start_peer("a2a1")
+    assert kb("agents", "add", peer.base_url, "--slug", "hung").returncode == 0
+    serve.append(Serve(Path(), ["--deny-unknown"]))
+    peer.process.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        r = kb("send", "hung", "hi", "--timeout", "2")
+        took = time.monotonic() - started
+    finally:
+        peer.process.send_signal(signal.SIGCONT)
+    assert r.returncode == 6, r.stderr
+    assert "no end of the run within 2 s" in r.stderr
+    assert took < 30
+    assert kb("send", "hung", "hi", "--timeout", "0").returncode == 2
+
+
 def test_declined_prompt_exits_5_and_unknown_slug_3(
     kb: RunCli, serve: list[Serve], agentstack_agent: RunningPeer
 ) -> None:

@@ -39,7 +39,23 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--task", metavar="ID", help="answer this task (e.g. after input-required)")
     p.add_argument("--stream", action="store_true", help="print events as they arrive")
     p.add_argument("--json", action="store_true", help="print every event as JSON (one per line)")
+    p.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="S",
+        help="give up after S seconds without the run ending (exit 6; default: wait as long as it runs)",
+    )
     p.set_defaults(func=cmd_send)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 7 * 24 * 3600:
+        raise argparse.ArgumentTypeError("seconds must be more than 0 and at most a week")
+    return value
 
 
 class Outcome:
@@ -157,6 +173,25 @@ async def _send(url: str, args: argparse.Namespace, token: str | None) -> Outcom
     return out
 
 
+async def _send_within(url: str, args: argparse.Namespace, token: str | None) -> Outcome:
+    """`_send`, stopped after `--timeout` seconds when given (a hung agent accepts and never answers;
+    the bridge waits as long as the agent's stream stays open, by design)."""
+    import asyncio
+
+    from keybroker.core.errors import BridgeError
+
+    timeout: float | None = getattr(args, "timeout", None)
+    if timeout is None:
+        return await _send(url, args, token)
+    try:
+        return await asyncio.wait_for(_send(url, args, token), timeout)
+    except TimeoutError:
+        raise BridgeError(
+            f"no end of the run within {timeout:g} s; the agent may still be working on it",
+            hint="send again with a longer --timeout, or check the agent",
+        ) from None
+
+
 def cmd_send(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Send, print, map the end state to an exit code."""
     import asyncio
@@ -179,7 +214,7 @@ def cmd_send(args: argparse.Namespace, ctx: CommandContext) -> int:
     except OSError:
         token = None
     url = f"{inst.url}/agents/{args.slug}"
-    out = asyncio.run(_send(url, args, token))
+    out = asyncio.run(_send_within(url, args, token))
     if not args.json and not args.stream and out.texts:
         sys.stdout.write("\n".join(out.texts) + "\n")
     ids = f"task {out.task_id}, context {out.context_id}" if out.task_id else f"context {out.context_id}"
