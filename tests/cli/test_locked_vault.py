@@ -51,6 +51,9 @@ def test_failed_set_and_rm_on_a_locked_vault_leave_every_command_working(
     assert new.returncode == 4, new.stderr
     rm = kb("secrets", "rm", "FOO")
     assert rm.returncode == 4, rm.stderr
+    # The errors say which secret, by the name the user knows (the id follows for `secrets show ID`).
+    assert "shared 'NEWKEY' (sec_" in new.stderr, new.stderr
+    assert "shared 'FOO' (sec_" in rm.stderr, rm.stderr
     # Before: every later command exited 4 "could not look up 'sec_...'" while repairing the rows.
     assert keys(kb) == ["FOO"]  # the failed rm is true: FOO is still there; NEWKEY never was
     for args in (("agents", "list"), ("grants", "list"), ("audit",)):

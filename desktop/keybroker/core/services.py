@@ -71,6 +71,7 @@ def open_services(
     except BaseException:
         vault.close()
         raise
+    vault.account_names = _secret_names(catalog)
     audit = AuditLog(
         catalog, VaultHeadStore(vault), head_required=not vault.is_memory, deferred_head=long_running
     )
@@ -90,3 +91,17 @@ def open_services(
         # rows stay unsettled, hidden from listings, and are repaired at a later start).
         log.warning("could not repair what a crash left behind, trying again at the next start: %s", exc)
     return services
+
+
+def _secret_names(catalog: Catalog) -> Callable[[str], str | None]:
+    """secret_id -> "'KEY' of agent S" / "shared 'KEY'", for the vault's error messages (any state:
+    the failing write may be of a row still pending)."""
+
+    def name(secret_id: str) -> str | None:
+        rows = catalog.query("SELECT key, owner FROM secrets WHERE secret_id = ?", (secret_id,))
+        if not rows:
+            return None
+        key, owner = rows[0][0], rows[0][1]
+        return f"{key!r} of agent {owner}" if owner else f"shared {key!r}"
+
+    return name

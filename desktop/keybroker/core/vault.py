@@ -96,6 +96,8 @@ class Vault:
         self._backend = backend
         self.service = service
         self.timeout = timeout
+        self.account_names: Callable[[str], str | None] | None = None
+        """secret_id -> what error messages call it (Services sets it from the catalog)."""
         self.unlock_timeout = unlock_timeout
         self.chunk_limit_bytes = chunk_limit_bytes
         self.chunk_encoding = chunk_encoding
@@ -255,6 +257,20 @@ class Vault:
     def _label(self, action: str, account: str | None) -> str:
         return f"{action} {account!r}" if account is not None else action
 
+    def _named(self, exc: VaultError, account: str | None) -> VaultError:
+        """`exc` with the account's secret_id followed by what the user calls it (its key), when
+        `account_names` knows it: "could not store 'sec_3f…'" says nothing to the person reading it."""
+        if account is None or self.account_names is None or repr(account) not in exc.message:
+            return exc
+        try:
+            name = self.account_names(account)
+        except Exception:  # a lookup that fails must not hide the vault's own error
+            name = None
+        if name:
+            exc.message = exc.message.replace(repr(account), f"{name} ({account})")
+            exc.args = (exc.message,)
+        return exc
+
     def _run(
         self,
         action: str,
@@ -266,7 +282,10 @@ class Vault:
     ) -> T:
         job = self._job(action, account, body, scrub)
         label = self._label(action, account)
-        return self._worker.run(job, timeout=timeout or self._timeout_now(), label=label)
+        try:
+            return self._worker.run(job, timeout=timeout or self._timeout_now(), label=label)
+        except VaultError as exc:
+            raise self._named(exc, account) from exc.__cause__
 
     async def _arun(
         self,
@@ -278,9 +297,12 @@ class Vault:
         call_timeout: float | None = None,
     ) -> T:
         job = self._job(action, account, body, scrub)
-        return await self._worker.arun(
-            job, call_timeout=call_timeout or self._timeout_now(), label=self._label(action, account)
-        )
+        try:
+            return await self._worker.arun(
+                job, call_timeout=call_timeout or self._timeout_now(), label=self._label(action, account)
+            )
+        except VaultError as exc:
+            raise self._named(exc, account) from exc.__cause__
 
     # Jobs (these run on the worker thread) -------------------------------------------------------
 
