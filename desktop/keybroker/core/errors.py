@@ -20,6 +20,10 @@ class KeybrokerError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def add_hint(self, more: str) -> None:
+        """Append what the caller knows (e.g. what was undone) to the fix the user reads."""
+        self.hint = f"{self.hint}; {more}" if self.hint else more
+
 
 # Usage -------------------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ def purge_everything(svc: Services, *, caller: str | None = None) -> int:
             for kept in ids[done:]:
                 svc.catalog.set_secret_state(kept, "ready")
             gone = f"{done} of {len(ids)} value(s) were deleted before it" if done else "nothing was deleted"
-            exc.hint = f"{exc.hint}; {gone}" if exc.hint else gone
+            exc.add_hint(gone)
             raise
     svc.catalog.purge()
     svc.vault.delete(TOKEN_ACCOUNT)

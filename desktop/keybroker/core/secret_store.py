@@ -323,11 +323,10 @@ async def _put_back(
         if on_value_changed is not None:
             on_value_changed(secret_id)
     if isinstance(failure, KeybrokerError):
-        failure.hint = _join_hint(
-            failure.hint,
+        failure.add_hint(
             "the old value was put back: nothing was changed"
             if _restore_metadata(catalog, found)
-            else "the old value was put back; its name, description or time may have changed",
+            else "the old value was put back; its name, description or time may have changed"
         )
 
 
@@ -347,10 +346,6 @@ def _restore_metadata(catalog: Catalog, found: SecretRecord) -> bool:
     except KeybrokerError:
         return False
     return True
-
-
-def _join_hint(hint: str | None, more: str) -> str:
-    return f"{hint}; {more}" if hint else more
 
 
 async def _undo_create(
@@ -387,7 +382,7 @@ async def _undo_create(
         with contextlib.suppress(KeybrokerError):
             catalog.delete_secret(record.secret_id)
     if isinstance(failure, KeybrokerError):
-        failure.hint = _join_hint(failure.hint, "nothing was stored")
+        failure.add_hint("nothing was stored")
 
 
 def _ensure_owner_grant(catalog: Catalog, record: SecretRecord) -> None:
@@ -577,9 +572,7 @@ class SecretStore:
         try:
             self.catalog.delete_secret(record.secret_id)
         except KeybrokerError as exc:
-            exc.hint = _join_hint(
-                exc.hint, "the value is already gone from the vault; the record goes at the next start"
-            )
+            exc.add_hint("the value is already gone from the vault; the record goes at the next start")
             raise
         self.audit.append(
             AuditDecision.DELETED,
