@@ -137,28 +137,30 @@ LINUX_REQUIRED_PLUGINS = (
     "iconengines/libqsvgicon.so",
 )
 
-#: Modules imported by name, which PyInstaller's bytecode scan cannot see: the vault backends
-#: (keyring_choice.SYSTEM_BACKENDS; no module imports keyring by itself any more, so without the macOS and
-#: Windows entries their bundles would lack keyring), the CLI's command modules (cli/main.py
-#: COMMAND_MODULES, loaded one at a time so `--version` stays fast) and the bridge package's lazy names
-#: (core/bridge/__init__.py).
-HIDDEN_IMPORTS = (
-    "keybroker.core.secret_service_keyring",
-    "keyring.backends.macOS",
-    "keyring.backends.Windows",
-    "keybroker.cli.secrets_cmd",
-    "keybroker.cli.agents_cmd",
-    "keybroker.cli.grants_cmd",
-    "keybroker.cli.audit_cmd",
-    "keybroker.cli.system_cmd",
-    "keybroker.cli.serve_cmd",
-    "keybroker.cli.send_cmd",
-    "keybroker.core.bridge.app",
-    "keybroker.core.bridge.limits",
-    "keybroker.core.bridge.masking",
-    "keybroker.core.bridge.ports",
-    "keybroker.core.bridge.server",
-)
+def _modules_imported_by_name() -> tuple[str, ...]:
+    """What the app imports by name, read from where the names live, so the list cannot fall behind.
+
+    PyInstaller's bytecode scan cannot see these: the vault backends (keyring_choice.SYSTEM_BACKENDS; no
+    module imports keyring by itself, so without the macOS and Windows entries their bundles would lack
+    keyring), the CLI's command modules (cli/main.py COMMAND_MODULES, loaded one at a time so `--version`
+    stays fast) and the bridge package's lazy names (core/bridge/__init__.py). Importing those three
+    modules loads nothing heavy (no Qt, no a2a-sdk).
+    """
+    import sys
+
+    desktop = str(REPO_ROOT / "desktop")
+    if desktop not in sys.path:
+        sys.path.insert(0, desktop)
+    from keybroker.cli.main import COMMAND_MODULES
+    from keybroker.core import bridge
+    from keybroker.core.keyring_choice import SYSTEM_BACKENDS
+
+    backends = [path.partition(":")[0] for path, _hint in SYSTEM_BACKENDS.values()]
+    lazy = [f"{bridge.__name__}.{module}" for module in bridge._WHERE.values()]
+    return tuple(dict.fromkeys([*backends, *COMMAND_MODULES, *lazy]))
+
+
+HIDDEN_IMPORTS = _modules_imported_by_name()
 
 #: Distributions whose metadata the frozen app reads: keyring's (its backends are entry points; PyInstaller's
 #: keyring hook copies it too) and the versions `keybroker doctor` reports.
