@@ -19,8 +19,8 @@ from a2a.types import (
 from google.protobuf.struct_pb2 import Struct, Value
 
 from keybroker.core.bridge import forms
-from keybroker.core.bridge.chunks import SplitGuard, held_tail
-from keybroker.core.bridge.forms import cut_list
+from keybroker.core.bridge.chunks import SplitGuard, _Held
+from keybroker.core.bridge.forms import cut_list, held_tail
 from keybroker.core.bridge.masking import MASK, clean_proto
 
 VALUE = "CANARY-7f3a9c-chunked-0123"
@@ -57,6 +57,11 @@ def text_of(events: Sequence[Event], artifact: str = "a2") -> str:
         if isinstance(e, TaskArtifactUpdateEvent) and e.artifact.artifact_id == artifact
         for p in e.artifact.parts
     )
+
+
+def test_a_held_start_of_a_value_never_shows_in_a_repr() -> None:
+    held = _Held("ctx", VALUE[:9])
+    assert VALUE[:9] not in repr(held) and "ctx" in repr(held)
 
 
 def test_held_tail_is_the_longest_end_that_could_start_a_value() -> None:

@@ -164,13 +164,12 @@ def remembered_caller(context: ServerCallContext) -> tuple[bool, str | None]:
 
 def caller_from_context(context: ServerCallContext) -> str | None:
     """The calling process for a request whose context holds `client`/`server` (jsonrpc_route.py)."""
-    key = _connection(context)
-    if key is None:
-        return None
-    client, server = key
-    known, answer = _recent.get(key)
+    known, answer = remembered_caller(context)
     if known:
         return answer
+    key = _connection(context)
+    assert key is not None  # remembered_caller answers for a context without addresses
+    client, server = key
     try:
         answer = peer_process(client, server)
     except (OSError, ValueError):

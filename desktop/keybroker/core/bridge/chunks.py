@@ -23,7 +23,7 @@ a value at most: the client gets the error, not the prefix).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from a2a.server.events.event_queue import Event
 from a2a.types import Artifact, Message, Part, Task, TaskArtifactUpdateEvent, TaskStatusUpdateEvent
@@ -31,13 +31,14 @@ from a2a.types import Artifact, Message, Part, Task, TaskArtifactUpdateEvent, Ta
 from keybroker.core.bridge.forms import MIN_SCRUB_LENGTH, held_tail
 from keybroker.core.bridge.masking import MASK, Cut, scrub_proto, scrub_text
 
-__all__ = ["SplitGuard", "held_tail"]
+__all__ = ["SplitGuard"]
 
 
 @dataclass
 class _Held:
     context_id: str
-    text: str
+    #: The held start of a value: never in a repr (a traceback or log line could show it).
+    text: str = field(repr=False)
     #: True: `text` went out already (too short to hold); only the rest of a value is cut.
     sent: bool = False
 

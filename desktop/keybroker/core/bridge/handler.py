@@ -137,7 +137,7 @@ class _Run:
     ended: set[str] = field(default_factory=set)
     #: Every value this run released or sent (fulfilments, credentials), even after a lock.
     own: ValueForms = field(default_factory=ValueForms)
-    _merged: tuple[Cut, Cut, Cut] | None = None
+    _merged: tuple[Cut, Cut, Cut] | None = field(default=None, init=False, repr=False)
 
     def cut(self, known: Cut) -> Cut:
         """This run's values and `known` (the agent's), in one `Cut` (made again only after a change)."""

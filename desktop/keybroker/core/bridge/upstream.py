@@ -56,8 +56,6 @@ _HTTP_BINDINGS = ("JSONRPC", "HTTP+JSON")
 #: and Node close an idle keep-alive connection: reusing one at that moment races the server's close, and
 #: the send fails with "closed the connection" (seen once per full bench run with 30 s).
 KEEPALIVE_EXPIRY = 4.0
-#: Parsed URLs an upstream client keeps (its card's interfaces; the REST binding adds task paths).
-_MAX_URLS = 64
 _T = TypeVar("_T")
 
 
@@ -154,20 +152,18 @@ class _NoCookies(httpx.Cookies):
     def set(self, name: str, value: str, domain: str = "", path: str = "/") -> None:
         return None
 
+    def update(self, cookies: Any = None) -> None:  # type: ignore[override]
+        return None  # httpx's update writes the jar directly, past `set`
+
 
 class _UpstreamClient(httpx.AsyncClient):
-    """`httpx.AsyncClient` without a cookie jar, parsing each agent URL once.
+    """`httpx.AsyncClient` without a cookie jar.
 
-    httpx stores every `Set-Cookie` in a client-wide jar (shared by all of the bridge's callers, see
-    the module docstring) and, per request, wraps the response for `http.cookiejar` (~15 us) and
-    parses the URL string a2a-sdk passes (~10 us): both are skipped here.
+    httpx stores every `Set-Cookie` in a client-wide jar, shared by all of the bridge's callers (see
+    the module docstring); skipping it also saves wrapping each response for `http.cookiejar` (~15 us).
     """
 
     _NO_COOKIES = _NoCookies()
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._urls: dict[str, httpx.URL] = {}
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -177,16 +173,6 @@ class _UpstreamClient(httpx.AsyncClient):
     def cookies(self, cookies: Any) -> None:
         if cookies:
             raise ValueError("the upstream client keeps no cookies")
-
-    def build_request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Request:
-        if isinstance(url, str):
-            parsed = self._urls.get(url)
-            if parsed is None:
-                parsed = httpx.URL(url)
-                if len(self._urls) < _MAX_URLS:  # a card names a handful; never grow without bound
-                    self._urls[url] = parsed
-            url = parsed
-        return super().build_request(method, url, **kwargs)
 
 
 class Upstream:
