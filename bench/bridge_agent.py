@@ -19,7 +19,7 @@ import os
 import uuid
 from collections import OrderedDict
 
-# a2a-sdk traces every request by default; the bridge turns this off too (runtime.py).
+# a2a-sdk traces every request by default; the bridge turns this off too (wiring/runtime.py).
 os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
 
 import uvicorn

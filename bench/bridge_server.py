@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "desktop"))
 
 from bridge_common import CARD_KEY, CARD_VALUE, RUNTIME_KEY, RUNTIME_VALUE, SLUG, say_ready
 
+from keybroker.core.broker.prompts import DecliningPrompter
 from keybroker.core.models import SecretValue
-from keybroker.core.prompts import DecliningPrompter
-from keybroker.runtime import Runtime, RuntimeOptions
+from keybroker.wiring.runtime import Runtime, RuntimeOptions
 
 
 @contextlib.asynccontextmanager

@@ -120,8 +120,8 @@ def prepare(entry: list[str], env: dict[str, str], vault: str) -> Commands:
         return commands
     sys.path.insert(0, str(DESKTOP))
     from keybroker.core.models import SecretValue
-    from keybroker.core.services import open_services
-    from keybroker.core.vault import open_vault
+    from keybroker.core.vault.vault import open_vault
+    from keybroker.wiring.services import open_services
 
     svc = open_services(environ=env, vault=open_vault("memory"))
     try:

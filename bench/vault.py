@@ -32,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "desktop"))
 from keyring.backend import KeyringBackend
 from keyring.backends import SecretService
 
-from keybroker.core.keyring_choice import load_system_backend
-from keybroker.core.memory_keyring import MemoryKeyring
 from keybroker.core.models import SecretValue
-from keybroker.core.vault import Vault
+from keybroker.core.vault.choice import load_system_backend
+from keybroker.core.vault.memory import MemoryKeyring
+from keybroker.core.vault.vault import Vault
 
 VALUE = "sk-bench-" + "x" * 40  # a typical API key
 Rates = dict[str, float]

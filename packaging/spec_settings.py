@@ -153,7 +153,7 @@ def _modules_imported_by_name() -> tuple[str, ...]:
         sys.path.insert(0, desktop)
     from keybroker.cli.main import COMMAND_MODULES
     from keybroker.core import bridge
-    from keybroker.core.keyring_choice import SYSTEM_BACKENDS
+    from keybroker.core.vault.choice import SYSTEM_BACKENDS
 
     backends = [path.partition(":")[0] for path, _hint in SYSTEM_BACKENDS.values()]
     lazy = [f"{bridge.__name__}.{module}" for module in bridge._WHERE.values()]

@@ -31,8 +31,8 @@ from screenshot_kit import (
     wait_until,
 )
 
+from keybroker.core.agents.status import bridged_url
 from keybroker.core.models import GrantScope
-from keybroker.core.status import bridged_url
 from keybroker.ui.composition import AppParts
 from keybroker.ui.settings_window import SettingsWindow
 

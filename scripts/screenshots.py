@@ -29,7 +29,7 @@ from screenshot_flow import new_user_flow
 from screenshot_kit import Shots, backdrop, demo_agent
 
 from keybroker import APP_ID
-from keybroker.core.paths import Paths
+from keybroker.system.paths import Paths
 from keybroker.ui.composition import compose
 
 

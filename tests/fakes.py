@@ -6,7 +6,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 
-from keybroker.core.prompts import PromptAnswer, PromptRequest
+from keybroker.core.broker.prompts import PromptAnswer, PromptRequest
 
 
 class FakeClock:

@@ -29,7 +29,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from keybroker import APP_ID
-from keybroker.core.paths import Paths
+from keybroker.system.paths import Paths
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QObject

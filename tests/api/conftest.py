@@ -15,12 +15,12 @@ from fastapi import FastAPI
 
 from keybroker.core.a2a.card_fetch import FetchedCard
 from keybroker.core.api.app import create_api
-from keybroker.core.broker import Broker
+from keybroker.core.broker.broker import Broker
+from keybroker.core.broker.prompts import DecliningPrompter
 from keybroker.core.errors import AgentUnreachable
 from keybroker.core.models import SecretValue
-from keybroker.core.prompts import DecliningPrompter
-from keybroker.core.services import Services, open_services
-from keybroker.core.vault import open_vault
+from keybroker.core.vault.vault import open_vault
+from keybroker.wiring.services import Services, open_services
 from tests.core.conftest import CardServer, make_card
 from tests.fakes import FakeClock
 

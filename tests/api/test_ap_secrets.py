@@ -18,7 +18,7 @@ from keybroker.core.api.app import OPENAPI_PATH, set_api_token
 from keybroker.core.bridge import BridgeApp
 from keybroker.core.bridge.guard import MAX_BODY_BYTES
 from keybroker.core.models import AuditDecision, GrantScope, SecretValue
-from keybroker.core.services import Services
+from keybroker.wiring.services import Services
 from tests.api.conftest import BASE_URL, DEMO_URL, OTHER_URL, TOKEN, SpyBroker, make_client
 
 AP = "/agents/demo/ap/v1/agent/secrets"

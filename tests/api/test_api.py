@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from keybroker.core.api.app import create_api
+from keybroker.core.broker.policy import make_grant
 from keybroker.core.errors import CatalogError, VaultLocked
 from keybroker.core.models import AuditDecision, GrantScope, SecretDemand, SecretValue
-from keybroker.core.policy import make_grant
-from keybroker.core.secret_store import new_grant_id
-from keybroker.core.services import Services
+from keybroker.core.secrets.store import new_grant_id
+from keybroker.wiring.services import Services
 from tests.api.conftest import DEMO_URL, OTHER_URL, TOKEN, AgentCards, SpyBroker, make_client
 from tests.core.conftest import make_card
 from tests.fakes import FakeClock

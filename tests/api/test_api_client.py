@@ -17,7 +17,6 @@ import uvicorn
 from fastapi import FastAPI
 
 from keybroker.cli.api_client import ApiClient, InstanceUnreachable
-from keybroker.core import api_token
 from keybroker.core.api.app import create_api
 from keybroker.core.errors import (
     AgentUnreachable,
@@ -31,9 +30,10 @@ from keybroker.core.errors import (
     UnknownSecretError,
     UsageError,
 )
-from keybroker.core.instance import write_instance
 from keybroker.core.models import AuditDecision, SecretValue
-from keybroker.core.services import Services
+from keybroker.system import api_token
+from keybroker.system.instance import write_instance
+from keybroker.wiring.services import Services
 from tests.api.conftest import DEMO_URL, OTHER_URL, SpyBroker
 from tests.fakes import FakeClock
 

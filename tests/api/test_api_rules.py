@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from keybroker.core.api.app import API_PREFIX, OPENAPI_PATH, create_api, set_api_token
 from keybroker.core.models import AuditDecision, SecretValue
-from keybroker.core.services import Services
+from keybroker.wiring.services import Services
 from tests.api.conftest import BASE_URL, DEMO_URL, TOKEN, make_client
 
 #: The endpoint list (INTERFACES: everything the CLI does, never a value).

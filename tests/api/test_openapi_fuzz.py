@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Schemathesis over the served `/openapi.json`: every operation, fuzzed, through the whole bridge.
 
-The app is what `keybroker serve` serves (runtime.py): the bridge's guard and router, the
+The app is what `keybroker serve` serves (wiring/runtime.py): the bridge's guard and router, the
 management API as its fallback and as the `/ap/` agent app, a real broker (declining prompts) over
 a memory vault. Schemathesis's default checks run on every answer: no 5xx, status codes, content
 types, headers and bodies as the schema says, schema-invalid input rejected, valid input accepted,
@@ -30,11 +30,11 @@ from keybroker.core.a2a.card_fetch import FetchedCard, normalise_agent_url  # no
 from keybroker.core.api.ap_secrets import EXAMPLE_SECRET_ID, EXAMPLE_SLUG, agent_protocol_app  # noqa: E402
 from keybroker.core.api.app import OPENAPI_PATH, create_api  # noqa: E402
 from keybroker.core.bridge import BridgeApp  # noqa: E402
-from keybroker.core.broker import Broker  # noqa: E402
+from keybroker.core.broker.broker import Broker  # noqa: E402
+from keybroker.core.broker.prompts import DecliningPrompter  # noqa: E402
 from keybroker.core.models import SecretRecord, SecretValue  # noqa: E402
-from keybroker.core.prompts import DecliningPrompter  # noqa: E402
-from keybroker.core.services import Services, open_services  # noqa: E402
-from keybroker.core.vault import open_vault  # noqa: E402
+from keybroker.core.vault.vault import open_vault  # noqa: E402
+from keybroker.wiring.services import Services, open_services  # noqa: E402
 from tests.core.conftest import make_card  # noqa: E402
 
 TOKEN = "fuzz-token-0c1d2e"

@@ -41,12 +41,12 @@ from keybroker.core.api.app import create_api
 from keybroker.core.bridge import BridgeApp
 from keybroker.core.bridge.bridged_card import upstream_card
 from keybroker.core.bridge.guard import MAX_BODY_BYTES
-from keybroker.core.broker import Broker
+from keybroker.core.broker.broker import Broker
+from keybroker.core.broker.prompts import PromptAnswer, PromptRequest
 from keybroker.core.errors import InvalidCardError
 from keybroker.core.models import SecretValue
-from keybroker.core.prompts import PromptAnswer, PromptRequest
-from keybroker.core.services import Services, open_services
-from keybroker.core.vault import open_vault
+from keybroker.core.vault.vault import open_vault
+from keybroker.wiring.services import Services, open_services
 from tests.bridge.scripted_agent import SECRETS_URI, scripted_card
 from tests.bridge.support import record_from_card
 

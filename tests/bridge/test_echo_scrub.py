@@ -35,15 +35,15 @@ from starlette.applications import Starlette
 
 from keybroker.core.bridge import BridgeApp
 from keybroker.core.bridge.masking import MASK
-from keybroker.core.broker import Broker
+from keybroker.core.broker.broker import Broker
+from keybroker.core.broker.prompts import NewValue, PromptAnswer
 from keybroker.core.models import GrantScope, SecretValue
-from keybroker.core.prompts import NewValue, PromptAnswer
-from keybroker.core.services import Services, open_services
-from keybroker.core.vault import open_vault
+from keybroker.core.vault.vault import open_vault
+from keybroker.wiring.services import Services, open_services
 from tests.bridge.scripted_agent import encodings, scripted_app, scripted_card
 from tests.bridge.support import jsonrpc, message_v03, message_v10, record_from_card, sse_payloads
 from tests.bridge.test_app import V10, rig
-from tests.core.test_broker import make_broker
+from tests.core.broker.test_broker import make_broker
 from tests.fakes import ScriptedPrompter
 from tests.interop.agents import a2a1_agent
 

@@ -37,8 +37,8 @@ HEAVY = ("a2a", "google.protobuf", "keybroker.core.bridge.agent_app", "keybroker
 IDLE_RUNTIME = """
 import asyncio, json, sys
 import httpx
-from keybroker.core.prompts import DecliningPrompter
-from keybroker.runtime import Runtime, RuntimeOptions
+from keybroker.core.broker.prompts import DecliningPrompter
+from keybroker.wiring.runtime import Runtime, RuntimeOptions
 
 HEAVY = {heavy!r}
 

@@ -90,7 +90,7 @@ async def rig(values: dict[str, str] | None = None, **options: Any) -> AsyncIter
 
 
 def test_the_broker_is_a_task_watch_and_the_scripted_fake_is_not() -> None:
-    from keybroker.core.broker import Broker
+    from keybroker.core.broker.broker import Broker
 
     assert isinstance(WatchingSecrets(), TaskWatch)
     assert not isinstance(ScriptedSecrets(), TaskWatch)

@@ -14,7 +14,7 @@ import pytest
 from keybroker import app_launcher
 from keybroker.app import AUTOSTART_ENV
 from keybroker.cli.main import main
-from keybroker.core.autostart import AUTOSTART_ARGS, Autostart, launch_command
+from keybroker.system.autostart import AUTOSTART_ARGS, Autostart, launch_command
 
 APP_ID = "io.github.keybroker.Keybroker"
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from keybroker.core.models import SecretValue
-from keybroker.core.paths import Paths
-from keybroker.core.services import open_services
-from keybroker.core.vault import open_vault
+from keybroker.core.vault.vault import open_vault
+from keybroker.system.paths import Paths
+from keybroker.wiring.services import open_services
 from tests.conftest import IsolatedEnv, RunCli, subprocess_env
 
 #: Runs main(argv) and writes the sorted module names to the file named first, however main ends.
@@ -55,8 +55,8 @@ NOT_FOR_SECRETS = (
     "keybroker.core.a2a",
     "keybroker.core.api",
     "keybroker.core.bridge",
-    "keybroker.core.status",
-    "keybroker.runtime",
+    "keybroker.core.agents.status",
+    "keybroker.wiring.runtime",
     "keybroker.ui",
 )
 
@@ -116,9 +116,8 @@ def test_version_help_and_status_leave_the_core_alone(tmp_path: Path, args: list
     assert not offenders(modules, ("keyring", "sqlite3", "secretstorage", "cryptography", *NOT_FOR_SECRETS))
     core = offenders(modules, ("keybroker.core",))
     if args == ["status"]:  # reads instance.json, nothing else
-        assert not offenders(
-            modules, ("keybroker.core.vault", "keybroker.core.catalog", "keybroker.core.services")
-        ), core
+        heavy = ("keybroker.core.vault.vault", "keybroker.core.catalog.catalog", "keybroker.wiring.services")
+        assert not offenders(modules, heavy), core
     else:
         assert core == [], core
         assert "logging" not in modules
@@ -129,7 +128,8 @@ def test_secrets_show_loads_only_what_it_needs(tmp_path: Path, isolated_env: Iso
     code, modules, out = loaded(tmp_path, "secrets", "show", "IMPORT_DEMO")
     assert code == 0, out
     assert "IMPORT_DEMO" in out
-    assert {"keybroker.core.services", "keybroker.core.vault", "keybroker.core.catalog"} <= modules
+    expected = {"keybroker.wiring.services", "keybroker.core.vault.vault", "keybroker.core.catalog.catalog"}
+    assert expected <= modules
     assert offenders(modules, NOT_FOR_SECRETS) == []
     assert offenders(modules, KEYRING) == []
 
@@ -138,7 +138,8 @@ def test_secrets_show_reveal_on_memory_vault_loads_only_what_it_needs(tmp_path: 
     # A session-only vault is refused for --reveal (exit 4), after the vault and the catalog are open.
     code, modules, _ = loaded(tmp_path, "secrets", "show", "X", "--reveal")
     assert code == 4
-    assert {"keybroker.core.services", "keybroker.core.vault", "keybroker.core.recovery"} <= modules
+    expected = {"keybroker.wiring.services", "keybroker.core.vault.vault", "keybroker.core.secrets.recovery"}
+    assert expected <= modules
     assert offenders(modules, NOT_FOR_SECRETS) == []
     assert offenders(modules, KEYRING) == []
 
@@ -178,14 +179,14 @@ def test_secrets_show_reveal_on_the_os_vault_loads_only_what_it_needs(
     system = {"KEYBROKER_VAULT": "system"}
     code, modules, _ = loaded(tmp_path, "secrets", "set", "IMPORT_DEMO", env=system, stdin="v-import-test")
     assert code == 0
-    assert "keybroker.core.secret_service_keyring" in modules
+    assert "keybroker.core.vault.secret_service" in modules
     assert offenders(modules, KEYRING) == []  # Linux's vault backend is ours, on secretstorage
     # No instance runs: the API client (httpx) that would forward the write is never loaded.
     assert offenders(modules, ("httpx", "keybroker.cli.api_client")) == []
     code, modules, out = loaded(tmp_path, "secrets", "show", "IMPORT_DEMO", "--reveal", env=system)
     assert code == 0
     assert out == "v-import-test"
-    assert {"secretstorage", "keybroker.core.secret_service_keyring"} <= modules
+    assert {"secretstorage", "keybroker.core.vault.secret_service"} <= modules
     assert offenders(modules, NOT_FOR_SECRETS) == []
     assert offenders(modules, KEYRING) == []
     assert Paths.from_env({"KEYBROKER_HOME": str(isolated_env.keybroker_home)}).catalog_db.exists()

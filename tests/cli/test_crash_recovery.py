@@ -17,10 +17,10 @@ pytestmark = pytest.mark.secret_service
 CHILD = textwrap.dedent(
     """
     import os, signal, sys
-    from keybroker.core.catalog import Catalog
-    from keybroker.core.vault import Vault
+    from keybroker.core.catalog.catalog import Catalog
+    from keybroker.core.vault.vault import Vault
     from keybroker.core.models import SecretValue
-    from keybroker.core.services import open_services
+    from keybroker.wiring.services import open_services
 
     action, step = sys.argv[1], sys.argv[2]
 
@@ -87,7 +87,8 @@ def test_killed_mid_delete_is_finished(kb: RunCli) -> None:
         [
             sys.executable,
             "-c",
-            f"from keybroker.core.vault import open_vault; v = open_vault(); print(v.exists({secret_id!r}))",
+            "from keybroker.core.vault.vault import open_vault; "
+            f"v = open_vault(); print(v.exists({secret_id!r}))",
         ],
         env=subprocess_env({"KEYBROKER_VAULT": "system"}),
         capture_output=True,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from keybroker.cli.main import setup_logging
-from keybroker.core.paths import Paths
+from keybroker.system.paths import Paths
 
 
 @pytest.fixture()

@@ -20,16 +20,8 @@ from keybroker.cli.terminal_prompter import (
 )
 from keybroker.core.a2a.card import parse_card
 from keybroker.core.a2a.card_fetch import FetchedCard
-from keybroker.core.broker import Broker, BrokerConfig
-from keybroker.core.models import (
-    AgentRecord,
-    AuditDecision,
-    GrantScope,
-    SecretDemand,
-    SecretRecord,
-    SecretValue,
-)
-from keybroker.core.prompts import (
+from keybroker.core.broker.broker import Broker, BrokerConfig
+from keybroker.core.broker.prompts import (
     NewValue,
     PromptAnswer,
     PromptItem,
@@ -38,8 +30,16 @@ from keybroker.core.prompts import (
     UseOffered,
     UseStored,
 )
-from keybroker.core.services import open_services
-from keybroker.core.vault import open_vault
+from keybroker.core.models import (
+    AgentRecord,
+    AuditDecision,
+    GrantScope,
+    SecretDemand,
+    SecretRecord,
+    SecretValue,
+)
+from keybroker.core.vault.vault import open_vault
+from keybroker.wiring.services import open_services
 from tests.core.conftest import make_card
 from tests.fakes import FakeClock
 

@@ -9,8 +9,8 @@ import pytest
 
 from keybroker.core.a2a.card import parse_card
 from keybroker.core.a2a.card_fetch import FetchedCard
-from keybroker.core.services import Services, open_services
-from keybroker.core.vault import open_vault
+from keybroker.core.vault.vault import open_vault
+from keybroker.wiring.services import Services, open_services
 from tests.fakes import FakeClock
 
 SECRETS_URI = "https://a2a-extensions.agentstack.beeai.dev/auth/secrets/v1"

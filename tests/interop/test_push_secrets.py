@@ -13,13 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from keybroker.core.ap_push import push_secrets
+from keybroker.core.a2a.ap_push import push_secrets
+from keybroker.core.broker.policy import make_grant
 from keybroker.core.errors import BridgeError, PolicyDenied
 from keybroker.core.models import AuditDecision, GrantScope, SecretValue
-from keybroker.core.policy import make_grant
-from keybroker.core.secret_store import new_grant_id
-from keybroker.core.services import Services, open_services
-from keybroker.core.vault import open_vault
+from keybroker.core.secrets.store import new_grant_id
+from keybroker.core.vault.vault import open_vault
+from keybroker.wiring.services import Services, open_services
 from tests.conftest import RunCli
 from tests.interop.conftest import RunningPeer
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from keybroker.core.broker import Broker
+from keybroker.core.broker.broker import Broker
+from keybroker.core.broker.prompts import NewValue, PromptAnswer
 from keybroker.core.models import AgentRecord, AuditDecision, AuditEvent, Grant, GrantScope, SecretValue
-from keybroker.core.prompts import NewValue, PromptAnswer
-from keybroker.core.services import Services, open_services
-from keybroker.core.vault import open_vault
+from keybroker.core.vault.vault import open_vault
+from keybroker.wiring.services import Services, open_services
 from tests.bridge.support import a2a_client_run, bridged, record_from_url
-from tests.core.test_broker import make_broker
+from tests.core.broker.test_broker import make_broker
 from tests.fakes import ScriptedPrompter
 from tests.interop.conftest import RunningPeer
 

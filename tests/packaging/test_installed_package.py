@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from keybroker.core.instance import read_instance
+from keybroker.system.instance import read_instance
 from tests.conftest import rig_active
 from tests.ui.app_process import (
     AppProcess,

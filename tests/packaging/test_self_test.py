@@ -17,7 +17,7 @@ import pytest
 from keybroker import __version__
 from keybroker.cli import self_test as st
 from keybroker.core.errors import VaultUnavailable
-from keybroker.core.vault import open_vault
+from keybroker.core.vault.vault import open_vault
 from keybroker.ui.qt_probe import QtProbe
 from tests.conftest import subprocess_env
 

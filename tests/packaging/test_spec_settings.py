@@ -85,10 +85,10 @@ def test_every_qt_module_the_app_imports_is_kept() -> None:
 def test_every_dynamically_imported_vault_backend_is_a_hidden_import() -> None:
     """keyring_choice loads each platform's backend by name, and nothing else imports keyring's: a
     missing entry is a macOS or Windows bundle without its vault."""
-    from keybroker.core.keyring_choice import SYSTEM_BACKENDS
+    from keybroker.core.vault.choice import SYSTEM_BACKENDS
 
     modules = {path.split(":")[0] for path, _hint in SYSTEM_BACKENDS.values()}
-    assert {"keybroker.core.secret_service_keyring", "keyring.backends.macOS"} <= modules
+    assert {"keybroker.core.vault.secret_service", "keyring.backends.macOS"} <= modules
     assert modules <= set(S.HIDDEN_IMPORTS)
     assert "keyring" in S.COPY_METADATA
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from keybroker.core.paths import Paths
+from keybroker.system.paths import Paths
 from tests.conftest import subprocess_env
 
 START_TIMEOUT = 60.0

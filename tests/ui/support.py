@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from keybroker.core.broker.prompts import SCOPE_ORDER, Phase, PromptItem, PromptRequest
 from keybroker.core.models import AgentRecord, GrantScope, SecretRecord
-from keybroker.core.prompts import SCOPE_ORDER, Phase, PromptItem, PromptRequest
 
 _ids = iter(range(1, 1_000_000))
 

@@ -14,16 +14,16 @@ import pytest
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QLabel, QVBoxLayout, QWidget
 
-from keybroker.core.instance import bridge_port
 from keybroker.core.models import AuditDecision, SecretDemand, SecretValue
-from keybroker.core.paths import Paths
-from keybroker.core.settings import Settings, save
-from keybroker.runtime import Runtime, RuntimeOptions
+from keybroker.system.instance import bridge_port
+from keybroker.system.paths import Paths
+from keybroker.system.settings import Settings, save
 from keybroker.ui.app_state import AppState
 from keybroker.ui.controller import AppController
 from keybroker.ui.events import AppEvents
 from keybroker.ui.qt_prompter import QtPrompter
 from keybroker.ui.settings_host import NO_TRAY_TEXT, SettingsHost
+from keybroker.wiring.runtime import Runtime, RuntimeOptions
 from tests.ui.conftest import AsyncRunner
 from tests.ui.support import agent, until
 

@@ -16,7 +16,7 @@ from pytestqt.qtbot import QtBot
 
 from keybroker.core.errors import InvalidInputError
 from keybroker.core.models import AuditDecision, Grant, GrantScope, SecretValue
-from keybroker.core.settings import update
+from keybroker.system.settings import update
 from keybroker.ui import controller as controller_module
 from keybroker.ui.app_state import AppState
 from keybroker.ui.controller import IDLE_CALLER, AppController

@@ -10,8 +10,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialog, QLabel, QLineEdit, QRadioButton, QWidget
 from pytestqt.qtbot import QtBot
 
-from keybroker.core.models import GrantScope, SecretValue
-from keybroker.core.prompts import (
+from keybroker.core.broker.prompts import (
     SCOPE_ORDER,
     NewValue,
     PromptAnswer,
@@ -20,6 +19,7 @@ from keybroker.core.prompts import (
     UseOffered,
     UseStored,
 )
+from keybroker.core.models import GrantScope, SecretValue
 from keybroker.ui.prompt_dialog import CARD_CHANGED_TEXT, NEW_AGENT_TEXT, PromptDialog
 from keybroker.ui.prompt_text import SCOPE_LABELS
 from tests.fakes import FakeClock

@@ -13,10 +13,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
+from keybroker.core.broker.prompts import SCOPE_ORDER
 from keybroker.core.models import SecretValue
-from keybroker.core.prompts import SCOPE_ORDER
-from keybroker.runtime import Runtime, RuntimeOptions
 from keybroker.ui.qt_prompter import QtPrompter
+from keybroker.wiring.runtime import Runtime, RuntimeOptions
 from tests.bridge.support import a2a_client_run
 from tests.interop.conftest import RunningPeer, agentstack_agent  # noqa: F401 - the fixture
 from tests.ui.conftest import AsyncRunner

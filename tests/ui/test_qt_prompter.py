@@ -13,13 +13,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QWidget
 
-from keybroker.core.broker import Broker, BrokerConfig
+from keybroker.core.broker.broker import Broker, BrokerConfig
+from keybroker.core.broker.prompts import NewValue, PromptAnswer, UseStored
 from keybroker.core.models import AuditDecision, SecretDemand, SecretValue
-from keybroker.core.paths import Paths
-from keybroker.core.prompts import NewValue, PromptAnswer, UseStored
-from keybroker.core.services import open_services
+from keybroker.system.paths import Paths
 from keybroker.ui.prompt_dialog import PromptDialog
 from keybroker.ui.qt_prompter import QtPrompter
+from keybroker.wiring.services import open_services
 from tests.ui.conftest import AsyncRunner
 from tests.ui.support import item, record, request, until
 

@@ -15,10 +15,10 @@ from pathlib import Path
 from pytestqt.qtbot import QtBot
 
 from keybroker.core.models import AuditDecision
-from keybroker.core.services import Services
 from keybroker.ui.settings.activity_tab import EXPORT_FILTERS, ActivityTab
 from keybroker.ui.settings.audit_export import to_csv
 from keybroker.ui.settings_window import SettingsWindow
+from keybroker.wiring.services import Services
 from tests.ui.test_settings_support import (  # noqa: F401 - fixtures are used by name
     ScriptedAsker,
     asker,

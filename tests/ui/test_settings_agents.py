@@ -15,10 +15,10 @@ from pytestqt.qtbot import QtBot
 
 from keybroker.core.errors import AgentUnreachable
 from keybroker.core.models import AuditDecision, SecretValue
-from keybroker.core.services import Services
 from keybroker.ui.settings.agents_tab import AgentsTab
 from keybroker.ui.settings.asker import Answer
 from keybroker.ui.settings_window import SettingsWindow
+from keybroker.wiring.services import Services
 from tests.ui.test_settings_support import (  # noqa: F401 - fixtures are used by name
     FakeCards,
     ScriptedAsker,

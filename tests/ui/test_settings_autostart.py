@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""`core/autostart.py`: the per-user login entry on Linux (XDG), macOS (LaunchAgent) and Windows (Run key),
+"""`system/autostart.py`: the per-user login entry on Linux (XDG), macOS (LaunchAgent) and Windows (Run key),
 each branch chosen by an explicit platform and written under tmp_path."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from keybroker.core.autostart import (
+from keybroker.system.autostart import (
     Autostart,
     AutostartError,
     desktop_entry,

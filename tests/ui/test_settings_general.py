@@ -16,13 +16,13 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLineEdit
 from pytestqt.qtbot import QtBot
 
-from keybroker.core import api_token, settings
-from keybroker.core.autostart import Autostart
-from keybroker.core.services import Services
+from keybroker.system import api_token, settings
+from keybroker.system.autostart import Autostart
 from keybroker.ui.events import AppEvents
 from keybroker.ui.settings.general_tab import GeneralTab, port_in_use
 from keybroker.ui.settings.reveal_box import PASSWORD_HINT_MIME
 from keybroker.ui.settings_window import SettingsWindow
+from keybroker.wiring.services import Services
 from tests.ui.test_settings_support import (  # noqa: F401 - fixtures are used by name
     ChangeLog,
     ScriptedAsker,

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pytestqt.qtbot import QtBot
 
+from keybroker.core.broker.policy import make_grant
 from keybroker.core.models import AuditDecision, GrantScope, SecretValue
-from keybroker.core.policy import make_grant
-from keybroker.core.services import Services
 from keybroker.ui.settings.asker import Answer
 from keybroker.ui.settings.grants_tab import GrantsTab
 from keybroker.ui.settings_window import SettingsWindow
+from keybroker.wiring.services import Services
 from tests.fakes import FakeClock
 from tests.ui.test_settings_support import (  # noqa: F401 - fixtures are used by name
     FakeCards,

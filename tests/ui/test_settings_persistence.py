@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""`core/settings.py`: round trip, private atomic writes, unknown keys kept, bad input -> defaults."""
+"""`system/settings.py`: round trip, private atomic writes, unknown keys kept, bad input -> defaults."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from keybroker.core import settings
 from keybroker.core.errors import InvalidInputError
-from keybroker.core.instance import configured_port
 from keybroker.core.models import SecretValue
-from keybroker.core.paths import Paths
-from keybroker.core.settings import DEFAULT_PORT, Settings
+from keybroker.system import settings
+from keybroker.system.instance import configured_port
+from keybroker.system.paths import Paths
+from keybroker.system.settings import DEFAULT_PORT, Settings
 
 
 @pytest.fixture

@@ -14,15 +14,15 @@ from PySide6.QtGui import QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QLineEdit
 from pytestqt.qtbot import QtBot
 
+from keybroker.core.broker.policy import make_grant
 from keybroker.core.errors import VaultLocked
 from keybroker.core.models import AuditDecision, GrantScope, SecretValue
-from keybroker.core.policy import make_grant
-from keybroker.core.services import Services
 from keybroker.ui.settings.asker import Answer
 from keybroker.ui.settings.reveal_box import PASSWORD_HINT_MIME
 from keybroker.ui.settings.secret_dialog import SecretDialog
 from keybroker.ui.settings.secrets_tab import SecretsTab
 from keybroker.ui.settings_window import SettingsWindow
+from keybroker.wiring.services import Services
 from tests.ui.test_settings_support import (  # noqa: F401 - fixtures are used by name
     ChangeLog,
     FakeCards,

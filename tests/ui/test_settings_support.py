@@ -21,13 +21,13 @@ from pytestqt.qtbot import QtBot
 
 from keybroker.core.a2a.card import parse_card
 from keybroker.core.a2a.card_fetch import FetchedCard
-from keybroker.core.autostart import Autostart
 from keybroker.core.models import Grant
-from keybroker.core.services import Services, open_services
-from keybroker.core.vault import open_vault
+from keybroker.core.vault.vault import open_vault
+from keybroker.system.autostart import Autostart
 from keybroker.ui.events import AppEvents
 from keybroker.ui.settings.asker import Answer, Confirmation
 from keybroker.ui.settings_window import SettingsWindow
+from keybroker.wiring.services import Services, open_services
 from tests.fakes import FakeClock
 
 SECRETS_URI = "https://a2a-extensions.agentstack.beeai.dev/auth/secrets/v1"

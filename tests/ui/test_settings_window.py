@@ -14,7 +14,6 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QMessageBox, QV
 from pytestqt.qtbot import QtBot
 
 from keybroker.core.models import AuditDecision, AuditEvent, SecretValue
-from keybroker.core.services import Services
 from keybroker.ui.app_state import vault_text
 from keybroker.ui.banner import clear_banner, show_banner
 from keybroker.ui.events import AppEvents
@@ -22,6 +21,7 @@ from keybroker.ui.settings.asker import Answer, Confirmation, QtAsker
 from keybroker.ui.settings.topics import topics_for_event
 from keybroker.ui.settings_host import NO_TRAY_TEXT, SettingsHost
 from keybroker.ui.settings_window import TAB_NAMES, SettingsWindow
+from keybroker.wiring.services import Services
 from tests.ui.test_settings_support import (  # noqa: F401 - fixtures are used by name
     FakeCards,
     ScriptedAsker,
@@ -234,7 +234,7 @@ def test_waiting_prompts_show_in_the_status_line_and_the_vault_reads_plainly(
     assert window.app_status.text.startswith("Ready on ")
     assert window.app_status.vault.text() == "Session-only memory vault: values are lost when Keybroker exits"
     assert vault_text(
-        "OS vault: SecretService (keybroker.core.secret_service_keyring.SecretServiceKeyring)"
+        "OS vault: SecretService (keybroker.core.vault.secret_service.SecretServiceKeyring)"
     ) == ("OS vault: SecretService")
     with pytest.raises(ValueError, match="unknown app state 'sleepy'"):
         window.set_app_state("sleepy")

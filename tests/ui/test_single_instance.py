@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from keybroker.core.paths import Paths
+from keybroker.system.paths import Paths
 from keybroker.ui.single_instance import InstanceLock, InstanceServer, hand_off, server_name
 from tests.conftest import subprocess_env
 

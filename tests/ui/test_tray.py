@@ -17,7 +17,7 @@ import pytest
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
-from keybroker.core.prompts import PromptRequest
+from keybroker.core.broker.prompts import PromptRequest
 from keybroker.ui.app_state import AppState, Status, icon_state, status_line, tooltip
 from keybroker.ui.icon_art import IconState, svg
 from keybroker.ui.icons import ICON_SIZES, render, state_icon
@@ -157,7 +157,7 @@ def test_status_line_and_tooltip() -> None:
 
 
 def test_tooltip_names_the_vault_without_a_class_path() -> None:
-    described = "OS vault: SecretService (keybroker.core.secret_service_keyring.SecretServiceKeyring)"
+    described = "OS vault: SecretService (keybroker.core.vault.secret_service.SecretServiceKeyring)"
     text = tooltip(Status(AppState.READY, url="http://127.0.0.1:7411", vault=described))
     assert text.splitlines()[-1] == "OS vault: SecretService"
     assert "keybroker.core" not in text

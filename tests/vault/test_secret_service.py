@@ -18,11 +18,11 @@ import pytest
 from keyring.backend import KeyringBackend
 from keyring.backends import SecretService
 
-from keybroker.core import vault_format as fmt
 from keybroker.core.errors import VaultLocked, VaultTimeout
-from keybroker.core.keyring_choice import load_system_backend
 from keybroker.core.models import MAX_VALUE_BYTES, SecretValue
-from keybroker.core.vault import Vault, open_vault
+from keybroker.core.vault import format as fmt
+from keybroker.core.vault.choice import load_system_backend
+from keybroker.core.vault.vault import Vault, open_vault
 from tests.vault import secret_service as rig
 
 _PROBLEM = rig.rig_problem()
@@ -67,7 +67,7 @@ def vault(backend: KeyringBackend, service: str) -> Iterator[Vault]:
 def test_open_vault_system_uses_secret_service() -> None:
     with open_vault("system") as vault:
         assert vault.backend_name == (
-            "SecretService (keybroker.core.secret_service_keyring.SecretServiceKeyring)"
+            "SecretService (keybroker.core.vault.secret_service.SecretServiceKeyring)"
         )
         assert not vault.is_memory
         assert vault.chunk_limit_bytes is None
@@ -162,7 +162,7 @@ def test_one_session_serves_every_call(service: str, monkeypatch: pytest.MonkeyP
     import secretstorage.collection
     import secretstorage.item
 
-    from keybroker.core import secret_service_keyring
+    from keybroker.core.vault import secret_service as secret_service_keyring
 
     opened: list[object] = []
     real_open_session = secretstorage.util.open_session

@@ -11,7 +11,7 @@ from keybroker.cli.output import cell, info, print_json, table, when
 if TYPE_CHECKING:  # the core loads in the command that runs, not while the parser is built
     from keybroker.cli.context import CommandContext
     from keybroker.core.models import AgentRecord
-    from keybroker.core.services import Services
+    from keybroker.wiring.services import Services
 
 
 #: The commands this module registers, with their one-line help (cli/main.py lists them).
@@ -66,13 +66,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _port(ctx: CommandContext) -> int:
-    from keybroker.core.instance import configured_port
+    from keybroker.system.instance import configured_port
 
     return configured_port(ctx.environ, ctx.paths)
 
 
 def _describe(svc: Services, agent: AgentRecord, port: int) -> dict[str, object]:
-    from keybroker.core.status import agent_status
+    from keybroker.core.agents.status import agent_status
 
     return agent_status(agent, svc.catalog, port=port, now=svc.catalog.clock.now())
 
@@ -99,7 +99,7 @@ def cmd_add(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 def cmd_list(args: argparse.Namespace, ctx: CommandContext) -> int:
     """All agents."""
-    from keybroker.core.status import bridged_url
+    from keybroker.core.agents.status import bridged_url
 
     svc = ctx.services()
     port = _port(ctx)
@@ -204,8 +204,8 @@ def cmd_refresh(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 
 def cmd_push_secrets(args: argparse.Namespace, ctx: CommandContext) -> int:
-    """Push the agent's secrets to its own AP secrets API (core/ap_push.py)."""
-    from keybroker.core.ap_push import push_secrets
+    """Push the agent's secrets to its own AP secrets API (core/a2a/ap_push.py)."""
+    from keybroker.core.a2a.ap_push import push_secrets
 
     svc = ctx.services(need_persistent_vault=True)
     report = push_secrets(svc, args.slug, caller=ctx.caller)

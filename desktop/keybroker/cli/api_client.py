@@ -26,9 +26,9 @@ import httpx
 from keybroker import __version__
 from keybroker.core.api.error_codes import error_class
 from keybroker.core.errors import BridgeError, KeybrokerError, PolicyDenied
-from keybroker.core.instance import read_instance
 from keybroker.core.models import SecretValue
-from keybroker.core.paths import Paths
+from keybroker.system.instance import read_instance
+from keybroker.system.paths import Paths
 
 __all__ = ["API_PREFIX", "ApiClient", "InstanceUnreachable", "JsonObject"]
 

@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from keybroker.core.paths import Paths
+from keybroker.system.paths import Paths
 
 if TYPE_CHECKING:
     from keybroker.cli.api_client import ApiClient
-    from keybroker.core.services import Services
+    from keybroker.wiring.services import Services
 
 
 @dataclass
@@ -36,7 +36,7 @@ class CommandContext:
     def services(self, *, need_persistent_vault: bool = False) -> Services:
         """The wired core; `need_persistent_vault` refuses a session-only memory vault."""
         if self._services is None:
-            from keybroker.core.services import open_services  # the vault and the catalog: only when used
+            from keybroker.wiring.services import open_services  # the vault and the catalog: only when used
 
             self._services = open_services(environ=self.environ)
         if need_persistent_vault and self._services.vault.is_memory:
@@ -60,7 +60,7 @@ class CommandContext:
         INTERFACES.md: while an instance runs, commands that change state go through it, so the
         tray and the CLI never disagree (and a session-only vault lives in that instance)."""
         if not self._api_checked:
-            from keybroker.core.instance import read_instance
+            from keybroker.system.instance import read_instance
 
             # The client needs httpx (~100 ms of imports): loaded only when an instance runs.
             if read_instance(self.paths) is not None:

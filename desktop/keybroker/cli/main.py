@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import logging
 
     from keybroker.core.errors import KeybrokerError
-    from keybroker.core.paths import Paths
+    from keybroker.system.paths import Paths
 
 EXIT_INTERNAL = 1
 
@@ -166,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from keybroker.cli.context import CommandContext
     from keybroker.core.errors import KeybrokerError
-    from keybroker.core.paths import Paths
+    from keybroker.system.paths import Paths
 
     log = logging.getLogger("keybroker")
     ctx = CommandContext(environ=dict(os.environ))

@@ -11,7 +11,7 @@ from keybroker.cli.output import cell, info, print_json, table, when
 if TYPE_CHECKING:  # the core loads in the command that runs, not while the parser is built
     from keybroker.cli.context import CommandContext
     from keybroker.core.models import SecretRecord
-    from keybroker.core.secret_store import Owner
+    from keybroker.core.secrets.store import Owner
 
 
 #: The commands this module registers, with their one-line help (cli/main.py lists them).
@@ -69,7 +69,7 @@ def _owner_args(p: argparse.ArgumentParser) -> None:
 
 
 def _owner(args: argparse.Namespace) -> Owner:
-    from keybroker.core.secret_store import UNSPECIFIED
+    from keybroker.core.secrets.store import UNSPECIFIED
 
     if args.agent:
         return str(args.agent)

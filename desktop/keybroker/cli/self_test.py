@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from keybroker import __version__, bundle
 from keybroker.app_launcher import has_display
 from keybroker.core.errors import KeybrokerError, VaultUnavailable
-from keybroker.core.vault import Vault, open_vault
+from keybroker.core.vault.vault import Vault, open_vault
 
 if TYPE_CHECKING:
     from keybroker.ui.qt_probe import QtProbe

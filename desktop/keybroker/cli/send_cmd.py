@@ -197,7 +197,7 @@ def cmd_send(args: argparse.Namespace, ctx: CommandContext) -> int:
     import asyncio
 
     from keybroker.core.errors import AgentUnreachable, PolicyDenied, TaskFailed
-    from keybroker.core.instance import read_instance
+    from keybroker.system.instance import read_instance
 
     inst = read_instance(ctx.paths)
     if inst is None:

@@ -41,7 +41,7 @@ def cmd_serve(args: argparse.Namespace, ctx: CommandContext) -> int:
     import asyncio
 
     from keybroker.core.errors import InvalidInputError, UsageError
-    from keybroker.core.instance import bridge_port, parse_port, read_instance
+    from keybroker.system.instance import bridge_port, parse_port, read_instance
 
     paths = ctx.paths
     running = read_instance(paths)
@@ -66,7 +66,7 @@ async def _serve(ctx: CommandContext, port: int, args: argparse.Namespace) -> in
     import signal
 
     from keybroker.cli.terminal_prompter import TerminalPrompter
-    from keybroker.runtime import Runtime, RuntimeOptions
+    from keybroker.wiring.runtime import Runtime, RuntimeOptions
 
     runtime = Runtime(
         RuntimeOptions(

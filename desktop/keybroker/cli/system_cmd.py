@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def cmd_status(args: argparse.Namespace, ctx: CommandContext) -> int:
     """From instance.json."""
-    from keybroker.core.instance import read_instance
+    from keybroker.system.instance import read_instance
 
     inst = read_instance(ctx.paths)
     if args.json:
@@ -72,8 +72,8 @@ def _versions() -> dict[str, str]:
 def cmd_doctor(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Everything a bug report needs, no values."""
     from keybroker.core.errors import KeybrokerError
-    from keybroker.core.instance import configured_port, read_instance
-    from keybroker.core.vault import open_vault
+    from keybroker.core.vault.vault import open_vault
+    from keybroker.system.instance import configured_port, read_instance
 
     paths = ctx.paths
     report: dict[str, Any] = {
@@ -144,7 +144,7 @@ def cmd_doctor(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 def cmd_token(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Print (or rotate) the API token."""
-    from keybroker.core import api_token
+    from keybroker.system import api_token
 
     if args.rotate:
         ctx.refuse_while_running("cannot rotate the API token")
@@ -171,7 +171,7 @@ def cmd_purge(args: argparse.Namespace, ctx: CommandContext) -> int:
         if answer.strip() != "purge":
             info("nothing deleted")
             return 5
-    from keybroker.core.purge import purge_everything
+    from keybroker.core.secrets.purge import purge_everything
 
     removed = purge_everything(svc, caller=ctx.caller)
     info(f"purged {removed} secret(s), every grant and agent; the audit log keeps the record of it")

@@ -18,8 +18,7 @@ import os
 import sys
 from collections.abc import Iterator
 
-from keybroker.core.models import GrantScope, SecretValue
-from keybroker.core.prompts import (
+from keybroker.core.broker.prompts import (
     DEFAULT_MINUTES,
     ItemChoice,
     NewValue,
@@ -30,6 +29,7 @@ from keybroker.core.prompts import (
     UseOffered,
     UseStored,
 )
+from keybroker.core.models import GrantScope, SecretValue
 from keybroker.core.safe_text import one_line
 
 NO_TERMINAL = "no terminal to ask on"

@@ -71,7 +71,7 @@ def status_line(status: Status) -> str:
     return f"Ready{where}"
 
 
-#: `(keybroker.core.secret_service_keyring.SecretServiceKeyring)`: a class path says nothing to a user.
+#: `(keybroker.core.vault.secret_service.SecretServiceKeyring)`: a class path says nothing to a user.
 _CLASS_PATH = re.compile(r"\s*\((?:[A-Za-z_][A-Za-z0-9_]*\.)+[A-Za-z_][A-Za-z0-9_]*\)")
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from keybroker.core.instance import bridge_port
-from keybroker.core.paths import Paths
-from keybroker.runtime import Runtime, RuntimeOptions
+from keybroker.system.instance import bridge_port
+from keybroker.system.paths import Paths
 from keybroker.ui.controller import AppController
 from keybroker.ui.events import AppEvents
 from keybroker.ui.notifier import QtNotifier
@@ -16,6 +15,7 @@ from keybroker.ui.qt_prompter import QtPrompter
 from keybroker.ui.screen_lock import ScreenLockWatch
 from keybroker.ui.settings_host import SettingsHost
 from keybroker.ui.tray import Tray
+from keybroker.wiring.runtime import Runtime, RuntimeOptions
 
 
 @dataclass

@@ -22,13 +22,12 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 
-from keybroker.core import settings as settings_file
+from keybroker.core.agents.status import agent_status, bridged_url
+from keybroker.core.broker.prompts import PromptRequest
 from keybroker.core.errors import BridgeError, KeybrokerError, VaultError
 from keybroker.core.models import AuditDecision, AuditEvent, GrantScope
 from keybroker.core.ports import Notifier
-from keybroker.core.prompts import PromptRequest
-from keybroker.core.status import agent_status, bridged_url
-from keybroker.runtime import Runtime
+from keybroker.system import settings as settings_file
 from keybroker.ui.app_state import AppState, Status
 from keybroker.ui.audit_relay import AuditRelay
 from keybroker.ui.events import AppEvents
@@ -38,6 +37,7 @@ from keybroker.ui.qt_prompter import QtPrompter
 from keybroker.ui.screen_lock import ScreenLockWatch
 from keybroker.ui.settings_host import SettingsHost
 from keybroker.ui.tray_menu import AgentView, DemandView
+from keybroker.wiring.runtime import Runtime
 
 log = logging.getLogger("keybroker.ui")
 

@@ -2,7 +2,7 @@
 """Lock after the user has been idle for the minutes the General tab sets (0: never).
 
 No polling: one single-shot timer is set for when the limit could first be reached (the limit minus
-the idle time now, `core/idle_policy.py`); when it fires the idle time is read again and either
+the idle time now, `core/broker/idle.py`); when it fires the idle time is read again and either
 `lock_due` is emitted or the timer is set for the rest. A user at the machine thus costs at most one
 wake-up per limit. Nothing is armed while the limit is 0 or while there is nothing to protect
 (`set_needed(False)`: locked and nothing granted); the system's idle source is looked for only when
@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
-from keybroker.core.idle_policy import limit_ms, ms_until_lock
-from keybroker.core.settings import check_idle_minutes
+from keybroker.core.broker.idle import limit_ms, ms_until_lock
+from keybroker.system.settings import check_idle_minutes
 from keybroker.ui.idle_sources import AppActivity, IdleSource, system_source
 
 log = logging.getLogger("keybroker.ui")

@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from keybroker.core.broker.prompts import PromptAnswer, PromptRequest, SkipItem
 from keybroker.core.ports import Clock, SystemClock
-from keybroker.core.prompts import PromptAnswer, PromptRequest, SkipItem
 from keybroker.ui.icons import app_icon
 from keybroker.ui.prompt_item import PromptItemWidget, plain_label
 from keybroker.ui.prompt_style import STYLE

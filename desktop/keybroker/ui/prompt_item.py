@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from keybroker.core.broker.prompts import ItemChoice, NewValue, PromptItem, SkipItem, UseOffered, UseStored
 from keybroker.core.models import SecretValue
-from keybroker.core.prompts import ItemChoice, NewValue, PromptItem, SkipItem, UseOffered, UseStored
 from keybroker.ui.prompt_text import offer_label, shown, stored_label
 
 _NEW = "new"

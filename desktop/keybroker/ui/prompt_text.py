@@ -8,8 +8,8 @@ must not be able to style or link its way into the dialog.
 
 from __future__ import annotations
 
+from keybroker.core.broker.prompts import PromptRequest
 from keybroker.core.models import GrantScope, SecretRecord
-from keybroker.core.prompts import PromptRequest
 from keybroker.core.safe_text import one_line
 
 SCOPE_LABELS: dict[GrantScope, str] = {

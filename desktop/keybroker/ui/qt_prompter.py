@@ -20,8 +20,8 @@ import shiboken6
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QWidget
 
+from keybroker.core.broker.prompts import PromptAnswer, PromptRequest
 from keybroker.core.ports import Clock, Notifier, SystemClock
-from keybroker.core.prompts import PromptAnswer, PromptRequest
 from keybroker.ui.prompt_dialog import PromptDialog
 from keybroker.ui.prompt_text import shown
 

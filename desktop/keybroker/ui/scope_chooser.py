@@ -6,8 +6,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
+from keybroker.core.broker.prompts import DEFAULT_MINUTES, SCOPE_ORDER
 from keybroker.core.models import GrantScope
-from keybroker.core.prompts import DEFAULT_MINUTES, SCOPE_ORDER
 from keybroker.ui.prompt_text import SCOPE_LABELS
 
 MAX_MINUTES = 24 * 60

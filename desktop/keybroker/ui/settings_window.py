@@ -17,8 +17,8 @@ from PySide6.QtCore import QMetaMethod, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
-from keybroker.core.autostart import Autostart, AutostartError
 from keybroker.core.models import Grant
+from keybroker.system.autostart import Autostart, AutostartError
 from keybroker.ui.events import AppEvents
 from keybroker.ui.settings.activity_tab import ActivityTab
 from keybroker.ui.settings.agents_tab import AgentsTab

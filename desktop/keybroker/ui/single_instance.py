@@ -22,7 +22,7 @@ from typing import IO
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
-from keybroker.core.paths import Paths
+from keybroker.system.paths import Paths
 
 log = logging.getLogger("keybroker.ui")
 

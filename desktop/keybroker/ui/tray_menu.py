@@ -15,7 +15,7 @@ from typing import Protocol
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
 
-from keybroker.core.prompts import PromptRequest
+from keybroker.core.broker.prompts import PromptRequest
 from keybroker.ui.app_state import AppState, Status, icon_state, status_line
 from keybroker.ui.icon_art import IconState
 from keybroker.ui.icons import state_icon

@@ -7,14 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
+from keybroker.core.agents.status import agent_status
 from keybroker.core.api.context import Ctx, blocking, caller_of, request_port
 from keybroker.core.api.errors import Conflict, error_responses
 from keybroker.core.api.fields import Text
 from keybroker.core.api.schemas import AgentAddIn, AgentOut, AgentRefreshOut, AgentRemovedOut
 from keybroker.core.errors import UsageError
 from keybroker.core.models import AgentRecord
-from keybroker.core.services import Services
-from keybroker.core.status import agent_status
+from keybroker.wiring.services import Services
 
 __all__ = ["router"]
 

@@ -32,7 +32,7 @@ from keybroker.core.api.fields import Text
 from keybroker.core.api.schemas import SecretKey, SecretKeysListResponse, SecretRequestBody
 from keybroker.core.errors import UnknownSecretError
 from keybroker.core.models import AuditDecision, SecretRecord, SecretValue
-from keybroker.core.services import Services
+from keybroker.wiring.services import Services
 
 __all__ = ["AP_PATH", "EXAMPLE_SECRET_ID", "EXAMPLE_SLUG", "agent_protocol_app", "router"]
 

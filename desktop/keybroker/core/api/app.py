@@ -34,9 +34,9 @@ from keybroker.core.api.auth import TokenGate, TokenHolder, require_token
 from keybroker.core.api.context import ApiContext
 from keybroker.core.api.errors import CatchAll, guard_responses, install_error_handlers
 from keybroker.core.api.query_rules import strict_query
-from keybroker.core.broker import Broker
+from keybroker.core.broker.broker import Broker
 from keybroker.core.models import SecretValue
-from keybroker.core.services import Services
+from keybroker.wiring.services import Services
 
 __all__ = ["API_PREFIX", "OPENAPI_PATH", "allowed_methods", "create_api", "set_api_token"]
 

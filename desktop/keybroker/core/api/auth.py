@@ -20,8 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keybroker.core.api.error_codes import UNAUTHORIZED_CODE
 from keybroker.core.api.errors import error_json
-from keybroker.core.api_token import matches
 from keybroker.core.models import SecretValue
+from keybroker.system.api_token import matches
 
 __all__ = ["UNAUTHORIZED_HEADERS", "TokenGate", "TokenHolder", "bearer_scheme", "require_token"]
 

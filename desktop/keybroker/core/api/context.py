@@ -16,9 +16,9 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from keybroker.core.bridge.caller import peer_process
-from keybroker.core.broker import Broker
-from keybroker.core.services import Services
-from keybroker.core.settings import DEFAULT_PORT
+from keybroker.core.broker.broker import Broker
+from keybroker.system.settings import DEFAULT_PORT
+from keybroker.wiring.services import Services
 
 __all__ = ["ApiContext", "Ctx", "blocking", "caller_of", "request_port"]
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, SecretStr
 
-from keybroker.core.agent_registry import SLUG_RE
+from keybroker.core.agents.registry import SLUG_RE
 from keybroker.core.models import MAX_KEY_LENGTH, MAX_VALUE_BYTES
 
 __all__ = [

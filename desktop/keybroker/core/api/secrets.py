@@ -25,8 +25,8 @@ from keybroker.core.api.schemas import (
 )
 from keybroker.core.errors import UnknownSecretError
 from keybroker.core.models import SecretRecord, SecretValue
-from keybroker.core.secret_store import UNSPECIFIED, Owner
-from keybroker.core.services import Services
+from keybroker.core.secrets.store import UNSPECIFIED, Owner
+from keybroker.wiring.services import Services
 
 __all__ = ["router"]
 

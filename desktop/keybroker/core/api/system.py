@@ -13,7 +13,7 @@ from keybroker import __version__
 from keybroker.core.api.context import ApiContext, Ctx, blocking, request_port
 from keybroker.core.api.errors import error_responses
 from keybroker.core.api.schemas import CountsOut, StatusOut, VaultOut
-from keybroker.core.instance import InstanceInfo, read_instance
+from keybroker.system.instance import InstanceInfo, read_instance
 
 __all__ = ["router"]
 

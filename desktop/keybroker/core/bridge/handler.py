@@ -72,11 +72,11 @@ from a2a.utils.errors import (
 )
 from google.protobuf.message import Message as ProtoMessage  # type: ignore[import-untyped]
 
+from keybroker.core.a2a.credentials import Credentials, scheme_demand
 from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
 from keybroker.core.bridge.caller import caller_from_context, remembered_caller
 from keybroker.core.bridge.chunks import SplitGuard
 from keybroker.core.bridge.collector import Collector, stream_payload
-from keybroker.core.bridge.credentials import Credentials, scheme_demand
 from keybroker.core.bridge.masking import Cut, clean_proto, merge_cuts, scrub_quoted
 from keybroker.core.bridge.ports import Phase, SecretSource, TaskWatch
 from keybroker.core.bridge.released import RELEASED_LIMIT, ValueForms
@@ -94,9 +94,9 @@ from keybroker.core.bridge.secrets_flow import (
     waiting_status,
 )
 from keybroker.core.bridge.upstream import Upstream, is_unauthorized, upstream_error
+from keybroker.core.broker.policy import terminal_task_state
 from keybroker.core.errors import InvalidDemandError, KeybrokerError
 from keybroker.core.models import AgentRecord, SecretDemand, SecretValue
-from keybroker.core.policy import terminal_task_state
 
 __all__ = ["MAX_RESUMES", "BridgeHandler", "CallerLookup"]
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """What the bridge calls and never implements: the secrets use case and the agent directory.
 
-`SecretSource` is the broker's seam (core/broker.py's `Broker` fits it structurally); tests inject a
+`SecretSource` is the broker's seam (core/broker/broker.py's `Broker` fits it structurally); tests inject a
 scripted fake. `Fulfilment` is read-only here, so the broker's own frozen dataclass fits it too.
 `ReleaseProbe` is optional: without it, card credentials are only obtained when the agent refuses.
 `LockWatch` is optional too: without it, what the bridge remembers of released values (released.py)
@@ -77,7 +77,7 @@ class TaskWatch(Protocol):
 
     The bridge reports the ids a run learns from the agent (so grants given before the task existed
     are bound to it) and every task state it forwards; `task_ended` ignores states that are not
-    terminal. The broker (core/broker.py) fits it structurally.
+    terminal. The broker (core/broker/broker.py) fits it structurally.
     """
 
     def bind_run(self, run_id: str, *, task_id: str | None = None, context_id: str | None = None) -> int:

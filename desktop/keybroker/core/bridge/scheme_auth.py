@@ -20,7 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from keybroker.core.bridge.credentials import Credentials, alternatives, build_credentials, scheme_demand
+from keybroker.core.a2a.credentials import Credentials, alternatives, build_credentials, scheme_demand
 from keybroker.core.bridge.ports import Phase, ReleaseProbe, SecretSource
 from keybroker.core.errors import KeybrokerError
 from keybroker.core.models import AgentRecord, SecurityScheme

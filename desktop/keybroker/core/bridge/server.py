@@ -24,7 +24,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from keybroker.core.errors import BridgeError, InvalidInputError
-from keybroker.core.settings import DEFAULT_PORT
+from keybroker.system.settings import DEFAULT_PORT
 
 __all__ = ["DEFAULT_PORT", "SHUTDOWN_GRACE_SECONDS", "bind_loopback", "running_bridge"]
 

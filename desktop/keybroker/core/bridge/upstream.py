@@ -33,7 +33,7 @@ from a2a.client.errors import A2AClientError, A2AClientTimeoutError
 from a2a.types import AgentCard, SendMessageRequest, StreamResponse, SubscribeToTaskRequest
 from a2a.utils.errors import A2AError, InternalError, InvalidAgentResponseError
 
-from keybroker.core.bridge.credentials import CredentialRegistry, Credentials, CredentialTransport
+from keybroker.core.a2a.credentials import CredentialRegistry, Credentials, CredentialTransport
 from keybroker.core.bridge.limits import UpstreamLimits
 from keybroker.core.bridge.masking import scrub_text
 from keybroker.core.bridge.tls import context_for

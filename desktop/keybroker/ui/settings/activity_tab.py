@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from keybroker.core.audit import AuditReport
+from keybroker.core.audit.log import AuditReport
 from keybroker.core.models import AuditDecision, AuditEvent
 from keybroker.ui.settings.audit_export import format_for, with_suffix, write_export
 from keybroker.ui.settings.context import TabContext

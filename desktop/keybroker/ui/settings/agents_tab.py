@@ -9,10 +9,10 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter, QVBoxLayout, QWidget
 
-from keybroker.core.agent_registry import RefreshResult
+from keybroker.core.agents.registry import RefreshResult
+from keybroker.core.agents.status import agent_status
 from keybroker.core.errors import KeybrokerError
 from keybroker.core.models import AgentRecord
-from keybroker.core.status import agent_status
 from keybroker.ui.settings import questions
 from keybroker.ui.settings.agent_details import AgentDetails, demands_summary
 from keybroker.ui.settings.asker import Answer

@@ -12,10 +12,10 @@ from typing import Any, Protocol
 
 from keybroker.core.errors import KeybrokerError
 from keybroker.core.models import Grant
-from keybroker.core.services import Services
 from keybroker.ui.events import AppEvents
 from keybroker.ui.settings.asker import Asker
 from keybroker.ui.settings.jobs import JobRunner
+from keybroker.wiring.services import Services
 
 #: How the audit names changes made in this window.
 CALLER = "settings window"
@@ -43,7 +43,7 @@ class OptionsLike(Protocol):
 
 
 class RuntimeLike(Protocol):
-    """What the window needs from `keybroker.runtime.Runtime`."""
+    """What the window needs from `keybroker.wiring.runtime.Runtime`."""
 
     @property
     def services(self) -> Services | None:

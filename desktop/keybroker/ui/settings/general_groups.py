@@ -19,10 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from keybroker.core import api_token
-from keybroker.core.autostart import Autostart, AutostartError
 from keybroker.core.errors import KeybrokerError
 from keybroker.core.models import SecretValue
+from keybroker.system import api_token
+from keybroker.system.autostart import Autostart, AutostartError
 from keybroker.ui.settings.context import TabContext
 from keybroker.ui.settings.reveal_box import PASSWORD_HINT_MIME
 from keybroker.ui.settings.status_line import WARN_COLOR, StatusLine

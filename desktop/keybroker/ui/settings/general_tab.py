@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The General tab: bridge port, start at login, idle lock, the vault in use, folders, the API token.
 
-Settings are saved as soon as they change (`core/settings.py`); the port applies at the next start.
+Settings are saved as soon as they change (`system/settings.py`); the port applies at the next start.
 The token is read only when the user asks to see or copy it, off the UI thread (it lives in the vault).
 """
 
@@ -25,10 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from keybroker.core import settings as settings_file
-from keybroker.core.autostart import Autostart
 from keybroker.core.errors import KeybrokerError
-from keybroker.core.settings import MAX_IDLE_LOCK_MINUTES, MAX_PORT, MIN_PORT, Settings
+from keybroker.system import settings as settings_file
+from keybroker.system.autostart import Autostart
+from keybroker.system.settings import MAX_IDLE_LOCK_MINUTES, MAX_PORT, MIN_PORT, Settings
 from keybroker.ui.app_state import vault_text
 from keybroker.ui.settings.context import TabContext
 from keybroker.ui.settings.general_groups import StartupGroup, TokenGroup, blocked, note_label

@@ -13,8 +13,8 @@ from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QKeySequence
 from PySide6.QtWidgets import QLabel, QStyle, QVBoxLayout, QWidget
 
+from keybroker.core.broker.policy import grant_is_live
 from keybroker.core.models import AgentRecord, Grant, GrantScope, SecretRecord
-from keybroker.core.policy import grant_is_live
 from keybroker.ui.settings import questions
 from keybroker.ui.settings.action_bar import ActionBar
 from keybroker.ui.settings.asker import Answer

@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QStyle, QToolButton, QVBoxLayout, QWidget
 
-from keybroker.core.audit import AuditReport
+from keybroker.core.audit.log import AuditReport
 from keybroker.ui.settings.formatting import full_time, short_id
 
 MAX_PROBLEMS_SHOWN = 8

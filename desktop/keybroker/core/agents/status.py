@@ -1,0 +1,121 @@
+"""What an agent demands and whether each demand is satisfied (for `agents show` and the UI)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from keybroker.core.a2a.scheme import SUPPORTED_SCHEME_KINDS, scheme_supported
+from keybroker.core.broker.policy import candidate_secret, grant_is_live, scheme_key
+from keybroker.core.catalog.catalog import Catalog
+from keybroker.core.models import AgentRecord, Grant, GrantScope, SecretRecord, SecurityScheme
+
+__all__ = ["SUPPORTED_SCHEME_KINDS", "agent_status", "bridged_url", "scheme_summary"]
+
+_MISSING_DEMAND = "missing: will ask on first use"
+_MISSING_SCHEME = "missing: will ask when the agent refuses a request (HTTP 401)"
+
+
+def bridged_url(slug: str, port: int) -> str:
+    """Where A2A clients point instead of the agent."""
+    return f"http://127.0.0.1:{port}/agents/{slug}"
+
+
+def scheme_summary(s: SecurityScheme) -> str:
+    """`API key in header X-API-Key`, `HTTP bearer (JWT)`, `OAuth 2`..."""
+    if s.kind == "apiKey":
+        return f"API key in {s.location or '?'} {s.param_name or '?'}"
+    if s.kind == "http":
+        fmt = f" ({s.bearer_format})" if s.bearer_format else ""
+        return f"HTTP {s.http_scheme or '?'}{fmt}"
+    return {"oauth2": "OAuth 2", "openIdConnect": "OpenID Connect", "mutualTLS": "mutual TLS"}.get(
+        s.kind, s.kind
+    )
+
+
+def _value_status(
+    agent: AgentRecord, record: SecretRecord | None, grants: Sequence[Grant], now: float, missing: str
+) -> str:
+    """`satisfied (own value, always)`, `stored (...); will ask on first use`, or `missing`."""
+    if record is None:
+        return missing
+    live = [
+        g
+        for g in grants
+        if g.secret_id == record.secret_id
+        and grant_is_live(g, now, task_id=g.task_id, context_id=g.context_id)
+    ]
+    fresh = [g for g in live if g.card_fingerprint == agent.fingerprint]
+    whose = "own value" if record.owner == agent.slug else "shared value"
+    if any(g.scope is GrantScope.ALWAYS for g in fresh):
+        return f"satisfied ({whose}, always)"
+    if fresh:
+        return f"satisfied ({whose}, {fresh[0].scope.value})"
+    if live:
+        return f"stored ({whose}); card changed since the grant: will ask"
+    return f"stored ({whose}); will ask on first use"
+
+
+def _scheme_status(
+    agent: AgentRecord,
+    s: SecurityScheme,
+    secrets: Sequence[SecretRecord],
+    grants: Sequence[Grant],
+    now: float,
+) -> dict[str, Any]:
+    supported = scheme_supported(s)
+    record = None
+    if supported:
+        key = scheme_key(agent.slug, s.name, secrets) or s.name
+        record = candidate_secret(agent.slug, key, s.name, secrets)
+        status = _value_status(agent, record, grants, now, _MISSING_SCHEME)
+    else:
+        status = "not yet supported"  # OAuth 2, OpenID Connect, mutual TLS, HTTP basic...
+    return {
+        "name": s.name,
+        "kind": s.kind,
+        "location": s.location,
+        "param_name": s.param_name,
+        "http_scheme": s.http_scheme,
+        "summary": scheme_summary(s),
+        "status": status,
+        "supported": supported,
+        "satisfied": status.startswith("satisfied"),
+        "secret_id": record.secret_id if record else None,
+    }
+
+
+def agent_status(agent: AgentRecord, catalog: Catalog, *, port: int, now: float) -> dict[str, Any]:
+    """A JSON-ready description of an agent, its demands and schemes, each with a status."""
+    secrets = catalog.list_secrets(key=None)
+    grants = catalog.list_grants(agent=agent.slug)
+    demands = []
+    for d in agent.demands:
+        record = candidate_secret(agent.slug, d.key, None, secrets)
+        demands.append(
+            {
+                "key": d.key,
+                "name": d.name,
+                "description": d.description,
+                "status": _value_status(agent, record, grants, now, _MISSING_DEMAND),
+                "secret_id": record.secret_id if record else None,
+            }
+        )
+    schemes = [_scheme_status(agent, s, secrets, grants, now) for s in agent.schemes]
+    return {
+        "slug": agent.slug,
+        "name": agent.name,
+        "description": agent.description,
+        "url": agent.url,
+        "card_url": agent.card_url,
+        "bridged_url": bridged_url(agent.slug, port),
+        "protocol_versions": list(agent.protocol_versions),
+        "streaming": agent.streaming,
+        "require_token": agent.require_token,
+        "fingerprint": agent.fingerprint,
+        "added": agent.added,
+        "last_seen": agent.last_seen,
+        "demands": demands,
+        "schemes": schemes,
+        "security": [list(req) for req in agent.security],
+    }

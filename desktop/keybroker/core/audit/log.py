@@ -1,0 +1,379 @@
+"""Append-only, hash-chained audit log of every release and decision. Never a value.
+
+Each row's hash covers its fields and the previous row's hash, so an edited, deleted or reordered
+row breaks the chain. The head (count and last hash) is also kept in the vault after every append,
+so cutting events off the end is caught too. Appends run under `BEGIN IMMEDIATE` and the head is
+written before the commit, so the app and the CLI never fork the chain or leave a stale head.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from keybroker.core.catalog.catalog import Catalog
+from keybroker.core.models import AuditDecision, AuditEvent, SecretValue
+
+log = logging.getLogger("keybroker.audit")
+
+GENESIS = "0" * 64
+HEAD_ACCOUNT = "keybroker.audit-head"
+
+_COLS = (
+    "seq, ts, decision, agent, key, secret_id, scope, task_id, context_id, caller, detail, prev_hash, hash"
+)
+_HASHED = (
+    "seq",
+    "ts",
+    "decision",
+    "agent",
+    "key",
+    "secret_id",
+    "scope",
+    "task_id",
+    "context_id",
+    "caller",
+    "detail",
+    "prev_hash",
+)
+
+
+class HeadStore(Protocol):
+    """Where the chain's head (count, last hash) is kept outside the database."""
+
+    def read(self) -> tuple[int, str] | None:
+        """The stored head, or None when none was stored."""
+        ...
+
+    def write(self, count: int, head: str) -> None:
+        """Store the head."""
+        ...
+
+
+class VaultLike(Protocol):
+    """The part of `Vault` the head store needs."""
+
+    def get(self, account: str) -> SecretValue | None: ...
+    def set(self, account: str, value: SecretValue) -> None: ...
+    def delete(self, account: str) -> bool: ...
+
+
+class VaultHeadStore:
+    """Keeps the head in the OS vault as `count:hash`."""
+
+    def __init__(self, vault: VaultLike, account: str = HEAD_ACCOUNT) -> None:
+        self._vault = vault
+        self._account = account
+
+    def read(self) -> tuple[int, str] | None:
+        """Parse the stored head; a malformed one reads as (-1, text) so verify reports it."""
+        value = self._vault.get(self._account)
+        if value is None:
+            return None
+        count, _, head = value.reveal().partition(":")
+        try:
+            return int(count), head
+        except ValueError:
+            return -1, head
+
+    def write(self, count: int, head: str) -> None:
+        """Store `count:hash`."""
+        self._vault.set(self._account, SecretValue(f"{count}:{head}"))
+
+    def clear(self) -> None:
+        """Forget the head (purge)."""
+        self._vault.delete(self._account)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """The outcome of `verify`."""
+
+    ok: bool
+    count: int
+    head: str
+    problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return {
+            "ok": self.ok,
+            "count": self.count,
+            "head": self.head,
+            "problems": list(self.problems),
+            "warnings": list(self.warnings),
+        }
+
+
+def event_hash(fields: dict[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of the hashed fields (prev_hash included)."""
+    canonical = json.dumps(
+        {k: fields[k] for k in _HASHED}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _event_from_row(r: Sequence[Any]) -> AuditEvent:
+    return AuditEvent(
+        seq=r[0],
+        ts=r[1],
+        decision=AuditDecision(r[2]),
+        agent=r[3],
+        key=r[4],
+        secret_id=r[5],
+        scope=r[6],
+        task_id=r[7],
+        context_id=r[8],
+        caller=r[9],
+        detail=r[10],
+        prev_hash=r[11],
+        hash=r[12],
+    )
+
+
+class _DeferredHeadWriter:
+    """Writes the head off the caller's thread, coalescing bursts into one vault write.
+
+    An OS vault write costs ~30 ms (gnome-keyring); a release must cost far less (DESIGN §7). The
+    writer reads the chain's tip itself under `BEGIN IMMEDIATE` on its own connection, so the head it
+    stores is always the newest one, whichever process appended last. It sleeps on an event: an idle
+    app is never woken by it.
+    """
+
+    def __init__(self, db_path: str, head: HeadStore) -> None:
+        self._db_path = db_path
+        self._head = head
+        self._wanted = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._stop = False
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def request(self) -> None:
+        with self._lock:
+            self._idle.clear()
+            self._wanted.set()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="keybroker-audit-head", daemon=True)
+                self._thread.start()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return self._idle.wait(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.flush(timeout)
+        with self._lock:
+            self._stop = True
+            self._wanted.set()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _loop(self) -> None:
+        conn = sqlite3.connect(self._db_path, isolation_level=None, timeout=10.0)
+        try:
+            while True:
+                self._wanted.wait()
+                with self._lock:
+                    if self._stop:
+                        return
+                    self._wanted.clear()
+                try:
+                    self._write_tip(conn)
+                except Exception:  # the head is best effort here; verify reports a stale one
+                    log.exception("could not write the audit head to the vault")
+                with self._lock:
+                    if not self._wanted.is_set():
+                        self._idle.set()
+        finally:
+            conn.close()
+            self._idle.set()
+
+    def _write_tip(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            count = int(conn.execute("SELECT count(*) FROM audit").fetchone()[0])
+            row = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            if row is not None:
+                self._head.write(count, str(row[0]))
+        finally:
+            conn.execute("COMMIT")
+
+
+class AuditLog:
+    """Appends and checks audit events in the catalog's `audit` table."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        head_store: HeadStore | None,
+        *,
+        head_required: bool = True,
+        deferred_head: bool = False,
+    ) -> None:
+        """`head_required=False` for a session-only vault, where the head does not survive a restart.
+
+        `deferred_head=True` (the long-running app) writes the head on a background thread after the
+        row commits, so a release does not wait for the vault; `flush()` and `close()` wait for it.
+        """
+        self._catalog = catalog
+        self._head = head_store
+        self._head_required = head_required
+        self._listeners: list[Callable[[AuditEvent], None]] = []
+        self._writer = (
+            _DeferredHeadWriter(str(catalog.path), head_store)
+            if deferred_head and head_store is not None
+            else None
+        )
+
+    def subscribe(self, listener: Callable[[AuditEvent], None]) -> None:
+        """Call `listener(event)` after every append (from the appending thread; it must be quick).
+
+        Every change to secrets, grants and agents is audited, so this is how the UI learns of changes
+        made through the API, the broker or a prompt."""
+        self._listeners.append(listener)
+
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Wait until the head in the vault matches the log (deferred mode); True when it does."""
+        return self._writer.flush(timeout) if self._writer is not None else True
+
+    def close(self) -> None:
+        """Write the last head and stop the background writer."""
+        if self._writer is not None:
+            self._writer.close()
+
+    def append(
+        self,
+        decision: AuditDecision,
+        *,
+        agent: str | None = None,
+        key: str | None = None,
+        secret_id: str | None = None,
+        scope: str | None = None,
+        task_id: str | None = None,
+        context_id: str | None = None,
+        caller: str | None = None,
+        detail: str | None = None,
+    ) -> AuditEvent:
+        """Append one event; the head goes to the vault before the row commits."""
+        with self._catalog.transaction() as conn:
+            last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            seq = 1 if last is None else int(last[0]) + 1
+            fields: dict[str, Any] = {
+                "seq": seq,
+                "ts": round(self._catalog.clock.now(), 6),
+                "decision": AuditDecision(decision).value,
+                "agent": agent,
+                "key": key,
+                "secret_id": secret_id,
+                "scope": scope,
+                "task_id": task_id,
+                "context_id": context_id,
+                "caller": caller,
+                "detail": detail,
+                "prev_hash": GENESIS if last is None else str(last[1]),
+            }
+            fields["hash"] = event_hash(fields)
+            conn.execute(
+                f"INSERT INTO audit ({_COLS}) VALUES ({', '.join('?' * 13)})",
+                [fields[c.strip()] for c in _COLS.split(",")],
+            )
+            if self._head is not None and self._writer is None:
+                count = int(conn.execute("SELECT count(*) FROM audit").fetchone()[0])
+                self._head.write(count, fields["hash"])
+        if self._writer is not None:
+            self._writer.request()
+        event = _event_from_row([fields[c.strip()] for c in _COLS.split(",")])
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:  # a broken listener must not undo or block an audited change
+                log.exception("audit listener failed")
+        return event
+
+    def events(
+        self,
+        *,
+        agent: str | None = None,
+        since: float | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEvent]:
+        """Events oldest first, filtered; `limit` keeps the newest ones."""
+        sql = f"SELECT {_COLS} FROM audit WHERE 1 = 1"
+        params: list[Any] = []
+        if agent is not None:
+            sql += " AND agent = ?"
+            params.append(agent)
+        if since is not None:
+            sql += " AND ts >= ?"
+            params.append(since)
+        if search:
+            like = f"%{search}%"
+            sql += (
+                " AND (ifnull(key, '') || ' ' || ifnull(agent, '') || ' ' || decision"
+                " || ' ' || ifnull(detail, '')) LIKE ?"
+            )
+            params.append(like)
+        sql += " ORDER BY seq DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = self._catalog.query(sql, params)
+        return [_event_from_row(r) for r in reversed(rows)]
+
+    def verify(self) -> AuditReport:
+        """Recompute the chain and compare its end with the head in the vault.
+
+        Raises `VaultError` when the head cannot be read (a locked vault): no verdict either way.
+        """
+        problems: list[str] = []
+        warnings: list[str] = []
+        self.flush()
+        rows = self._catalog.query(f"SELECT {_COLS} FROM audit ORDER BY seq")
+        prev = GENESIS
+        expected_seq = 1
+        for row in rows:
+            fields = dict(zip([c.strip() for c in _COLS.split(",")], row, strict=True))
+            seq = fields["seq"]
+            if seq != expected_seq:
+                problems.append(f"event {seq}: expected sequence number {expected_seq} (an event is missing)")
+            if fields["prev_hash"] != prev:
+                problems.append(f"event {seq}: does not follow the event before it (deleted or reordered)")
+            if event_hash(fields) != fields["hash"]:
+                problems.append(f"event {seq}: its contents do not match its hash (edited)")
+            prev = fields["hash"]
+            expected_seq = seq + 1
+        count = len(rows)
+        head = prev if rows else GENESIS
+        if self._head is not None:
+            # A vault error (locked, unavailable) propagates: an unreadable head is no evidence of
+            # tampering, and the caller reports it as a vault problem (exit 4), not a broken chain.
+            stored = self._head.read()
+            if stored is None:
+                if count and self._head_required:
+                    problems.append("the vault holds no audit head although the log has events")
+                elif count:
+                    warnings.append("session-only vault: the audit head does not survive a restart")
+            else:
+                stored_count, stored_head = stored
+                if stored_count != count:
+                    problems.append(
+                        f"the vault's head says {stored_count} events, the log has {count} "
+                        "(events were removed from the end)"
+                        if stored_count > count
+                        else f"the vault's head says {stored_count} events, the log has {count}"
+                    )
+                elif stored_head != head:
+                    problems.append("the last event does not match the head kept in the vault")
+        return AuditReport(
+            ok=not problems, count=count, head=head, problems=tuple(problems), warnings=tuple(warnings)
+        )

@@ -1,0 +1,640 @@
+"""The use case: an agent demands secrets -> policy -> the user if needed -> vault -> audit (DESIGN §2-§4).
+
+`Broker.fulfil` takes every demand of one run (pre-flight from the card, or run time from an
+`auth-required` status) and answers with the values it may release and the keys it declined:
+
+- each demand goes through `policy.decide`: Allow (release on an existing grant; a ONCE grant is spent),
+  Deny (a rule said no, audited with its reason) or Ask;
+- every Ask of the run goes into ONE prompt. The broker owns its deadline (`BrokerConfig.prompt_timeout`)
+  and cancels the prompter when it passes: every asked key is then declined and audited `timed_out`;
+- coalescing: a run whose asked keys are a subset of a prompt already on screen for the same agent (and
+  card) waits for that prompt instead of opening another, so 200 concurrent runs demanding the same key
+  see one prompt. The waiters share the one answer: each gets the value released once (audited per
+  waiter with its own task id), and the grant the answer creates is bound to the task and conversation
+  of the run that opened the prompt. A ONCE answer thus lets each waiting run have the value once;
+- cooldown: after `unanswered_limit` prompts from one agent in a row went unanswered, that agent's
+  demands that would prompt are declined unasked (audited `denied`, detail "cooldown") for
+  `cooldown_seconds`, and the `Notifier` is told once;
+- declined in this run: a key the user declined (or did not answer) in a run is declined unasked when the
+  same run demands it again (INTERFACES.md). Runs are keyed by `run_id`, else `task_id`;
+- pre-flight has no task id yet: a TASK or CONVERSATION answer is then bound to a placeholder for the run
+  and rebound to the real ids when the same `run_id` comes back with them (`bind_run`);
+- granted values are cached in memory while a grant other than ONCE covers them, and dropped on `lock`,
+  `forget` (value updated or removed) or when their grants end; `on_lock` listeners (the bridge's
+  memory of released values) are told after each lock;
+- a "this task" grant ends when the bridge sees its task reach a terminal state (`task_ended`: completed,
+  failed, canceled, rejected; audited `revoked`), and at the latest `policy.TASK_GRANT_CEILING` after
+  it was given, for a task that is never seen to end.
+
+No value is ever logged, audited, raised or shown in a repr: values only travel inside `SecretValue`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets as _random
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Protocol
+
+from keybroker.core.audit.log import AuditLog
+from keybroker.core.broker.answer import AnswerApplier, Declined, Granted, GrantIds, Outcome
+from keybroker.core.broker.desk import OpenPrompt, PromptDesk, PromptResult, Released
+from keybroker.core.broker.grant_book import GrantBook
+from keybroker.core.broker.policy import (
+    Allow,
+    Ask,
+    Decision,
+    Deny,
+    ReleaseRequest,
+    decide,
+    grant_expired,
+    scheme_key,
+    terminal_task_state,
+)
+from keybroker.core.broker.prompts import SCOPE_ORDER, Phase, Prompter, PromptItem, PromptRequest
+from keybroker.core.broker.run_grants import RunGrants, placeholder
+from keybroker.core.broker.state import Cooldown, RunMemory, ValueCache
+from keybroker.core.catalog.catalog import Catalog
+from keybroker.core.errors import InvalidInputError, VaultError
+from keybroker.core.models import (
+    AgentRecord,
+    AuditDecision,
+    Grant,
+    GrantScope,
+    SecretDemand,
+    SecretRecord,
+    SecretValue,
+    validate_key,
+)
+from keybroker.core.ports import Notifier
+
+if TYPE_CHECKING:
+    from keybroker.wiring.services import Services
+
+log = logging.getLogger("keybroker.broker")
+
+#: How often a consumed-elsewhere ONCE grant is re-decided before giving up on it.
+_DECIDE_ATTEMPTS = 3
+
+
+class AsyncVault(Protocol):
+    """The part of `Vault` the broker needs (async, never blocking the loop)."""
+
+    async def aget(self, account: str) -> SecretValue | None: ...
+    async def aset(self, account: str, value: SecretValue) -> None: ...
+    async def adelete(self, account: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    """Tunables of the broker; defaults follow DESIGN §4-§5."""
+
+    prompt_timeout: float = 300.0
+    """Seconds a prompt waits for the user before every asked key is declined (`timed_out`)."""
+    cooldown_seconds: float = 300.0
+    """How long an agent's demands stay quiet after `unanswered_limit` unanswered prompts."""
+    unanswered_limit: int = 2
+    """Unanswered prompts in a row that start a cooldown."""
+    max_runs: int = 1024
+    """Runs remembered for "declined in this run" and for rebinding pre-flight grants."""
+    allowed_insecure_hosts: frozenset[str] = frozenset()
+    """Non-loopback hosts the user allowed plain http to (policy rule 1)."""
+
+    def __post_init__(self) -> None:
+        if not self.prompt_timeout > 0:
+            raise ValueError("prompt_timeout must be more than 0 seconds")
+        if self.cooldown_seconds < 0 or self.unanswered_limit < 1 or self.max_runs < 1:
+            raise ValueError("cooldown_seconds >= 0, unanswered_limit >= 1 and max_runs >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Fulfilment:
+    """What `fulfil` released and declined. `reasons` says, per declined key, why (for logs and status)."""
+
+    values: Mapping[str, SecretValue]
+    declined: frozenset[str]
+    timed_out: bool = False
+    reasons: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """One `fulfil` call's context."""
+
+    agent: AgentRecord
+    phase: Phase
+    task_id: str | None
+    context_id: str | None
+    run_id: str | None
+    caller: str | None
+
+    @property
+    def run_key(self) -> str | None:
+        if self.run_id:
+            return f"run:{self.run_id}"
+        return f"task:{self.task_id}" if self.task_id else None
+
+    @property
+    def grant_ids(self) -> GrantIds:
+        mark = placeholder(self.run_id) if self.run_id else None
+        return GrantIds(self.task_id or mark, self.context_id or mark)
+
+
+@dataclass
+class _Tally:
+    values: dict[str, SecretValue] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    timed_out: bool = False
+
+    def result(self) -> Fulfilment:
+        return Fulfilment(
+            values=MappingProxyType(self.values),
+            declined=frozenset(self.reasons),
+            timed_out=self.timed_out,
+            reasons=MappingProxyType(self.reasons),
+        )
+
+
+class Broker:
+    """Releases secrets to agents under grants, asks the user through a `Prompter` otherwise."""
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        vault: AsyncVault,
+        audit: AuditLog,
+        grants: GrantBook,
+        prompter: Prompter,
+        notifier: Notifier | None = None,
+        config: BrokerConfig | None = None,
+    ) -> None:
+        self._catalog = catalog
+        self._vault = vault
+        self._audit = audit
+        self._grants = grants
+        self.config = config or BrokerConfig()
+        self._cache = ValueCache()
+        self._runs = RunMemory(self.config.max_runs)
+        self._cooldown = Cooldown(limit=self.config.unanswered_limit, seconds=self.config.cooldown_seconds)
+        self._run_grants = RunGrants(catalog, max_runs=self.config.max_runs)
+        self._lock_listeners: list[Callable[[], None]] = []
+        #: Set when a lock could not end the grants in the catalog (a full disk): grants short of ALWAYS
+        #: given up to then count as ended anyway, so a failed lock still stops every release.
+        self._failed_lock_at: float | None = None
+        self._desk = PromptDesk(
+            prompter=prompter,
+            applier=AnswerApplier(catalog, vault, audit, self.forget),
+            read=self._read,
+            cache=self._cache,
+            cooldown=self._cooldown,
+            clock=catalog.clock,
+            timeout=self.config.prompt_timeout,
+            notifier=notifier,
+            on_answer=self._remember_run_grants,
+        )
+
+    @classmethod
+    def from_services(
+        cls,
+        services: Services,
+        prompter: Prompter,
+        *,
+        notifier: Notifier | None = None,
+        config: BrokerConfig | None = None,
+    ) -> Broker:
+        """A broker over the objects `open_services` wired."""
+        return cls(
+            catalog=services.catalog,
+            vault=services.vault,
+            audit=services.audit,
+            grants=services.grants,
+            prompter=prompter,
+            notifier=notifier,
+            config=config,
+        )
+
+    def __repr__(self) -> str:
+        return f"Broker(prompts={len(self._desk.pending)}, cached={len(self._cache)})"
+
+    # The use case -------------------------------------------------------------------------------
+
+    async def fulfil(
+        self,
+        agent: AgentRecord,
+        demands: Sequence[SecretDemand],
+        *,
+        phase: Phase,
+        task_id: str | None,
+        context_id: str | None,
+        run_id: str | None = None,
+        caller: str | None = None,
+        stale: Collection[str] = (),
+    ) -> Fulfilment:
+        """Release what `agent` may have of `demands`, asking the user (once) for the rest.
+
+        `stale`: keys whose value the agent just refused (HTTP 401, or `auth-required` without a
+        demand): each is audited `refused` and asked for again even under a grant, since the stored
+        value may be out of date (the answer may keep it, or replace it).
+        """
+        run = _Run(agent, phase, task_id, context_id, run_id, caller)
+        refused = frozenset(stale)
+        for key in sorted(refused & {d.key for d in demands}):
+            self._audit.append(
+                AuditDecision.REFUSED,
+                agent=agent.slug,
+                key=key,
+                task_id=task_id,
+                context_id=context_id,
+                caller=caller,
+                detail=f"{phase}: the agent refused the credential sent (or its absence); asking again",
+            )
+        if run_id and (task_id or context_id):
+            self.bind_run(run_id, task_id=task_id, context_id=context_id)
+        self._sweep_cache()
+        tally = _Tally()
+        allows: list[tuple[str, Allow]] = []
+        asks: list[tuple[SecretDemand, Ask]] = []
+        for demand in _unique(demands):
+            decision = self._classify(run, demand, tally, demand.key in refused)
+            if isinstance(decision, Allow):
+                allows.append((demand.key, decision))
+            elif isinstance(decision, Ask):
+                asks.append((demand, decision))
+        prompt: OpenPrompt | None = None
+        if asks and self._cooldown.active(agent.slug, self._now):
+            for demand, ask in asks:
+                secret_id = ask.secret.secret_id if ask.secret else None
+                self._decline(run, tally, demand.key, secret_id, AuditDecision.DENIED, "cooldown")
+            asks = []
+        elif asks:
+            # No await since the decisions were taken, so none went stale before the prompt opens.
+            keys = frozenset(demand.key for demand, _ in asks)
+            prompt = self._desk.join(agent.slug, agent.fingerprint, keys)
+            if prompt is None:
+                prompt = self._desk.open(self._build_request(run, asks), run.grant_ids)
+        try:
+            while allows:
+                key, allow = allows[0]
+                await self._release_allowed(run, tally, key, allow)
+                allows.pop(0)
+            if prompt is not None:
+                result = await self._desk.wait(prompt)
+                self._settle(run, tally, [d.key for d, _ in asks], prompt.request.prompt_id, result)
+        finally:
+            for _, allow in allows[1:]:  # cancelled before these were released: their ONCE grants stand
+                if allow.consume:
+                    self._catalog.add_grant(allow.grant)
+            if prompt is not None:
+                self._desk.leave(prompt)
+        return tally.result()
+
+    def _classify(
+        self, run: _Run, demand: SecretDemand, tally: _Tally, stale: bool = False
+    ) -> Decision | None:
+        """Decide one demand; declines are settled here (None), Allow and Ask go back to the caller."""
+        key = demand.key
+        try:
+            validate_key(key)
+        except InvalidInputError:
+            self._decline(run, tally, key, None, AuditDecision.DENIED, "invalid demand key", audit_key=False)
+            return None
+        for _ in range(_DECIDE_ATTEMPTS):
+            decision = self._decide(run, demand)
+            if stale and isinstance(decision, Allow):
+                reason = (
+                    f"{run.agent.slug} refused the stored value for {key}: "
+                    "type a new one, or allow to retry with the stored one"
+                )
+                return Ask(reason=reason, secret=decision.secret, offers=(), card_changed=False)
+            if isinstance(decision, Deny):
+                self._decline(run, tally, key, None, AuditDecision.DENIED, decision.reason)
+                return None
+            if isinstance(decision, Ask):
+                if self._runs.declined(run.run_key, key):
+                    secret_id = decision.secret.secret_id if decision.secret else None
+                    detail = "declined earlier in this run"
+                    self._decline(run, tally, key, secret_id, AuditDecision.DENIED, detail)
+                    return None
+                return decision
+            # A ONCE grant is spent before the value is read, so two runs never spend it twice.
+            if not decision.consume or self._catalog.delete_grant(decision.grant.grant_id):
+                return decision
+        detail = "its once grant was spent by another run"
+        self._decline(run, tally, key, None, AuditDecision.DENIED, detail)
+        return None
+
+    def _decide(self, run: _Run, demand: SecretDemand) -> Decision:
+        ids = run.grant_ids
+        key = demand.key
+        if demand.scheme is not None:
+            # A scheme's value may be stored under another key (`secrets set X-API-Key --scheme apiKey`).
+            bound = scheme_key(run.agent.slug, demand.scheme, self._catalog.list_secrets())
+            key = bound or key
+        request = ReleaseRequest(
+            agent=run.agent, key=key, scheme=demand.scheme, task_id=ids.task_id, context_id=ids.context_id
+        )
+        return decide(
+            request,
+            self._catalog.list_secrets(key=key),
+            self._grants_of(run.agent.slug),
+            self._now,
+            allowed_insecure_hosts=self.config.allowed_insecure_hosts,
+        )
+
+    def releasable(self, agent: AgentRecord, demands: Sequence[SecretDemand]) -> frozenset[str]:
+        """The keys of `demands` that `fulfil` would release now without asking anyone.
+
+        Nothing is audited, spent or prompted: the bridge uses it to pick the first security
+        requirement whose credentials are all at hand. A ONCE grant counts (`fulfil` spends it).
+        """
+        run = _Run(agent, "preflight", None, None, None, None)
+        found: set[str] = set()
+        for demand in demands:
+            try:
+                validate_key(demand.key)
+            except InvalidInputError:
+                continue
+            if isinstance(self._decide(run, demand), Allow):
+                found.add(demand.key)
+        return frozenset(found)
+
+    async def _release_allowed(self, run: _Run, tally: _Tally, key: str, allow: Allow) -> None:
+        secret, grant = allow.secret, allow.grant
+        problem: str | None = None
+        try:
+            value = await self._read(secret.secret_id, grant.scope != GrantScope.ONCE)
+            if value is None:
+                problem = "the vault holds no value for it"
+        except VaultError as exc:
+            value, problem = None, f"the vault failed: {exc.message}"
+        except BaseException:
+            if allow.consume:
+                self._catalog.add_grant(grant)  # not released after all: the ONCE grant is not spent
+            raise
+        if value is None:
+            if allow.consume:
+                self._catalog.add_grant(grant)
+            log.warning("%s for %s not released: %s", key, run.agent.slug, problem)
+            self._decline(run, tally, key, secret.secret_id, AuditDecision.DENIED, problem or "no value")
+            return
+        detail = "once grant spent" if allow.consume else None
+        self._record_release(run, tally, key, secret, grant.scope, value, detail)
+
+    # Prompts ------------------------------------------------------------------------------------
+
+    def _build_request(self, run: _Run, asks: list[tuple[SecretDemand, Ask]]) -> PromptRequest:
+        items = tuple(
+            PromptItem(
+                key=demand.key,
+                name=demand.name or demand.key,
+                description=demand.description,
+                reason=ask.reason,
+                stored=ask.secret,
+                offers=ask.offers,
+                card_changed=ask.card_changed,
+                scheme=demand.scheme,
+            )
+            for demand, ask in asks
+        )
+        ids = run.grant_ids
+        scopes = tuple(
+            s
+            for s in SCOPE_ORDER
+            if (s != GrantScope.TASK or ids.task_id) and (s != GrantScope.CONVERSATION or ids.context_id)
+        )
+        now = self._now
+        timeout = self.config.prompt_timeout
+        return PromptRequest(
+            prompt_id="pr_" + _random.token_hex(6),
+            agent=run.agent,
+            items=items,
+            phase=run.phase,
+            task_id=run.task_id,
+            context_id=run.context_id,
+            run_id=run.run_id,
+            caller=run.caller,
+            first_contact=self._first_contact(run.agent.slug),
+            card_changed=any(item.card_changed for item in items),
+            scopes=scopes,
+            default_scope=GrantScope.TASK if GrantScope.TASK in scopes else GrantScope.ONCE,
+            created=now,
+            deadline=now + timeout,
+            timeout=timeout,
+        )
+
+    def _first_contact(self, slug: str) -> bool:
+        if self._catalog.list_grants(agent=slug):
+            return False
+        released = self._catalog.query(
+            "SELECT 1 FROM audit WHERE agent = ? AND decision = ? LIMIT 1",
+            (slug, AuditDecision.RELEASED.value),
+        )
+        return not released
+
+    def _settle(
+        self, run: _Run, tally: _Tally, keys: list[str], prompt_id: str, result: PromptResult
+    ) -> None:
+        """Release or decline this run's asked keys from the shared prompt result."""
+        for key in keys:
+            outcome = result.outcomes.get(key)
+            if outcome is None:
+                outcome = Declined(AuditDecision.DENIED, f"prompt {prompt_id} gave no answer for it")
+            if isinstance(outcome, Released):
+                secret, grant = outcome.secret, outcome.grant
+                self._record_release(
+                    run, tally, key, secret, grant.scope, outcome.value, f"prompt {prompt_id}"
+                )
+                continue
+            self._decline(run, tally, key, None, outcome.decision, outcome.detail)
+            if outcome.remember:
+                self._runs.decline(run.run_key, [key])
+            tally.timed_out = tally.timed_out or outcome.decision == AuditDecision.TIMED_OUT
+
+    @property
+    def pending_prompts(self) -> tuple[PromptRequest, ...]:
+        """Prompts waiting for the user now (the tray lists them)."""
+        return self._desk.pending
+
+    async def aclose(self) -> None:
+        """Withdraw every open prompt (at shutdown); waiting runs see their keys declined."""
+        await self._desk.aclose()
+
+    # Grants, cache and cooldown -----------------------------------------------------------------
+
+    def lock(self, *, caller: str | None = None) -> list[Grant]:
+        """Drop every value held in memory, then end every grant short of ALWAYS (audited `locked`).
+
+        Memory goes first: ending the grants writes the catalog and the audit, and a full disk or a
+        locked vault that makes those fail (the error propagates) must not leave values behind."""
+        self._cache.clear()
+        self._run_grants.clear()
+        for listener in list(self._lock_listeners):
+            try:
+                listener()
+            except Exception as exc:  # one failing listener must not keep the others holding values
+                log.warning("lock listener failed: %s", type(exc).__name__)
+        try:
+            ended = self._grants.lock(caller=caller)
+        except Exception:
+            self._failed_lock_at = self._now
+            log.warning("locked in memory only: the grants could not be ended in the catalog")
+            raise
+        self._failed_lock_at = None
+        log.info("locked: %d grant(s) ended, cached values dropped", len(ended))
+        return ended
+
+    def _grants_of(self, slug: str) -> list[Grant]:
+        """The agent's grants that may release: all of them, unless a lock failed to end some."""
+        grants = self._catalog.list_grants(agent=slug)
+        cutoff = self._failed_lock_at
+        if cutoff is None:
+            return grants
+        return [g for g in grants if g.scope is GrantScope.ALWAYS or g.created > cutoff]
+
+    def on_lock(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` at every `lock`, on the locking thread (drops values held elsewhere)."""
+        self._lock_listeners.append(listener)
+
+    def forget(self, secret_id: str) -> None:
+        """A secret's value was updated or removed: drop its cached value (the API and store call this)."""
+        self._cache.forget(secret_id)
+
+    def bind_run(self, run_id: str, *, task_id: str | None = None, context_id: str | None = None) -> int:
+        """Rebind the grants a pre-flight answer gave this run to its real task/context ids.
+
+        `fulfil` does it by itself when the same `run_id` comes back with ids; the bridge may also call it
+        as soon as it learns them. Returns the number of grants rebound.
+        """
+        return self._run_grants.bind(run_id, task_id=task_id, context_id=context_id)
+
+    def task_ended(
+        self, agent_slug: str, task_id: str, *, state: str, run_id: str | None = None
+    ) -> list[Grant]:
+        """`agent_slug`'s task `task_id` reached `state`; a terminal one ends the task's TASK grants.
+
+        `state` in either protocol's spelling (`completed`, `TASK_STATE_COMPLETED`); any other state
+        (`input-required`, `auth-required`, `working`...) changes nothing. `run_id`: the bridge run that
+        saw it, whose pre-flight grants still carry the run's placeholder: they belong to this task too.
+        Each grant ended is audited `revoked`; values only they covered leave the cache. Returns them.
+        """
+        ended_as = terminal_task_state(state)
+        if ended_as is None or not task_id:
+            return []
+        if run_id:
+            self.bind_run(run_id, task_id=task_id)
+        ended = self._grants.end_task(agent_slug, task_id, state=ended_as)
+        self._runs.forget_run(f"task:{task_id}")
+        if ended:
+            self._sweep_cache()
+            log.info("%s: task %s %s, %d task grant(s) ended", agent_slug, task_id, ended_as, len(ended))
+        return ended
+
+    def forget_run(self, run_id: str) -> None:
+        """The run ended: forget its declines (its grants stay, bound or not)."""
+        self._runs.forget_run(f"run:{run_id}")
+        self._run_grants.forget(run_id)
+
+    def cooldown_until(self, agent: str) -> float | None:
+        """When `agent`'s cooldown ends, or None when it is not cooling down."""
+        return self._cooldown.until(agent) if self._cooldown.active(agent, self._now) else None
+
+    def end_cooldown(self, agent: str | None = None) -> None:
+        """Let one agent (or every agent) prompt again now."""
+        self._cooldown.reset(agent)
+
+    def _remember_run_grants(self, request: PromptRequest, outcomes: Mapping[str, Outcome]) -> None:
+        if request.run_id:
+            grants = [o.grant for o in outcomes.values() if isinstance(o, Granted)]
+            self._run_grants.remember(request.run_id, (g for g in grants if g.scope != GrantScope.ONCE))
+
+    def _sweep_cache(self) -> None:
+        """Drop cached values no live grant (short of ONCE) covers any more."""
+        if not len(self._cache):
+            return
+        now = self._now
+        live = {
+            g.secret_id
+            for g in self._catalog.list_grants()
+            if g.scope != GrantScope.ONCE and not grant_expired(g, now)
+        }
+        self._cache.retain(live)
+
+    async def _read(self, secret_id: str, cache: bool) -> SecretValue | None:
+        cached = self._cache.get(secret_id)
+        if cached is not None:
+            return cached
+        generation = self._cache.generation(secret_id)
+        value = await self._vault.aget(secret_id)
+        if value is not None and cache:
+            self._cache.put(secret_id, value, generation)
+        return value
+
+    # Records ------------------------------------------------------------------------------------
+
+    def _record_release(
+        self,
+        run: _Run,
+        tally: _Tally,
+        key: str,
+        secret: SecretRecord,
+        scope: GrantScope,
+        value: SecretValue,
+        detail: str | None,
+    ) -> None:
+        self._catalog.record_use(secret.secret_id)
+        self._audit.append(
+            AuditDecision.RELEASED,
+            agent=run.agent.slug,
+            key=key,
+            secret_id=secret.secret_id,
+            scope=scope.value,
+            task_id=run.task_id,
+            context_id=run.context_id,
+            caller=run.caller,
+            detail=_join(run.phase, detail),
+        )
+        tally.values[key] = value
+        log.debug("released %s to %s (%s, %s)", key, run.agent.slug, scope.value, run.phase)
+
+    def _decline(
+        self,
+        run: _Run,
+        tally: _Tally,
+        key: str,
+        secret_id: str | None,
+        decision: AuditDecision,
+        detail: str,
+        *,
+        audit_key: bool = True,
+    ) -> None:
+        self._audit.append(
+            decision,
+            agent=run.agent.slug,
+            key=key if audit_key else None,
+            secret_id=secret_id,
+            task_id=run.task_id,
+            context_id=run.context_id,
+            caller=run.caller,
+            detail=detail,
+        )
+        tally.reasons[key] = detail
+        log.info("%s for %s %s: %s", key if audit_key else "a demand", run.agent.slug, decision.value, detail)
+
+    @property
+    def _now(self) -> float:
+        return self._catalog.clock.now()
+
+
+def _unique(demands: Sequence[SecretDemand]) -> Iterator[SecretDemand]:
+    seen: set[str] = set()
+    for demand in demands:
+        if demand.key not in seen:
+            seen.add(demand.key)
+            yield demand
+
+
+def _join(phase: Phase, detail: str | None) -> str:
+    return f"{phase}: {detail}" if detail else phase

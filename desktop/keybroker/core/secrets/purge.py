@@ -1,0 +1,34 @@
+"""`keybroker purge`: every Keybroker value out of the vault, every record out of the catalog."""
+
+from __future__ import annotations
+
+from keybroker.core.errors import VaultLocked, VaultUnavailable
+from keybroker.core.models import AuditDecision
+from keybroker.system.api_token import TOKEN_ACCOUNT
+from keybroker.wiring.services import Services
+
+
+def purge_everything(svc: Services, *, caller: str | None = None) -> int:
+    """Delete each value (marking rows first so a crash finishes the job), then the catalog rows.
+
+    A vault that refuses (locked, gone) stops the purge: the rows whose values are still there go back
+    to `ready`, so what the error says is what happened, and nothing is deleted later behind the user's
+    back; the values already deleted have their rows finished by the next start's repair.
+    """
+    ids = svc.catalog.all_secret_ids()
+    for secret_id in ids:
+        svc.catalog.set_secret_state(secret_id, "deleting")
+    for done, secret_id in enumerate(ids):
+        try:
+            svc.vault.delete(secret_id)
+        except (VaultLocked, VaultUnavailable) as exc:
+            for kept in ids[done:]:
+                svc.catalog.set_secret_state(kept, "ready")
+            gone = f"{done} of {len(ids)} value(s) were deleted before it" if done else "nothing was deleted"
+            exc.add_hint(gone)
+            raise
+    svc.catalog.purge()
+    svc.vault.delete(TOKEN_ACCOUNT)
+    svc.paths.token_file.unlink(missing_ok=True)
+    svc.audit.append(AuditDecision.PURGED, caller=caller, detail=f"{len(ids)} secret(s) removed")
+    return len(ids)

@@ -1,0 +1,205 @@
+"""The running broker: services, broker, bridge and management API on one loop.
+
+`keybroker serve` and the tray app both run a `Runtime`; they differ only in the `Prompter` and
+`Notifier` they inject (terminal vs Qt). Two steps: `open()` opens the vault, catalog and audit
+(repairing what a crash left) and builds the broker and the bridge app, off the event loop's thread
+where it blocks; `serve()` binds the port and writes `instance.json` once the port answers. The tray
+also needs what `serve` does not: to keep running when the port is taken (services open, bridge
+stopped, "Start bridge" retries) and to `pause()` serving without closing what the settings window
+reads. `stop()` undoes everything and removes `instance.json`. No Qt here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from keybroker.core.broker.broker import Broker, BrokerConfig
+from keybroker.core.broker.prompts import Prompter
+from keybroker.core.errors import BridgeError
+from keybroker.core.ports import Notifier
+from keybroker.system import api_token
+from keybroker.system.instance import InstanceInfo, read_instance, remove_instance, write_instance
+from keybroker.wiring.services import Services, open_services
+
+log = logging.getLogger("keybroker")
+
+
+def preload_bridge() -> None:
+    """Import what `open()` and `serve()` need (starlette, fastapi, uvicorn) so a thread can do it early.
+
+    Not a2a-sdk: the bridge imports it on the first request that needs an agent (bridge/app.py,
+    DESIGN §7: ~20 MB and ~0.7 s the idle app does without).
+    """
+    # httpx imports its command-line client (`httpx._main`: click, rich, pygments) whenever those are
+    # installed, as they are in a development venv (not in the bundle). A None entry makes that import
+    # fail, and httpx then defines a stub `main` instead; nothing here runs httpx's CLI. Saves ~3 MB of
+    # idle RSS where rich is installed (bench/memory.py). A no-op once httpx is imported.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    import keybroker.core.api.app
+    import keybroker.core.bridge.app
+    import keybroker.core.bridge.server  # noqa: F401
+
+
+@dataclass
+class RuntimeOptions:
+    """What `serve` flags and the settings window can change."""
+
+    port: int = 7411
+    prompt_timeout: float = 300.0
+    deny_unknown: bool = False
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+class Runtime:
+    """Owns everything that runs: `open()`, `serve()` (or `start()` for both), `pause()`, `stop()`."""
+
+    def __init__(self, options: RuntimeOptions, prompter: Prompter, notifier: Notifier | None = None) -> None:
+        self.options = options
+        self._prompter = prompter
+        self._notifier = notifier
+        self.services: Services | None = None
+        self.broker: Broker | None = None
+        self.instance: InstanceInfo | None = None
+        self.started_at = 0.0
+        self._bridge: Any = None
+        self._server_cm: Any = None
+
+    @property
+    def port(self) -> int | None:
+        """The bound port while serving."""
+        return self.instance.port if self.instance else None
+
+    @property
+    def url(self) -> str | None:
+        """`http://127.0.0.1:<port>` while serving."""
+        return self.instance.url if self.instance else None
+
+    @property
+    def is_open(self) -> bool:
+        """Services and broker are open (values can be stored and released)."""
+        return self.services is not None and self.broker is not None
+
+    @property
+    def serving(self) -> bool:
+        """The bridge listens."""
+        return self._server_cm is not None
+
+    def status(self) -> dict[str, Any]:
+        """For `GET /api/v1/status`, the tray tooltip and `doctor`."""
+        svc = self.services
+        vault = svc.vault if svc else None
+        return {
+            "running": self.instance is not None,
+            "pid": os.getpid(),
+            "port": self.port,
+            "url": self.url,
+            "started": self.started_at,
+            "vault": vault.describe() if vault else None,
+            "session_only_vault": bool(vault and vault.is_memory),
+            "pending_prompts": len(self.broker.pending_prompts) if self.broker else 0,
+        }
+
+    async def start(self) -> InstanceInfo:
+        """`open()` then `serve()`."""
+        await self.open()
+        return await self.serve()
+
+    async def open(self) -> None:
+        """Open the vault, catalog and audit (on a worker thread), then the broker and bridge app."""
+        if self.is_open:
+            return
+        await asyncio.to_thread(preload_bridge)
+        from keybroker.core.api.ap_secrets import agent_protocol_app
+        from keybroker.core.api.app import create_api
+        from keybroker.core.bridge.app import BridgeApp
+
+        environ = self.options.environ
+        services: Services = await asyncio.to_thread(open_services, environ=environ, long_running=True)
+        try:
+            for line in services.repairs:
+                log.warning("start-up repair: %s", line)
+            ended = services.grants.end_session()
+            if ended:
+                log.info("ended %d grant(s) of the previous session", len(ended))
+            token_file = services.paths.token_file
+            token = await asyncio.to_thread(api_token.load_or_create, services.vault, token_file)
+        except BaseException:
+            services.close()
+            raise
+        self.services = services
+        self.broker = Broker.from_services(
+            services,
+            self._prompter,
+            notifier=self._notifier,
+            config=BrokerConfig(prompt_timeout=self.options.prompt_timeout),
+        )
+        api = create_api(services, self.broker, token, status=self.status)
+        self._bridge = BridgeApp(
+            services.catalog.find_agent,
+            self.broker,
+            api_token=token,
+            fallback=api,
+            agent_apps={"/ap/": agent_protocol_app(api)},  # each agent's AP secrets API (ap_secrets.py)
+        )
+
+    async def serve(self) -> InstanceInfo:
+        """Bind the port and write `instance.json`; BridgeError (with the fix) when the port is taken."""
+        if self.instance is not None:
+            return self.instance
+        if not self.is_open:
+            raise RuntimeError("open() the runtime before serving")
+        assert self.services is not None
+        from keybroker.core.bridge.server import running_bridge
+
+        server_cm: Any = running_bridge(self._bridge, self.options.port)
+        try:
+            port = await server_cm.__aenter__()
+        except BridgeError as exc:
+            other = read_instance(self.services.paths)
+            if other is not None and other.pid != os.getpid():
+                who = f"another Keybroker (pid {other.pid}) serves {other.url}"
+                exc.hint = f"{who}; quit it, or pick another port in Settings"
+            raise
+        self._server_cm = server_cm
+        self.instance = write_instance(self.services.paths, port)
+        self.started_at = time.time()
+        log.info("bridge listening on %s (%s)", self.instance.url, self.services.vault.describe())
+        return self.instance
+
+    async def pause(self) -> None:
+        """Stop serving (open connections get the usual grace) and remove `instance.json`."""
+        if self._server_cm is None:
+            return
+        server_cm, self._server_cm = self._server_cm, None
+        try:
+            await server_cm.__aexit__(None, None, None)
+        finally:
+            if self.services is not None:
+                remove_instance(self.services.paths)
+            self.instance = None
+            log.info("bridge paused")
+
+    async def stop(self) -> None:
+        """Stop serving, remove `instance.json`, close everything; safe to call twice."""
+        if self._server_cm is not None:
+            cm, self._server_cm = self._server_cm, None
+            await cm.__aexit__(None, None, None)
+        if self.services is not None:
+            remove_instance(self.services.paths)
+        self.instance = None
+        if self._bridge is not None:
+            bridge, self._bridge = self._bridge, None
+            await bridge.aclose()
+        if self.broker is not None:
+            broker, self.broker = self.broker, None
+            await broker.aclose()
+        if self.services is not None:
+            svc, self.services = self.services, None
+            svc.close()

@@ -1,0 +1,205 @@
+"""The hash-chained audit log: every kind of tampering is caught, appends never fork the chain."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from keybroker.core.audit.log import GENESIS, AuditLog, event_hash
+from keybroker.core.catalog.catalog import Catalog
+from keybroker.core.errors import VaultLocked
+from keybroker.core.models import AuditDecision
+from tests.fakes import FakeClock
+
+
+class MemoryHead:
+    def __init__(self) -> None:
+        self.value: tuple[int, str] | None = None
+        self.lock = threading.Lock()
+
+    def read(self) -> tuple[int, str] | None:
+        return self.value
+
+    def write(self, count: int, head: str) -> None:
+        self.value = (count, head)
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Catalog:
+    return Catalog(tmp_path / "catalog.db", clock=FakeClock())
+
+
+@pytest.fixture
+def head() -> MemoryHead:
+    return MemoryHead()
+
+
+@pytest.fixture
+def log(catalog: Catalog, head: MemoryHead) -> AuditLog:
+    audit = AuditLog(catalog, head)
+    for i in range(5):
+        audit.append(AuditDecision.RELEASED, agent="demo", key=f"k{i}", secret_id=f"s{i}", scope="once")
+    return audit
+
+
+def test_intact_chain_verifies(log: AuditLog, head: MemoryHead) -> None:
+    report = log.verify()
+    assert report.ok, report.problems
+    assert report.count == 5
+    assert head.value == (5, report.head)
+
+
+def test_first_event_links_to_genesis_and_hashes_cover_fields(log: AuditLog) -> None:
+    first = log.events()[0]
+    assert first.prev_hash == GENESIS
+    fields = first.to_json()
+    assert event_hash(fields) == first.hash
+    fields["key"] = "other"
+    assert event_hash(fields) != first.hash
+
+
+def test_edited_event_is_caught(log: AuditLog, catalog: Catalog) -> None:
+    with catalog.transaction() as conn:
+        conn.execute("UPDATE audit SET decision = 'denied' WHERE seq = 3")
+    report = log.verify()
+    assert not report.ok
+    assert any("event 3" in p and "edited" in p for p in report.problems)
+
+
+def test_deleted_event_is_caught(log: AuditLog, catalog: Catalog) -> None:
+    with catalog.transaction() as conn:
+        conn.execute("DELETE FROM audit WHERE seq = 2")
+    report = log.verify()
+    assert not report.ok
+    assert any("missing" in p or "deleted" in p for p in report.problems)
+
+
+def test_reordered_events_are_caught(log: AuditLog, catalog: Catalog) -> None:
+    with catalog.transaction() as conn:
+        conn.execute("UPDATE audit SET seq = 100 WHERE seq = 2")
+        conn.execute("UPDATE audit SET seq = 2 WHERE seq = 3")
+        conn.execute("UPDATE audit SET seq = 3 WHERE seq = 100")
+    report = log.verify()
+    assert not report.ok
+
+
+def test_truncated_end_is_caught_by_the_head(log: AuditLog, catalog: Catalog) -> None:
+    with catalog.transaction() as conn:
+        conn.execute("DELETE FROM audit WHERE seq = 5")
+    report = log.verify()
+    assert not report.ok
+    assert any("removed from the end" in p for p in report.problems)
+
+
+def test_everything_deleted_is_caught(log: AuditLog, catalog: Catalog) -> None:
+    with catalog.transaction() as conn:
+        conn.execute("DELETE FROM audit")
+    assert not log.verify().ok
+
+
+def test_missing_head_fails_unless_session_only(catalog: Catalog) -> None:
+    AuditLog(catalog, None).append(AuditDecision.CREATED, key="k")
+    empty = MemoryHead()
+    assert not AuditLog(catalog, empty).verify().ok
+    report = AuditLog(catalog, empty, head_required=False).verify()
+    assert report.ok and report.warnings
+
+
+def test_concurrent_appends_from_two_connections_keep_one_chain(catalog: Catalog, head: MemoryHead) -> None:
+    other = Catalog(catalog.path, clock=FakeClock())
+    logs = [AuditLog(catalog, head), AuditLog(other, head)]
+
+    def work(log: AuditLog) -> None:
+        for i in range(40):
+            log.append(AuditDecision.RELEASED, key=f"k{i}")
+
+    threads = [threading.Thread(target=work, args=(lg,)) for lg in logs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    report = logs[0].verify()
+    assert report.ok, report.problems
+    assert report.count == 80
+
+
+def test_filters(log: AuditLog, catalog: Catalog) -> None:
+    log.append(AuditDecision.DENIED, agent="other", key="zzz")
+    assert [e.agent for e in log.events(agent="other")] == ["other"]
+    assert [e.key for e in log.events(search="zzz")] == ["zzz"]
+    assert len(log.events(limit=2)) == 2
+    assert log.events(limit=2)[-1].key == "zzz"
+    assert log.events(since=catalog.clock.now() + 1) == []
+
+
+class SlowHead(MemoryHead):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, count: int, head: str) -> None:
+        import time
+
+        time.sleep(0.05)
+        self.writes += 1
+        super().write(count, head)
+
+
+def test_deferred_head_does_not_block_appends_and_coalesces(catalog: Catalog) -> None:
+    import time
+
+    head = SlowHead()
+    audit = AuditLog(catalog, head, deferred_head=True)
+    started = time.perf_counter()
+    for i in range(20):
+        audit.append(AuditDecision.RELEASED, key=f"k{i}")
+    elapsed = time.perf_counter() - started
+    assert elapsed < 20 * 0.05  # appends did not wait for 20 slow head writes
+    assert audit.flush(10)
+    assert head.value is not None and head.value[0] == 20
+    assert head.writes < 20  # bursts were coalesced
+    report = audit.verify()
+    assert report.ok, report.problems
+    audit.close()
+
+
+def test_deferred_head_sees_other_writers(catalog: Catalog, head: MemoryHead) -> None:
+    other = AuditLog(Catalog(catalog.path, clock=FakeClock()), head)  # synchronous writer elsewhere
+    deferred = AuditLog(catalog, head, deferred_head=True)
+    deferred.append(AuditDecision.RELEASED, key="a")
+    other.append(AuditDecision.RELEASED, key="b")
+    deferred.append(AuditDecision.RELEASED, key="c")
+    assert deferred.flush(10)
+    assert deferred.verify().ok
+    assert head.value is not None and head.value[0] == 3
+    deferred.close()
+
+
+def test_listeners_hear_every_append_and_cannot_break_it(catalog: Catalog, head: MemoryHead) -> None:
+    audit = AuditLog(catalog, head)
+    heard: list[str] = []
+    audit.subscribe(lambda e: heard.append(e.decision.value))
+
+    def broken(_: object) -> None:
+        raise RuntimeError("boom")
+
+    audit.subscribe(broken)
+    audit.append(AuditDecision.CREATED, key="k")
+    audit.append(AuditDecision.DELETED, key="k")
+    assert heard == ["created", "deleted"]
+    assert audit.verify().ok
+
+
+class LockedHead(MemoryHead):
+    def read(self) -> tuple[int, str] | None:
+        raise VaultLocked("the vault is locked; could not read 'keybroker.audit-head'")
+
+
+def test_verify_over_a_locked_vault_is_a_vault_error_not_a_broken_chain(catalog: Catalog) -> None:
+    writer = AuditLog(catalog, MemoryHead())
+    writer.append(AuditDecision.CREATED, key="k")
+    with pytest.raises(VaultLocked) as info:
+        AuditLog(catalog, LockedHead()).verify()
+    assert info.value.exit_code == 4
