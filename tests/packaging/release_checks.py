@@ -128,7 +128,7 @@ def reference_problems(repo: Repo, legs: list[dict[str, str]]) -> list[str]:
     """Every file and Makefile target the workflows and release scripts name exists."""
     problems = []
     targets = makefile_targets(repo.text("Makefile"))
-    sources = [*WORKFLOWS, *RELEASE_SCRIPTS, *(leg.get("script", "") for leg in legs)]
+    sources = [*WORKFLOWS, *RELEASE_SCRIPTS, "Makefile", *(leg.get("script", "") for leg in legs)]
     for source in dict.fromkeys(s for s in sources if s):
         if not repo.exists(source):
             problems.append(f"{source} does not exist")
@@ -139,6 +139,28 @@ def reference_problems(repo: Repo, legs: list[dict[str, str]]) -> list[str]:
                 problems.append(f"{source} names {path}, which does not exist")
         for target in sorted(named_make_targets(text) - targets):
             problems.append(f"{source} runs `make {target}`, which the Makefile does not define")
+    return problems
+
+
+def makefile_recipe(makefile: str, target: str) -> str | None:
+    """The commands of one Makefile rule (None: no such rule)."""
+    match = re.search(rf"^{re.escape(target)}:[^\n]*\n((?:\t[^\n]*\n?)*)", makefile, flags=re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def makefile_problems(repo: Repo, legs: list[dict[str, str]]) -> list[str]:
+    """A leg the Linux development machines can run has a `make release-<platform>` that runs its script."""
+    problems = []
+    makefile = repo.text("Makefile")
+    for leg in legs:
+        if leg.get("platform") != "linux":
+            continue
+        target = f"release-{leg['platform']}"
+        recipe = makefile_recipe(makefile, target)
+        if recipe is None:
+            problems.append(f"the Makefile has no {target} target for the {leg.get('target')} leg")
+        elif leg.get("script", "") not in recipe:
+            problems.append(f"make {target} does not run {leg.get('script')}, the {leg.get('target')} leg")
     return problems
 
 

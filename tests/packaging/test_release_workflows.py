@@ -82,6 +82,11 @@ def test_every_named_file_and_make_target_exists() -> None:
     assert rc.reference_problems(REPO, rc.release_legs(REPO)) == []
 
 
+def test_the_makefile_runs_the_linux_leg() -> None:
+    assert rc.makefile_problems(REPO, rc.release_legs(REPO)) == []
+    assert rc.makefile_recipe(REPO.text("Makefile"), "release-linux") == "\t@bash scripts/release/linux.sh\n"
+
+
 def test_each_artifact_glob_matches_what_its_producer_writes() -> None:
     legs = rc.release_legs(REPO)
     assert rc.artifact_problems(REPO, legs) == []
@@ -127,6 +132,20 @@ def test_a_renamed_make_target_is_reported() -> None:
     repo = edited("Makefile", "\npackage:\n", "\nbuild-deb:\n")
     problems = rc.reference_problems(repo, rc.release_legs(repo))
     assert "scripts/release/linux.sh runs `make package`, which the Makefile does not define" in problems
+
+
+def test_a_leg_script_the_makefile_does_not_run_is_reported() -> None:
+    legs = rc.release_legs(REPO)
+    for leg in legs:
+        if leg["platform"] == "linux":
+            leg["script"] = "scripts/release/debian.sh"
+    assert rc.makefile_problems(REPO, legs) == [
+        "make release-linux does not run scripts/release/debian.sh, the linux-amd64 leg"
+    ]
+    repo = edited("Makefile", "\nrelease-linux:\n", "\nrelease-deb:\n")
+    assert rc.makefile_problems(repo, rc.release_legs(repo)) == [
+        "the Makefile has no release-linux target for the linux-amd64 leg"
+    ]
 
 
 def test_a_renamed_installer_output_is_reported() -> None:
