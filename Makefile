@@ -25,6 +25,7 @@ help:
 	@echo "make screenshots  a first run (add an agent, send, answer the prompt, revoke) under Xvfb + trayer, PNGs in docs/screenshots/"
 	@echo "make package       the PyInstaller bundle and dist/keybroker_<version>_<arch>.deb (packaging/README.md)"
 	@echo "make package-test  build the .deb, install it, run it in a tray, remove it (root or sudo -n)"
+	@echo "make release-linux the release workflow's Linux leg: make package, the bundle's --self-test on Xvfb"
 
 run:
 	@bash scripts/venv.sh "$(VENV)"
@@ -57,3 +58,8 @@ package:
 package-test:
 	@bash scripts/system-deps.sh
 	@bash scripts/package-test.sh
+
+# The same script .github/workflows/release.yml runs for its Linux leg (packaging/README.md, "Releases").
+.PHONY: release-linux
+release-linux:
+	@bash scripts/release/linux.sh

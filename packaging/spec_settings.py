@@ -220,7 +220,9 @@ def info_plist(version: str) -> dict[str, object]:
         "CFBundleShortVersionString": version,
         "CFBundleVersion": version,
         "LSUIElement": True,
-        "LSMinimumSystemVersion": "11.0",
+        # PySide6-Essentials 6.11's macOS wheel is tagged macosx_13_0: Qt does not start on older systems,
+        # so say so before launch instead of crashing.
+        "LSMinimumSystemVersion": "13.0",
         "NSHighResolutionCapable": True,
         "NSHumanReadableCopyright": "Apache-2.0",
     }

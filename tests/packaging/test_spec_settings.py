@@ -33,6 +33,7 @@ def test_macos_builds_a_menu_bar_app_without_a_dock_icon() -> None:
     assert plist["LSUIElement"] is True
     assert plist["CFBundleIdentifier"] == APP_ID
     assert plist["CFBundleShortVersionString"] == plist["CFBundleVersion"] == "1.2.3"
+    assert plist["LSMinimumSystemVersion"] == "13.0"  # PySide6-Essentials 6.11's macOS wheels: macosx_13_0
     assert [e.name for e in settings.executables] == ["keybroker"]
     assert settings.strip is False  # codesign wants the binaries as built
 
