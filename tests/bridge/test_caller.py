@@ -10,7 +10,8 @@ import sys
 import pytest
 from a2a.server.context import ServerCallContext
 
-from keybroker.core.bridge.caller import caller_from_context, peer_process
+from keybroker.core.bridge.caller import caller_from_context
+from keybroker.system.peer_process import peer_process
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -43,6 +44,7 @@ def test_unknown_connections_and_missing_addresses_give_none() -> None:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_remembered_caller_answers_only_what_a_lookup_found(monkeypatch: pytest.MonkeyPatch) -> None:
     from keybroker.core.bridge import caller as caller_module
+    from keybroker.system import peer_process as peer_module
 
     scans: list[tuple[tuple[str, int], tuple[str, int]]] = []
 
@@ -50,7 +52,7 @@ def test_remembered_caller_answers_only_what_a_lookup_found(monkeypatch: pytest.
         scans.append((client, server))
         return "pid 4242 (agent-client)"
 
-    monkeypatch.setattr(caller_module, "peer_process", scan)
+    monkeypatch.setattr(peer_module, "peer_process", scan)
     # A port pair no other test uses, so nothing is remembered for it yet.
     context = ServerCallContext(state={"client": ("127.0.0.1", 61001), "server": ("127.0.0.1", 61002)})
     assert caller_module.remembered_caller(context) == (False, None)

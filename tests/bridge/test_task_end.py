@@ -104,7 +104,7 @@ async def test_a_blocking_send_that_completes_ends_the_task_once() -> None:
     task = answer["result"]["task"]
     assert task["status"]["state"] == "TASK_STATE_COMPLETED"
     [run_id] = {c.run_id for c in r.secrets.calls}
-    assert r.secrets.ended == [("peer", task["id"], "TASK_STATE_COMPLETED", run_id)]
+    assert r.secrets.ended == [("peer", task["id"], "completed", run_id)]
     # The run learnt its ids once, from the agent's first answer (auth-required, not an end).
     assert r.secrets.bound == [(run_id, task["id"], task["contextId"])]
 
@@ -132,7 +132,7 @@ async def test_a_followed_blocking_send_reports_the_end_too() -> None:
         await app.aclose()
     task = response.json()["result"]["task"]
     assert task["status"]["state"] == "TASK_STATE_COMPLETED"
-    assert [(e[1], e[2]) for e in secrets.ended] == [(task["id"], "TASK_STATE_COMPLETED")]
+    assert [(e[1], e[2]) for e in secrets.ended] == [(task["id"], "completed")]
 
 
 @pytest.mark.asyncio
@@ -143,7 +143,7 @@ async def test_a_stream_reports_the_end_once_and_never_the_interruption() -> Non
     task_id = next(x.get("taskId") or x.get("id") for x in results)
     assert results[-1]["status"]["state"] == "completed"
     [run_id] = r.run_ids
-    assert r.secrets.ended == [("peer", task_id, "TASK_STATE_COMPLETED", run_id)]
+    assert r.secrets.ended == [("peer", task_id, "completed", run_id)]
     assert [b[1] for b in r.secrets.bound] == [task_id]
 
 
@@ -172,7 +172,7 @@ async def test_tasks_get_of_an_ended_task_reports_it_without_a_run() -> None:
         r.secrets.ended.clear()
         got = await r.rpc("GetTask", {"id": task_id}, headers=V10)
     assert got["result"]["status"]["state"] == "TASK_STATE_COMPLETED"
-    assert r.secrets.ended == [("peer", task_id, "TASK_STATE_COMPLETED", None)]
+    assert r.secrets.ended == [("peer", task_id, "completed", None)]
 
 
 @pytest.mark.asyncio
@@ -186,7 +186,7 @@ async def test_a_cancel_reports_the_canceled_task() -> None:
         assert r.secrets.ended == []
         canceled = await r.rpc("tasks/cancel", {"id": task_id})
     assert canceled["result"]["status"]["state"] == "canceled"
-    assert ("peer", task_id, "TASK_STATE_CANCELED", None) in r.secrets.ended
+    assert ("peer", task_id, "canceled", None) in r.secrets.ended
 
 
 @pytest.mark.asyncio

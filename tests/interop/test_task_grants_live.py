@@ -98,7 +98,7 @@ async def test_a_runtime_task_grant_ends_with_its_task_and_the_next_task_asks_ag
     # During the task: the grant for `extra` stood, bound to that task, up to the moment it completed.
     ends_1 = [(state, grants) for task_id, state, grants in watched.standing if task_id == task_1]
     state, standing = ends_1[0]
-    assert state == "TASK_STATE_COMPLETED"
+    assert state == "completed"
     assert [(g.task_id, g.scope) for g in standing] == [(task_1, GrantScope.TASK)]
     # After: gone, and audited once (the client's tasks/get afterwards finds nothing left to end).
     assert after_first == []
@@ -140,7 +140,7 @@ async def test_a_preflight_task_grant_is_bound_to_the_task_the_run_created_and_e
     assert prompter.requests[0].phase == "preflight" and len(prompter.requests) == 2
     # Given before the task existed, the grants were bound to the task as soon as the agent named it.
     _, state, standing = next(item for item in watched.standing if item[0] == task_1)
-    assert state == "TASK_STATE_COMPLETED"
+    assert state == "completed"
     assert sorted(g.task_id or "" for g in standing) == [task_1] * len(keys)
     revoked = [e for e in services.audit.events() if e.decision is AuditDecision.REVOKED]
     assert sorted((e.key, e.task_id) for e in revoked if e.task_id == task_1) == sorted(

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from keybroker import app_launcher, bundle
-from keybroker.core.bridge import caller
+from keybroker.system import peer_process as caller
 
 # bundle.py -----------------------------------------------------------------------------------------
 

@@ -172,7 +172,9 @@ def cmd_purge(args: argparse.Namespace, ctx: CommandContext) -> int:
             info("nothing deleted")
             return 5
     from keybroker.core.secrets.purge import purge_everything
+    from keybroker.system.api_token import TOKEN_ACCOUNT
 
-    removed = purge_everything(svc, caller=ctx.caller)
+    removed = purge_everything(svc, also=(TOKEN_ACCOUNT,), caller=ctx.caller)
+    svc.paths.token_file.unlink(missing_ok=True)
     info(f"purged {removed} secret(s), every grant and agent; the audit log keeps the record of it")
     return 0

@@ -19,6 +19,11 @@ MASK = "**********"
 MAX_KEY_LENGTH = 128
 MAX_VALUE_BYTES = 64 * 1024
 
+#: How a task can end (A2A's terminal states, 0.3 names): a *this task* grant ends with its task.
+#: `input-required` and `auth-required` are interruptions, not ends (core/a2a/task_state.py reads
+#: either version's spelling).
+TERMINAL_TASK_STATES = frozenset({"completed", "failed", "canceled", "rejected"})
+
 
 class SecretValue:
     """A secret's value. Masked in repr/str; `reveal()` is the only way out."""

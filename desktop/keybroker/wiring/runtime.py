@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keybroker.core.broker.broker import Broker, BrokerConfig
-from keybroker.core.broker.prompts import Prompter
 from keybroker.core.errors import BridgeError
-from keybroker.core.ports import Notifier
+from keybroker.core.ports import Notifier, Prompter
 from keybroker.system import api_token
 from keybroker.system.instance import InstanceInfo, read_instance, remove_instance, write_instance
 from keybroker.wiring.services import Services, open_services

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from keybroker.core.a2a.task_state import terminal_task_state
 from keybroker.core.broker.policy import (
     TASK_GRANT_CEILING,
     expired_grants,
@@ -12,7 +13,6 @@ from keybroker.core.broker.policy import (
     grant_is_live,
     make_grant,
     task_grant_end,
-    terminal_task_state,
 )
 from keybroker.core.broker.prompts import NewValue, PromptAnswer
 from keybroker.core.models import AgentRecord, AuditDecision, Grant, GrantScope, SecretValue
@@ -128,7 +128,7 @@ async def test_a_terminal_state_ends_the_task_grant_and_is_audited(
     [grant] = _task_grants(services)
     assert grant.task_id == "t1"
 
-    ended = broker.task_ended("demo", "t1", state=state)
+    ended = broker.task_ended("demo", "t1", state=terminal_task_state(state) or state)
 
     assert ended == [grant]
     assert _task_grants(services) == []
@@ -208,7 +208,7 @@ async def test_ending_twice_ends_and_audits_once(services: Services, demo: Agent
     await fulfil(broker, demo, task_id="t1")
     assert len(broker.task_ended("demo", "t1", state="completed")) == 1
     events = len(services.audit.events())
-    assert broker.task_ended("demo", "t1", state="TASK_STATE_COMPLETED") == []
+    assert broker.task_ended("demo", "t1", state="completed") == []
     assert broker.task_ended("demo", "", state="completed") == []
     assert len(services.audit.events()) == events
 

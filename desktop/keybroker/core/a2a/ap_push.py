@@ -34,7 +34,7 @@ from keybroker.core.broker.policy import Allow, ReleaseRequest, decide, insecure
 from keybroker.core.catalog.catalog import ApPush
 from keybroker.core.errors import AgentUnreachable, BridgeError, PolicyDenied
 from keybroker.core.models import AgentRecord, AuditDecision, GrantScope, SecretRecord, SecretValue
-from keybroker.wiring.services import Services
+from keybroker.core.ports import Stores
 
 __all__ = ["AP_SECRETS_PATH", "PushReport", "ap_secrets_url", "push_secrets", "pushable_secrets"]
 
@@ -74,7 +74,7 @@ def ap_secrets_url(agent: AgentRecord) -> str:
     return agent.url.rstrip("/") + AP_SECRETS_PATH
 
 
-def pushable_secrets(svc: Services, agent: AgentRecord) -> tuple[list[SecretRecord], list[tuple[str, str]]]:
+def pushable_secrets(svc: Stores, agent: AgentRecord) -> tuple[list[SecretRecord], list[tuple[str, str]]]:
     """(what to push, (key, why) of what is held back) for `agent`, by key."""
     always = [g for g in svc.catalog.list_grants(agent=agent.slug) if g.scope is GrantScope.ALWAYS]
     current = {g.secret_id for g in always if g.card_fingerprint == agent.fingerprint}
@@ -94,7 +94,7 @@ def pushable_secrets(svc: Services, agent: AgentRecord) -> tuple[list[SecretReco
     return [chosen[k] for k in sorted(chosen)], skipped
 
 
-def _credentials(svc: Services, agent: AgentRecord, caller: str) -> Credentials | None:
+def _credentials(svc: Stores, agent: AgentRecord, caller: str) -> Credentials | None:
     """The card credentials at hand (stored and granted), for the agent's own AP API; never asked for."""
     secrets = svc.catalog.list_secrets()
     grants = svc.catalog.list_grants(agent=agent.slug)
@@ -199,7 +199,7 @@ def _json(response: httpx.Response) -> Any:
         return None
 
 
-def push_secrets(svc: Services, slug: str, *, caller: str, client: httpx.Client | None = None) -> PushReport:
+def push_secrets(svc: Stores, slug: str, *, caller: str, client: httpx.Client | None = None) -> PushReport:
     """Push, list, delete the revoked (see the module docstring). Blocking: call it off the loop."""
     agent = svc.catalog.get_agent(slug)
     url = ap_secrets_url(agent)
@@ -242,7 +242,7 @@ def push_secrets(svc: Services, slug: str, *, caller: str, client: httpx.Client 
 
 
 def _delete_revoked(
-    svc: Services,
+    svc: Stores,
     remote: _Remote,
     listed: Mapping[str, str],
     still: set[str],

@@ -15,18 +15,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from keybroker import __version__
 from keybroker.core.a2a.card import MAX_CARD_BYTES, ParsedCard, parse_card
+from keybroker.core.agents.url import CARD_PATH, LEGACY_CARD_PATH, normalise_agent_url
 from keybroker.core.errors import AgentUnreachable, InvalidCardError, InvalidInputError
 
-CARD_PATH = "/.well-known/agent-card.json"
-LEGACY_CARD_PATH = "/.well-known/agent.json"
 _HEADERS = {"Accept": "application/json", "User-Agent": f"keybroker/{__version__}"}
-_MAX_URL_LENGTH = 2048
 
 
 @dataclass(frozen=True)
@@ -37,49 +34,6 @@ class FetchedCard:
     card_url: str  # the URL that answered (the legacy path when the fallback was used)
     data: dict[str, Any]
     parsed: ParsedCard
-
-
-def normalise_agent_url(url: str) -> tuple[str, str]:
-    """(base_url, card_url) from a base URL or a card URL.
-
-    `http://127.0.0.1:8000`, `http://127.0.0.1:8000/`, `http://h/agents/x/` and
-    `http://h/agents/x/.well-known/agent-card.json` (or the legacy `agent.json`) are accepted. The
-    scheme and host are lower-cased and a trailing slash dropped. Only http and https; no user name
-    or password, query or fragment (they would end up stored and shown).
-    """
-    text = url.strip() if isinstance(url, str) else ""
-    if not text:
-        raise InvalidInputError("agent URL is empty")
-    if len(text) > _MAX_URL_LENGTH:
-        raise InvalidInputError(f"agent URL is longer than {_MAX_URL_LENGTH} characters")
-    try:
-        parts = urlsplit(text)
-        hostname, port = parts.hostname, parts.port
-    except ValueError as exc:
-        raise InvalidInputError(f"not a valid URL: {text[:80]!r} ({exc})") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise InvalidInputError(
-            f"agent URL must start with http:// or https://, not {text[:80]!r}",
-            hint="e.g. http://127.0.0.1:8000",
-        )
-    if not hostname:
-        raise InvalidInputError(f"agent URL has no host: {text[:80]!r}")
-    if parts.username is not None or parts.password is not None:
-        raise InvalidInputError("agent URL must not contain a user name or password")
-    if parts.query or parts.fragment:
-        raise InvalidInputError(f"agent URL must not have a query or fragment: {text[:80]!r}")
-    host = f"[{hostname}]" if ":" in hostname else hostname
-    netloc = host if port is None else f"{host}:{port}"
-    path = parts.path
-    for card_path in (CARD_PATH, LEGACY_CARD_PATH):
-        if path.endswith(card_path):
-            base_path = path[: -len(card_path)].rstrip("/")
-            return urlunsplit((scheme, netloc, base_path, "", "")), urlunsplit(
-                (scheme, netloc, base_path + card_path, "", "")
-            )
-    base = urlunsplit((scheme, netloc, path.rstrip("/"), "", ""))
-    return base, base + CARD_PATH
 
 
 def _legacy_url(card_url: str) -> str | None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from keybroker.core.a2a.scheme import scheme_supported
+from keybroker.core.agents.schemes import scheme_supported
 from keybroker.core.broker.policy import insecure_transport_reason
 from keybroker.core.models import AgentRecord, SecretDemand, SecretValue, SecurityScheme
 

@@ -27,6 +27,7 @@ from keybroker.core.a2a.json_field import (
     opt_str,
     shown,
 )
+from keybroker.core.agents.schemes import API_KEY_LOCATIONS
 from keybroker.core.models import SecurityScheme
 
 #: 1.0 wrapper member -> 0.3 `type`.
@@ -38,9 +39,6 @@ KIND_BY_WRAPPER: Mapping[str, str] = {
     "mtlsSecurityScheme": "mutualTLS",
 }
 _WRAPPER_SUFFIX = "SecurityScheme"
-API_KEY_LOCATIONS = ("header", "query", "cookie")
-#: Scheme kinds the bridge applies itself (http only with the bearer auth scheme).
-SUPPORTED_SCHEME_KINDS: frozenset[str] = frozenset({"apiKey", "http"})
 #: More schemes than this on one card is refused.
 MAX_SCHEMES = 64
 
@@ -185,12 +183,3 @@ def parse_schemes(card: Mapping[str, Any], where: str = "card") -> ParsedSchemes
     return ParsedSchemes(
         schemes=tuple(sorted(schemes, key=lambda s: s.name)), details=details, security=security
     )
-
-
-def scheme_supported(scheme: SecurityScheme) -> bool:
-    """True for what the bridge can send itself: an API key (header, query or cookie), a bearer token."""
-    if scheme.kind == "apiKey":
-        return scheme.location in API_KEY_LOCATIONS and bool(scheme.param_name)
-    if scheme.kind == "http":
-        return (scheme.http_scheme or "").lower() == "bearer"
-    return False

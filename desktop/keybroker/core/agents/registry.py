@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from keybroker.core.audit.log import AuditLog
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.errors import InvalidInputError, UsageError
 from keybroker.core.models import AgentRecord, AuditDecision
-
-if TYPE_CHECKING:  # card parsing and httpx load only when a card is fetched (CLI start-up time)
-    from keybroker.core.a2a.card_fetch import FetchedCard
+from keybroker.core.ports import CardFetcher, FetchedCardLike
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-
-CardFetcher = Callable[[str], "FetchedCard"]
 
 
 def validate_slug(slug: str) -> str:
@@ -47,7 +41,12 @@ class RefreshResult:
 
 
 def record_from_card(
-    fetched: FetchedCard, *, slug: str, now: float, require_token: bool = False, added: float | None = None
+    fetched: FetchedCardLike,
+    *,
+    slug: str,
+    now: float,
+    require_token: bool = False,
+    added: float | None = None,
 ) -> AgentRecord:
     """Everything the catalog keeps about an agent, from its fetched card."""
     card = fetched.parsed

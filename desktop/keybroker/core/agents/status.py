@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from keybroker.core.a2a.scheme import SUPPORTED_SCHEME_KINDS, scheme_supported
+from keybroker.core.agents.schemes import SUPPORTED_SCHEME_KINDS, scheme_supported
 from keybroker.core.broker.policy import candidate_secret, grant_is_live, scheme_key
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.models import AgentRecord, Grant, GrantScope, SecretRecord, SecurityScheme

@@ -15,8 +15,8 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from keybroker.core.bridge.caller import peer_process
 from keybroker.core.broker.broker import Broker
+from keybroker.system.peer_process import peer_process
 from keybroker.system.settings import DEFAULT_PORT
 from keybroker.wiring.services import Services
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.models import AuditDecision, AuditEvent, SecretValue
+from keybroker.core.ports import SyncVault
 
 log = logging.getLogger("keybroker.audit")
 
@@ -56,18 +57,10 @@ class HeadStore(Protocol):
         ...
 
 
-class VaultLike(Protocol):
-    """The part of `Vault` the head store needs."""
-
-    def get(self, account: str) -> SecretValue | None: ...
-    def set(self, account: str, value: SecretValue) -> None: ...
-    def delete(self, account: str) -> bool: ...
-
-
 class VaultHeadStore:
     """Keeps the head in the OS vault as `count:hash`."""
 
-    def __init__(self, vault: VaultLike, account: str = HEAD_ACCOUNT) -> None:
+    def __init__(self, vault: SyncVault, account: str = HEAD_ACCOUNT) -> None:
         self._vault = vault
         self._account = account
 

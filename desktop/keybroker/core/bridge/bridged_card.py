@@ -35,7 +35,7 @@ from a2a.types import (
     StringList,
 )
 
-from keybroker.core.a2a.scheme import scheme_supported
+from keybroker.core.agents.schemes import scheme_supported
 from keybroker.core.errors import InvalidCardError
 from keybroker.core.models import SecurityScheme as SchemeRecord
 

@@ -74,6 +74,7 @@ from google.protobuf.message import Message as ProtoMessage  # type: ignore[impo
 
 from keybroker.core.a2a.credentials import Credentials, scheme_demand
 from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
+from keybroker.core.a2a.task_state import terminal_task_state
 from keybroker.core.bridge.caller import caller_from_context, remembered_caller
 from keybroker.core.bridge.chunks import SplitGuard
 from keybroker.core.bridge.collector import Collector, stream_payload
@@ -94,7 +95,6 @@ from keybroker.core.bridge.secrets_flow import (
     waiting_status,
 )
 from keybroker.core.bridge.upstream import Upstream, is_unauthorized, upstream_error
-from keybroker.core.broker.policy import terminal_task_state
 from keybroker.core.errors import InvalidDemandError, KeybrokerError
 from keybroker.core.models import AgentRecord, SecretDemand, SecretValue
 
@@ -244,14 +244,15 @@ class BridgeHandler(RequestHandler):
                 if run is not None and not run.bound:
                     run.bound = True
                     self._tasks.bind_run(run.run_id, task_id=task_id, context_id=context_id or None)
-                if not state or terminal_task_state(state) is None:
+                ended_as = terminal_task_state(state) if state else None
+                if ended_as is None:
                     continue
                 if run is not None:
                     if task_id in run.ended:
                         continue
                     run.ended.add(task_id)
                 self._tasks.task_ended(
-                    self._slug, task_id, state=state, run_id=run.run_id if run is not None else None
+                    self._slug, task_id, state=ended_as, run_id=run.run_id if run is not None else None
                 )
             except Exception as exc:
                 log.warning("agent %r: task %s not followed: %s", self._slug, task_id, type(exc).__name__)

@@ -76,8 +76,8 @@ class TaskWatch(Protocol):
     """A `SecretSource` that follows tasks: "this task" grants end when their task does.
 
     The bridge reports the ids a run learns from the agent (so grants given before the task existed
-    are bound to it) and every task state it forwards; `task_ended` ignores states that are not
-    terminal. The broker (core/broker/broker.py) fits it structurally.
+    are bound to it) and every terminal state it forwards, in 0.3 spelling (core/a2a/task_state.py).
+    The broker (core/broker/broker.py) fits it structurally.
     """
 
     def bind_run(self, run_id: str, *, task_id: str | None = None, context_id: str | None = None) -> int:
@@ -87,7 +87,7 @@ class TaskWatch(Protocol):
     def task_ended(
         self, agent_slug: str, task_id: str, *, state: str, run_id: str | None = None
     ) -> Sequence[object]:
-        """`agent_slug`'s task reported `state`; a terminal one ends the task's grants."""
+        """`agent_slug`'s task ended as `state` (a terminal state's 0.3 name: `completed`, `failed`...)."""
         ...
 
 

@@ -35,9 +35,9 @@ from keybroker.core.broker.prompts import (
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.errors import KeybrokerError
 from keybroker.core.models import AgentRecord, AuditDecision, Grant, GrantScope, SecretRecord, SecretValue
+from keybroker.core.ports import AsyncVault
 from keybroker.core.secrets.store import (
     AsyncValueIO,
-    AsyncValueVault,
     check_value,
     new_grant_id,
     write_secret,
@@ -82,7 +82,7 @@ class AnswerApplier:
     def __init__(
         self,
         catalog: Catalog,
-        vault: AsyncValueVault,
+        vault: AsyncVault,
         audit: AuditLog,
         on_value_changed: ValueChanged,
     ) -> None:

@@ -36,7 +36,6 @@ import secrets as _random
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Protocol
 
 from keybroker.core.audit.log import AuditLog
 from keybroker.core.broker.answer import AnswerApplier, Declined, Granted, GrantIds, Outcome
@@ -51,14 +50,14 @@ from keybroker.core.broker.policy import (
     decide,
     grant_expired,
     scheme_key,
-    terminal_task_state,
 )
-from keybroker.core.broker.prompts import SCOPE_ORDER, Phase, Prompter, PromptItem, PromptRequest
+from keybroker.core.broker.prompts import SCOPE_ORDER, Phase, PromptItem, PromptRequest
 from keybroker.core.broker.run_grants import RunGrants, placeholder
 from keybroker.core.broker.state import Cooldown, RunMemory, ValueCache
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.errors import InvalidInputError, VaultError
 from keybroker.core.models import (
+    TERMINAL_TASK_STATES,
     AgentRecord,
     AuditDecision,
     Grant,
@@ -68,23 +67,12 @@ from keybroker.core.models import (
     SecretValue,
     validate_key,
 )
-from keybroker.core.ports import Notifier
-
-if TYPE_CHECKING:
-    from keybroker.wiring.services import Services
+from keybroker.core.ports import AsyncVault, Notifier, Prompter, Stores
 
 log = logging.getLogger("keybroker.broker")
 
 #: How often a consumed-elsewhere ONCE grant is re-decided before giving up on it.
 _DECIDE_ATTEMPTS = 3
-
-
-class AsyncVault(Protocol):
-    """The part of `Vault` the broker needs (async, never blocking the loop)."""
-
-    async def aget(self, account: str) -> SecretValue | None: ...
-    async def aset(self, account: str, value: SecretValue) -> None: ...
-    async def adelete(self, account: str) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,13 +187,13 @@ class Broker:
     @classmethod
     def from_services(
         cls,
-        services: Services,
+        services: Stores,
         prompter: Prompter,
         *,
         notifier: Notifier | None = None,
         config: BrokerConfig | None = None,
     ) -> Broker:
-        """A broker over the objects `open_services` wired."""
+        """A broker over the data home's objects (wiring/services.py's `open_services` opens them)."""
         return cls(
             catalog=services.catalog,
             vault=services.vault,
@@ -515,12 +503,13 @@ class Broker:
     ) -> list[Grant]:
         """`agent_slug`'s task `task_id` reached `state`; a terminal one ends the task's TASK grants.
 
-        `state` in either protocol's spelling (`completed`, `TASK_STATE_COMPLETED`); any other state
-        (`input-required`, `auth-required`, `working`...) changes nothing. `run_id`: the bridge run that
-        saw it, whose pre-flight grants still carry the run's placeholder: they belong to this task too.
-        Each grant ended is audited `revoked`; values only they covered leave the cache. Returns them.
+        `state` in 0.3 spelling (`completed`; the bridge reads 1.0's `TASK_STATE_COMPLETED` with
+        core/a2a/task_state.py); any other state (`input-required`, `working`...) changes nothing.
+        `run_id`: the bridge run that saw it, whose pre-flight grants still carry the run's placeholder:
+        they belong to this task too. Each grant ended is audited `revoked`; values only they covered
+        leave the cache. Returns them.
         """
-        ended_as = terminal_task_state(state)
+        ended_as = state if state in TERMINAL_TASK_STATES else None
         if ended_as is None or not task_id:
             return []
         if run_id:

@@ -16,11 +16,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from keybroker.core.broker.answer import AnswerApplier, Declined, Granted, GrantIds, Outcome
-from keybroker.core.broker.prompts import Prompter, PromptRequest
+from keybroker.core.broker.prompts import PromptRequest
 from keybroker.core.broker.state import Cooldown, ValueCache
 from keybroker.core.errors import VaultError
 from keybroker.core.models import AuditDecision, Grant, GrantScope, SecretRecord, SecretValue
-from keybroker.core.ports import Clock, Notifier
+from keybroker.core.ports import Clock, Notifier, Prompter
 
 log = logging.getLogger("keybroker.broker")
 

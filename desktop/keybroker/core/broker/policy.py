@@ -39,9 +39,6 @@ MAX_GRANT_MINUTES = 7 * 24 * 60
 #: went away): a day. The bridge ends it sooner, as soon as it sees the task reach a terminal state.
 TASK_GRANT_CEILING = 24 * 60 * 60.0
 
-#: A2A task states after which a task never runs again (0.3 names; 1.0 writes `TASK_STATE_COMPLETED`).
-#: `input-required` and `auth-required` are interruptions, not ends.
-TERMINAL_TASK_STATES = frozenset({"completed", "failed", "canceled", "rejected"})
 
 #: URL schemes whose traffic is encrypted; anything else to a non-loopback host counts as clear text.
 _ENCRYPTED_SCHEMES = frozenset({"https", "wss"})
@@ -178,17 +175,6 @@ def grant_is_live(
 def task_grant_end(grant: Grant) -> float:
     """When a TASK grant ends at the latest: its `expires`, else `created + TASK_GRANT_CEILING`."""
     return grant.expires if grant.expires is not None else grant.created + TASK_GRANT_CEILING
-
-
-def terminal_task_state(state: str) -> str | None:
-    """The 0.3 name of a terminal A2A task state, in either version's spelling; None for any other.
-
-    `completed`, `TASK_STATE_COMPLETED` -> `completed`; `auth-required`, `TASK_STATE_WORKING`,
-    unknown names -> None.
-    """
-    name = state.strip().lower()
-    name = name.removeprefix("task_state_").replace("_", "-")
-    return name if name in TERMINAL_TASK_STATES else None
 
 
 def _grant_order(grant: Grant) -> tuple[int, float, str]:

@@ -1,7 +1,8 @@
 """The prompt seam: what the broker asks the user, what the user answers, and who asks (DESIGN §2, §5).
 
 The broker builds one `PromptRequest` per run that needs the user (every demand of that run in it) and
-awaits a `Prompter`: the Qt dialog in the app, the terminal in `serve --headless`, a scripted one in tests.
+awaits a `Prompter` (core/ports.py): the Qt dialog in the app, the terminal in `serve --headless`, a
+scripted one in tests.
 The broker, not the prompter, owns the deadline: it cancels `ask` when the time is up, so a prompter
 closes its dialog on `CancelledError` and never enforces a timeout of its own.
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, Protocol, TypeAlias
+from typing import Literal, TypeAlias
 
 from keybroker.core.models import AgentRecord, GrantScope, SecretRecord, SecretValue
 
@@ -177,19 +178,7 @@ class PromptAnswer:
         return UseStored() if item.stored is not None else SkipItem()
 
 
-# The seam ----------------------------------------------------------------------------------------
-
-
-class Prompter(Protocol):
-    """Asks the user; the app's dialog, the terminal and tests implement it.
-
-    `ask` may take as long as the user does: the broker cancels it at the deadline (close the dialog on
-    `CancelledError`). Raising declines the request, like a "deny".
-    """
-
-    async def ask(self, request: PromptRequest) -> PromptAnswer:
-        """Show `request` and return the user's answer."""
-        ...
+# A prompter that never asks -----------------------------------------------------------------------
 
 
 class DecliningPrompter:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from keybroker.core.errors import VaultLocked, VaultUnavailable
 from keybroker.core.models import AuditDecision
-from keybroker.system.api_token import TOKEN_ACCOUNT
-from keybroker.wiring.services import Services
+from keybroker.core.ports import Stores
 
 
-def purge_everything(svc: Services, *, caller: str | None = None) -> int:
+def purge_everything(svc: Stores, *, also: Sequence[str] = (), caller: str | None = None) -> int:
     """Delete each value (marking rows first so a crash finishes the job), then the catalog rows.
 
     A vault that refuses (locked, gone) stops the purge: the rows whose values are still there go back
@@ -28,7 +29,7 @@ def purge_everything(svc: Services, *, caller: str | None = None) -> int:
             exc.add_hint(gone)
             raise
     svc.catalog.purge()
-    svc.vault.delete(TOKEN_ACCOUNT)
-    svc.paths.token_file.unlink(missing_ok=True)
+    for account in also:
+        svc.vault.delete(account)
     svc.audit.append(AuditDecision.PURGED, caller=caller, detail=f"{len(ids)} secret(s) removed")
     return len(ids)

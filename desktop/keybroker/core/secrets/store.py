@@ -48,6 +48,7 @@ from keybroker.core.models import (
     SecretValue,
     validate_key,
 )
+from keybroker.core.ports import AsyncVault
 from keybroker.core.vault.vault import Vault
 
 
@@ -102,18 +103,10 @@ class ValueIO(Protocol):
     async def discard(self, account: str) -> None: ...
 
 
-class AsyncValueVault(Protocol):
-    """The part of the async vault `AsyncValueIO` needs (`Vault` fits)."""
-
-    async def aget(self, account: str) -> SecretValue | None: ...
-    async def aset(self, account: str, value: SecretValue) -> None: ...
-    async def adelete(self, account: str) -> bool: ...
-
-
 class AsyncValueIO:
     """`ValueIO` over the async vault: awaits the vault worker without blocking the event loop."""
 
-    def __init__(self, vault: AsyncValueVault) -> None:
+    def __init__(self, vault: AsyncVault) -> None:
         self._vault = vault
 
     async def read(self, account: str) -> SecretValue | None:

@@ -164,7 +164,7 @@ class AgentsTab(SettingsTab):
         url = self.url_edit.text().strip()
         if not url or self._busy:
             return
-        from keybroker.core.a2a.card_fetch import normalise_agent_url
+        from keybroker.core.agents.url import normalise_agent_url
 
         try:
             normalise_agent_url(url)
