@@ -2,7 +2,8 @@
 # Shared by scripts/peers/*.sh (sourced, not run): idempotent caches for the third-party test peers.
 #
 # peer_venv NAME VENV CHECK SPEC...   a venv with SPEC installed, like scripts/peer-venv.sh: a marker file
-#                                     in the venv records the spec; when it matches, nothing is done.
+#                                     in the venv records the spec (and the hash of any file in it, e.g.
+#                                     a constraints file); when it matches, nothing is done.
 #                                     CHECK is Python run in the venv afterwards; it must print lines
 #                                     starting with "NAME:" and exit 0, or the marker is not written.
 # npm_peer NAME DIR SRC               `npm ci` of SRC/package.json + SRC/package-lock.json into DIR; the
@@ -12,8 +13,12 @@
 peer_venv() {
     local name="$1" venv="$2" check="$3"
     shift 3
-    local spec=("$@") python="${PYTHON:-python3}"
+    local spec=("$@") python="${PYTHON:-python3}" arg
     local marker="$venv/.keybroker-peer-spec" want="${spec[*]}"
+    # A constraints or requirements file given in SPEC counts by its content too.
+    for arg in "${spec[@]}"; do
+        [[ -f "$arg" ]] && want+=" $(sha256sum "$arg" | cut -d' ' -f1)"
+    done
 
     if [[ -x "$venv/bin/python" && -f "$marker" && "$(cat "$marker")" == "$want" ]]; then
         echo "$name: $venv already has: $want (skipped)"
@@ -27,7 +32,7 @@ peer_venv() {
         echo "$name: reusing $venv (spec marker missing or different)"
     fi
     rm -f "$marker"
-    echo "$name: installing $want"
+    echo "$name: installing ${spec[*]}"
     # This machine's pip config lists local find-links dirs that may not exist: drop those warnings only.
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${spec[@]}" 2>&1 \
         | { grep -v "is ignored: it is neither a file nor a directory" || true; }
