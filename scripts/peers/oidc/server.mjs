@@ -28,23 +28,17 @@
 
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
-import { createRequire } from 'node:module';
-import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
+
+import { importFrom, modulesDirFromEnv } from '../resolve.mjs';
 
 function env(name, fallback) {
   const value = process.env[name];
   return value === undefined || value === '' ? fallback : value;
 }
 
-// The package lives in the peer cache, not next to this file: resolve it from there.
-const modules = env('OIDC_MODULES');
-if (!modules) {
-  console.error('server.mjs: OIDC_MODULES must name the node_modules dir with oidc-provider (scripts/peers/oidc.sh)');
-  process.exit(2);
-}
-const requireFromCache = createRequire(path.join(path.resolve(modules), 'noop.js'));
-const { default: Provider, errors } = await import(pathToFileURL(requireFromCache.resolve('oidc-provider')).href);
+// The package lives in the peer cache, not next to this file.
+const modules = modulesDirFromEnv('OIDC_MODULES', 'scripts/peers/oidc.sh');
+const { default: Provider, errors } = await importFrom(modules, 'oidc-provider');
 
 const port = Number(env('OIDC_PORT', '0'));
 const users = JSON.parse(env('OIDC_USERS', '{"alice": "alice-password"}'));
