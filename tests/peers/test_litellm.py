@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.peers import litellm
 from tests.peers.process import skip_if_missing
 
 
+@pytest.mark.slow  # the proxy takes 5-10 s to import and start
 def test_litellm_proxy_serves_mock_models_offline() -> None:
     with skip_if_missing(), litellm.litellm_proxy() as proxy, proxy.client() as client:
         models = client.get("/models").json()

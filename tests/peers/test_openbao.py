@@ -7,6 +7,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.peers import openbao
 from tests.peers.process import skip_if_missing
 
@@ -36,6 +38,7 @@ def test_dev_server_kv_v2_with_httpx_and_hvac() -> None:
         assert report["read"] == {"api_key": "two"}
 
 
+@pytest.mark.slow  # ~15 s: 7 s to form the cluster, 1-6 s to re-elect
 def test_raft_cluster_elects_a_new_leader_and_takes_a_node_back(tmp_path: Path) -> None:
     with skip_if_missing(), openbao.raft_cluster(workdir=tmp_path / "raft") as cluster:
         with cluster.client() as client:
