@@ -14,13 +14,14 @@ PYTEST_ARGS ?=
 
 export PYTHON VENV PEER_VENV PACKAGE_VENV PYTEST_ARGS
 
-.PHONY: help run test lint deps venv clean screenshots package package-test
+.PHONY: help run test lint deps venv clean screenshots package package-test peers
 
 help:
 	@echo "make run    create $(VENV) if needed, install keybroker, start the tray app"
 	@echo "make test   system packages, venvs, lint, pytest against a private Secret Service, the package test (if root/sudo)"
 	@echo "make lint   ruff + mypy only"
 	@echo "make deps   install the system packages the tests need (apt-get; root or sudo -n)"
+	@echo "make peers  install the real servers the tests run (OpenBao, LiteLLM, oidc-provider, @a2a-js/sdk), cached"
 	@echo "make clean  remove the venvs and caches"
 	@echo "make screenshots  a first run (add an agent, send, answer the prompt, revoke) under Xvfb + trayer, PNGs in docs/screenshots/"
 	@echo "make package       the PyInstaller bundle and dist/keybroker_<version>_<arch>.deb (packaging/README.md)"
@@ -41,11 +42,14 @@ lint:
 deps:
 	@bash scripts/system-deps.sh
 
+peers:
+	@bash scripts/peers/all.sh
+
 venv:
 	@bash scripts/venv.sh "$(VENV)" test
 
 clean:
-	rm -rf "$(VENV)" "$(PEER_VENV)" "$(PACKAGE_VENV)" .mypy_cache .ruff_cache .pytest_cache build dist
+	rm -rf "$(VENV)" "$(PEER_VENV)" "$(PACKAGE_VENV)" .venv-peer-openbao .venv-peer-litellm .cache/peers .mypy_cache .ruff_cache .pytest_cache build dist
 	find . -path ./.git -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d -prune -exec rm -rf {} +
 
 screenshots:

@@ -5,6 +5,8 @@
 #   system-deps  Debian packages, only the missing ones          scripts/system-deps.sh
 #   venv         .venv with `-e .[test]`, only when pyproject changed   scripts/venv.sh
 #   peer-venv    .venv-peer-agentstack for the interop tests     scripts/peer-venv.sh
+#   peers        OpenBao, LiteLLM proxy, oidc-provider, @a2a-js/sdk: the real servers features are
+#                tested against, cached (.venv-peer-*, .cache/peers)  scripts/peers/*.sh
 #   lint         ruff + mypy                                     scripts/lint.sh
 #   pytest       inside a private Secret Service session         scripts/secret-service-session.sh
 #   package-test build, install, run and remove the .deb          scripts/package-test.sh
@@ -66,6 +68,7 @@ setup_or_stop() { stage "$@" || finish; }
 setup_or_stop system-deps bash scripts/system-deps.sh
 setup_or_stop venv bash scripts/venv.sh "$venv" test
 setup_or_stop peer-venv bash scripts/peer-venv.sh "$peer_venv"
+setup_or_stop peers bash scripts/peers/all.sh
 stage lint bash scripts/lint.sh || true
 
 run_pytest() {
