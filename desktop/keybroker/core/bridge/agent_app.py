@@ -25,9 +25,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from keybroker.core.bridge.bridged_card import bridged_base_url, bridged_card, upstream_card
 from keybroker.core.bridge.guard import replay_body, send_json_error
-from keybroker.core.bridge.handler import BridgeHandler, CallerLookup
+from keybroker.core.bridge.handler import BridgeHandler
 from keybroker.core.bridge.jsonrpc_route import BridgeContextBuilder, jsonrpc_route
-from keybroker.core.bridge.ports import SecretSource
+from keybroker.core.bridge.ports import CallerLookup, SecretSource
 from keybroker.core.bridge.released import ValueForms
 from keybroker.core.bridge.upstream import Upstream, UpstreamLimits
 from keybroker.core.models import AgentRecord

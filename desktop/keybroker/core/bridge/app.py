@@ -36,11 +36,11 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from keybroker.core.bridge.caller import caller_from_context
+from keybroker.core.bridge.caller import PEER_CALLERS
 from keybroker.core.bridge.guard import LocalhostGuard, bearer_ok, send_json_error
 from keybroker.core.bridge.keepalive import DEFAULT_KEEPALIVE_SECONDS, SseKeepAlive
 from keybroker.core.bridge.limits import UpstreamLimits
-from keybroker.core.bridge.ports import AgentLookup, LockWatch, SecretSource
+from keybroker.core.bridge.ports import AgentLookup, CallerLookup, LockWatch, SecretSource
 from keybroker.core.bridge.released import ReleasedBook
 from keybroker.core.errors import InvalidCardError, KeybrokerError
 from keybroker.core.models import AgentRecord, SecretValue
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
     import httpx
 
     from keybroker.core.bridge.agent_app import AgentChannel
-    from keybroker.core.bridge.handler import CallerLookup
 
 __all__ = ["AGENTS_PREFIX", "CARD_PATH", "BridgeApp", "load_agent_stack"]
 
@@ -79,7 +78,7 @@ class BridgeApp:
         *,
         api_token: SecretValue | None = None,
         limits: UpstreamLimits | None = None,
-        caller: CallerLookup | None = caller_from_context,
+        caller: CallerLookup | None = PEER_CALLERS,
         fallback: ASGIApp | None = None,
         keepalive: float = DEFAULT_KEEPALIVE_SECONDS,
         follow_streams: bool = False,

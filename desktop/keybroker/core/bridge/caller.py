@@ -14,7 +14,7 @@ from keybroker.system.peer_process import Address, lookup_peer, recent_peer
 if TYPE_CHECKING:  # a2a-sdk is imported only once a bridged request needs it (app.py)
     from a2a.server.context import ServerCallContext
 
-__all__ = ["caller_from_context", "remembered_caller"]
+__all__ = ["PEER_CALLERS", "PeerCallers", "caller_from_context", "remembered_caller"]
 
 
 def _address(value: object) -> Address | None:
@@ -49,3 +49,18 @@ def caller_from_context(context: ServerCallContext) -> str | None:
     """The calling process for a request whose context holds `client`/`server` (jsonrpc_route.py)."""
     key = _connection(context)
     return None if key is None else lookup_peer(*key)
+
+
+class PeerCallers:
+    """The bridge's `CallerLookup` (ports.py): the process on the other end of the connection."""
+
+    def remembered(self, context: ServerCallContext) -> tuple[bool, str | None]:
+        """`remembered_caller`."""
+        return remembered_caller(context)
+
+    def lookup(self, context: ServerCallContext) -> str | None:
+        """`caller_from_context`."""
+        return caller_from_context(context)
+
+
+PEER_CALLERS = PeerCallers()

@@ -1,19 +1,23 @@
 # SPDX-License-Identifier: Apache-2.0
-"""What the bridge calls and never implements: the secrets use case and the agent directory.
+"""What the bridge calls and never implements: the secrets use case, the agent directory, the caller.
 
-`SecretSource` is the broker's seam (core/broker/broker.py's `Broker` fits it structurally); tests inject a
-scripted fake. `Fulfilment` is read-only here, so the broker's own frozen dataclass fits it too.
-`ReleaseProbe` is optional: without it, card credentials are only obtained when the agent refuses.
-`LockWatch` is optional too: without it, what the bridge remembers of released values (released.py)
-is only bounded, never dropped on a lock.
+`SecretSource` is the broker's seam (core/broker/broker.py's `Broker` fits it structurally); tests
+inject a scripted fake. `Fulfilment` is read-only here, so the broker's own frozen dataclass fits it
+too. `ReleaseProbe` is optional: without it, card credentials are only obtained when the agent
+refuses. `LockWatch` is optional too: without it, what the bridge remembers of released values
+(released.py) is only bounded, never dropped on a lock. `CallerLookup` names the calling process
+(caller.py's `PEER_CALLERS`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from keybroker.core.models import AgentRecord, SecretDemand, SecretValue
+
+if TYPE_CHECKING:  # a2a-sdk is imported only once a bridged request needs it (app.py)
+    from a2a.server.context import ServerCallContext
 
 Phase = Literal["preflight", "runtime"]
 
@@ -101,4 +105,16 @@ class LockWatch(Protocol):
 
     def on_lock(self, listener: Callable[[], None]) -> None:
         """Call `listener()` after every lock, on whichever thread locks; it must not raise or block."""
+        ...
+
+
+class CallerLookup(Protocol):
+    """Names the local process calling the bridge, where the OS tells (DESIGN §4: the audit names it)."""
+
+    def remembered(self, context: ServerCallContext) -> tuple[bool, str | None]:
+        """`(True, caller)` when the answer is known without reading the OS: cheap, on the event loop."""
+        ...
+
+    def lookup(self, context: ServerCallContext) -> str | None:
+        """The calling process, or None; may read the OS (the bridge calls it off the event loop)."""
         ...
