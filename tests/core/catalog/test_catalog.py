@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from keybroker.core.catalog.catalog import SCHEMA_VERSION, Catalog
+from keybroker.core.catalog.catalog import Catalog
+from keybroker.core.catalog.schema import SCHEMA_VERSION
 from keybroker.core.errors import CatalogError, UnknownAgentError
 from keybroker.core.models import (
     AgentRecord,

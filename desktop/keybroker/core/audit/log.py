@@ -13,11 +13,12 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from keybroker.core.catalog.catalog import Catalog
+from keybroker.core.catalog.rows import AUDIT_ROWS
 from keybroker.core.models import AuditDecision, AuditEvent, SecretValue
 from keybroker.core.ports import SyncVault
 
@@ -26,23 +27,8 @@ log = logging.getLogger("keybroker.audit")
 GENESIS = "0" * 64
 HEAD_ACCOUNT = "keybroker.audit-head"
 
-_COLS = (
-    "seq, ts, decision, agent, key, secret_id, scope, task_id, context_id, caller, detail, prev_hash, hash"
-)
-_HASHED = (
-    "seq",
-    "ts",
-    "decision",
-    "agent",
-    "key",
-    "secret_id",
-    "scope",
-    "task_id",
-    "context_id",
-    "caller",
-    "detail",
-    "prev_hash",
-)
+#: Every column but the event's own hash goes into that hash, in table order.
+_HASHED = AUDIT_ROWS.names[:-1]
 
 
 class HeadStore(Protocol):
@@ -111,24 +97,6 @@ def event_hash(fields: dict[str, Any]) -> str:
         {k: fields[k] for k in _HASHED}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def _event_from_row(r: Sequence[Any]) -> AuditEvent:
-    return AuditEvent(
-        seq=r[0],
-        ts=r[1],
-        decision=AuditDecision(r[2]),
-        agent=r[3],
-        key=r[4],
-        secret_id=r[5],
-        scope=r[6],
-        task_id=r[7],
-        context_id=r[8],
-        caller=r[9],
-        detail=r[10],
-        prev_hash=r[11],
-        hash=r[12],
-    )
 
 
 class _DeferredHeadWriter:
@@ -276,15 +244,15 @@ class AuditLog:
             }
             fields["hash"] = event_hash(fields)
             conn.execute(
-                f"INSERT INTO audit ({_COLS}) VALUES ({', '.join('?' * 13)})",
-                [fields[c.strip()] for c in _COLS.split(",")],
+                f"INSERT INTO audit ({AUDIT_ROWS.columns}) VALUES ({AUDIT_ROWS.placeholders})",
+                [fields[c] for c in AUDIT_ROWS.names],
             )
             if self._head is not None and self._writer is None:
                 count = int(conn.execute("SELECT count(*) FROM audit").fetchone()[0])
                 self._head.write(count, fields["hash"])
         if self._writer is not None:
             self._writer.request()
-        event = _event_from_row([fields[c.strip()] for c in _COLS.split(",")])
+        event = AUDIT_ROWS.record([fields[c] for c in AUDIT_ROWS.names])
         for listener in self._listeners:
             try:
                 listener(event)
@@ -301,7 +269,7 @@ class AuditLog:
         limit: int | None = None,
     ) -> list[AuditEvent]:
         """Events oldest first, filtered; `limit` keeps the newest ones."""
-        sql = f"SELECT {_COLS} FROM audit WHERE 1 = 1"
+        sql = f"SELECT {AUDIT_ROWS.columns} FROM audit WHERE 1 = 1"
         params: list[Any] = []
         if agent is not None:
             sql += " AND agent = ?"
@@ -321,7 +289,7 @@ class AuditLog:
             sql += " LIMIT ?"
             params.append(limit)
         rows = self._catalog.query(sql, params)
-        return [_event_from_row(r) for r in reversed(rows)]
+        return [AUDIT_ROWS.record(r) for r in reversed(rows)]
 
     def verify(self) -> AuditReport:
         """Recompute the chain and compare its end with the head in the vault.
@@ -331,11 +299,11 @@ class AuditLog:
         problems: list[str] = []
         warnings: list[str] = []
         self.flush()
-        rows = self._catalog.query(f"SELECT {_COLS} FROM audit ORDER BY seq")
+        rows = self._catalog.query(f"SELECT {AUDIT_ROWS.columns} FROM audit ORDER BY seq")
         prev = GENESIS
         expected_seq = 1
         for row in rows:
-            fields = dict(zip([c.strip() for c in _COLS.split(",")], row, strict=True))
+            fields = dict(zip(AUDIT_ROWS.names, row, strict=True))
             seq = fields["seq"]
             if seq != expected_seq:
                 problems.append(f"event {seq}: expected sequence number {expected_seq} (an event is missing)")

@@ -18,24 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from keybroker import __version__
+from keybroker.core.catalog.rows import AUDIT_ROWS
 from keybroker.core.models import AuditEvent
 from keybroker.ui.settings.formatting import iso_utc
 
-CSV_FIELDS = (
-    "seq",
-    "time",
-    "decision",
-    "agent",
-    "key",
-    "secret_id",
-    "scope",
-    "task_id",
-    "context_id",
-    "caller",
-    "detail",
-    "prev_hash",
-    "hash",
-)
+#: The audit table's columns (core/catalog/rows.py), the time in UTC ISO 8601 instead of epoch seconds.
+CSV_FIELDS = tuple("time" if name == "ts" else name for name in AUDIT_ROWS.names)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 

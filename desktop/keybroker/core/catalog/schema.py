@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The catalog's tables, as migrations: each entry runs once, in order (`PRAGMA user_version` counts).
+
+Never edit a migration that has shipped; add one. Columns of the record tables carry the names of
+their records' fields (core/catalog/rows.py maps them by name).
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema
+    """
+    CREATE TABLE agents (
+        slug TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        card_url TEXT NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        protocol_versions TEXT NOT NULL DEFAULT '[]',
+        fingerprint TEXT NOT NULL,
+        demands TEXT NOT NULL DEFAULT '[]',
+        schemes TEXT NOT NULL DEFAULT '[]',
+        security TEXT NOT NULL DEFAULT '[]',
+        streaming INTEGER NOT NULL DEFAULT 0,
+        require_token INTEGER NOT NULL DEFAULT 0,
+        added REAL NOT NULL,
+        last_seen REAL NOT NULL,
+        card_json TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE secrets (
+        secret_id TEXT PRIMARY KEY,
+        key TEXT NOT NULL,
+        owner TEXT,
+        scheme TEXT,
+        name TEXT NOT NULL DEFAULT '',
+        description TEXT NOT NULL DEFAULT '',
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        last_used REAL,
+        use_count INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'ready' CHECK (state IN ('pending', 'ready', 'deleting')),
+        state_pid INTEGER,
+        state_since REAL
+    );
+    CREATE UNIQUE INDEX secrets_identity ON secrets (key, ifnull(owner, ''), ifnull(scheme, ''));
+    CREATE INDEX secrets_owner ON secrets (owner);
+    CREATE TABLE grants (
+        grant_id TEXT PRIMARY KEY,
+        agent TEXT NOT NULL,
+        secret_id TEXT NOT NULL REFERENCES secrets (secret_id) ON DELETE CASCADE,
+        scope TEXT NOT NULL,
+        created REAL NOT NULL,
+        expires REAL,
+        task_id TEXT,
+        context_id TEXT,
+        card_fingerprint TEXT
+    );
+    CREATE INDEX grants_agent ON grants (agent);
+    CREATE INDEX grants_secret ON grants (secret_id);
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        ts REAL NOT NULL,
+        decision TEXT NOT NULL,
+        agent TEXT,
+        key TEXT,
+        secret_id TEXT,
+        scope TEXT,
+        task_id TEXT,
+        context_id TEXT,
+        caller TEXT,
+        detail TEXT,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX audit_agent ON audit (agent);
+    CREATE INDEX audit_ts ON audit (ts);
+    """,
+    # 2: what `agents push-secrets` sent to an agent's own Agent Protocol secrets API, so a later push
+    # deletes there only what it pushed and was revoked here (core/a2a/ap_push.py)
+    """
+    CREATE TABLE ap_pushes (
+        agent TEXT NOT NULL,
+        key TEXT NOT NULL,
+        secret_id TEXT NOT NULL,
+        remote_id TEXT,
+        pushed REAL NOT NULL,
+        PRIMARY KEY (agent, key)
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
