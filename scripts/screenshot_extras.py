@@ -21,9 +21,9 @@ from PySide6.QtGui import QColor, QImage, QPainter
 from screenshot_flow import open_tray_menu, show_tab
 from screenshot_kit import Shots, grab_screen, menus_rect, settle, wait_until
 
+from keybroker.app import AppParts
 from keybroker.core.bridge.server import running_bridge
 from keybroker.core.models import SecretDemand, SecretValue
-from keybroker.ui.composition import AppParts
 from keybroker.ui.icon_art import IconState
 from keybroker.ui.icons import render
 

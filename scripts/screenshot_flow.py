@@ -31,9 +31,9 @@ from screenshot_kit import (
     wait_until,
 )
 
+from keybroker.app import AppParts
 from keybroker.core.agents.status import bridged_url
 from keybroker.core.models import GrantScope
-from keybroker.ui.composition import AppParts
 from keybroker.ui.settings_window import SettingsWindow
 
 log = logging.getLogger("screenshots")

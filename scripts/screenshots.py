@@ -29,8 +29,8 @@ from screenshot_flow import new_user_flow
 from screenshot_kit import Shots, backdrop, demo_agent
 
 from keybroker import APP_ID
+from keybroker.app import compose
 from keybroker.system.paths import Paths
-from keybroker.ui.composition import compose
 
 
 async def shoot(shots: Shots) -> int:

@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import sys
 import time
-import tokenize
 from collections.abc import Callable, Mapping
-from types import ModuleType
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from keybroker import APP_ID
@@ -33,6 +31,14 @@ from keybroker.system.paths import Paths
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QObject
+
+    from keybroker.ui.controller import AppController
+    from keybroker.ui.events import AppEvents
+    from keybroker.ui.notifier import QtNotifier
+    from keybroker.ui.qt_prompter import QtPrompter
+    from keybroker.ui.settings_host import SettingsHost
+    from keybroker.ui.tray import Tray
+    from keybroker.wiring.runtime import Runtime
 
 log = logging.getLogger("keybroker.app")
 
@@ -49,6 +55,8 @@ def run(environ: Mapping[str, str]) -> int:
     started = time.monotonic()
     env = dict(environ)
     from PySide6.QtWidgets import QApplication
+
+    from keybroker.ui.startup_memory import spare_source_cache
 
     spare_source_cache()
 
@@ -87,46 +95,70 @@ def run(environ: Mapping[str, str]) -> int:
         lock.release()
 
 
-def spare_source_cache(feature: ModuleType | None = None) -> bool:
-    """Keep PySide6's import hook from filling `linecache` with the source of every module imported.
+@dataclass
+class AppParts:
+    """Everything the running app is made of."""
 
-    shiboken's `__feature__` hook (`shibokensupport.feature`) asks, for each module imported after
-    PySide6, whether its source mentions "PySide6" (`_mod_uses_pyside`: `inspect.getsource`), and
-    `linecache` keeps every file read that way: ~650 files (a2a-sdk, FastAPI, pydantic...) and 23 MB
-    of idle RSS (bench/memory.py: 139.8 -> 116.7 MB with the memory vault; freeing the cache later
-    gives nothing back, the pages stay fragmented). This asks the same question of the same text, read
-    the way linecache reads it (`tokenize.open`), and keeps nothing. No import statement runs here:
-    the hook would call back into it. False (nothing changed) where the hook is not there.
+    events: AppEvents
+    notifier: QtNotifier
+    prompter: QtPrompter
+    runtime: Runtime
+    settings: SettingsHost
+    controller: AppController
+    tray: Tray | None
+
+    def show_tray(self) -> None:
+        """Put the icon in the tray, following the controller's status from now on."""
+        tray = self.tray
+        if tray is None:
+            return
+        tray.update_status(self.controller.status())
+        self.controller.status_changed.connect(lambda: tray.update_status(self.controller.status()))
+        tray.show()
+
+    def dispose(self) -> None:
+        """Stop watching the screen lock and take the icon out of the tray (after the controller shut
+        down)."""
+        if self.controller.screen_lock is not None:
+            self.controller.screen_lock.stop()  # unregisters Windows' and macOS' notifications
+        if self.tray is not None:
+            self.tray.dispose()
+
+
+def compose(environ: Mapping[str, str], paths: Paths, *, has_tray: bool | None = None) -> AppParts:
+    """Build the app's objects over `environ` (no I/O yet: `controller.start()` opens the core).
+
+    The one place the tray app is wired (its composition root; `main` and the screenshot driver call
+    it): the Qt adapters (prompter, notifier, screen-lock watch) go into the runtime
+    (wiring/runtime.py), which opens the core, the bridge and the management API.
     """
-    feature = feature if feature is not None else sys.modules.get("shibokensupport.feature")
-    if feature is None or not callable(getattr(feature, "_mod_uses_pyside", None)):
-        return False
+    from keybroker.system.instance import bridge_port
+    from keybroker.ui.controller import AppController
+    from keybroker.ui.events import AppEvents
+    from keybroker.ui.notifier import QtNotifier
+    from keybroker.ui.qt_prompter import QtPrompter
+    from keybroker.ui.screen_lock import ScreenLockWatch
+    from keybroker.ui.settings_host import SettingsHost
+    from keybroker.ui.tray import Tray
+    from keybroker.wiring.runtime import Runtime, RuntimeOptions
 
-    def mod_uses_pyside(module: object) -> bool:
-        path = getattr(module, "__file__", None)
-        if not isinstance(path, str) or not path.endswith(".py"):
-            return False  # built-in, extension or bytecode-only: inspect.getsource finds nothing either
-        try:
-            with tokenize.open(path) as source:
-                return "PySide6" in source.read()
-        except (OSError, SyntaxError, UnicodeDecodeError):
-            return False
-
-    feature._mod_uses_pyside = mod_uses_pyside  # type: ignore[attr-defined]
-    return True
-
-
-def settle_after_start() -> None:
-    """Once started: collect start-up's garbage, then exempt what is left from later collections.
-
-    Start-up leaves ~600k long-lived objects (modules, the FastAPI and a2a apps, Qt wrappers). Without
-    the 23 MB of cached source (`spare_source_cache`) the first full collection comes sooner, and it
-    came during the first request: +40 ms to the first bridged card (bench/memory.py). `gc.freeze()`
-    moves them to the permanent generation, which collections skip; objects made later are collected
-    as before. (What start-up still frees later is not collected: it lives as long as the app does.)
-    """
-    gc.collect()
-    gc.freeze()
+    env = dict(environ)
+    tray_available = Tray.available() if has_tray is None else has_tray
+    events = AppEvents()
+    notifier = QtNotifier()
+    prompter = QtPrompter(notifier=notifier)
+    runtime = Runtime(RuntimeOptions(port=bridge_port(env, paths), environ=env), prompter, notifier)
+    settings = SettingsHost(runtime, events, no_tray=not tray_available)
+    # Watched from `controller.start()` on (lock on screen lock and sleep); the idle lock is the
+    # controller's own and follows the settings.
+    screen_lock = ScreenLockWatch(environ=env)
+    controller = AppController(
+        runtime, events, prompter, notifier, settings=settings, screen_lock=screen_lock
+    )
+    tray = Tray(controller) if tray_available else None
+    if tray is not None:
+        notifier.tray = tray.icon
+    return AppParts(events, notifier, prompter, runtime, settings, controller, tray)
 
 
 def _hand_over(name: str) -> int:
@@ -176,7 +208,6 @@ class _App:
     async def main(self) -> int:
         from PySide6.QtGui import QGuiApplication, QSessionManager
 
-        from keybroker.ui.composition import compose
         from keybroker.ui.single_instance import InstanceServer
 
         app = self.app
@@ -217,6 +248,8 @@ class _App:
         try:
             state = await controller.start()
             log.info("started in %.0f ms: %s", self._ms(), state.value)
+            from keybroker.ui.startup_memory import settle_after_start
+
             settle_after_start()
             if controller.problem and not has_tray:
                 controller.show_problem()

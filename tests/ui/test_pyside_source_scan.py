@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""`app.spare_source_cache`: PySide6's import hook gets the same answers without filling `linecache`."""
+"""`spare_source_cache` (ui/startup_memory.py): the import hook gets the same answers, no `linecache`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from types import ModuleType
 import PySide6  # noqa: F401  (installs the `__feature__` import hook this is about)
 import pytest
 
-from keybroker.app import spare_source_cache
+from keybroker.ui.startup_memory import spare_source_cache
 
 
 def fake_feature() -> ModuleType:

@@ -20,8 +20,8 @@ from PySide6.QtCore import QByteArray
 from PySide6.QtWidgets import QApplication
 from shiboken6 import Shiboken
 
+from keybroker.app import AppParts
 from keybroker.ui import screen_lock_windows as win
-from keybroker.ui.composition import AppParts
 from keybroker.ui.screen_lock import SCREEN_LOCK, SLEEP, ScreenLockWatch
 from keybroker.ui.screen_lock_windows import (
     PBT_APMSUSPEND,
@@ -301,7 +301,7 @@ PROBE = """
 import json, sys, time
 from PySide6.QtGui import QGuiApplication, QWindow
 from keybroker.ui import screen_lock_windows as win
-from keybroker.ui.composition import AppParts
+from keybroker.app import AppParts
 
 class Notifications:
     def register(self, hwnd): pass

@@ -78,13 +78,13 @@ def test_add_fetches_the_card_on_a_worker_and_shows_what_it_demands(
     assert tab.status.kind == "ok"
     assert "Release Notes Writer" in tab.status.text and "release-notes-writer" in tab.status.text
     assert tab.url_edit.text() == ""
-    assert [a["slug"] for a in tab.model.rows()] == ["release-notes-writer"]
+    assert [a.slug for a in tab.model.rows()] == ["release-notes-writer"]
     assert tab.selected_slug() == "release-notes-writer"
     details = tab.details
     assert details.bridged.text() == "http://127.0.0.1:7411/agents/release-notes-writer"
     assert details.fields["url"].text() == BASE
     assert details.fields["protocols"].text() == "A2A 0.3"
-    demands = {d["key"]: d["status"] for d in details.demands_model.rows()}
+    demands = {d.key: d.status for d in details.demands_model.rows()}
     assert set(demands) == {"GITHUB_TOKEN", "SLACK_WEBHOOK_URL"}
     assert all(s.startswith("missing") for s in demands.values())
     assert tab.model.data(tab.model.index(0, 2)) == "0 of 2 ready"
@@ -99,7 +99,7 @@ def test_demand_status_follows_stored_secrets(
     services.secrets.set("GITHUB_TOKEN", SecretValue("x"), owner="release-notes-writer")
     window.ctx.events.changed.emit("secrets")
     qtbot.waitUntil(lambda: tab.model.data(tab.model.index(0, 2)) == "1 of 2 ready")
-    status = {d["key"]: d["status"] for d in tab.details.demands_model.rows()}
+    status = {d.key: d.status for d in tab.details.demands_model.rows()}
     assert status["GITHUB_TOKEN"] == "satisfied (own value, always)"
     shown = tab.details.demands_model.data(tab.details.demands_model.index(0, 2))
     assert shown == "Satisfied (own value, always)"
@@ -159,7 +159,7 @@ def test_refresh_reports_a_changed_card(
     qtbot.mouseClick(tab.details.refresh_button, Qt.MouseButton.LeftButton)
     wait_jobs(qtbot, window)
     assert tab.status.kind == "warning" and "changed" in tab.status.text
-    assert [d["key"] for d in tab.details.demands_model.rows()] == ["NEW_KEY"]
+    assert [d.key for d in tab.details.demands_model.rows()] == ["NEW_KEY"]
     assert services.audit.events()[-1].decision is AuditDecision.AGENT_CHANGED
 
 
@@ -245,9 +245,9 @@ def test_schemes_show_their_status(qtbot: QtBot, window: SettingsWindow, cards: 
         }
     )
     tab = _add_via_ui(qtbot, window)
-    rows = {s["name"]: s for s in tab.details.schemes_model.rows()}
+    rows = {s.name: s for s in tab.details.schemes_model.rows()}
     assert set(rows) == {"apiKey", "oidc"}
-    assert rows["apiKey"]["summary"] == "API key in header X-API-Key"
+    assert rows["apiKey"].summary == "API key in header X-API-Key"
     assert not tab.details.schemes_area.showing_placeholder
 
 

@@ -21,8 +21,10 @@ from pytestqt.qtbot import QtBot
 
 from keybroker.core.a2a.card import parse_card
 from keybroker.core.a2a.card_fetch import FetchedCard
-from keybroker.core.models import Grant
+from keybroker.core.admin import LocalAdmin
+from keybroker.core.models import AuditEvent, Grant, SecretValue
 from keybroker.core.vault.vault import open_vault
+from keybroker.system import api_token
 from keybroker.system.autostart import Autostart
 from keybroker.ui.events import AppEvents
 from keybroker.ui.settings.asker import Answer, Confirmation
@@ -112,13 +114,27 @@ class RecordingBroker:
 
 
 class StubRuntime:
-    """What `SettingsWindow` needs of `Runtime`."""
+    """What `SettingsWindow` needs of `Runtime` (ui/settings/context.py's `AppFacade`)."""
 
     def __init__(self, services: Services, port: int = 7411) -> None:
         self.services: Services | None = services
         self.broker = RecordingBroker(services)
         self.options = SimpleNamespace(port=port, environ={})
         self.port = port
+        self.paths = services.paths
+
+    def admin(self, caller: str | None) -> LocalAdmin | None:
+        if self.services is None:
+            return None
+        return LocalAdmin(self.services, caller=caller, port=lambda: self.port, broker=self.broker)
+
+    def subscribe(self, listener: Callable[[AuditEvent], None]) -> None:
+        assert self.services is not None
+        self.services.audit.subscribe(listener)
+
+    def api_token(self) -> SecretValue:
+        assert self.services is not None
+        return api_token.load_or_create(self.services.vault, self.services.paths.token_file)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -126,6 +142,7 @@ class StubRuntime:
             "port": self.port,
             "url": f"http://127.0.0.1:{self.port}",
             "vault": self.services.vault.describe() if self.services else None,
+            "session_only_vault": bool(self.services and self.services.vault.is_memory),
         }
 
 

@@ -10,8 +10,7 @@ from keybroker.cli.output import cell, info, print_json, table, when
 
 if TYPE_CHECKING:  # the core loads in the command that runs, not while the parser is built
     from keybroker.cli.context import CommandContext
-    from keybroker.core.models import AgentRecord
-    from keybroker.wiring.services import Services
+    from keybroker.core.agents.status import AgentStatus
 
 
 #: The commands this module registers, with their one-line help (cli/main.py lists them).
@@ -65,47 +64,25 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     s.set_defaults(func=cmd_rm)
 
 
-def _port(ctx: CommandContext) -> int:
-    from keybroker.system.instance import configured_port
-
-    return configured_port(ctx.environ, ctx.paths)
-
-
-def _describe(svc: Services, agent: AgentRecord, port: int) -> dict[str, object]:
-    from keybroker.core.agents.status import agent_status
-
-    return agent_status(agent, svc.catalog, port=port, now=svc.catalog.clock.now())
-
-
 def cmd_add(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Fetch and record."""
-    api = ctx.api()
-    if api is not None:
-        d = api.agent_add(args.url, slug=args.slug, require_token=args.require_token)
-    else:
-        svc = ctx.services()
-        agent = svc.agents.add(args.url, slug=args.slug, require_token=args.require_token, caller=ctx.caller)
-        d = _describe(svc, agent, _port(ctx))
+    agent = ctx.admin().add_agent(args.url, slug=args.slug, require_token=args.require_token)
     if args.json:
-        print_json(d)
+        print_json(agent.to_json())
         return 0
-    sys.stdout.write(f"{d['slug']}\t{d['bridged_url']}\n")
-    versions = ", ".join(d["protocol_versions"]) or "unknown"
-    info(f"added {d['name']!r} (A2A {versions} at {d['url']})")
-    if d["demands"]:
-        info("it demands: " + ", ".join(f"{x['key']} ({x['name']})" for x in d["demands"]))
+    sys.stdout.write(f"{agent.slug}\t{agent.bridged_url}\n")
+    versions = ", ".join(agent.protocol_versions) or "unknown"
+    info(f"added {agent.name!r} (A2A {versions} at {agent.url})")
+    if agent.demands:
+        info("it demands: " + ", ".join(f"{x.key} ({x.name})" for x in agent.demands))
     return 0
 
 
 def cmd_list(args: argparse.Namespace, ctx: CommandContext) -> int:
     """All agents."""
-    from keybroker.core.agents.status import bridged_url
-
-    svc = ctx.services()
-    port = _port(ctx)
-    agents = svc.catalog.list_agents()
+    agents = ctx.admin().agents()
     if args.json:
-        print_json([_describe(svc, a, port) for a in agents])
+        print_json([a.to_json() for a in agents])
         return 0
     if not agents:
         info("no agents yet; add one with `keybroker agents add URL`")
@@ -113,22 +90,16 @@ def cmd_list(args: argparse.Namespace, ctx: CommandContext) -> int:
     table(
         ["slug", "name", "versions", "demands", "url", "bridged url"],
         [
-            [
-                a.slug,
-                a.name,
-                ",".join(a.protocol_versions),
-                str(len(a.demands)),
-                a.url,
-                bridged_url(a.slug, port),
-            ]
+            [a.slug, a.name, ",".join(a.protocol_versions), str(len(a.demands)), a.url, a.bridged_url]
             for a in agents
         ],
     )
     return 0
 
 
-def _print_details(d: dict[str, object]) -> None:
+def _print_details(agent: AgentStatus) -> None:
     w = sys.stdout.write
+    d = agent.to_json()
     for k in (
         "slug",
         "name",
@@ -149,54 +120,42 @@ def _print_details(d: dict[str, object]) -> None:
         if k in ("added", "last_seen"):
             v = when(v if isinstance(v, float) else None)
         w(f"{k.replace('_', ' ') + ':':19} {cell(v, 1000) if v not in ('', None) else '-'}\n")
-    demands = d["demands"]
-    assert isinstance(demands, list)
-    w("secret demands:" + (" none\n" if not demands else "\n"))
-    for dem in demands:
-        w(f"  {cell(dem['key'])}: {cell(dem['name'])}  [{dem['status']}]\n")
-        if dem.get("description"):
-            w(f"      {cell(dem['description'], 1000)}\n")
-    schemes = d["schemes"]
-    assert isinstance(schemes, list)
-    w("security schemes:" + (" none\n" if not schemes else "\n"))
-    for s in schemes:
-        w(f"  {cell(s['name'])}: {cell(s['summary'])}  [{s['status']}]\n")
-    security = d["security"]
-    assert isinstance(security, list)
-    if security:
-        needs = " OR ".join(" AND ".join(cell(name) for name in req) or "(none)" for req in security)
+    w("secret demands:" + (" none\n" if not agent.demands else "\n"))
+    for dem in agent.demands:
+        w(f"  {cell(dem.key)}: {cell(dem.name)}  [{dem.status}]\n")
+        if dem.description:
+            w(f"      {cell(dem.description, 1000)}\n")
+    w("security schemes:" + (" none\n" if not agent.schemes else "\n"))
+    for s in agent.schemes:
+        w(f"  {cell(s.name)}: {cell(s.summary)}  [{s.status}]\n")
+    if agent.security:
+        needs = " OR ".join(" AND ".join(cell(name) for name in req) or "(none)" for req in agent.security)
         w(f"security needs:     {needs}\n")
 
 
 def cmd_show(args: argparse.Namespace, ctx: CommandContext) -> int:
     """One agent in detail."""
-    svc = ctx.services()
-    d = _describe(svc, svc.catalog.get_agent(args.slug), _port(ctx))
+    agent = ctx.admin().agent(args.slug)
     if args.json:
-        print_json(d)
+        print_json(agent.to_json())
     else:
-        _print_details(d)
+        _print_details(agent)
     return 0
 
 
 def cmd_refresh(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Re-read the card."""
-    api = ctx.api()
-    if api is not None:
-        d = api.agent_refresh(args.slug)
-    else:
-        svc = ctx.services()
-        result = svc.agents.refresh(args.slug, caller=ctx.caller)
-        d = _describe(svc, result.agent, _port(ctx))
-        d["changed"] = result.changed
-        d["previous_fingerprint"] = result.previous_fingerprint
+    result = ctx.admin().refresh_agent(args.slug)
     if args.json:
-        print_json(d)
+        data = result.agent.to_json()
+        data["changed"] = result.changed
+        data["previous_fingerprint"] = result.previous_fingerprint
+        print_json(data)
         return 0
-    if d["changed"]:
+    if result.changed:
         info(
-            f"the card of {args.slug} changed ({str(d['previous_fingerprint'])[:12]} -> "
-            f"{str(d['fingerprint'])[:12]}): its grants will ask again before the next release"
+            f"the card of {args.slug} changed ({result.previous_fingerprint[:12]} -> "
+            f"{result.agent.fingerprint[:12]}): its grants will ask again before the next release"
         )
     else:
         info(f"the card of {args.slug} is unchanged")
@@ -224,26 +183,13 @@ def cmd_push_secrets(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 def cmd_rm(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Forget an agent (and with --purge its own secrets)."""
-    api = ctx.api()
-    if api is not None:
-        out = api.agent_remove(args.slug, purge=args.purge)
-        info(f"removed agent {args.slug}")
-        kept, deleted = len(out["secrets_kept"]), len(out["secrets_deleted"])
-        if kept:
-            info(f"kept {kept} secret(s) it owns; `keybroker agents rm {args.slug} --purge` deletes them")
-        elif deleted:
-            info(f"deleted {deleted} secret(s) it owned")
-        return 0
-    svc = ctx.services()
-    agent = svc.catalog.get_agent(args.slug)
-    owned = svc.catalog.list_secrets(owner=agent.slug)
-    if args.purge:
-        for record in owned:
-            svc.secrets.remove(record, caller=ctx.caller, detail=f"agent {agent.slug} removed with --purge")
-    svc.agents.remove(agent.slug, caller=ctx.caller)
-    info(f"removed agent {agent.slug}")
-    if owned and not args.purge:
-        info(f"kept {len(owned)} secret(s) it owns; `keybroker agents rm {agent.slug} --purge` deletes them")
-    elif owned:
-        info(f"deleted {len(owned)} secret(s) it owned")
+    removal = ctx.admin().remove_agent(args.slug, purge=args.purge)
+    info(f"removed agent {removal.slug}")
+    if removal.kept:
+        info(
+            f"kept {len(removal.kept)} secret(s) it owns; "
+            f"`keybroker agents rm {removal.slug} --purge` deletes them"
+        )
+    elif removal.deleted:
+        info(f"deleted {len(removal.deleted)} secret(s) it owned")
     return 0

@@ -61,9 +61,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def cmd_audit(args: argparse.Namespace, ctx: CommandContext) -> int:
     """List events, or verify the chain."""
-    svc = ctx.services()
+    admin = ctx.admin()
     if args.what == "verify" or args.verify:
-        report = svc.audit.verify()
+        report = admin.verify_audit()
         if args.json:
             print_json(report.to_json())
         for w in report.warnings:
@@ -78,7 +78,7 @@ def cmd_audit(args: argparse.Namespace, ctx: CommandContext) -> int:
             sys.stdout.write(f"ok: {report.count} events, head {report.head[:16]}\n")
         return 0
     since = parse_since(args.since) if args.since else None
-    events = svc.audit.events(agent=args.agent, since=since, search=args.search, limit=args.limit)
+    events = admin.audit_events(agent=args.agent, since=since, search=args.search, limit=args.limit)
     if args.json:
         print_json([e.to_json() for e in events])
         return 0

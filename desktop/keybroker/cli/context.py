@@ -1,4 +1,9 @@
-"""What every command gets: the environment, who is calling, and the services opened on demand."""
+"""What every command gets: the environment, who is calling, and its `Admin`, opened on demand.
+
+The CLI's composition root (cli/main.py runs commands with one `CommandContext`): while an instance
+runs, `admin()` is a `RemoteAdmin` through its management API; otherwise a `LocalAdmin` over the data
+home opened here (wiring/services.py). Commands never ask which one they got.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from keybroker.system.paths import Paths
 
 if TYPE_CHECKING:
     from keybroker.cli.api_client import ApiClient
+    from keybroker.core.admin import Admin, LocalAdmin
     from keybroker.wiring.services import Services
 
 
@@ -32,6 +38,27 @@ class CommandContext:
         except (KeyError, OSError):
             user = str(os.getuid()) if hasattr(os, "getuid") else "?"
         return f"cli pid {os.getpid()} ({user})"
+
+    def admin(self, *, need_persistent_vault: bool = False) -> Admin:
+        """The running instance's `RemoteAdmin`, else a `LocalAdmin` (`need_persistent_vault`: see
+        `services`; a running instance holds its own vault)."""
+        api = self.api()
+        if api is not None:
+            from keybroker.cli.remote_admin import RemoteAdmin
+
+            return RemoteAdmin(api)
+        return self.local_admin(need_persistent_vault=need_persistent_vault)
+
+    def local_admin(self, *, need_persistent_vault: bool = False) -> LocalAdmin:
+        """A `LocalAdmin` over this command's data home (`--reveal` always reads the vault here)."""
+        from keybroker.core.admin import LocalAdmin
+        from keybroker.system.instance import configured_port
+
+        return LocalAdmin(
+            self.services(need_persistent_vault=need_persistent_vault),
+            caller=self.caller,
+            port=lambda: configured_port(self.environ, self.paths),
+        )
 
     def services(self, *, need_persistent_vault: bool = False) -> Services:
         """The wired core; `need_persistent_vault` refuses a session-only memory vault."""

@@ -36,11 +36,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def cmd_list(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Live grants."""
-    svc = ctx.services()
-    if args.agent:
-        svc.catalog.get_agent(args.agent)
-    grants = svc.grants.live(agent=args.agent)
-    keys = {r.secret_id: r for r in svc.catalog.list_secrets()}
+    import time
+
+    admin = ctx.admin()
+    grants = admin.grants(args.agent)
+    keys = {r.secret_id: r for r in admin.secrets()}
     if args.json:
         out = []
         for g in grants:
@@ -54,7 +54,7 @@ def cmd_list(args: argparse.Namespace, ctx: CommandContext) -> int:
     if not grants:
         info("no live grants")
         return 0
-    now = svc.catalog.clock.now()
+    now = time.time()
     rows = []
     for g in grants:
         rec = keys.get(g.secret_id)
@@ -80,22 +80,13 @@ def cmd_list(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 def cmd_revoke(args: argparse.Namespace, ctx: CommandContext) -> int:
     """End one grant."""
-    api = ctx.api()
-    if api is not None:
-        out = api.grant_revoke(args.grant_id)
-        info(f"revoked {out['grant_id']} ({out['agent']}, {out['scope']})")
-        return 0
-    grant = ctx.services().grants.revoke(args.grant_id, caller=ctx.caller)
+    grant = ctx.admin().revoke_grant(args.grant_id)
     info(f"revoked {grant.grant_id} ({grant.agent}, {grant.scope.value})")
     return 0
 
 
 def cmd_lock(args: argparse.Namespace, ctx: CommandContext) -> int:
     """End grants short of always (and, in a running instance, drop its cached values)."""
-    api = ctx.api()
-    if api is not None:
-        count = int(api.lock()["ended"])
-    else:
-        count = len(ctx.services().grants.lock(caller=ctx.caller))
+    count = len(ctx.admin().lock())
     info(f"locked: ended {count} grant(s); 'always' grants stay")
     return 0

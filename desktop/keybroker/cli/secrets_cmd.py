@@ -10,6 +10,7 @@ from keybroker.cli.output import cell, info, print_json, table, when
 
 if TYPE_CHECKING:  # the core loads in the command that runs, not while the parser is built
     from keybroker.cli.context import CommandContext
+    from keybroker.core.admin import SecretRef
     from keybroker.core.models import SecretRecord
     from keybroker.core.secrets.store import Owner
 
@@ -78,6 +79,12 @@ def _owner(args: argparse.Namespace) -> Owner:
     return UNSPECIFIED
 
 
+def _ref(args: argparse.Namespace) -> SecretRef:
+    from keybroker.core.admin import SecretRef
+
+    return SecretRef.of(args.key, _owner(args), args.scheme)
+
+
 def _label(r: SecretRecord) -> str:
     return r.owner if r.owner is not None else "(shared)"
 
@@ -88,43 +95,26 @@ def cmd_set(args: argparse.Namespace, ctx: CommandContext) -> int:
 
     owner = args.agent if args.agent else None
     whose = f"for agent {owner}" if owner else "as a shared secret"
-    api = ctx.api()
-    if api is not None:
-        if owner is not None:
-            api.agent_show(owner)  # an unknown slug exits 3 before asking for a value
-        out = api.secret_set(
-            args.key,
-            read_value(args.key),
-            owner=owner,
-            scheme=args.scheme,
-            name=args.name,
-            description=args.description,
-        )
-        verb = "stored" if out["created"] else "replaced"
-        info(f"{verb} {args.key} {whose} ({out['secret']['secret_id']}) in the running instance")
-        return 0
-    svc = ctx.services(need_persistent_vault=True)
+    admin = ctx.admin(need_persistent_vault=True)
     if owner is not None:
-        svc.catalog.get_agent(owner)  # an unknown slug exits 3 before asking for a value
-    value = read_value(args.key)
-    result = svc.secrets.set(
+        admin.agent(owner)  # an unknown slug exits 3 before asking for a value
+    result = admin.set_secret(
         args.key,
-        value,
+        read_value(args.key),
         owner=owner,
         scheme=args.scheme,
         name=args.name,
         description=args.description,
-        caller=ctx.caller,
     )
     verb = "stored" if result.created else "replaced"
-    info(f"{verb} {args.key} {whose} ({result.record.secret_id})")
+    where = " in the running instance" if ctx.api() is not None else ""
+    info(f"{verb} {args.key} {whose} ({result.record.secret_id}){where}")
     return 0
 
 
 def cmd_list(args: argparse.Namespace, ctx: CommandContext) -> int:
     """List records."""
-    svc = ctx.services()
-    records = svc.secrets.list(owner=_owner(args))
+    records = ctx.admin().secrets(_owner(args))
     if args.json:
         print_json([r.to_json() for r in records])
         return 0
@@ -152,18 +142,19 @@ def cmd_list(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 def cmd_show(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Metadata, or the value with --reveal."""
-    svc = ctx.services(need_persistent_vault=args.reveal)
-    record = svc.secrets.resolve(args.key, _owner(args), args.scheme)
-    if args.reveal:
-        value = svc.secrets.reveal(record, caller=ctx.caller)
+    if args.reveal:  # always from the vault here, never over HTTP (INTERFACES.md)
+        value = ctx.local_admin(need_persistent_vault=True).reveal(_ref(args))
         sys.stdout.write(value.reveal())
         if sys.stdout.isatty():
             sys.stdout.write("\n")
         sys.stdout.flush()
         return 0
+    admin = ctx.admin()
+    record = admin.secret(_ref(args))
+    grants = [g for g in admin.grants() if g.secret_id == record.secret_id]
     if args.json:
         data = record.to_json()
-        data["grants"] = [g.to_json() for g in svc.grants.live() if g.secret_id == record.secret_id]
+        data["grants"] = [g.to_json() for g in grants]
         print_json(data)
         return 0
     rows = [
@@ -180,7 +171,6 @@ def cmd_show(args: argparse.Namespace, ctx: CommandContext) -> int:
     ]
     for k, v in rows:
         sys.stdout.write(f"{k + ':':13} {cell(v, 1000)}\n")
-    grants = [g for g in svc.grants.live() if g.secret_id == record.secret_id]
     for g in grants:
         sys.stdout.write(f"{'grant:':13} {g.agent} ({g.scope.value}, {g.grant_id})\n")
     return 0
@@ -193,42 +183,17 @@ def cmd_update(args: argparse.Namespace, ctx: CommandContext) -> int:
 
     if args.name is None and args.description is None and not args.value:
         raise UsageError("nothing to update", hint="give --name, --description and/or --value")
-    api = ctx.api()
-    if api is not None:
-        api.secret_show(
-            args.key, scheme=args.scheme, owner=args.agent or None, shared=bool(args.shared)
-        )  # exits 2/3 before asking
-        value = read_value(args.key) if args.value else None
-        out = api.secret_update(
-            args.key,
-            scheme=args.scheme,
-            name=args.name,
-            description=args.description,
-            value=value,
-            owner=args.agent or None,
-            shared=bool(args.shared),
-        )
-        info(f"updated {out['key']} ({out['owner'] or '(shared)'}) in the running instance")
-        return 0
-    svc = ctx.services(need_persistent_vault=args.value)
-    record = svc.secrets.resolve(args.key, _owner(args), args.scheme)
+    admin = ctx.admin(need_persistent_vault=args.value)
+    record = admin.secret(_ref(args))  # exits 2/3 before asking for a value
     value = read_value(record.key) if args.value else None
-    svc.secrets.update(record, name=args.name, description=args.description, value=value, caller=ctx.caller)
-    info(f"updated {record.key} ({_label(record)})")
+    updated = admin.update_secret(_ref(args), name=args.name, description=args.description, value=value)
+    where = " in the running instance" if ctx.api() is not None else ""
+    info(f"updated {updated.key} ({_label(updated)}){where}")
     return 0
 
 
 def cmd_rm(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Delete value, record and grants."""
-    api = ctx.api()
-    if api is not None:
-        out = api.secret_remove(
-            args.key, scheme=args.scheme, owner=args.agent or None, shared=bool(args.shared)
-        )
-        info(f"removed {out['key']} ({out['owner'] or '(shared)'}, {out['secret_id']})")
-        return 0
-    svc = ctx.services()
-    record = svc.secrets.resolve(args.key, _owner(args), args.scheme)
-    svc.secrets.remove(record, caller=ctx.caller)
+    record = ctx.admin().remove_secret(_ref(args))
     info(f"removed {record.key} ({_label(record)}, {record.secret_id})")
     return 0

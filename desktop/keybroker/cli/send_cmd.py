@@ -205,9 +205,7 @@ def cmd_send(args: argparse.Namespace, ctx: CommandContext) -> int:
             "Keybroker is not running, so there is no bridge to send through",
             hint="start the app (`keybroker`) or `keybroker serve --headless`",
         )
-    api = ctx.api()
-    if api is not None:
-        api.agent_show(args.slug)  # an unknown slug exits 3
+    ctx.admin().agent(args.slug)  # an unknown slug exits 3
     token = None
     try:
         token = ctx.paths.token_file.read_text("ascii").strip() or None

@@ -6,14 +6,29 @@ that ends up in a log line, an exception or a test failure shows `**********`.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from keybroker.core.errors import InvalidInputError
 
 MASK = "**********"
+
+_D = TypeVar("_D")
+
+
+def from_json(cls: type[_D], data: Mapping[str, Any], **convert: Any) -> _D:
+    """A record from its `to_json` shape: keys that are not fields are ignored (an API answer may add
+    some), `convert[name](value)` turns a JSON value back into the field's type."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    values = {k: v for k, v in data.items() if k in names}
+    for name, to_type in convert.items():
+        if values.get(name) is not None:
+            values[name] = to_type(values[name])
+    return cls(**values)
 
 #: INTERFACES.md: keys are 1-128 characters without control characters; values up to 64 KiB.
 MAX_KEY_LENGTH = 128
@@ -169,6 +184,11 @@ class SecretRecord:
     last_used: float | None = None
     use_count: int = 0
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SecretRecord:
+        """The record `to_json` described (the management API's answers)."""
+        return from_json(cls, data)
+
     def to_json(self) -> dict[str, Any]:
         """The `secrets list --json` shape of INTERFACES.md."""
         return {
@@ -198,6 +218,11 @@ class Grant:
     task_id: str | None = None  # TASK
     context_id: str | None = None  # CONVERSATION
     card_fingerprint: str | None = None  # the agent's card when the grant was given
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Grant:
+        """The grant `to_json` described (the management API's answers)."""
+        return from_json(cls, data, scope=GrantScope)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view (no values in a grant anyway)."""
@@ -230,6 +255,11 @@ class AuditEvent:
     detail: str | None = None
     prev_hash: str = ""
     hash: str = ""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AuditEvent:
+        """The event `to_json` described (the management API's answers)."""
+        return from_json(cls, data, decision=AuditDecision)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view."""

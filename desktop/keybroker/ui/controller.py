@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 
-from keybroker.core.agents.status import agent_status, bridged_url
+from keybroker.core.agents.status import bridged_url
 from keybroker.core.broker.prompts import PromptRequest
 from keybroker.core.errors import BridgeError, KeybrokerError, VaultError
 from keybroker.core.models import AuditDecision, AuditEvent, GrantScope
@@ -85,7 +85,7 @@ class AppController(QObject):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._relay = AuditRelay(events, self)
         self._relay.audited.connect(self._on_audited)
-        self._subscribed: object | None = None
+        runtime.subscribe(self._relay.listener)
         self._boxes: list[QWidget] = []
         prompter.queue_changed.connect(self._on_queue_changed)
         self._locked = False  # a lock happened; what was granted since is in the catalog
@@ -113,7 +113,6 @@ class AppController(QObject):
             self._set_state(AppState.STOPPED, describe_error(exc))
             self.notifier.notify("Keybroker cannot start", exc.message)
             return self.state
-        self._subscribe()
         if self.screen_lock is not None:
             self.screen_lock.start()
         self._update_idle_lock()
@@ -166,10 +165,10 @@ class AppController(QObject):
             log.debug("%s: already locked, nothing granted since", caller)
 
     def _lock(self, caller: str) -> None:
-        broker = self.runtime.broker
-        if broker is None:
+        admin = self.runtime.admin(caller)
+        if admin is None:
             return
-        broker.lock(caller=caller)
+        admin.lock()
         self._locked = True
         if self.state is AppState.READY:
             self._set_state(AppState.LOCKED)
@@ -236,15 +235,15 @@ class AppController(QObject):
 
     def status(self) -> Status:
         """The state, pending count and problem as the tray shows them."""
-        services = self.runtime.services
-        vault = services.vault if services is not None else None
+        status = self.runtime.status()
+        vault = status.get("vault")
         return Status(
             state=self.state,
             url=self.runtime.url,
             pending=len(self.prompter.pending),
             problem=self.problem,
-            vault=vault.describe() if vault is not None else None,
-            session_only=bool(vault is not None and vault.is_memory),
+            vault=str(vault) if vault else None,
+            session_only=bool(status.get("session_only_vault")),
         )
 
     def pending_prompts(self) -> Sequence[PromptRequest]:
@@ -253,19 +252,19 @@ class AppController(QObject):
 
     def agent_views(self) -> Sequence[AgentView]:
         """Each agent with its bridged URL (when serving) and demands with their status."""
-        services = self.runtime.services
-        if services is None:
+        admin = self.runtime.admin(None)
+        if admin is None:
             return []
-        catalog = services.catalog
-        port = self.runtime.port
-        now = catalog.clock.now()
-        views = []
-        for agent in catalog.list_agents():
-            info = agent_status(agent, catalog, port=port or self.runtime.options.port, now=now)
-            demands = tuple(DemandView(d["key"], d["name"], d["status"]) for d in info["demands"])
-            url = bridged_url(agent.slug, port) if port is not None else None
-            views.append(AgentView(agent.slug, agent.name, url, demands))
-        return views
+        serving = self.runtime.port is not None
+        return [
+            AgentView(
+                agent.slug,
+                agent.name,
+                agent.bridged_url if serving else None,
+                tuple(DemandView(d.key, d.name, d.status) for d in agent.demands),
+            )
+            for agent in admin.agents()
+        ]
 
     # Internals ---------------------------------------------------------------------------------------
 
@@ -277,12 +276,6 @@ class AppController(QObject):
             log.info("state: %s%s", state.value, f" ({problem})" if problem else "")
             self.events.state_changed.emit(state.value)
             self.status_changed.emit()
-
-    def _subscribe(self) -> None:
-        services = self.runtime.services
-        if services is not None and self._subscribed is not services:
-            services.audit.subscribe(self._relay.listener)
-            self._subscribed = services
 
     def _on_audited(self, event: AuditEvent) -> None:
         if event.decision is AuditDecision.LOCKED:
@@ -305,9 +298,9 @@ class AppController(QObject):
         """Never locked yet, or a grant short of *always* was made since."""
         if not self._locked:
             return True
-        services = self.runtime.services
-        return services is not None and any(
-            grant.scope is not GrantScope.ALWAYS for grant in services.catalog.list_grants()
+        admin = self.runtime.admin(None)
+        return admin is not None and any(
+            grant.scope is not GrantScope.ALWAYS for grant in admin.stored_grants()
         )
 
     def _update_idle_lock(self) -> None:
@@ -315,9 +308,8 @@ class AppController(QObject):
         self.idle_lock.set_needed(self.runtime.broker is not None and self._has_something_to_lock())
 
     def _on_changed(self, topic: str) -> None:
-        services = self.runtime.services
-        if topic == "settings" and services is not None:
-            self.idle_lock.set_minutes(settings_file.load(services.paths.settings_file).idle_lock_minutes)
+        if topic == "settings" and self.runtime.is_open:
+            self.idle_lock.set_minutes(settings_file.load(self.runtime.paths.settings_file).idle_lock_minutes)
 
     def _on_queue_changed(self, count: int) -> None:
         self.events.prompts_changed.emit(count)

@@ -17,7 +17,6 @@ from PySide6.QtCore import QMetaMethod, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
-from keybroker.core.models import Grant
 from keybroker.system.autostart import Autostart, AutostartError
 from keybroker.ui.events import AppEvents
 from keybroker.ui.settings.activity_tab import ActivityTab
@@ -25,7 +24,7 @@ from keybroker.ui.settings.agents_tab import AgentsTab
 from keybroker.ui.settings.app_status import AppStatusLine
 from keybroker.ui.settings.asker import Asker, QtAsker
 from keybroker.ui.settings.banner import Banner, BannerStack
-from keybroker.ui.settings.context import CALLER, RuntimeLike, TabContext
+from keybroker.ui.settings.context import CALLER, AppFacade, TabContext
 from keybroker.ui.settings.general_tab import GeneralTab
 from keybroker.ui.settings.grants_tab import GrantsTab
 from keybroker.ui.settings.jobs import JobRunner
@@ -56,7 +55,7 @@ class SettingsWindow(QWidget):
 
     def __init__(
         self,
-        runtime: RuntimeLike,
+        runtime: AppFacade,
         events: AppEvents,
         parent: QWidget | None = None,
         *,
@@ -159,19 +158,17 @@ class SettingsWindow(QWidget):
             self.lock_requested.emit()
             self.grants_tab.mark_dirty()
             return
-        broker = self.ctx.runtime.broker
-        if broker is None:
+        admin = self.ctx.runtime.admin(CALLER)
+        if admin is None:
             self.grants_tab.status.error("Keybroker is not running: nothing to lock.")
             return
         self.grants_tab.status.busy("Locking…")
 
-        def done(ended: list[Grant]) -> None:
+        def done(ended: list[str]) -> None:
             self.grants_tab.locked(len(ended))
             self.ctx.announce("grants", "agents", "audit")
 
-        self.jobs.submit(
-            lambda: broker.lock(caller=CALLER), on_done=done, on_error=self.grants_tab.status.failed
-        )
+        self.jobs.submit(admin.lock, on_done=done, on_error=self.grants_tab.status.failed)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closing hides the window; revealed values and the token hide with it."""

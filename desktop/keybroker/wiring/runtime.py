@@ -16,15 +16,18 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from keybroker.core.admin import LocalAdmin
 from keybroker.core.broker.broker import Broker, BrokerConfig
 from keybroker.core.errors import BridgeError
+from keybroker.core.models import AuditEvent, SecretValue
 from keybroker.core.ports import Notifier, Prompter
 from keybroker.system import api_token
 from keybroker.system.instance import InstanceInfo, read_instance, remove_instance, write_instance
+from keybroker.system.paths import Paths
 from keybroker.wiring.services import Services, open_services
 
 log = logging.getLogger("keybroker")
@@ -69,6 +72,7 @@ class Runtime:
         self.started_at = 0.0
         self._bridge: Any = None
         self._server_cm: Any = None
+        self._listeners: list[Callable[[AuditEvent], None]] = []
 
     @property
     def port(self) -> int | None:
@@ -89,6 +93,38 @@ class Runtime:
     def serving(self) -> bool:
         """The bridge listens."""
         return self._server_cm is not None
+
+    # The facade the tray and the settings window use (ui/settings/context.py's `AppFacade`) -----
+
+    @property
+    def paths(self) -> Paths:
+        """Where this Keybroker keeps its files."""
+        return Paths.from_env(self.options.environ)
+
+    def admin(self, caller: str | None) -> LocalAdmin | None:
+        """The core's admin acting for `caller` (a running broker forgets what changes), or None
+        while the core is not open."""
+        if self.services is None:
+            return None
+        return LocalAdmin(
+            self.services, caller=caller, port=lambda: self.port or self.options.port, broker=self.broker
+        )
+
+    def subscribe(self, listener: Callable[[AuditEvent], None]) -> None:
+        """`listener(event)` after every audit event from now on (on the appending thread), also after
+        the core is opened again (a retry, the session-only vault); subscribing twice changes nothing."""
+        if listener in self._listeners:
+            return
+        self._listeners.append(listener)
+        if self.services is not None:
+            self.services.audit.subscribe(listener)
+
+    def api_token(self) -> SecretValue:
+        """The per-install API token, created when there is none (blocking: the vault)."""
+        services = self.services
+        if services is None:
+            raise BridgeError("Keybroker's core is not running")
+        return api_token.load_or_create(services.vault, services.paths.token_file)
 
     def status(self) -> dict[str, Any]:
         """For `GET /api/v1/status`, the tray tooltip and `doctor`."""
@@ -133,6 +169,8 @@ class Runtime:
             services.close()
             raise
         self.services = services
+        for listener in self._listeners:
+            services.audit.subscribe(listener)
         self.broker = Broker.from_services(
             services,
             self._prompter,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keybroker.core.agents.status import SUPPORTED_SCHEME_KINDS, agent_status
+from keybroker.core.agents.status import SUPPORTED_SCHEME_KINDS, AgentStatus, agent_status
 from keybroker.core.models import SecretValue
 from keybroker.wiring.services import Services
 from tests.core.conftest import CardServer, make_card
@@ -27,7 +27,7 @@ def card_with_schemes() -> dict[str, Any]:
 def schemes(services: Services) -> dict[str, dict[str, Any]]:
     agent = services.catalog.get_agent("sch")
     described = agent_status(agent, services.catalog, port=7411, now=services.catalog.clock.now())
-    return {s["name"]: s for s in described["schemes"]}
+    return {s["name"]: s for s in described.to_json()["schemes"]}
 
 
 def test_scheme_status_says_what_is_satisfied_missing_or_unsupported(
@@ -58,3 +58,14 @@ def test_scheme_status_says_what_is_satisfied_missing_or_unsupported(
     bearer = schemes(services)["bearer"]
     assert bearer["status"] == "stored (shared value); will ask on first use"
     assert bearer["secret_id"] == shared.secret_id
+
+
+def test_an_agent_status_comes_back_from_its_json(services: Services, cards: CardServer) -> None:
+    # The CLI reads a running instance's answers back into the same record (cli/remote_admin.py).
+    cards.cards[URL] = card_with_schemes()
+    services.agents.add(URL, slug="sch")
+    services.secrets.set("API_KEY", SecretValue("v"), owner="sch", scheme="apiKey")
+    described = agent_status(services.catalog.get_agent("sch"), services.catalog, port=7411, now=1.0)
+    data = described.to_json()
+    assert isinstance(data["schemes"], list) and isinstance(data["protocol_versions"], list)
+    assert AgentStatus.from_json({**data, "changed": True}) == described

@@ -1,8 +1,15 @@
-"""What an agent demands and whether each demand is satisfied (for `agents show` and the UI)."""
+"""What an agent demands and whether each demand is satisfied (for `agents show` and the UI).
+
+`AgentStatus` is typed for the code that reads it (the settings window, the tray, the CLI) and turns
+into the `agents show --json` / `GET /api/v1/agents/{slug}` shape and back (`to_json`, `from_json`:
+the CLI reads a running instance's answers into the same records).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from keybroker.core.agents.schemes import SUPPORTED_SCHEME_KINDS, scheme_supported
@@ -10,10 +17,86 @@ from keybroker.core.broker.policy import candidate_secret, grant_is_live, scheme
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.models import AgentRecord, Grant, GrantScope, SecretRecord, SecurityScheme
 
-__all__ = ["SUPPORTED_SCHEME_KINDS", "agent_status", "bridged_url", "scheme_summary"]
+__all__ = [
+    "SUPPORTED_SCHEME_KINDS",
+    "AgentStatus",
+    "DemandStatus",
+    "SchemeStatus",
+    "agent_status",
+    "bridged_url",
+    "scheme_summary",
+]
 
 _MISSING_DEMAND = "missing: will ask on first use"
 _MISSING_SCHEME = "missing: will ask when the agent refuses a request (HTTP 401)"
+
+
+@dataclass(frozen=True, slots=True)
+class DemandStatus:
+    """A secret the agent's card demands, and whether it is satisfied."""
+
+    key: str
+    name: str
+    description: str | None
+    status: str
+    secret_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SchemeStatus:
+    """A security scheme of the agent's card, and whether its credential is at hand."""
+
+    name: str
+    kind: str
+    location: str | None
+    param_name: str | None
+    http_scheme: str | None
+    summary: str
+    status: str
+    supported: bool
+    satisfied: bool
+    secret_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatus:
+    """An agent as `keybroker agents show` describes it: its card, and each demand with its status."""
+
+    slug: str
+    name: str
+    description: str
+    url: str
+    card_url: str
+    bridged_url: str
+    protocol_versions: tuple[str, ...]
+    streaming: bool
+    require_token: bool
+    fingerprint: str
+    added: float
+    last_seen: float
+    demands: tuple[DemandStatus, ...]
+    schemes: tuple[SchemeStatus, ...]
+    security: tuple[tuple[str, ...], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The `--json` / API shape (lists, not tuples)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["protocol_versions"] = list(self.protocol_versions)
+        data["demands"] = [dataclasses.asdict(d) for d in self.demands]
+        data["schemes"] = [dataclasses.asdict(s) for s in self.schemes]
+        data["security"] = [list(req) for req in self.security]
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AgentStatus:
+        """The record `to_json` made (extra keys, such as `changed` after a refresh, are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        values["protocol_versions"] = tuple(data["protocol_versions"])
+        values["demands"] = tuple(DemandStatus(**d) for d in data["demands"])
+        values["schemes"] = tuple(SchemeStatus(**s) for s in data["schemes"])
+        values["security"] = tuple(tuple(req) for req in data["security"])
+        return cls(**values)
 
 
 def bridged_url(slug: str, port: int) -> str:
@@ -62,7 +145,7 @@ def _scheme_status(
     secrets: Sequence[SecretRecord],
     grants: Sequence[Grant],
     now: float,
-) -> dict[str, Any]:
+) -> SchemeStatus:
     supported = scheme_supported(s)
     record = None
     if supported:
@@ -71,51 +154,50 @@ def _scheme_status(
         status = _value_status(agent, record, grants, now, _MISSING_SCHEME)
     else:
         status = "not yet supported"  # OAuth 2, OpenID Connect, mutual TLS, HTTP basic...
-    return {
-        "name": s.name,
-        "kind": s.kind,
-        "location": s.location,
-        "param_name": s.param_name,
-        "http_scheme": s.http_scheme,
-        "summary": scheme_summary(s),
-        "status": status,
-        "supported": supported,
-        "satisfied": status.startswith("satisfied"),
-        "secret_id": record.secret_id if record else None,
-    }
+    return SchemeStatus(
+        name=s.name,
+        kind=s.kind,
+        location=s.location,
+        param_name=s.param_name,
+        http_scheme=s.http_scheme,
+        summary=scheme_summary(s),
+        status=status,
+        supported=supported,
+        satisfied=status.startswith("satisfied"),
+        secret_id=record.secret_id if record else None,
+    )
 
 
-def agent_status(agent: AgentRecord, catalog: Catalog, *, port: int, now: float) -> dict[str, Any]:
-    """A JSON-ready description of an agent, its demands and schemes, each with a status."""
+def agent_status(agent: AgentRecord, catalog: Catalog, *, port: int, now: float) -> AgentStatus:
+    """An agent, its demands and schemes, each with a status."""
     secrets = catalog.list_secrets(key=None)
     grants = catalog.list_grants(agent=agent.slug)
     demands = []
     for d in agent.demands:
         record = candidate_secret(agent.slug, d.key, None, secrets)
         demands.append(
-            {
-                "key": d.key,
-                "name": d.name,
-                "description": d.description,
-                "status": _value_status(agent, record, grants, now, _MISSING_DEMAND),
-                "secret_id": record.secret_id if record else None,
-            }
+            DemandStatus(
+                key=d.key,
+                name=d.name,
+                description=d.description,
+                status=_value_status(agent, record, grants, now, _MISSING_DEMAND),
+                secret_id=record.secret_id if record else None,
+            )
         )
-    schemes = [_scheme_status(agent, s, secrets, grants, now) for s in agent.schemes]
-    return {
-        "slug": agent.slug,
-        "name": agent.name,
-        "description": agent.description,
-        "url": agent.url,
-        "card_url": agent.card_url,
-        "bridged_url": bridged_url(agent.slug, port),
-        "protocol_versions": list(agent.protocol_versions),
-        "streaming": agent.streaming,
-        "require_token": agent.require_token,
-        "fingerprint": agent.fingerprint,
-        "added": agent.added,
-        "last_seen": agent.last_seen,
-        "demands": demands,
-        "schemes": schemes,
-        "security": [list(req) for req in agent.security],
-    }
+    return AgentStatus(
+        slug=agent.slug,
+        name=agent.name,
+        description=agent.description,
+        url=agent.url,
+        card_url=agent.card_url,
+        bridged_url=bridged_url(agent.slug, port),
+        protocol_versions=agent.protocol_versions,
+        streaming=agent.streaming,
+        require_token=agent.require_token,
+        fingerprint=agent.fingerprint,
+        added=agent.added,
+        last_seen=agent.last_seen,
+        demands=tuple(demands),
+        schemes=tuple(_scheme_status(agent, s, secrets, grants, now) for s in agent.schemes),
+        security=agent.security,
+    )

@@ -102,16 +102,9 @@ async def add_agent_secret(slug: SlugPath, body: SecretRequestBody, request: Req
 
     The value is the agent's own, with an *always* grant: the bridge sends it without asking.
     """
-    svc = ctx.services
-    caller = await caller_of(request)
+    admin = ctx.admin(await caller_of(request))
     value = SecretValue(body.secret_value.get_secret_value())
-
-    def work() -> SecretRecord:
-        agent = svc.catalog.get_agent(slug)
-        return svc.secrets.set(body.secret_key, value, owner=agent.slug, caller=caller).record
-
-    record = await blocking(work)
-    ctx.forget(record.secret_id)
+    record = await blocking(lambda: admin.set_secret(body.secret_key, value, owner=slug).record)
     return _key(record)
 
 
@@ -142,7 +135,8 @@ async def delete_agent_secret(
     try:
         await blocking(work)
     finally:
-        ctx.forget(secret_id)
+        if ctx.broker is not None:
+            ctx.broker.forget(secret_id)
     return Response(status_code=204)
 
 

@@ -32,10 +32,10 @@ async def list_audit(
     limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="Only the newest N events.")] = None,
 ) -> list[AuditEventOut]:
     """Audit events, oldest first (never a value)."""
-    audit = ctx.services.audit
+    admin = ctx.admin(None)
 
     def work() -> list[AuditEventOut]:
-        events = audit.events(agent=agent, since=since, search=search, limit=limit)
+        events = admin.audit_events(agent=agent, since=since, search=search, limit=limit)
         return [AuditEventOut.model_validate(e.to_json()) for e in events]
 
     return await blocking(work)
@@ -44,6 +44,5 @@ async def list_audit(
 @router.get("/verify", responses=error_responses([401, 500]))
 async def verify_audit(ctx: Ctx) -> AuditReportOut:
     """Check the hash chain and the head kept in the vault; `ok` false means broken (CLI exit 7)."""
-    audit = ctx.services.audit
-    report = await blocking(audit.verify)
+    report = await blocking(ctx.admin(None).verify_audit)
     return AuditReportOut.model_validate(report.to_json())

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """What every route gets: the core's objects, and helpers that keep blocking work off the loop.
 
-Catalog and vault calls block (SQLite, the vault worker's timeouts, a card fetch), so routes run them
-in Starlette's thread pool through `blocking`. The broker is not thread-safe: routes call it on the
-loop, after the blocking part is done.
+Routes act through the core's admin (core/admin.py's `LocalAdmin`, the same the settings window and
+the CLI use), named after each request's caller. Catalog and vault calls block (SQLite, the vault
+worker's timeouts, a card fetch), so routes run them in Starlette's thread pool through `blocking`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from keybroker.core.admin import LocalAdmin
 from keybroker.core.broker.broker import Broker
 from keybroker.system.peer_process import peer_process
 from keybroker.system.settings import DEFAULT_PORT
@@ -35,11 +36,9 @@ class ApiContext:
     status: Callable[[], Mapping[str, Any]] | None
     started: float
 
-    def forget(self, *secret_ids: str) -> None:
-        """A value changed or went: drop the broker's cached copy (call on the loop)."""
-        if self.broker is not None:
-            for secret_id in secret_ids:
-                self.broker.forget(secret_id)
+    def admin(self, caller: str | None, port: int = DEFAULT_PORT) -> LocalAdmin:
+        """The core's admin acting for `caller`; bridged URLs on `port` (the request's)."""
+        return LocalAdmin(self.services, caller=caller, port=lambda: port, broker=self.broker)
 
 
 def _context(request: Request) -> ApiContext:

@@ -36,13 +36,12 @@ async def list_grants(
     ] = None,
 ) -> list[GrantOut]:
     """Live grants (expired ones are pruned)."""
-    svc = ctx.services
+    admin = ctx.admin(None)
 
     def work() -> list[GrantOut]:
-        if agent is not None:
-            svc.catalog.get_agent(agent)
-        records = {r.secret_id: r for r in svc.catalog.list_secrets()}
-        return [grant_out(g, records) for g in svc.grants.live(agent=agent)]
+        live = admin.grants(agent)
+        records = {r.secret_id: r for r in admin.secrets()}
+        return [grant_out(g, records) for g in live]
 
     return await blocking(work)
 
@@ -52,27 +51,20 @@ async def revoke_grant(
     grant_id: Annotated[Text, Path(min_length=1, max_length=128)], request: Request, ctx: Ctx
 ) -> GrantOut:
     """End one grant (audited); answers the grant it ended."""
-    svc = ctx.services
-    caller = await caller_of(request)
+    admin = ctx.admin(await caller_of(request))
 
     def work() -> GrantOut:
-        grant = svc.grants.revoke(grant_id, caller=caller)
-        record = svc.catalog.find_secret_by_id(grant.secret_id)
+        grant = admin.revoke_grant(grant_id)
+        record = admin.find_secret_by_id(grant.secret_id)
         return grant_out(grant, {record.secret_id: record} if record else {})
 
-    out = await blocking(work)
-    ctx.forget(out.secret_id)  # the broker must not keep releasing a cached value on a dead grant
-    return out
+    return await blocking(work)
 
 
 @lock_router.post("/lock", responses=error_responses([401, 500, 503]))
 async def lock(request: Request, ctx: Ctx) -> LockOut:
     """End every grant short of *always* and drop cached values (audited)."""
-    caller = await caller_of(request)
-    if ctx.broker is not None:
-        # On the loop: the broker's cache is not thread-safe. A lock is one short catalog write.
-        ended = ctx.broker.lock(caller=caller)
-    else:
-        grants = ctx.services.grants
-        ended = await blocking(lambda: grants.lock(caller=caller))
-    return LockOut(ended=len(ended), grant_ids=[g.grant_id for g in ended])
+    admin = ctx.admin(await caller_of(request))
+    # On the loop: a lock is one short catalog write, and the broker drops what it holds at once.
+    ended = admin.lock()
+    return LockOut(ended=len(ended), grant_ids=ended)

@@ -13,13 +13,13 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.catalog.rows import AUDIT_ROWS
-from keybroker.core.models import AuditDecision, AuditEvent, SecretValue
+from keybroker.core.models import AuditDecision, AuditEvent, SecretValue, from_json
 from keybroker.core.ports import SyncVault
 
 log = logging.getLogger("keybroker.audit")
@@ -79,6 +79,11 @@ class AuditReport:
     head: str
     problems: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AuditReport:
+        """The report `to_json` described (the management API's answer)."""
+        return from_json(cls, data, problems=tuple, warnings=tuple)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view."""
@@ -290,6 +295,15 @@ class AuditLog:
             params.append(limit)
         rows = self._catalog.query(sql, params)
         return [AUDIT_ROWS.record(r) for r in reversed(rows)]
+
+    def count(self) -> int:
+        """How many events the log holds."""
+        return int(self._catalog.query("SELECT count(*) FROM audit")[0][0])
+
+    def agents(self) -> set[str]:
+        """Every agent slug the log mentions (agents removed since included)."""
+        rows = self._catalog.query("SELECT DISTINCT agent FROM audit WHERE agent IS NOT NULL")
+        return {str(r[0]) for r in rows}
 
     def verify(self) -> AuditReport:
         """Recompute the chain and compare its end with the head in the vault.

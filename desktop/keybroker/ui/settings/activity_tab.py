@@ -172,10 +172,10 @@ class ActivityTab(SettingsTab):
 
     def matching_events(self, f: dict[str, Any], limit: int | None) -> list[AuditEvent]:
         """Events the filters `f` select, oldest first, at most the newest `limit` (any thread)."""
-        audit = self.ctx.services.audit
+        admin = self.ctx.admin
         decision = f["decision"]
-        # AuditLog.events has no decision filter: with one, read everything and keep the newest matches.
-        events = audit.events(agent=f["agent"], search=f["search"], limit=None if decision else limit)
+        # The log has no decision filter: with one, read everything and keep the newest matches.
+        events = admin.audit_events(agent=f["agent"], search=f["search"], limit=None if decision else limit)
         if decision:
             events = [e for e in events if e.decision == decision]
             if limit is not None:
@@ -183,11 +183,9 @@ class ActivityTab(SettingsTab):
         return events
 
     def _update_agents(self) -> None:
-        catalog = self.ctx.services.catalog
-        known = {a.slug for a in catalog.list_agents()}
-        logged = {
-            str(r[0]) for r in catalog.query("SELECT DISTINCT agent FROM audit WHERE agent IS NOT NULL")
-        }
+        admin = self.ctx.admin
+        known = {a.slug for a in admin.agents()}
+        logged = admin.audit_agents()
         wanted = sorted(known | logged)
         current = [self.agent_combo.itemData(i) for i in range(1, self.agent_combo.count())]
         if current == wanted:
@@ -212,7 +210,7 @@ class ActivityTab(SettingsTab):
         self._update_agents()
         f = self.filters()
         events = self.matching_events(f, DISPLAY_LIMIT)
-        self.total = int(self.ctx.services.catalog.query("SELECT count(*) FROM audit")[0][0])
+        self.total = self.ctx.admin.audit_count()
         filtered = any(v is not None for v in f.values())
         if filtered and self.total:
             self.area.empty.set_text(
@@ -243,7 +241,7 @@ class ActivityTab(SettingsTab):
 
     def verify(self) -> None:
         """Check the whole chain and the head in the vault (off the UI thread: it reads the vault)."""
-        audit = self.ctx.services.audit
+        admin = self.ctx.admin
         self.verify_button.setEnabled(False)
         self.status.busy("Checking every event's hash…")
 
@@ -256,7 +254,7 @@ class ActivityTab(SettingsTab):
             self.verify_button.setEnabled(True)
             self.status.failed(exc)
 
-        self.ctx.jobs.submit(audit.verify, on_done=done, on_error=failed)
+        self.ctx.jobs.submit(admin.verify_audit, on_done=done, on_error=failed)
 
     # export -------------------------------------------------------------------------------------
 

@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFontDatabase, QGuiApplication, QIcon
@@ -20,13 +19,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from keybroker.core.agents.status import AgentStatus, DemandStatus, SchemeStatus
 from keybroker.ui.settings.formatting import full_time, short_id
 from keybroker.ui.settings.status_line import OK_COLOR, WARN_COLOR
 from keybroker.ui.settings.table import HINT_COLOR, Column, CompactTable, RecordTableModel, make_table_view
 
 MISSING_COLOR = QColor("#8a8a8a")
 
-Row = Mapping[str, Any]
+Row = DemandStatus | SchemeStatus
 
 
 def demand_state(status: str) -> str:
@@ -45,11 +45,11 @@ def status_text(status: str) -> str:
     return status.replace("_", " ").capitalize()
 
 
-def demands_summary(demands: list[Row]) -> str:
+def demands_summary(demands: Sequence[DemandStatus]) -> str:
     """`2 of 3 ready`, `none`."""
     if not demands:
         return "none"
-    ready = sum(1 for d in demands if demand_state(str(d["status"])) == "ok")
+    ready = sum(1 for d in demands if demand_state(d.status) == "ok")
     return f"{ready} of {len(demands)} ready"
 
 
@@ -165,23 +165,23 @@ class AgentDetails(QScrollArea):
         }
 
         def icon_of(d: Row) -> QIcon:
-            return icons[demand_state(str(d["status"]))]
+            return icons[demand_state(d.status)]
 
         def color_of(d: Row) -> QColor:
-            return colors[demand_state(str(d["status"]))]
+            return colors[demand_state(d.status)]
 
-        demand_columns: list[Column[Row]] = [
-            Column("Key", lambda d: str(d["key"]), chars=17),
+        demand_columns: list[Column[DemandStatus]] = [
+            Column("Key", lambda d: d.key, chars=17),
             Column(
                 "Name",
-                lambda d: str(d["name"]),
+                lambda d: d.name,
                 chars=16,
-                tooltip=lambda d: str(d.get("description") or d["name"]),
+                tooltip=lambda d: d.description or d.name,
             ),
-            Column("Status", lambda d: status_text(str(d["status"])), icon=icon_of, foreground=color_of),
+            Column("Status", lambda d: status_text(d.status), icon=icon_of, foreground=color_of),
         ]
-        self.demands_model: RecordTableModel[Row] = RecordTableModel(
-            demand_columns, key=lambda d: str(d["key"])
+        self.demands_model: RecordTableModel[DemandStatus] = RecordTableModel(
+            demand_columns, key=lambda d: d.key
         )
         self.demands_view = make_table_view(self.demands_model)
         self.demands_area = CompactTable(
@@ -192,13 +192,13 @@ class AgentDetails(QScrollArea):
         content.addWidget(self.demands_area)
 
         content.addWidget(_section_title("Security schemes"))
-        scheme_columns: list[Column[Row]] = [
-            Column("Name", lambda s: str(s["name"]), chars=19),
-            Column("Kind", lambda s: str(s["summary"]), chars=15),
-            Column("Status", lambda s: status_text(str(s["status"])), icon=icon_of, foreground=color_of),
+        scheme_columns: list[Column[SchemeStatus]] = [
+            Column("Name", lambda s: s.name, chars=19),
+            Column("Kind", lambda s: s.summary, chars=15),
+            Column("Status", lambda s: status_text(s.status), icon=icon_of, foreground=color_of),
         ]
-        self.schemes_model: RecordTableModel[Row] = RecordTableModel(
-            scheme_columns, key=lambda s: str(s["name"])
+        self.schemes_model: RecordTableModel[SchemeStatus] = RecordTableModel(
+            scheme_columns, key=lambda s: s.name
         )
         self.schemes_view = make_table_view(self.schemes_model)
         self.schemes_area = CompactTable(
@@ -231,7 +231,7 @@ class AgentDetails(QScrollArea):
         layout.addWidget(self.content)
         self.show_agent(None)
 
-    def show_agent(self, status: Mapping[str, Any] | None) -> None:
+    def show_agent(self, status: AgentStatus | None) -> None:
         """Fill in `agent_status(...)`, or show the hint for None."""
         self.hint.setVisible(status is None)
         self.content.setVisible(status is not None)
@@ -240,31 +240,31 @@ class AgentDetails(QScrollArea):
             self.demands_model.set_rows([])
             self.schemes_model.set_rows([])
             return
-        self.slug = str(status["slug"])
-        self.name.setText(str(status["name"]) or self.slug)
-        self.description.setText(str(status.get("description") or ""))
-        self.description.setVisible(bool(status.get("description")))
-        self.bridged.setText(str(status["bridged_url"]))
+        self.slug = status.slug
+        self.name.setText(status.name or self.slug)
+        self.description.setText(status.description)
+        self.description.setVisible(bool(status.description))
+        self.bridged.setText(status.bridged_url)
         self.bridged.setCursorPosition(0)
-        versions = [str(v) for v in status.get("protocol_versions") or []]
-        self.fields["url"].setText(str(status["url"]))
-        self.fields["card_url"].setText(str(status["card_url"]))
+        versions = status.protocol_versions
+        self.fields["url"].setText(status.url)
+        self.fields["card_url"].setText(status.card_url)
         self.fields["protocols"].setText(", ".join(f"A2A {v}" for v in versions) or "unknown")
-        self.fields["streaming"].setText("yes" if status.get("streaming") else "no")
+        self.fields["streaming"].setText("yes" if status.streaming else "no")
         self.fields["callers"].setText(
-            "only callers that present the API token" if status.get("require_token") else "any local process"
+            "only callers that present the API token" if status.require_token else "any local process"
         )
-        fingerprint = str(status.get("fingerprint") or "")
+        fingerprint = status.fingerprint
         self.fields["fingerprint"].setText(short_id(fingerprint, 16))
         self.fields["fingerprint"].setToolTip(f"SHA-256 of the card: {fingerprint}")
-        self.fields["added"].setText(full_time(status.get("added")))
-        self.fields["last_seen"].setText(full_time(status.get("last_seen")))
+        self.fields["added"].setText(full_time(status.added))
+        self.fields["last_seen"].setText(full_time(status.last_seen))
         for key, field in self.fields.items():
             field.setCursorPosition(0)
             if key != "fingerprint":
                 field.setToolTip(field.text())
-        self.demands_model.set_rows(list(status.get("demands") or []))
-        self.schemes_model.set_rows(list(status.get("schemes") or []))
+        self.demands_model.set_rows(list(status.demands))
+        self.schemes_model.set_rows(list(status.schemes))
 
     def copy_bridged_url(self) -> None:
         """Copy the bridged URL."""

@@ -4,19 +4,16 @@ demands, copy its bridged URL, refresh its card, remove it (and, if asked, its s
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter, QVBoxLayout, QWidget
 
-from keybroker.core.agents.registry import RefreshResult
-from keybroker.core.agents.status import agent_status
-from keybroker.core.errors import KeybrokerError
-from keybroker.core.models import AgentRecord
+from keybroker.core.admin import AgentRefresh, AgentRemoval
+from keybroker.core.agents.status import AgentStatus
+from keybroker.core.errors import KeybrokerError, UnknownAgentError
 from keybroker.ui.settings import questions
 from keybroker.ui.settings.agent_details import AgentDetails, demands_summary
 from keybroker.ui.settings.asker import Answer
-from keybroker.ui.settings.context import CALLER, TabContext
+from keybroker.ui.settings.context import TabContext
 from keybroker.ui.settings.formatting import when
 from keybroker.ui.settings.status_line import StatusLine
 from keybroker.ui.settings.tab_base import SettingsTab
@@ -28,8 +25,6 @@ from keybroker.ui.settings.table import (
     select_key,
     selected_record,
 )
-
-Status = dict[str, Any]
 
 EMPTY_TITLE = "No agents yet"
 EMPTY_TEXT = (
@@ -73,24 +68,24 @@ class AgentsTab(SettingsTab):
         self.status = StatusLine()
 
         now = ctx.now
-        columns: list[Column[Status]] = [
+        columns: list[Column[AgentStatus]] = [
             Column(
                 "Name",
-                lambda a: str(a["name"]) or str(a["slug"]),
+                lambda a: a.name or a.slug,
                 tooltip=lambda a: (
-                    f"{a['name']}\n{a.get('description') or ''}\n"
-                    f"card read {when(a['last_seen'], now()).lower()}".strip()
+                    f"{a.name}\n{a.description}\n"
+                    f"card read {when(a.last_seen, now()).lower()}".strip()
                 ),
             ),
-            Column("Slug", lambda a: str(a["slug"]), chars=20),
+            Column("Slug", lambda a: a.slug, chars=20),
             Column(
                 "Demands",
-                lambda a: demands_summary(a["demands"]),
+                lambda a: demands_summary(a.demands),
                 chars=11,
-                sort_key=lambda a: len(a["demands"]),
+                sort_key=lambda a: len(a.demands),
             ),
         ]
-        self.model: RecordTableModel[Status] = RecordTableModel(columns, key=lambda a: str(a["slug"]))
+        self.model: RecordTableModel[AgentStatus] = RecordTableModel(columns, key=lambda a: a.slug)
         self.view = make_table_view(self.model)
         self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.area = TableArea(self.view, EMPTY_TITLE, EMPTY_TEXT)
@@ -120,9 +115,7 @@ class AgentsTab(SettingsTab):
     def refresh(self) -> None:
         """Re-read agents and their demand status (catalog only)."""
         keep = self.selected_slug()
-        svc = self.ctx.services
-        port, now = self.ctx.bridge_port(), self.ctx.now()
-        rows = [agent_status(a, svc.catalog, port=port, now=now) for a in svc.catalog.list_agents()]
+        rows = self.ctx.admin.agents()
         self.model.set_rows(rows)
         if not select_key(self.view, keep) and rows:
             self.view.selectRow(0)
@@ -131,7 +124,7 @@ class AgentsTab(SettingsTab):
     def selected_slug(self) -> str | None:
         """The selected agent's slug."""
         row = selected_record(self.view)
-        return str(row["slug"]) if row else None
+        return row.slug if row else None
 
     def _show_selected(self) -> None:
         self.details.show_agent(selected_record(self.view))
@@ -171,19 +164,19 @@ class AgentsTab(SettingsTab):
         except KeybrokerError as exc:
             self.status.failed(exc)
             return
-        registry = self.ctx.services.agents
+        admin = self.ctx.admin
         self._set_busy(True, f"Fetching the agent card from {url}…")
 
-        def done(agent: AgentRecord) -> None:
+        def done(agent: AgentStatus) -> None:
             self._set_busy(False)
             self.url_edit.clear()
-            bridged = f"http://127.0.0.1:{self.ctx.bridge_port()}/agents/{agent.slug}"
+            bridged = agent.bridged_url
             count = len(agent.demands)
             demands = f"; it demands {count} secret{'s' if count != 1 else ''}" if count else ""
             self.status.ok(f"Added {agent.name} as “{agent.slug}”{demands}. Point A2A clients at {bridged}")
             self._changed(agent.slug)
 
-        self.ctx.jobs.submit(lambda: registry.add(url, caller=CALLER), on_done=done, on_error=self._failed)
+        self.ctx.jobs.submit(lambda: admin.add_agent(url), on_done=done, on_error=self._failed)
 
     # refresh and remove -------------------------------------------------------------------------
 
@@ -191,10 +184,10 @@ class AgentsTab(SettingsTab):
         """Fetch the agent's card again."""
         if self._busy:
             return
-        registry = self.ctx.services.agents
+        admin = self.ctx.admin
         self._set_busy(True, f"Fetching the card of {slug}…")
 
-        def done(result: RefreshResult) -> None:
+        def done(result: AgentRefresh) -> None:
             self._set_busy(False)
             if result.changed:
                 self.status.warning(
@@ -205,22 +198,19 @@ class AgentsTab(SettingsTab):
                 self.status.ok(f"The card of {slug} is unchanged.")
             self._changed(slug)
 
-        self.ctx.jobs.submit(
-            lambda: registry.refresh(slug, caller=CALLER), on_done=done, on_error=self._failed
-        )
+        self.ctx.jobs.submit(lambda: admin.refresh_agent(slug), on_done=done, on_error=self._failed)
 
     def remove_agent(self, slug: str) -> None:
         """Ask (offering to delete its secrets too), then remove."""
         if self._busy:
             return
-        svc = self.ctx.services
-        agent = svc.catalog.find_agent(slug)
-        if agent is None:
+        admin = self.ctx.admin
+        try:
+            agent = admin.agent(slug)
+        except UnknownAgentError:
             self.refresh_now()
             return
-        owned = svc.catalog.list_secrets(owner=slug)
-        grants = svc.catalog.list_grants(agent=slug)
-        question = questions.remove_agent(agent, owned, grants)
+        question = questions.remove_agent(agent, admin.secrets(slug), admin.stored_grants(agent=slug))
 
         def answered(answer: Answer) -> None:
             if answer.accepted:
@@ -229,21 +219,12 @@ class AgentsTab(SettingsTab):
         self.ctx.asker.confirm(self, question, answered)
 
     def _remove(self, slug: str, *, purge: bool) -> None:
-        svc = self.ctx.services
+        admin = self.ctx.admin
         self._set_busy(True, f"Removing {slug}…")
 
-        def work() -> list[str]:
-            deleted: list[str] = []
-            if purge:
-                for record in svc.catalog.list_secrets(owner=slug):
-                    svc.secrets.remove(record, caller=CALLER, detail=f"agent {slug} removed with its secrets")
-                    deleted.append(record.secret_id)
-            svc.agents.remove(slug, caller=CALLER)
-            return deleted
-
-        def done(deleted: list[str]) -> None:
+        def done(removal: AgentRemoval) -> None:
             self._set_busy(False)
-            self.ctx.forget(*deleted)
+            deleted = removal.deleted
             also = f" and its {len(deleted)} secret{'s' if len(deleted) != 1 else ''}" if deleted else ""
             self.status.ok(f"Removed {slug}{also}.")
             self._changed(None, "secrets")
@@ -252,7 +233,7 @@ class AgentsTab(SettingsTab):
             self._failed(exc)
             self.refresh_now()  # some secrets may be gone already
 
-        self.ctx.jobs.submit(work, on_done=done, on_error=failed)
+        self.ctx.jobs.submit(lambda: admin.remove_agent(slug, purge=purge), on_done=done, on_error=failed)
 
     def _changed(self, select: str | None, *topics: str) -> None:
         self.refresh_now()

@@ -1,36 +1,28 @@
 # SPDX-License-Identifier: Apache-2.0
-"""What every tab needs: the runtime it shows, the event hub, the job runner and the asker.
+"""What every tab needs: the app's facade, the event hub, the job runner and the asker.
 
-The window only needs a runtime *shape* (`RuntimeLike`), so tests pass a stub with `.services`,
-`.broker`, `.options` and `.status()` over a real catalog and a memory vault.
+The window talks to the core through a narrow facade only (`AppFacade`, which `Runtime` provides):
+`admin` (core/admin.py's `LocalAdmin`: agents, secrets, grants, audit, each change audited under
+the window's name), where the app keeps its files, the vault in use and the API token. Tests pass a
+stub over a real catalog and a memory vault.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from keybroker.core.admin import LocalAdmin
 from keybroker.core.errors import KeybrokerError
-from keybroker.core.models import Grant
+from keybroker.core.models import AuditEvent, SecretValue
+from keybroker.system.paths import Paths
 from keybroker.ui.events import AppEvents
 from keybroker.ui.settings.asker import Asker
 from keybroker.ui.settings.jobs import JobRunner
-from keybroker.wiring.services import Services
 
 #: How the audit names changes made in this window.
 CALLER = "settings window"
-
-
-class BrokerLike(Protocol):
-    """The part of `Broker` the window calls."""
-
-    def forget(self, secret_id: str) -> None:
-        """Drop a cached value (after an update or a removal)."""
-        ...
-
-    def lock(self, *, caller: str | None = None) -> list[Grant]:
-        """End every grant short of *always* and drop cached values."""
-        ...
 
 
 class OptionsLike(Protocol):
@@ -42,26 +34,33 @@ class OptionsLike(Protocol):
         ...
 
 
-class RuntimeLike(Protocol):
+class AppFacade(Protocol):
     """What the window needs from `keybroker.wiring.runtime.Runtime`."""
-
-    @property
-    def services(self) -> Services | None:
-        """The open core, or None before start / after stop."""
-        ...
-
-    @property
-    def broker(self) -> BrokerLike | None:
-        """The broker, or None when not running."""
-        ...
 
     @property
     def options(self) -> OptionsLike:
         """Start-up options."""
         ...
 
+    @property
+    def paths(self) -> Paths:
+        """Where Keybroker keeps its files (the settings file among them)."""
+        ...
+
+    def admin(self, caller: str | None) -> LocalAdmin | None:
+        """The core's admin acting for `caller`, or None before start / after stop."""
+        ...
+
     def status(self) -> dict[str, Any]:
         """`running`, `port`, `url`, `vault`, ... (see `Runtime.status`)."""
+        ...
+
+    def subscribe(self, listener: Callable[[AuditEvent], None]) -> None:
+        """Call `listener` with every audit event from now on, also after the core opens again."""
+        ...
+
+    def api_token(self) -> SecretValue:
+        """The per-install API token (created when there is none); blocking."""
         ...
 
 
@@ -73,36 +72,29 @@ class NotRunningError(KeybrokerError):
 class TabContext:
     """Shared by the tabs of one window."""
 
-    runtime: RuntimeLike
+    runtime: AppFacade
     events: AppEvents
     jobs: JobRunner
     asker: Asker
 
     @property
-    def services(self) -> Services:
-        """The open core; `NotRunningError` when there is none."""
-        services = self.runtime.services
-        if services is None:
+    def admin(self) -> LocalAdmin:
+        """The core's admin, acting as the settings window; `NotRunningError` when the core is closed."""
+        admin = self.runtime.admin(CALLER)
+        if admin is None:
             raise NotRunningError(
                 "Keybroker's core is not running", hint="see the tray icon or `keybroker doctor` for why"
             )
-        return services
+        return admin
 
     def now(self) -> float:
         """The catalog's clock (a fake one in tests)."""
-        return self.services.catalog.clock.now()
+        return self.admin.now
 
     def bridge_port(self) -> int:
         """The port the bridge listens on now, else the one it was asked for."""
         port = self.runtime.status().get("port")
         return port if isinstance(port, int) and port > 0 else self.runtime.options.port
-
-    def forget(self, *secret_ids: str) -> None:
-        """Tell the broker these values changed or went, so no stale cached value is released."""
-        broker = self.runtime.broker
-        if broker is not None:
-            for secret_id in secret_ids:
-                broker.forget(secret_id)
 
     def announce(self, *topics: str) -> None:
         """Tell every listener (tray, other tabs) what changed."""

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
 
 from keybroker.core.errors import KeybrokerError
 from keybroker.core.models import SecretValue
-from keybroker.system import api_token
 from keybroker.system.autostart import Autostart, AutostartError
 from keybroker.ui.settings.context import TabContext
 from keybroker.ui.settings.reveal_box import PASSWORD_HINT_MIME
@@ -180,7 +179,7 @@ class TokenGroup(QGroupBox):
         if self._token is not None:
             then(self._token)
             return
-        svc = self._ctx.services
+        runtime = self._ctx.runtime
         self._status.busy("Reading the API token from the vault…")
 
         def done(token: SecretValue) -> None:
@@ -192,9 +191,7 @@ class TokenGroup(QGroupBox):
             self.show_button.setChecked(False)
             self._status.failed(exc)
 
-        self._ctx.jobs.submit(
-            lambda: api_token.load_or_create(svc.vault, svc.paths.token_file), on_done=done, on_error=failed
-        )
+        self._ctx.jobs.submit(runtime.api_token, on_done=done, on_error=failed)
 
     def _on_show(self, shown: bool) -> None:
         self.show_button.setText("Hide" if shown else "Show")

@@ -188,27 +188,29 @@ class GeneralTab(SettingsTab):
 
     def refresh(self) -> None:
         """Show the saved settings, the autostart state, the vault and the folders."""
-        svc = self.ctx.services
-        self.settings = settings_file.load(svc.paths.settings_file)
+        paths = self.ctx.runtime.paths
+        self.settings = settings_file.load(paths.settings_file)
         with blocked(self.port_spin, self.idle_spin):
             self.port_spin.setValue(self.settings.bridge_port)
             self.idle_spin.setValue(self.settings.idle_lock_minutes)
         self._describe_port()
         self.startup.refresh()
-        vault = svc.vault
-        self.vault_label.setText(vault_text(vault.describe()))
-        self.vault_label.setToolTip(vault.describe())
+        status = self.ctx.runtime.status()
+        described = str(status.get("vault") or "not open")
+        session_only = bool(status.get("session_only_vault"))
+        self.vault_label.setText(vault_text(described))
+        self.vault_label.setToolTip(described)
         self.vault_warning.setText(
             "Nothing stored now survives a restart. Run Keybroker where an OS vault is available "
             "(GNOME Keyring, KWallet, macOS Keychain, Windows Credential Manager) to keep values."
-            if vault.is_memory
+            if session_only
             else ""
         )
-        self.vault_warning.setVisible(vault.is_memory)
+        self.vault_warning.setVisible(session_only)
         for key, path in (
-            ("data", svc.paths.data_dir),
-            ("config", svc.paths.config_dir),
-            ("logs", svc.paths.log_dir),
+            ("data", paths.data_dir),
+            ("config", paths.config_dir),
+            ("logs", paths.log_dir),
         ):
             self.dir_labels[key].setText(str(path))
             self.dir_labels[key].setToolTip(str(path))
@@ -247,7 +249,7 @@ class GeneralTab(SettingsTab):
         self.port_warning.setVisible(busy)
 
     def _save(self, **changes: int) -> None:
-        path = self.ctx.services.paths.settings_file
+        path = self.ctx.runtime.paths.settings_file
         try:
             self.settings = settings_file.update(path, **changes)
         except (KeybrokerError, OSError) as exc:

@@ -13,12 +13,13 @@ from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QKeySequence
 from PySide6.QtWidgets import QLabel, QStyle, QVBoxLayout, QWidget
 
+from keybroker.core.agents.status import AgentStatus
 from keybroker.core.broker.policy import grant_is_live
-from keybroker.core.models import AgentRecord, Grant, GrantScope, SecretRecord
+from keybroker.core.models import Grant, GrantScope, SecretRecord
 from keybroker.ui.settings import questions
 from keybroker.ui.settings.action_bar import ActionBar
 from keybroker.ui.settings.asker import Answer
-from keybroker.ui.settings.context import CALLER, TabContext
+from keybroker.ui.settings.context import TabContext
 from keybroker.ui.settings.formatting import (
     full_time,
     grant_ends,
@@ -63,7 +64,7 @@ class GrantRow:
 
 
 def grant_rows(
-    grants: list[Grant], agents: dict[str, AgentRecord], secrets: dict[str, SecretRecord], now: float
+    grants: list[Grant], agents: dict[str, AgentStatus], secrets: dict[str, SecretRecord], now: float
 ) -> list[GrantRow]:
     """Live grants joined with their agent and secret; ended ones left out."""
     rows = []
@@ -187,10 +188,10 @@ class GrantsTab(SettingsTab):
     def refresh(self) -> None:
         """Re-read live grants (catalog reads only; expired ones are left out, not deleted here)."""
         keep = selected_record(self.view)
-        catalog = self.ctx.services.catalog
-        agents = {a.slug: a for a in catalog.list_agents()}
-        secrets = {s.secret_id: s for s in catalog.list_secrets()}
-        rows = grant_rows(catalog.list_grants(), agents, secrets, self.ctx.now())
+        admin = self.ctx.admin
+        agents = {a.slug: a for a in admin.agents()}
+        secrets = {s.secret_id: s for s in admin.secrets()}
+        rows = grant_rows(admin.stored_grants(), agents, secrets, admin.now)
         self.model.set_rows(rows)
         if keep is not None:
             select_key(self.view, keep.grant_id)
@@ -256,14 +257,13 @@ class GrantsTab(SettingsTab):
         self.ctx.asker.confirm(self, question, answered)
 
     def _revoke(self, row: GrantRow) -> None:
-        book = self.ctx.services.grants
+        admin = self.ctx.admin
         self._busy = True
         self._update_actions()
         self.status.busy(f"Revoking the grant for {row.grant.agent}…")
 
         def done(grant: Grant) -> None:
             self._busy = False
-            self.ctx.forget(grant.secret_id)
             self.status.ok(f"Revoked: {row.grant.agent} no longer receives {row.key} without asking.")
             self.refresh_now()
             self.ctx.announce("grants", "agents", "audit")
@@ -273,7 +273,7 @@ class GrantsTab(SettingsTab):
             self.status.failed(exc)
             self.refresh_now()
 
-        self.ctx.jobs.submit(lambda: book.revoke(row.grant_id, caller=CALLER), on_done=done, on_error=failed)
+        self.ctx.jobs.submit(lambda: admin.revoke_grant(row.grant_id), on_done=done, on_error=failed)
 
     def locked(self, ended: int) -> None:
         """Called after a lock the window ran itself (no app listening)."""

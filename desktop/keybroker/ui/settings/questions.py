@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from keybroker.core.models import AgentRecord, Grant, SecretRecord
+from keybroker.core.agents.status import AgentStatus
+from keybroker.core.models import Grant, SecretRecord
 from keybroker.ui.settings.asker import Confirmation
 from keybroker.ui.settings.formatting import owner_label, plural, scope_label, secret_label
 
@@ -53,7 +54,7 @@ def delete_secret(record: SecretRecord, grants: Sequence[Grant]) -> Confirmation
     )
 
 
-def remove_agent(agent: AgentRecord, owned: Sequence[SecretRecord], grants: Sequence[Grant]) -> Confirmation:
+def remove_agent(agent: AgentStatus, owned: Sequence[SecretRecord], grants: Sequence[Grant]) -> Confirmation:
     """Before an agent goes; a checkbox offers to delete the secrets it owns too."""
     ending = f"Its {plural(len(grants), 'grant')} end and its" if grants else "Its"
     kept = (

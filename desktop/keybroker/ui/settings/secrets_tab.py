@@ -7,13 +7,14 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QLineEdit, QVBoxLayout, QWidget
 
+from keybroker.core.admin import SecretRef
 from keybroker.core.errors import UnknownGrantError
 from keybroker.core.models import SecretRecord, SecretValue
 from keybroker.core.secrets.store import StoreResult
 from keybroker.ui.settings import questions
 from keybroker.ui.settings.action_bar import ActionBar
 from keybroker.ui.settings.asker import Answer
-from keybroker.ui.settings.context import CALLER, TabContext
+from keybroker.ui.settings.context import TabContext
 from keybroker.ui.settings.formatting import full_time, owner_label, plural, secret_label, when
 from keybroker.ui.settings.reveal_box import RevealBox
 from keybroker.ui.settings.secret_dialog import SecretDialog, SecretEdit
@@ -137,7 +138,7 @@ class SecretsTab(SettingsTab):
     def refresh(self) -> None:
         """Re-read the secrets (catalog only: no vault call)."""
         keep = self.selected()
-        records = self.ctx.services.secrets.list()
+        records = self.ctx.admin.secrets()
         needle = self.filter_edit.text().strip().lower()
         if needle:
             records = [
@@ -193,12 +194,10 @@ class SecretsTab(SettingsTab):
 
     def add_secret(self, owner: str | None = None) -> SecretDialog:
         """Open the add dialog (optionally with an owner chosen)."""
-        svc = self.ctx.services
+        admin = self.ctx.admin
         owners: list[tuple[str | None, str]] = [(None, "Shared (any agent, after you allow it)")]
-        owners += [(a.slug, f"{a.name} ({a.slug})") for a in svc.catalog.list_agents()]
-        dialog = SecretDialog(
-            self, owners=owners, existing=lambda k, o: svc.catalog.find_secret(k, o), initial_owner=owner
-        )
+        owners += [(a.slug, f"{a.name} ({a.slug})") for a in admin.agents()]
+        dialog = SecretDialog(self, owners=owners, existing=admin.find_secret, initial_owner=owner)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self._store_new(dialog.take()))
         self.dialog = dialog
@@ -208,22 +207,15 @@ class SecretsTab(SettingsTab):
     def _store_new(self, edit: SecretEdit) -> None:
         assert edit.value is not None
         value = edit.value
-        secrets = self.ctx.services.secrets
+        admin = self.ctx.admin
         self._set_busy(True, f"Storing {edit.key} in the vault…")
 
         def work() -> StoreResult:
-            return secrets.set(
-                edit.key,
-                value,
-                owner=edit.owner,
-                name=edit.name or None,
-                description=edit.description or None,
-                caller=CALLER,
-            )
+            name, description = edit.name or None, edit.description or None
+            return admin.set_secret(edit.key, value, owner=edit.owner, name=name, description=description)
 
         def done(result: StoreResult) -> None:
             self._set_busy(False)
-            self.ctx.forget(result.record.secret_id)
             verb = "Stored" if result.created else "Replaced the value of"
             self.status.ok(f"{verb} {secret_label(result.record)}.")
             self._changed(result.record.secret_id)
@@ -243,7 +235,7 @@ class SecretsTab(SettingsTab):
         return dialog
 
     def _store_edit(self, record: SecretRecord, edit: SecretEdit) -> None:
-        secrets = self.ctx.services.secrets
+        admin = self.ctx.admin
         name = edit.name if edit.name != record.name else None
         description = edit.description if edit.description != record.description else None
         value = edit.value
@@ -251,8 +243,6 @@ class SecretsTab(SettingsTab):
 
         def done(updated: SecretRecord) -> None:
             self._set_busy(False)
-            if value is not None:
-                self.ctx.forget(record.secret_id)
             changed = [
                 w
                 for w, v in (("name", name), ("description", description), ("value", value))
@@ -261,8 +251,9 @@ class SecretsTab(SettingsTab):
             self.status.ok(f"Updated the {', '.join(changed)} of {secret_label(updated)}.")
             self._changed(record.secret_id)
 
+        ref = SecretRef.to(record)
         self.ctx.jobs.submit(
-            lambda: secrets.update(record, name=name, description=description, value=value, caller=CALLER),
+            lambda: admin.update_secret(ref, name=name, description=description, value=value),
             on_done=done,
             on_error=self._failed,
         )
@@ -280,7 +271,7 @@ class SecretsTab(SettingsTab):
     def _reveal(self, record: SecretRecord, answer: Answer) -> None:
         if not answer.accepted:
             return
-        secrets = self.ctx.services.secrets
+        admin = self.ctx.admin
         self._set_busy(True, f"Reading {secret_label(record)} from the vault…")
 
         def done(value: SecretValue) -> None:
@@ -291,7 +282,7 @@ class SecretsTab(SettingsTab):
             self.ctx.announce("audit")
 
         self.ctx.jobs.submit(
-            lambda: secrets.reveal(record, caller=CALLER), on_done=done, on_error=self._failed
+            lambda: admin.reveal(SecretRef.to(record)), on_done=done, on_error=self._failed
         )
 
     # revoke and delete --------------------------------------------------------------------------
@@ -301,7 +292,7 @@ class SecretsTab(SettingsTab):
         record = self.selected()
         if record is None or self._busy:
             return
-        grants = self.ctx.services.catalog.list_grants(secret_id=record.secret_id)
+        grants = self.ctx.admin.stored_grants(secret_id=record.secret_id)
         if not grants:
             self.status.ok(f"No agent holds a grant for {secret_label(record)}; nothing to revoke.")
             return
@@ -314,14 +305,14 @@ class SecretsTab(SettingsTab):
         self.ctx.asker.confirm(self, question, answered)
 
     def _revoke(self, record: SecretRecord, grant_ids: list[str]) -> None:
-        book = self.ctx.services.grants
+        admin = self.ctx.admin
         self._set_busy(True, f"Revoking access to {secret_label(record)}…")
 
         def work() -> int:
             ended = 0
             for grant_id in grant_ids:
                 try:
-                    book.revoke(grant_id, caller=CALLER)
+                    admin.revoke_grant(grant_id)
                     ended += 1
                 except UnknownGrantError:  # ended meanwhile (expired, lock)
                     continue
@@ -329,7 +320,6 @@ class SecretsTab(SettingsTab):
 
         def done(ended: int) -> None:
             self._set_busy(False)
-            self.ctx.forget(record.secret_id)
             self.status.ok(f"Revoked {plural(ended, 'grant')} for {secret_label(record)}.")
             self._changed(record.secret_id, "grants")
 
@@ -340,7 +330,7 @@ class SecretsTab(SettingsTab):
         record = self.selected()
         if record is None or self._busy:
             return
-        grants = self.ctx.services.catalog.list_grants(secret_id=record.secret_id)
+        grants = self.ctx.admin.stored_grants(secret_id=record.secret_id)
         question = questions.delete_secret(record, grants)
 
         def answered(answer: Answer) -> None:
@@ -350,19 +340,18 @@ class SecretsTab(SettingsTab):
         self.ctx.asker.confirm(self, question, answered)
 
     def _delete(self, record: SecretRecord) -> None:
-        secrets = self.ctx.services.secrets
+        admin = self.ctx.admin
         self._set_busy(True, f"Deleting {secret_label(record)}…")
 
-        def done(_none: None) -> None:
+        def done(_record: SecretRecord) -> None:
             self._set_busy(False)
-            self.ctx.forget(record.secret_id)
             if self._revealed_id == record.secret_id:
                 self.reveal_box.hide_value()
             self.status.ok(f"Deleted {secret_label(record)}.")
             self._changed(None, "grants", "agents")
 
         self.ctx.jobs.submit(
-            lambda: secrets.remove(record, caller=CALLER), on_done=done, on_error=self._failed
+            lambda: admin.remove_secret(SecretRef.to(record)), on_done=done, on_error=self._failed
         )
 
     def _changed(self, select: str | None, *topics: str) -> None:

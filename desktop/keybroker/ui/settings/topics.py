@@ -4,7 +4,7 @@
 Every change to secrets, grants and agents is audited, whoever made it (this window, a prompt, the
 API, the CLI in another process through the API). The app subscribes once:
 
-    services.audit.subscribe(lambda e: [events.changed.emit(t) for t in topics_for_event(e)])
+    runtime.subscribe(lambda e: [events.changed.emit(t) for t in topics_for_event(e)])
 
 (`AuditLog` calls listeners on the appending thread; a Qt signal emitted there reaches UI-thread
 receivers queued.)
