@@ -14,7 +14,8 @@ from keybroker.core.admin import AgentRefresh, AgentRemoval, SecretRef
 from keybroker.core.agents.status import AgentStatus
 from keybroker.core.audit.log import AuditReport
 from keybroker.core.models import AuditEvent, Grant, SecretRecord, SecretValue
-from keybroker.core.secrets.store import UNSPECIFIED, Owner, StoreResult
+from keybroker.core.secrets.store import UNSPECIFIED, Owner
+from keybroker.core.secrets.write import StoreResult
 
 __all__ = ["RemoteAdmin"]
 

@@ -24,7 +24,8 @@ from keybroker.core.broker.grant_book import GrantBook
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.errors import UnknownSecretError
 from keybroker.core.models import AgentRecord, AuditEvent, Grant, SecretRecord, SecretValue
-from keybroker.core.secrets.store import UNSPECIFIED, Owner, SecretStore, StoreResult
+from keybroker.core.secrets.store import UNSPECIFIED, Owner, SecretStore
+from keybroker.core.secrets.write import StoreResult
 
 if TYPE_CHECKING:  # loaded when an agent is described: `secrets show` stays light (CLI start-up)
     from keybroker.core.agents.status import AgentStatus

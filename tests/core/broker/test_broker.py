@@ -21,7 +21,7 @@ from keybroker.core.broker.prompts import (
     UseOffered,
 )
 from keybroker.core.models import AgentRecord, AuditDecision, GrantScope, SecretDemand, SecretValue
-from keybroker.core.secrets.store import new_grant_id
+from keybroker.core.secrets.records import new_grant_id
 from keybroker.core.vault.vault import Vault
 from keybroker.wiring.services import Services
 from tests.core.conftest import CardServer, make_card

@@ -16,7 +16,7 @@ from keybroker.core.broker.policy import (
 )
 from keybroker.core.broker.prompts import NewValue, PromptAnswer
 from keybroker.core.models import AgentRecord, AuditDecision, Grant, GrantScope, SecretValue
-from keybroker.core.secrets.store import new_grant_id
+from keybroker.core.secrets.records import new_grant_id
 from keybroker.wiring.services import Services
 from tests.core.broker.test_broker import (
     DEMO_URL,

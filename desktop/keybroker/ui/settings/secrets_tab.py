@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QLineEdit, QVBoxLayout, QWidget
 from keybroker.core.admin import SecretRef
 from keybroker.core.errors import UnknownGrantError
 from keybroker.core.models import SecretRecord, SecretValue
-from keybroker.core.secrets.store import StoreResult
+from keybroker.core.secrets.write import StoreResult
 from keybroker.ui.settings import questions
 from keybroker.ui.settings.action_bar import ActionBar
 from keybroker.ui.settings.asker import Answer
