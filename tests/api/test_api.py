@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from keybroker.core.api.app import create_api
-from keybroker.core.broker.policy import make_grant
+from keybroker.core.broker.grant_rules import make_grant
 from keybroker.core.errors import CatalogError, VaultLocked
 from keybroker.core.models import AuditDecision, GrantScope, SecretDemand, SecretValue
 from keybroker.core.secrets.records import new_grant_id

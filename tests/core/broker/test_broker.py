@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from keybroker.core.broker.broker import Broker, BrokerConfig, Fulfilment
-from keybroker.core.broker.policy import make_grant
+from keybroker.core.broker.grant_rules import make_grant
 from keybroker.core.broker.prompts import (
     DecliningPrompter,
     NewValue,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from keybroker.core.a2a.task_state import terminal_task_state
-from keybroker.core.broker.policy import (
+from keybroker.core.broker.grant_rules import (
     TASK_GRANT_CEILING,
     expired_grants,
     grant_expired,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from keybroker.core.audit.log import AuditLog
-from keybroker.core.broker.policy import MAX_GRANT_MINUTES, make_grant
+from keybroker.core.broker.grant_rules import MAX_GRANT_MINUTES, make_grant
 from keybroker.core.broker.prompts import (
     DEFAULT_MINUTES,
     NewValue,

@@ -23,7 +23,7 @@
   `forget` (value updated or removed) or when their grants end; `on_lock` listeners (the bridge's
   memory of released values) are told after each lock;
 - a "this task" grant ends when the bridge sees its task reach a terminal state (`task_ended`: completed,
-  failed, canceled, rejected; audited `revoked`), and at the latest `policy.TASK_GRANT_CEILING` after
+  failed, canceled, rejected; audited `revoked`), and at the latest `grant_rules.TASK_GRANT_CEILING` after
   it was given, for a task that is never seen to end.
 
 No value is ever logged, audited, raised or shown in a repr: values only travel inside `SecretValue`.
@@ -41,6 +41,7 @@ from keybroker.core.audit.log import AuditLog
 from keybroker.core.broker.answer import AnswerApplier, Declined, Granted, GrantIds, Outcome
 from keybroker.core.broker.desk import OpenPrompt, PromptDesk, PromptResult, Released
 from keybroker.core.broker.grant_book import GrantBook
+from keybroker.core.broker.grant_rules import grant_expired
 from keybroker.core.broker.policy import (
     Allow,
     Ask,
@@ -48,7 +49,6 @@ from keybroker.core.broker.policy import (
     Deny,
     ReleaseRequest,
     decide,
-    grant_expired,
     scheme_key,
 )
 from keybroker.core.broker.prompts import SCOPE_ORDER, Phase, PromptItem, PromptRequest

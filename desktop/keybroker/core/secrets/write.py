@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from keybroker.core.audit.log import AuditLog
-from keybroker.core.broker.policy import owner_grant
+from keybroker.core.broker.grant_rules import owner_grant
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.models import AuditDecision, GrantScope, SecretRecord, SecretValue, validate_key
 from keybroker.core.secrets.records import agent_demand_name, default_name, new_grant_id, new_secret_id
