@@ -44,7 +44,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "system": (*WIRE, "core.bridge", "core.api", "ui", "cli", "wiring", *ENTRY),
     "wiring": ("ui", "cli", *ENTRY),
     # The UI talks to the core through the runtime's facade (ui/settings/context.py's `AppFacade`,
-    # core/admin.py), never to the wire, the bridge or the API, nor to the stores the wiring opened.
+    # core/admin/), never to the wire, the bridge or the API, nor to the stores the wiring opened.
     "ui": (*WIRE, "core.bridge", "core.api", "cli", "wiring.services"),
 }
 

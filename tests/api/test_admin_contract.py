@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""One `Admin`, two implementations: `LocalAdmin` (core/admin.py) and `RemoteAdmin` (through a real
+"""One `Admin`, two implementations: `LocalAdmin` (core/admin/local.py) and `RemoteAdmin` (through a real
 management API served by uvicorn) answer the same scenario with the same typed records."""
 
 from __future__ import annotations

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from keybroker.core.api.app import create_api
-from keybroker.core.broker.policy import make_grant
+from keybroker.core.broker.grant_rules import make_grant
 from keybroker.core.errors import CatalogError, VaultLocked
 from keybroker.core.models import AuditDecision, GrantScope, SecretDemand, SecretValue
-from keybroker.core.secrets.store import new_grant_id
+from keybroker.core.secrets.records import new_grant_id
 from keybroker.wiring.services import Services
 from tests.api.conftest import DEMO_URL, OTHER_URL, TOKEN, AgentCards, SpyBroker, make_client
 from tests.core.conftest import make_card

@@ -15,7 +15,7 @@ value any message of a conversation (context) carried:
 - `split`: streams an artifact in two chunks (`append`), cutting the first value after 9 characters:
   `S1:<value[:9]>` then `<value[9:]>:S2` (the last chunk);
 - `encoded`: completes with one text part per encoding of the first value (JSON-escaped, percent,
-  base64, hex: masking.scrub_forms' list);
+  base64, hex: forms.scrub_forms' list);
 - `bad-demand-echo`: goes `auth-required` with a malformed demand whose key is the first value plus
   a control character.
 """

@@ -20,8 +20,9 @@ from google.protobuf.struct_pb2 import Struct, Value
 
 from keybroker.core.bridge import forms
 from keybroker.core.bridge.chunks import SplitGuard, _Held
+from keybroker.core.bridge.cutting import clean_proto
 from keybroker.core.bridge.forms import cut_list, held_tail
-from keybroker.core.bridge.masking import MASK, clean_proto
+from keybroker.core.bridge.masking import MASK
 
 VALUE = "CANARY-7f3a9c-chunked-0123"
 CUT = cut_list([VALUE])

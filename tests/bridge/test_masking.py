@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""masking.py: no `secret_fulfillments` value, and no injected value, goes back to a client."""
+"""masking.py and cutting.py: no `secret_fulfillments` value, and no injected value, goes back to a
+client."""
 
 from __future__ import annotations
 
@@ -13,18 +14,9 @@ from a2a.types import Message, Part, StreamResponse, Task, TaskStatusUpdateEvent
 from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.struct_pb2 import ListValue, Struct, Value
 
-from keybroker.core.bridge.masking import (
-    MASK,
-    clean_proto,
-    cut_list,
-    mask_payload,
-    mask_proto,
-    merge_cuts,
-    scrub_forms,
-    scrub_proto,
-    scrub_quoted,
-    scrub_text,
-)
+from keybroker.core.bridge.cutting import clean_proto, scrub_proto, scrub_quoted, scrub_text
+from keybroker.core.bridge.forms import cut_list, merge_cuts, scrub_forms
+from keybroker.core.bridge.masking import MASK, mask_payload, mask_proto
 from tests.bridge.support import SECRETS_URI
 
 CANARY = "ghp_CANARY_0123456789"

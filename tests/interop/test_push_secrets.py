@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from keybroker.core.a2a.ap_push import push_secrets
-from keybroker.core.broker.policy import make_grant
+from keybroker.core.broker.grant_rules import make_grant
 from keybroker.core.errors import BridgeError, PolicyDenied
 from keybroker.core.models import AuditDecision, GrantScope, SecretValue
-from keybroker.core.secrets.store import new_grant_id
+from keybroker.core.secrets.records import new_grant_id
 from keybroker.core.vault.vault import open_vault
 from keybroker.wiring.services import Services, open_services
 from tests.conftest import RunCli

@@ -18,10 +18,10 @@ from keybroker.core.errors import InvalidInputError
 from keybroker.core.models import AuditDecision, Grant, GrantScope, SecretValue
 from keybroker.system.settings import update
 from keybroker.ui import controller as controller_module
+from keybroker.ui.app_activity import AppActivity
 from keybroker.ui.app_state import AppState
 from keybroker.ui.controller import IDLE_CALLER, AppController
 from keybroker.ui.idle_lock import IdleLock
-from keybroker.ui.idle_sources import AppActivity
 from keybroker.ui.screen_lock import SCREEN_LOCK
 from tests.ui.conftest import AsyncRunner
 from tests.ui.support import agent, until

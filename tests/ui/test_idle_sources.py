@@ -17,10 +17,10 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLineEdit
 
 from keybroker.ui import idle_sources
+from keybroker.ui.app_activity import AppActivity
 from keybroker.ui.idle_sources import (
     MUTTER_IDLE,
     SCREENSAVER_IDLE,
-    AppActivity,
     DBusIdle,
     MacIdle,
     WindowsIdle,

@@ -12,14 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from keybroker.system.autostart import (
-    Autostart,
-    AutostartError,
-    desktop_entry,
-    exec_line,
-    launch_command,
-    xdg_config_home,
-)
+from keybroker.system.autostart import Autostart, AutostartError, launch_command, xdg_config_home
+from keybroker.system.autostart_entries import desktop_entry, exec_line
 
 APP_ID = "io.github.keybroker.Keybroker"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pytestqt.qtbot import QtBot
 
-from keybroker.core.broker.policy import make_grant
+from keybroker.core.broker.grant_rules import make_grant
 from keybroker.core.models import AuditDecision, GrantScope, SecretValue
 from keybroker.ui.settings.asker import Answer
 from keybroker.ui.settings.grants_tab import GrantsTab

@@ -14,7 +14,7 @@ from PySide6.QtGui import QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QLineEdit
 from pytestqt.qtbot import QtBot
 
-from keybroker.core.broker.policy import make_grant
+from keybroker.core.broker.grant_rules import make_grant
 from keybroker.core.errors import VaultLocked
 from keybroker.core.models import AuditDecision, GrantScope, SecretValue
 from keybroker.ui.settings.asker import Answer

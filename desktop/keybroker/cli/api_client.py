@@ -4,8 +4,8 @@
 While an instance runs, commands that change state go through it, so the tray and the CLI never
 disagree (INTERFACES.md). Each method is one endpoint and answers its JSON (the shapes of
 `/openapi.json`, which are the CLI's `--json` shapes). A server error comes back as the same
-`KeybrokerError` subclass the server raised, with its message and hint, so the CLI exits with the
-same code; an instance that does not answer raises `InstanceUnreachable` (exit 6).
+`KeybrokerError` subclass the server raised, with its message and hint (api_errors.py), so the CLI
+exits with the same code; an instance that does not answer raises `InstanceUnreachable` (exit 6).
 
     client = ApiClient.for_instance(paths)   # None when no instance runs
     if client is not None:
@@ -24,8 +24,8 @@ from urllib.parse import quote
 import httpx
 
 from keybroker import __version__
-from keybroker.core.api.error_codes import error_class
-from keybroker.core.errors import BridgeError, KeybrokerError, PolicyDenied
+from keybroker.cli.api_errors import error_from
+from keybroker.core.errors import BridgeError
 from keybroker.core.models import SecretValue
 from keybroker.system.instance import read_instance
 from keybroker.system.paths import Paths
@@ -37,8 +37,6 @@ JsonObject = dict[str, Any]
 
 #: A card fetch takes up to 10 s and a locked vault may show its unlock prompt (up to 120 s).
 DEFAULT_TIMEOUT = httpx.Timeout(150.0, connect=5.0, pool=5.0)
-
-_STATUS_FALLBACK: dict[int, int] = {400: 2, 401: 5, 403: 5, 404: 3, 405: 2, 413: 2, 422: 2, 502: 6, 503: 4}
 
 
 class InstanceUnreachable(BridgeError):
@@ -57,32 +55,6 @@ def _params(**given: Any) -> dict[str, Any]:
             continue
         out[name] = "true" if value is True else value
     return out
-
-
-def _error_from(response: httpx.Response) -> KeybrokerError:
-    """Rebuild the server's error; a foreign body (the bridge's guard) still maps by status."""
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    error = data.get("error") if isinstance(data, dict) else None
-    fallback_exit = _STATUS_FALLBACK.get(response.status_code, 1)
-    if isinstance(error, dict):
-        code = str(error.get("code") or "")
-        message = str(error.get("message") or f"HTTP {response.status_code}")
-        hint = error.get("hint") if isinstance(error.get("hint"), str) else None
-        exit_code = error.get("exit_code")
-        exit_code = exit_code if isinstance(exit_code, int) else fallback_exit
-    else:  # the guard's `{"error": "forbidden_host", "message": ...}`, or no JSON at all
-        code = str(error or "")
-        message = str(data.get("message")) if isinstance(data, dict) and data.get("message") else ""
-        message = message or f"the instance answered HTTP {response.status_code}"
-        hint, exit_code = None, fallback_exit
-    if code == "unauthorized" or response.status_code == 401:
-        return PolicyDenied(
-            message, hint=hint or "the API token changed? `keybroker token` prints the current one"
-        )
-    return error_class(code, exit_code)(message, hint=hint)
 
 
 class ApiClient:
@@ -159,7 +131,7 @@ class ApiClient:
                 hint="`keybroker status` shows whether it runs",
             ) from None
         if response.status_code >= 400:
-            raise _error_from(response)
+            raise error_from(response)
         if not response.is_success:  # a redirect: never followed (no value may go elsewhere)
             raise BridgeError(f"the instance answered {method} {path} with HTTP {response.status_code}")
         try:

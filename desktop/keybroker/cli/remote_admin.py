@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""`Admin` through a running instance's management API (core/admin.py has the local one).
+"""`Admin` through a running instance's management API (core/admin/local.py has the local one).
 
 While an instance runs, every change goes through it, so the tray and the CLI never disagree
 (INTERFACES.md), and what the CLI reads is what the instance sees. Each answer is read back into the
@@ -14,7 +14,8 @@ from keybroker.core.admin import AgentRefresh, AgentRemoval, SecretRef
 from keybroker.core.agents.status import AgentStatus
 from keybroker.core.audit.log import AuditReport
 from keybroker.core.models import AuditEvent, Grant, SecretRecord, SecretValue
-from keybroker.core.secrets.store import UNSPECIFIED, Owner, StoreResult
+from keybroker.core.secrets.store import UNSPECIFIED, Owner
+from keybroker.core.secrets.write import StoreResult
 
 __all__ = ["RemoteAdmin"]
 

@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """`AppController`: the app object the tray, the settings window and `app.py` talk to.
 
+Longer than 300 lines because it is the one owner of the state the tray shows: starting, every tray
+intent and the automatic locks read and change that state, so they stay together.
+
 It starts the runtime in two steps (vault and catalog, then the bridge) and turns what fails into a
 state the tray shows with the fix: "vault unavailable" (retry, or explicitly a session-only vault) or
 "bridge stopped" (port taken: say who has it). It carries out the tray's intents (lock, pause, copy a

@@ -18,7 +18,8 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from keybroker.core.broker.idle import limit_ms, ms_until_lock
 from keybroker.system.settings import check_idle_minutes
-from keybroker.ui.idle_sources import AppActivity, IdleSource, system_source
+from keybroker.ui.app_activity import AppActivity
+from keybroker.ui.idle_sources import IdleSource, system_source
 
 log = logging.getLogger("keybroker.ui")
 

@@ -11,7 +11,8 @@ Each source is a small object with a `name` and `idle_ms() -> int | None` (None:
 - Windows: `GetLastInputInfo` against `GetTickCount` (ms, wrapping every 49.7 days);
 - macOS: CoreGraphics' `CGEventSourceSecondsSinceLastEventType` (seconds, as a double).
 
-None answers: the caller falls back to `AppActivity`, the time since the user last touched Keybroker.
+None answers: the caller falls back to `AppActivity` (app_activity.py), the time since the user last
+touched Keybroker.
 Libraries and the D-Bus call are injectable, so every branch is tested on any OS.
 """
 
@@ -22,11 +23,8 @@ import logging
 import math
 import os
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
-
-from PySide6.QtCore import QCoreApplication, QEvent, QObject
 
 log = logging.getLogger("keybroker.ui")
 
@@ -261,58 +259,3 @@ def system_source(
             return source
         log.debug("idle time: %s source did not answer", label)
     return None
-
-
-# Keybroker's own windows -------------------------------------------------------------------------
-
-_INPUT_EVENTS = frozenset(
-    {
-        QEvent.Type.KeyPress,
-        QEvent.Type.MouseButtonPress,
-        QEvent.Type.MouseMove,
-        QEvent.Type.Wheel,
-        QEvent.Type.TouchBegin,
-    }
-)
-
-
-class AppActivity(QObject):
-    """The fallback: time since the user's last key or mouse input in Keybroker's own windows.
-
-    An app-wide event filter that only records a monotonic time; installed by `start`, removed by `stop`.
-    """
-
-    name = "input to Keybroker's own windows (no system idle time on this desktop)"
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._clock = clock
-        self._last = clock()
-        self._app: QCoreApplication | None = None
-
-    @property
-    def watching(self) -> bool:
-        """The event filter is installed."""
-        return self._app is not None
-
-    def start(self) -> None:
-        """Count from now and watch input to the application."""
-        self._last = self._clock()
-        app = QCoreApplication.instance()
-        if app is not None and self._app is None:
-            app.installEventFilter(self)
-            self._app = app
-
-    def stop(self) -> None:
-        """Stop watching."""
-        if self._app is not None:
-            self._app.removeEventFilter(self)
-            self._app = None
-
-    def idle_ms(self) -> int:
-        return max(0, int((self._clock() - self._last) * 1000))
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() in _INPUT_EVENTS:
-            self._last = self._clock()
-        return False

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from keybroker.core.agents.registry import AgentRegistry
-from keybroker.core.audit.log import AuditLog, VaultHeadStore
+from keybroker.core.audit.head import VaultHeadStore
+from keybroker.core.audit.log import AuditLog
 from keybroker.core.broker.grant_book import GrantBook
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.errors import CatalogError, VaultError

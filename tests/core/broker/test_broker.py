@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from keybroker.core.broker.broker import Broker, BrokerConfig, Fulfilment
-from keybroker.core.broker.policy import make_grant
+from keybroker.core.broker.grant_rules import make_grant
 from keybroker.core.broker.prompts import (
     DecliningPrompter,
     NewValue,
@@ -21,7 +21,7 @@ from keybroker.core.broker.prompts import (
     UseOffered,
 )
 from keybroker.core.models import AgentRecord, AuditDecision, GrantScope, SecretDemand, SecretValue
-from keybroker.core.secrets.store import new_grant_id
+from keybroker.core.secrets.records import new_grant_id
 from keybroker.core.vault.vault import Vault
 from keybroker.wiring.services import Services
 from tests.core.conftest import CardServer, make_card

@@ -1,4 +1,4 @@
-"""Tests for keybroker.core.broker.policy: pure release decisions, grants and the transport rule."""
+"""Tests for keybroker.core.broker.policy, grant_rules and transport: release decisions, grants, transport."""
 
 from __future__ import annotations
 
@@ -9,24 +9,18 @@ import random
 
 import pytest
 
-from keybroker.core.broker.policy import (
+from keybroker.core.broker.grant_rules import (
     MAX_GRANT_MINUTES,
     TASK_GRANT_CEILING,
-    Allow,
-    Ask,
-    Deny,
-    ReleaseRequest,
-    candidate_secret,
-    decide,
     expired_grants,
     grant_is_live,
     grants_after_lock,
     grants_after_restart,
-    insecure_transport_reason,
-    is_loopback_url,
     make_grant,
     owner_grant,
 )
+from keybroker.core.broker.policy import Allow, Ask, Deny, ReleaseRequest, candidate_secret, decide
+from keybroker.core.broker.transport import insecure_transport_reason, is_loopback_url
 from keybroker.core.errors import InvalidInputError
 from keybroker.core.models import AgentRecord, Grant, GrantScope, SecretRecord
 from tests.fakes import FakeClock

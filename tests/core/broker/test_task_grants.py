@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from keybroker.core.a2a.task_state import terminal_task_state
-from keybroker.core.broker.policy import (
+from keybroker.core.broker.grant_rules import (
     TASK_GRANT_CEILING,
     expired_grants,
     grant_expired,
@@ -16,7 +16,7 @@ from keybroker.core.broker.policy import (
 )
 from keybroker.core.broker.prompts import NewValue, PromptAnswer
 from keybroker.core.models import AgentRecord, AuditDecision, Grant, GrantScope, SecretValue
-from keybroker.core.secrets.store import new_grant_id
+from keybroker.core.secrets.records import new_grant_id
 from keybroker.wiring.services import Services
 from tests.core.broker.test_broker import (
     DEMO_URL,

@@ -12,7 +12,8 @@ import pytest
 from keybroker.core.errors import CatalogError, VaultError, VaultLocked, VaultUnavailable
 from keybroker.core.models import AuditDecision, GrantScope, SecretValue
 from keybroker.core.secrets.recovery import repair
-from keybroker.core.secrets.store import AsyncValueIO, _run_blocking, write_secret
+from keybroker.core.secrets.value_io import AsyncValueIO, run_blocking
+from keybroker.core.secrets.write import write_secret
 from keybroker.wiring.services import Services
 from tests.core.conftest import CardServer, make_card
 
@@ -213,7 +214,7 @@ def test_a_coroutine_that_suspends_cannot_be_run_blocking() -> None:
 
     coroutine: Coroutine[Any, Any, int] = suspends()
     with pytest.raises(RuntimeError, match="suspended"):
-        _run_blocking(coroutine)
+        run_blocking(coroutine)
 
 
 @pytest.mark.asyncio

@@ -30,7 +30,8 @@ from urllib.parse import quote
 import httpx
 
 from keybroker.core.a2a.credentials import Credentials, alternatives, build_credentials
-from keybroker.core.broker.policy import Allow, ReleaseRequest, decide, insecure_transport_reason, scheme_key
+from keybroker.core.broker.policy import Allow, ReleaseRequest, decide, scheme_key
+from keybroker.core.broker.transport import insecure_transport_reason
 from keybroker.core.catalog.catalog import ApPush
 from keybroker.core.errors import AgentUnreachable, BridgeError, PolicyDenied
 from keybroker.core.models import AgentRecord, AuditDecision, GrantScope, SecretRecord, SecretValue

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from keybroker.core.agents.schemes import scheme_supported
-from keybroker.core.broker.policy import insecure_transport_reason
+from keybroker.core.broker.transport import insecure_transport_reason
 from keybroker.core.models import AgentRecord, SecretDemand, SecretValue, SecurityScheme
 
 __all__ = [

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from keybroker.core.agents.schemes import SUPPORTED_SCHEME_KINDS, scheme_supported
-from keybroker.core.broker.policy import candidate_secret, grant_is_live, scheme_key
+from keybroker.core.broker.grant_rules import grant_is_live
+from keybroker.core.broker.policy import candidate_secret, scheme_key
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.models import AgentRecord, Grant, GrantScope, SecretRecord, SecurityScheme
 

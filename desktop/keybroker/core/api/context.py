@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """What every route gets: the core's objects, and helpers that keep blocking work off the loop.
 
-Routes act through the core's admin (core/admin.py's `LocalAdmin`, the same the settings window and
+Routes act through the core's admin (core/admin/local.py's `LocalAdmin`, the same the settings window and
 the CLI use), named after each request's caller. Catalog and vault calls block (SQLite, the vault
 worker's timeouts, a card fetch), so routes run them in Starlette's thread pool through `blocking`.
 """

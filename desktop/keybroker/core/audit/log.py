@@ -2,8 +2,8 @@
 
 Each row's hash covers its fields and the previous row's hash, so an edited, deleted or reordered
 row breaks the chain. The head (count and last hash) is also kept in the vault after every append,
-so cutting events off the end is caught too. Appends run under `BEGIN IMMEDIATE` and the head is
-written before the commit, so the app and the CLI never fork the chain or leave a stale head.
+so cutting events off the end is caught too (head.py). Appends run under `BEGIN IMMEDIATE` and the head
+is written before the commit, so the app and the CLI never fork the chain or leave a stale head.
 """
 
 from __future__ import annotations
@@ -11,63 +11,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sqlite3
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from keybroker.core.audit.head import DeferredHeadWriter, HeadStore
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.catalog.rows import AUDIT_ROWS
-from keybroker.core.models import AuditDecision, AuditEvent, SecretValue, from_json
-from keybroker.core.ports import SyncVault
+from keybroker.core.models import AuditDecision, AuditEvent, from_json
 
 log = logging.getLogger("keybroker.audit")
 
 GENESIS = "0" * 64
-HEAD_ACCOUNT = "keybroker.audit-head"
 
 #: Every column but the event's own hash goes into that hash, in table order.
 _HASHED = AUDIT_ROWS.names[:-1]
-
-
-class HeadStore(Protocol):
-    """Where the chain's head (count, last hash) is kept outside the database."""
-
-    def read(self) -> tuple[int, str] | None:
-        """The stored head, or None when none was stored."""
-        ...
-
-    def write(self, count: int, head: str) -> None:
-        """Store the head."""
-        ...
-
-
-class VaultHeadStore:
-    """Keeps the head in the OS vault as `count:hash`."""
-
-    def __init__(self, vault: SyncVault, account: str = HEAD_ACCOUNT) -> None:
-        self._vault = vault
-        self._account = account
-
-    def read(self) -> tuple[int, str] | None:
-        """Parse the stored head; a malformed one reads as (-1, text) so verify reports it."""
-        value = self._vault.get(self._account)
-        if value is None:
-            return None
-        count, _, head = value.reveal().partition(":")
-        try:
-            return int(count), head
-        except ValueError:
-            return -1, head
-
-    def write(self, count: int, head: str) -> None:
-        """Store `count:hash`."""
-        self._vault.set(self._account, SecretValue(f"{count}:{head}"))
-
-    def clear(self) -> None:
-        """Forget the head (purge)."""
-        self._vault.delete(self._account)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,76 +62,6 @@ def event_hash(fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-class _DeferredHeadWriter:
-    """Writes the head off the caller's thread, coalescing bursts into one vault write.
-
-    An OS vault write costs ~30 ms (gnome-keyring); a release must cost far less (DESIGN §7). The
-    writer reads the chain's tip itself under `BEGIN IMMEDIATE` on its own connection, so the head it
-    stores is always the newest one, whichever process appended last. It sleeps on an event: an idle
-    app is never woken by it.
-    """
-
-    def __init__(self, db_path: str, head: HeadStore) -> None:
-        self._db_path = db_path
-        self._head = head
-        self._wanted = threading.Event()
-        self._idle = threading.Event()
-        self._idle.set()
-        self._stop = False
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def request(self) -> None:
-        with self._lock:
-            self._idle.clear()
-            self._wanted.set()
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="keybroker-audit-head", daemon=True)
-                self._thread.start()
-
-    def flush(self, timeout: float | None = None) -> bool:
-        return self._idle.wait(timeout)
-
-    def close(self, timeout: float = 10.0) -> None:
-        self.flush(timeout)
-        with self._lock:
-            self._stop = True
-            self._wanted.set()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-
-    def _loop(self) -> None:
-        conn = sqlite3.connect(self._db_path, isolation_level=None, timeout=10.0)
-        try:
-            while True:
-                self._wanted.wait()
-                with self._lock:
-                    if self._stop:
-                        return
-                    self._wanted.clear()
-                try:
-                    self._write_tip(conn)
-                except Exception:  # the head is best effort here; verify reports a stale one
-                    log.exception("could not write the audit head to the vault")
-                with self._lock:
-                    if not self._wanted.is_set():
-                        self._idle.set()
-        finally:
-            conn.close()
-            self._idle.set()
-
-    def _write_tip(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            count = int(conn.execute("SELECT count(*) FROM audit").fetchone()[0])
-            row = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            if row is not None:
-                self._head.write(count, str(row[0]))
-        finally:
-            conn.execute("COMMIT")
-
-
 class AuditLog:
     """Appends and checks audit events in the catalog's `audit` table."""
 
@@ -195,7 +83,7 @@ class AuditLog:
         self._head_required = head_required
         self._listeners: list[Callable[[AuditEvent], None]] = []
         self._writer = (
-            _DeferredHeadWriter(str(catalog.path), head_store)
+            DeferredHeadWriter(str(catalog.path), head_store)
             if deferred_head and head_store is not None
             else None
         )

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A value split across streamed artifact chunks is cut whole (masking.py cuts one event at a time).
+"""A value split across streamed artifact chunks is cut whole (cutting.py cuts one event at a time).
 
 An agent may stream an artifact in chunks (`append: true`) and cut a value between two of them:
 `S1:CANARY-7f` then `3a9c-...:S2`. Neither chunk holds the value, a client joining them does. So,
@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from a2a.server.events.event_queue import Event
 from a2a.types import Artifact, Message, Part, Task, TaskArtifactUpdateEvent, TaskStatusUpdateEvent
 
-from keybroker.core.bridge.forms import MIN_SCRUB_LENGTH, held_tail
-from keybroker.core.bridge.masking import MASK, Cut, scrub_proto, scrub_text
+from keybroker.core.bridge.cutting import scrub_proto, scrub_text
+from keybroker.core.bridge.forms import MIN_SCRUB_LENGTH, Cut, held_tail
+from keybroker.core.models import MASK
 
 __all__ = ["SplitGuard"]
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The texts that give a secret value away, ready to cut out of what an agent sends back (masking.py).
+"""The texts that give a secret value away, ready to cut out of what an agent sends back (cutting.py).
 
 An agent echoing a value may encode it: `scrub_forms` lists the value and the encodings of it to cut
 too. A `Cut` is such texts made once, longest first, so that cutting many answers does not work the

@@ -4,7 +4,7 @@
 An agent may echo a value in any later answer: `tasks/get`, a cancel, a resubscription, a later
 message of the same task or conversation that did not carry the value again. So the bridge keeps,
 per agent slug, every value it released to that agent (pre-flight and run-time fulfilments, card
-credentials), with the texts that give each away (`masking.scrub_forms`, worked out once per value),
+credentials), with the texts that give each away (`forms.scrub_forms`, worked out once per value),
 and cuts them from every answer of that agent (handler.py).
 
 - Bounded: the most recent `RELEASED_LIMIT` distinct values per agent; an older one is forgotten.

@@ -15,7 +15,7 @@ give, `(event, Interrupt)`. The loop then:
 - a refusal of the card credentials (`auth-required` without demands): asks again once
   (scheme_auth.py) and resumes with the new credentials, or hands the refusal over.
 Every event the client gets is reported to a `TaskWatch` broker (task_trail.py) and cleaned: every
-`secret_fulfillments` value masked and every value released to the agent cut (masking.py).
+`secret_fulfillments` value masked and every value released to the agent cut (masking.py, cutting.py).
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from a2a.utils.errors import InvalidAgentResponseError, InvalidParamsError, Push
 
 from keybroker.core.a2a.credentials import Credentials, scheme_demand
 from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
-from keybroker.core.bridge.masking import Cut, clean_proto, scrub_quoted
+from keybroker.core.bridge.cutting import clean_proto, scrub_quoted
+from keybroker.core.bridge.forms import Cut
 from keybroker.core.bridge.ports import CallerLookup, Phase, SecretSource, TaskWatch
 from keybroker.core.bridge.released import ValueForms
 from keybroker.core.bridge.run_state import RunSecrets, RunState

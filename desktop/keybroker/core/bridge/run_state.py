@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from keybroker.core.a2a.credentials import Credentials
-from keybroker.core.bridge.masking import Cut, merge_cuts
+from keybroker.core.bridge.forms import Cut, merge_cuts
 from keybroker.core.bridge.released import ValueForms
 from keybroker.core.models import SecretValue
 

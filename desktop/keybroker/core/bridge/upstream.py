@@ -34,8 +34,8 @@ from a2a.types import AgentCard, SendMessageRequest, StreamResponse, SubscribeTo
 from a2a.utils.errors import A2AError, InternalError, InvalidAgentResponseError
 
 from keybroker.core.a2a.credentials import CredentialRegistry, Credentials, CredentialTransport
+from keybroker.core.bridge.cutting import scrub_text
 from keybroker.core.bridge.limits import UpstreamLimits
-from keybroker.core.bridge.masking import scrub_text
 from keybroker.core.bridge.tls import context_for
 
 __all__ = [

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from keybroker.core.audit.log import AuditLog
-from keybroker.core.broker.policy import MAX_GRANT_MINUTES, make_grant
+from keybroker.core.broker.grant_rules import MAX_GRANT_MINUTES, make_grant
 from keybroker.core.broker.prompts import (
     DEFAULT_MINUTES,
     NewValue,
@@ -36,12 +36,9 @@ from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.errors import KeybrokerError
 from keybroker.core.models import AgentRecord, AuditDecision, Grant, GrantScope, SecretRecord, SecretValue
 from keybroker.core.ports import AsyncVault
-from keybroker.core.secrets.store import (
-    AsyncValueIO,
-    check_value,
-    new_grant_id,
-    write_secret,
-)
+from keybroker.core.secrets.records import new_grant_id
+from keybroker.core.secrets.value_io import AsyncValueIO, check_value
+from keybroker.core.secrets.write import write_secret
 
 log = logging.getLogger("keybroker.broker")
 

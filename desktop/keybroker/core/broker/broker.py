@@ -1,5 +1,9 @@
 """The use case: an agent demands secrets -> policy -> the user if needed -> vault -> audit (DESIGN §2-§4).
 
+Longer than 300 lines because the rules below are stated once, here, and `Broker` is the one facade the
+bridge, the API and the app call; its steps are triage.py, prompt_request.py, desk.py, answer.py and
+fulfilment.py.
+
 `Broker.fulfil` takes every demand of one run (pre-flight from the card, or run time from an
 `auth-required` status) and answers with the values it may release and the keys it declined:
 
@@ -23,7 +27,7 @@
   `forget` (value updated or removed) or when their grants end; `on_lock` listeners (the bridge's
   memory of released values) are told after each lock;
 - a "this task" grant ends when the bridge sees its task reach a terminal state (`task_ended`: completed,
-  failed, canceled, rejected; audited `revoked`), and at the latest `policy.TASK_GRANT_CEILING` after
+  failed, canceled, rejected; audited `revoked`), and at the latest `grant_rules.TASK_GRANT_CEILING` after
   it was given, for a task that is never seen to end.
 
 No value is ever logged, audited, raised or shown in a repr: values only travel inside `SecretValue`.
@@ -32,30 +36,23 @@ No value is ever logged, audited, raised or shown in a repr: values only travel 
 from __future__ import annotations
 
 import logging
-import secrets as _random
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from dataclasses import dataclass
 
 from keybroker.core.audit.log import AuditLog
-from keybroker.core.broker.answer import AnswerApplier, Declined, Granted, GrantIds, Outcome
+from keybroker.core.broker.answer import AnswerApplier, Declined, Granted, Outcome
 from keybroker.core.broker.desk import OpenPrompt, PromptDesk, PromptResult, Released
+from keybroker.core.broker.fulfilment import Fulfilment, RunContext, Tally
 from keybroker.core.broker.grant_book import GrantBook
-from keybroker.core.broker.policy import (
-    Allow,
-    Ask,
-    Decision,
-    Deny,
-    ReleaseRequest,
-    decide,
-    grant_expired,
-    scheme_key,
-)
-from keybroker.core.broker.prompts import SCOPE_ORDER, Phase, PromptItem, PromptRequest
-from keybroker.core.broker.run_grants import RunGrants, placeholder
+from keybroker.core.broker.grant_rules import grant_expired
+from keybroker.core.broker.policy import Allow, Ask
+from keybroker.core.broker.prompt_request import build_prompt_request, is_first_contact
+from keybroker.core.broker.prompts import Phase, PromptRequest
+from keybroker.core.broker.run_grants import RunGrants
 from keybroker.core.broker.state import Cooldown, RunMemory, ValueCache
+from keybroker.core.broker.triage import Triage
 from keybroker.core.catalog.catalog import Catalog
-from keybroker.core.errors import InvalidInputError, VaultError
+from keybroker.core.errors import VaultError
 from keybroker.core.models import (
     TERMINAL_TASK_STATES,
     AgentRecord,
@@ -63,16 +60,13 @@ from keybroker.core.models import (
     Grant,
     GrantScope,
     SecretDemand,
-    SecretRecord,
     SecretValue,
-    validate_key,
 )
 from keybroker.core.ports import AsyncVault, Notifier, Prompter, Stores
 
-log = logging.getLogger("keybroker.broker")
+__all__ = ["Broker", "BrokerConfig", "Fulfilment"]
 
-#: How often a consumed-elsewhere ONCE grant is re-decided before giving up on it.
-_DECIDE_ATTEMPTS = 3
+log = logging.getLogger("keybroker.broker")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,54 +89,6 @@ class BrokerConfig:
             raise ValueError("prompt_timeout must be more than 0 seconds")
         if self.cooldown_seconds < 0 or self.unanswered_limit < 1 or self.max_runs < 1:
             raise ValueError("cooldown_seconds >= 0, unanswered_limit >= 1 and max_runs >= 1")
-
-
-@dataclass(frozen=True, slots=True)
-class Fulfilment:
-    """What `fulfil` released and declined. `reasons` says, per declined key, why (for logs and status)."""
-
-    values: Mapping[str, SecretValue]
-    declined: frozenset[str]
-    timed_out: bool = False
-    reasons: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class _Run:
-    """One `fulfil` call's context."""
-
-    agent: AgentRecord
-    phase: Phase
-    task_id: str | None
-    context_id: str | None
-    run_id: str | None
-    caller: str | None
-
-    @property
-    def run_key(self) -> str | None:
-        if self.run_id:
-            return f"run:{self.run_id}"
-        return f"task:{self.task_id}" if self.task_id else None
-
-    @property
-    def grant_ids(self) -> GrantIds:
-        mark = placeholder(self.run_id) if self.run_id else None
-        return GrantIds(self.task_id or mark, self.context_id or mark)
-
-
-@dataclass
-class _Tally:
-    values: dict[str, SecretValue] = field(default_factory=dict)
-    reasons: dict[str, str] = field(default_factory=dict)
-    timed_out: bool = False
-
-    def result(self) -> Fulfilment:
-        return Fulfilment(
-            values=MappingProxyType(self.values),
-            declined=frozenset(self.reasons),
-            timed_out=self.timed_out,
-            reasons=MappingProxyType(self.reasons),
-        )
 
 
 class Broker:
@@ -169,9 +115,7 @@ class Broker:
         self._cooldown = Cooldown(limit=self.config.unanswered_limit, seconds=self.config.cooldown_seconds)
         self._run_grants = RunGrants(catalog, max_runs=self.config.max_runs)
         self._lock_listeners: list[Callable[[], None]] = []
-        #: Set when a lock could not end the grants in the catalog (a full disk): grants short of ALWAYS
-        #: given up to then count as ended anyway, so a failed lock still stops every release.
-        self._failed_lock_at: float | None = None
+        self._triage = Triage(catalog, self._runs, allowed_insecure_hosts=self.config.allowed_insecure_hosts)
         self._desk = PromptDesk(
             prompter=prompter,
             applier=AnswerApplier(catalog, vault, audit, self.forget),
@@ -227,7 +171,7 @@ class Broker:
         demand): each is audited `refused` and asked for again even under a grant, since the stored
         value may be out of date (the answer may keep it, or replace it).
         """
-        run = _Run(agent, phase, task_id, context_id, run_id, caller)
+        run = RunContext(agent, phase, task_id, context_id, run_id, caller)
         refused = frozenset(stale)
         for key in sorted(refused & {d.key for d in demands}):
             self._audit.append(
@@ -242,11 +186,11 @@ class Broker:
         if run_id and (task_id or context_id):
             self.bind_run(run_id, task_id=task_id, context_id=context_id)
         self._sweep_cache()
-        tally = _Tally()
+        tally = Tally(self._catalog, self._audit, run)
         allows: list[tuple[str, Allow]] = []
         asks: list[tuple[SecretDemand, Ask]] = []
         for demand in _unique(demands):
-            decision = self._classify(run, demand, tally, demand.key in refused)
+            decision = self._triage.classify(run, demand, tally, demand.key in refused)
             if isinstance(decision, Allow):
                 allows.append((demand.key, decision))
             elif isinstance(decision, Ask):
@@ -255,14 +199,21 @@ class Broker:
         if asks and self._cooldown.active(agent.slug, self._now):
             for demand, ask in asks:
                 secret_id = ask.secret.secret_id if ask.secret else None
-                self._decline(run, tally, demand.key, secret_id, AuditDecision.DENIED, "cooldown")
+                tally.decline(demand.key, secret_id, AuditDecision.DENIED, "cooldown")
             asks = []
         elif asks:
             # No await since the decisions were taken, so none went stale before the prompt opens.
             keys = frozenset(demand.key for demand, _ in asks)
             prompt = self._desk.join(agent.slug, agent.fingerprint, keys)
             if prompt is None:
-                prompt = self._desk.open(self._build_request(run, asks), run.grant_ids)
+                request = build_prompt_request(
+                    run,
+                    asks,
+                    now=self._now,
+                    timeout=self.config.prompt_timeout,
+                    first_contact=is_first_contact(self._catalog, agent.slug),
+                )
+                prompt = self._desk.open(request, run.grant_ids)
         try:
             while allows:
                 key, allow = allows[0]
@@ -279,77 +230,15 @@ class Broker:
                 self._desk.leave(prompt)
         return tally.result()
 
-    def _classify(
-        self, run: _Run, demand: SecretDemand, tally: _Tally, stale: bool = False
-    ) -> Decision | None:
-        """Decide one demand; declines are settled here (None), Allow and Ask go back to the caller."""
-        key = demand.key
-        try:
-            validate_key(key)
-        except InvalidInputError:
-            self._decline(run, tally, key, None, AuditDecision.DENIED, "invalid demand key", audit_key=False)
-            return None
-        for _ in range(_DECIDE_ATTEMPTS):
-            decision = self._decide(run, demand)
-            if stale and isinstance(decision, Allow):
-                reason = (
-                    f"{run.agent.slug} refused the stored value for {key}: "
-                    "type a new one, or allow to retry with the stored one"
-                )
-                return Ask(reason=reason, secret=decision.secret, offers=(), card_changed=False)
-            if isinstance(decision, Deny):
-                self._decline(run, tally, key, None, AuditDecision.DENIED, decision.reason)
-                return None
-            if isinstance(decision, Ask):
-                if self._runs.declined(run.run_key, key):
-                    secret_id = decision.secret.secret_id if decision.secret else None
-                    detail = "declined earlier in this run"
-                    self._decline(run, tally, key, secret_id, AuditDecision.DENIED, detail)
-                    return None
-                return decision
-            # A ONCE grant is spent before the value is read, so two runs never spend it twice.
-            if not decision.consume or self._catalog.delete_grant(decision.grant.grant_id):
-                return decision
-        detail = "its once grant was spent by another run"
-        self._decline(run, tally, key, None, AuditDecision.DENIED, detail)
-        return None
-
-    def _decide(self, run: _Run, demand: SecretDemand) -> Decision:
-        ids = run.grant_ids
-        key = demand.key
-        if demand.scheme is not None:
-            # A scheme's value may be stored under another key (`secrets set X-API-Key --scheme apiKey`).
-            bound = scheme_key(run.agent.slug, demand.scheme, self._catalog.list_secrets())
-            key = bound or key
-        request = ReleaseRequest(
-            agent=run.agent, key=key, scheme=demand.scheme, task_id=ids.task_id, context_id=ids.context_id
-        )
-        return decide(
-            request,
-            self._catalog.list_secrets(key=key),
-            self._grants_of(run.agent.slug),
-            self._now,
-            allowed_insecure_hosts=self.config.allowed_insecure_hosts,
-        )
-
     def releasable(self, agent: AgentRecord, demands: Sequence[SecretDemand]) -> frozenset[str]:
         """The keys of `demands` that `fulfil` would release now without asking anyone.
 
         Nothing is audited, spent or prompted: the bridge uses it to pick the first security
         requirement whose credentials are all at hand. A ONCE grant counts (`fulfil` spends it).
         """
-        run = _Run(agent, "preflight", None, None, None, None)
-        found: set[str] = set()
-        for demand in demands:
-            try:
-                validate_key(demand.key)
-            except InvalidInputError:
-                continue
-            if isinstance(self._decide(run, demand), Allow):
-                found.add(demand.key)
-        return frozenset(found)
+        return self._triage.releasable(agent, demands)
 
-    async def _release_allowed(self, run: _Run, tally: _Tally, key: str, allow: Allow) -> None:
+    async def _release_allowed(self, run: RunContext, tally: Tally, key: str, allow: Allow) -> None:
         secret, grant = allow.secret, allow.grant
         problem: str | None = None
         try:
@@ -366,64 +255,15 @@ class Broker:
             if allow.consume:
                 self._catalog.add_grant(grant)
             log.warning("%s for %s not released: %s", key, run.agent.slug, problem)
-            self._decline(run, tally, key, secret.secret_id, AuditDecision.DENIED, problem or "no value")
+            tally.decline(key, secret.secret_id, AuditDecision.DENIED, problem or "no value")
             return
         detail = "once grant spent" if allow.consume else None
-        self._record_release(run, tally, key, secret, grant.scope, value, detail)
+        tally.release(key, secret, grant.scope, value, detail)
 
     # Prompts ------------------------------------------------------------------------------------
 
-    def _build_request(self, run: _Run, asks: list[tuple[SecretDemand, Ask]]) -> PromptRequest:
-        items = tuple(
-            PromptItem(
-                key=demand.key,
-                name=demand.name or demand.key,
-                description=demand.description,
-                reason=ask.reason,
-                stored=ask.secret,
-                offers=ask.offers,
-                card_changed=ask.card_changed,
-                scheme=demand.scheme,
-            )
-            for demand, ask in asks
-        )
-        ids = run.grant_ids
-        scopes = tuple(
-            s
-            for s in SCOPE_ORDER
-            if (s != GrantScope.TASK or ids.task_id) and (s != GrantScope.CONVERSATION or ids.context_id)
-        )
-        now = self._now
-        timeout = self.config.prompt_timeout
-        return PromptRequest(
-            prompt_id="pr_" + _random.token_hex(6),
-            agent=run.agent,
-            items=items,
-            phase=run.phase,
-            task_id=run.task_id,
-            context_id=run.context_id,
-            run_id=run.run_id,
-            caller=run.caller,
-            first_contact=self._first_contact(run.agent.slug),
-            card_changed=any(item.card_changed for item in items),
-            scopes=scopes,
-            default_scope=GrantScope.TASK if GrantScope.TASK in scopes else GrantScope.ONCE,
-            created=now,
-            deadline=now + timeout,
-            timeout=timeout,
-        )
-
-    def _first_contact(self, slug: str) -> bool:
-        if self._catalog.list_grants(agent=slug):
-            return False
-        released = self._catalog.query(
-            "SELECT 1 FROM audit WHERE agent = ? AND decision = ? LIMIT 1",
-            (slug, AuditDecision.RELEASED.value),
-        )
-        return not released
-
     def _settle(
-        self, run: _Run, tally: _Tally, keys: list[str], prompt_id: str, result: PromptResult
+        self, run: RunContext, tally: Tally, keys: list[str], prompt_id: str, result: PromptResult
     ) -> None:
         """Release or decline this run's asked keys from the shared prompt result."""
         for key in keys:
@@ -432,11 +272,9 @@ class Broker:
                 outcome = Declined(AuditDecision.DENIED, f"prompt {prompt_id} gave no answer for it")
             if isinstance(outcome, Released):
                 secret, grant = outcome.secret, outcome.grant
-                self._record_release(
-                    run, tally, key, secret, grant.scope, outcome.value, f"prompt {prompt_id}"
-                )
+                tally.release(key, secret, grant.scope, outcome.value, f"prompt {prompt_id}")
                 continue
-            self._decline(run, tally, key, None, outcome.decision, outcome.detail)
+            tally.decline(key, None, outcome.decision, outcome.detail)
             if outcome.remember:
                 self._runs.decline(run.run_key, [key])
             tally.timed_out = tally.timed_out or outcome.decision == AuditDecision.TIMED_OUT
@@ -467,20 +305,12 @@ class Broker:
         try:
             ended = self._grants.lock(caller=caller)
         except Exception:
-            self._failed_lock_at = self._now
+            self._triage.lock_failed_at = self._now
             log.warning("locked in memory only: the grants could not be ended in the catalog")
             raise
-        self._failed_lock_at = None
+        self._triage.lock_failed_at = None
         log.info("locked: %d grant(s) ended, cached values dropped", len(ended))
         return ended
-
-    def _grants_of(self, slug: str) -> list[Grant]:
-        """The agent's grants that may release: all of them, unless a lock failed to end some."""
-        grants = self._catalog.list_grants(agent=slug)
-        cutoff = self._failed_lock_at
-        if cutoff is None:
-            return grants
-        return [g for g in grants if g.scope is GrantScope.ALWAYS or g.created > cutoff]
 
     def on_lock(self, listener: Callable[[], None]) -> None:
         """Call `listener()` at every `lock`, on the locking thread (drops values held elsewhere)."""
@@ -561,57 +391,6 @@ class Broker:
             self._cache.put(secret_id, value, generation)
         return value
 
-    # Records ------------------------------------------------------------------------------------
-
-    def _record_release(
-        self,
-        run: _Run,
-        tally: _Tally,
-        key: str,
-        secret: SecretRecord,
-        scope: GrantScope,
-        value: SecretValue,
-        detail: str | None,
-    ) -> None:
-        self._catalog.record_use(secret.secret_id)
-        self._audit.append(
-            AuditDecision.RELEASED,
-            agent=run.agent.slug,
-            key=key,
-            secret_id=secret.secret_id,
-            scope=scope.value,
-            task_id=run.task_id,
-            context_id=run.context_id,
-            caller=run.caller,
-            detail=_join(run.phase, detail),
-        )
-        tally.values[key] = value
-        log.debug("released %s to %s (%s, %s)", key, run.agent.slug, scope.value, run.phase)
-
-    def _decline(
-        self,
-        run: _Run,
-        tally: _Tally,
-        key: str,
-        secret_id: str | None,
-        decision: AuditDecision,
-        detail: str,
-        *,
-        audit_key: bool = True,
-    ) -> None:
-        self._audit.append(
-            decision,
-            agent=run.agent.slug,
-            key=key if audit_key else None,
-            secret_id=secret_id,
-            task_id=run.task_id,
-            context_id=run.context_id,
-            caller=run.caller,
-            detail=detail,
-        )
-        tally.reasons[key] = detail
-        log.info("%s for %s %s: %s", key if audit_key else "a demand", run.agent.slug, decision.value, detail)
-
     @property
     def _now(self) -> float:
         return self._catalog.clock.now()
@@ -623,7 +402,3 @@ def _unique(demands: Sequence[SecretDemand]) -> Iterator[SecretDemand]:
         if demand.key not in seen:
             seen.add(demand.key)
             yield demand
-
-
-def _join(phase: Phase, detail: str | None) -> str:
-    return f"{phase}: {detail}" if detail else phase

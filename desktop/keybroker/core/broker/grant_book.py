@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from keybroker.core.audit.log import AuditLog
-from keybroker.core.broker.policy import expired_grants, grant_is_live
+from keybroker.core.broker.grant_rules import expired_grants, grant_is_live
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.errors import UnknownGrantError
 from keybroker.core.models import AuditDecision, Grant, GrantScope

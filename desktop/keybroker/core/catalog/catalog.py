@@ -199,7 +199,7 @@ class Catalog(Database):
         )
 
     def list_grants(self, *, agent: str | None = None, secret_id: str | None = None) -> list[Grant]:
-        """Stored grants (the caller filters liveness with `policy.grant_is_live`)."""
+        """Stored grants (the caller filters liveness with `grant_rules.grant_is_live`)."""
         sql = f"SELECT {GRANT_ROWS.columns} FROM grants WHERE 1 = 1"
         params: list[Any] = []
         if agent is not None:

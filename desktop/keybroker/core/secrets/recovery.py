@@ -1,4 +1,4 @@
-"""Repair what a crash left between the vault and the catalog (see `core/secrets/store.py`).
+"""Repair what a crash left between the vault and the catalog (write orders: `write.py`, `store.py`).
 
 A `pending` row whose writer is gone: the value either reached the vault (finish: the row becomes
 `ready`) or did not (undo: the row goes). A `deleting` row whose writer is gone: finish the delete.

@@ -1,12 +1,14 @@
 """Secret values in the OS vault, through one explicitly chosen backend.
 
-Service `keybroker`, account = `secret_id`. The backend is anything with the three calls of
-vault_backend.py: ours (Secret Service on Linux, memory) or keyring's (macOS, Windows); keyring is not
-imported here. Every backend call runs on one worker thread with a timeout (vault_worker.py); errors are
-mapped into core/errors.py (vault_errors.py); values too large for one entry are split into chunks
-(vault_format.py). `open_vault()` picks the backend from `KEYBROKER_VAULT`:
-`system` (the OS vault, default) or `memory` (session only). Values only travel as `SecretValue`; nothing
-here logs, raises or reprs a value.
+Longer than 300 lines because every call comes twice, blocking and awaited, over the one orchestration
+both share (the worker, timeouts, the unlocking state, naming the account in errors).
+
+Service `keybroker`, account = `secret_id`. The backend is anything with the three calls of backend.py:
+ours (Secret Service on Linux, memory) or keyring's (macOS, Windows); keyring is not imported here. Every
+backend call runs on one worker thread with a timeout (worker.py); errors are mapped into core/errors.py
+(errors.py); values too large for one entry are split into chunks (chunked.py, in format.py's layout).
+`open_vault()` picks the backend from `KEYBROKER_VAULT`: `system` (the OS vault, default) or `memory`
+(session only). Values only travel as `SecretValue`; nothing here logs, raises or reprs a value.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from keybroker import VAULT_SERVICE
 from keybroker.core.errors import InvalidInputError, VaultError, VaultLocked, VaultTimeout
 from keybroker.core.models import MAX_VALUE_BYTES, SecretValue
 from keybroker.core.vault import format as fmt
-from keybroker.core.vault.backend import VaultBackend, is_missing_entry
+from keybroker.core.vault.backend import VaultBackend
 from keybroker.core.vault.choice import (
     backend_display_name,
     default_chunking,
@@ -31,6 +33,7 @@ from keybroker.core.vault.choice import (
     load_system_backend,
     secret_service_locked,
 )
+from keybroker.core.vault.chunked import ChunkedEntries
 from keybroker.core.vault.errors import LOCKED_HINT, map_backend_error, release_backend_resources
 from keybroker.core.vault.memory import MemoryKeyring
 from keybroker.core.vault.worker import Tick, VaultWorker
@@ -47,7 +50,6 @@ VAULT_MODES = ("system", "memory")
 #: Reserved account (contains `#`, which user accounts cannot) read by probe() and unlock().
 PROBE_ACCOUNT = "#probe"
 MAX_ACCOUNT_LENGTH = 256
-_READ_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +95,13 @@ class Vault:
             codecs.lookup(chunk_encoding)
         except LookupError:
             raise InvalidInputError(f"unknown chunk encoding {chunk_encoding!r}") from None
-        self._backend = backend
-        self.service = service
+        self._entries = ChunkedEntries(
+            backend, service=service, limit=chunk_limit_bytes, encoding=chunk_encoding
+        )
         self.timeout = timeout
         self.account_names: Callable[[str], str | None] | None = None
         """secret_id -> what error messages call it (Services sets it from the catalog)."""
         self.unlock_timeout = unlock_timeout
-        self.chunk_limit_bytes = chunk_limit_bytes
-        self.chunk_encoding = chunk_encoding
         self.is_memory = is_memory
         self.backend_name = backend_display_name(backend)
         self._worker = worker or VaultWorker()
@@ -125,6 +126,21 @@ class Vault:
         return text
 
     @property
+    def service(self) -> str:
+        """The vault service the values are stored under (accounts are secret ids)."""
+        return self._entries.service
+
+    @property
+    def chunk_limit_bytes(self) -> int | None:
+        """Entry size over which a value is split into chunks; None: never split."""
+        return self._entries.limit
+
+    @property
+    def chunk_encoding(self) -> str:
+        """The encoding `chunk_limit_bytes` counts bytes of (the backend's storage encoding)."""
+        return self._entries.encoding
+
+    @property
     def unlocking(self) -> bool:
         """True while the next call gets the long unlock timeout (after a locked result)."""
         return self._unlocking
@@ -137,23 +153,23 @@ class Vault:
     def get(self, account: str) -> SecretValue | None:
         """The value stored at `account`, or None when there is none (an empty value is "")."""
         _check_account(account)
-        return self._run("read", account, lambda tick: self._get_job(tick, account))
+        return self._run("read", account, lambda tick: self._entries.get(tick, account))
 
     def set(self, account: str, value: SecretValue | str) -> None:
         """Store or replace the value at `account`."""
         _check_account(account)
         text = _check_value(account, value)
-        self._run("store", account, lambda tick: self._set_job(tick, account, text), scrub=(text,))
+        self._run("store", account, lambda tick: self._entries.set(tick, account, text), scrub=(text,))
 
     def delete(self, account: str) -> bool:
         """Remove the value (and its chunks); False when nothing was there."""
         _check_account(account)
-        return self._run("delete", account, lambda tick: self._delete_job(tick, account))
+        return self._run("delete", account, lambda tick: self._entries.delete(tick, account))
 
     def exists(self, account: str) -> bool:
         """Whether a value is stored at `account`, without reading its chunks."""
         _check_account(account)
-        return self._run("look up", account, lambda tick: self._raw_get(tick, account) is not None)
+        return self._run("look up", account, lambda tick: self._entries.raw_get(tick, account) is not None)
 
     def probe(self) -> VaultStatus:
         """Ask the backend whether it answers and is unlocked, without opening an unlock prompt if it can."""
@@ -177,23 +193,25 @@ class Vault:
     async def aget(self, account: str) -> SecretValue | None:
         """Async `get`."""
         _check_account(account)
-        return await self._arun("read", account, lambda tick: self._get_job(tick, account))
+        return await self._arun("read", account, lambda tick: self._entries.get(tick, account))
 
     async def aset(self, account: str, value: SecretValue | str) -> None:
         """Async `set`."""
         _check_account(account)
         text = _check_value(account, value)
-        await self._arun("store", account, lambda tick: self._set_job(tick, account, text), scrub=(text,))
+        await self._arun("store", account, lambda tick: self._entries.set(tick, account, text), scrub=(text,))
 
     async def adelete(self, account: str) -> bool:
         """Async `delete`."""
         _check_account(account)
-        return await self._arun("delete", account, lambda tick: self._delete_job(tick, account))
+        return await self._arun("delete", account, lambda tick: self._entries.delete(tick, account))
 
     async def aexists(self, account: str) -> bool:
         """Async `exists`."""
         _check_account(account)
-        return await self._arun("look up", account, lambda tick: self._raw_get(tick, account) is not None)
+        return await self._arun(
+            "look up", account, lambda tick: self._entries.raw_get(tick, account) is not None
+        )
 
     async def aprobe(self) -> VaultStatus:
         """Async `probe`."""
@@ -304,127 +322,17 @@ class Vault:
         except VaultError as exc:
             raise self._named(exc, account) from exc.__cause__
 
-    # Jobs (these run on the worker thread) -------------------------------------------------------
-
-    def _raw_get(self, tick: Tick, account: str) -> str | None:
-        tick()
-        return self._backend.get_password(self.service, account)
-
-    def _raw_set(self, tick: Tick, account: str, text: str) -> None:
-        tick()
-        self._backend.set_password(self.service, account, text)
-
-    def _raw_delete(self, tick: Tick, account: str) -> bool:
-        """Delete one entry; False when the backend says there was none."""
-        tick()
-        try:
-            self._backend.delete_password(self.service, account)
-        except Exception as exc:
-            if is_missing_entry(exc):  # ours, or keyring's PasswordDeleteError
-                return False
-            raise
-        return True
-
-    def _read_header(self, tick: Tick, account: str) -> fmt.ChunkHeader | None:
-        """The current chunk header at `account`, if the entry there is chunked."""
-        raw = self._raw_get(tick, account)
-        if raw is None:
-            return None
-        try:
-            entry = fmt.parse_entry(raw, account)
-        except VaultError:
-            return None  # not ours: it is simply overwritten
-        return entry if isinstance(entry, fmt.ChunkHeader) else None
-
-    def _get_job(self, tick: Tick, account: str) -> SecretValue | None:
-        for _ in range(_READ_ATTEMPTS):
-            raw = self._raw_get(tick, account)
-            if raw is None:
-                return None
-            entry = fmt.parse_entry(raw, account)
-            if isinstance(entry, fmt.Inline):
-                return SecretValue(entry.value)
-            pieces: list[str] = []
-            for index in range(entry.count):
-                piece = self._raw_get(tick, fmt.chunk_account(account, entry.generation, index))
-                if not piece:
-                    break
-                pieces.append(piece)
-            else:
-                value = "".join(pieces)
-                if fmt.digest(value) == entry.sha256:
-                    return SecretValue(value)
-            # Another process may have replaced the value between our reads: read the header again.
-        raise VaultError(
-            f"the vault entry {account!r} is damaged: its chunks are missing or do not match",
-            hint="store the value again with `keybroker secrets set`",
-        )
-
-    def _set_job(self, tick: Tick, account: str, text: str) -> None:
-        limit, encoding = self.chunk_limit_bytes, self.chunk_encoding
-        inline = fmt.inline_entry(text)
-        # Read first even when this vault never chunks (limit None): the entry may have been written
-        # chunked under another limit (a vault shared with an older or differently set up Keybroker),
-        # and its chunks, pieces of the old value, must not outlive it.
-        old = self._read_header(tick, account)
-        if limit is None or fmt.fits(inline, limit, encoding):
-            self._raw_set(tick, account, inline)
-        else:
-            generation = fmt.next_generation(old)
-            pieces = fmt.split_encoded(text, limit, encoding)
-            for index, piece in enumerate(pieces):
-                self._raw_set(tick, fmt.chunk_account(account, generation, index), piece)
-            # Leftovers of an interrupted earlier write at this generation.
-            self._sweep(tick, account, generation, start=len(pieces))
-            header = fmt.ChunkHeader(generation, len(pieces), fmt.digest(text)).to_entry()
-            if not fmt.fits(header, limit, encoding):
-                raise VaultError(f"the chunk header for {account!r} does not fit the vault's entry size")
-            self._raw_set(tick, account, header)  # the commit: readers now see the new value
-        if old is not None:
-            self._delete_chunks(tick, account, old)
-
-    def _delete_job(self, tick: Tick, account: str) -> bool:
-        raw = self._raw_get(tick, account)
-        old: fmt.ChunkHeader | None = None
-        if raw is not None:
-            try:
-                entry = fmt.parse_entry(raw, account)
-            except VaultError:
-                entry = None
-            old = entry if isinstance(entry, fmt.ChunkHeader) else None
-            # The main entry goes first: a reader never sees a header whose chunks are gone.
-            if not self._raw_delete(tick, account) and self._raw_get(tick, account) is not None:
-                raise VaultError(f"the vault refused to delete {account!r}")
-        if old is not None:
-            self._delete_chunks(tick, account, old)
-        if self.chunk_limit_bytes is not None:
-            # Chunks an interrupted write may have left at either generation.
-            for generation in fmt.GENERATIONS:
-                if old is None or generation != old.generation:
-                    self._sweep(tick, account, generation, start=0)
-        return raw is not None
-
-    def _delete_chunks(self, tick: Tick, account: str, header: fmt.ChunkHeader) -> None:
-        for index in range(header.count):
-            self._raw_delete(tick, fmt.chunk_account(account, header.generation, index))
-        self._sweep(tick, account, header.generation, start=header.count)
-
-    def _sweep(self, tick: Tick, account: str, generation: int, *, start: int) -> None:
-        """Delete chunks `start`, `start+1`, ... of a generation until one is missing."""
-        bound = fmt.max_chunks(self.chunk_limit_bytes or fmt.MIN_CHUNK_LIMIT_BYTES)
-        for index in range(start, bound):
-            if not self._raw_delete(tick, fmt.chunk_account(account, generation, index)):
-                return
+    # Jobs (these run on the worker thread; the value layout is chunked.py's) ----------------------
 
     def _probe_job(self, tick: Tick) -> None:
         tick()
-        if secret_service_locked(self._backend):
+        if secret_service_locked(self._entries.backend):
             raise VaultLocked("the vault is locked", hint=LOCKED_HINT)
-        self._raw_get(tick, PROBE_ACCOUNT)
+        self._entries.raw_get(tick, PROBE_ACCOUNT)
 
     def _unlock_job(self, tick: Tick) -> None:
         # Reading any entry makes the backend unlock its collection, with the OS prompt where there is one.
-        self._raw_get(tick, PROBE_ACCOUNT)
+        self._entries.raw_get(tick, PROBE_ACCOUNT)
 
     # Status --------------------------------------------------------------------------------------
 

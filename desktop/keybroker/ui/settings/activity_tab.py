@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The Activity tab: the audit log, filtered by agent, decision and text; exported; verified."""
+"""The Activity tab: the audit log, filtered by agent, decision and text; exported; verified.
+
+Longer than 300 lines because its filters, table, export and chain check act on the same widgets and
+the same filtered events; how an event reads is formatting.py's, the export format audit_export.py's.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,15 @@ from keybroker.core.audit.log import AuditReport
 from keybroker.core.models import AuditDecision, AuditEvent
 from keybroker.ui.settings.audit_export import format_for, with_suffix, write_export
 from keybroker.ui.settings.context import TabContext
-from keybroker.ui.settings.formatting import DECISION_LABELS, decision_label, full_time, scope_label, when
+from keybroker.ui.settings.formatting import (
+    DECISION_LABELS,
+    decision_label,
+    event_summary,
+    event_tooltip,
+    full_time,
+    scope_label,
+    when,
+)
 from keybroker.ui.settings.status_line import ERROR_COLOR, OK_COLOR, WARN_COLOR, StatusLine
 from keybroker.ui.settings.tab_base import SettingsTab
 from keybroker.ui.settings.table import Column, RecordTableModel, TableArea, make_table_view, selected_record
@@ -130,7 +142,7 @@ class ActivityTab(SettingsTab):
             Column("Key", lambda e: e.key or "", chars=18, tooltip=lambda e: e.secret_id or e.key),
             Column("Scope", lambda e: scope_label(e.scope), chars=11),
             Column("Caller", lambda e: e.caller or "", chars=18),
-            Column("Detail", lambda e: e.detail or "", tooltip=lambda e: _event_tooltip(e)),
+            Column("Detail", lambda e: e.detail or "", tooltip=lambda e: event_tooltip(e)),
         ]
         self.model: RecordTableModel[AuditEvent] = RecordTableModel(columns, key=lambda e: str(e.seq))
         self.view = make_table_view(self.model)
@@ -298,26 +310,3 @@ class ActivityTab(SettingsTab):
                 self.status.failed(exc)
 
         self.ctx.jobs.submit(work, on_done=done, on_error=failed)
-
-
-def _event_tooltip(e: AuditEvent) -> str:
-    parts = [e.detail or decision_label(e.decision)]
-    if e.task_id:
-        parts.append(f"task {e.task_id}")
-    if e.context_id:
-        parts.append(f"conversation {e.context_id}")
-    parts.append(f"hash {e.hash[:16]}…")
-    return "\n".join(parts)
-
-
-def event_summary(e: AuditEvent) -> str:
-    """One selected event in words: `Released GITHUB_TOKEN · issue-digest · minutes — <detail> · task …`."""
-    head = " · ".join(
-        p for p in (f"{decision_label(e.decision)} {e.key or ''}".strip(), e.agent, scope_label(e.scope)) if p
-    )
-    tail = [e.detail] if e.detail else []
-    if e.task_id:
-        tail.append(f"task {e.task_id}")
-    if e.context_id:
-        tail.append(f"conversation {e.context_id}")
-    return f"{full_time(e.ts)}  {head}" + (f" — {' · '.join(tail)}" if tail else "")

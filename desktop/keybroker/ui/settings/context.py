@@ -2,7 +2,7 @@
 """What every tab needs: the app's facade, the event hub, the job runner and the asker.
 
 The window talks to the core through a narrow facade only (`AppFacade`, which `Runtime` provides):
-`admin` (core/admin.py's `LocalAdmin`: agents, secrets, grants, audit, each change audited under
+`admin` (core/admin/local.py's `LocalAdmin`: agents, secrets, grants, audit, each change audited under
 the window's name), where the app keeps its files, the vault in use and the API token. Tests pass a
 stub over a real catalog and a memory vault.
 """

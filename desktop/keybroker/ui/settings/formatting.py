@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
-"""How times, owners, scopes and decisions read in the settings window (pure functions)."""
+"""How times, owners, scopes, decisions and audit events read in the settings window (pure functions)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
 
-from keybroker.core.models import AuditDecision, Grant, GrantScope, SecretRecord
+from keybroker.core.models import AuditDecision, AuditEvent, Grant, GrantScope, SecretRecord
 
 DECISION_LABELS: dict[AuditDecision, str] = {
     AuditDecision.RELEASED: "Released",
@@ -143,3 +143,27 @@ def short_id(value: str | None, length: int = 12) -> str:
     if not value:
         return ""
     return value if len(value) <= length else value[:length] + "…"
+
+
+def event_tooltip(e: AuditEvent) -> str:
+    """An event's detail (or decision), its task and conversation, and the start of its hash."""
+    parts = [e.detail or decision_label(e.decision)]
+    if e.task_id:
+        parts.append(f"task {e.task_id}")
+    if e.context_id:
+        parts.append(f"conversation {e.context_id}")
+    parts.append(f"hash {e.hash[:16]}…")
+    return "\n".join(parts)
+
+
+def event_summary(e: AuditEvent) -> str:
+    """One selected event in words: `Released GITHUB_TOKEN · issue-digest · minutes — <detail> · task …`."""
+    head = " · ".join(
+        p for p in (f"{decision_label(e.decision)} {e.key or ''}".strip(), e.agent, scope_label(e.scope)) if p
+    )
+    tail = [e.detail] if e.detail else []
+    if e.task_id:
+        tail.append(f"task {e.task_id}")
+    if e.context_id:
+        tail.append(f"conversation {e.context_id}")
+    return f"{full_time(e.ts)}  {head}" + (f" — {' · '.join(tail)}" if tail else "")

@@ -14,7 +14,7 @@ from PySide6.QtGui import QColor, QKeySequence
 from PySide6.QtWidgets import QLabel, QStyle, QVBoxLayout, QWidget
 
 from keybroker.core.agents.status import AgentStatus
-from keybroker.core.broker.policy import grant_is_live
+from keybroker.core.broker.grant_rules import grant_is_live
 from keybroker.core.models import Grant, GrantScope, SecretRecord
 from keybroker.ui.settings import questions
 from keybroker.ui.settings.action_bar import ActionBar

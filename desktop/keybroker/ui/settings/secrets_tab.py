@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The Secrets tab: every stored secret (never a value), add, edit, reveal, revoke and delete."""
+"""The Secrets tab: every stored secret (never a value), add, edit, reveal, revoke and delete.
+
+Longer than 300 lines because its five actions share the table, the busy state and the status line; the
+edit dialog (secret_dialog.py) and the reveal box (reveal_box.py) are modules of their own.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from PySide6.QtWidgets import QLineEdit, QVBoxLayout, QWidget
 from keybroker.core.admin import SecretRef
 from keybroker.core.errors import UnknownGrantError
 from keybroker.core.models import SecretRecord, SecretValue
-from keybroker.core.secrets.store import StoreResult
+from keybroker.core.secrets.write import StoreResult
 from keybroker.ui.settings import questions
 from keybroker.ui.settings.action_bar import ActionBar
 from keybroker.ui.settings.asker import Answer
