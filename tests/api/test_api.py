@@ -18,6 +18,7 @@ from keybroker.core.models import AuditDecision, GrantScope, SecretDemand, Secre
 from keybroker.core.secrets.records import new_grant_id
 from keybroker.wiring.services import Services
 from tests.api.conftest import DEMO_URL, OTHER_URL, TOKEN, AgentCards, SpyBroker, make_client
+from tests.core.catalog.test_claims import Holder
 from tests.core.conftest import make_card
 from tests.fakes import FakeClock
 
@@ -410,6 +411,23 @@ async def test_delete_secret(client: httpx.AsyncClient, services: Services, brok
         (sid, UNKNOWN_CALLER)
     ]
     assert (await client.delete(f"/api/v1/secrets/{sid}")).status_code == 404
+
+
+@pytest.mark.asyncio
+async def test_a_secret_another_process_is_writing_is_409_and_left_alone(
+    client: httpx.AsyncClient, services: Services, clock: FakeClock
+) -> None:
+    sid = (await put(client, "K", "old-CANARY-v")).json()["secret"]["secret_id"]
+    holder = Holder(services.catalog.path, sid, at=clock.now())  # a CLI run mid-write, say
+    try:
+        for r in (await put(client, "K", "new-CANARY-v"), await client.delete(f"/api/v1/secrets/{sid}")):
+            assert r.status_code == 409, r.text
+            assert (error_of(r)["code"], error_of(r)["exit_code"]) == ("secret_busy", 2)
+            assert "another Keybroker process" in error_of(r)["message"]
+    finally:
+        holder.exit()
+    assert services.vault.get(sid) == SecretValue("old-CANARY-v")
+    assert (await put(client, "K", "new-CANARY-v")).status_code == 200
 
 
 @pytest.mark.asyncio

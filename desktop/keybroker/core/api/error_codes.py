@@ -18,6 +18,7 @@ from keybroker.core.errors import (
     KeybrokerError,
     NotFoundError,
     PolicyDenied,
+    SecretBusyError,
     TaskFailed,
     UsageError,
     VaultError,
@@ -38,6 +39,7 @@ INTERNAL_CODE = "internal"
 _STATUS: tuple[tuple[type[KeybrokerError], int], ...] = (
     (InvalidInputError, 422),
     (AmbiguousSecretError, 409),  # the request is fine; the catalog holds several matches
+    (SecretBusyError, 409),  # the request is fine; another writer holds the secret right now
     (UsageError, 400),
     (NotFoundError, 404),
     (VaultError, 503),
