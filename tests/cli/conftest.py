@@ -10,14 +10,21 @@ from typing import Any
 
 import pytest
 
+from keybroker import VAULT_SERVICE
 from tests.conftest import RunCli
+from tests.vault import secret_service as rig
 
 SECRETS_URI = "https://a2a-extensions.agentstack.beeai.dev/auth/secrets/v1"
 
 
 @pytest.fixture
 def kb(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> RunCli:
-    """`run_cli` on the OS vault (each test has its own KEYBROKER_HOME; the vault entries are unique ids)."""
+    """`run_cli` on the OS vault (each test has its own KEYBROKER_HOME).
+
+    The rig's keyring is shared by the whole session: the test starts with no Keybroker entry in it, so
+    what earlier tests stored (under other homes) is not taken for leftovers by `doctor` or `purge`."""
+    if rig.rig_problem() is None:
+        rig.delete_all(VAULT_SERVICE)
     monkeypatch.setenv("KEYBROKER_VAULT", "system")
     return run_cli
 

@@ -264,9 +264,11 @@ class Catalog(SecretClaims):
 
     # whole catalog -------------------------------------------------------------------------------
 
-    def purge(self) -> None:
-        """Remove agents, secrets and grants. The audit table stays: purge is itself audited."""
+    def purge(self, *, audit: bool = False) -> None:
+        """Remove agents, secrets and grants; the audit log too with `audit` (purge removes its head)."""
         with self.transaction() as conn:
+            if audit:
+                conn.execute("DELETE FROM audit")
             conn.execute("DELETE FROM ap_pushes")
             conn.execute("DELETE FROM grants")
             conn.execute("DELETE FROM secrets")

@@ -17,8 +17,8 @@ creates of one key must meet. Two layers, both needed:
 
 from __future__ import annotations
 
-import asyncio
 import os
+import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -78,6 +78,12 @@ def writer_alive(pid: int | None, since: float | None, now: float) -> bool:
     return True
 
 
+def _loop_running() -> bool:
+    """Whether this thread runs an event loop (asyncio is not imported for it: `secrets show` stays light)."""
+    aio = sys.modules.get("asyncio")
+    return aio is not None and aio._get_running_loop() is not None
+
+
 @dataclass
 class _Slot:
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -116,11 +122,7 @@ class WriteLocks:
         On a thread that runs an event loop it does not wait (the writer it would wait for may need
         that loop to finish): a held identity is `SecretBusyError` there.
         """
-        try:
-            asyncio.get_running_loop()
-            wait = False
-        except RuntimeError:
-            wait = True
+        wait = not _loop_running()
         held: list[tuple[Identity, _Slot]] = []
         try:
             for ident in sorted(set(identities)):
@@ -137,6 +139,8 @@ class WriteLocks:
     @asynccontextmanager
     async def ahold(self, *identities: Identity) -> AsyncIterator[None]:
         """`hold` for a coroutine: waits without blocking the event loop (it polls the locks)."""
+        import asyncio
+
         held: list[tuple[Identity, _Slot]] = []
         try:
             for ident in sorted(set(identities)):

@@ -9,8 +9,11 @@ of imports (jaraco.*, importlib metadata, entry points) off `secrets show --reve
 
 Optional members a backend may have, looked up with getattr: `display_name` (a short name),
 `release_thread()` (called as a vault worker thread ends), `collection_locked()` (the lock state, asked
-without an unlock prompt), and the class method `check_viable()` (raises when unusable here; keyring's
-backends use their `priority` class property for that instead).
+without an unlock prompt), `accounts(service)` (every account stored for `service`, found by the vault's
+own search: what `doctor` and `purge` need to find values no catalog row names; Keybroker's own backends
+have it, keyring's macOS and Windows backends cannot list, so there the catalog is all that is known),
+and the class method `check_viable()` (raises when unusable here; keyring's backends use their
+`priority` class property for that instead).
 
 Errors are matched by class name as well as by class (`qualified_names`): a keyring backend's errors are
 classified without importing keyring just to name them.
