@@ -130,9 +130,7 @@ def test_two_creates_of_one_new_key_answer_one_winner_and_a_replace_or_409(
         key = f"NEW_{run}"
         answers: list[httpx.Response] = []
 
-        def create(
-            n: int, key: str = key, answers: list[httpx.Response] = answers
-        ) -> Callable[[], None]:
+        def create(n: int, key: str = key, answers: list[httpx.Response] = answers) -> Callable[[], None]:
             def go() -> None:
                 with _client(api) as client:
                     answers.append(client.put("/secrets", json={"key": key, "value": f"{VALUE}-{n}"}))

@@ -125,6 +125,10 @@ class InvalidDemandError(BridgeError):
 # Audit -------------------------------------------------------------------------------------------
 
 
+class AuditWriteError(KeybrokerError):
+    """A value was not released because its audit event could not be written (Keybroker fails closed)."""
+
+
 class AuditChainBroken(KeybrokerError):
     """The audit log's hash chain does not verify."""
 

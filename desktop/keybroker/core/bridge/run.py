@@ -14,6 +14,8 @@ give, `(event, Interrupt)`. The loop then:
   `auth-required` to the client unchanged;
 - a refusal of the card credentials (`auth-required` without demands): asks again once
   (scheme_auth.py) and resumes with the new credentials, or hands the refusal over.
+A release the broker could not audit (`AuditWriteError`: nothing was released) ends the request with
+an A2A internal error that says so (`unaudited`), never a silent decline.
 Every event the client gets is reported to a `TaskWatch` broker (task_trail.py) and cleaned: every
 `secret_fulfillments` value masked and every value released to the agent cut (masking.py, cutting.py).
 """
@@ -27,7 +29,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from a2a.types import Message, SendMessageRequest, StreamResponse
-from a2a.utils.errors import InvalidAgentResponseError, InvalidParamsError, PushNotificationNotSupportedError
+from a2a.utils.errors import (
+    InternalError,
+    InvalidAgentResponseError,
+    InvalidParamsError,
+    PushNotificationNotSupportedError,
+)
 
 from keybroker.core.a2a.credentials import Credentials, scheme_demand
 from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
@@ -51,7 +58,7 @@ from keybroker.core.bridge.secrets_flow import (
 )
 from keybroker.core.bridge.task_trail import observe
 from keybroker.core.bridge.upstream import Upstream, is_unauthorized, upstream_error
-from keybroker.core.errors import InvalidDemandError, KeybrokerError
+from keybroker.core.errors import AuditWriteError, InvalidDemandError, KeybrokerError
 from keybroker.core.models import AgentRecord, SecretDemand, SecretValue
 
 if TYPE_CHECKING:
@@ -263,6 +270,8 @@ class BridgeRun:
                 caller=caller,
             )
             granted = {k: v for k, v in answer.values.items() if k in keys and isinstance(v, SecretValue)}
+        except AuditWriteError as exc:
+            raise unaudited(exc) from None
         except KeybrokerError as exc:
             log.warning("agent %r: secrets not fulfilled (%s): %s", self.link.slug, phase, exc.message)
             granted = {}
@@ -278,7 +287,10 @@ class BridgeRun:
         if auth.checked or not self.link.auth.active:
             return
         auth.checked = True
-        self._use(await self.link.auth.at_hand(self._auth_call("preflight", task_id, context_id)))
+        try:
+            self._use(await self.link.auth.at_hand(self._auth_call("preflight", task_id, context_id)))
+        except AuditWriteError as exc:
+            raise unaudited(exc) from None
 
     async def refresh_credentials(self, task_id: str | None, context_id: str | None) -> bool:
         """The agent refused: ask again (once per run). True when there is something new to retry with."""
@@ -286,7 +298,11 @@ class BridgeRun:
         if auth.retried or not self.link.auth.active:
             return False
         auth.retried = True
-        found = await self.link.auth.refresh(auth.current, self._auth_call("runtime", task_id, context_id))
+        try:
+            call = self._auth_call("runtime", task_id, context_id)
+            found = await self.link.auth.refresh(auth.current, call)
+        except AuditWriteError as exc:
+            raise unaudited(exc) from None
         if found is None:
             log.info("agent %r refused its credentials and none were given again", self.link.slug)
             return False
@@ -356,3 +372,8 @@ class BridgeRun:
         log.warning("agent %r: %s", self.link.slug, error.message)
         return error
 
+
+def unaudited(exc: AuditWriteError) -> InternalError:
+    """The client's error when the broker could not audit a release, so released nothing (fail closed)."""
+    hint = f" ({exc.hint})" if exc.hint else ""
+    return InternalError(f"Keybroker: {exc.message}{hint}")

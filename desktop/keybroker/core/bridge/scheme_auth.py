@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from keybroker.core.a2a.credentials import Credentials, alternatives, build_credentials, scheme_demand
 from keybroker.core.bridge.ports import Phase, ReleaseProbe, SecretSource
-from keybroker.core.errors import KeybrokerError
+from keybroker.core.errors import AuditWriteError, KeybrokerError
 from keybroker.core.models import AgentRecord, SecurityScheme
 
 __all__ = ["AuthCall", "SchemeAuth"]
@@ -94,6 +94,8 @@ class SchemeAuth:
                 caller=await call.caller(),
                 stale=[d.key for d in demands] if stale else (),
             )
+        except AuditWriteError:
+            raise  # nothing was released because it could not be audited: the client must hear it
         except KeybrokerError as exc:
             log.warning("agent %r: credentials not obtained: %s", self._agent.slug, exc.message)
             return None
