@@ -212,6 +212,10 @@ def push_secrets(svc: Stores, slug: str, *, caller: str, client: httpx.Client | 
     http = client or httpx.Client(trust_env=False, follow_redirects=False, timeout=_TIMEOUT)
     try:
         remote = _Remote(http, agent, _credentials(svc, agent, caller))
+        if records:
+            # The agent answers, and takes the credentials, before a value is audited and sent: a
+            # refused or unreachable agent costs no `released` event for a value that never left.
+            remote.listed()
         pushed: list[str] = []
         for record in records:
             value = svc.vault.get(record.secret_id)
