@@ -205,11 +205,12 @@ async def a2a_client_run(
     metadata: Mapping[str, Any] | None = None,
     timeout: float = 60.0,
     extensions: Sequence[str] = (),
+    fetch: bool = True,
 ) -> ClientRun:
     """Send `text` with a plain a2a-sdk 1.x client (card resolved from `url`), then get the task.
 
     `extensions`: URIs the client asks for itself (the `A2A-Extensions` header, and `X-A2A-Extensions`
-    on 0.3), as a client that speaks them does."""
+    on 0.3), as a client that speaks them does. `fetch` False: no `tasks/get` afterwards."""
     from a2a.client import ClientCallContext, ClientConfig, ClientFactory
     from a2a.client.service_parameters import ServiceParametersFactory, with_a2a_extensions
     from a2a.types import GetTaskRequest, Message, Part, Role, SendMessageRequest
@@ -233,7 +234,7 @@ async def a2a_client_run(
             found = event.get("task", {}).get("id") or event.get("statusUpdate", {}).get("taskId")
             task_id = task_id or found
         task = None
-        if task_id:
+        if task_id and fetch:
             task = MessageToDict(await client.get_task(GetTaskRequest(id=task_id)))
         await client.close()
     return ClientRun(events=events, task=task, received=bytes(transport.received))

@@ -9,7 +9,8 @@
   `start_peer("a2a1", env={"KEYBROKER_PEER_API_KEY": "k"})`; stopped when the test ends. Kinds:
   `agentstack`, `a2a1` (KEYBROKER_PEER_SCHEME=header|query|cookie|bearer for a one-scheme peer),
   `ap` (tests/interop/agents/ap_peer.py, serving the Agent Protocol secrets API), `seed000-agentstack`
-  and `seed000-a2a1` (seed 000's agent: its own answer when a secret is declined).
+  and `seed000-a2a1` (seed 000's agent: its own answer when a secret is declined) and `a2x` (a card
+  scheme refused the way A2X servers refuse it: an `auth-required` task, `-32600`).
 
 Each peer is started with `self_registration=False` / `PRODUCTION_MODE=true` and without proxy
 variables, polled until its card answers (timeout below), and stopped with SIGTERM then SIGKILL.
@@ -104,6 +105,7 @@ _OWN_PYTHON = {
     "a2a1": "a2a1_agent.py",
     "ap": "ap_peer.py",
     "seed000-a2a1": "seed000_a2a1_agent.py",
+    "a2x": "a2x_auth_agent.py",
 }
 _AGENTSTACK = {
     "agentstack": "agentstack_secret_agent.py",

@@ -54,7 +54,7 @@ from keybroker.core.bridge.secrets_flow import (
     waiting_status,
 )
 from keybroker.core.bridge.task_trail import observe
-from keybroker.core.bridge.upstream import Upstream, is_unauthorized, upstream_error
+from keybroker.core.bridge.upstream import Upstream, is_refused_call, is_unauthorized, upstream_error
 from keybroker.core.errors import InvalidDemandError, KeybrokerError
 from keybroker.core.models import AgentRecord, SecretDemand, SecretValue
 
@@ -312,9 +312,13 @@ class BridgeRun:
         self._use(found)
         return True
 
-    async def retry_after(self, exc: Exception, task_id: str | None = None) -> bool:
-        """True when `exc` is an HTTP 401 worth one retry with fresh credentials."""
-        return is_unauthorized(exc) and await self.refresh_credentials(task_id, None)
+    async def retry_after(self, exc: Exception, task_id: str | None = None, *, call: bool = False) -> bool:
+        """True when `exc` refused the credentials and fresh ones were given: worth one retry.
+
+        A refusal is an HTTP 401, or (`call`: not a send) JSON-RPC `-32600`, A2X's way (pitfall 28).
+        """
+        refused = is_unauthorized(exc) or (call and is_refused_call(exc))
+        return refused and await self.refresh_credentials(task_id, None)
 
     @property
     def credentials(self) -> Credentials | None:
