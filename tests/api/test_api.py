@@ -97,7 +97,7 @@ async def test_add_agent_fetches_its_card_off_the_loop(
     agent = await add(client, slug="demo")
     assert agent["slug"] == "demo"
     assert agent["name"] == "Demo Agent"
-    assert agent["bridged_url"] == "http://127.0.0.1:7411/agents/demo"
+    assert agent["bridged_url"] == "http://127.0.0.1:7411/agents/demo/"  # pasted verbatim into any SDK
     assert [d["key"] for d in agent["demands"]] == ["github", "slack"]
     assert all(d["status"].startswith("missing") for d in agent["demands"])
     assert services.catalog.get_agent("demo").url == DEMO_URL

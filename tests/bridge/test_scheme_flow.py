@@ -270,9 +270,10 @@ class AuthRequiredExecutor(AgentExecutor):
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("method", ["message/send", "message/stream"])
-async def test_auth_required_without_a_demand_refreshes_and_resumes_the_task(
+async def test_auth_required_without_a_demand_refreshes_and_sends_the_request_again(
     services: Services, method: str
 ) -> None:
+    """Not a resume of the refused task with new text: the same request, on a new exchange (pitfall 28)."""
     card = a2a1_agent.build_card(AGENT, "header")
     handler = DefaultRequestHandler(
         agent_executor=AuthRequiredExecutor(), task_store=InMemoryTaskStore(), agent_card=card
@@ -288,6 +289,8 @@ async def test_auth_required_without_a_demand_refreshes_and_resumes_the_task(
         response = await r.client.post("/agents/peer", json=jsonrpc(method, {"message": message_v03("go")}))
     texts = json.dumps(sse_payloads(response.text) if method == "message/stream" else response.json())
     assert "resumed=" in texts and '"completed"' in texts
+    assert "credentials provided" not in texts
+    assert len(r.upstream.sent) == 2  # refused, then the same request with the new credential
     assert SECRET not in texts and STALE not in texts
     assert len(r.prompter.requests) == 1
     assert scheme_events(services, "header").count(AuditDecision.REFUSED) == 1

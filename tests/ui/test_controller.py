@@ -206,7 +206,7 @@ def test_agents_in_the_menu_and_copying_a_bridged_url(aio: AsyncRunner, harness:
     services.catalog.upsert_agent(record)
     services.secrets.set("github", SecretValue("ghp_CANARY_x"), owner="research")
     (view,) = harness.controller.agent_views()
-    assert view.slug == "research" and view.bridged_url == f"{harness.runtime.url}/agents/research"
+    assert view.slug == "research" and view.bridged_url == f"{harness.runtime.url}/agents/research/"
     assert [d.key for d in view.demands] == ["github"] and "satisfied" in view.demands[0].status
     harness.controller.copy_bridged_url("research")
     assert QGuiApplication.clipboard().text() == view.bridged_url

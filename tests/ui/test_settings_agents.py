@@ -81,7 +81,7 @@ def test_add_fetches_the_card_on_a_worker_and_shows_what_it_demands(
     assert [a.slug for a in tab.model.rows()] == ["release-notes-writer"]
     assert tab.selected_slug() == "release-notes-writer"
     details = tab.details
-    assert details.bridged.text() == "http://127.0.0.1:7411/agents/release-notes-writer"
+    assert details.bridged.text() == "http://127.0.0.1:7411/agents/release-notes-writer/"
     assert details.fields["url"].text() == BASE
     assert details.fields["protocols"].text() == "A2A 0.3"
     demands = {d.key: d.status for d in details.demands_model.rows()}
@@ -142,7 +142,7 @@ def test_copy_puts_the_bridged_url_on_the_clipboard(
     cards.cards[BASE] = demo_card()
     tab = _add_via_ui(qtbot, window)
     qtbot.mouseClick(tab.details.copy_button, Qt.MouseButton.LeftButton)
-    assert QGuiApplication.clipboard().text() == "http://127.0.0.1:7411/agents/release-notes-writer"
+    assert QGuiApplication.clipboard().text() == "http://127.0.0.1:7411/agents/release-notes-writer/"
     assert "Copied" in tab.status.text
 
 

@@ -174,7 +174,7 @@ def test_menu_when_ready_with_prompts_and_agents(app: QApplication) -> None:
             AgentView(
                 "research",
                 "Research Assistant",
-                "http://127.0.0.1:7411/agents/research",
+                "http://127.0.0.1:7411/agents/research/",
                 (DemandView("github", "GitHub token", "satisfied (own value, always)"),),
             )
         ],

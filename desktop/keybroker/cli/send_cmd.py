@@ -125,14 +125,19 @@ async def _send(url: str, args: argparse.Namespace, token: str | None) -> Outcom
     import uuid
 
     import httpx
-    from a2a.client import ClientConfig, ClientFactory
+    from a2a.client import ClientCallContext, ClientConfig, ClientFactory
     from a2a.client.errors import A2AClientError
+    from a2a.client.service_parameters import ServiceParametersFactory, with_a2a_extensions
     from a2a.types import Message, Part, Role, SendMessageRequest
     from a2a.utils.errors import A2AError
     from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]
 
+    from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
     from keybroker.core.errors import AgentUnreachable, BridgeError
 
+    # This client speaks the secrets extension: after a declined prompt the bridge hands it the agent's
+    # demand (exit 5) instead of resuming the task without the value (bridge/run.py).
+    speaks = ServiceParametersFactory.create([with_a2a_extensions([SECRETS_EXTENSION_URI])])
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     out = Outcome()
     async with httpx.AsyncClient(
@@ -153,7 +158,10 @@ async def _send(url: str, args: argparse.Namespace, token: str | None) -> Outcom
             task_id=args.task or "",
         )
         try:
-            async for event in client.send_message(SendMessageRequest(message=message)):
+            request = SendMessageRequest(message=message)
+            async for event in client.send_message(
+                request, context=ClientCallContext(service_parameters=speaks)
+            ):
                 new = _absorb(event, out)
                 if args.json:
                     sys.stdout.write(json.dumps(MessageToDict(event), ensure_ascii=False) + "\n")

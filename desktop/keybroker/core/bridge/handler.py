@@ -10,8 +10,9 @@ interrupt, prompt, resume, cut, in one resume loop); here it is only chosen how 
 - a non-blocking send gets pre-configured values; run-time demands then reach the client.
 Values split across streamed chunks of an artifact are cut whole (chunks.py). `tasks/get`, list,
 cancel, resubscribe and the extended card are forwarded with the card credentials at hand (retried
-once after an HTTP 401) and cleaned like everything else. Push notifications are refused: the agent
-would post its results elsewhere, around the masking (PROTOCOL pitfall 23).
+once after an HTTP 401, or A2X's -32600: PROTOCOL pitfall 28) and cleaned like everything else.
+Push notifications are refused: the agent would post its results elsewhere, around the masking
+(PROTOCOL pitfall 23).
 """
 
 from __future__ import annotations
@@ -159,21 +160,21 @@ class BridgeHandler(RequestHandler):
                         yield inner
                 return
             except Exception as exc:
-                if not started and await run.retry_after(exc, params.id):
+                if not started and await run.retry_after(exc, params.id, call=True):
                     continue
                 raise run.failure(exc) from None
 
     async def _unary(
         self, context: ServerCallContext, fn: Callable[[Client, ClientCallContext], Awaitable[_T]]
     ) -> tuple[_T, BridgeRun]:
-        """A unary call with the credentials at hand, retried once after an HTTP 401."""
+        """A unary call with the credentials at hand, retried once after a refusal (401, or A2X's -32600)."""
         run = BridgeRun(self._link, context)
         await run.ensure_credentials(None, None)
         while True:
             try:
                 result = await self._link.upstream.call(fn, run.extensions(), credentials=run.credentials)
             except Exception as exc:
-                if await run.retry_after(exc):
+                if await run.retry_after(exc, call=True):
                     continue
                 raise run.failure(exc) from None
             return result, run

@@ -10,10 +10,16 @@ events as `(event, None)`, and last, when the agent stopped to ask for something
 give, `(event, Interrupt)`. The loop then:
 - secret demands (Agent Stack secrets extension): asks the broker (`fulfil(phase="runtime")`) for
   the keys not declined, answered or fulfilled by the client in this run; granted values resume the
-  task (same taskId and contextId, PROTOCOL pitfall 2), a decline or timeout hands the agent's
-  `auth-required` to the client unchanged;
-- a refusal of the card credentials (`auth-required` without demands): asks again once
-  (scheme_auth.py) and resumes with the new credentials, or hands the refusal over.
+  task (same taskId and contextId, PROTOCOL pitfall 2). When nothing is granted (declined, timed
+  out), a client that speaks the extension (it asked for it, or fulfilled keys itself) gets the
+  agent's `auth-required` unchanged, so it can answer by itself; any other client would be stuck
+  there, so the task is resumed with no value for the declined keys and the agent's own fallback
+  runs (seed 000's "No ... key provided", PROTOCOL pitfall 27), once per key;
+- a refusal of the card credentials (`auth-required` without demands: how A2X servers answer a bad
+  or missing credential, PROTOCOL pitfall 28): asks again once (scheme_auth.py) and re-sends the
+  same request on a new upstream exchange (a stream on a new stream), as A2X's client does, or
+  hands the refusal over. (An HTTP 401, and `-32600` on a call that is not a send, are retried the
+  same way by legs.py and handler.py.)
 A release the broker could not audit (`AuditWriteError`: nothing was released) ends the request with
 an A2A internal error that says so (`unaudited`), never a silent decline.
 Every event the client gets is reported to a `TaskWatch` broker (task_trail.py) and cleaned: every
@@ -45,8 +51,6 @@ from keybroker.core.bridge.released import ValueForms
 from keybroker.core.bridge.run_state import RunSecrets, RunState
 from keybroker.core.bridge.scheme_auth import AuthCall, SchemeAuth
 from keybroker.core.bridge.secrets_flow import (
-    CREDENTIALS_TEXT,
-    RESUME_TEXT,
     RuntimeDemand,
     auth_required_ids,
     client_fulfilled_keys,
@@ -57,7 +61,7 @@ from keybroker.core.bridge.secrets_flow import (
     waiting_status,
 )
 from keybroker.core.bridge.task_trail import observe
-from keybroker.core.bridge.upstream import Upstream, is_unauthorized, upstream_error
+from keybroker.core.bridge.upstream import Upstream, is_refused_call, is_unauthorized, upstream_error
 from keybroker.core.errors import AuditWriteError, InvalidDemandError, KeybrokerError
 from keybroker.core.models import AgentRecord, SecretDemand, SecretValue
 
@@ -144,40 +148,59 @@ class BridgeRun:
         extensions = self.extensions()
         while True:
             pending: tuple[Event, Interrupt] | None = None
+            shown = False  # whether the client saw anything of this exchange
             async for event, interrupt in leg(self, request, extensions):
                 if interrupt is not None:
                     pending = (event, interrupt)
                     break
                 self.observe(event)
                 self.clean(event)
+                shown = True
                 yield event
             if pending is None:
                 return
             event, interrupt = pending
-            self.observe(event)
-            demand, credentials = interrupt.demand, interrupt.credentials
-            if interactive:
-                asked = demand.demands if credentials else tuple(self.answerable(demand))
-                yield waiting_status(RuntimeDemand(demand.task_id, demand.context_id, asked))
-            if credentials:
-                granted: dict[str, SecretValue] = {}
-                given = await self.refresh_credentials(demand.task_id, demand.context_id)
+            demand = interrupt.demand
+            if interrupt.credentials:
+                if interactive and shown:
+                    yield waiting_status(demand)
+                if await self.refresh_credentials(demand.task_id, demand.context_id):
+                    continue  # the same request again; the refused task is left behind
+                self.observe(event)
             else:
-                granted = await self.answer(demand)
-                given = bool(granted)
+                self.observe(event)
+                asked = self.answerable(demand)
+                if interactive and asked:
+                    yield waiting_status(RuntimeDemand(demand.task_id, demand.context_id, tuple(asked)))
+                granted = await self.answer(demand) if asked else {}
                 extensions.add(SECRETS_EXTENSION_URI)
-            if not given:
-                self.clean(event)
-                yield event  # declined, timed out or not given again: the agent's auth-required
-                return
-            request = self.resume(demand, granted, params, credentials=credentials)
+                if granted or self.resume_declined(demand):
+                    request = self.resume(demand, granted, params)
+                    continue
+            self.clean(event)
+            yield event  # declined, timed out or not given again: the agent's auth-required
+            return
 
     def interrupt(self, event: StreamResponse) -> Interrupt | None:
         """What in `event` the bridge answers itself, if anything."""
         demand = self._demand_in(event)
         if demand is None:
             return self._credential_interrupt(event)
-        return Interrupt(demand) if self.answerable(demand) else None
+        answerable = self.answerable(demand) or self.resume_declined(demand)
+        return Interrupt(demand) if answerable else None
+
+    @property
+    def speaks_secrets(self) -> bool:
+        """True when the client speaks the secrets extension: it asked for it, or fulfilled keys itself."""
+        secrets = self.state.secrets
+        return bool(secrets.client_keys) or SECRETS_EXTENSION_URI in self.state.context.requested_extensions
+
+    def resume_declined(self, demand: RuntimeDemand) -> bool:
+        """True when `demand`, with what was not granted left out, resumes the task (module docstring)."""
+        secrets = self.state.secrets
+        if self.speaks_secrets or secrets.exhausted:
+            return False
+        return any(d.key not in secrets.resumed_without for d in demand.demands)
 
     def answerable(self, demand: RuntimeDemand) -> list[SecretDemand]:
         """The demands of `demand` this run may still ask the broker for."""
@@ -194,17 +217,13 @@ class BridgeRun:
         return await self.fulfil(ask, phase="runtime", task_id=demand.task_id, context_id=demand.context_id)
 
     def resume(
-        self,
-        demand: RuntimeDemand,
-        granted: dict[str, SecretValue],
-        params: SendMessageRequest,
-        *,
-        credentials: bool = False,
+        self, demand: RuntimeDemand, granted: dict[str, SecretValue], params: SendMessageRequest
     ) -> SendMessageRequest:
-        """The message that resumes the task with `granted` (or with fresh credentials)."""
-        self.state.secrets.resumes += 1
-        text = CREDENTIALS_TEXT if credentials else RESUME_TEXT
-        message = resume_message(demand.task_id, demand.context_id, granted, text=text)
+        """The message that resumes the task with `granted`; the keys it leaves out are remembered."""
+        secrets = self.state.secrets
+        secrets.resumes += 1
+        secrets.resumed_without |= {d.key for d in demand.demands} - granted.keys()
+        message = resume_message(demand.task_id, demand.context_id, granted)
         request = SendMessageRequest(message=message)
         request.configuration.CopyFrom(params.configuration)
         request.configuration.return_immediately = False
@@ -309,9 +328,13 @@ class BridgeRun:
         self._use(found)
         return True
 
-    async def retry_after(self, exc: Exception, task_id: str | None = None) -> bool:
-        """True when `exc` is an HTTP 401 worth one retry with fresh credentials."""
-        return is_unauthorized(exc) and await self.refresh_credentials(task_id, None)
+    async def retry_after(self, exc: Exception, task_id: str | None = None, *, call: bool = False) -> bool:
+        """True when `exc` refused the credentials and fresh ones were given: worth one retry.
+
+        A refusal is an HTTP 401, or (`call`: not a send) JSON-RPC `-32600`, A2X's way (pitfall 28).
+        """
+        refused = is_unauthorized(exc) or (call and is_refused_call(exc))
+        return refused and await self.refresh_credentials(task_id, None)
 
     @property
     def credentials(self) -> Credentials | None:

@@ -31,7 +31,7 @@ import httpx
 from a2a.client import Client, ClientCallContext, ClientConfig, ClientFactory
 from a2a.client.errors import A2AClientError, A2AClientTimeoutError
 from a2a.types import AgentCard, SendMessageRequest, StreamResponse, SubscribeToTaskRequest
-from a2a.utils.errors import A2AError, InternalError, InvalidAgentResponseError
+from a2a.utils.errors import A2AError, InternalError, InvalidAgentResponseError, InvalidRequestError
 
 from keybroker.core.a2a.credentials import CredentialRegistry, Credentials, CredentialTransport
 from keybroker.core.bridge.cutting import scrub_text
@@ -42,6 +42,7 @@ __all__ = [
     "EXTENSION_HEADERS",
     "Upstream",
     "UpstreamLimits",
+    "is_refused_call",
     "is_unauthorized",
     "secure_for_secrets",
     "upstream_error",
@@ -116,6 +117,11 @@ def is_unauthorized(exc: BaseException) -> bool:
         isinstance(item, httpx.HTTPStatusError) and item.response.status_code == 401
         for item in _cause_chain(exc)
     )
+
+
+def is_refused_call(exc: BaseException) -> bool:
+    """True for JSON-RPC `-32600` down `exc`'s chain: A2X's refusal of credentials off a send (pitfall 28)."""
+    return any(isinstance(item, InvalidRequestError) for item in _cause_chain(exc))
 
 
 def upstream_error(exc: BaseException, slug: str, injected: Collection[str] = ()) -> A2AError:
