@@ -29,7 +29,7 @@ from a2a.server.events.event_queue import Event
 from a2a.types import Artifact, Message, Part, Task, TaskArtifactUpdateEvent, TaskStatusUpdateEvent
 
 from keybroker.core.bridge.cutting import scrub_proto, scrub_text
-from keybroker.core.bridge.forms import MIN_SCRUB_LENGTH, Cut, held_tail
+from keybroker.core.bridge.forms import MIN_SCRUB_LENGTH, Cut, fold, held_tail
 from keybroker.core.models import MASK
 
 __all__ = ["SplitGuard"]
@@ -46,11 +46,11 @@ class _Held:
 
 def _cut_rest(tail: str, text: str, cut: Cut) -> str:
     """`text` with the rest of a value that began in `tail` (sent already) masked."""
-    joined = tail + text
+    joined = fold(tail + text)
     for value in cut:  # longest first: the longest value that starts in `tail` and ends in `text`
         start = joined.find(value, max(0, len(tail) - len(value) + 1))
         if start != -1 and start < len(tail) < start + len(value):
-            return MASK + joined[start + len(value) :]
+            return MASK + text[start + len(value) - len(tail) :]
     return text
 
 
