@@ -17,7 +17,16 @@ import json
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
-__all__ = ["MIN_SCRUB_LENGTH", "Cut", "cut_list", "fold", "held_tail", "merge_cuts", "scrub_forms"]
+__all__ = [
+    "MIN_SCRUB_LENGTH",
+    "Cut",
+    "cut_list",
+    "fold",
+    "held_tail",
+    "merge_cuts",
+    "open_end",
+    "scrub_forms",
+]
 
 #: Values shorter than this are not scrubbed from free text: cutting every "a" would wreck replies,
 #: and the structural mask already covers where a value is supposed to be.
@@ -164,3 +173,17 @@ def held_tail(text: str, cut: Cut) -> int:
                 break
             start = folded.find(first, start + 1, high)
     return best
+
+
+def open_end(text: str, cut: Cut) -> int:
+    """How much of the end of `text` to hold back so that no end of the rest starts a text of `cut`:
+    `held_tail`, again on what is left, until nothing is (a value cannot then begin in the text sent
+    and run on into whatever a client reads after it)."""
+    total = 0
+    while text:
+        n = held_tail(text, cut)
+        if not n:
+            break
+        total += n
+        text = text[:-n]
+    return total

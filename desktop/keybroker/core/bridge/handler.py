@@ -8,10 +8,10 @@ interrupt, prompt, resume, cut, in one resume loop); here it is only chosen how 
 - a blocking send to an A2A 0.3 agent follows a stream and folds it (collector.py, PROTOCOL pitfall
   16); to a 1.x agent it is a blocking send, which returns at every interrupt (upstream.py says why);
 - a non-blocking send gets pre-configured values; run-time demands then reach the client.
-Values split across streamed chunks of an artifact are cut whole (chunks.py). `tasks/get`, list,
-cancel, resubscribe and the extended card are forwarded with the card credentials at hand (retried
-once after an HTTP 401) and cleaned like everything else. Push notifications are refused: the agent
-would post its results elsewhere, around the masking (PROTOCOL pitfall 23).
+Values split across streamed events (chunks, status messages, artifacts) are cut whole (chunks.py).
+`tasks/get`, list, cancel, resubscribe and the extended card are forwarded with the card credentials
+at hand (retried once after an HTTP 401) and cleaned like everything else. Push notifications are
+refused: the agent would post its results elsewhere, around the masking (PROTOCOL pitfall 23).
 """
 
 from __future__ import annotations
@@ -237,11 +237,11 @@ class BridgeHandler(RequestHandler):
 
 
 async def _guarded(run: BridgeRun, events: AsyncGenerator[Event, None]) -> AsyncGenerator[Event, None]:
-    """`events` (each cleaned already), with values split across artifact chunks cut (chunks.py)."""
+    """`events` (each cleaned already), with values split across events cut (chunks.py)."""
     guard = SplitGuard()
     async with contextlib.aclosing(events) as stream:
         async for event in stream:
-            for out in guard.feed(event, run.cut()):
+            for out in guard.feed(event, run.cut(), force=event is run.own_event):
                 yield out
     for out in guard.flush(run.cut()):
         yield out

@@ -108,6 +108,9 @@ class BridgeRun:
     ) -> None:
         self.link = link
         self.state = RunState(context, secrets=RunSecrets(client_keys=client_keys))
+        #: The last event the bridge made itself (the `working` status it sends while it waits): sent
+        #: at once, never held back by the stream's cut (chunks.py).
+        self.own_event: Event | None = None
 
     @classmethod
     def start(
@@ -151,7 +154,8 @@ class BridgeRun:
             demand, credentials = interrupt.demand, interrupt.credentials
             if interactive:
                 asked = demand.demands if credentials else tuple(self.answerable(demand))
-                yield waiting_status(RuntimeDemand(demand.task_id, demand.context_id, asked))
+                self.own_event = waiting_status(RuntimeDemand(demand.task_id, demand.context_id, asked))
+                yield self.own_event
             if credentials:
                 granted: dict[str, SecretValue] = {}
                 given = await self.refresh_credentials(demand.task_id, demand.context_id)
