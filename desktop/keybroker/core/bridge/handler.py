@@ -47,7 +47,7 @@ from keybroker.core.bridge.chunks import SplitGuard
 from keybroker.core.bridge.collector import Collector, stream_payload
 from keybroker.core.bridge.legs import send, send_leg, stream_leg
 from keybroker.core.bridge.ports import CallerLookup, SecretSource, TaskWatch
-from keybroker.core.bridge.released import RELEASED_LIMIT, ValueForms
+from keybroker.core.bridge.released import RELEASED_LIMIT, Recall, ValueForms
 from keybroker.core.bridge.run import NO_PUSH, AgentLink, BridgeRun
 from keybroker.core.bridge.run_state import MAX_RESUMES
 from keybroker.core.bridge.scheme_auth import SchemeAuth
@@ -71,17 +71,21 @@ class BridgeHandler(RequestHandler):
         caller: CallerLookup | None = None,
         bridged_card: Callable[[AgentCard], AgentCard] | None = None,
         released: ValueForms | None = None,
+        recall: Recall | None = None,
     ) -> None:
         """`released`: the values released to this agent, shared by every handler serving its slug
-        (app.py's `ReleasedBook`); by default this handler's own. `caller` None: callers unnamed."""
+        (app.py's `ReleasedBook`), and `recall` those released before (rebuilt); by default this
+        handler's own. `caller` None: callers unnamed."""
+        forms = released if released is not None else ValueForms(RELEASED_LIMIT)
         self._link = AgentLink(
             agent=agent,
             upstream=upstream,
             secrets=secrets,
             auth=SchemeAuth(agent, secrets, enabled=upstream.secrets_allowed),
-            released=released if released is not None else ValueForms(RELEASED_LIMIT),
+            released=forms,
             callers=caller,
             tasks=secrets if isinstance(secrets, TaskWatch) else None,
+            recall=recall if recall is not None else Recall(forms),
         )
         self._bridged_card = bridged_card
 
@@ -144,6 +148,7 @@ class BridgeHandler(RequestHandler):
                 yield event
 
     async def _subscribe(self, params: SubscribeToTaskRequest, run: BridgeRun) -> AsyncGenerator[Event, None]:
+        await run.recall((params.id,))
         await run.ensure_credentials(params.id, None)
         extensions = run.extensions()
         while True:
@@ -164,10 +169,14 @@ class BridgeHandler(RequestHandler):
                 raise run.failure(exc) from None
 
     async def _unary(
-        self, context: ServerCallContext, fn: Callable[[Client, ClientCallContext], Awaitable[_T]]
+        self,
+        context: ServerCallContext,
+        fn: Callable[[Client, ClientCallContext], Awaitable[_T]],
+        task_id: str = "",
     ) -> tuple[_T, BridgeRun]:
-        """A unary call with the credentials at hand, retried once after an HTTP 401."""
+        """A unary call (about `task_id`) with the credentials at hand, retried once after an HTTP 401."""
         run = BridgeRun(self._link, context)
+        await run.recall((task_id,))
         await run.ensure_credentials(None, None)
         while True:
             try:
@@ -180,7 +189,7 @@ class BridgeHandler(RequestHandler):
 
     async def on_get_task(self, params: GetTaskRequest, context: ServerCallContext) -> Task | None:
         """`tasks/get` / `GetTask`."""
-        task, run = await self._unary(context, lambda c, ctx: c.get_task(params, context=ctx))
+        task, run = await self._unary(context, lambda c, ctx: c.get_task(params, context=ctx), params.id)
         run.observe(task, bind=False)
         run.clean(task)
         return task
@@ -188,13 +197,14 @@ class BridgeHandler(RequestHandler):
     async def on_list_tasks(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
         """`ListTasks` (1.0 only)."""
         tasks, run = await self._unary(context, lambda c, ctx: c.list_tasks(params, context=ctx))
+        run.hide_earlier(tasks)
         run.observe(tasks, bind=False)
         run.clean(tasks)
         return tasks
 
     async def on_cancel_task(self, params: CancelTaskRequest, context: ServerCallContext) -> Task | None:
         """`tasks/cancel` / `CancelTask`."""
-        task, run = await self._unary(context, lambda c, ctx: c.cancel_task(params, context=ctx))
+        task, run = await self._unary(context, lambda c, ctx: c.cancel_task(params, context=ctx), params.id)
         run.observe(task, bind=False)
         run.clean(task)
         return task

@@ -26,6 +26,8 @@ fulfilment.py.
 - granted values are cached in memory while a grant other than ONCE covers them, and dropped on `lock`,
   `forget` (value updated or removed) or when their grants end; `on_lock` listeners (the bridge's
   memory of released values) are told after each lock;
+- what was released to an agent before can be read back (`released_before`, release_history.py), for
+  the bridge to cut it from answers about earlier tasks after a restart or a lock;
 - a "this task" grant ends when the bridge sees its task reach a terminal state (`task_ended`: completed,
   failed, canceled, rejected; audited `revoked`), and at the latest `grant_rules.TASK_GRANT_CEILING` after
   it was given, for a task that is never seen to end.
@@ -48,6 +50,7 @@ from keybroker.core.broker.grant_rules import grant_expired
 from keybroker.core.broker.policy import Allow, Ask
 from keybroker.core.broker.prompt_request import build_prompt_request, is_first_contact
 from keybroker.core.broker.prompts import Phase, PromptRequest
+from keybroker.core.broker.release_history import PastReleases, past_releases
 from keybroker.core.broker.run_grants import RunGrants
 from keybroker.core.broker.state import Cooldown, RunMemory, ValueCache
 from keybroker.core.broker.triage import Triage
@@ -229,6 +232,12 @@ class Broker:
             if prompt is not None:
                 self._desk.leave(prompt)
         return tally.result()
+
+    async def released_before(self, agent_slug: str, *, limit: int) -> PastReleases:
+        """The values released to `agent_slug` so far, read again from the vault (release_history.py):
+        the bridge cuts them from answers about earlier tasks after a restart or a lock. Nothing is
+        audited or released: the values only go to the bridge's memory of what to cut."""
+        return await past_releases(self._catalog, self._vault, agent_slug, limit=limit)
 
     def releasable(self, agent: AgentRecord, demands: Sequence[SecretDemand]) -> frozenset[str]:
         """The keys of `demands` that `fulfil` would release now without asking anyone.
