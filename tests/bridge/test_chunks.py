@@ -105,15 +105,20 @@ def test_open_end_holds_every_end_that_could_start_a_value() -> None:
     assert open_end("the end.", cut) == 0
 
 
-def test_held_tail_finds_the_same_end_by_scanning_and_by_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cut_finds_the_same_by_scanning_and_by_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
     rnd = random.Random(7)
     cut = cut_list(["".join(rnd.choice("abcXY-") for _ in range(rnd.randint(4, 12))) for _ in range(40)])
-    texts = ["".join(rnd.choice("abcXY- ") for _ in range(rnd.randint(0, 20))) for _ in range(2000)]
+    texts = ["".join(rnd.choice("abcxy- ") for _ in range(rnd.randint(0, 40))) for _ in range(2000)]
+
+    def answers() -> list[tuple[int, bool, list[tuple[int, int]]]]:
+        return [(held_tail(t, cut), cut.occurs_in(t), cut.spans(t)) for t in texts]
+
     monkeypatch.setattr(forms, "_INDEXED_ABOVE", 10**9)
-    scanned = [held_tail(t, cut) for t in texts]
+    scanned = answers()
     monkeypatch.setattr(forms, "_INDEXED_ABOVE", 0)
-    looked_up = [held_tail(t, cut) for t in texts]
-    assert scanned == looked_up and any(scanned)
+    looked_up = answers()
+    assert scanned == looked_up
+    assert any(a[0] for a in scanned) and any(a[1] for a in scanned)
 
 
 # Artifact chunks ----------------------------------------------------------------------------------

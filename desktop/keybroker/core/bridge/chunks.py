@@ -51,7 +51,7 @@ from a2a.types import (
     TaskStatusUpdateEvent,
 )
 
-from keybroker.core.bridge.forms import Cut, open_end
+from keybroker.core.bridge.forms import Cut, fold, open_end
 from keybroker.core.bridge.pieces import Piece, cut_across, part_pieces, task_joins
 
 __all__ = ["SplitGuard"]
@@ -135,6 +135,10 @@ class SplitGuard:
         if not cut and not self._pending:
             return (event,)
         self._order += 1
+        if isinstance(event, TaskArtifactUpdateEvent) and not force:
+            quick = self._next_chunk(event, cut)
+            if quick is not None:
+                return quick
         lane = self._lane_of(event) if isinstance(event, TaskArtifactUpdateEvent) else None
         new = _Item(self._order, event, self._pieces_of(event), lane)
         self._cut([*self._pending, new], cut)  # in the order the agent sent it
@@ -153,6 +157,42 @@ class SplitGuard:
         self._pending = sorted([*stay, *held], key=lambda item: item.order)
         self._remember_leads(out, cut)
         return [item.event for item in out if not _is_empty_append(item.event)]
+
+    def _next_chunk(self, event: TaskArtifactUpdateEvent, cut: Cut) -> Sequence[Event] | None:
+        """The common case, in short: a one-text chunk appended to the only artifact holding anything,
+        with nothing else held, when no value completes in it. None: the general way decides."""
+        parts = event.artifact.parts
+        if (
+            not event.append
+            or event.last_chunk
+            or self._leads
+            or len(parts) != 1
+            or parts[0].WhichOneof("content") != "text"
+        ):
+            return None
+        lane = self._lane_of(event)
+        pending = self._pending
+        if len(pending) > 1 or (pending and not (pending[0].tail and pending[0].lane == lane)):
+            return None
+        part = parts[0]
+        text = (pending[0].event.artifact.parts[0].text if pending else "") + part.text
+        if cut.occurs_in(fold(text)):
+            return None  # a value completes here: cut it the general way
+        keep = open_end(text, cut)
+        self._pending = []
+        if keep:
+            part.text = text[:-keep]
+            tail = TaskArtifactUpdateEvent(
+                task_id=event.task_id,
+                context_id=event.context_id,
+                artifact=Artifact(artifact_id=event.artifact.artifact_id, parts=[Part(text=text[-keep:])]),
+                append=True,
+            )
+            piece = Piece(tail.artifact.parts[0], raw=False)
+            self._pending = [_Item(self._order + 0.5, tail, [(piece, lane)], lane, passing=True, tail=True)]
+        else:
+            part.text = text
+        return [] if _is_empty_append(event) else (event,)
 
     def flush(self, cut: Cut) -> list[Event]:
         """The stream ended: everything held, in order (tails as chunks of their artifacts)."""

@@ -24,7 +24,7 @@ from google.protobuf.struct_pb2 import Struct, Value  # type: ignore[import-unty
 
 from keybroker.core.bridge.forms import MIN_SCRUB_LENGTH, Cut, cut_list, fold, held_tail
 from keybroker.core.bridge.masking import mask_proto, mask_struct, mask_value
-from keybroker.core.bridge.pieces import cut_across, cut_joins, part_pieces, spans, task_joins
+from keybroker.core.bridge.pieces import cut_across, cut_joins, part_pieces, task_joins
 from keybroker.core.bridge.proto_walk import MAX_DEPTH, Visitor, is_repeated, walk
 from keybroker.core.models import MASK
 
@@ -39,14 +39,14 @@ def _scrubbable(values: Collection[str]) -> Cut:
     return values if isinstance(values, Cut) else cut_list(values)
 
 
-def _cut(text: str, values: Sequence[str]) -> str:
+def _cut(text: str, values: Cut) -> str:
     """`text` with every text of `values` (folded forms) masked, matched case-insensitively."""
     folded = fold(text)
-    if not any(value in folded for value in values):
+    if not values.occurs_in(folded):
         return text
     out: list[str] = []
     pos = 0
-    for start, end in spans(folded, values):
+    for start, end in values.spans(folded):
         out.append(text[pos:start])
         out.append(MASK)
         pos = end
@@ -54,14 +54,14 @@ def _cut(text: str, values: Sequence[str]) -> str:
     return "".join(out)
 
 
-def _cut_bytes(data: bytes, values: Sequence[str]) -> bytes:
+def _cut_bytes(data: bytes, values: Cut) -> bytes:
     """`data` (read as UTF-8, other bytes kept as they are) with every value masked."""
     text = data.decode("utf-8", "surrogateescape")
     new = _cut(text, values)
     return data if new is text else new.encode("utf-8", "surrogateescape")
 
 
-def _cut_keys(struct: Struct, values: Sequence[str]) -> bool:
+def _cut_keys(struct: Struct, values: Cut) -> bool:
     """Rename every key of `struct` holding a value (an agent may echo one as a JSON key)."""
     renamed = [(key, _cut(key, values)) for key in struct.fields]
     renamed = [(old, new) for old, new in renamed if new != old]
@@ -128,7 +128,7 @@ def scrub_quoted(text: str, values: Collection[str]) -> str:
     return _QUOTED.sub(lambda m: _scrub_literal(m, cut), _cut(text, cut))
 
 
-def _scrub_value(value: Value, values: Sequence[str], depth: int) -> bool:
+def _scrub_value(value: Value, values: Cut, depth: int) -> bool:
     if depth > MAX_DEPTH:
         return False
     kind = value.WhichOneof("kind")
@@ -145,7 +145,7 @@ def _scrub_value(value: Value, values: Sequence[str], depth: int) -> bool:
     return False
 
 
-def _scrub_struct(struct: Struct, values: Sequence[str], depth: int) -> bool:
+def _scrub_struct(struct: Struct, values: Cut, depth: int) -> bool:
     renamed = _cut_keys(struct, values)
     return any([_scrub_value(v, values, depth + 1) for v in struct.fields.values()]) or renamed
 

@@ -52,15 +52,15 @@ class Cut(tuple[str, ...]):
     @classmethod
     def of(cls, texts: Iterable[str]) -> Cut:
         """`texts` as they are (forms already, e.g. from `scrub_forms`), folded, ready to cut."""
-        return cls(sorted({fold(t) for t in texts if len(t) >= MIN_SCRUB_LENGTH}, key=len, reverse=True))
+        return cls(sorted({fold(t) for t in texts if len(t) >= MIN_SCRUB_LENGTH}, key=lambda t: (-len(t), t)))
 
-    def starts_a_text(self, tail: str) -> bool:
-        """Whether `tail` (folded) is a proper prefix of a text here, through an index made on first
-        use and kept with this cut: texts by their first MIN_SCRUB_LENGTH characters, and the set of
-        shorter starts. Its size follows the number of texts, not their lengths (every prefix of 256
-        values' forms would be ~48k strings, 6 MB, 40 ms to build on the event loop)."""
+    def _starts(self) -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
+        """The index, made on first use and kept with this cut: texts by their first
+        MIN_SCRUB_LENGTH characters (longest first), and the set of shorter starts. Its size follows
+        the number of texts, not their lengths (every prefix of 256 values' forms would be ~48k
+        strings, 6 MB, 40 ms to build on the event loop)."""
         try:
-            by_start, short = self._index
+            return self._index
         except AttributeError:
             grouped: dict[str, list[str]] = {}
             for text in self:
@@ -68,12 +68,52 @@ class Cut(tuple[str, ...]):
             by_start = {start: tuple(texts) for start, texts in grouped.items()}
             short = frozenset(t[:n] for t in self for n in range(1, MIN_SCRUB_LENGTH))
             self._index = (by_start, short)
+            return self._index
+
+    def starts_a_text(self, tail: str) -> bool:
+        """Whether `tail` (folded) is a proper prefix of a text here."""
+        by_start, short = self._starts()
         if len(tail) < MIN_SCRUB_LENGTH:
             return tail in short
         return any(
             len(text) > len(tail) and text.startswith(tail)
             for text in by_start.get(tail[:MIN_SCRUB_LENGTH], ())
         )
+
+    def occurs_in(self, folded: str) -> bool:
+        """Whether a text here occurs in `folded` (a folded text)."""
+        if len(self) <= _INDEXED_ABOVE:
+            return any(text in folded for text in self)
+        by_start, _ = self._starts()
+        for i in range(len(folded) - MIN_SCRUB_LENGTH + 1):
+            texts = by_start.get(folded[i : i + MIN_SCRUB_LENGTH])
+            if texts is not None and any(folded.startswith(t, i) for t in texts):
+                return True
+        return False
+
+    def spans(self, folded: str) -> list[tuple[int, int]]:
+        """Where the texts here occur in `folded`, without overlaps (the longest, then the first,
+        wins); sorted."""
+        hits: list[tuple[int, int]] = []
+        if len(self) <= _INDEXED_ABOVE:
+            for text in self:
+                start = folded.find(text)
+                while start != -1:
+                    hits.append((start, start + len(text)))
+                    start = folded.find(text, start + 1)
+        else:
+            by_start, _ = self._starts()
+            hits = [
+                (i, i + len(t))
+                for i in range(len(folded) - MIN_SCRUB_LENGTH + 1)
+                for t in by_start.get(folded[i : i + MIN_SCRUB_LENGTH], ())
+                if folded.startswith(t, i)
+            ]
+        found: list[tuple[int, int]] = []
+        for start, end in sorted(hits, key=lambda h: (h[0] - h[1], h[0])):
+            if all(end <= s or start >= e for s, e in found):
+                found.append((start, end))
+        return sorted(found)
 
     def __repr__(self) -> str:
         return f"Cut({len(self)} texts)"

@@ -19,7 +19,7 @@ from typing import Any
 from keybroker.core.bridge.forms import Cut, fold
 from keybroker.core.models import MASK
 
-__all__ = ["Piece", "cut_across", "cut_joins", "part_pieces", "spans", "task_joins"]
+__all__ = ["Piece", "cut_across", "cut_joins", "part_pieces", "task_joins"]
 
 #: How often `cut_joins` goes over a payload's joins: cutting one join can bring two pieces of
 #: another closer; a hostile agent gains nothing from more rounds than values it can nest.
@@ -77,23 +77,6 @@ def task_joins(task: Any) -> list[list[Piece]]:
     return [everything, agent]
 
 
-def spans(folded: str, cut: Sequence[str]) -> list[tuple[int, int]]:
-    """Where the texts of `cut` occur in `folded`, longest first, without overlaps; sorted."""
-    found: list[tuple[int, int]] = []
-    for value in cut:
-        start = folded.find(value)
-        while start != -1:
-            end = start + len(value)
-            if all(end <= s or start >= e for s, e in found):
-                found.append((start, end))
-            start = folded.find(value, start + 1)
-    return sorted(found)
-
-
-def _any_in(folded: str, cut: Sequence[str]) -> bool:
-    return any(value in folded for value in cut)
-
-
 def cut_across(pieces: Sequence[Piece], cut: Cut, lead: str = "") -> bool:
     """Cut every value in the text `pieces` make one after another; True when one was cut.
 
@@ -105,9 +88,9 @@ def cut_across(pieces: Sequence[Piece], cut: Cut, lead: str = "") -> bool:
     texts = [p.text for p in pieces]
     joined = lead + "".join(texts)
     folded = fold(joined)
-    if not _any_in(folded, cut):
+    if not cut.occurs_in(folded):
         return False
-    found = [(max(s, len(lead)), e) for s, e in spans(folded, cut) if e > len(lead)]
+    found = [(max(s, len(lead)), e) for s, e in cut.spans(folded) if e > len(lead)]
     changed = False
     start = len(lead)
     for piece, text in zip(pieces, texts, strict=True):
