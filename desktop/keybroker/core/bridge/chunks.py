@@ -115,6 +115,18 @@ def _is_empty_append(event: Event) -> bool:
     )
 
 
+def _tail(chunk: TaskArtifactUpdateEvent, text: str, lane: Lane, order: float) -> _Item:
+    """`text`, split off the end of `chunk`, held as its artifact's tail (an appended chunk of its own)."""
+    event = TaskArtifactUpdateEvent(
+        task_id=chunk.task_id,
+        context_id=chunk.context_id,
+        artifact=Artifact(artifact_id=chunk.artifact.artifact_id, parts=[Part(text=text)]),
+        append=True,
+    )
+    piece = Piece(event.artifact.parts[0], raw=False)
+    return _Item(order + 0.5, event, [(piece, lane)], lane, passing=True, tail=True)
+
+
 class SplitGuard:
     """One stream's held text (see the module docstring)."""
 
@@ -179,19 +191,8 @@ class SplitGuard:
         if cut.occurs_in(fold(text)):
             return None  # a value completes here: cut it the general way
         keep = open_end(text, cut)
-        self._pending = []
-        if keep:
-            part.text = text[:-keep]
-            tail = TaskArtifactUpdateEvent(
-                task_id=event.task_id,
-                context_id=event.context_id,
-                artifact=Artifact(artifact_id=event.artifact.artifact_id, parts=[Part(text=text[-keep:])]),
-                append=True,
-            )
-            piece = Piece(tail.artifact.parts[0], raw=False)
-            self._pending = [_Item(self._order + 0.5, tail, [(piece, lane)], lane, passing=True, tail=True)]
-        else:
-            part.text = text
+        self._pending = [_tail(event, text[-keep:], lane, self._order)] if keep else []
+        part.text = text[: len(text) - keep]
         return [] if _is_empty_append(event) else (event,)
 
     def flush(self, cut: Cut) -> list[Event]:
@@ -310,14 +311,7 @@ class SplitGuard:
             and len(text) >= keep
         ):
             piece.text = text[:-keep]
-            chunk = TaskArtifactUpdateEvent(
-                task_id=event.task_id,
-                context_id=event.context_id,
-                artifact=Artifact(artifact_id=event.artifact.artifact_id, parts=[Part(text=text[-keep:])]),
-                append=True,
-            )
-            pieces = [(Piece(chunk.artifact.parts[0], raw=False), last.lane)]
-            return [_Item(last.order + 0.5, chunk, pieces, last.lane, passing=True, tail=True)]
+            return [_tail(event, text[-keep:], last.lane, last.order)]
         boundary = sum(item.text_length() for item in items) - keep
         seen, start = 0, 0
         while seen + items[start].text_length() <= boundary:
