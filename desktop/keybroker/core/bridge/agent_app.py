@@ -28,7 +28,7 @@ from keybroker.core.bridge.guard import replay_body, send_json_error
 from keybroker.core.bridge.handler import BridgeHandler
 from keybroker.core.bridge.jsonrpc_route import BridgeContextBuilder, jsonrpc_route
 from keybroker.core.bridge.ports import CallerLookup, SecretSource
-from keybroker.core.bridge.released import ValueForms
+from keybroker.core.bridge.released import Recall, ValueForms
 from keybroker.core.bridge.upstream import Upstream, UpstreamLimits
 from keybroker.core.models import AgentRecord
 
@@ -117,10 +117,12 @@ def build_channel(
     transport: httpx.AsyncBaseTransport | None = None,
     follow_streams: bool = False,
     released: ValueForms | None = None,
+    recall: Recall | None = None,
 ) -> AgentChannel:
     """Everything needed to bridge `record` on `port`. Raises `InvalidCardError` for a bad card.
 
-    `released`: the values released to the agent so far, shared with its other channels (app.py).
+    `released`: the values released to the agent so far, shared with its other channels (app.py);
+    `recall`: those released before this process or the last lock, rebuilt (shared too).
     """
     agent_card = upstream_card(record.card_json)
     base_url = bridged_base_url(port, record.slug)
@@ -136,6 +138,7 @@ def build_channel(
         bridged_card=lambda extended: bridged_card(extended, base_url, require_token=record.require_token),
         caller=caller,
         released=released,
+        recall=recall,
     )
     routes = [
         *create_agent_card_routes(card),

@@ -17,7 +17,8 @@ mounts there) or gets a 404.
 Channels are built on first use and rebuilt when the agent's record changes (new card, URL, token
 requirement); a replaced channel's connection pool closes once its last request ends. What the
 bridge released to an agent (released.py) is kept per slug here, so a rebuilt channel still cuts
-it from answers about earlier tasks; it is dropped whenever the broker locks (`LockWatch`).
+it from answers about earlier tasks; it is dropped whenever the broker locks (`LockWatch`), and
+rebuilt from the broker before the agent's next answer (`ReleaseHistory`).
 
 Nothing of a2a-sdk is imported until a request first needs a channel (DESIGN §7: the app idles
 without it, ~20 MB and ~0.7 s of imports saved at start). The guard, the 404s, the token check and
@@ -233,6 +234,7 @@ class BridgeApp:
             transport=self._transport,
             follow_streams=self._follow_streams,
             released=self.released.of(record.slug),
+            recall=self.released.recall(record.slug),
         )
         self._channels[record.slug] = channel
         if current is not None:

@@ -34,20 +34,21 @@ from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from a2a.types import Message, SendMessageRequest, StreamResponse
+from a2a.types import ListTasksResponse, Message, SendMessageRequest, StreamResponse
 from a2a.utils.errors import (
     InternalError,
     InvalidAgentResponseError,
     InvalidParamsError,
     PushNotificationNotSupportedError,
+    UnsupportedOperationError,
 )
 
 from keybroker.core.a2a.credentials import Credentials, scheme_demand
 from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
 from keybroker.core.bridge.cutting import clean_proto, scrub_quoted
 from keybroker.core.bridge.forms import Cut
-from keybroker.core.bridge.ports import CallerLookup, Phase, SecretSource, TaskWatch
-from keybroker.core.bridge.released import ValueForms
+from keybroker.core.bridge.ports import CallerLookup, Phase, ReleaseHistory, SecretSource, TaskWatch
+from keybroker.core.bridge.released import Recall, ValueForms
 from keybroker.core.bridge.run_state import RunSecrets, RunState
 from keybroker.core.bridge.scheme_auth import AuthCall, SchemeAuth
 from keybroker.core.bridge.secrets_flow import (
@@ -60,7 +61,7 @@ from keybroker.core.bridge.secrets_flow import (
     runtime_demand,
     waiting_status,
 )
-from keybroker.core.bridge.task_trail import observe
+from keybroker.core.bridge.task_trail import observe, task_states
 from keybroker.core.bridge.upstream import Upstream, is_refused_call, is_unauthorized, upstream_error
 from keybroker.core.errors import AuditWriteError, InvalidDemandError, KeybrokerError
 from keybroker.core.models import AgentRecord, SecretDemand, SecretValue
@@ -90,6 +91,8 @@ class AgentLink:
     released: ValueForms
     callers: CallerLookup | None = None
     tasks: TaskWatch | None = None
+    #: The values released to this agent before this process or the last lock (released.py).
+    recall: Recall | None = None
 
     @property
     def slug(self) -> str:
@@ -119,6 +122,11 @@ class BridgeRun:
     ) -> None:
         self.link = link
         self.state = RunState(context, secrets=RunSecrets(client_keys=client_keys))
+        #: The last event the bridge made itself (the `working` status it sends while it waits): sent
+        #: at once, never held back by the stream's cut (chunks.py).
+        self.own_event: Event | None = None
+        #: The rebuild of earlier releases this run was checked against (`recall`).
+        self.recall_epoch = -1
 
     @classmethod
     def start(
@@ -163,7 +171,7 @@ class BridgeRun:
             demand = interrupt.demand
             if interrupt.credentials:
                 if interactive and shown:
-                    yield waiting_status(demand)
+                    yield self._waiting(demand)
                 if await self.refresh_credentials(demand.task_id, demand.context_id):
                     continue  # the same request again; the refused task is left behind
                 self.observe(event)
@@ -171,7 +179,7 @@ class BridgeRun:
                 self.observe(event)
                 asked = self.answerable(demand)
                 if interactive and asked:
-                    yield waiting_status(RuntimeDemand(demand.task_id, demand.context_id, tuple(asked)))
+                    yield self._waiting(RuntimeDemand(demand.task_id, demand.context_id, tuple(asked)))
                 granted = await self.answer(demand) if asked else {}
                 extensions.add(SECRETS_EXTENSION_URI)
                 if granted or self.resume_declined(demand):
@@ -180,6 +188,11 @@ class BridgeRun:
             self.clean(event)
             yield event  # declined, timed out or not given again: the agent's auth-required
             return
+
+    def _waiting(self, demand: RuntimeDemand) -> Event:
+        """The bridge's own `working` status saying what it waits for (never held back: chunks.py)."""
+        self.own_event = waiting_status(demand)
+        return self.own_event
 
     def interrupt(self, event: StreamResponse) -> Interrupt | None:
         """What in `event` the bridge answers itself, if anything."""
@@ -254,7 +267,9 @@ class BridgeRun:
     # Secrets and credentials -------------------------------------------------------------------
 
     async def prepare(self, message: Message) -> None:
-        """Before the first upstream call: the credentials at hand, and pre-flight fulfilment."""
+        """Before the first upstream call: earlier releases recalled, the credentials at hand, and
+        pre-flight fulfilment."""
+        await self.recall((message.task_id, *message.reference_task_ids), message.context_id)
         await self.ensure_credentials(message.task_id, message.context_id)
         await self._preflight(message)
 
@@ -369,6 +384,33 @@ class BridgeRun:
 
     # What goes back to the client --------------------------------------------------------------
 
+    async def recall(self, tasks: Iterable[str] = (), context: str = "") -> None:
+        """Before asking the agent: the values released to it before this process or the last lock
+        are known again (released.py's `Recall`), or, when they cannot all be, a question about a
+        task or conversation from before is refused (the answer could not be cut)."""
+        recall = self.link.recall
+        if recall is None:
+            return
+        secrets = self.link.secrets
+        history = secrets if isinstance(secrets, ReleaseHistory) else None
+        self.recall_epoch = await recall.ensure(history, self.link.slug)
+        problem = recall.refusal(tasks, context)
+        if problem is not None:
+            log.info("agent %r: refused an answer about earlier work", self.link.slug)
+            raise UnsupportedOperationError(f"agent {self.link.slug!r}: {problem}")
+
+    def hide_earlier(self, listing: ListTasksResponse) -> None:
+        """Leave out of a task list the tasks the bridge may not answer about (`recall`)."""
+        recall = self.link.recall
+        if recall is None:
+            return
+        kept = [t for t in listing.tasks if recall.refusal((t.id,), t.context_id) is None]
+        if len(kept) == len(listing.tasks):
+            return
+        listing.total_size = max(0, listing.total_size - (len(listing.tasks) - len(kept)))
+        del listing.tasks[:]
+        listing.tasks.extend(kept)
+
     def remember(self, values: Iterable[SecretValue]) -> None:
         """Values released in this run: the agent may echo them in this answer or any later one."""
         for value in values:
@@ -385,7 +427,11 @@ class BridgeRun:
         clean_proto(payload, self.cut())
 
     def observe(self, event: object, *, bind: bool = True) -> None:
-        """Report ids and task ends to a `TaskWatch` broker (`bind` False: a call that is not a run)."""
+        """Report ids and task ends to a `TaskWatch` broker (`bind` False: a call that is not a run);
+        remember the ids as seen since the last rebuild of earlier releases."""
+        if self.link.recall is not None:
+            for task_id, context_id, _ in task_states(event):
+                self.link.recall.know(self.recall_epoch, task_id, context_id)
         if self.link.tasks is not None:
             observe(self.link.tasks, self.link.slug, event, self.state if bind else None)
 

@@ -29,6 +29,8 @@ fulfilment.py.
 - fail closed on the audit: a value is released only once its `released` event is on the disk; when
   it cannot be written (a full disk) `fulfil` raises `AuditWriteError`, nothing of the run is released,
   and the `Notifier` is told (once, until a release is audited again);
+- what was released to an agent before can be read back (`released_before`, release_history.py), for
+  the bridge to cut it from answers about earlier tasks after a restart or a lock;
 - a "this task" grant ends when the bridge sees its task reach a terminal state (`task_ended`: completed,
   failed, canceled, rejected; audited `revoked`), and at the latest `grant_rules.TASK_GRANT_CEILING` after
   it was given, for a task that is never seen to end.
@@ -52,6 +54,7 @@ from keybroker.core.broker.grant_rules import grant_expired
 from keybroker.core.broker.policy import Allow, Ask
 from keybroker.core.broker.prompt_request import build_prompt_request, is_first_contact
 from keybroker.core.broker.prompts import Phase, PromptRequest
+from keybroker.core.broker.release_history import PastReleases, past_releases
 from keybroker.core.broker.run_grants import RunGrants
 from keybroker.core.broker.state import Cooldown, RunMemory, ValueCache
 from keybroker.core.broker.triage import Triage
@@ -256,6 +259,12 @@ class Broker:
             self._notifier.notify("Keybroker: nothing was released", body.strip())
         except Exception:  # a notice must never change the outcome
             log.warning("the notifier failed", exc_info=True)
+
+    async def released_before(self, agent_slug: str, *, limit: int) -> PastReleases:
+        """The values released to `agent_slug` so far, read again from the vault (release_history.py):
+        the bridge cuts them from answers about earlier tasks after a restart or a lock. Nothing is
+        audited or released: the values only go to the bridge's memory of what to cut."""
+        return await past_releases(self._catalog, self._vault, agent_slug, limit=limit)
 
     def releasable(self, agent: AgentRecord, demands: Sequence[SecretDemand]) -> frozenset[str]:
         """The keys of `demands` that `fulfil` would release now without asking anyone.
