@@ -8,7 +8,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -197,6 +199,24 @@ class SecretDialog(QDialog):
                 self._note(problem or "", ERROR_COLOR)
             else:
                 self.note.setVisible(False)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Enter saves once Save is enabled, else says what is missing; it never cancels.
+
+        Left to QDialog, Enter clicks the default button, and while Save is disabled Qt makes Cancel
+        the default: a user who typed a value and pressed Enter lost it without a word. A focused
+        button still gets its own Enter (the user chose it).
+        """
+        enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        plain = not (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier)
+        if enter and plain and not isinstance(self.focusWidget(), QAbstractButton):
+            event.accept()
+            if self.save_button.isEnabled():
+                self.save_button.click()
+            else:
+                self._note(self.problem() or "", WARN_COLOR)
+            return
+        super().keyPressEvent(event)
 
     def _note(self, text: str, color: object) -> None:
         palette = self.note.palette()
