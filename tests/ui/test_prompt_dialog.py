@@ -20,21 +20,33 @@ from keybroker.core.broker.prompts import (
     UseStored,
 )
 from keybroker.core.models import GrantScope, SecretValue
-from keybroker.ui.prompt_dialog import CARD_CHANGED_TEXT, NEW_AGENT_TEXT, PromptDialog
+from keybroker.ui.prompt_dialog import CARD_CHANGED_TEXT, GUARD_MS, NEW_AGENT_TEXT, PromptDialog
 from keybroker.ui.prompt_text import SCOPE_LABELS
 from tests.fakes import FakeClock
-from tests.ui.support import agent, item, record, request
+from tests.ui.support import ManualTimer, agent, item, record, request
 
 TYPED = "ghp_CANARY_typed_0123456789"
 
 
-def dialog_for(qtbot: QtBot, req: PromptRequest, clock: FakeClock | None = None) -> PromptDialog:
-    dialog = PromptDialog(req, clock=clock or FakeClock())
+def dialog_for(
+    qtbot: QtBot, req: PromptRequest, clock: FakeClock | None = None, *, armed: bool = True
+) -> PromptDialog:
+    """The dialog on screen and active; `armed`: the second during which Allow is inert has passed."""
+    guard = ManualTimer()
+    dialog = PromptDialog(req, clock=clock or FakeClock(), guard_timer=guard)
     qtbot.addWidget(dialog)
     dialog.open()
     dialog.activateWindow()
     qtbot.waitUntil(dialog.isActiveWindow)
+    if armed:
+        guard.fire()
     return dialog
+
+
+def guard_of(dialog: PromptDialog) -> ManualTimer:
+    timer = dialog.guard_timer
+    assert isinstance(timer, ManualTimer)
+    return timer
 
 
 def finish(qtbot: QtBot, dialog: PromptDialog, press: Qt.Key | None = None) -> PromptAnswer:
@@ -179,6 +191,84 @@ def test_withdraw_closes_without_an_answer(app: QApplication, qtbot: QtBot) -> N
     assert dialog.withdrawn and dialog.closed and not dialog.isVisible()
     assert dialog.items[0].input.text() == ""
     dialog.withdraw()  # twice is harmless
+
+
+# A key meant for another window ------------------------------------------------------------------
+
+
+def test_enter_right_after_the_prompt_appears_does_not_allow(app: QApplication, qtbot: QtBot) -> None:
+    """A Return typed for another window ~450 ms after the prompt appeared released a stored token."""
+    dialog = dialog_for(qtbot, request(item(stored=record("GITHUB_TOKEN", "research"))), armed=False)
+    assert not dialog.armed and not dialog.allow_button.isEnabled()
+    QTest.keyClick(focused(), Qt.Key.Key_Return)
+    QTest.keyClick(focused(), Qt.Key.Key_Space)
+    dialog.allow_button.click()
+    assert dialog.isVisible() and not dialog.closed
+    guard_of(dialog).fire()  # a second later
+    assert dialog.armed and dialog.allow_button.isEnabled()
+    assert QApplication.focusWidget() is dialog.allow_button  # where a keyboard user starts, now armed
+    answer = finish(qtbot, dialog, Qt.Key.Key_Return)
+    assert answer.allow and answer.choices == {"GITHUB_TOKEN": UseStored()}
+
+
+def test_typing_into_the_prompt_by_mistake_then_enter_releases_nothing(
+    app: QApplication, qtbot: QtBot
+) -> None:
+    dialog = dialog_for(qtbot, request(item("OPENAI_API_KEY")), armed=False)
+    QTest.keyClicks(focused(), "meant for the chat window")
+    QTest.keyClick(focused(), Qt.Key.Key_Return)
+    assert dialog.isVisible() and not dialog.closed and not dialog.allow_button.isEnabled()
+
+
+def test_regaining_the_focus_makes_allow_inert_again(app: QApplication, qtbot: QtBot) -> None:
+    dialog = dialog_for(qtbot, request(item(stored=record("GITHUB_TOKEN", "research"))))
+    guard = guard_of(dialog)
+    assert dialog.armed
+    other = QWidget()
+    qtbot.addWidget(other)
+    other.show()
+    other.activateWindow()
+    qtbot.waitUntil(lambda: not dialog.isActiveWindow())
+    dialog.activateWindow()
+    qtbot.waitUntil(dialog.isActiveWindow)
+    assert not dialog.armed and guard.isActive()
+    QTest.keyClick(focused(), Qt.Key.Key_Return)
+    assert dialog.isVisible() and not dialog.closed
+    guard.fire()
+    assert finish(qtbot, dialog, Qt.Key.Key_Return).allow
+
+
+def test_deny_and_escape_work_at_once(app: QApplication, qtbot: QtBot) -> None:
+    dialog = dialog_for(qtbot, request(item(stored=record("GITHUB_TOKEN", "research"))), armed=False)
+    assert dialog.deny_button.isEnabled()
+    assert finish(qtbot, dialog, Qt.Key.Key_Escape) == PromptAnswer.deny()
+
+
+def test_allow_arms_by_itself_after_about_a_second(app: QApplication, qtbot: QtBot) -> None:
+    """The real timer: inert at first, usable without anything but time passing."""
+    dialog = PromptDialog(request(item(stored=record("GITHUB_TOKEN", "research"))), clock=FakeClock())
+    qtbot.addWidget(dialog)
+    dialog.open()
+    dialog.activateWindow()
+    qtbot.waitUntil(dialog.isActiveWindow)
+    QTest.keyClick(focused(), Qt.Key.Key_Return)
+    assert not dialog.closed and not dialog.allow_button.isEnabled()
+    assert dialog.guard_timer.interval() == GUARD_MS
+    qtbot.waitUntil(dialog.allow_button.isEnabled, timeout=GUARD_MS * 5)
+    assert finish(qtbot, dialog, Qt.Key.Key_Return).allow
+
+
+# How many wait on the answer --------------------------------------------------------------------
+
+
+def test_it_says_how_many_requests_the_answer_goes_to(app: QApplication, qtbot: QtBot) -> None:
+    dialog = dialog_for(qtbot, request())
+    assert not dialog.waiting_label.isVisible()  # one request: nothing to say
+    dialog.set_waiting(200)
+    assert dialog.waiting_label.isVisible()
+    assert dialog.waiting_label.text() == "Answers 200 waiting requests"
+    dialog.set_waiting(1)
+    assert not dialog.waiting_label.isVisible()
 
 
 # Keyboard only ----------------------------------------------------------------------------------

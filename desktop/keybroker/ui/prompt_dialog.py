@@ -3,14 +3,16 @@
 (each key, its name, description and the policy's reason), for which task, and for how long.
 
 Shown with `open()` and answered through `finished`, never `exec()` (a nested loop breaks qasync).
-Enter allows, Escape (or closing the window) denies. `answer()` is the `PromptAnswer` once finished;
+Enter allows, Escape (or closing the window) denies. Allow stays inert for a second after the prompt
+appears or gets the focus back (as browsers do for permission prompts): a Return or a click meant for
+another window must not release a secret. `answer()` is the `PromptAnswer` once finished;
 the typed values are cleared from the fields as the dialog closes. The dialog never enforces the
 timeout: it only counts down to the broker's deadline, and the broker withdraws it (`withdraw()`).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
@@ -29,7 +31,15 @@ from keybroker.core.ports import Clock, SystemClock
 from keybroker.ui.icons import app_icon
 from keybroker.ui.prompt_item import PromptItemWidget, plain_label
 from keybroker.ui.prompt_style import STYLE
-from keybroker.ui.prompt_text import countdown, full_ids, headline, queue_label, shown, task_line
+from keybroker.ui.prompt_text import (
+    countdown,
+    full_ids,
+    headline,
+    queue_label,
+    shown,
+    task_line,
+    waiting_label,
+)
 from keybroker.ui.scope_chooser import ScopeChooser
 
 NEW_AGENT_TEXT = "\u26a0  New agent: Keybroker has never given it a secret."
@@ -40,14 +50,24 @@ CARD_CHANGED_TEXT = (
 URGENT_SECONDS = 30
 _MAX_ITEMS_HEIGHT = 470
 DIALOG_WIDTH = 560
+#: How long Allow stays inert after the prompt appears or gets the focus back.
+GUARD_MS = 1000
 
 
 class PromptDialog(QDialog):
     """One `PromptRequest` on screen; `answer()` after `finished`."""
 
     def __init__(
-        self, request: PromptRequest, *, clock: Clock | None = None, parent: QWidget | None = None
+        self,
+        request: PromptRequest,
+        *,
+        clock: Clock | None = None,
+        guard_timer: QTimer | None = None,
+        guard_ms: int = GUARD_MS,
+        parent: QWidget | None = None,
     ) -> None:
+        """`guard_timer` (a test's own) measures the `guard_ms` during which Allow is inert; with
+        `guard_ms` 0 Allow is never inert."""
         super().__init__(parent)
         self.request = request
         self._clock = clock or SystemClock()
@@ -56,6 +76,15 @@ class PromptDialog(QDialog):
         self.closed = False
         self._scrolled: tuple[QScrollArea, QWidget] | None = None
         self._focused_once = False
+        #: Allow answers (the guard's second has passed since the prompt appeared or got the focus).
+        self.armed = guard_ms <= 0
+        self._allow_takes_focus = False
+        self.guard_timer = guard_timer or QTimer()
+        self.guard_timer.setParent(self)
+        self.guard_timer.setSingleShot(True)
+        self.guard_timer.setInterval(max(guard_ms, 0))
+        self.guard_timer.timeout.connect(self._arm)
+        self._guard_ms = guard_ms
         self.setObjectName("promptDialog")
         self.setStyleSheet(STYLE)
         self.setWindowIcon(app_icon())
@@ -99,8 +128,8 @@ class PromptDialog(QDialog):
         return self._answer if self._answer is not None else PromptAnswer.deny()
 
     def accept(self) -> None:
-        """Allow, if at least one item gives a value (Enter lands here too)."""
-        if not self.allow_button.isEnabled():
+        """Allow, if at least one item gives a value and the guard has passed (Enter lands here too)."""
+        if not (self.armed and self.allow_button.isEnabled()):
             return
         choices = {w.item.key: w.choice() for w in self.items}
         self._answer = PromptAnswer.grant(self.scope.scope(), choices, minutes=self.scope.minutes())
@@ -121,6 +150,7 @@ class PromptDialog(QDialog):
         """Every way out (closing the window is a Deny): stop the countdown, clear the typed values."""
         self.closed = True
         self._timer.stop()
+        self.guard_timer.stop()
         for item in self.items:
             item.clear()
         super().done(result)
@@ -133,6 +163,16 @@ class PromptDialog(QDialog):
         self.queue_label.setText(text)
         self.queue_label.setVisible(bool(text))
 
+    def guard_passed(self) -> bool:
+        """Whether Allow answers (the guard's second has passed); a predicate for waits."""
+        return self.armed
+
+    def set_waiting(self, count: int) -> None:
+        """Show `Answers 200 waiting requests` when more than one run waits on this prompt."""
+        text = waiting_label(count)
+        self.waiting_label.setText(text)
+        self.waiting_label.setVisible(bool(text))
+
     def seconds_left(self) -> float | None:
         """Seconds until the broker declines, or None when the request has no deadline."""
         if self.request.deadline <= 0:
@@ -140,20 +180,35 @@ class PromptDialog(QDialog):
         return self.request.deadline - self._clock.now()
 
     def showEvent(self, event: QShowEvent) -> None:
-        """Start counting down and put the focus where the user starts."""
+        """Start counting down, make Allow inert for a moment, and put the focus where the user starts
+        (Allow gets it once it answers)."""
         super().showEvent(event)
         if self.request.deadline > 0:
             self._timer.start()
         self._tick()
+        self._disarm()
         if not self._focused_once:
             self._focused_once = True
             first = next((w for w in self.items if w.needs_typing()), None)
-            (first.input if first is not None else self.allow_button).setFocus()
+            if first is not None:
+                first.input.setFocus()
+            elif self.armed:
+                self.allow_button.setFocus()
+            else:
+                self._allow_takes_focus = True
+                self.setFocus()  # a disabled button cannot hold the focus: the dialog keeps it meanwhile
 
     def hideEvent(self, event: QHideEvent) -> None:
         """No timer runs while the dialog is hidden (queued behind another)."""
         self._timer.stop()
+        self.guard_timer.stop()
         super().hideEvent(event)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Getting the focus back makes Allow inert again for a moment."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow() and not self.closed:
+            self._disarm()
 
     def fit(self, width: int = 0) -> None:
         """Size the dialog so wrapped text is never cut: Qt does not give a top-level window the
@@ -241,6 +296,9 @@ class PromptDialog(QDialog):
         self.queue_label = plain_label("", "queue", wrap=False)
         self.queue_label.setVisible(False)
         status.addWidget(self.queue_label)
+        self.waiting_label = plain_label("", "queue", wrap=False)
+        self.waiting_label.setVisible(False)
+        status.addWidget(self.waiting_label)
         footer.addLayout(status)
         footer.addStretch(1)
         self.deny_button = QPushButton("Deny")
@@ -257,8 +315,26 @@ class PromptDialog(QDialog):
 
     def _sync_allow(self) -> None:
         gives = any(not isinstance(w.choice(), SkipItem) for w in self.items)
-        self.allow_button.setEnabled(gives)
+        self.allow_button.setEnabled(gives and self.armed)
         self.allow_button.setToolTip("" if gives else "Type or choose a value first")
+
+    def _disarm(self) -> None:
+        """Allow is inert until the guard's time has passed (from now)."""
+        if self._guard_ms <= 0 or self.closed:
+            return
+        self.armed = False
+        self._sync_allow()
+        self.guard_timer.start()
+
+    def _arm(self) -> None:
+        if self.closed:
+            return
+        self.armed = True
+        self._sync_allow()
+        if self._allow_takes_focus:
+            self._allow_takes_focus = False
+            if self.focusWidget() in (None, self) and self.allow_button.isEnabled():
+                self.allow_button.setFocus()
 
     def _tick(self) -> None:
         left = self.seconds_left()
