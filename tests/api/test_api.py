@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
+from keybroker.core.agents.url import normalise_agent_url
 from keybroker.core.api.app import create_api
 from keybroker.core.broker.grant_rules import make_grant
-from keybroker.core.errors import CatalogError, VaultLocked
+from keybroker.core.errors import CatalogError, InvalidInputError, VaultLocked
 from keybroker.core.models import AuditDecision, GrantScope, SecretDemand, SecretValue
 from keybroker.core.secrets.records import new_grant_id
 from keybroker.wiring.services import Services
@@ -134,6 +135,40 @@ async def test_add_agent_errors(client: httpx.AsyncClient, services: Services) -
     assert r.status_code == 422
     assert [f["field"] for f in error_of(r)["fields"]] == ["slug"]
     assert [a.slug for a in services.catalog.list_agents()] == ["demo"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "url",
+    [
+        "localhost:18493",
+        "ftp://127.0.0.1:1/",
+        "http://user:pw@127.0.0.1:1/",
+        "http://h/#x",
+        "",
+        "http://h:99999",
+    ],
+)
+async def test_a_bad_agent_url_is_answered_with_the_rule_an_agent_url_follows(
+    client: httpx.AsyncClient, url: str
+) -> None:
+    """The message `normalise_agent_url` gives (what the CLI says without a running app), not a regex."""
+    with pytest.raises(InvalidInputError) as local:
+        normalise_agent_url(url)
+    r = await client.post("/api/v1/agents", json={"url": url})
+    assert r.status_code == 422
+    err = error_of(r)
+    assert (err["code"], err["exit_code"]) == ("invalid_input", 2)
+    assert (err["message"], err["hint"]) == (local.value.message, local.value.hint)
+    assert [f["field"] for f in err["fields"]] == ["url"]
+    assert not url or url not in err["message"]  # the rule, never the input back
+
+
+@pytest.mark.asyncio
+async def test_an_agent_url_with_spaces_around_it_says_so(client: httpx.AsyncClient) -> None:
+    r = await client.post("/api/v1/agents", json={"url": DEMO_URL + " "})
+    assert r.status_code == 422
+    assert error_of(r)["message"] == "agent URL has spaces or line breaks around it"
 
 
 @pytest.mark.asyncio

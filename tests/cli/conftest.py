@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
-from tests.conftest import RunCli
+from tests.conftest import IsolatedEnv, RunCli, subprocess_env
 
 SECRETS_URI = "https://a2a-extensions.agentstack.beeai.dev/auth/secrets/v1"
 
@@ -98,3 +101,48 @@ def card_site() -> Iterator[CardSite]:
     site = CardSite()
     yield site
     site.close()
+
+
+class Serving:
+    """`keybroker serve --headless --port 0` in this test's home, on a session-only vault, no terminal
+    (so every prompt is declined): the running instance the CLI then talks to through its API."""
+
+    def __init__(self, home: str, env: dict[str, str | None] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "keybroker", "serve", "--headless", "--port", "0"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=subprocess_env({"KEYBROKER_HOME": home, "KEYBROKER_VAULT": "memory", **(env or {})}),
+            text=True,
+        )
+        assert self.proc.stderr is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            if line.startswith("listening on "):
+                self.url = line.split()[-1]
+                return
+            if not line and self.proc.poll() is not None:
+                break
+        self.stop()
+        raise AssertionError(f"serve did not start (rc {self.proc.poll()})")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+
+@pytest.fixture
+def serving(isolated_env: IsolatedEnv) -> Iterator[Serving]:
+    """A running `keybroker serve` for this test's home (stopped at the end)."""
+    running = Serving(str(isolated_env.keybroker_home))
+    yield running
+    running.stop()
