@@ -81,9 +81,10 @@ class ApiClient:
 
     @classmethod
     def for_instance(cls, paths: Paths, **kwargs: Any) -> ApiClient | None:
-        """A client for the running instance (`instance.json`), or None when none runs."""
+        """A client for the running instance (`instance.json`), or None when none runs or its bridge,
+        which serves the API, is paused or stopped."""
         instance = read_instance(paths)
-        if instance is None:
+        if instance is None or not instance.listening:
             return None
         try:
             token = paths.token_file.read_text("ascii").strip()

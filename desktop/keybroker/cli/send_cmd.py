@@ -10,6 +10,7 @@ from keybroker.cli.output import info
 
 if TYPE_CHECKING:  # the client and the core load when `send` runs, not while the parser is built
     from keybroker.cli.context import CommandContext
+    from keybroker.system.instance import InstanceInfo
 
 #: Blocking sends wait for the user at a prompt (5 min by default): no read timeout on the stream.
 CONNECT_TIMEOUT = 5.0
@@ -192,6 +193,15 @@ async def _send_within(url: str, args: argparse.Namespace, token: str | None) ->
         ) from None
 
 
+def _not_listening(inst: InstanceInfo) -> str:
+    """Why a running instance has no bridge to send through, and what to do."""
+    from keybroker.system.instance import BridgeState
+
+    if inst.bridge is BridgeState.PAUSED:
+        return "the bridge is paused; resume it: Tray → Resume bridge"
+    return f"its bridge is stopped (port {inst.port} is taken); Tray → Why… says by what"
+
+
 def cmd_send(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Send, print, map the end state to an exit code."""
     import asyncio
@@ -205,6 +215,8 @@ def cmd_send(args: argparse.Namespace, ctx: CommandContext) -> int:
             "Keybroker is not running, so there is no bridge to send through",
             hint="start the app (`keybroker`) or `keybroker serve --headless`",
         )
+    if not inst.listening:
+        raise AgentUnreachable(f"Keybroker runs (pid {inst.pid}) but {_not_listening(inst)}")
     ctx.admin().agent(args.slug)  # an unknown slug exits 3
     token = None
     try:
