@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import select
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections.abc import Iterator
@@ -146,3 +151,70 @@ def serving(isolated_env: IsolatedEnv) -> Iterator[Serving]:
     running = Serving(str(isolated_env.keybroker_home))
     yield running
     running.stop()
+
+
+def _take_terminal() -> None:
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class Terminal:
+    """`python -m keybroker ARGS` on a pseudo-terminal that is its controlling terminal (so `getpass`
+    reads /dev/tty, and stdin and stdout are TTYs), driven like a person at a keyboard."""
+
+    def __init__(self, *args: str, env: dict[str, str | None] | None = None) -> None:
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "keybroker", *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=subprocess_env(env),
+            start_new_session=True,
+            preexec_fn=_take_terminal,
+        )
+        os.close(slave)
+        self.screen = ""
+
+    def _read(self, timeout: float) -> bool:
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        if not ready:
+            return True
+        try:
+            chunk = os.read(self.master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            return False
+        self.screen += chunk.decode(errors="replace")
+        return bool(chunk)
+
+    def expect(self, text: str, timeout: float = 30.0) -> None:
+        """Until `text` is on the screen; AssertionError with the screen after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while text not in self.screen and time.monotonic() < deadline:
+            if not self._read(0.2):
+                break
+        assert text in self.screen, self.screen[-2000:]
+
+    def type(self, keys: str) -> None:
+        """Type `keys` (\\x04 is Ctrl+D, \\n Enter)."""
+        os.write(self.master, keys.encode())
+
+    def finish(self, timeout: float = 30.0) -> int:
+        """Read to the end; the exit code."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._read(0.2):
+            if self.proc.poll() is not None and not select.select([self.master], [], [], 0)[0]:
+                break
+        code = self.proc.wait(max(1.0, deadline - time.monotonic()))
+        os.close(self.master)
+        return code
+
+
+@pytest.fixture
+def terminals() -> Iterator[list[Terminal]]:
+    """Terminals a test opened, killed at the end if still running."""
+    opened: list[Terminal] = []
+    yield opened
+    for t in opened:
+        if t.proc.poll() is None:
+            t.proc.kill()
+            t.proc.wait(10)
