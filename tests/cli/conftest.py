@@ -218,3 +218,59 @@ def terminals() -> Iterator[list[Terminal]]:
         if t.proc.poll() is None:
             t.proc.kill()
             t.proc.wait(10)
+
+
+class ServeTerminal(Terminal):
+    """`keybroker serve --headless --port 0` on a pseudo-terminal: its prompts are asked there."""
+
+    def __init__(self, env: dict[str, str | None] | None = None) -> None:
+        super().__init__("serve", "--headless", "--port", "0", env=env)
+        self.expect("listening on ")
+        self.expect("\n")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.finish()
+
+
+class DemoAgent:
+    """scripts/demo_agent.py (a real a2a-sdk agent whose card declares GITHUB_TOKEN) on a free port."""
+
+    def __init__(self) -> None:
+        import socket
+
+        import httpx
+
+        from tests.conftest import source_root
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        script = source_root().parent / "scripts" / "demo_agent.py"
+        self.proc = subprocess.Popen(
+            [sys.executable, str(script), str(port)], env=subprocess_env(), stdout=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                if httpx.get(self.url + "/.well-known/agent-card.json", trust_env=False).is_success:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError("the demo agent did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def demo_agent() -> Iterator[DemoAgent]:
+    agent = DemoAgent()
+    yield agent
+    agent.stop()

@@ -149,6 +149,11 @@ class ApiClient:
         out: JsonObject = self._call("GET", "/status")
         return out
 
+    def prompts(self, *, agent: str | None = None) -> list[JsonObject]:
+        """`GET /prompts`: prompts waiting for the user (who asks, which keys, until when)."""
+        out: list[JsonObject] = self._call("GET", "/prompts", params=_params(agent=agent))
+        return out
+
     # agents -----------------------------------------------------------------------------------
 
     def agents_list(self) -> list[JsonObject]:

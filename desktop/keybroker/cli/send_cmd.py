@@ -205,7 +205,9 @@ def _not_listening(inst: InstanceInfo) -> str:
 def cmd_send(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Send, print, map the end state to an exit code."""
     import asyncio
+    import time
 
+    from keybroker.cli.send_notes import warn_not_given, watching
     from keybroker.core.errors import AgentUnreachable, PolicyDenied, TaskFailed
     from keybroker.system.instance import read_instance
 
@@ -217,16 +219,19 @@ def cmd_send(args: argparse.Namespace, ctx: CommandContext) -> int:
         )
     if not inst.listening:
         raise AgentUnreachable(f"Keybroker runs (pid {inst.pid}) but {_not_listening(inst)}")
-    ctx.admin().agent(args.slug)  # an unknown slug exits 3
+    admin = ctx.admin()
+    agent = admin.agent(args.slug)  # an unknown slug exits 3
     token = None
     try:
         token = ctx.paths.token_file.read_text("ascii").strip() or None
     except OSError:
         token = None
     url = f"{inst.url}/agents/{args.slug}"
-    out = asyncio.run(_send_within(url, args, token))
+    started = time.time()
+    out = asyncio.run(watching(_send_within(url, args, token), ctx.api(), args.slug))
     if not args.json and not args.stream and out.texts:
         sys.stdout.write("\n".join(out.texts) + "\n")
+    warn_not_given(admin, agent, started)
     ids = f"task {out.task_id}, context {out.context_id}" if out.task_id else f"context {out.context_id}"
     if out.state in ("failed", "rejected", "canceled"):
         raise TaskFailed(

@@ -40,6 +40,7 @@ __all__ = [
     "GrantOut",
     "GuardError",
     "LockOut",
+    "PromptOut",
     "SchemeStatusOut",
     "SecretDetailOut",
     "SecretKey",
@@ -353,3 +354,16 @@ class StatusOut(BaseModel):
     details: dict[str, Any] = Field(
         default_factory=dict, description="Whatever the app adds (tray state...)."
     )
+
+
+class PromptOut(BaseModel):
+    """A prompt waiting for the user: who asks, for which keys, until when (never a value)."""
+
+    prompt_id: str
+    agent: str = Field(description="The asking agent's slug.")
+    keys: list[str]
+    phase: Literal["preflight", "runtime"] = Field(
+        description="`preflight`: before the message is forwarded; `runtime`: asked during the task."
+    )
+    created: float
+    deadline: float = Field(description="When the prompt declines by itself (epoch seconds; 0: never).")
