@@ -132,6 +132,21 @@ def test_lock_now_locks_and_a_lock_from_elsewhere_shows_too(aio: AsyncRunner, ha
     assert "grants" in harness.topics and "audit" in harness.topics
 
 
+def test_unlock_returns_to_ready_and_the_next_demand_asks_again(aio: AsyncRunner, harness: Harness) -> None:
+    aio.run(harness.controller.start())
+    harness.controller.lock()
+    assert harness.controller.state is AppState.LOCKED
+    services = harness.runtime.services
+    assert services is not None
+    before = len(services.audit.events())
+    harness.controller.unlock()
+    assert harness.controller.state is AppState.READY
+    assert harness.controller.status().state is AppState.READY
+    assert len(services.audit.events()) == before  # nothing granted or ended: nothing to audit
+    harness.controller.unlock()  # not locked: nothing happens
+    assert harness.controller.state is AppState.READY
+
+
 def test_pause_and_resume(aio: AsyncRunner, harness: Harness) -> None:
     aio.run(harness.controller.start())
     url = harness.runtime.url
