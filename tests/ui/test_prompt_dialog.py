@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialog, QLabel, QLineEdit, QRadioButton, QWidget
 from pytestqt.qtbot import QtBot
@@ -21,6 +23,7 @@ from keybroker.core.broker.prompts import (
 )
 from keybroker.core.models import GrantScope, SecretValue
 from keybroker.ui.prompt_dialog import CARD_CHANGED_TEXT, GUARD_MS, NEW_AGENT_TEXT, PromptDialog
+from keybroker.ui.prompt_style import MIN_CONTRAST, colours_for, contrast, luminance
 from keybroker.ui.prompt_text import SCOPE_LABELS
 from tests.fakes import FakeClock
 from tests.ui.support import ManualTimer, agent, item, record, request
@@ -417,3 +420,91 @@ def test_queue_label(app: QApplication, qtbot: QtBot) -> None:
     assert dialog.queue_label.isVisible() and dialog.queue_label.text() == "1 of 3 waiting"
     dialog.set_queue(1, 1)
     assert not dialog.queue_label.isVisible()
+
+
+# The desktop's colours ---------------------------------------------------------------------------
+
+
+def dark_palette() -> QPalette:
+    """A dark desktop palette, as a dark theme or Qt's dark colour scheme gives."""
+    palette = QPalette()
+    for role, colour in (
+        (QPalette.ColorRole.Window, "#2d2d30"),
+        (QPalette.ColorRole.WindowText, "#e6e6e6"),
+        (QPalette.ColorRole.Base, "#1e1e1e"),
+        (QPalette.ColorRole.AlternateBase, "#262626"),
+        (QPalette.ColorRole.Text, "#e6e6e6"),
+        (QPalette.ColorRole.Button, "#3a3a3d"),
+        (QPalette.ColorRole.ButtonText, "#e6e6e6"),
+        (QPalette.ColorRole.Highlight, "#3d8ee6"),
+        (QPalette.ColorRole.HighlightedText, "#ffffff"),
+    ):
+        palette.setColor(role, QColor(colour))
+    return palette
+
+
+def odd_palette() -> QPalette:
+    """A light palette with a pale highlight whose white label would not read."""
+    palette = QPalette(QColor("#f4f1e8"))
+    palette.setColor(QPalette.ColorRole.Base, QColor("#fffdf5"))
+    palette.setColor(QPalette.ColorRole.Highlight, QColor("#9ec9ff"))
+    palette.setColor(QPalette.ColorRole.HighlightedText, QColor("#ffffff"))
+    return palette
+
+
+@pytest.fixture
+def desktop_palette(app: QApplication) -> Iterator[Callable[[QPalette], None]]:
+    """Set the application's palette (what a desktop switching to dark does); restored afterwards."""
+    saved = QPalette(app.palette())
+    yield app.setPalette
+    app.setPalette(saved)
+
+
+@pytest.mark.parametrize("make", [QPalette, dark_palette, odd_palette], ids=["default", "dark", "odd"])
+def test_every_text_of_the_prompt_reads_in_any_palette(make: Callable[[], QPalette]) -> None:
+    colours = colours_for(make() if make is not QPalette else QApplication.palette())
+    for what, (fg, bg) in colours.pairs().items():
+        assert contrast(fg, bg) >= MIN_CONTRAST, (what, fg.name(), bg.name())
+
+
+def test_a_dark_desktop_gets_a_dark_prompt(
+    app: QApplication, qtbot: QtBot, desktop_palette: Callable[[QPalette], None]
+) -> None:
+    desktop_palette(dark_palette())
+    stored = record("GITHUB_TOKEN", "research")
+    dialog = dialog_for(qtbot, request(item(stored=stored), first_contact=True, card_changed=True))
+    colours = colours_for(dark_palette())
+    assert colours.dark
+    window = dialog.palette().color(QPalette.ColorRole.Window)
+    assert window.name() == colours.background.name() and luminance(window) < 0.05
+    labels = {label.objectName(): label for label in dialog.findChildren(QLabel) if label.objectName()}
+    for name, fg, bg in (
+        ("agentName", colours.text, colours.background),
+        ("headline", colours.muted, colours.background),
+        ("warning", colours.warn_text, colours.warn),
+        ("alert", colours.alert_text, colours.alert),
+        ("keyChip", colours.chip_text, colours.chip),
+    ):
+        shown = labels[name].palette().color(labels[name].foregroundRole())
+        assert shown.name() == fg.name(), name
+        assert contrast(shown, bg) >= MIN_CONTRAST, name
+    allow = dialog.allow_button
+    assert (
+        contrast(
+            allow.palette().color(QPalette.ColorRole.ButtonText),
+            allow.palette().color(QPalette.ColorRole.Button),
+        )
+        >= MIN_CONTRAST
+    )
+
+
+def test_the_prompt_follows_the_desktop_switching_to_dark_while_it_shows(
+    app: QApplication, qtbot: QtBot, desktop_palette: Callable[[QPalette], None]
+) -> None:
+    dialog = dialog_for(qtbot, request())
+    light = dialog.palette().color(QPalette.ColorRole.Window)
+    desktop_palette(dark_palette())
+    qtbot.waitUntil(
+        lambda: dialog.palette().color(QPalette.ColorRole.Window) == colours_for(dark_palette()).background
+    )
+    assert luminance(light) > 0.5

@@ -13,7 +13,7 @@ timeout: it only counts down to the broker's deadline, and the broker withdraws 
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt, QTimer
-from PySide6.QtGui import QHideEvent, QShowEvent
+from PySide6.QtGui import QGuiApplication, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
     QFrame,
@@ -30,7 +30,7 @@ from keybroker.core.broker.prompts import PromptAnswer, PromptRequest, SkipItem
 from keybroker.core.ports import Clock, SystemClock
 from keybroker.ui.icons import app_icon
 from keybroker.ui.prompt_item import PromptItemWidget, plain_label
-from keybroker.ui.prompt_style import STYLE
+from keybroker.ui.prompt_style import style_sheet
 from keybroker.ui.prompt_text import (
     countdown,
     full_ids,
@@ -86,7 +86,7 @@ class PromptDialog(QDialog):
         self.guard_timer.timeout.connect(self._arm)
         self._guard_ms = guard_ms
         self.setObjectName("promptDialog")
-        self.setStyleSheet(STYLE)
+        self.setStyleSheet(style_sheet(QGuiApplication.palette()))  # the desktop's colours, dark too
         self.setWindowIcon(app_icon())
         agent = shown(request.agent.name or request.agent.slug, 80)
         # Ends with the app's name, so Qt does not append it a second time on desktops that add it.
@@ -209,6 +209,12 @@ class PromptDialog(QDialog):
         super().changeEvent(event)
         if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow() and not self.closed:
             self._disarm()
+
+    def event(self, event: QEvent) -> bool:
+        """The desktop switching between light and dark repaints the dialog in its new colours."""
+        if event.type() == QEvent.Type.ApplicationPaletteChange:
+            self.setStyleSheet(style_sheet(QGuiApplication.palette()))
+        return super().event(event)
 
     def fit(self, width: int = 0) -> None:
         """Size the dialog so wrapped text is never cut: Qt does not give a top-level window the
