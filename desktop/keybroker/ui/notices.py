@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from keybroker.ui.icons import app_icon
@@ -44,7 +45,7 @@ def problem_box(
     if memory_vault is not None:
         button = box.addButton("Use a session-only vault…", QMessageBox.ButtonRole.ActionRole)
         actions[button] = memory_vault
-    box.addButton(QMessageBox.StandardButton.Close)
+    box.addButton(QMessageBox.StandardButton.Close).setIcon(QIcon())
     box.buttonClicked.connect(lambda button: actions.get(button, lambda: None)())
     box.open()
     return box
@@ -55,7 +56,7 @@ def confirm_memory_vault(accepted: Callable[[], None], parent: QWidget | None = 
     box = _box("Use a session-only vault? — Keybroker", MEMORY_VAULT_TEXT, parent)
     box.setIcon(QMessageBox.Icon.Question)
     use = box.addButton("Use a session-only vault", QMessageBox.ButtonRole.AcceptRole)
-    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.addButton(QMessageBox.StandardButton.Cancel).setIcon(QIcon())  # no red ✗ on the safe way out
     box.setDefaultButton(QMessageBox.StandardButton.Cancel)
     box.buttonClicked.connect(lambda button: accepted() if button is use else None)
     box.open()

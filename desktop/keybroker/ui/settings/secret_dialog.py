@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from keybroker.core.errors import InvalidInputError
 from keybroker.core.models import MAX_VALUE_BYTES, SecretRecord, SecretValue, validate_key
+from keybroker.ui.settings.asker import plain
 from keybroker.ui.settings.formatting import owner_label, secret_label
 from keybroker.ui.settings.status_line import ERROR_COLOR, WARN_COLOR
 
@@ -124,6 +125,7 @@ class SecretDialog(QDialog):
         self.note.setVisible(False)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        plain(self.buttons.button(QDialogButtonBox.StandardButton.Cancel))
         self.save_button = self.buttons.addButton(
             "Save" if record else "Add", QDialogButtonBox.ButtonRole.AcceptRole
         )

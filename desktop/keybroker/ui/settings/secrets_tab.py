@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLineEdit, QStyle, QVBoxLayout, QWidget
 
 from keybroker.core.admin import SecretRef
 from keybroker.core.errors import UnknownGrantError
@@ -103,12 +103,14 @@ class SecretsTab(SettingsTab):
             "Revoke access…",
             self.revoke_selected,
             tip="End every grant for this secret: agents are asked again",
+            icon=QStyle.StandardPixmap.SP_DialogCancelButton,  # as the Grants tab's Revoke…
         )
         self.delete_action = self.bar.add(
             "deleteSecret",
             "Delete…",
             self.delete_selected,
             tip="Remove the value from the vault and the secret from Keybroker",
+            icon=QStyle.StandardPixmap.SP_TrashIcon,
             shortcut=QKeySequence(QKeySequence.StandardKey.Delete),
             owner=self.view,
         )
