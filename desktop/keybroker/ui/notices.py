@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from keybroker.ui.accessible import name_controls
 from keybroker.ui.icons import app_icon
 
 MEMORY_VAULT_TEXT = (
@@ -47,6 +48,7 @@ def problem_box(
         actions[button] = memory_vault
     box.addButton(QMessageBox.StandardButton.Close).setIcon(QIcon())
     box.buttonClicked.connect(lambda button: actions.get(button, lambda: None)())
+    name_controls(box)
     box.open()
     return box
 
@@ -59,5 +61,6 @@ def confirm_memory_vault(accepted: Callable[[], None], parent: QWidget | None = 
     box.addButton(QMessageBox.StandardButton.Cancel).setIcon(QIcon())  # no red ✗ on the safe way out
     box.setDefaultButton(QMessageBox.StandardButton.Cancel)
     box.buttonClicked.connect(lambda button: accepted() if button is use else None)
+    name_controls(box)
     box.open()
     return box

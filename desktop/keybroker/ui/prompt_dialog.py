@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from keybroker.core.broker.prompts import PromptAnswer, PromptRequest, SkipItem
 from keybroker.core.ports import Clock, SystemClock
+from keybroker.ui.accessible import name_controls
 from keybroker.ui.icons import app_icon
 from keybroker.ui.prompt_item import PromptItemWidget, plain_label
 from keybroker.ui.prompt_style import style_sheet
@@ -119,6 +120,7 @@ class PromptDialog(QDialog):
         self._timer.timeout.connect(self._tick)
         self._sync_allow()
         self._tick()
+        name_controls(self)
         self.fit()
 
     # Answer ---------------------------------------------------------------------------------------

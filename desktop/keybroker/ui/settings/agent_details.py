@@ -144,7 +144,9 @@ class AgentDetails(QScrollArea):
 
         self.form = QFormLayout()
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        self.copy_button.setAccessibleName("Copy the bridged URL")
         bridged_label = QLabel("Bridged URL:")
+        bridged_label.setBuddy(self.bridged)
         bridged_label.setToolTip("Point any A2A client at this URL instead of the agent's own")
         bridged_row.insertWidget(0, bridged_label)
         content.addSpacing(4)
@@ -204,6 +206,7 @@ class AgentDetails(QScrollArea):
             demand_columns, key=lambda d: d.key
         )
         self.demands_view = make_table_view(self.demands_model)
+        self.demands_view.setAccessibleName("Secret demands")
         self.demands_area = CompactTable(
             self.demands_view,
             "Its card declares no secrets; it may still ask for one while it runs.",
@@ -221,6 +224,7 @@ class AgentDetails(QScrollArea):
             scheme_columns, key=lambda s: s.name
         )
         self.schemes_view = make_table_view(self.schemes_model)
+        self.schemes_view.setAccessibleName("Security schemes")
         self.schemes_area = CompactTable(
             self.schemes_view, "Its card asks callers for no authentication.", wrap=True
         )

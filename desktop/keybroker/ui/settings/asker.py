@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from keybroker.ui.accessible import name_controls
+
 
 @dataclass(frozen=True, slots=True)
 class Confirmation:
@@ -115,6 +117,7 @@ class QtAsker:
             on_answer(Answer(accepted, bool(checkbox and checkbox.isChecked() and accepted)))
 
         box.finished.connect(finished)
+        name_controls(box)
         box.open()
 
     def save_path(

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from keybroker.core.errors import InvalidInputError
 from keybroker.core.models import MAX_VALUE_BYTES, SecretRecord, SecretValue, validate_key
+from keybroker.ui.accessible import name_controls
 from keybroker.ui.settings.asker import plain
 from keybroker.ui.settings.formatting import owner_label, secret_label
 from keybroker.ui.settings.status_line import ERROR_COLOR, WARN_COLOR
@@ -92,6 +93,7 @@ class SecretDialog(QDialog):
         self.show_button.setText("Show")
         self.show_button.setCheckable(True)
         self.show_button.setToolTip("Show the value while you type it")
+        self.show_button.setAccessibleName("Show the value")
         self.show_button.toggled.connect(self._on_show_toggled)
         value_row = QHBoxLayout()
         value_row.setContentsMargins(0, 0, 0, 0)
@@ -145,6 +147,7 @@ class SecretDialog(QDialog):
         self.description_edit.textChanged.connect(self._validate)
         self.owner_combo.currentIndexChanged.connect(self._validate)
         self._validate()
+        name_controls(self)
         (self.name_edit if record else self.key_edit).setFocus()
 
     # state --------------------------------------------------------------------------------------
