@@ -22,7 +22,8 @@ from keybroker.core.broker.prompts import (
     UseStored,
 )
 from keybroker.core.models import GrantScope, SecretValue
-from keybroker.ui.prompt_dialog import CARD_CHANGED_TEXT, GUARD_MS, NEW_AGENT_TEXT, PromptDialog
+from keybroker.ui.allow_guard import GUARD_MS
+from keybroker.ui.prompt_dialog import CARD_CHANGED_TEXT, NEW_AGENT_TEXT, PromptDialog
 from keybroker.ui.prompt_style import MIN_CONTRAST, colours_for, contrast, luminance
 from keybroker.ui.prompt_text import SCOPE_LABELS
 from tests.fakes import FakeClock

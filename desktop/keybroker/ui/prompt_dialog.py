@@ -2,6 +2,9 @@
 """The approval prompt: who asks (agent, URL, new or known, card changed, calling process), for what
 (each key, its name, description and the policy's reason), for which task, and for how long.
 
+Longer than 300 lines because it is one window whose parts, answers, countdown and guard act on the
+same widgets; its words are prompt_text.py's, its look prompt_style.py's, the guard allow_guard.py's.
+
 Shown with `open()` and answered through `finished`, never `exec()` (a nested loop breaks qasync).
 Enter allows, Escape (or closing the window) denies. Allow stays inert for a second after the prompt
 appears or gets the focus back (as browsers do for permission prompts): a Return or a click meant for
@@ -29,6 +32,7 @@ from PySide6.QtWidgets import (
 from keybroker.core.broker.prompts import PromptAnswer, PromptRequest, SkipItem
 from keybroker.core.ports import Clock, SystemClock
 from keybroker.ui.accessible import name_controls
+from keybroker.ui.allow_guard import GUARD_MS, AllowGuard
 from keybroker.ui.icons import app_icon
 from keybroker.ui.prompt_item import PromptItemWidget, plain_label
 from keybroker.ui.prompt_style import style_sheet
@@ -51,8 +55,6 @@ CARD_CHANGED_TEXT = (
 URGENT_SECONDS = 30
 _MAX_ITEMS_HEIGHT = 470
 DIALOG_WIDTH = 560
-#: How long Allow stays inert after the prompt appears or gets the focus back.
-GUARD_MS = 1000
 
 
 class PromptDialog(QDialog):
@@ -77,15 +79,8 @@ class PromptDialog(QDialog):
         self.closed = False
         self._scrolled: tuple[QScrollArea, QWidget] | None = None
         self._focused_once = False
-        #: Allow answers (the guard's second has passed since the prompt appeared or got the focus).
-        self.armed = guard_ms <= 0
+        self.guard = AllowGuard(self, guard_ms, guard_timer)
         self._allow_takes_focus = False
-        self.guard_timer = guard_timer or QTimer()
-        self.guard_timer.setParent(self)
-        self.guard_timer.setSingleShot(True)
-        self.guard_timer.setInterval(max(guard_ms, 0))
-        self.guard_timer.timeout.connect(self._arm)
-        self._guard_ms = guard_ms
         self.setObjectName("promptDialog")
         self.setStyleSheet(style_sheet(QGuiApplication.palette()))  # the desktop's colours, dark too
         self.setWindowIcon(app_icon())
@@ -115,6 +110,7 @@ class PromptDialog(QDialog):
 
         for item in self.items:
             item.changed.connect(self._sync_allow)
+        self.guard.changed.connect(self._on_guard)
         self._timer = QTimer(self)
         self._timer.setInterval(1000)
         self._timer.timeout.connect(self._tick)
@@ -131,7 +127,7 @@ class PromptDialog(QDialog):
 
     def accept(self) -> None:
         """Allow, if at least one item gives a value and the guard has passed (Enter lands here too)."""
-        if not (self.armed and self.allow_button.isEnabled()):
+        if not (self.guard.armed and self.allow_button.isEnabled()):
             return
         choices = {w.item.key: w.choice() for w in self.items}
         self._answer = PromptAnswer.grant(self.scope.scope(), choices, minutes=self.scope.minutes())
@@ -152,7 +148,7 @@ class PromptDialog(QDialog):
         """Every way out (closing the window is a Deny): stop the countdown, clear the typed values."""
         self.closed = True
         self._timer.stop()
-        self.guard_timer.stop()
+        self.guard.finish()
         for item in self.items:
             item.clear()
         super().done(result)
@@ -165,9 +161,19 @@ class PromptDialog(QDialog):
         self.queue_label.setText(text)
         self.queue_label.setVisible(bool(text))
 
+    @property
+    def armed(self) -> bool:
+        """Whether Allow answers: a second has passed since the prompt appeared or got the focus."""
+        return self.guard.armed
+
+    @property
+    def guard_timer(self) -> QTimer:
+        """The timer that measures the guard's second."""
+        return self.guard.timer
+
     def guard_passed(self) -> bool:
-        """Whether Allow answers (the guard's second has passed); a predicate for waits."""
-        return self.armed
+        """`armed`, as a predicate for waits."""
+        return self.guard.armed
 
     def set_waiting(self, count: int) -> None:
         """Show `Answers 200 waiting requests` when more than one run waits on this prompt."""
@@ -188,13 +194,12 @@ class PromptDialog(QDialog):
         if self.request.deadline > 0:
             self._timer.start()
         self._tick()
-        self._disarm()
         if not self._focused_once:
             self._focused_once = True
             first = next((w for w in self.items if w.needs_typing()), None)
             if first is not None:
                 first.input.setFocus()
-            elif self.armed:
+            elif self.guard.armed:
                 self.allow_button.setFocus()
             else:
                 self._allow_takes_focus = True
@@ -203,14 +208,7 @@ class PromptDialog(QDialog):
     def hideEvent(self, event: QHideEvent) -> None:
         """No timer runs while the dialog is hidden (queued behind another)."""
         self._timer.stop()
-        self.guard_timer.stop()
         super().hideEvent(event)
-
-    def changeEvent(self, event: QEvent) -> None:
-        """Getting the focus back makes Allow inert again for a moment."""
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow() and not self.closed:
-            self._disarm()
 
     def event(self, event: QEvent) -> bool:
         """The desktop switching between light and dark repaints the dialog in its new colours."""
@@ -323,23 +321,12 @@ class PromptDialog(QDialog):
 
     def _sync_allow(self) -> None:
         gives = any(not isinstance(w.choice(), SkipItem) for w in self.items)
-        self.allow_button.setEnabled(gives and self.armed)
+        self.allow_button.setEnabled(gives and self.guard.armed)
         self.allow_button.setToolTip("" if gives else "Type or choose a value first")
 
-    def _disarm(self) -> None:
-        """Allow is inert until the guard's time has passed (from now)."""
-        if self._guard_ms <= 0 or self.closed:
-            return
-        self.armed = False
+    def _on_guard(self, armed: bool) -> None:
         self._sync_allow()
-        self.guard_timer.start()
-
-    def _arm(self) -> None:
-        if self.closed:
-            return
-        self.armed = True
-        self._sync_allow()
-        if self._allow_takes_focus:
+        if armed and self._allow_takes_focus:
             self._allow_takes_focus = False
             if self.focusWidget() in (None, self) and self.allow_button.isEnabled():
                 self.allow_button.setFocus()

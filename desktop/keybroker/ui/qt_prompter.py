@@ -23,7 +23,8 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from keybroker.core.broker.prompts import PromptAnswer, PromptRequest
 from keybroker.core.ports import Clock, Notifier, SystemClock
-from keybroker.ui.prompt_dialog import GUARD_MS, PromptDialog
+from keybroker.ui.allow_guard import GUARD_MS
+from keybroker.ui.prompt_dialog import PromptDialog
 from keybroker.ui.prompt_text import shown
 
 log = logging.getLogger("keybroker.ui")
