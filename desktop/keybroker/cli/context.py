@@ -109,7 +109,7 @@ class CommandContext:
             from keybroker.core.errors import UsageError
 
             raise UsageError(
-                f"{what} while Keybroker is running ({running.describe()})",
+                f"{what}: Keybroker is {running.describe()}",
                 hint="quit the app or stop `keybroker serve` first",
             )
 
