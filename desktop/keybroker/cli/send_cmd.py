@@ -10,6 +10,7 @@ from keybroker.cli.output import info
 
 if TYPE_CHECKING:  # the client and the core load when `send` runs, not while the parser is built
     from keybroker.cli.context import CommandContext
+    from keybroker.system.instance import InstanceInfo
 
 #: Blocking sends wait for the user at a prompt (5 min by default): no read timeout on the stream.
 CONNECT_TIMEOUT = 5.0
@@ -200,10 +201,21 @@ async def _send_within(url: str, args: argparse.Namespace, token: str | None) ->
         ) from None
 
 
+def _not_listening(inst: InstanceInfo) -> str:
+    """Why a running instance has no bridge to send through, and what to do."""
+    from keybroker.system.instance import BridgeState
+
+    if inst.bridge is BridgeState.PAUSED:
+        return "the bridge is paused; resume it: Tray → Resume bridge"
+    return f"its bridge is stopped (port {inst.port} is taken); Tray → Why… says by what"
+
+
 def cmd_send(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Send, print, map the end state to an exit code."""
     import asyncio
+    import time
 
+    from keybroker.cli.send_notes import warn_not_given, watching
     from keybroker.core.errors import AgentUnreachable, PolicyDenied, TaskFailed
     from keybroker.system.instance import read_instance
 
@@ -213,16 +225,21 @@ def cmd_send(args: argparse.Namespace, ctx: CommandContext) -> int:
             "Keybroker is not running, so there is no bridge to send through",
             hint="start the app (`keybroker`) or `keybroker serve --headless`",
         )
-    ctx.admin().agent(args.slug)  # an unknown slug exits 3
+    if not inst.listening:
+        raise AgentUnreachable(f"Keybroker runs (pid {inst.pid}) but {_not_listening(inst)}")
+    admin = ctx.admin()
+    agent = admin.agent(args.slug)  # an unknown slug exits 3
     token = None
     try:
         token = ctx.paths.token_file.read_text("ascii").strip() or None
     except OSError:
         token = None
     url = f"{inst.url}/agents/{args.slug}"
-    out = asyncio.run(_send_within(url, args, token))
+    started = time.time()
+    out = asyncio.run(watching(_send_within(url, args, token), ctx.api(), args.slug))
     if not args.json and not args.stream and out.texts:
         sys.stdout.write("\n".join(out.texts) + "\n")
+    warn_not_given(admin, agent, started)
     ids = f"task {out.task_id}, context {out.context_id}" if out.task_id else f"context {out.context_id}"
     if out.state in ("failed", "rejected", "canceled"):
         raise TaskFailed(

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the core loads in the command that runs (`status` reads one
 
 #: The commands this module registers, with their one-line help (cli/main.py lists them).
 COMMANDS = {
-    "status": "whether an instance runs, its pid, port and URL",
+    "status": "whether an instance runs, its pid, port and URL, and whether its bridge is paused",
     "doctor": "vault backend and state, dirs, port, instance, leftovers, audit, versions",
     "token": "print the per-install API token",
     "purge": "remove every Keybroker entry from the vault and the catalog",
@@ -56,7 +56,7 @@ def cmd_status(args: argparse.Namespace, ctx: CommandContext) -> int:
     if inst is None:
         sys.stdout.write("not running\n")
         return 0
-    sys.stdout.write(f"running: pid {inst.pid}, {inst.url} (port {inst.port}), since {when(inst.started)}\n")
+    sys.stdout.write(f"{inst.describe()}; since {when(inst.started)}\n")
     return 0
 
 
@@ -137,7 +137,7 @@ def cmd_doctor(args: argparse.Namespace, ctx: CommandContext) -> int:
         for k, p in report["paths"].items():
             w(f"{k + ':':10} {p}\n")
         w(f"port:      {report['port']}\n")
-        w(f"instance:  {'pid ' + str(inst.pid) + ' at ' + inst.url if inst else 'not running'}\n")
+        w(f"instance:  {inst.describe() if inst else 'not running'}\n")
         if healthy:
             w(f"agents:    {len(report['agents'])}\n")
             for a in report["agents"]:
