@@ -10,7 +10,8 @@ Layers, outermost first: `LocalhostGuard` (Host, Origin, OPTIONS, body size), `S
 the router here: it looks the slug up (`lookup(slug) -> AgentRecord | None`, so no catalog is needed),
 answers 404 JSON for an unknown one, checks the API token for agents added with `--require-token`
 (the card stays public), and hands the request to that agent's channel (agent_app.py) with the
-prefix moved into `root_path`. `POST /agents/<slug>` and `POST /agents/<slug>/` both reach
+prefix moved into `root_path`; a client that goes away cancels its request (disconnect.py).
+`POST /agents/<slug>` and `POST /agents/<slug>/` both reach
 JSON-RPC, with no redirect. Anything outside `/agents/` goes to `fallback` (the management API
 mounts there) or gets a 404.
 
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from keybroker.core.bridge.caller import PEER_CALLERS
+from keybroker.core.bridge.disconnect import cancel_on_disconnect
 from keybroker.core.bridge.guard import LocalhostGuard, bearer_ok, send_json_error
 from keybroker.core.bridge.keepalive import DEFAULT_KEEPALIVE_SECONDS, SseKeepAlive
 from keybroker.core.bridge.limits import UpstreamLimits
@@ -192,7 +194,7 @@ class BridgeApp:
         child["path"] = prefix + sub_path
         channel.active += 1
         try:
-            await channel.app(child, receive, send)
+            await cancel_on_disconnect(channel.app, child, receive, send)
         finally:
             channel.active -= 1
             if channel.retired and channel.active == 0:
