@@ -83,10 +83,11 @@ async def bridge(agent: Agent, secrets: SecretSource) -> AsyncIterator[str]:
         await app.aclose()
 
 
-async def send_and_leave(
+@asynccontextmanager
+async def sent(
     base: str, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
-) -> None:
-    """POST `body` on a raw connection, then close it without reading the answer."""
+) -> AsyncIterator[None]:
+    """POST `body` on a raw connection, which is closed, unread, when the block ends."""
     host_port = base.removeprefix("http://")
     payload = json.dumps(body).encode()
     lines = [
@@ -100,10 +101,21 @@ async def send_and_leave(
     ]
     host, port = host_port.split(":")
     _, writer = await asyncio.open_connection(host, int(port))
-    writer.write("\r\n".join(lines).encode() + payload)
-    await writer.drain()
-    writer.close()
-    await writer.wait_closed()
+    try:
+        writer.write("\r\n".join(lines).encode() + payload)
+        await writer.drain()
+        yield
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def send_and_leave(
+    base: str, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> None:
+    """POST `body` on a raw connection, then close it at once without reading the answer."""
+    async with sent(base, path, body, headers):
+        pass
 
 
 async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
@@ -144,8 +156,8 @@ async def test_a_client_that_goes_away_withdraws_its_prompt_and_nothing_is_relea
         services.catalog.upsert_agent(agent.record)
         async with bridge(agent, broker) as base:
             path, body, headers = SENDS[binding]
-            await send_and_leave(base, path, body, headers)
-            asked = await prompter.wait_for_requests(1)
+            async with sent(base, path, body, headers):
+                asked = await prompter.wait_for_requests(1)
             await until(lambda: not broker.pending_prompts)
     assert prompter.cancelled == [asked[0].prompt_id]
     assert agent.counter.now == 0
@@ -170,9 +182,9 @@ async def test_a_shared_prompt_answered_after_one_waiter_left_releases_to_the_on
             )
             await prompter.wait_for_requests(1)
             path, body, headers = SENDS["jsonrpc-0.3"]
-            await send_and_leave(base, path, body, headers)
-            # The leaver joined the open prompt, then left it: the prompt stays for the one still there.
-            await asyncio.sleep(0.5)
+            async with sent(base, path, body, headers):
+                await asyncio.sleep(0.5)  # the leaver joins the open prompt...
+            await asyncio.sleep(0.5)  # ...and leaves it: the prompt stays for the one still there
             assert len(broker.pending_prompts) == 1
             gate.set()
             response = await staying
