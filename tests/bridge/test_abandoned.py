@@ -12,75 +12,23 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from a2a.server.request_handlers.response_helpers import agent_card_to_dict
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from keybroker.core.bridge import BridgeApp, running_bridge
-from keybroker.core.bridge.ports import SecretSource
 from keybroker.core.broker.prompts import NewValue, PromptAnswer
-from keybroker.core.models import AgentRecord, AuditDecision, GrantScope, SecretValue
+from keybroker.core.models import AuditDecision, GrantScope, SecretValue
 from keybroker.core.vault.vault import open_vault
 from keybroker.wiring.services import Services, open_services
 from tests.bridge.fakes import ScriptedSecrets
-from tests.bridge.scripted_agent import scripted_app, scripted_card
-from tests.bridge.support import jsonrpc, message_v03, message_v10, record_from_card
+from tests.bridge.live_agent import bridge, scripted_agent
+from tests.bridge.support import jsonrpc, message_v03, message_v10
 from tests.core.broker.test_broker import make_broker
 from tests.fakes import NEVER, ScriptedPrompter
-from tests.interop.conftest import free_port
 
 CANARY = "gone-CANARY-7f3a91c2"
-
-
-class InFlight:
-    """ASGI middleware counting the agent's requests in flight (how many upstream slots are taken)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.now = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        self.now += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.now -= 1
-
-
-@dataclass
-class Agent:
-    url: str
-    record: AgentRecord
-    counter: InFlight
-
-
-@asynccontextmanager
-async def scripted_agent(demands: dict[str, dict[str, str]] | None = None) -> AsyncIterator[Agent]:
-    """The scripted agent served on a real loopback port."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    card = scripted_card(url, demands)
-    counter = InFlight(scripted_app(card))
-    async with running_bridge(counter, port, shutdown_grace=0.5):
-        yield Agent(url, record_from_card(agent_card_to_dict(card), "peer", url=url), counter)
-
-
-@asynccontextmanager
-async def bridge(agent: Agent, secrets: SecretSource) -> AsyncIterator[str]:
-    app = BridgeApp({"peer": agent.record}.get, secrets, caller=None)
-    try:
-        async with running_bridge(app, 0) as port:
-            yield f"http://127.0.0.1:{port}"
-    finally:
-        await app.aclose()
 
 
 @asynccontextmanager

@@ -58,6 +58,8 @@ def body_problem(body: bytes) -> Exception | None:
         parsed = pb2_v03.SendMessageRequest()
         Parse(body, parsed, ignore_unknown_fields=True)
         proto_utils.FromProto.message_send_params(parsed)
+        if not parsed.request.message_id:  # e.g. `{"message": "text"}`, which protobuf reads as empty
+            return InvalidParamsError("the body holds no message with a messageId")
     except ParseError as exc:
         problem: Exception = ParseError(str(exc)[:_MAX_PROBLEM])
         return problem
