@@ -224,3 +224,18 @@ def test_a_dead_agent_is_not_prompted_for_and_nothing_is_released(
     assert "Allow?" not in s.screen
     events = json.loads(kb("audit", "--json", "--agent", "gone").stdout)
     assert not {e["decision"] for e in events} & {"released", "denied", "timed_out"}, events
+
+
+def test_send_gives_up_by_default_after_the_prompt_timeout_plus_the_run(
+    kb: RunCli, serve: list[Serve], start_peer: Callable[..., RunningPeer]
+) -> None:
+    """Issue 12 item 10: `send` no longer waits forever; its default follows the instance's prompt timeout."""
+    help_text = kb("send", "--help").stdout
+    assert "prompt timeout" in help_text and "10 min" in help_text
+    peer = start_peer("a2a1")
+    assert kb("agents", "add", peer.base_url, "--slug", "demo").returncode == 0
+    serve.append(Serve(Path(), ["--deny-unknown", "--prompt-timeout", "7"]))
+    r = kb("-v", "send", "demo", "hi keys=none")
+    assert "waits up to 607 s for the run to end" in r.stderr, r.stderr
+    explicit = kb("-v", "send", "demo", "hi keys=none", "--timeout", "30")
+    assert "waits up to 30 s for the run to end" in explicit.stderr, explicit.stderr
