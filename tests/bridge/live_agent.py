@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from a2a.server.request_handlers.response_helpers import agent_card_to_dict
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -59,9 +60,9 @@ async def scripted_agent(demands: dict[str, dict[str, str]] | None = None) -> As
 
 
 @asynccontextmanager
-async def bridge(agent: Agent, secrets: SecretSource) -> AsyncIterator[str]:
+async def bridge(agent: Agent, secrets: SecretSource, **options: Any) -> AsyncIterator[str]:
     """A bridge in front of `agent` (slug `peer`) on a free port; yields its base URL."""
-    app = BridgeApp({"peer": agent.record}.get, secrets, caller=None)
+    app = BridgeApp({"peer": agent.record}.get, secrets, caller=None, **options)
     try:
         async with running_bridge(app, 0) as port:
             yield f"http://127.0.0.1:{port}"

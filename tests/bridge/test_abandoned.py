@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from keybroker.core.bridge.limits import UpstreamLimits
 from keybroker.core.broker.prompts import NewValue, PromptAnswer
 from keybroker.core.models import AuditDecision, GrantScope, SecretValue
 from keybroker.core.vault.vault import open_vault
@@ -157,3 +158,23 @@ async def test_abandoned_blocking_sends_free_their_upstream_slots() -> None:
         await until(lambda: agent.counter.now == 0)  # and every upstream request was closed
     assert response.status_code == 200
     assert "error" in response.json()
+
+
+@pytest.mark.asyncio
+async def test_a_tasks_get_waits_for_a_busy_agents_slot_at_most_the_call_timeout() -> None:
+    """Every slot taken by a client still there: the `tasks/get` is told the agent is busy, in time."""
+    limits = UpstreamLimits(connections=2, call_timeout=2.0)
+    async with (
+        scripted_agent() as agent,
+        bridge(agent, ScriptedSecrets(), limits=limits) as base,
+        httpx.AsyncClient(trust_env=False, timeout=30) as http,
+    ):
+        body = jsonrpc("message/send", {"message": message_v03("slow 8")})
+        busy = [asyncio.create_task(http.post(base + "/agents/peer", json=body)) for _ in range(2)]
+        await until(lambda: agent.counter.now == 2)
+        async with asyncio.timeout(15):
+            get = jsonrpc("tasks/get", {"id": "no-such-task"})
+            response = await http.post(base + "/agents/peer", json=get)
+        await asyncio.gather(*busy)
+    error = response.json()["error"]
+    assert error["code"] == -32603 and "busy" in error["message"]

@@ -34,7 +34,7 @@ from a2a.types import AgentCard, SendMessageRequest, StreamResponse, SubscribeTo
 from a2a.utils.errors import InvalidAgentResponseError
 
 from keybroker.core.a2a.credentials import CredentialRegistry, Credentials, CredentialTransport
-from keybroker.core.bridge.agent_errors import is_unauthorized, unreachable, upstream_error
+from keybroker.core.bridge.agent_errors import AgentTimeoutError, is_unauthorized, unreachable, upstream_error
 from keybroker.core.bridge.limits import UpstreamLimits
 from keybroker.core.bridge.probe import AgentProbe
 from keybroker.core.bridge.tls import context_for
@@ -250,11 +250,23 @@ class Upstream:
         *,
         credentials: Credentials | None = None,
     ) -> _T:
-        """A unary call (get, cancel, list, push config, extended card) under the semaphore."""
+        """A unary call (get, cancel, list, push config, extended card) under the semaphore.
+
+        It waits for a free connection at most `call_timeout` seconds (long streams may hold them
+        all), then fails with `AgentTimeoutError` saying the agent is busy."""
         with self._credentials.registered(credentials) as marker:
             context = self._context(extensions, marker, timeout=self.limits.call_timeout)
-            async with self._gate:
+            try:
+                await asyncio.wait_for(self._gate.acquire(), self.limits.call_timeout)
+            except TimeoutError:
+                raise AgentTimeoutError(
+                    f"agent {self.slug!r} is busy: its {self.limits.connections} connections stayed in use "
+                    f"for {self.limits.call_timeout:g} s"
+                ) from None
+            try:
                 return await fn(self._plain, context)
+            finally:
+                self._gate.release()
 
     async def aclose(self) -> None:
         """Close the pool (the a2a clients share it) and the probe's."""
