@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from keybroker.cli.log_rate import RepeatLimit
+from keybroker.cli.log_rate import RepeatLimit, report_at_close
 
 
 class Kept(logging.Handler):
@@ -69,3 +69,19 @@ def test_two_handlers_get_the_same_verdict() -> None:
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError):
         RepeatLimit(burst=0)
+
+
+def test_what_was_left_out_is_written_to_the_log_when_logging_closes() -> None:
+    limit = RepeatLimit(burst=2, window=60)
+    kept = Kept(limit)
+    root = logging.getLogger()
+    reporter = report_at_close(limit, kept)
+    root.addHandler(kept)
+    try:
+        for i in range(5):
+            kept.handle(record("flood %d", i, at=1.0))
+        reporter.close()  # what logging.shutdown() does at exit, the reporter first (added last)
+    finally:
+        root.removeHandler(kept)
+    assert kept.lines[-1] == "log: 3 more lines like 'flood %d' from keybroker.bridge were left out"
+    assert limit.summary() == []

@@ -5,8 +5,8 @@ A flood (a thousand connections, a client hammering a dead agent) makes the same
 request: the log took 2,049 ERROR lines in seconds, rotating away everything before. `RepeatLimit` lets
 `burst` records of one kind (same logger, level and message template, whatever the arguments) through
 in each `window` seconds; the last one let through says that more are being left out, and the first one
-of the next window says how many were. `summary()` gives the counts still owed (the app logs them when
-it stops).
+of the next window says how many were. `summary()` gives the counts still owed; `report_at_close`
+writes them to the log file when logging shuts down (at exit).
 
 A plain object with `filter` (what `logging.Filterer` accepts), so importing this module does not load
 logging before the arguments are parsed. One instance may sit on several handlers: each record is
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import logging
 
-__all__ = ["RepeatLimit"]
+__all__ = ["RepeatLimit", "report_at_close"]
 
 _VERDICT = "_keybroker_repeat_verdict"
 
@@ -88,3 +88,27 @@ class RepeatLimit:
         for kind in self._kinds.values():
             kind.left_out = 0
         return owed
+
+
+def report_at_close(limit: RepeatLimit, target: logging.Handler) -> logging.Handler:
+    """A handler for the root logger that passes no record on, and when logging shuts down (at exit,
+    before `target`, which was added first) writes `limit`'s owed counts to `target`, if the root
+    logger still has it."""
+    import logging
+
+    class _LeftOutReport(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            return None  # never reached: the level lets nothing through
+
+        def close(self) -> None:
+            try:
+                if target in logging.getLogger().handlers:
+                    for name, template, count in limit.summary():
+                        args = (count, template[:120], name)
+                        line = "log: %d more lines like %r from %s were left out"
+                        made = logging.LogRecord("keybroker.log", logging.INFO, __file__, 0, line, args, None)
+                        target.handle(made)
+            finally:
+                super().close()
+
+    return _LeftOutReport(level=logging.CRITICAL + 1)

@@ -20,7 +20,6 @@ from keybroker import __version__
 if TYPE_CHECKING:
     import logging
 
-    from keybroker.cli.log_rate import RepeatLimit
     from keybroker.core.errors import KeybrokerError
     from keybroker.system.paths import Paths
 
@@ -110,12 +109,11 @@ def setup_logging(paths: Paths, *, verbose: bool) -> None:
     Never a value is logged: our code logs names and ids; libraries' records lose their arguments and
     tracebacks (log_privacy.py); a2a-sdk's debug logging (which shows raw request bodies) and qasync's
     (which logs the whole environment) stay off even if the root logger is turned up."""
-    import atexit
     import logging
 
     from keybroker.cli.log_file import RotatingLogFile
     from keybroker.cli.log_privacy import LibraryRecordFilter
-    from keybroker.cli.log_rate import RepeatLimit
+    from keybroker.cli.log_rate import RepeatLimit, report_at_close
 
     root = logging.getLogger()
     root.setLevel(logging.WARNING)
@@ -135,6 +133,7 @@ def setup_logging(paths: Paths, *, verbose: bool) -> None:
         handler.addFilter(repeat)
         handler.addFilter(limit)
         root.addHandler(handler)
+        root.addHandler(report_at_close(limit, handler))
     except OSError:
         # A read-only or full disk must not stop a command; stderr still tells the user.
         root.addHandler(logging.NullHandler())
@@ -145,16 +144,6 @@ def setup_logging(paths: Paths, *, verbose: bool) -> None:
         stream.addFilter(repeat)
         stream.addFilter(limit)
         root.addHandler(stream)
-    atexit.register(_report_left_out, limit)
-
-
-def _report_left_out(limit: RepeatLimit) -> None:
-    """At exit: how many repeated lines were left out since each kind was last logged."""
-    import logging
-
-    log = logging.getLogger("keybroker")
-    for name, template, count in limit.summary():
-        log.info("log: %d more lines like %r from %s were left out", count, template[:120], name)
 
 
 def report(exc: KeybrokerError) -> None:
