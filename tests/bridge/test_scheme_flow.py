@@ -77,7 +77,9 @@ class WireLog(httpx.AsyncBaseTransport):
         self.sent: list[str] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.sent.append(str(request.url) + "\n" + "\n".join(f"{k}: {v}" for k, v in request.headers.items()))
+        if not request.url.path.endswith("/.well-known/agent-card.json"):  # the bridge's liveness probe
+            headers = "\n".join(f"{k}: {v}" for k, v in request.headers.items())
+            self.sent.append(str(request.url) + "\n" + headers)
         return await self.inner.handle_async_request(request)
 
 

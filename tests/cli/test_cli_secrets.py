@@ -150,8 +150,9 @@ def test_agents_add_errors(kb: RunCli) -> None:
         "UPDATE audit SET seq = seq + 100 WHERE seq = 2; UPDATE audit SET seq = 2 WHERE seq = 3; "
         "UPDATE audit SET seq = 3 WHERE seq = 102",
         "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)",
+        "DROP TABLE audit",
     ],
-    ids=["edited", "deleted", "reordered", "truncated"],
+    ids=["edited", "deleted", "reordered", "truncated", "dropped"],
 )
 def test_audit_verify_exits_7_on_tampering(kb: RunCli, isolated_env: IsolatedEnv, tamper: str) -> None:
     for i in range(4):

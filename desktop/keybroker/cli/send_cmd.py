@@ -14,6 +14,11 @@ if TYPE_CHECKING:  # the client and the core load when `send` runs, not while th
 
 #: Blocking sends wait for the user at a prompt (5 min by default): no read timeout on the stream.
 CONNECT_TIMEOUT = 5.0
+#: The prompt timeout when the running instance does not say its own (`serve --prompt-timeout`).
+DEFAULT_PROMPT_TIMEOUT = 300.0
+#: What a run gets beyond the prompt by default: Agent Stack cancels a run 10 min after its last
+#: output (PROTOCOL §2.1), so a run quiet for longer is not coming back.
+RUN_ALLOWANCE = 600.0
 
 _END_STATES = {
     "TASK_STATE_COMPLETED": "completed",
@@ -44,7 +49,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--timeout",
         type=_seconds,
         metavar="S",
-        help="give up after S seconds without the run ending (exit 6; default: wait as long as it runs)",
+        help="give up after S seconds without the run ending (exit 6); default: the running "
+        "Keybroker's prompt timeout (5 min unless `serve --prompt-timeout`) plus 10 min for the run",
     )
     p.set_defaults(func=cmd_send)
 
@@ -182,21 +188,26 @@ async def _send(url: str, args: argparse.Namespace, token: str | None) -> Outcom
     return out
 
 
-async def _send_within(url: str, args: argparse.Namespace, token: str | None) -> Outcome:
-    """`_send`, stopped after `--timeout` seconds when given (a hung agent accepts and never answers;
-    the bridge waits as long as the agent's stream stays open, by design)."""
+def default_timeout(status: dict[str, Any] | None) -> float:
+    """The running instance's prompt timeout (from its `/status` details) plus `RUN_ALLOWANCE`."""
+    details = (status or {}).get("details")
+    given = details.get("prompt_timeout") if isinstance(details, dict) else None
+    prompt = float(given) if isinstance(given, int | float) and given > 0 else DEFAULT_PROMPT_TIMEOUT
+    return prompt + RUN_ALLOWANCE
+
+
+async def _send_within(url: str, args: argparse.Namespace, token: str | None, limit: float) -> Outcome:
+    """`_send`, stopped after `limit` seconds (a hung agent accepts and never answers; the bridge
+    waits as long as the agent's stream stays open, by design)."""
     import asyncio
 
     from keybroker.core.errors import BridgeError
 
-    timeout: float | None = getattr(args, "timeout", None)
-    if timeout is None:
-        return await _send(url, args, token)
     try:
-        return await asyncio.wait_for(_send(url, args, token), timeout)
+        return await asyncio.wait_for(_send(url, args, token), limit)
     except TimeoutError:
         raise BridgeError(
-            f"no end of the run within {timeout:g} s; the agent may still be working on it",
+            f"no end of the run within {limit:g} s; the agent may still be working on it",
             hint="send again with a longer --timeout, or check the agent",
         ) from None
 
@@ -213,6 +224,7 @@ def _not_listening(inst: InstanceInfo) -> str:
 def cmd_send(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Send, print, map the end state to an exit code."""
     import asyncio
+    import logging
     import time
 
     from keybroker.cli.send_notes import warn_not_given, watching
@@ -229,6 +241,11 @@ def cmd_send(args: argparse.Namespace, ctx: CommandContext) -> int:
         raise AgentUnreachable(f"Keybroker runs (pid {inst.pid}) but {_not_listening(inst)}")
     admin = ctx.admin()
     agent = admin.agent(args.slug)  # an unknown slug exits 3
+    timeout: float | None = getattr(args, "timeout", None)
+    if timeout is None:
+        api = ctx.api()
+        timeout = default_timeout(api.status() if api is not None else None)
+    logging.getLogger("keybroker.cli").info("send: waits up to %g s for the run to end", timeout)
     token = None
     try:
         token = ctx.paths.token_file.read_text("ascii").strip() or None
@@ -236,7 +253,7 @@ def cmd_send(args: argparse.Namespace, ctx: CommandContext) -> int:
         token = None
     url = f"{inst.url}/agents/{args.slug}"
     started = time.time()
-    out = asyncio.run(watching(_send_within(url, args, token), ctx.api(), args.slug))
+    out = asyncio.run(watching(_send_within(url, args, token, timeout), ctx.api(), args.slug))
     if not args.json and not args.stream and out.texts:
         sys.stdout.write("\n".join(out.texts) + "\n")
     warn_not_given(admin, agent, started)

@@ -203,6 +203,16 @@ class AuditLog:
         rows = self._catalog.query("SELECT DISTINCT agent FROM audit WHERE agent IS NOT NULL")
         return {str(r[0]) for r in rows}
 
+    def _table_problem(self) -> str | None:
+        """What is wrong with the `audit` table itself (dropped, or columns removed), if anything."""
+        columns = {str(row[1]) for row in self._catalog.query("PRAGMA table_info(audit)")}
+        if not columns:
+            return "the audit table is gone (dropped): its events cannot be checked"
+        missing = [name for name in AUDIT_ROWS.names if name not in columns]
+        if missing:
+            return f"the audit table was altered: column(s) {', '.join(missing)} are gone"
+        return None
+
     def verify(self) -> AuditReport:
         """Recompute the chain and compare its end with the head in the vault.
 
@@ -211,6 +221,9 @@ class AuditLog:
         problems: list[str] = []
         warnings: list[str] = []
         self.flush()
+        altered = self._table_problem()
+        if altered is not None:  # tampering too: the events are gone or unreadable
+            return AuditReport(ok=False, count=0, head=GENESIS, problems=(altered,), warnings=())
         rows = self._catalog.query(f"SELECT {AUDIT_ROWS.columns} FROM audit ORDER BY seq")
         prev = GENESIS
         expected_seq = 1

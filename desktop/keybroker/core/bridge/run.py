@@ -45,6 +45,7 @@ from a2a.utils.errors import (
 
 from keybroker.core.a2a.credentials import Credentials, scheme_demand
 from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
+from keybroker.core.bridge.agent_errors import AgentUnreachableError
 from keybroker.core.bridge.cutting import clean_proto, scrub_quoted
 from keybroker.core.bridge.forms import Cut
 from keybroker.core.bridge.ports import CallerLookup, Phase, ReleaseHistory, SecretSource, TaskWatch
@@ -62,7 +63,13 @@ from keybroker.core.bridge.secrets_flow import (
     waiting_status,
 )
 from keybroker.core.bridge.task_trail import observe, task_states
-from keybroker.core.bridge.upstream import Upstream, is_refused_call, is_unauthorized, upstream_error
+from keybroker.core.bridge.upstream import (
+    Upstream,
+    is_refused_call,
+    is_unauthorized,
+    unreachable,
+    upstream_error,
+)
 from keybroker.core.errors import AuditWriteError, InvalidDemandError, KeybrokerError
 from keybroker.core.models import AgentRecord, SecretDemand, SecretValue
 
@@ -268,18 +275,32 @@ class BridgeRun:
 
     async def prepare(self, message: Message) -> None:
         """Before the first upstream call: earlier releases recalled, the credentials at hand, and
-        pre-flight fulfilment."""
-        await self.recall((message.task_id, *message.reference_task_ids), message.context_id)
-        await self.ensure_credentials(message.task_id, message.context_id)
-        await self._preflight(message)
+        pre-flight fulfilment.
 
-    async def _preflight(self, message: Message) -> None:
-        """Put granted values for the card's demands into a message that creates a task."""
+        Neither is asked for (no prompt, no value released and audited) unless the agent answers: a
+        dead agent is told to the client at once (`AgentUnreachableError`, probe.py)."""
+        await self.recall((message.task_id, *message.reference_task_ids), message.context_id)
+        wanted = self._preflight_demands(message)
+        if wanted:
+            await self._agent_answers()
+        await self.ensure_credentials(message.task_id, message.context_id)
+        await self._preflight(message, wanted)
+
+    async def _agent_answers(self) -> None:
+        if not await self.link.upstream.answers():
+            log.warning("agent %r does not answer: nothing asked for or released", self.link.slug)
+            raise AgentUnreachableError(unreachable(self.link.slug))
+
+    def _preflight_demands(self, message: Message) -> list[SecretDemand]:
+        """The card's demands to fulfil before a message that creates a task is forwarded."""
         agent = self.link.agent
         if message.task_id or not agent.demands or not self.link.upstream.secrets_allowed:
-            return
+            return []
         client_keys = self.state.secrets.client_keys
-        wanted = [d for d in agent.demands if d.key not in client_keys]
+        return [d for d in agent.demands if d.key not in client_keys]
+
+    async def _preflight(self, message: Message, wanted: list[SecretDemand]) -> None:
+        """Put granted values for the card's demands into a message that creates a task."""
         if not wanted:
             return
         granted = await self.fulfil(
@@ -320,6 +341,7 @@ class BridgeRun:
         auth = self.state.auth
         if auth.checked or not self.link.auth.active:
             return
+        await self._agent_answers()  # nothing released for a dead agent (kept a moment: cheap again)
         auth.checked = True
         try:
             self._use(await self.link.auth.at_hand(self._auth_call("preflight", task_id, context_id)))
