@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""bridged_card.py: the schemes the bridge fulfils itself (API keys, bearer tokens) leave the card.
+"""bridged_card.py: the schemes the bridge fulfils itself (API keys, bearer tokens, basic, OAuth 2 /
+OIDC sign-ins, client certificates) leave the card; others (HTTP digest) stay.
 
 Every card is read in the 0.3 shape and the 1.0 shape, and the served (merged) card is checked in
 both: 1.0 `securitySchemes` wrappers and `securityRequirements`, 0.3 `type` and `security`. The served
@@ -34,8 +35,9 @@ SCHEMES_03: dict[str, dict[str, Any]] = {
     },
     "oidc": {"type": "openIdConnect", "openIdConnectUrl": "https://auth.example/.well-known/openid"},
     "mtls": {"type": "mutualTLS"},
+    "digest": {"type": "http", "scheme": "digest"},
 }
-FULFILLED = {"header_key", "query_key", "cookie_key", "bearer"}
+FULFILLED = set(SCHEMES_03) - {"digest"}
 
 
 def _scheme_10(value: dict[str, Any]) -> dict[str, Any]:
@@ -130,31 +132,29 @@ def test_a_scheme_the_bridge_sends_itself_leaves_the_card(shape: str, name: str)
 @SHAPES
 def test_schemes_the_bridge_does_not_fulfil_are_kept_with_their_requirements(shape: str) -> None:
     out = served(
-        card(shape, ["basic", "oauth", "oidc", "mtls"], [{"oauth": ["read"]}, {"mtls": [], "oidc": []}])
+        card(shape, ["basic", "oauth", "digest"], [{"digest": ["read"]}, {"basic": [], "digest": []}])
     )
-    assert set(out["securitySchemes"]) == {"basic", "oauth", "oidc", "mtls"}
-    assert out["securitySchemes"]["oauth"]["type"] == "oauth2"  # 0.3 shape
-    assert "oauth2SecurityScheme" in out["securitySchemes"]["oauth"]  # 1.0 shape
-    assert out["securitySchemes"]["basic"]["httpAuthSecurityScheme"]["scheme"] == "basic"
-    assert sorted(map(sorted, out["security"])) == [["mtls", "oidc"], ["oauth"]]
-    assert {"oauth": ["read"]} in out["security"]
+    assert set(out["securitySchemes"]) == {"digest"}
+    assert out["securitySchemes"]["digest"]["type"] == "http"  # 0.3 shape
+    assert out["securitySchemes"]["digest"]["httpAuthSecurityScheme"]["scheme"] == "digest"  # 1.0 shape
+    assert out["security"] == [{"digest": ["read"]}, {"digest": []}]
     check_consistent(out)
 
 
 @SHAPES
 def test_an_and_mixing_a_fulfilled_and_a_kept_scheme_keeps_the_kept_one(shape: str) -> None:
-    out = served(card(shape, ["header_key", "oauth"], [{"header_key": [], "oauth": ["read"]}]))
-    assert set(out["securitySchemes"]) == {"oauth"}
-    assert out["security"] == [{"oauth": ["read"]}]
-    assert out["securityRequirements"] == [{"schemes": {"oauth": {"list": ["read"]}}}]
+    out = served(card(shape, ["header_key", "digest"], [{"header_key": [], "digest": ["read"]}]))
+    assert set(out["securitySchemes"]) == {"digest"}
+    assert out["security"] == [{"digest": ["read"]}]
+    assert out["securityRequirements"] == [{"schemes": {"digest": {"list": ["read"]}}}]
     check_consistent(out)
 
 
 @SHAPES
 def test_an_alternative_the_bridge_meets_alone_leaves_nothing_required(shape: str) -> None:
-    # OAuth2 OR bearer: the bridge sends the bearer token, so the client needs nothing at all.
-    out = served(card(shape, ["bearer", "oauth"], [{"oauth": ["read"]}, {"bearer": []}]))
-    assert set(out["securitySchemes"]) == {"oauth"}  # still declared, no longer required
+    # digest OR bearer: the bridge sends the bearer token, so the client needs nothing at all.
+    out = served(card(shape, ["bearer", "digest"], [{"digest": ["read"]}, {"bearer": []}]))
+    assert set(out["securitySchemes"]) == {"digest"}  # still declared, no longer required
     assert "security" not in out and "securityRequirements" not in out
     check_consistent(out)
 
@@ -163,13 +163,14 @@ def test_an_alternative_the_bridge_meets_alone_leaves_nothing_required(shape: st
 def test_every_fulfilled_kind_in_one_card(shape: str) -> None:
     names = sorted(SCHEMES_03)
     security = [
-        {"header_key": [], "mtls": []},
+        {"header_key": [], "mtls": [], "digest": []},
         {"query_key": [], "oidc": []},
-        {"cookie_key": [], "basic": []},
+        {"cookie_key": [], "basic": [], "oauth": ["read"]},
     ]
     out = served(card(shape, names, security))
-    assert set(out["securitySchemes"]) == set(SCHEMES_03) - FULFILLED
-    assert out["security"] == [{"mtls": []}, {"oidc": []}, {"basic": []}]
+    assert set(out["securitySchemes"]) == set(SCHEMES_03) - FULFILLED == {"digest"}
+    # The second alternative is met by the bridge alone, so the client needs nothing at all.
+    assert "security" not in out and "securityRequirements" not in out
     check_consistent(out)
 
 
@@ -177,22 +178,22 @@ def test_every_fulfilled_kind_in_one_card(shape: str) -> None:
 def test_skill_requirements_lose_the_fulfilled_schemes_too(shape: str) -> None:
     text = card(
         shape,
-        ["header_key", "oauth", "mtls"],
+        ["header_key", "digest", "mtls"],
         [{"mtls": []}],
-        skill_security=[{"header_key": [], "oauth": ["read"]}],
+        skill_security=[{"header_key": [], "digest": ["read"]}],
     )
     out = served(text)
     skill = out["skills"][0]
-    assert skill["securityRequirements"] == [{"schemes": {"oauth": {"list": ["read"]}}}]
-    assert skill["security"] == [{"oauth": ["read"]}]
-    alone = served(card(shape, ["header_key", "oauth"], [], skill_security=[{"header_key": []}]))
+    assert skill["securityRequirements"] == [{"schemes": {"digest": {"list": ["read"]}}}]
+    assert skill["security"] == [{"digest": ["read"]}]
+    alone = served(card(shape, ["header_key", "digest"], [], skill_security=[{"header_key": []}]))
     assert "securityRequirements" not in alone["skills"][0] and "security" not in alone["skills"][0]
 
 
 @SHAPES
 def test_a_card_with_schemes_but_no_requirement(shape: str) -> None:
-    out = served(card(shape, ["header_key", "oauth"], []))
-    assert set(out["securitySchemes"]) == {"oauth"}
+    out = served(card(shape, ["header_key", "digest"], []))
+    assert set(out["securitySchemes"]) == {"digest"}
     assert "security" not in out
     check_consistent(out)
 

@@ -106,6 +106,7 @@ _OWN_PYTHON = {
     "ap": "ap_peer.py",
     "seed000-a2a1": "seed000_a2a1_agent.py",
     "a2x": "a2x_auth_agent.py",
+    "oauth": "oauth_agent.py",
 }
 _AGENTSTACK = {
     "agentstack": "agentstack_secret_agent.py",

@@ -101,6 +101,11 @@ class PromptTimeout(PolicyDenied):
     """Nobody answered the prompt in time."""
 
 
+class SignInDenied(PolicyDenied):
+    """A sign-in was declined (by the user or the authorization server) or could not be trusted
+    (a wrong `state` or `iss`, an ID token that does not verify)."""
+
+
 # Bridge and agents -------------------------------------------------------------------------------
 
 
@@ -120,6 +125,10 @@ class InvalidCardError(BridgeError):
 
 class InvalidDemandError(BridgeError):
     """A secret demand is malformed; the message says which field."""
+
+
+class AuthServerError(BridgeError):
+    """An authorization server could not be reached, or answered what OAuth 2 does not allow."""
 
 
 # Audit -------------------------------------------------------------------------------------------

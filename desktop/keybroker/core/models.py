@@ -113,6 +113,9 @@ class AuditDecision(enum.StrEnum):
     REPAIRED = "repaired"
     LISTED = "listed"  # secret keys (never values) listed to a caller: the AP secrets API
     REFUSED = "refused"  # the agent refused the credential it was sent (HTTP 401, auth-required)
+    SIGNED_IN = "signed_in"  # an OAuth 2 / OIDC sign-in stored tokens for an agent's scheme (issue 13)
+    REFRESHED = "refreshed"  # its access token was renewed with a refresh token (or client credentials)
+    SIGNED_OUT = "signed_out"  # its tokens were revoked where the server offers it, and forgotten
 
 
 @dataclass(frozen=True, slots=True)

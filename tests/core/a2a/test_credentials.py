@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 
 import httpx
@@ -17,6 +18,7 @@ from keybroker.core.a2a.credentials import (
     build_credentials,
     scheme_demand,
 )
+from keybroker.core.agents.schemes import scheme_supported
 from keybroker.core.models import AgentRecord, SecretValue, SecurityScheme
 
 HEADER = SecurityScheme("hdr", "apiKey", location="header", param_name="X-API-Key")
@@ -56,9 +58,35 @@ def test_requirements_the_bridge_can_meet_in_card_order() -> None:
             ("gone",),
         ),
     )
-    assert alternatives(agent) == ((HEADER, QUERY), (BEARER,))
-    assert alternatives(replace(agent, security=())) == ((BEARER,), (COOKIE,), (HEADER,), (QUERY,))
+    assert alternatives(agent) == ((HEADER, QUERY), (BASIC,), (BEARER,))
+    assert alternatives(replace(agent, security=())) == ((BASIC,), (BEARER,), (COOKIE,), (HEADER,), (QUERY,))
     assert alternatives(replace(agent, security=(("oauth",),))) == ()
+    # With a sign-in at hand (the bridge's TokenSource), OAuth requirements are met too.
+    assert alternatives(agent, scheme_supported) == (
+        (OAUTH,),
+        (HEADER, QUERY),
+        (BASIC,),
+        (BEARER,),
+        (OAUTH, BEARER),
+    )
+
+
+def test_basic_tokens_and_certificates_are_sent_their_own_way() -> None:
+    mtls = SecurityScheme("cert", "mutualTLS")
+    found = build_credentials(
+        [BASIC, OAUTH, mtls], {"basic": SecretValue("alice:pa ss:é"), "oauth": SecretValue("at-1")}
+    )
+    assert found is not None and found.presented == (mtls,) and found.schemes == (BASIC, OAUTH, mtls)
+    sent = found.apply(httpx.Request("GET", "https://agent.test/"))
+    # The token comes after basic in this alternative, so it is the one in Authorization.
+    assert sent.headers["authorization"] == "Bearer at-1"
+    alone = build_credentials([BASIC], {"basic": SecretValue("alice:pa ss:é")})
+    assert alone is not None
+    header = alone.apply(httpx.Request("GET", "https://agent.test/")).headers["authorization"]
+    assert base64.b64decode(header.removeprefix("Basic ")).decode() == "alice:pa ss:é"
+    assert found.value_of("oauth") == SecretValue("at-1") and found.value_of("cert") is None
+    for bad in ("no-colon", "a:b\nc"):
+        assert build_credentials([BASIC], {"basic": SecretValue(bad)}) is None
 
 
 def test_scheme_demands_say_what_they_are() -> None:

@@ -18,6 +18,7 @@ def card_with_schemes() -> dict[str, Any]:
         "apiKey": {"type": "apiKey", "in": "query", "name": "api_key"},
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
         "basic": {"type": "http", "scheme": "basic"},
+        "digest": {"type": "http", "scheme": "digest"},
         "oauth": {"type": "oauth2", "flows": {}},
     }
     card["security"] = [{"apiKey": [], "bearer": []}, {"oauth": []}]
@@ -33,18 +34,20 @@ def schemes(services: Services) -> dict[str, dict[str, Any]]:
 def test_scheme_status_says_what_is_satisfied_missing_or_unsupported(
     services: Services, cards: CardServer
 ) -> None:
-    assert {"apiKey", "http"} == SUPPORTED_SCHEME_KINDS
+    assert {"apiKey", "http", "oauth2", "openIdConnect", "mutualTLS"} == SUPPORTED_SCHEME_KINDS
     cards.cards[URL] = card_with_schemes()
     services.agents.add(URL, slug="sch")
     before = schemes(services)
     assert {n: (s["supported"], s["satisfied"]) for n, s in before.items()} == {
         "apiKey": (True, False),
         "bearer": (True, False),
-        "basic": (False, False),  # http, but not bearer
-        "oauth": (False, False),
+        "basic": (True, False),  # user:password from the vault
+        "digest": (False, False),  # http, but neither bearer nor basic
+        "oauth": (True, False),  # a sign-in (core/auth)
     }
     assert before["apiKey"]["status"].startswith("missing") and "401" in before["apiKey"]["status"]
-    assert before["oauth"]["status"] == before["basic"]["status"] == "not yet supported"
+    assert before["digest"]["status"] == "not supported"
+    assert before["oauth"]["status"].startswith("not signed in")
 
     # The value bound to the scheme, under any key; an unbound value of the same name does not count.
     services.secrets.set("bearer", SecretValue("unbound"), owner="sch")

@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Card security credentials the bridge sends itself: API keys and bearer tokens (PROTOCOL.md §1).
+"""Card security credentials the bridge sends itself (PROTOCOL.md §1, core/agents/schemes.py).
 
-- `alternatives(agent)`: the card's requirements (an OR of ANDs) the bridge can meet, in card order:
-  one whose every scheme is an API key (header, query or cookie) or an HTTP bearer token. A card that
-  declares schemes but no requirement gets each supported scheme alone (`required` is then False:
-  nothing is asked for until the agent refuses a request).
+- `alternatives(agent, usable)`: the card's requirements (an OR of ANDs) the bridge can meet, in card
+  order: one whose every scheme is `usable` (by default: a vault value, i.e. an API key in a header,
+  query or cookie, an HTTP bearer token or HTTP basic; the bridge adds OAuth 2 / OIDC tokens and
+  client certificates when it can get them). A card that declares schemes but no requirement gets
+  each usable scheme alone (nothing is asked for until the agent refuses a request).
 - `Credentials`: the values for one alternative. `apply(request)` returns a *copy* of an httpx request
-  with them added (header, `?name=value`, `Cookie: name=value`, `Authorization: Bearer ...`). The
+  with them added (header, `?name=value`, `Cookie: name=value`, `Authorization: Bearer ...` for a
+  bearer or OAuth 2 / OIDC token, `Authorization: Basic ...` for `user:password`). A mutual TLS
+  scheme has no value here (`presented`): its certificate is on the agent's connection pool. The
   caller's request is left as it was, so what httpx logs or puts in an error (the request URL) never
   holds a query-string key.
 - `CredentialTransport`: the upstream's httpx transport. A request carrying the private `MARKER`
@@ -18,16 +21,17 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import secrets as _random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import httpx
 
-from keybroker.core.agents.schemes import scheme_supported
+from keybroker.core.agents.schemes import scheme_is_value
 from keybroker.core.broker.transport import insecure_transport_reason
 from keybroker.core.models import AgentRecord, SecretDemand, SecretValue, SecurityScheme
 
@@ -53,21 +57,31 @@ def scheme_demand(scheme: SecurityScheme) -> SecretDemand:
     """The demand the broker sees for a scheme: key and scheme are the scheme's name."""
     if scheme.kind == "apiKey":
         name = f"API key ({scheme.location} {scheme.param_name})"
+    elif _is_basic(scheme):
+        name = "User name and password (user:password)"
+    elif scheme.kind in ("oauth2", "openIdConnect"):
+        name = "Sign-in (OAuth 2 access token)"
     else:
         name = "Bearer token" + (f" ({scheme.bearer_format})" if scheme.bearer_format else "")
     return SecretDemand(key=scheme.name, name=name, description=scheme.description, scheme=scheme.name)
 
 
-def alternatives(agent: AgentRecord) -> tuple[tuple[SecurityScheme, ...], ...]:
+def _is_basic(scheme: SecurityScheme) -> bool:
+    return scheme.kind == "http" and (scheme.http_scheme or "").lower() == "basic"
+
+
+def alternatives(
+    agent: AgentRecord, usable: Callable[[SecurityScheme], bool] = scheme_is_value
+) -> tuple[tuple[SecurityScheme, ...], ...]:
     """The requirements the bridge can meet, in card order (see the module docstring)."""
     by_name = {s.name: s for s in agent.schemes}
     if not agent.security:
-        return tuple((s,) for s in agent.schemes if scheme_supported(s))
+        return tuple((s,) for s in agent.schemes if usable(s))
     found: list[tuple[SecurityScheme, ...]] = []
     for requirement in agent.security:
         schemes = tuple(by_name[n] for n in requirement if n in by_name)
-        usable = len(schemes) == len(requirement) and all(scheme_supported(s) for s in schemes)
-        if requirement and usable and schemes not in found:
+        ok = len(schemes) == len(requirement) and all(usable(s) for s in schemes)
+        if requirement and ok and schemes not in found:
             found.append(schemes)
     return tuple(found)
 
@@ -76,6 +90,11 @@ def value_problem(scheme: SecurityScheme, value: str) -> str | None:
     """Why `value` cannot be sent the way `scheme` says (never quoting it), or None."""
     if scheme.kind == "apiKey" and scheme.location == "query":
         return None  # percent-encoded: any text goes
+    if _is_basic(scheme):
+        # RFC 7617 §2: user-id and password joined by the first colon; the pair is base64-encoded.
+        if ":" not in value or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            return f"the value for scheme {scheme.name!r} must be user:password (no control characters)"
+        return None
     pattern = _COOKIE_VALUE if scheme.kind == "apiKey" and scheme.location == "cookie" else _HEADER_VALUE
     if not pattern.fullmatch(value):
         where = "a cookie" if pattern is _COOKIE_VALUE else "an HTTP header"
@@ -91,6 +110,8 @@ class Credentials:
     """The values for one alternative, by scheme. Masked in repr (values are `SecretValue`s)."""
 
     items: tuple[tuple[SecurityScheme, SecretValue], ...]
+    #: Schemes met without a value here: mutual TLS (the certificate is on the connection pool).
+    presented: tuple[SecurityScheme, ...] = ()
 
     @property
     def keys(self) -> frozenset[str]:
@@ -99,8 +120,22 @@ class Credentials:
 
     @property
     def schemes(self) -> tuple[SecurityScheme, ...]:
-        """The schemes, in the alternative's order."""
-        return tuple(s for s, _ in self.items)
+        """The schemes, values first, then those presented on the connection."""
+        return tuple(s for s, _ in self.items) + self.presented
+
+    def value_of(self, scheme: str) -> SecretValue | None:
+        """The value sent for `scheme`, if any."""
+        return next((v for s, v in self.items if s.name == scheme), None)
+
+    def released(self) -> Iterator[SecretValue]:
+        """Every value an agent given these credentials may echo: each value, and HTTP basic's
+        password alone (an agent quoting the password without the user name gives it away too)."""
+        for scheme, value in self.items:
+            yield value
+            if _is_basic(scheme):
+                password = value.reveal().partition(":")[2]
+                if password:
+                    yield SecretValue(password)
 
     def apply(self, request: httpx.Request) -> httpx.Request:
         """A copy of `request` carrying the credentials; `request` itself is not changed."""
@@ -109,7 +144,9 @@ class Credentials:
         cookies: list[str] = []
         for scheme, value in self.items:
             text = value.reveal()
-            if scheme.kind == "http":
+            if _is_basic(scheme):
+                headers["Authorization"] = "Basic " + base64.b64encode(text.encode()).decode()
+            elif scheme.kind in ("http", "oauth2", "openIdConnect"):
                 headers["Authorization"] = f"Bearer {text}"
             elif scheme.location == "header" and scheme.param_name:
                 headers[scheme.param_name] = text
@@ -131,7 +168,11 @@ def build_credentials(
 ) -> Credentials | None:
     """Credentials for `schemes` from `values` (by scheme name); None when one is missing or unusable."""
     items: list[tuple[SecurityScheme, SecretValue]] = []
+    presented: list[SecurityScheme] = []
     for scheme in schemes:
+        if scheme.kind == "mutualTLS":
+            presented.append(scheme)
+            continue
         value = values.get(scheme.name)
         if value is None:
             return None
@@ -140,7 +181,7 @@ def build_credentials(
             log.warning("credentials not sent: %s", problem)
             return None
         items.append((scheme, value))
-    return Credentials(tuple(items))
+    return Credentials(tuple(items), tuple(presented))
 
 
 @dataclass

@@ -12,10 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from keybroker.core.agents.schemes import SUPPORTED_SCHEME_KINDS, scheme_supported
+from keybroker.core.agents.schemes import SUPPORTED_SCHEME_KINDS, credential_kind, scheme_supported
+from keybroker.core.agents.sign_in_status import sign_in_status
 from keybroker.core.broker.grant_rules import grant_is_live
 from keybroker.core.broker.policy import candidate_secret, scheme_key
 from keybroker.core.catalog.catalog import Catalog
+from keybroker.core.catalog.signins import SignInBook
 from keybroker.core.models import AgentRecord, Grant, GrantScope, SecretRecord, SecurityScheme
 
 __all__ = [
@@ -152,15 +154,19 @@ def _scheme_status(
     secrets: Sequence[SecretRecord],
     grants: Sequence[Grant],
     now: float,
+    signins: SignInBook,
 ) -> SchemeStatus:
     supported = scheme_supported(s)
     record = None
-    if supported:
+    kind = credential_kind(s)
+    if kind == "value":
         key = scheme_key(agent.slug, s.name, secrets) or s.name
         record = candidate_secret(agent.slug, key, s.name, secrets)
         status = _value_status(agent, record, grants, now, _MISSING_SCHEME)
+    elif kind is not None:
+        status = sign_in_status(agent.slug, s.name, kind, signins, now)
     else:
-        status = "not yet supported"  # OAuth 2, OpenID Connect, mutual TLS, HTTP basic...
+        status = "not supported"  # an http scheme other than bearer or basic, an unknown kind
     return SchemeStatus(
         name=s.name,
         kind=s.kind,
@@ -179,6 +185,7 @@ def agent_status(agent: AgentRecord, catalog: Catalog, *, port: int, now: float)
     """An agent, its demands and schemes, each with a status."""
     secrets = catalog.list_secrets(key=None)
     grants = catalog.list_grants(agent=agent.slug)
+    signins = SignInBook(catalog)
     demands = []
     for d in agent.demands:
         record = candidate_secret(agent.slug, d.key, None, secrets)
@@ -205,6 +212,6 @@ def agent_status(agent: AgentRecord, catalog: Catalog, *, port: int, now: float)
         added=agent.added,
         last_seen=agent.last_seen,
         demands=tuple(demands),
-        schemes=tuple(_scheme_status(agent, s, secrets, grants, now) for s in agent.schemes),
+        schemes=tuple(_scheme_status(agent, s, secrets, grants, now, signins) for s in agent.schemes),
         security=agent.security,
     )

@@ -14,6 +14,7 @@ unexpected exception a JSON 500 without a traceback.
 from __future__ import annotations
 
 import logging
+import ssl
 from dataclasses import dataclass, field
 
 import httpx
@@ -28,7 +29,7 @@ from keybroker.core.bridge.bridged_card import bridged_base_url, bridged_card, u
 from keybroker.core.bridge.guard import replay_body, send_json_error
 from keybroker.core.bridge.handler import BridgeHandler
 from keybroker.core.bridge.jsonrpc_route import BridgeContextBuilder, jsonrpc_route
-from keybroker.core.bridge.ports import CallerLookup, SecretSource
+from keybroker.core.bridge.ports import CallerLookup, SecretSource, TokenSource
 from keybroker.core.bridge.released import Recall, ValueForms
 from keybroker.core.bridge.rest_v03 import checked_v03_streams
 from keybroker.core.bridge.upstream import Upstream, UpstreamLimits
@@ -101,6 +102,8 @@ class AgentChannel:
     port: int
     app: ASGIApp
     upstream: Upstream
+    #: The client certificate's context the pool presents (mutual TLS), or None.
+    tls: ssl.SSLContext | None = None
     active: int = field(default=0)
     retired: bool = field(default=False)
 
@@ -120,11 +123,14 @@ def build_channel(
     follow_streams: bool = False,
     released: ValueForms | None = None,
     recall: Recall | None = None,
+    tokens: TokenSource | None = None,
+    client_tls: ssl.SSLContext | None = None,
 ) -> AgentChannel:
     """Everything needed to bridge `record` on `port`. Raises `InvalidCardError` for a bad card.
 
     `released`: the values released to the agent so far, shared with its other channels (app.py);
     `recall`: those released before this process or the last lock, rebuilt (shared too).
+    `tokens`: OAuth 2 / OIDC sign-ins; `client_tls`: the agent's client certificate (mutual TLS).
     """
     agent_card = upstream_card(record.card_json)
     base_url = bridged_base_url(port, record.slug)
@@ -136,6 +142,7 @@ def build_channel(
         transport=transport,
         follow_streams=follow_streams,
         probe_url=record.card_url,
+        client_tls=client_tls,
     )
 
     handler = BridgeHandler(
@@ -146,6 +153,8 @@ def build_channel(
         caller=caller,
         released=released,
         recall=recall,
+        tokens=tokens,
+        tls_presented=client_tls is not None,
     )
     routes = [
         *create_agent_card_routes(card),
@@ -158,4 +167,4 @@ def build_channel(
         routes=routes,
         exception_handlers={404: _http_error, 405: _http_error, 500: _internal_error},
     )
-    return AgentChannel(record=record, port=port, app=Utf8Body(app), upstream=upstream)
+    return AgentChannel(record=record, port=port, app=Utf8Body(app), upstream=upstream, tls=client_tls)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -45,7 +46,7 @@ from keybroker.core.bridge.disconnect import cancel_on_disconnect
 from keybroker.core.bridge.guard import BODY_TIMEOUT_SECONDS, LocalhostGuard, bearer_ok, send_json_error
 from keybroker.core.bridge.keepalive import DEFAULT_KEEPALIVE_SECONDS, SseKeepAlive
 from keybroker.core.bridge.limits import UpstreamLimits
-from keybroker.core.bridge.ports import AgentLookup, CallerLookup, LockWatch, SecretSource
+from keybroker.core.bridge.ports import AgentLookup, CallerLookup, LockWatch, SecretSource, TokenSource
 from keybroker.core.bridge.released import ReleasedBook
 from keybroker.core.errors import InvalidCardError, KeybrokerError
 from keybroker.core.models import AgentRecord, SecretValue
@@ -91,6 +92,7 @@ class BridgeApp:
         transport: httpx.AsyncBaseTransport | None = None,
         max_agent_requests: int | None = None,
         body_timeout: float = BODY_TIMEOUT_SECONDS,
+        tokens: TokenSource | None = None,
     ) -> None:
         """Build the app; nothing is served or connected until requests come.
 
@@ -107,6 +109,8 @@ class BridgeApp:
         `max_agent_requests`: requests under `/agents/` served at once, 503 past it (default: below
         the server's connection cap, connections.py, so the management API stays reachable).
         `body_timeout`: seconds a request body may take to arrive (408 past it).
+        `tokens`: OAuth 2 / OIDC sign-ins and client certificates (issue 13); none: those schemes
+        are not met.
         """
         self._lookup = lookup
         self._secrets = secrets
@@ -117,6 +121,7 @@ class BridgeApp:
         self._transport = transport
         self._follow_streams = follow_streams
         self._agent_apps = dict(agent_apps or {})
+        self._tokens = tokens
         self.released = ReleasedBook()
         if isinstance(secrets, LockWatch):
             secrets.on_lock(self.released.clear)
@@ -230,16 +235,17 @@ class BridgeApp:
             await send_json_error(send, 404, "not_found", "agents are at /agents/<slug>")
 
     async def _channel(self, record: AgentRecord, port: int) -> AgentChannel:
+        tls = await self._tokens.client_tls(record) if self._tokens is not None else None
         current = self._channels.get(record.slug)
-        if current is not None and current.record == record and current.port == port:
-            return current
+        if _current(current, record, port, tls):
+            return current  # type: ignore[return-value]
         async with self._building:  # concurrent first requests import and build once
             current = self._channels.get(record.slug)
-            if current is not None and current.record == record and current.port == port:
-                return current
+            if _current(current, record, port, tls):
+                return current  # type: ignore[return-value]
             if self._build is None:
                 self._build = await asyncio.to_thread(load_agent_stack)
-            return self._install(self._build, record, port, current)
+            return self._install(self._build, record, port, current, tls)
 
     def _install(
         self,
@@ -247,6 +253,7 @@ class BridgeApp:
         record: AgentRecord,
         port: int,
         current: AgentChannel | None,
+        tls: ssl.SSLContext | None = None,
     ) -> AgentChannel:
         channel = build_channel(
             record,
@@ -258,6 +265,8 @@ class BridgeApp:
             follow_streams=self._follow_streams,
             released=self.released.of(record.slug),
             recall=self.released.recall(record.slug),
+            tokens=self._tokens,
+            client_tls=tls,
         )
         self._channels[record.slug] = channel
         if current is not None:
@@ -273,6 +282,13 @@ class BridgeApp:
         task = asyncio.get_running_loop().create_task(channel.aclose())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+
+def _current(
+    channel: AgentChannel | None, record: AgentRecord, port: int, tls: ssl.SSLContext | None
+) -> bool:
+    """True when `channel` serves `record` on `port` with the client certificate `tls` (mutual TLS)."""
+    return channel is not None and channel.record == record and channel.port == port and channel.tls is tls
 
 
 def _port(scope: Scope) -> int:

@@ -9,9 +9,10 @@ modes and provider stay as the agent wrote them. What changes:
 - streaming is on: the bridge streams to its clients whatever the agent does; push notifications
   are off: they would go from the agent to the client around the bridge's secret masking;
 - signatures are dropped (they signed the agent's URLs, not ours);
-- the security schemes the bridge fulfils itself (API keys, bearer tokens: `scheme_supported`, the
-  rule credentials.py sends by) are dropped, so a plain client does not think it must send a key.
-  Others (OAuth2, OpenID Connect, mTLS) stay, and so do the requirements, minus the dropped names:
+- the security schemes the bridge fulfils itself (API keys, bearer tokens, HTTP basic, OAuth 2 and
+  OpenID Connect sign-ins, client certificates: `scheme_supported`, the rule credentials.py and
+  core/auth send by) are dropped, so a plain client does not think it must send a credential.
+  Others (an HTTP scheme such as digest) stay, and so do the requirements, minus the dropped names:
   an AND that mixed both keeps its other schemes; one that named only dropped schemes is met by the
   bridge, so the client needs nothing and the card (or skill) keeps no requirement at all;
 - an agent added with `--require-token` declares the bridge's own bearer scheme instead of its own
@@ -112,14 +113,25 @@ def bridged_card(upstream: AgentCard, base_url: str, *, require_token: bool = Fa
     return card
 
 
+#: 1.0 scheme members whose credential the bridge gets by a sign-in or a client certificate (issue 13).
+_SIGN_IN_KINDS = {
+    "oauth2_security_scheme": "oauth2",
+    "open_id_connect_security_scheme": "openIdConnect",
+    "mtls_security_scheme": "mutualTLS",
+}
+
+
 def fulfilled_by_bridge(name: str, scheme: SecurityScheme) -> bool:
-    """True for a scheme the bridge sends itself: an API key (header, query, cookie), a bearer token."""
+    """True for a scheme the bridge sends itself: an API key (header, query, cookie), a bearer token,
+    HTTP basic, an OAuth 2 / OIDC token, a client certificate."""
     kind = scheme.WhichOneof("scheme")
     if kind == "api_key_security_scheme":
         api_key = scheme.api_key_security_scheme
         record = SchemeRecord(name, "apiKey", location=api_key.location.lower(), param_name=api_key.name)
     elif kind == "http_auth_security_scheme":
         record = SchemeRecord(name, "http", http_scheme=scheme.http_auth_security_scheme.scheme.lower())
+    elif kind in _SIGN_IN_KINDS:
+        record = SchemeRecord(name, _SIGN_IN_KINDS[kind])
     else:
         return False
     return scheme_supported(record)

@@ -7,7 +7,8 @@ too. `ReleaseProbe` is optional: without it, card credentials are only obtained 
 refuses. `LockWatch` is optional too: without it, what the bridge remembers of released values
 (released.py) is only bounded, never dropped on a lock. `ReleaseHistory` is optional: without it, the
 bridge knows nothing released before it started (nor before a lock). `CallerLookup` names the calling
-process (caller.py's `PEER_CALLERS`).
+process (caller.py's `PEER_CALLERS`). `TokenSource` is optional too: without it, OAuth 2 / OpenID
+Connect and mutual TLS schemes are not met (core/auth/signins.py's `SignIns` fits it).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 from keybroker.core.models import AgentRecord, SecretDemand, SecretValue
 
 if TYPE_CHECKING:  # a2a-sdk is imported only once a bridged request needs it (app.py)
+    import ssl
+
     from a2a.server.context import ServerCallContext
 
 Phase = Literal["preflight", "runtime"]
@@ -148,4 +151,33 @@ class CallerLookup(Protocol):
 
     def lookup(self, context: ServerCallContext) -> str | None:
         """The calling process, or None; may read the OS (the bridge calls it off the event loop)."""
+        ...
+
+
+class TokenSource(Protocol):
+    """Sign-ins for an agent's OAuth 2 / OIDC schemes, and its client certificate (issue 13)."""
+
+    def ready(self, agent: AgentRecord, scheme: str) -> bool:
+        """True when a token can be had without asking the user (signed in, or a confidential client)."""
+        ...
+
+    async def token(
+        self,
+        agent: AgentRecord,
+        scheme: str,
+        *,
+        refused: SecretValue | None = None,
+        interactive: bool = False,
+        reason: str = "",
+        task_id: str | None = None,
+        context_id: str | None = None,
+        caller: str | None = None,
+    ) -> SecretValue | None:
+        """An access token for `agent`'s `scheme` (refreshed when near its end, or when `refused` is
+        the one the agent just refused); `interactive`: the user may be asked to sign in. None when
+        there is none; never raises for a declined or failed sign-in."""
+        ...
+
+    async def client_tls(self, agent: AgentRecord) -> ssl.SSLContext | None:
+        """The TLS context presenting `agent`'s client certificate (and trusting its pinned CA), or None."""
         ...

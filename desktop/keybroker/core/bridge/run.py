@@ -381,7 +381,7 @@ class BridgeRun:
     def _use(self, credentials: Credentials | None) -> None:
         self.state.auth.current = credentials
         if credentials is not None:
-            self.remember(value for _, value in credentials.items)
+            self.remember(credentials.released())
 
     def _auth_call(self, phase: Phase, task_id: str | None, context_id: str | None) -> AuthCall:
         return AuthCall(phase, task_id or None, context_id or None, self.state.run_id, self.caller)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -157,9 +158,12 @@ class Upstream:
         transport: httpx.AsyncBaseTransport | None = None,
         follow_streams: bool = False,
         probe_url: str | None = None,
+        client_tls: ssl.SSLContext | None = None,
     ) -> None:
         """`follow_streams`: serve blocking sends by following a stream even for 1.0 agents.
-        `probe_url`: a URL that answers while the agent runs (its card's), for `answers()`."""
+        `probe_url`: a URL that answers while the agent runs (its card's), for `answers()`.
+        `client_tls`: a context presenting the agent's client certificate (mutual TLS), used for
+        every connection to it instead of the shared one."""
         self.slug = slug
         self.limits = limits or UpstreamLimits()
         n = self.limits.connections
@@ -168,7 +172,8 @@ class Upstream:
         urls = [i.url for i in card.supported_interfaces if i.protocol_binding in _HTTP_BINDINGS]
         # Card security credentials are added by this transport, right before the wire (credentials.py).
         # One shared TLS context for every https agent, none loaded for plain http (tls.py).
-        wire = transport or httpx.AsyncHTTPTransport(verify=context_for(urls), limits=pool, trust_env=False)
+        verify = client_tls or context_for(urls)
+        wire = transport or httpx.AsyncHTTPTransport(verify=verify, limits=pool, trust_env=False)
         self._http = _UpstreamClient(
             trust_env=False,
             follow_redirects=False,
@@ -188,7 +193,7 @@ class Upstream:
         self.secrets_allowed = bool(urls) and all(secure_for_secrets(u) for u in urls)
         self._gate = asyncio.Semaphore(n)
         self._probe = (
-            AgentProbe(probe_url, verify=context_for([*urls, probe_url]), transport=transport)
+            AgentProbe(probe_url, verify=client_tls or context_for([*urls, probe_url]), transport=transport)
             if probe_url
             else None
         )

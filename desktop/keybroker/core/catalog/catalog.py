@@ -270,6 +270,7 @@ class Catalog(SecretClaims):
             if audit:
                 conn.execute("DELETE FROM audit")
             conn.execute("DELETE FROM ap_pushes")
+            conn.execute("DELETE FROM signins")
             conn.execute("DELETE FROM grants")
             conn.execute("DELETE FROM secrets")
             conn.execute("DELETE FROM agents")

@@ -89,6 +89,31 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (agent, key)
     );
     """,
+    # 3 (issue 13): sign-ins for an agent's OAuth 2 / OIDC / mTLS card schemes. Everything here is
+    # what `auth list` shows; tokens, client secrets and private keys live only in the vault entry
+    # named by `account` (core/catalog/signins.py).
+    """
+    CREATE TABLE signins (
+        agent TEXT NOT NULL,
+        scheme TEXT NOT NULL,
+        account TEXT NOT NULL UNIQUE,
+        flow TEXT,
+        issuer TEXT,
+        client_id TEXT,
+        public INTEGER NOT NULL DEFAULT 1,
+        registered INTEGER NOT NULL DEFAULT 0,
+        redirect_uri TEXT,
+        scopes TEXT NOT NULL DEFAULT '',
+        subject TEXT,
+        expires REAL,
+        refresh_held INTEGER NOT NULL DEFAULT 0,
+        signed_in REAL,
+        cert_subject TEXT,
+        cert_not_after REAL,
+        updated REAL NOT NULL,
+        PRIMARY KEY (agent, scheme)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

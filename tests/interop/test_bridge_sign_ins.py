@@ -1,0 +1,178 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Card schemes the bridge signs in for (issue 13), end to end: a real a2a-sdk 1.x agent that checks
+its callers itself (tests/interop/agents/oauth_agent.py: HTTP basic, or JWT access tokens checked
+against the issuer's JWKS, `aud` = its own URL and the scopes it needs), a real authorization server
+(oidc-provider, tests/peers/oauth_server.py), the real bridge and broker, and a plain a2a-sdk client
+that holds no credential at all.
+
+Every agent quotes the credential it was let in with (`KEYBROKER_PEER_ECHO_TOKEN=1`), so the tests
+also prove the bridge cuts it from what the client receives. Tokens are read back from the vault to
+check that very value was cut (the canary of a sign-in is the token itself).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keybroker.core.auth.signins import SignIns
+from keybroker.core.auth.token_set import TokenSet
+from keybroker.core.models import AgentRecord, AuditDecision, SecretValue
+from keybroker.core.vault.vault import open_vault
+from keybroker.wiring.services import Services, open_services
+from tests.bridge.support import a2a_client_run, bridged, record_from_url
+from tests.core.broker.test_broker import make_broker
+from tests.fakes import ScriptedPrompter
+from tests.interop.conftest import RunningPeer
+from tests.peers import oauth_server
+from tests.peers.oauth_server import OAuthServer, jwt_claims
+from tests.peers.process import skip_if_missing
+
+PASSWORD = "CANARY-basic-pw-0123456789"
+StartPeer = Callable[..., RunningPeer]
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    svc = open_services(environ={"KEYBROKER_HOME": str(tmp_path / "home")}, vault=open_vault("memory"))
+    yield svc
+    svc.close()
+
+
+def peer_with(
+    start_peer: StartPeer, schemes: dict[str, Any], requirements: list[Any], **env: str
+) -> RunningPeer:
+    """The oauth peer with a 1.0 card declaring `schemes` and `requirements`, echoing what let it in."""
+    extra = {
+        "KEYBROKER_PEER_SCHEMES": json.dumps(schemes),
+        "KEYBROKER_PEER_REQUIREMENTS": json.dumps(requirements),
+        "KEYBROKER_PEER_ECHO_TOKEN": "1",
+        **env,
+    }
+    return start_peer("oauth", env=extra)
+
+
+def decisions(services: Services, key: str) -> list[AuditDecision]:
+    return [e.decision for e in services.audit.events() if e.key == key]
+
+
+async def held(services: Services, slug: str, scheme: str) -> TokenSet:
+    record = SignIns(services.catalog, services.vault, services.audit).find(slug, scheme)
+    assert record is not None
+    return TokenSet.from_value(await services.vault.aget(record.account), record.account)
+
+
+# HTTP basic -------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_basic_credentials_from_the_vault_reach_the_agent_and_are_cut(
+    start_peer: StartPeer, services: Services
+) -> None:
+    peer = peer_with(
+        start_peer,
+        {"basic": {"httpAuthSecurityScheme": {"scheme": "basic"}}},
+        [{"schemes": {"basic": {}}}],
+        KEYBROKER_PEER_BASIC=f"alice:{PASSWORD}",
+    )
+    services.catalog.upsert_agent(record_from_url(peer.base_url))
+    services.secrets.set("basic", SecretValue(f"alice:{PASSWORD}"), owner="peer", scheme="basic")
+    prompter = ScriptedPrompter()
+    async with bridged(services.catalog.get_agent("peer"), make_broker(services, prompter)) as bridge:
+        card = await a2a_client_run(bridge.url(), "who")
+    assert card.state == "TASK_STATE_COMPLETED", card.events
+    assert "user=alice" in card.text
+    assert PASSWORD.encode() not in card.received  # the agent echoed it: cut
+    assert prompter.requests == []
+    assert AuditDecision.RELEASED in decisions(services, "basic")
+
+
+# OAuth 2 client credentials ---------------------------------------------------------------------
+
+
+def oauth_scheme(idp: OAuthServer, *flows: str) -> dict[str, Any]:
+    """A 1.0 `oauth2SecurityScheme` with `flows` at `idp`, and its RFC 8414 metadata URL."""
+    by_name = {
+        "client": ("clientCredentials", {"tokenUrl": f"{idp.issuer}/token"}),
+        "code": (
+            "authorizationCode",
+            {
+                "authorizationUrl": f"{idp.issuer}/auth",
+                "tokenUrl": f"{idp.issuer}/token",
+                "pkceRequired": True,
+            },
+        ),
+        "device": (
+            "deviceCode",
+            {"deviceAuthorizationUrl": f"{idp.issuer}/device/auth", "tokenUrl": f"{idp.issuer}/token"},
+        ),
+    }
+    body = {
+        "oauth2MetadataUrl": f"{idp.issuer}/.well-known/oauth-authorization-server",
+        "flows": dict(by_name[f] for f in flows),
+    }
+    return {"oauth": {"oauth2SecurityScheme": body}}
+
+
+def oauth_peer(start_peer: StartPeer, idp: OAuthServer, *flows: str, scope: str = "read") -> RunningPeer:
+    return peer_with(
+        start_peer,
+        oauth_scheme(idp, *flows),
+        [{"schemes": {"oauth": {"list": scope.split()}}}],
+        KEYBROKER_PEER_ISSUER=idp.issuer,
+        KEYBROKER_PEER_SCOPE=scope,
+    )
+
+
+def sign_ins(services: Services, **options: Any) -> SignIns:
+    return SignIns(services.catalog, services.vault, services.audit, **options)
+
+
+async def run_through(
+    services: Services, signins: SignIns, record: AgentRecord, text: str = "who", times: int = 1
+) -> list[Any]:
+    prompter = ScriptedPrompter()
+    runs = []
+    async with bridged(record, make_broker(services, prompter), tokens=signins) as bridge:
+        for _ in range(times):
+            runs.append(await a2a_client_run(bridge.url(), text))
+    assert prompter.requests == []  # tokens never go through the secret prompt
+    return runs
+
+
+@pytest.mark.asyncio
+async def test_client_credentials_tokens_are_fetched_sent_refreshed_and_cut(
+    start_peer: StartPeer, services: Services, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with skip_if_missing(), oauth_server.oauth_server(access_token_ttl=30, workdir=tmp_path / "idp") as idp:
+        peer = oauth_peer(start_peer, idp, "client", scope="read")
+        services.catalog.upsert_agent(record_from_url(peer.base_url))
+        record = services.catalog.get_agent("peer")
+        # An expiry skew as long as the token's life: each run finds the last token at its end.
+        signins = sign_ins(services, expiry_skew=60.0)
+        await signins.set_client(
+            record, "oauth", idp.service_client_id, SecretValue(idp.service_client_secret)
+        )
+        first, second = await run_through(services, signins, record, times=2)
+        for run in (first, second):
+            assert run.state == "TASK_STATE_COMPLETED", run.events
+            assert f"client={idp.service_client_id} scope=read" in run.text
+        values = await held(services, "peer", "oauth")
+        assert values.access_token is not None and values.refresh_token is None
+        token = values.access_token.reveal()
+        claims = jwt_claims(token)
+        assert claims["aud"] == record.url and claims["scope"] == "read"  # RFC 8707 resource, card scope
+        assert token.encode() not in second.received  # the agent echoed it: cut
+        assert idp.service_client_secret.encode() not in first.received + second.received
+        row = signins.find("peer", "oauth")
+        assert row is not None and row.flow == "client" and row.scopes == "read"
+        audit = decisions(services, "oauth")
+        assert audit.count(AuditDecision.SIGNED_IN) == 1 and AuditDecision.REFRESHED in audit
+        assert token not in repr(services.audit.events())
+        assert token not in caplog.text and idp.service_client_secret not in caplog.text
