@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -29,6 +30,7 @@ from tests.bridge.support import a2a_client_run, bridged, record_from_url
 from tests.core.broker.test_broker import make_broker
 from tests.fakes import ScriptedPrompter
 from tests.interop.conftest import RunningPeer
+from tests.interop.sign_in_support import ScriptedSignIn, browser_opener
 from tests.peers import oauth_server
 from tests.peers.oauth_server import OAuthServer, jwt_claims
 from tests.peers.process import skip_if_missing
@@ -176,3 +178,95 @@ async def test_client_credentials_tokens_are_fetched_sent_refreshed_and_cut(
         assert audit.count(AuditDecision.SIGNED_IN) == 1 and AuditDecision.REFRESHED in audit
         assert token not in repr(services.audit.events())
         assert token not in caplog.text and idp.service_client_secret not in caplog.text
+
+
+# OAuth 2 authorization code + PKCE through the system browser ---------------------------------
+
+
+def browser_sign_ins(
+    services: Services,
+    idp: OAuthServer,
+    opened: list[str],
+    user: ScriptedSignIn | None = None,
+    **options: Any,
+) -> SignIns:
+    return sign_ins(
+        services,
+        prompter=user or ScriptedSignIn(idp),
+        open_browser=browser_opener(idp, opened=opened, **options),
+        timeout=30.0,
+        expiry_skew=60.0,  # as long as the tokens live: each run finds the last one at its end
+    )
+
+
+@pytest.mark.asyncio
+async def test_code_flow_signs_in_after_the_401_registers_itself_and_rotates_refresh_tokens(
+    start_peer: StartPeer, services: Services, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with skip_if_missing(), oauth_server.oauth_server(access_token_ttl=30, workdir=tmp_path / "idp") as idp:
+        peer = oauth_peer(start_peer, idp, "code", scope="read")
+        services.catalog.upsert_agent(record_from_url(peer.base_url))
+        record = services.catalog.get_agent("peer")
+        opened: list[str] = []
+        user = ScriptedSignIn(idp)
+        signins = browser_sign_ins(services, idp, opened, user)
+        (first,) = await run_through(services, signins, record)
+        assert first.state == "TASK_STATE_COMPLETED", first.events
+        assert "sub=alice" in first.text and "scope=read" in first.text
+        # The user was asked first, naming the agent and the server's host; then the browser opened once.
+        assert [(a.agent_slug, a.scheme, a.flow) for a in user.asks] == [("peer", "oauth", "code")]
+        assert user.asks[0].host == "127.0.0.1" and len(opened) == 1
+        query = dict(parse_qsl(urlsplit(opened[0]).query))
+        assert query["code_challenge_method"] == "S256" and query["resource"] == record.url
+        assert query["scope"] == "read" and len(query["state"]) >= 32
+        redirect = urlsplit(query["redirect_uri"])
+        assert redirect.hostname == "127.0.0.1" and redirect.port and len(redirect.path) > 20
+        row = signins.find("peer", "oauth")
+        assert row is not None and row.registered and row.public and row.refresh_held  # RFC 7591
+        before = await held(services, "peer", "oauth")
+        assert before.refresh_token is not None and before.access_token is not None
+        assert before.access_token.reveal().encode() not in first.received
+
+        (second,) = await run_through(services, signins, record)  # the token is at its end: refreshed
+        assert second.state == "TASK_STATE_COMPLETED", second.events
+        after = await held(services, "peer", "oauth")
+        assert after.refresh_token is not None and after.refresh_token != before.refresh_token  # rotated
+        assert after.access_token is not None and after.access_token != before.access_token
+        assert after.access_token.reveal().encode() not in second.received
+        assert len(user.asks) == 1 and len(opened) == 1  # silently
+        audit = decisions(services, "oauth")
+        assert audit.count(AuditDecision.SIGNED_IN) == 1 and AuditDecision.REFRESHED in audit
+        for token in (before.access_token, before.refresh_token, after.access_token, after.refresh_token):
+            assert token.reveal() not in caplog.text and token.reveal() not in repr(services.audit.events())
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("how", ["deny in the prompt", "deny at the server", "forged state"])
+async def test_a_sign_in_declined_or_forged_stores_nothing_and_the_agent_is_not_reached(
+    start_peer: StartPeer, services: Services, tmp_path: Path, how: str
+) -> None:
+    with skip_if_missing(), oauth_server.oauth_server(workdir=tmp_path / "idp") as idp:
+        peer = oauth_peer(start_peer, idp, "code", scope="read")
+        services.catalog.upsert_agent(record_from_url(peer.base_url))
+        record = services.catalog.get_agent("peer")
+        opened: list[str] = []
+        user = ScriptedSignIn(idp, allow=how != "deny in the prompt")
+        options = {"deny": how == "deny at the server", "tamper_state": how == "forged state"}
+        signins = browser_sign_ins(services, idp, opened, user, **options)
+        run = await a2a_run_expecting_failure(services, signins, record)
+        assert "authorized:" not in run
+        assert len(user.asks) == 1 and len(opened) == (0 if how == "deny in the prompt" else 1)
+        row = signins.find("peer", "oauth")
+        assert row is None or not row.signed_in_now
+        assert AuditDecision.SIGNED_IN not in decisions(services, "oauth")
+
+
+async def a2a_run_expecting_failure(services: Services, signins: SignIns, record: AgentRecord) -> str:
+    """What a plain client got when the agent could not be signed in to (an error or a task)."""
+    async with bridged(record, make_broker(services, ScriptedPrompter()), tokens=signins) as bridge:
+        try:
+            run = await a2a_client_run(bridge.url(), "who")
+        except Exception as exc:  # the client's error for the agent's 401, passed on
+            return f"{type(exc).__name__}: {exc}"
+    return run.text + repr(run.events)

@@ -144,8 +144,9 @@ class SignIns:
             try:
                 found = await self._fresh_token(agent, scheme, refused)
                 if found is None and interactive:
-                    await self._sign_in(agent, scheme_info(agent, scheme), None, reason=reason, caller=caller)
-                    found = await self._fresh_token(agent, scheme, None)
+                    info = scheme_info(agent, scheme)
+                    _, values = await self._sign_in(agent, info, None, reason=reason, caller=caller)
+                    found = values.access_token
             except KeybrokerError as exc:
                 log.warning("agent %r scheme %r: no token: %s", agent.slug, scheme, exc.message)
                 return None
