@@ -415,7 +415,7 @@ class SignIns:
         ask = SignInAsk(agent.slug, agent.name or agent.slug, info.name, host or "?", flow, reason)
 
         async def confirm(url: str | None) -> bool:
-            if self.prompter is None:
+            if asked_by_user or self.prompter is None:  # `auth login`, Sign in: the user asked already
                 return asked_by_user
             shown = SignInAsk(ask.agent_slug, ask.agent_name, ask.scheme, ask.host, flow, reason, url)
             try:
