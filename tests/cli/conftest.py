@@ -94,7 +94,7 @@ def card(name: str = "Demo Agent", demands: dict[str, Any] | None = None) -> dic
                 }
             ],
         },
-        # OAuth 2 is not handled yet: `agents show` must say so, never report it satisfied.
+        # OAuth 2 without a client or sign-in: `agents show` must never report it satisfied.
         "securitySchemes": {
             "oauth": {
                 "type": "oauth2",

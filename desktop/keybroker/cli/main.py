@@ -30,6 +30,7 @@ EXIT_INTERNAL = 1
 COMMAND_MODULES = (
     "keybroker.cli.secrets_cmd",
     "keybroker.cli.agents_cmd",
+    "keybroker.cli.auth_cmd",
     "keybroker.cli.grants_cmd",
     "keybroker.cli.audit_cmd",
     "keybroker.cli.system_cmd",

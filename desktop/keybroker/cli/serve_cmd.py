@@ -65,6 +65,7 @@ async def _serve(ctx: CommandContext, port: int, args: argparse.Namespace) -> in
     import contextlib
     import signal
 
+    from keybroker.cli.sign_in_terminal import StderrSignIn
     from keybroker.cli.terminal_prompter import TerminalPrompter
     from keybroker.wiring.runtime import Runtime, RuntimeOptions
 
@@ -73,6 +74,7 @@ async def _serve(ctx: CommandContext, port: int, args: argparse.Namespace) -> in
             port=port, prompt_timeout=args.prompt_timeout, deny_unknown=args.deny_unknown, environ=ctx.environ
         ),
         TerminalPrompter(deny_unknown=args.deny_unknown),
+        sign_in_prompter=StderrSignIn(),  # device codes to stderr; refusals say `auth login` (issue 13)
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

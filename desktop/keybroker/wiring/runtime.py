@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keybroker.core.admin import LocalAdmin
 from keybroker.core.broker.broker import Broker, BrokerConfig
@@ -37,6 +37,10 @@ from keybroker.system.instance import (
 )
 from keybroker.system.paths import Paths
 from keybroker.wiring.services import Services, open_services
+
+if TYPE_CHECKING:  # authlib and joserfc load with the runtime's core, not with this module
+    from keybroker.core.auth.signins import SignIns
+    from keybroker.core.broker.sign_in_prompts import SignInPrompter
 
 log = logging.getLogger("keybroker")
 
@@ -70,10 +74,20 @@ class RuntimeOptions:
 class Runtime:
     """Owns everything that runs: `open()`, `serve()` (or `start()` for both), `pause()`, `stop()`."""
 
-    def __init__(self, options: RuntimeOptions, prompter: Prompter, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self,
+        options: RuntimeOptions,
+        prompter: Prompter,
+        notifier: Notifier | None = None,
+        sign_in_prompter: SignInPrompter | None = None,
+    ) -> None:
+        """`sign_in_prompter`: asks before an agent's refusal opens the browser for a sign-in and shows
+        device codes (issue 13); without one such sign-ins are declined (`auth login` still works)."""
         self.options = options
         self._prompter = prompter
         self._notifier = notifier
+        self._sign_in_prompter = sign_in_prompter
+        self.sign_ins: SignIns | None = None
         self.services: Services | None = None
         self.broker: Broker | None = None
         self.instance: InstanceInfo | None = None
@@ -162,6 +176,7 @@ class Runtime:
         await asyncio.to_thread(preload_bridge)
         from keybroker.core.api.ap_secrets import agent_protocol_app
         from keybroker.core.api.app import create_api
+        from keybroker.core.auth.signins import SignIns
         from keybroker.core.bridge.app import BridgeApp
 
         environ = self.options.environ
@@ -187,12 +202,18 @@ class Runtime:
             config=BrokerConfig(prompt_timeout=self.options.prompt_timeout),
         )
         api = create_api(services, self.broker, token, status=self.status)
+        # OAuth 2 / OIDC sign-ins and client certificates for card schemes (core/auth, issue 13).
+        self.sign_ins = SignIns(
+            services.catalog, services.vault, services.audit, prompter=self._sign_in_prompter
+        )
+        self.broker.on_lock(self.sign_ins.forget_cached)
         self._bridge = BridgeApp(
             services.catalog.find_agent,
             self.broker,
             api_token=token,
             fallback=api,
             agent_apps={"/ap/": agent_protocol_app(api)},  # each agent's AP secrets API (ap_secrets.py)
+            tokens=self.sign_ins,
         )
 
     async def serve(self) -> InstanceInfo:

@@ -1,0 +1,222 @@
+"""`keybroker auth ...`: sign-ins for agents' OAuth 2 / OpenID Connect schemes and client certificates.
+
+client, login, list, logout, cert (INTERFACES.md, issue 13). Each runs in this process over the data
+home's catalog and the OS vault, which a running instance shares: the instance notices the change by
+the sign-in row's stamp (core/auth/signins.py) and uses the new tokens on the agent's next request.
+`login` opens the system browser with Python's `webbrowser` (`$BROWSER` is honoured) and catches the
+redirect on a loopback port here; the URL and a device code also go to stderr. Never a token is
+printed: `list` shows the flow, issuer, scopes, expiry and whether a refresh token is held.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from keybroker.cli.output import cell, info, print_json, table, when
+
+if TYPE_CHECKING:
+    from keybroker.cli.context import CommandContext
+    from keybroker.core.auth.signins import SignIns
+    from keybroker.core.catalog.signins import SignInRecord
+    from keybroker.core.models import AgentRecord
+
+COMMANDS = {
+    "auth": "sign in to agents' OAuth 2 / OpenID Connect schemes, set clients and client certificates",
+}
+FLOW_CHOICES = ("code", "device", "client")
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `auth` and its subcommands."""
+    p = sub.add_parser("auth", help=COMMANDS["auth"])
+    sa = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    s = sa.add_parser("client", help="set the OAuth client a scheme uses (its secret from stdin)")
+    _agent_scheme(s)
+    s.add_argument("--client-id", required=True, metavar="ID")
+    s.add_argument("--public", action="store_true", help="a public client: no secret is read")
+    s.add_argument(
+        "--redirect-uri", metavar="URI", help="the loopback redirect the client is registered with"
+    )
+    s.set_defaults(func=cmd_client)
+
+    s = sa.add_parser("login", help="sign in now and keep the tokens in the vault")
+    _agent_scheme(s)
+    s.add_argument("--flow", choices=FLOW_CHOICES, help="default: the best the card and server offer")
+    s.set_defaults(func=cmd_login)
+
+    s = sa.add_parser("list", help="every sign-in and certificate (never a token)")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_list)
+
+    s = sa.add_parser("logout", help="revoke the tokens where the server offers it, then forget them")
+    _agent_scheme(s)
+    s.set_defaults(func=cmd_logout)
+
+    s = sa.add_parser("cert", help="import a client certificate for a mutual TLS scheme")
+    _agent_scheme(s)
+    s.add_argument("--cert", type=Path, metavar="FILE", help="the certificate (PEM, the chain may follow)")
+    keys = s.add_mutually_exclusive_group()
+    keys.add_argument("--key", type=Path, metavar="FILE", help="its private key (PEM)")
+    keys.add_argument("--p12", type=Path, metavar="FILE", help="a PKCS#12 file with key and certificate")
+    s.add_argument("--ca", type=Path, metavar="FILE", help="pin the agent's CA (PEM) for this agent")
+    s.add_argument("--password-stdin", action="store_true", help="the key's or PKCS#12 password, on stdin")
+    s.set_defaults(func=cmd_cert)
+
+
+def _agent_scheme(p: argparse.ArgumentParser) -> None:
+    p.add_argument("agent", metavar="S", help="the agent's slug")
+    p.add_argument("--scheme", metavar="NAME", help="the card's scheme (default: the agent's only one)")
+
+
+def _sign_ins(ctx: CommandContext) -> SignIns:
+    from keybroker.cli.sign_in_terminal import StderrSignIn, open_browser
+    from keybroker.core.auth.signins import SignIns
+
+    services = ctx.services(need_persistent_vault=True)
+    return SignIns(
+        services.catalog, services.vault, services.audit, prompter=StderrSignIn(), open_browser=open_browser
+    )
+
+
+def _scheme(agent: AgentRecord, given: str | None, kinds: tuple[str, ...]) -> str:
+    from keybroker.core.errors import UsageError
+
+    names = [s.name for s in agent.schemes if s.kind in kinds]
+    if given is not None:
+        return given  # SignIns says what is wrong with it
+    if len(names) == 1:
+        return names[0]
+    what = "no" if not names else f"{len(names)} ({', '.join(names)})"
+    raise UsageError(
+        f"agent {agent.slug!r} has {what} {' or '.join(kinds)} scheme(s)",
+        hint="name one with --scheme" if names else "its card declares none",
+    )
+
+
+def _target(ctx: CommandContext, args: argparse.Namespace, *kinds: str) -> tuple[AgentRecord, str]:
+    agent = ctx.services(need_persistent_vault=True).catalog.get_agent(args.agent)
+    return agent, _scheme(agent, args.scheme, kinds or ("oauth2", "openIdConnect"))
+
+
+def cmd_client(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Set the client (a confidential one's secret is read like `secrets set` reads a value)."""
+    import asyncio
+
+    from keybroker.cli.value_input import read_value
+
+    agent, scheme = _target(ctx, args)
+    secret = None if args.public else read_value(f"the client secret of {args.client_id}")
+    signins = _sign_ins(ctx)
+    asyncio.run(
+        signins.set_client(
+            agent, scheme, args.client_id, secret, redirect_uri=args.redirect_uri, caller=ctx.caller
+        )
+    )
+    kind = "public" if secret is None else "confidential"
+    info(f"{kind} client {args.client_id} set for {agent.slug} scheme {scheme}")
+    return 0
+
+
+def cmd_login(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Run a flow now."""
+    import asyncio
+
+    agent, scheme = _target(ctx, args)
+    record = asyncio.run(_sign_ins(ctx).login(agent, scheme, args.flow, caller=ctx.caller))
+    who = f" as {record.subject}" if record.subject else ""
+    info(f"signed in{who} to {agent.slug} scheme {scheme} ({record.flow} flow)")
+    return 0
+
+
+def cmd_logout(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Revoke and forget."""
+    import asyncio
+
+    agent, scheme = _target(ctx, args)
+    problem = asyncio.run(_sign_ins(ctx).logout(agent, scheme, caller=ctx.caller))
+    if problem is None:
+        info(f"signed out of {agent.slug} scheme {scheme}: the tokens were revoked and forgotten")
+    else:
+        info(f"signed out of {agent.slug} scheme {scheme}: the tokens were forgotten ({problem})")
+    return 0
+
+
+def cmd_cert(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Import a client certificate; the private key goes to the vault only."""
+    import asyncio
+    import sys
+
+    from keybroker.core.auth.client_cert import read_certificate
+    from keybroker.core.errors import InvalidInputError, UsageError
+
+    def read(path: Path | None) -> bytes | None:
+        if path is None:
+            return None
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
+
+    if args.cert is None and args.p12 is None:
+        raise UsageError("give --cert FILE (with --key FILE, or the key in the same file) or --p12 FILE")
+    password = sys.stdin.buffer.read().rstrip(b"\r\n") if args.password_stdin else None
+    material = read_certificate(
+        read(args.cert), key=read(args.key), p12=read(args.p12), password=password, ca=read(args.ca)
+    )
+    agent, scheme = _target(ctx, args, "mutualTLS")
+    record = asyncio.run(_sign_ins(ctx).import_certificate(agent, scheme, material, caller=ctx.caller))
+    pinned = "; CA pinned" if material.ca_pem else ""
+    info(f"certificate {record.cert_subject} set for {agent.slug} scheme {scheme}{pinned}")
+    return 0
+
+
+def _row(record: SignInRecord) -> dict[str, Any]:
+    return {
+        "agent": record.agent,
+        "scheme": record.scheme,
+        "flow": record.flow,
+        "issuer": record.issuer,
+        "client_id": record.client_id,
+        "client": None if record.client_id is None else ("public" if record.public else "confidential"),
+        "registered": record.registered,
+        "signed_in": record.signed_in_now,
+        "subject": record.subject,
+        "scopes": record.scopes.split(),
+        "expires": record.expires,
+        "refresh_token": record.refresh_held,
+        "certificate": record.cert_subject,
+        "certificate_not_after": record.cert_not_after,
+    }
+
+
+def cmd_list(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Every sign-in row."""
+    from keybroker.core.catalog.signins import SignInBook
+
+    rows = SignInBook(ctx.services().catalog).list()
+    if args.json:
+        print_json([_row(r) for r in rows])
+        return 0
+    if not rows:
+        info("no sign-ins yet; `keybroker auth login S` signs in to an agent's OAuth 2 scheme")
+        return 0
+    table(
+        ["agent", "scheme", "flow", "issuer", "scopes", "expires", "refresh", "signed in as"],
+        [
+            [
+                r.agent,
+                r.scheme,
+                r.flow or ("certificate" if r.cert_subject else ""),
+                cell(r.issuer or ""),
+                cell(r.scopes),
+                when(r.expires if r.signed_in_now else r.cert_not_after),
+                "yes" if r.refresh_held else "no",
+                cell(r.subject or r.cert_subject or ("(not signed in)" if not r.signed_in_now else "")),
+            ]
+            for r in rows
+        ],
+    )
+    return 0
