@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from tests.cli.conftest import CardSite, card
 from tests.conftest import RunCli
@@ -103,3 +104,42 @@ def test_client_credentials_then_code_flow_via_browser_then_logout(
     assert idp.service_client_secret not in text
     decisions = [e["decision"] for e in json.loads(kb("audit", "--json").stdout)]
     assert {"signed_in", "signed_out"} <= set(decisions)
+
+
+def test_auth_cert_imports_a_client_certificate_for_a_mutual_tls_scheme(
+    kb: RunCli, card_site: CardSite, tmp_path: Path
+) -> None:
+    data = card()
+    data["securitySchemes"] = {"mtls": {"type": "mutualTLS"}}
+    data["security"] = [{"mtls": []}]
+    card_site.set_card(data)
+    assert kb("agents", "add", card_site.url, "--slug", "demo").returncode == 0
+    ca = trustme.CA()
+    leaf = ca.issue_cert("client.example.test")
+    leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "c.pem"))
+    leaf.private_key_pem.write_to_path(str(tmp_path / "k.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    other = ca.issue_cert("other.example.test")
+    other.private_key_pem.write_to_path(str(tmp_path / "other.pem"))
+    wrong = kb("auth", "cert", "demo", "--cert", tmp_path / "c.pem", "--key", tmp_path / "other.pem")
+    assert wrong.returncode == 2 and "does not belong" in wrong.stderr  # bad input: nothing stored
+    assert json.loads(kb("auth", "list", "--json").stdout) == []
+    done = kb(
+        "auth",
+        "cert",
+        "demo",
+        "--cert",
+        tmp_path / "c.pem",
+        "--key",
+        tmp_path / "k.pem",
+        "--ca",
+        tmp_path / "ca.pem",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "CA pinned" in done.stderr
+    row = listed(kb)
+    assert row["scheme"] == "mtls" and "trustme" in row["certificate"] and row["certificate_not_after"] > 0
+    shown = json.loads(kb("agents", "show", "demo", "--json").stdout)
+    assert shown["schemes"][0]["status"].startswith("satisfied (certificate")
+    key_line = leaf.private_key_pem.bytes().decode().splitlines()[1]
+    assert key_line not in done.stdout + done.stderr + kb("audit", "--json").stdout

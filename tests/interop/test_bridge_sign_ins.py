@@ -14,22 +14,30 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import ssl
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import httpx
 import pytest
+import trustme
 
+from keybroker.core.auth.client_cert import CertificateMaterial, read_certificate
 from keybroker.core.auth.signins import SignIns
 from keybroker.core.auth.token_set import TokenSet
 from keybroker.core.models import AgentRecord, AuditDecision, SecretValue
 from keybroker.core.vault.vault import open_vault
 from keybroker.wiring.services import Services, open_services
-from tests.bridge.support import a2a_client_run, bridged, record_from_url
+from tests.bridge.support import a2a_client_run, bridged, record_from_card, record_from_url
 from tests.core.broker.test_broker import make_broker
 from tests.fakes import ScriptedPrompter
-from tests.interop.conftest import RunningPeer
+from tests.interop.conftest import AGENTS_DIR, RunningPeer, free_port
 from tests.interop.sign_in_support import ScriptedSignIn, browser_opener
 from tests.peers import oauth_server
 from tests.peers.oauth_server import OAuthServer, jwt_claims
@@ -270,3 +278,82 @@ async def a2a_run_expecting_failure(services: Services, signins: SignIns, record
         except Exception as exc:  # the client's error for the agent's 401, passed on
             return f"{type(exc).__name__}: {exc}"
     return run.text + repr(run.events)
+
+
+# Mutual TLS -------------------------------------------------------------------------------------
+
+
+def start_tls_peer(
+    tmp_path: Path, ca: trustme.CA, client: trustme.LeafCert
+) -> tuple[subprocess.Popen[bytes], str]:
+    """The oauth peer on https, requiring a client certificate from `ca` (uvicorn CERT_REQUIRED)."""
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    server = ca.issue_cert("127.0.0.1")
+    server.cert_chain_pems[0].write_to_path(str(tls / "server.pem"))
+    server.private_key_pem.write_to_path(str(tls / "server.key"))
+    ca.cert_pem.write_to_path(str(tls / "ca.pem"))
+    port = free_port()
+    env = {
+        **os.environ,
+        "KEYBROKER_PEER_TLS_DIR": str(tls),
+        "KEYBROKER_PEER_SCHEMES": json.dumps({"mtls": {"mtlsSecurityScheme": {}}}),
+        "KEYBROKER_PEER_REQUIREMENTS": json.dumps([{"schemes": {"mtls": {}}}]),
+    }
+    with (tmp_path / "tls-peer.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, str(AGENTS_DIR / "oauth_agent.py"), str(port)], env=env, stdout=log, stderr=log
+        )
+    base_url = f"https://127.0.0.1:{port}"
+    context = ssl.create_default_context(cadata=ca.cert_pem.bytes().decode())
+    client.configure_cert(context)
+    with httpx.Client(verify=context, trust_env=False) as http:
+        for _ in range(200):
+            try:
+                card = http.get(base_url + "/.well-known/agent-card.json").json()
+                return process, json.dumps(card)
+            except httpx.TransportError:
+                assert process.poll() is None, (tmp_path / "tls-peer.log").read_text()
+                time.sleep(0.1)
+    process.kill()
+    raise AssertionError("the TLS peer did not answer")
+
+
+@pytest.mark.asyncio
+async def test_a_client_certificate_from_the_vault_is_presented_to_an_mtls_agent(
+    services: Services, tmp_path: Path
+) -> None:
+    ca, stranger = trustme.CA(), trustme.CA()
+    client = ca.issue_cert("keybroker-client@example.test")
+    process, card_json = start_tls_peer(tmp_path, ca, client)
+    try:
+        port = card_json.split("https://127.0.0.1:")[1].split("/")[0].split('"')[0]
+        record = record_from_card(json.loads(card_json), "peer", url=f"https://127.0.0.1:{port}")
+        services.catalog.upsert_agent(record)
+        signins = sign_ins(services)
+        # No certificate yet: the TLS handshake fails and the client hears the agent cannot be reached.
+        refused = await a2a_run_expecting_failure(services, signins, record)
+        assert "authorized:" not in refused
+        # A certificate from another CA is refused by the agent too.
+        other = stranger.issue_cert("keybroker-client@example.test")
+        await signins.import_certificate(record, None, material(other, ca))
+        assert "authorized:" not in await a2a_run_expecting_failure(services, signins, record)
+
+        row = await signins.import_certificate(record, None, material(client, ca))
+        assert row.cert_subject is not None and "trustme" in row.cert_subject
+        (run,) = await run_through(services, signins, record)
+        assert run.state == "TASK_STATE_COMPLETED", run.events
+        assert "cert=verified" in run.text
+        key_pem = client.private_key_pem.bytes().decode()
+        values = await held(services, "peer", "mtls")
+        assert values.key_pem is not None and values.key_pem.reveal().startswith("-----BEGIN PRIVATE KEY")
+        assert key_pem.splitlines()[1] not in repr(services.audit.events())
+    finally:
+        process.kill()
+        process.wait()
+
+
+def material(cert: trustme.LeafCert, ca: trustme.CA) -> CertificateMaterial:
+    return read_certificate(
+        cert.cert_chain_pems[0].bytes(), key=cert.private_key_pem.bytes(), ca=ca.cert_pem.bytes()
+    )
