@@ -139,6 +139,7 @@ def compose(environ: Mapping[str, str], paths: Paths, *, has_tray: bool | None =
     from keybroker.ui.qt_prompter import QtPrompter
     from keybroker.ui.screen_lock import ScreenLockWatch
     from keybroker.ui.settings_host import SettingsHost
+    from keybroker.ui.sign_in_dialogs import QtSignInPrompter
     from keybroker.ui.tray import Tray
     from keybroker.wiring.runtime import Runtime, RuntimeOptions
 
@@ -147,7 +148,12 @@ def compose(environ: Mapping[str, str], paths: Paths, *, has_tray: bool | None =
     events = AppEvents()
     notifier = QtNotifier()
     prompter = QtPrompter(notifier=notifier)
-    runtime = Runtime(RuntimeOptions(port=bridge_port(env, paths), environ=env), prompter, notifier)
+    runtime = Runtime(
+        RuntimeOptions(port=bridge_port(env, paths), environ=env),
+        prompter,
+        notifier,
+        sign_in_prompter=QtSignInPrompter(),  # "sign in?" and device codes (issue 13)
+    )
     settings = SettingsHost(runtime, events, no_tray=not tray_available)
     # Watched from `controller.start()` on (lock on screen lock and sleep); the idle lock is the
     # controller's own and follows the settings.
