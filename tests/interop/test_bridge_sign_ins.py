@@ -12,6 +12,7 @@ check that very value was cut (the canary of a sign-in is the token itself).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -40,7 +41,7 @@ from tests.fakes import ScriptedPrompter
 from tests.interop.conftest import AGENTS_DIR, RunningPeer, free_port
 from tests.interop.sign_in_support import ScriptedSignIn, browser_opener
 from tests.peers import oauth_server
-from tests.peers.oauth_server import OAuthServer, jwt_claims
+from tests.peers.oauth_server import NATIVE_REDIRECT_URI, OAuthServer, jwt_claims
 from tests.peers.process import skip_if_missing
 
 PASSWORD = "CANARY-basic-pw-0123456789"
@@ -357,3 +358,31 @@ def material(cert: trustme.LeafCert, ca: trustme.CA) -> CertificateMaterial:
     return read_certificate(
         cert.cert_chain_pems[0].bytes(), key=cert.private_key_pem.bytes(), ca=ca.cert_pem.bytes()
     )
+
+
+@pytest.mark.asyncio
+async def test_an_expired_token_refused_with_a_401_is_refreshed_and_the_request_sent_again(
+    start_peer: StartPeer, services: Services, tmp_path: Path
+) -> None:
+    with skip_if_missing(), oauth_server.oauth_server(access_token_ttl=2, workdir=tmp_path / "idp") as idp:
+        peer = oauth_peer(start_peer, idp, "code", scope="read")
+        services.catalog.upsert_agent(record_from_url(peer.base_url))
+        record = services.catalog.get_agent("peer")
+        user = ScriptedSignIn(idp)
+        # No expiry skew: the bridge sends the token it holds until the agent refuses it.
+        signins = sign_ins(
+            services, prompter=user, open_browser=browser_opener(idp), timeout=30.0, expiry_skew=-3600.0
+        )
+        await signins.set_client(
+            record, "oauth", idp.public_client_id, None, redirect_uri=NATIVE_REDIRECT_URI
+        )
+        await signins.login(record, "oauth", "code")
+        before = await held(services, "peer", "oauth")
+        await asyncio.sleep(3.5)  # the 2 s access token is past its end (the agent checks `exp`)
+        (run,) = await run_through(services, signins, record)
+        assert run.state == "TASK_STATE_COMPLETED", run.events
+        after = await held(services, "peer", "oauth")
+        assert after.access_token != before.access_token and after.refresh_token != before.refresh_token
+        assert user.asks == []  # silently: the refresh token did it
+        audit = decisions(services, "oauth")
+        assert AuditDecision.REFRESHED in audit
