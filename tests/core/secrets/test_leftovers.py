@@ -86,3 +86,35 @@ def test_where_the_vault_cannot_be_searched_purge_removes_what_is_known(tmp_path
         assert backend.store.accounts("keybroker") == []
     finally:
         svc.close()
+
+
+@pytest.mark.asyncio
+async def test_a_sign_ins_vault_entry_is_no_leftover_until_its_agent_is_removed(services: Services) -> None:
+    from keybroker.core.auth.signins import SignIns
+    from keybroker.core.catalog.signins import SignInBook
+    from tests.bridge.support import record_from_card
+
+    card = {
+        "name": "A",
+        "description": "d",
+        "url": "https://agent.example/",
+        "version": "1",
+        "protocolVersion": "0.3.0",
+        "capabilities": {},
+        "defaultInputModes": ["text/plain"],
+        "defaultOutputModes": ["text/plain"],
+        "skills": [],
+        "securitySchemes": {"sso": {"type": "oauth2", "flows": {}}},
+        "security": [{"sso": []}],
+    }
+    agent = record_from_card(card, "peer")
+    services.catalog.upsert_agent(agent)
+    signins = SignIns(services.catalog, services.vault, services.audit)
+    row = await signins.set_client(agent, "sso", "client-1", SecretValue("client-secret-CANARY"))
+    assert services.vault.get(row.account) is not None
+    # `doctor --fix` must not take a sign-in's tokens or client secret for a leftover.
+    assert find_leftovers(services.catalog, services.vault).accounts == ()
+    # Removing the agent forgets its sign-ins: another agent given the slug later gets none of them.
+    services.agents.remove("peer")
+    assert SignInBook(services.catalog).list("peer") == []
+    assert find_leftovers(services.catalog, services.vault).accounts == (row.account,)

@@ -89,11 +89,14 @@ class Catalog(SecretClaims):
         return [AGENT_ROWS.record(r) for r in rows]
 
     def remove_agent(self, slug: str) -> None:
-        """Remove an agent and every grant it holds (owned secrets stay unless purged separately)."""
+        """Remove an agent, every grant it holds and its sign-ins (owned secrets stay unless purged)."""
         with self.transaction() as conn:
             if conn.execute("DELETE FROM agents WHERE slug = ?", (slug,)).rowcount == 0:
                 raise UnknownAgentError(f"no agent with slug {slug!r}")
             conn.execute("DELETE FROM grants WHERE agent = ?", (slug,))
+            # Its sign-ins too (issue 13): a later agent given the slug must never get its tokens. The
+            # vault entries they named are then leftovers (`doctor --fix` removes them).
+            conn.execute("DELETE FROM signins WHERE agent = ?", (slug,))
 
     # secrets ------------------------------------------------------------------------------------
 

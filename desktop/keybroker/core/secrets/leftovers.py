@@ -6,7 +6,8 @@ account no secret row names: nothing lists it, nothing releases it, and only a s
 finds it. `doctor` reports them and `doctor --fix` removes them (audited `repaired`, never a value).
 
 What counts as accounted for: every secret row's `secret_id`, in any state (a `pending` row's value is
-being written by a live writer, or is settled by recovery.py at the next start), the audit head, and
+being written by a live writer, or is settled by recovery.py at the next start), every sign-in's
+`account` (its tokens, client secret or client certificate: core/catalog/signins.py), the audit head, and
 the accounts the caller names (the API token, which the system room owns); a chunk account
 (`<account>#<gen>.<i>`) belongs to its main account. The vault is searched *before* the catalog is
 read, so a value written after its row (the write order of write.py) is never taken for a leftover.
@@ -55,7 +56,8 @@ def _owner_account(account: str) -> str:
 
 def _accounted_for(catalog: Catalog, keep: Collection[str]) -> set[str]:
     rows = {str(r[0]) for r in catalog.query("SELECT secret_id FROM secrets")}
-    return rows | {HEAD_ACCOUNT, *keep}
+    signins = {str(r[0]) for r in catalog.query("SELECT account FROM signins")}  # core/catalog/signins.py
+    return rows | signins | {HEAD_ACCOUNT, *keep}
 
 
 def find_leftovers(catalog: Catalog, vault: Vault, *, keep: Collection[str] = ()) -> Leftovers:
