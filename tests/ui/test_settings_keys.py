@@ -145,11 +145,11 @@ def test_every_control_of_the_settings_window_has_a_name(
     agent = services.agents.add("http://127.0.0.1:9001")
     services.secrets.set("GITHUB_TOKEN", SecretValue("v"), owner=agent.slug)
     window.show_banner("This desktop has no system tray.")
-    for name in ("secrets", "agents", "grants", "activity", "general"):
+    for name in ("secrets", "agents", "grants", "signins", "activity", "general"):
         shown(qtbot, window, name)
     assert unnamed(window) == [], "\n".join(unnamed(window))
     names = {w.accessibleName() for w in window.findChildren(QAbstractItemView)}
-    assert {"Secrets", "Agents", "Live grants", "Activity log", "Secret demands"} <= names
+    assert {"Secrets", "Agents", "Live grants", "Sign-ins", "Activity log", "Secret demands"} <= names
 
 
 def test_every_control_of_the_secret_dialogs_has_a_name(qtbot: QtBot, services: Services) -> None:

@@ -31,11 +31,12 @@ from keybroker.ui.settings.general_tab import GeneralTab
 from keybroker.ui.settings.grants_tab import GrantsTab
 from keybroker.ui.settings.jobs import JobRunner
 from keybroker.ui.settings.secrets_tab import SecretsTab
+from keybroker.ui.settings.signins_tab import SignInsTab
 from keybroker.ui.settings.tab_base import SettingsTab
 
 log = logging.getLogger("keybroker.ui")
 
-TAB_NAMES = ("secrets", "agents", "grants", "activity", "general")
+TAB_NAMES = ("secrets", "agents", "grants", "signins", "activity", "general")
 WINDOW_TITLE = "Settings — Keybroker"
 
 
@@ -78,6 +79,7 @@ class SettingsWindow(QWidget):
         self.secrets_tab = SecretsTab(self.ctx)
         self.agents_tab = AgentsTab(self.ctx)
         self.grants_tab = GrantsTab(self.ctx)
+        self.signins_tab = SignInsTab(self.ctx)  # issue 13
         self.activity_tab = ActivityTab(self.ctx)
         self.general_tab = GeneralTab(
             self.ctx, autostart=autostart if autostart is not None else _default_autostart()
@@ -89,6 +91,7 @@ class SettingsWindow(QWidget):
             ("secrets", "Secrets", self.secrets_tab),
             ("agents", "Agents", self.agents_tab),
             ("grants", "Grants", self.grants_tab),
+            ("signins", "Sign-ins", self.signins_tab),
             ("activity", "Activity", self.activity_tab),
             ("general", "General", self.general_tab),
         ):
