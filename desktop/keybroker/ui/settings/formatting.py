@@ -26,6 +26,9 @@ DECISION_LABELS: dict[AuditDecision, str] = {
     AuditDecision.REPAIRED: "Repaired",
     AuditDecision.LISTED: "Keys listed",
     AuditDecision.REFUSED: "Refused by agent",
+    AuditDecision.SIGNED_IN: "Signed in",
+    AuditDecision.REFRESHED: "Token refreshed",
+    AuditDecision.SIGNED_OUT: "Signed out",
 }
 
 SCOPE_LABELS: dict[GrantScope, str] = {

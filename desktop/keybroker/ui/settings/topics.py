@@ -30,6 +30,9 @@ _TOPICS: dict[AuditDecision, tuple[str, ...]] = {
     AuditDecision.AGENT_CHANGED: ("agents", "grants"),
     AuditDecision.PURGED: ("agents", "secrets", "grants"),
     AuditDecision.REPAIRED: ("secrets", "grants"),
+    AuditDecision.SIGNED_IN: ("agents",),  # a scheme's status (Agents, Sign-ins tabs)
+    AuditDecision.REFRESHED: ("agents",),
+    AuditDecision.SIGNED_OUT: ("agents",),
 }
 
 
