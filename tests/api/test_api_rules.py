@@ -35,6 +35,8 @@ EXPECTED_ROUTES = {
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/audit/verify"),
     ("POST", "/api/v1/lock"),
+    ("GET", "/api/v1/auth"),  # sign-ins (issue 13)
+    ("DELETE", "/api/v1/auth/{slug}/{scheme}"),
     # The Agent Protocol secrets API of each bridged agent (ap_secrets.py).
     ("GET", "/agents/{slug}/ap/v1/agent/secrets"),
     ("POST", "/agents/{slug}/ap/v1/agent/secrets"),

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from keybroker.cli.output import cell, info, print_json, table, when
 
 if TYPE_CHECKING:
     from keybroker.cli.context import CommandContext
     from keybroker.core.auth.signins import SignIns
-    from keybroker.core.catalog.signins import SignInRecord
     from keybroker.core.models import AgentRecord
 
 COMMANDS = {
@@ -173,32 +172,13 @@ def cmd_cert(args: argparse.Namespace, ctx: CommandContext) -> int:
     return 0
 
 
-def _row(record: SignInRecord) -> dict[str, Any]:
-    return {
-        "agent": record.agent,
-        "scheme": record.scheme,
-        "flow": record.flow,
-        "issuer": record.issuer,
-        "client_id": record.client_id,
-        "client": None if record.client_id is None else ("public" if record.public else "confidential"),
-        "registered": record.registered,
-        "signed_in": record.signed_in_now,
-        "subject": record.subject,
-        "scopes": record.scopes.split(),
-        "expires": record.expires,
-        "refresh_token": record.refresh_held,
-        "certificate": record.cert_subject,
-        "certificate_not_after": record.cert_not_after,
-    }
-
-
 def cmd_list(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Every sign-in row."""
     from keybroker.core.catalog.signins import SignInBook
 
     rows = SignInBook(ctx.services().catalog).list()
     if args.json:
-        print_json([_row(r) for r in rows])
+        print_json([r.to_json() for r in rows])
         return 0
     if not rows:
         info("no sign-ins yet; `keybroker auth login S` signs in to an agent's OAuth 2 scheme")

@@ -29,7 +29,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import compile_path
 
 from keybroker import __version__
-from keybroker.core.api import agents, ap_secrets, audit, grants, prompts, secrets, system
+from keybroker.core.api import agents, ap_secrets, audit, grants, prompts, secrets, signins, system
 from keybroker.core.api.auth import TokenGate, TokenHolder, require_token
 from keybroker.core.api.context import ApiContext
 from keybroker.core.api.errors import CatchAll, guard_responses, install_error_handlers
@@ -112,6 +112,7 @@ def create_api(
         grants.router,
         grants.lock_router,
         audit.router,
+        signins.router,  # issue 13
     )
     for router in routers:
         api.include_router(router)

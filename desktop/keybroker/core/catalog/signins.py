@@ -52,6 +52,25 @@ class SignInRecord:
         """True when tokens are held (an access token or a refresh token)."""
         return self.signed_in is not None
 
+    def to_json(self) -> dict[str, object]:
+        """What `auth list --json` and `GET /api/v1/auth` show: never a value."""
+        return {
+            "agent": self.agent,
+            "scheme": self.scheme,
+            "flow": self.flow,
+            "issuer": self.issuer,
+            "client_id": self.client_id,
+            "client": None if self.client_id is None else ("public" if self.public else "confidential"),
+            "registered": self.registered,
+            "signed_in": self.signed_in_now,
+            "subject": self.subject,
+            "scopes": self.scopes.split(),
+            "expires": self.expires,
+            "refresh_token": self.refresh_held,
+            "certificate": self.cert_subject,
+            "certificate_not_after": self.cert_not_after,
+        }
+
     def replace(self, **changes: object) -> SignInRecord:
         """A copy with `changes`."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
