@@ -18,9 +18,7 @@ from keybroker.core.errors import InvalidInputError, UsageError
 
 def p12_of(leaf: trustme.LeafCert, password: bytes) -> bytes:
     key = serialization.load_pem_private_key(leaf.private_key_pem.bytes(), None)
-    cert = __import__("cryptography.x509", fromlist=["x"]).load_pem_x509_certificate(
-        leaf.cert_chain_pems[0].bytes()
-    )
+    cert = x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes())
     return pkcs12.serialize_key_and_certificates(
         b"kb",
         key,
