@@ -106,7 +106,7 @@ def _whole(value: object) -> object:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-PortNumber = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=65535)]
+PortNumber = Annotated[int, Field(ge=1, le=65535), BeforeValidator(_whole)]
 
 
 class AgentAddIn(_In):
