@@ -147,3 +147,27 @@ def test_a_taken_port_is_a_clear_error_and_changes_nothing(
     assert json.loads(run_cli("agents", "show", "echo", "--json").stdout)["bridged_url"] == (
         f"http://127.0.0.1:{bridge_port}/agents/echo/"
     )
+
+
+def test_a_port_taken_while_the_bridge_was_down_is_told_and_not_fatal(
+    run_cli: RunCli, isolated_env: IsolatedEnv, echo_agent: RunningPeer, serve: list[Serving]
+) -> None:
+    serve.append(Serving(str(isolated_env.keybroker_home)))
+    port = free_port()
+    assert (
+        run_cli("agents", "add", echo_agent.base_url, "--slug", "echo", "--port", str(port)).returncode == 0
+    )
+    assert card_at(port) is not None
+    serve.pop().stop()
+    assert closed(port)
+    with socket.socket() as squatter:  # another program takes the port while the bridge is down
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen(1)
+        serve.append(Serving(str(isolated_env.keybroker_home)))  # the bridge still starts
+        bridge = serve[0].url.rstrip("/")
+        with httpx.Client(trust_env=False, timeout=30) as http:
+            shared = http.get(f"{bridge}/agents/echo/.well-known/agent-card.json")
+        assert shared.status_code == 200  # and the agent stays reachable under /agents/echo/
+        logs = "".join(p.read_text() for p in (isolated_env.keybroker_home / "logs").glob("*.log"))
+        assert f"cannot listen on 127.0.0.1:{port} for agent echo" in logs
+        assert "it stays reachable at /agents/echo/" in logs
