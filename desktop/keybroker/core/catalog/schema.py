@@ -89,7 +89,13 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (agent, key)
     );
     """,
-    # 3 (issue 13): sign-ins for an agent's OAuth 2 / OIDC / mTLS card schemes. Everything here is
+    # 3 (issue 18): a loopback port of its own for an agent, where the bridge serves it at the root (for
+    # clients that only look for /.well-known/agent-card.json at a host's root); one agent per port
+    """
+    ALTER TABLE agents ADD COLUMN bridge_port INTEGER;
+    CREATE UNIQUE INDEX agents_bridge_port ON agents (bridge_port) WHERE bridge_port IS NOT NULL;
+    """,
+    # 4 (issue 13): sign-ins for an agent's OAuth 2 / OIDC / mTLS card schemes. Everything here is
     # what `auth list` shows; tokens, client secrets and private keys live only in the vault entry
     # named by `account` (core/catalog/signins.py).
     """
