@@ -130,6 +130,24 @@ class SecretDemand:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelDemand:
+    """One Agent Stack model demand (issue 14): `llm_demands[name]` or `embedding_demands[name]`.
+
+    `kind` is "llm" or "embedding"; `suggested` holds LiteLLM-style identifiers (`openai/gpt-4o`).
+    """
+
+    kind: str
+    name: str
+    description: str | None = None
+    suggested: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """`llm:default`: how grants, prompts and the audit name the demand."""
+        return f"{self.kind}:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class SecurityScheme:
     """One card security scheme, normalised across the 0.3 and 1.0 shapes.
 
@@ -167,6 +185,8 @@ class AgentRecord:
     added: float = 0.0
     last_seen: float = 0.0
     card_json: str = field(default="{}", repr=False)
+    #: The card's LLM and embedding demands (Agent Stack service extensions), by kind then name.
+    model_demands: tuple[ModelDemand, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
