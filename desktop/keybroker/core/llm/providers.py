@@ -84,6 +84,8 @@ class ProviderBook:
         self._catalog = catalog
         self._vault = vault
         self._audit = audit
+        #: `find`'s answers (the gateway asks on every request); every write here empties it.
+        self._found: dict[str, Provider | None] = {}
 
     def all(self) -> list[Provider]:
         """Every provider, by name."""
@@ -92,10 +94,14 @@ class ProviderBook:
 
     def find(self, name: str) -> Provider | None:
         """The provider called `name`, or None."""
+        if name in self._found:
+            return self._found[name]
         rows = self._catalog.query(
             f"SELECT {PROVIDER_ROWS.columns} FROM model_providers WHERE name = ?", (name,)
         )
-        return PROVIDER_ROWS.record(rows[0]) if rows else None
+        found = PROVIDER_ROWS.record(rows[0]) if rows else None
+        self._found[name] = found
+        return found
 
     def get(self, name: str) -> Provider:
         """The provider called `name`; `UnknownProviderError` (exit 3) otherwise."""
@@ -155,6 +161,7 @@ class ProviderBook:
     def remove(self, name: str, *, caller: str | None = None) -> Provider:
         """Drop the provider, its grants and its key (audited)."""
         provider = self.get(name)
+        self._found = {}
         with self._catalog.transaction() as conn:
             conn.execute("DELETE FROM model_providers WHERE name = ?", (name,))
             conn.execute("DELETE FROM model_grants WHERE provider = ?", (name,))
@@ -196,6 +203,7 @@ class ProviderBook:
             f"INSERT OR REPLACE INTO model_providers ({PROVIDER_ROWS.columns}) "
             f"VALUES ({PROVIDER_ROWS.placeholders})"
         )
+        self._found = {}
         with self._catalog.transaction() as conn:
             conn.execute(sql, PROVIDER_ROWS.row(provider))
 

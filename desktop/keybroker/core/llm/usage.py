@@ -55,6 +55,8 @@ class UsageBook:
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
         self._today: dict[tuple[str, str], int] = {}
+        #: `budgets()`, read once (the gateway asks on every request); `set_budget` empties it.
+        self._budgets: dict[str, int] | None = None
 
     def record(self, agent: str, provider: str, model: str, tokens: Tokens, *, error: bool = False) -> None:
         """Count one request."""
@@ -114,8 +116,9 @@ class UsageBook:
 
     def budget(self, agent: str) -> int | None:
         """The agent's requests per day, or None for no cap."""
-        rows = self._catalog.query("SELECT requests_per_day FROM model_budgets WHERE agent = ?", (agent,))
-        return int(rows[0][0]) if rows else None
+        if self._budgets is None:
+            self._budgets = self.budgets()
+        return self._budgets.get(agent)
 
     def budgets(self) -> dict[str, int]:
         """Every agent's cap."""
@@ -126,6 +129,7 @@ class UsageBook:
 
     def set_budget(self, agent: str, per_day: int | None) -> None:
         """Cap `agent`'s model requests per day (None: no cap)."""
+        self._budgets = None
         with self._catalog.transaction() as conn:
             if per_day is None:
                 conn.execute("DELETE FROM model_budgets WHERE agent = ?", (agent,))
