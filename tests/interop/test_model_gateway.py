@@ -24,11 +24,12 @@ from keybroker.core.broker.prompts import ModelPick, PromptAnswer, PromptRequest
 from keybroker.core.llm.access import ModelAccess
 from keybroker.core.models import AuditDecision, GrantScope, SecretValue
 from keybroker.core.vault.vault import open_vault
+from keybroker.ui.app_state import AppState, Status, tooltip
 from keybroker.wiring.services import Services, open_services
 from tests.bridge.fakes import ScriptedSecrets
 from tests.bridge.support import a2a_client_run, bridged, record_from_url
 from tests.conftest import RIG_FLAG
-from tests.fakes import ScriptedPrompter
+from tests.fakes import RecordingNotifier, ScriptedPrompter
 from tests.interop.conftest import RunningPeer, free_port, launch_peer
 from tests.peers import litellm
 from tests.peers.process import skip_if_missing
@@ -66,9 +67,18 @@ def allow_all(request: PromptRequest) -> PromptAnswer:
     return PromptAnswer.grant(GrantScope.ONCE)
 
 
-def access_for(services: Services, proxy: litellm.LiteLLMProxy, prompter: ScriptedPrompter) -> ModelAccess:
+def access_for(
+    services: Services,
+    proxy: litellm.LiteLLMProxy,
+    prompter: ScriptedPrompter,
+    notifier: RecordingNotifier | None = None,
+) -> ModelAccess:
     access = ModelAccess(
-        catalog=services.catalog, vault=services.vault, audit=services.audit, prompter=prompter
+        catalog=services.catalog,
+        vault=services.vault,
+        audit=services.audit,
+        prompter=prompter,
+        notifier=notifier,
     )
     access.providers.add(PROVIDER, proxy.api_base, SecretValue(proxy.master_key))
     models = HttpModelProvider().list_models(PROVIDER, proxy.api_base, SecretValue(proxy.master_key))
@@ -84,6 +94,12 @@ class Gateway:
     token: str
     access: ModelAccess
 
+    @property
+    def notices(self) -> list[tuple[str, str]]:
+        notifier = self.access._notifier
+        assert isinstance(notifier, RecordingNotifier)
+        return notifier.notices
+
 
 @asynccontextmanager
 async def gateway_for(
@@ -91,7 +107,7 @@ async def gateway_for(
 ) -> AsyncIterator[Gateway]:
     """Fulfil the model agent's chat demand (no prompt: an *always* answer) and serve the gateway."""
     prompter = ScriptedPrompter()
-    access = access_for(services, proxy, prompter)
+    access = access_for(services, proxy, prompter, notifier=RecordingNotifier())
     record = record_from_url(model_agent.base_url)
     from keybroker.core.llm.grants import new_model_grant_id
     from keybroker.core.llm.records import ModelGrant
@@ -271,6 +287,11 @@ async def test_refused_key_and_down_provider_answer_with_status_and_openai_error
         assert refused.status_code == 401
         assert isinstance(refused.json()["error"]["message"], str)
         assert gw.access.refusing() == [PROVIDER]
+        # The user hears of it once, and the tray's tooltip says it until the key works again.
+        [(title, body)] = gw.notices
+        assert "refuses its key" in title and PROVIDER in body
+        tip = tooltip(Status(AppState.READY, refusing=tuple(gw.access.refusing())))
+        assert f"Model provider {PROVIDER} refuses its key" in tip
         # A wrong key: LiteLLM's own status and body (400, "No connected db.") are passed on.
         gw.access.providers.add(PROVIDER, proxy.api_base, SecretValue("sk-wrong-CANARY-9"))
         gw.access.forget_provider(PROVIDER, None)
