@@ -292,6 +292,8 @@ async def test_refused_key_and_down_provider_answer_with_status_and_openai_error
         assert "refuses its key" in title and PROVIDER in body
         tip = tooltip(Status(AppState.READY, refusing=tuple(gw.access.refusing())))
         assert f"Model provider {PROVIDER} refuses its key" in tip
+        [refused] = [e for e in services.audit.events() if e.decision == AuditDecision.REFUSED]
+        assert refused.key == f"model-provider:{PROVIDER}" and "HTTP 401" in (refused.detail or "")
         # A wrong key: LiteLLM's own status and body (400, "No connected db.") are passed on.
         gw.access.providers.add(PROVIDER, proxy.api_base, SecretValue("sk-wrong-CANARY-9"))
         gw.access.forget_provider(PROVIDER, None)
@@ -319,3 +321,7 @@ async def test_budget_stops_an_agent_with_429(
         over = await client.post(f"{gw.url}/chat/completions", json=CHAT_BODY)
         assert over.status_code == 429
         assert over.json()["error"]["type"] == "budget_exceeded"
+        assert (await client.post(f"{gw.url}/chat/completions", json=CHAT_BODY)).status_code == 429
+    # Audited once that day, not once per refused request.
+    denied = [e for e in services.audit.events() if e.decision == AuditDecision.DENIED and e.key == "models"]
+    assert [(e.agent, "budget of 1" in (e.detail or "")) for e in denied] == [("peer", True)]

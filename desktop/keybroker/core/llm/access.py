@@ -39,10 +39,10 @@ from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.errors import AuditWriteError, KeybrokerError
 from keybroker.core.llm.grants import ModelGrantBook, model_grant_live, new_model_grant_id
 from keybroker.core.llm.matching import options_for
-from keybroker.core.llm.providers import ProviderBook
+from keybroker.core.llm.providers import ProviderBook, audit_key
 from keybroker.core.llm.records import ModelGrant, Provider
 from keybroker.core.llm.tokens import TOKEN_CEILING, GatewayTokens, TokenGrant
-from keybroker.core.llm.usage import Tokens, UsageBook
+from keybroker.core.llm.usage import Tokens, UsageBook, day_of
 from keybroker.core.models import AgentRecord, AuditDecision, GrantScope, ModelDemand, SecretValue
 from keybroker.core.ports import AsyncVault, Notifier, Prompter, SyncVault
 
@@ -134,6 +134,7 @@ class ModelAccess:
         self._keys: dict[str, SecretValue] = {}
         self._prompts: dict[tuple[str, str, frozenset[str]], asyncio.Task[dict[str, ModelGrant | None]]] = {}
         self._refusing: set[str] = set()
+        self._over_budget: set[tuple[str, str]] = set()
 
     def __repr__(self) -> str:
         return f"ModelAccess({self.tokens!r}, {len(self._prompts)} prompts)"
@@ -440,7 +441,19 @@ class ModelAccess:
         used = self.usage.requests_today(agent)
         if used < budget:
             return None
-        return f"Keybroker: agent {agent!r} has used its budget of {budget} model requests for today"
+        why = f"Keybroker: agent {agent!r} has used its budget of {budget} model requests for today"
+        day = day_of(self._now)
+        if (agent, day) not in self._over_budget:  # audited once a day, not per refused request
+            self._over_budget.add((agent, day))
+            self._audit_quietly(AuditDecision.DENIED, agent=agent, key="models", detail=why)
+        return why
+
+    def _audit_quietly(self, decision: AuditDecision, **fields: str | None) -> None:
+        """An audit event about gateway use; a failing audit never breaks a request (logged)."""
+        try:
+            self._audit.append(decision, **fields)
+        except KeybrokerError as exc:
+            log.warning("gateway use not audited: %s", exc.message)
 
     def record(self, route: RouteLike, status: int, usage: object) -> None:
         """Count one forwarded request (`usage`: the answer's OpenAI `usage` object, if any); a provider
@@ -465,6 +478,8 @@ class ModelAccess:
             return
         self._refusing.add(provider)
         log.warning("model provider %s refuses its key (HTTP %d)", provider, status)
+        detail = f"the provider refused its key (HTTP {status})"
+        self._audit_quietly(AuditDecision.REFUSED, key=audit_key(provider), detail=detail)
         if self._notifier is not None:
             try:
                 self._notifier.notify(
