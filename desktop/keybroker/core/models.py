@@ -1,5 +1,7 @@
 """Values the core passes around. Frozen dataclasses; no I/O, no Qt.
 
+Longer than 300 lines because every part of the core shares these records (model demands too).
+
 A secret's *value* only ever travels inside `SecretValue`, whose repr and str are masked, so a value
 that ends up in a log line, an exception or a test failure shows `**********`.
 """

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """The bridge as one ASGI app: `/agents/<slug>/...` for every agent the directory knows.
+Longer than 300 lines because it routes all of the bridge's paths (the model gateway's too).
 
     app = BridgeApp(lookup, broker, api_token=token)
     async with running_bridge(app, 7411) as port:

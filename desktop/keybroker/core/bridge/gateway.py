@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """The model gateway (issue 14): `/models/<slug>/v1/{chat/completions,completions,embeddings,models}`.
+Longer than 300 lines because checking, forwarding, streaming and error answers share one request.
 
 An agent whose model demand was answered through the gateway calls this OpenAI-compatible base URL
 with the token it was given (`Authorization: Bearer <token>`). The gateway checks the token (minted
