@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "keybroker.cli.agents_cmd",
     "keybroker.cli.auth_cmd",
     "keybroker.cli.grants_cmd",
+    "keybroker.cli.models_cmd",  # issue 14
     "keybroker.cli.audit_cmd",
     "keybroker.cli.system_cmd",
     "keybroker.cli.serve_cmd",

@@ -33,6 +33,8 @@ class Status:
     vault: str | None = None
     """The vault's one-line description."""
     session_only: bool = False
+    refusing: tuple[str, ...] = ()
+    """Model providers that refused their key since it last worked (issue 14)."""
 
 
 def icon_state(state: AppState, pending: int) -> IconState:
@@ -92,4 +94,6 @@ def tooltip(status: Status) -> str:
         lines.append(f"Bridge: {status.url}")
     if status.vault:
         lines.append(vault_text(status.vault))
+    for provider in status.refusing:
+        lines.append(f"Model provider {provider} refuses its key: update it in Settings → Models")
     return "\n".join(lines)

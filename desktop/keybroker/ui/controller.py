@@ -253,6 +253,7 @@ class AppController(QObject):
             problem=self.problem,
             vault=str(vault) if vault else None,
             session_only=bool(status.get("session_only_vault")),
+            refusing=tuple(str(p) for p in status.get("model_providers_refusing") or ()),
         )
 
     def pending_prompts(self) -> Sequence[PromptRequest]:

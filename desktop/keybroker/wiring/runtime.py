@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from keybroker.core.admin import LocalAdmin
 from keybroker.core.broker.broker import Broker, BrokerConfig
 from keybroker.core.errors import BridgeError
+from keybroker.core.llm.access import ModelAccess
+from keybroker.core.llm.admin import LocalModelAdmin
 from keybroker.core.models import AuditEvent, SecretValue
 from keybroker.core.ports import Notifier, Prompter
 from keybroker.system import api_token
@@ -92,6 +94,8 @@ class Runtime:
         self.sign_ins: SignIns | None = None
         self.services: Services | None = None
         self.broker: Broker | None = None
+        #: Model access (issue 14): providers, model grants, gateway tokens, usage.
+        self.models: ModelAccess | None = None
         self.instance: InstanceInfo | None = None
         self.started_at = 0.0
         self._bridge: Any = None
@@ -135,6 +139,22 @@ class Runtime:
             self.services, caller=caller, port=lambda: self.port or self.options.port, broker=self.broker
         )
 
+    def model_admin(self, caller: str | None) -> LocalModelAdmin | None:
+        """The Models tab's admin (providers, model grants, usage), or None while the core is not open."""
+        if self.services is None:
+            return None
+        from keybroker.core.a2a.model_provider import HttpModelProvider
+
+        svc = self.services
+        return LocalModelAdmin(
+            catalog=svc.catalog,
+            vault=svc.vault,
+            audit=svc.audit,
+            client=HttpModelProvider(),
+            caller=caller,
+            access=self.models,
+        )
+
     def subscribe(self, listener: Callable[[AuditEvent], None]) -> None:
         """`listener(event)` after every audit event from now on (on the appending thread), also after
         the core is opened again (a retry, the session-only vault); subscribing twice changes nothing."""
@@ -166,6 +186,7 @@ class Runtime:
             "pending_prompts": len(self.broker.pending_prompts) if self.broker else 0,
             "prompt_timeout": self.options.prompt_timeout,  # `send`'s default timeout starts from it
             "agent_ports": self.agent_ports.listening if self.agent_ports else {},
+            "model_providers_refusing": self.models.refusing() if self.models else [],
         }
 
     async def start(self) -> InstanceInfo:
@@ -205,7 +226,17 @@ class Runtime:
             notifier=self._notifier,
             config=BrokerConfig(prompt_timeout=self.options.prompt_timeout),
         )
-        api = create_api(services, self.broker, token, status=self.status)
+        self.models = ModelAccess(
+            catalog=services.catalog,
+            vault=services.vault,
+            audit=services.audit,
+            prompter=self._prompter,
+            notifier=self._notifier,
+            prompt_timeout=self.options.prompt_timeout,
+        )
+        self.models.end_session()
+        self.broker.on_lock(self.models.locked)  # a lock ends gateway tokens and model grants too
+        api = create_api(services, self.broker, token, status=self.status, models=self.models)
         # OAuth 2 / OIDC sign-ins and client certificates for card schemes (core/auth, issue 13).
         self.sign_ins = SignIns(
             services.catalog, services.vault, services.audit, prompter=self._sign_in_prompter
@@ -218,6 +249,7 @@ class Runtime:
             fallback=api,
             agent_apps={"/ap/": agent_protocol_app(api)},  # each agent's AP secrets API (ap_secrets.py)
             tokens=self.sign_ins,
+            models=self.models,
         )
         self.agent_ports = AgentPorts(self._bridge, services.catalog.list_agents, self._notifier)
         services.audit.subscribe(self.agent_ports.on_event)
@@ -292,6 +324,7 @@ class Runtime:
         if self.broker is not None:
             broker, self.broker = self.broker, None
             await broker.aclose()
+        self.models = None
         if self.services is not None:
             svc, self.services = self.services, None
             svc.close()

@@ -100,6 +100,7 @@ class Catalog(SecretClaims):
             # Its sign-ins too (issue 13): a later agent given the slug must never get its tokens. The
             # vault entries they named are then leftovers (`doctor --fix` removes them).
             conn.execute("DELETE FROM signins WHERE agent = ?", (slug,))
+            conn.execute("DELETE FROM model_grants WHERE agent = ?", (slug,))  # issue 14
 
     # secrets ------------------------------------------------------------------------------------
 
@@ -280,3 +281,5 @@ class Catalog(SecretClaims):
             conn.execute("DELETE FROM grants")
             conn.execute("DELETE FROM secrets")
             conn.execute("DELETE FROM agents")
+            for table in ("model_grants", "model_usage", "model_budgets", "model_providers"):  # issue 14
+                conn.execute(f"DELETE FROM {table}")
