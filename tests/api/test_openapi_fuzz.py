@@ -38,9 +38,11 @@ from keybroker.core.api.models import (  # noqa: E402
     SPARE_GRANT_ID,
     SPARE_PROVIDER,
 )
+from keybroker.core.api.signins import EXAMPLE_SCHEME  # noqa: E402
 from keybroker.core.bridge import BridgeApp  # noqa: E402
 from keybroker.core.broker.broker import Broker  # noqa: E402
 from keybroker.core.broker.prompts import DecliningPrompter  # noqa: E402
+from keybroker.core.catalog.signins import SignInBook, SignInRecord, new_account  # noqa: E402
 from keybroker.core.llm.access import ModelAccess  # noqa: E402
 from keybroker.core.llm.records import ModelGrant  # noqa: E402
 from keybroker.core.models import GrantScope, SecretRecord, SecretValue  # noqa: E402
@@ -93,6 +95,11 @@ def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeApp]:
     example = SecretRecord(secret_id=EXAMPLE_SECRET_ID, key="EXAMPLE_KEY", owner=EXAMPLE_SLUG)
     services.catalog.insert_secret(example, state="ready")
     services.vault.set(EXAMPLE_SECRET_ID, SecretValue("example-value"))
+    # Sign-ins (issue 13): one to sign out of, under the schema's example scheme (no server to revoke at:
+    # the tokens are forgotten all the same).
+    SignInBook(services.catalog).put(
+        SignInRecord(EXAMPLE_SLUG, EXAMPLE_SCHEME, new_account(), flow="client", signed_in=1.0, scopes="read")
+    )
     # Model access (issue 14): the provider, model and grant of the schema's examples.
     models = ModelAccess(
         catalog=services.catalog,

@@ -14,14 +14,17 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from keybroker.core.api.ap_secrets import EXAMPLE_SLUG
 from keybroker.core.api.context import Ctx, blocking, caller_of
 from keybroker.core.api.errors import error_responses
 from keybroker.core.api.fields import Text
 from keybroker.core.catalog.signins import SignInBook, SignInRecord
 
-__all__ = ["SignInOut", "router"]
+__all__ = ["EXAMPLE_SCHEME", "SignInOut", "router"]
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+#: The scheme name of the schema's examples (the fuzz test seeds a sign-in under it).
+EXAMPLE_SCHEME = "sso"
 
 
 class SignInOut(BaseModel):
@@ -66,8 +69,10 @@ async def list_sign_ins(
 
 @router.delete("/{slug}/{scheme}", responses=error_responses([401, 404, 422, 500, 502, 503]))
 async def sign_out(
-    slug: Annotated[Text, Path(min_length=1, max_length=128)],
-    scheme: Annotated[Text, Path(min_length=1, max_length=128, description="The card's scheme.")],
+    slug: Annotated[Text, Path(min_length=1, max_length=128, examples=[EXAMPLE_SLUG])],
+    scheme: Annotated[
+        Text, Path(min_length=1, max_length=128, description="The card's scheme.", examples=[EXAMPLE_SCHEME])
+    ],
     request: Request,
     ctx: Ctx,
 ) -> SignInOut:
