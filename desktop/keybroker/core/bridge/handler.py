@@ -90,6 +90,11 @@ class BridgeHandler(RequestHandler):
         )
         self._bridged_card = bridged_card
 
+    @property
+    def link(self) -> AgentLink:
+        """The agent's side of every run (fast_path.py serves from it too)."""
+        return self._link
+
     # Runs --------------------------------------------------------------------------------------
 
     async def on_message_send_stream(
