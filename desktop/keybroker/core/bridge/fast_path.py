@@ -11,9 +11,10 @@ that, so `FastPath.serve` takes a request when all of these hold, and leaves it 
   JSON-RPC interface of that same version: no translation between versions or bindings;
 - the agent is answered blocking sends (a 1.x server: upstream.py's `follow_streams` is off) and has
   no card credentials to apply (scheme_auth.py); no push config (the full path refuses it);
-- a message that starts a task (no taskId, no referenceTaskIds) whose metadata carries nothing of
-  the secrets extension (the full path checks a client's own fulfilments), about no conversation
-  the bridge may not answer about (released.py's `Recall`);
+- a request the SDK's route would accept as it is (its own model validation; no nesting deeper than
+  the bridge walks), with a message that starts a task (no taskId, no referenceTaskIds) whose
+  metadata carries nothing of the secrets extension (the full path checks a client's own
+  fulfilments), about no conversation the bridge may not answer about (released.py's `Recall`);
 - every demand the card declares would be released without a prompt (`ReleaseProbe`).
 Then the granted values are put into the message at the JSON level (one `orjson` parse, one dump),
 released and audited through the same `BridgeRun.fulfil` as the full path, and the body goes to the
@@ -31,10 +32,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from a2a.compat.v0_3 import types as types_v03
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers.response_helpers import build_error_response
-from a2a.types import AgentCard
+from a2a.types import AgentCard, SendMessageRequest
 from a2a.utils.errors import A2AError, InvalidAgentResponseError
+from google.protobuf.json_format import ParseDict  # type: ignore[import-untyped]
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -44,6 +47,7 @@ from keybroker.core.bridge.fast_handover import AUTH_REQUIRED_STATES, handover
 from keybroker.core.bridge.fast_hop import FastHop, HopFailedError
 from keybroker.core.bridge.json_cut import clean_json, json_task_states
 from keybroker.core.bridge.ports import ReleaseHistory, ReleaseProbe
+from keybroker.core.bridge.proto_walk import MAX_DEPTH
 from keybroker.core.bridge.rpc_errors import client_error
 from keybroker.core.bridge.run import AgentLink, BridgeRun
 from keybroker.core.bridge.task_trail import observe_states
@@ -81,6 +85,27 @@ def _extensions(request: Request) -> set[str]:
         for value in request.headers.getlist(name):
             found.update(u.strip() for u in value.split(",") if u.strip())
     return found
+
+
+def _depth(data: object, limit: int) -> int:
+    """How deep `data` nests, counted up to just past `limit`."""
+    if limit < 0 or not isinstance(data, dict | list):
+        return 0
+    items = data.values() if isinstance(data, dict) else data
+    return 1 + max((_depth(item, limit - 1) for item in items), default=0)
+
+
+def _valid(rpc: dict[str, Any], version: str) -> bool:
+    """Whether the SDK's route would accept the request as it is (else the full path answers the error
+    the client gets today): the same model validation, and no nesting deeper than the bridge walks."""
+    try:
+        if version == "1.0":
+            ParseDict(rpc["params"], SendMessageRequest(), ignore_unknown_fields=True)
+        else:
+            types_v03.SendMessageRequest.model_validate(rpc)
+    except Exception:
+        return False
+    return _depth(rpc["params"], MAX_DEPTH) <= MAX_DEPTH
 
 
 def _starts_task(message: dict[str, Any]) -> bool:
@@ -131,7 +156,7 @@ class FastPath:
             configuration.get("pushNotificationConfig") or configuration.get("taskPushNotificationConfig")
         ):
             return None
-        if not _starts_task(message):
+        if not _starts_task(message) or not _valid(rpc, version):
             return None
         return self.urls[version], message
 
