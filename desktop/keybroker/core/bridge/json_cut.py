@@ -104,14 +104,20 @@ def _task_joins(task: dict[str, Any]) -> list[list[_JsonPiece]]:
 
 
 class _Walk:
-    """One pass over the data: strings and keys cut, raw parts cut, joins collected."""
+    """One pass over the data: strings and keys cut (or, `look_only`, listed), raw parts cut, joins
+    collected."""
 
-    def __init__(self, cut: Cut) -> None:
+    def __init__(self, cut: Cut, *, look_only: bool = False) -> None:
         self.cut = cut
+        self.look_only = look_only
+        self.seen: list[str] = []
         self.changed = False
         self.joins: list[list[_JsonPiece]] = []
 
     def text(self, value: str) -> str:
+        if self.look_only:
+            self.seen.append(value)
+            return value
         if not self.cut:
             return value
         new = scrub_text(value, self.cut)
@@ -180,11 +186,19 @@ class _Walk:
 
 def clean_json(data: Any, cut: Cut) -> tuple[Any, bool]:
     """`data` with every fulfilment masked and every text of `cut` cut (module docstring), and
-    whether anything changed. May change `data` in place (the caller parsed it and owns it)."""
+    whether anything changed. May change `data` in place (the caller parsed it and owns it).
+
+    Every string and key is first only looked at, all of them joined in one text: each is in it, so
+    when no text of `cut` is, none holds one and the second walk, which cuts them one by one, is
+    skipped (the common case: an agent that echoes nothing it was given)."""
     masked = mask_payload(data)
-    walk = _Walk(cut)
+    walk = _Walk(cut, look_only=True)
     out = walk.node(masked, 0)
     changed = walk.changed or masked is not data
+    if cut and walk.seen and cut.occurs_in(fold("\x00".join(walk.seen))):
+        walk = _Walk(cut)
+        out = walk.node(out, 0)
+        changed |= walk.changed
     if cut:
         joins = [j for j in walk.joins if j]
         for _ in range(_ROUNDS):
