@@ -29,7 +29,7 @@ KEEPALIVE_SECONDS = 4.0
 
 
 class HopFailedError(Exception):
-    """The agent could not be reached or did not answer; `sent` tells whether the request left."""
+    """The agent could not be reached (`sent` False) or went away mid-answer (`sent` True)."""
 
     def __init__(self, reason: str, *, sent: bool) -> None:
         super().__init__(reason)
@@ -89,10 +89,12 @@ class FastHop:
                 async with session.post(url, data=body, headers=headers, allow_redirects=False) as answer:
                     data = await answer.read()
                     return HopAnswer(answer.status, answer.headers.get("Content-Type", ""), data)
-            except aiohttp.ClientConnectorError as exc:
-                raise HopFailedError(f"cannot connect ({type(exc).__name__})", sent=False) from None
-            except (aiohttp.ClientError, OSError) as exc:
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
+                # The agent took the request and went away before its answer ended.
                 raise HopFailedError(f"the exchange failed ({type(exc).__name__})", sent=True) from None
+            except (aiohttp.ClientError, OSError) as exc:
+                # Refused, reset while connecting or writing: the agent is not there to answer.
+                raise HopFailedError(f"cannot connect ({type(exc).__name__})", sent=False) from None
 
     async def aclose(self) -> None:
         """Close the session and its connections."""

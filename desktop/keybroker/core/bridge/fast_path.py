@@ -63,6 +63,7 @@ log = logging.getLogger("keybroker.bridge")
 PATH_ENV = "KEYBROKER_BRIDGE_PATH"
 _METHODS = {"message/send": "0.3", "SendMessage": "1.0"}
 _JSON = "application/json"
+_DROPPED = "closed the connection mid-response (did it stop?)"
 
 
 def fast_path_chosen(environ: Mapping[str, str] = os.environ) -> bool:
@@ -228,7 +229,8 @@ class FastPath:
         try:
             answer = await self._hop.post(url, body, headers)
         except HopFailedError as exc:
-            reason = unreachable(slug) if not exc.sent else f"agent {slug!r} {exc.reason}"
+            # The full path's words (agent_errors.upstream_error), so a client sees one bridge.
+            reason = unreachable(slug) if not exc.sent else f"agent {slug!r} {_DROPPED}"
             log.warning("agent %r: %s", slug, exc.reason)
             return _error(request_id, AgentUnreachableError(reason))
         if answer.status != 200:
