@@ -27,6 +27,7 @@ from tests.bridge.joining_client import dump, leaks
 from tests.bridge.leaky_agent import leaky_app
 from tests.bridge.scripted_agent import scripted_app, scripted_card
 from tests.bridge.support import bridged, http_client, jsonrpc, message_v03, message_v10, record_from_card
+from tests.bridge.test_task_end import WatchingSecrets
 from tests.interop.conftest import free_port
 
 VALUE = "Fast-CANARY-5d2e8b-Z9876qwe"
@@ -184,3 +185,18 @@ async def test_the_full_path_setting_keeps_every_request_off_the_fast_path(
         assert _served(app) == (0, 0)
         assert _channel(app).fast is not None and not _channel(app).fast.enabled
     assert leaks(VALUE, [payload], body) == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("version", ["0.3", "1.0"])
+async def test_the_fast_path_tells_a_task_watch_the_run_and_the_tasks_end(version: str) -> None:
+    """ "This task" grants end when their task does: the fast path reports what the full path does."""
+    secrets = WatchingSecrets({"k": VALUE})
+    async with _rig("scripted", secrets) as (client, app):
+        await _grant(secrets, app, ["k"])
+        payload, _ = await _send(client, version, "leak")
+        assert _served(app) == (1, 0)
+    task = _task(payload)
+    run_id = secrets.calls[-1].run_id
+    assert run_id and secrets.bound == [(run_id, task["id"], task["contextId"])]
+    assert secrets.ended == [("peer", task["id"], "completed", run_id)]
