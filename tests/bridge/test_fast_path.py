@@ -52,6 +52,12 @@ MODES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the fast path, whichever path the rest of the run is on."""
+    monkeypatch.setenv(PATH_ENV, "fast")
+
+
 def _channel(app: BridgeApp) -> AgentChannel:
     return app._channels["peer"]  # the channel the bridge built for the agent
 
