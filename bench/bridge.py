@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Bridge overhead: direct to an agent vs a raw pass-through proxy vs the Keybroker bridge (DESIGN §7).
 
+Longer than 300 lines because starting, measuring and stopping every target reads best in one place.
+
     python bench/bridge.py              # full: 3 rounds x 3 s per measurement, 5-10 minutes
     python bench/bridge.py --quick      # smoke run: one short round at concurrency 1 and 8
     python bench/bridge.py --diagnose   # also a bridge without the calling-process lookup
