@@ -8,7 +8,8 @@ also needs what `serve` does not: to keep running when the port is taken (servic
 stopped, "Start bridge" retries) and to `pause()` serving without closing what the settings window
 reads. Meanwhile `instance.json` stays, saying the bridge is paused or stopped (system/instance.py),
 so the CLI and a second launch know the app runs. `stop()` undoes everything and removes
-`instance.json`. No Qt here.
+`instance.json`. While serving, agents with a port of their own are served there too (agent_ports.py).
+No Qt here.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from keybroker.system.instance import (
     write_instance,
 )
 from keybroker.system.paths import Paths
+from keybroker.wiring.agent_ports import AgentPorts
 from keybroker.wiring.services import Services, open_services
 
 log = logging.getLogger("keybroker")
@@ -80,6 +82,7 @@ class Runtime:
         self.started_at = 0.0
         self._bridge: Any = None
         self._server_cm: Any = None
+        self.agent_ports: AgentPorts | None = None
         self._listeners: list[Callable[[AuditEvent], None]] = []
 
     @property
@@ -148,6 +151,7 @@ class Runtime:
             "session_only_vault": bool(vault and vault.is_memory),
             "pending_prompts": len(self.broker.pending_prompts) if self.broker else 0,
             "prompt_timeout": self.options.prompt_timeout,  # `send`'s default timeout starts from it
+            "agent_ports": self.agent_ports.listening if self.agent_ports else {},
         }
 
     async def start(self) -> InstanceInfo:
@@ -194,6 +198,8 @@ class Runtime:
             fallback=api,
             agent_apps={"/ap/": agent_protocol_app(api)},  # each agent's AP secrets API (ap_secrets.py)
         )
+        self.agent_ports = AgentPorts(self._bridge, services.catalog.list_agents, self._notifier)
+        services.audit.subscribe(self.agent_ports.on_event)
 
     async def serve(self) -> InstanceInfo:
         """Bind the port and write `instance.json`; BridgeError (with the fix) when the port is taken."""
@@ -220,6 +226,8 @@ class Runtime:
         self.started_at = self.started_at or time.time()
         self.instance = write_instance(paths, port, started=self.started_at)
         log.info("bridge listening on %s (%s)", self.instance.url, self.services.vault.describe())
+        if self.agent_ports is not None:
+            await self.agent_ports.sync()  # a port that cannot be bound is told, not fatal
         return self.instance
 
     async def pause(self) -> None:
@@ -228,6 +236,8 @@ class Runtime:
             return
         server_cm, self._server_cm = self._server_cm, None
         try:
+            if self.agent_ports is not None:
+                await self.agent_ports.close()
             await server_cm.__aexit__(None, None, None)
         finally:
             self._hold(BridgeState.PAUSED, self.instance)
@@ -246,6 +256,9 @@ class Runtime:
 
     async def stop(self) -> None:
         """Stop serving, remove `instance.json`, close everything; safe to call twice."""
+        if self.agent_ports is not None:
+            ports, self.agent_ports = self.agent_ports, None
+            await ports.close()
         if self._server_cm is not None:
             cm, self._server_cm = self._server_cm, None
             await cm.__aexit__(None, None, None)

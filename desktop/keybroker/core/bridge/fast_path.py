@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from a2a.compat.v0_3 import conversions
 from a2a.compat.v0_3 import types as types_v03
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers.response_helpers import build_error_response
@@ -46,6 +47,7 @@ from keybroker.core.bridge.agent_errors import AgentUnreachableError, unreachabl
 from keybroker.core.bridge.fast_handover import AUTH_REQUIRED_STATES, handover
 from keybroker.core.bridge.fast_hop import FastHop, HopFailedError
 from keybroker.core.bridge.json_cut import clean_json, json_task_states
+from keybroker.core.bridge.params import check_params, v03_rpc_problem
 from keybroker.core.bridge.ports import ReleaseHistory, ReleaseProbe
 from keybroker.core.bridge.proto_walk import MAX_DEPTH
 from keybroker.core.bridge.rpc_errors import client_error
@@ -96,14 +98,19 @@ def _depth(data: object, limit: int) -> int:
     return 1 + max((_depth(item, limit - 1) for item in items), default=0)
 
 
-def _valid(rpc: dict[str, Any], version: str) -> bool:
-    """Whether the SDK's route would accept the request as it is (else the full path answers the error
-    the client gets today): the same model validation, and no nesting deeper than the bridge walks."""
+def _valid(rpc: dict[str, Any], version: str, *, legacy_agent: bool) -> bool:
+    """Whether the full path would forward the request as it is (else it answers the error the client
+    gets today): the SDK's model validation, the bridge's own checks (params.py), and no nesting
+    deeper than the bridge walks."""
     try:
         if version == "1.0":
-            ParseDict(rpc["params"], SendMessageRequest(), ignore_unknown_fields=True)
+            params = ParseDict(rpc["params"], SendMessageRequest(), ignore_unknown_fields=True)
         else:
-            types_v03.SendMessageRequest.model_validate(rpc)
+            model = types_v03.SendMessageRequest
+            if v03_rpc_problem("message/send", rpc, model, legacy_agent=legacy_agent) is not None:
+                return False
+            params = conversions.to_core_send_message_request(model.model_validate(rpc))
+        check_params(params, legacy_agent=legacy_agent)
     except Exception:
         return False
     return _depth(rpc["params"], MAX_DEPTH) <= MAX_DEPTH
@@ -157,7 +164,7 @@ class FastPath:
             configuration.get("pushNotificationConfig") or configuration.get("taskPushNotificationConfig")
         ):
             return None
-        if not _starts_task(message) or not _valid(rpc, version):
+        if not _starts_task(message) or not _valid(rpc, version, legacy_agent=link.upstream.legacy):
             return None
         return self.urls[version], message
 
