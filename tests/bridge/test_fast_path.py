@@ -59,7 +59,8 @@ def _fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _channel(app: BridgeApp) -> AgentChannel:
-    return app._channels["peer"]  # the channel the bridge built for the agent
+    # The channel the bridge built for the agent under /agents/peer (not at a port's root).
+    return app._channels[("peer", False)]
 
 
 def _served(app: BridgeApp) -> tuple[int, int]:
