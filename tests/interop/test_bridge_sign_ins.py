@@ -103,6 +103,37 @@ async def test_basic_credentials_from_the_vault_reach_the_agent_and_are_cut(
     assert AuditDecision.RELEASED in decisions(services, "basic")
 
 
+@pytest.mark.asyncio
+async def test_after_a_restart_a_basic_password_echoed_alone_about_an_earlier_task_is_cut(
+    start_peer: StartPeer, services: Services
+) -> None:
+    """After a restart the password alone is still cut from an answer about an earlier task: the
+    `GetTask` carries the agent's credentials again, and those name the password as a released value."""
+    peer = peer_with(
+        start_peer,
+        {"basic": {"httpAuthSecurityScheme": {"scheme": "basic"}}},
+        [{"schemes": {"basic": {}}}],
+        KEYBROKER_PEER_BASIC=f"alice:{PASSWORD}",
+    )
+    services.catalog.upsert_agent(record_from_url(peer.base_url))
+    services.secrets.set("basic", SecretValue(f"alice:{PASSWORD}"), owner="peer", scheme="basic")
+    record = services.catalog.get_agent("peer")
+    async with bridged(record, make_broker(services, ScriptedPrompter())) as bridge:
+        first = await a2a_client_run(bridge.url(), "who")
+    assert first.task is not None and first.state == "TASK_STATE_COMPLETED", first.events
+    task_id = first.task["id"]
+    # A new broker and bridge over the same data home: what a restarted Keybroker has.
+    body = {"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": task_id}}
+    async with (
+        bridged(record, make_broker(services, ScriptedPrompter())) as bridge,
+        httpx.AsyncClient(timeout=30) as http,
+    ):
+        response = await http.post(bridge.url(), json=body, headers={"A2A-Version": "1.0"})
+    assert response.status_code == 200, response.text
+    assert "result" in response.json(), response.text
+    assert PASSWORD not in response.text
+
+
 # OAuth 2 client credentials ---------------------------------------------------------------------
 
 
