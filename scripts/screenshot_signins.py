@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Pictures of the device-code dialog and the Settings → Sign-ins tab (issue 13), for the README.
+
+    QT_QPA_PLATFORM=offscreen python scripts/screenshot_signins.py OUT_DIR
+
+Both are the real widgets over a real catalog in a throw-away home (memory vault): agents whose cards
+declare OAuth 2, OpenID Connect and mutual TLS schemes. Writes `18-device-code.png` and
+`19-signins-tab.png`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "desktop"))
+
+# ruff: noqa: E402, TID251 - a Qt script that sets its path first
+from PySide6.QtWidgets import QApplication
+
+from keybroker.core.admin import LocalAdmin
+from keybroker.core.broker.sign_in_prompts import DeviceCodeNotice
+from keybroker.core.models import AgentRecord, SecurityScheme
+from keybroker.core.vault.vault import open_vault
+from keybroker.ui.events import AppEvents
+from keybroker.ui.settings.asker import QtAsker
+from keybroker.ui.settings.context import TabContext
+from keybroker.ui.settings.jobs import JobRunner
+from keybroker.ui.settings.signins_tab import SignInsTab
+from keybroker.ui.sign_in_dialogs import DeviceCodeDialog
+from keybroker.wiring.services import Services, open_services
+
+
+def _agent(slug: str, name: str, port: int, schemes: tuple[SecurityScheme, ...]) -> AgentRecord:
+    url = f"http://127.0.0.1:{port}"
+    return AgentRecord(
+        slug=slug,
+        url=url,
+        card_url=f"{url}/.well-known/agent-card.json",
+        name=name,
+        description="",
+        protocol_versions=("1.0",),
+        fingerprint=slug[0] * 64,
+        schemes=schemes,
+        security=tuple((s.name,) for s in schemes),
+        card_json=json.dumps({"name": name}),
+    )
+
+
+AGENTS = (
+    _agent("calendar", "Calendar Agent", 8201, (SecurityScheme("google", "oauth2"),)),
+    _agent("tickets", "Ticket Triage", 8202, (SecurityScheme("sso", "openIdConnect"),)),
+    _agent("ledger", "Ledger Agent", 8203, (SecurityScheme("client-cert", "mutualTLS"),)),
+)
+
+
+class Facade:
+    """What the tab needs of `Runtime`."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.options = type("Options", (), {"port": 7411})()
+        self.paths = services.paths
+
+    def admin(self, caller: str | None) -> LocalAdmin:
+        return LocalAdmin(self.services, caller=caller, port=lambda: 7411)
+
+    def status(self) -> dict[str, object]:
+        return {"port": 7411}
+
+
+def main() -> int:
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication(["keybroker"])
+    app.setApplicationDisplayName("Keybroker")
+    notice = DeviceCodeNotice(
+        agent_slug="calendar",
+        agent_name="Calendar Agent",
+        scheme="google",
+        user_code="WDJB-MJHT",
+        verification_uri="https://login.example.com/device",
+        verification_uri_complete=None,
+        expires_at=time.time() + 600,
+    )
+    dialog = DeviceCodeDialog(notice, open_url=lambda _url: None)
+    dialog.show()
+    app.processEvents()
+    dialog.grab().save(str(out / "18-device-code.png"))
+    dialog.close()
+    with tempfile.TemporaryDirectory(prefix="kb-shots-") as home:
+        services = open_services(environ={"KEYBROKER_HOME": home}, vault=open_vault("memory"))
+        try:
+            for agent in AGENTS:
+                services.catalog.upsert_agent(agent)
+            facade = Facade(services)
+            ctx = TabContext(runtime=facade, events=AppEvents(), jobs=JobRunner(), asker=QtAsker())  # type: ignore[arg-type]
+            tab = SignInsTab(ctx)
+            tab.resize(900, 360)
+            tab.show()
+            tab.refresh_now()
+            app.processEvents()
+            tab.grab().save(str(out / "19-signins-tab.png"))
+            tab.close()
+            ctx.jobs.close(wait=True)
+        finally:
+            services.close()
+    print(f"screenshots: wrote 18-device-code.png and 19-signins-tab.png to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
