@@ -84,6 +84,18 @@ class VaultTimeout(VaultError):
     """The vault did not answer in time."""
 
 
+class VaultAuthRequired(VaultLocked):
+    """A team vault (OpenBao) refused Keybroker's token: expired, revoked or never valid."""
+
+
+class VaultConflict(VaultError):
+    """A check-and-set write lost: another client changed the value since it was read (nothing written)."""
+
+
+class VaultPermissionDenied(VaultError):
+    """The team vault's own policy refused the call, or the value is a team's read-only one."""
+
+
 # Decisions ---------------------------------------------------------------------------------------
 
 
