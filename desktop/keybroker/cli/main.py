@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "keybroker.cli.grants_cmd",
     "keybroker.cli.audit_cmd",
     "keybroker.cli.system_cmd",
+    "keybroker.cli.vault_cmd",
     "keybroker.cli.serve_cmd",
     "keybroker.cli.send_cmd",
 )

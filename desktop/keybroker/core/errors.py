@@ -42,6 +42,14 @@ class InvalidInputError(UsageError):
     """A key, value, slug or URL fails validation."""
 
 
+class ReadOnlySecretError(UsageError):
+    """A team's secret was to be changed or removed: the team vault manages it (read-only here)."""
+
+
+class NoVersionsError(UsageError):
+    """A value's versions were asked of a vault that keeps none (the OS vaults; OpenBao keeps them)."""
+
+
 # Not found ---------------------------------------------------------------------------------------
 
 

@@ -113,6 +113,7 @@ class AuditDecision(enum.StrEnum):
     REPAIRED = "repaired"
     LISTED = "listed"  # secret keys (never values) listed to a caller: the AP secrets API
     REFUSED = "refused"  # the agent refused the credential it was sent (HTTP 401, auth-required)
+    VAULT_CHANGED = "vault_changed"  # the values moved to another vault backend (`keybroker vault use`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +176,7 @@ class SecretRecord:
 
     secret_id: str
     key: str
-    owner: str | None  # agent slug; None = shared
+    owner: str | None  # agent slug; None = shared (or a team's, when `team` is set)
     name: str = ""
     description: str = ""
     scheme: str | None = None  # card security scheme this value answers, when bound to one
@@ -183,6 +184,13 @@ class SecretRecord:
     updated: float = 0.0
     last_used: float | None = None
     use_count: int = 0
+    team: str | None = None
+    """A team's read-only secret from the team vault (owner None): released like a shared value."""
+
+    @property
+    def is_team(self) -> bool:
+        """Whether this is a team's secret (read-only here, managed in the team vault)."""
+        return self.team is not None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SecretRecord:
@@ -202,6 +210,7 @@ class SecretRecord:
             "updated": self.updated,
             "last_used": self.last_used,
             "use_count": self.use_count,
+            "team": self.team,
         }
 
 

@@ -43,12 +43,17 @@ def config(bao: openbao.DevServer, prefix: str) -> OpenBaoConfig:
 _OPEN: list[OpenBaoBackend | Vault] = []
 
 
+def make_backend(config: OpenBaoConfig, **kwargs: Any) -> OpenBaoBackend:
+    """`OpenBaoBackend(config, **kwargs)`, closed when the test ends."""
+    backend = OpenBaoBackend(config, **kwargs)
+    _OPEN.append(backend)
+    return backend
+
+
 def backend_for(config: OpenBaoConfig, token: str, **kwargs: Any) -> OpenBaoBackend:
     """A backend logged in with `token` (given as BAO_TOKEN, nothing read from the OS vault); closed
     when the test ends."""
-    backend = OpenBaoBackend(config, environ={"BAO_TOKEN": token}, **kwargs)
-    _OPEN.append(backend)
-    return backend
+    return make_backend(config, environ={"BAO_TOKEN": token}, **kwargs)
 
 
 def vault_for(backend: OpenBaoBackend) -> Vault:

@@ -29,7 +29,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import compile_path
 
 from keybroker import __version__
-from keybroker.core.api import agents, ap_secrets, audit, grants, secrets, system
+from keybroker.core.api import agents, ap_secrets, audit, grants, secrets, system, versions
 from keybroker.core.api.auth import TokenGate, TokenHolder, require_token
 from keybroker.core.api.context import ApiContext
 from keybroker.core.api.errors import CatchAll, guard_responses, install_error_handlers
@@ -104,7 +104,16 @@ def create_api(
     # Every route: the token, a strict query string, and the guard's refusals documented.
     checks = [Depends(require_token), Depends(strict_query)]
     api = APIRouter(prefix=API_PREFIX, dependencies=checks, responses=guard_responses())
-    routers = (system.router, agents.router, secrets.router, grants.router, grants.lock_router, audit.router)
+    routers = (
+        system.router,
+        agents.router,
+        secrets.router,
+        versions.router,
+        versions.teams_router,
+        grants.router,
+        grants.lock_router,
+        audit.router,
+    )
     for router in routers:
         api.include_router(router)
     app.include_router(api)

@@ -17,9 +17,12 @@ from keybroker.core.errors import (
     InvalidInputError,
     KeybrokerError,
     NotFoundError,
+    NoVersionsError,
     PolicyDenied,
+    ReadOnlySecretError,
     TaskFailed,
     UsageError,
+    VaultConflict,
     VaultError,
 )
 
@@ -38,6 +41,9 @@ INTERNAL_CODE = "internal"
 _STATUS: tuple[tuple[type[KeybrokerError], int], ...] = (
     (InvalidInputError, 422),
     (AmbiguousSecretError, 409),  # the request is fine; the catalog holds several matches
+    (ReadOnlySecretError, 409),  # the request is fine; the secret is a team's, managed elsewhere
+    (NoVersionsError, 409),  # the request is fine; this vault keeps no versions
+    (VaultConflict, 409),  # the request is fine; another client changed the value meanwhile
     (UsageError, 400),
     (NotFoundError, 404),
     (VaultError, 503),

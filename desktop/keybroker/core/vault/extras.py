@@ -3,7 +3,7 @@
 
 Each function asks the backend for an optional member (backend.py lists them) and runs it through the
 vault's worker like any call, so timeouts and error mapping are the vault's. A backend without the
-member (the OS vaults keep no versions) gives `UsageError` naming what would.
+member (the OS vaults keep no versions) gives `NoVersionsError` (a usage error) naming what would.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from keybroker import VAULT_SERVICE
-from keybroker.core.errors import UsageError, VaultError
+from keybroker.core.errors import NoVersionsError, VaultError
 from keybroker.core.models import SecretValue
 from keybroker.core.vault import format as fmt
 from keybroker.core.vault.backend import TeamEntry, ValueVersion
@@ -30,7 +30,7 @@ def keeps_versions(vault: Vault) -> bool:
 
 def _require(vault: Vault, member: str, what: str) -> None:
     if not callable(getattr(vault.backend, member, None)):
-        raise UsageError(f"{vault.describe()} keeps no {what}", hint=NO_VERSIONS_HINT)
+        raise NoVersionsError(f"{vault.describe()} keeps no {what}", hint=NO_VERSIONS_HINT)
 
 
 def value_history(vault: Vault, account: str) -> list[ValueVersion]:
@@ -66,6 +66,8 @@ class TeamListing:
     problems: tuple[str, ...] = ()
     teams: tuple[str, ...] = ()
     """The teams that were listed (their records may be settled; the others are left as they were)."""
+    configured: tuple[str, ...] = ()
+    """Every team the vault is set up for (a team not here has no secrets any more)."""
 
 
 def team_listing(vault: Vault) -> TeamListing:
@@ -89,7 +91,7 @@ def team_listing(vault: Vault) -> TeamListing:
             continue
         entries.extend(found)
         listed.append(team)
-    return TeamListing(tuple(entries), tuple(problems), tuple(listed))
+    return TeamListing(tuple(entries), tuple(problems), tuple(listed), teams)
 
 
 def stored_accounts(vault: Vault) -> list[str]:

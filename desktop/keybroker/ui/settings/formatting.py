@@ -26,6 +26,7 @@ DECISION_LABELS: dict[AuditDecision, str] = {
     AuditDecision.REPAIRED: "Repaired",
     AuditDecision.LISTED: "Keys listed",
     AuditDecision.REFUSED: "Refused by agent",
+    AuditDecision.VAULT_CHANGED: "Vault changed",
 }
 
 SCOPE_LABELS: dict[GrantScope, str] = {
@@ -67,7 +68,10 @@ def owner_label(owner: str | None) -> str:
 
 
 def secret_label(record: SecretRecord) -> str:
-    """`GITHUB_TOKEN (shared)`, `GITHUB_TOKEN (agent demo)`: how confirmations name a secret."""
+    """`GITHUB_TOKEN (shared)`, `GITHUB_TOKEN (agent demo)`, `GITHUB_TOKEN (team ops)`: how confirmations
+    name a secret."""
+    if record.team is not None:
+        return f"{record.key} (team {record.team})"
     return f"{record.key} ({'shared' if record.owner is None else 'agent ' + record.owner})"
 
 

@@ -30,6 +30,7 @@ _TOPICS: dict[AuditDecision, tuple[str, ...]] = {
     AuditDecision.AGENT_CHANGED: ("agents", "grants"),
     AuditDecision.PURGED: ("agents", "secrets", "grants"),
     AuditDecision.REPAIRED: ("secrets", "grants"),
+    AuditDecision.VAULT_CHANGED: ("secrets",),
 }
 
 
