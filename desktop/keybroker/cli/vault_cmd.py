@@ -59,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def cmd_show(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Where the values are; exit 4 when the vault does not answer or refuses the token."""
-    from keybroker.core.errors import KeybrokerError, VaultError
+    from keybroker.core.errors import KeybrokerError, VaultError, VaultLocked
     from keybroker.core.vault.extras import vault_details
     from keybroker.system.vault_choice import open_chosen_vault, vault_choice
 
@@ -90,7 +90,9 @@ def cmd_show(args: argparse.Namespace, ctx: CommandContext) -> int:
         finally:
             vault.close()
     if problem is not None:
-        report["state"] = report.get("state") or "unavailable"
+        report["state"] = report.get("state") or (
+            "locked" if isinstance(problem, VaultLocked) else "unavailable"
+        )
         report["problem"] = problem.message
         report["hint"] = problem.hint
     if args.json:

@@ -60,9 +60,7 @@ def test_each_value_is_one_kv_secret_readable_by_an_admin(
     assert stored_accounts(vault) == ["keybroker.audit-head", "sec_abc"]
 
 
-def test_two_installs_share_values_but_not_their_own_entries(
-    bao: DevServer, config: OpenBaoConfig
-) -> None:
+def test_two_installs_share_values_but_not_their_own_entries(bao: DevServer, config: OpenBaoConfig) -> None:
     first = vault_for(backend_for(config, bao.token))
     second = vault_for(backend_for(config.with_changes(install="laptop-2"), bao.token))
     first.set("sec_shared", SecretValue("one value"))

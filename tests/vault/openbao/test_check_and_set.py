@@ -117,3 +117,30 @@ def test_racing_writers_lose_nothing_and_write_nothing_twice(
     assert len(won) + len(lost) == 50
     assert sorted(written[1:]) == sorted(won)  # each win is one version, each loss none
     assert not set(lost) & set(written)
+
+
+def test_racing_audit_head_writers_keep_the_newest_head(bao: DevServer, config: OpenBaoConfig) -> None:
+    """The app's head writer and a CLI command may store the head at once: a lost check-and-set is
+    settled by the head's count (the newer stands), never raised at the caller."""
+    from keybroker.core.audit.head import VaultHeadStore
+
+    stores = [VaultHeadStore(vault_for(backend_for(config, bao.token))) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def write(index: int) -> None:
+        for count in range(1, 21):
+            barrier.wait()
+            try:
+                stores[index].write(count * 2 + index, f"hash-{count * 2 + index}")
+            except BaseException as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert failures == []
+    count, head = stores[0].read() or (0, "")
+    assert (count, head) in ((40, "hash-40"), (41, "hash-41"))
