@@ -23,6 +23,7 @@ Nothing here logs, raises or reprs a value or a token.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,6 +50,8 @@ VALUE_FIELD = "value"
 #: Where an entry that is not a plain value (never written by Keybroker today) keeps its text.
 RAW_FIELD = "keybroker_entry"
 _CAS_MISMATCH = "check-and-set parameter did not match"
+#: How long a read older than what this client saw is taken for a lagging standby's and asked again.
+STALE_READ_SECONDS = 3.0
 READ_ONLY_HINT = "team secrets are changed in OpenBao by whoever manages the team's path"
 
 
@@ -222,17 +225,29 @@ class OpenBaoBackend:
         raise BackendAuthRequired("OpenBao refused the new token too")
 
     def _read(self, kv: KvPath) -> tuple[str | None, int]:
-        """(value, version) of the latest version; (None, version or 0) when it holds no value."""
-        reply = self._call("GET", self.layout.data_url(kv.path), kv)
-        data = reply.body.get("data") if isinstance(reply.body.get("data"), dict) else None
-        meta = (data or {}).get("metadata") or {}
-        version = int(meta.get("version") or 0)
-        if reply.status == 404:
-            self._saw(kv, version)
-            return None, version
-        if reply.status != 200 or data is None:
-            raise _unexpected(reply, "read", kv)
+        """(value, version) of the latest version; (None, version or 0) when it holds no value.
+
+        A standby serves reads from its own copy, which lags the leader for a moment (right after a
+        failover, a good while): an answer older than a version this client already saw is stale, so
+        it asks again (the active node first) for up to STALE_READ_SECONDS. Only then is the older
+        version believed (the entry was deleted and written anew meanwhile)."""
+        deadline = time.monotonic() + STALE_READ_SECONDS
+        while True:
+            reply = self._call("GET", self.layout.data_url(kv.path), kv)
+            data = reply.body.get("data") if isinstance(reply.body.get("data"), dict) else None
+            meta = (data or {}).get("metadata") or {}
+            version = int(meta.get("version") or 0)
+            if reply.status not in (200, 404) or (reply.status == 200 and data is None):
+                raise _unexpected(reply, "read", kv)
+            with self._seen_lock:
+                seen = self._seen.get(kv.path, 0)
+            if version >= seen or time.monotonic() >= deadline:
+                break
+            self.http.forget_leader()
+            time.sleep(0.05)
         self._saw(kv, version)
+        if reply.status == 404 or data is None:
+            return None, version
         fields = data.get("data")
         return (_entry_text(fields, kv) if fields is not None else None), version
 

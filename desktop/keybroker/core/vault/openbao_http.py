@@ -213,6 +213,11 @@ class BaoHttp:
             self._sleep(min(backoff, max(0.0, deadline - now)))
             backoff = min(backoff * 2, _MAX_BACKOFF)
 
+    def forget_leader(self) -> None:
+        """The node in use answered something stale: ask who leads before the next request."""
+        if len(self.addresses) > 1:
+            self._leader_known = False
+
     def _find_leader(self) -> None:
         """Prefer the active node (`GET /v1/sys/leader`, asked of each node until one knows)."""
         for address in self._order():
