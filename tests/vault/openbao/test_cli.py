@@ -177,3 +177,21 @@ def test_an_unreachable_openbao_fails_writes_and_leaves_nothing(
     _choose(config.with_changes(addresses=(f"http://127.0.0.1:{port}",)))
     fast = kb("secrets", "set", "OTHER", stdin="v", token="t")
     assert fast.returncode == 4 and "cannot reach OpenBao" in fast.stderr
+
+
+def test_reveal_from_openbao_loads_no_http_library_and_no_os_vault(
+    bao: DevServer, config: OpenBaoConfig, tmp_path: Path
+) -> None:
+    # DESIGN §7: `secrets show --reveal` is a start-up time target; the backend is on the standard library.
+    from tests.cli.test_cli_imports import KEYRING, NOT_FOR_SECRETS, loaded, offenders
+
+    _choose(config)
+    env: dict[str, str | None] = {"KEYBROKER_VAULT": None, "BAO_TOKEN": bao.token}
+    code, _, _ = loaded(tmp_path, "secrets", "set", "IMPORT_DEMO", env=env, stdin="v-import")
+    assert code == 0
+    code, modules, out = loaded(tmp_path, "secrets", "show", "IMPORT_DEMO", "--reveal", env=env)
+    assert (code, out) == (0, "v-import")
+    assert "keybroker.core.vault.openbao" in modules
+    assert offenders(modules, (*NOT_FOR_SECRETS, "hvac", "requests", "urllib3")) == []
+    # With the token in BAO_TOKEN the OS vault is never opened (nor keyring, nor D-Bus).
+    assert offenders(modules, (*KEYRING, "secretstorage", "jeepney")) == []

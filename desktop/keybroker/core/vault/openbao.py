@@ -189,12 +189,14 @@ class OpenBaoBackend:
         }
 
     def release_thread(self) -> None:
-        """A vault worker thread ends: close its connections."""
+        """A vault worker thread ends: close its connections (OpenBao's and the OS vault's)."""
         self.http.release_thread()
+        self.auth.release_thread()
 
     def close(self) -> None:
         """Close every connection."""
         self.http.close()
+        self.auth.close()
 
     # Internals --------------------------------------------------------------------------------------
 

@@ -70,6 +70,18 @@ class BackendCredentials:
             if not is_missing_entry(exc):
                 raise
 
+    def release_thread(self) -> None:
+        """A vault worker thread ends: the OS vault's connection of that thread goes too."""
+        release = getattr(self._backend, "release_thread", None)
+        if callable(release):
+            release()
+
+    def close(self) -> None:
+        """Close the OS vault's connections (if it was ever opened)."""
+        close = getattr(self._backend, "close", None)
+        if callable(close):
+            close()
+
 
 @dataclass(frozen=True, slots=True)
 class TokenInfo:
@@ -174,6 +186,18 @@ class BaoAuth:
                 self._credentials.set(self.credential_name(self._secret_kind()), secret)
             assert self._info is not None
             return self._info
+
+    def release_thread(self) -> None:
+        """A vault worker thread ends: release what the credentials' store holds for it."""
+        release = getattr(self._credentials, "release_thread", None)
+        if callable(release):
+            release()
+
+    def close(self) -> None:
+        """Close the credentials' store."""
+        close = getattr(self._credentials, "close", None)
+        if callable(close):
+            close()
 
     def forget(self) -> None:
         """`vault logout`: drop every credential kept for this configuration."""
