@@ -22,7 +22,7 @@ from typing import Any
 
 from keybroker.core.admin import LocalAdmin
 from keybroker.core.broker.broker import Broker, BrokerConfig
-from keybroker.core.errors import BridgeError
+from keybroker.core.errors import BridgeError, KeybrokerError
 from keybroker.core.models import AuditEvent, SecretValue
 from keybroker.core.ports import Notifier, Prompter
 from keybroker.system import api_token
@@ -165,6 +165,7 @@ class Runtime:
                 log.info("ended %d grant(s) of the previous session", len(ended))
             token_file = services.paths.token_file
             token = await asyncio.to_thread(api_token.load_or_create, services.vault, token_file)
+            await asyncio.to_thread(_sync_teams, services)
         except BaseException:
             services.close()
             raise
@@ -240,3 +241,14 @@ class Runtime:
         if self.services is not None:
             svc, self.services = self.services, None
             svc.close()
+
+
+def _sync_teams(services: Services) -> None:
+    """A team vault's team secrets, listed again at start (`keybroker vault sync` does it on demand)."""
+    try:
+        result = services.secrets.sync_teams(caller="keybroker start")
+    except KeybrokerError as exc:  # the catalog's team records stay as they were: still listed
+        log.warning("could not list the team secrets at start: %s", exc.message)
+        return
+    for problem in result.problems:
+        log.warning("team secrets: %s", problem)

@@ -17,7 +17,7 @@ from keybroker.core.vault.openbao_config import OpenBaoConfig
 from keybroker.wiring.services import Services, open_services
 from tests.core.broker.test_broker import SLACK, add_agent, fulfil, make_broker, revealed
 from tests.core.conftest import CardServer
-from tests.fakes import FakeClock, ScriptedPrompter
+from tests.fakes import FakeClock, RecordingNotifier, ScriptedPrompter
 from tests.peers import openbao
 from tests.peers.openbao import DevServer
 from tests.vault.openbao.conftest import backend_for, kv_put, vault_for
@@ -92,7 +92,8 @@ async def test_cached_grants_keep_serving_while_openbao_is_down(
         services.secrets.set("github", SecretValue("shared-github"))
         services.secrets.set("slack", SecretValue("own-slack"), owner="demo")  # always-granted, never read
         prompter = ScriptedPrompter(PromptAnswer.grant(GrantScope.MINUTES, minutes=10))
-        broker = make_broker(services, prompter)
+        notices = RecordingNotifier()
+        broker = make_broker(services, prompter, notifier=notices)
         assert revealed(await fulfil(broker, demo)) == {"github": "shared-github"}  # read once, cached
 
         own_server.server.stop()
@@ -101,6 +102,8 @@ async def test_cached_grants_keep_serving_while_openbao_is_down(
         not_cached = await fulfil(broker, demo, (SLACK,))
         assert revealed(not_cached) == {}
         assert "cannot reach OpenBao" in not_cached.reasons["slack"]
+        await fulfil(broker, demo, (SLACK,))  # the user is told once, not once per demand
+        assert [title for title, _ in notices.notices] == ["Keybroker: the vault refused a release"]
 
         clock.advance(11 * 60)  # the grant ends: so does the cached value
         prompter.queue(PromptAnswer.deny())

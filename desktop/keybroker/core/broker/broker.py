@@ -52,7 +52,7 @@ from keybroker.core.broker.run_grants import RunGrants
 from keybroker.core.broker.state import Cooldown, RunMemory, ValueCache
 from keybroker.core.broker.triage import Triage
 from keybroker.core.catalog.catalog import Catalog
-from keybroker.core.errors import VaultError
+from keybroker.core.errors import VaultError, VaultLocked, VaultUnavailable
 from keybroker.core.models import (
     TERMINAL_TASK_STATES,
     AgentRecord,
@@ -111,6 +111,8 @@ class Broker:
         self._grants = grants
         self.config = config or BrokerConfig()
         self._cache = ValueCache()
+        self._notifier = notifier
+        self._vault_trouble: str | None = None
         self._runs = RunMemory(self.config.max_runs)
         self._cooldown = Cooldown(limit=self.config.unanswered_limit, seconds=self.config.cooldown_seconds)
         self._run_grants = RunGrants(catalog, max_runs=self.config.max_runs)
@@ -247,6 +249,7 @@ class Broker:
                 problem = "the vault holds no value for it"
         except VaultError as exc:
             value, problem = None, f"the vault failed: {exc.message}"
+            self._tell_vault_failed(exc)
         except BaseException:
             if allow.consume:
                 self._catalog.add_grant(grant)  # not released after all: the ONCE grant is not spent
@@ -369,6 +372,21 @@ class Broker:
             grants = [o.grant for o in outcomes.values() if isinstance(o, Granted)]
             self._run_grants.remember(request.run_id, (g for g in grants if g.scope != GrantScope.ONCE))
 
+    def _tell_vault_failed(self, exc: VaultError) -> None:
+        """Tell the user (tray notice) when a release fails because the vault refused Keybroker's
+        credentials or cannot be reached: once per kind of trouble, not once per demand."""
+        if not isinstance(exc, VaultLocked | VaultUnavailable) or self._notifier is None:
+            return
+        kind = type(exc).__name__
+        if kind == self._vault_trouble:
+            return
+        self._vault_trouble = kind
+        fix = f" ({exc.hint})" if exc.hint else ""
+        try:
+            self._notifier.notify("Keybroker: the vault refused a release", exc.message + fix)
+        except Exception:  # a notice that cannot be shown must not stop the release path
+            log.warning("the notifier failed", exc_info=True)
+
     def _sweep_cache(self) -> None:
         """Drop cached values no live grant (short of ONCE) covers any more."""
         if not len(self._cache):
@@ -387,6 +405,7 @@ class Broker:
             return cached
         generation = self._cache.generation(secret_id)
         value = await self._vault.aget(secret_id)
+        self._vault_trouble = None  # the vault answered: a later failure is news again
         if value is not None and cache:
             self._cache.put(secret_id, value, generation)
         return value
