@@ -24,6 +24,7 @@ from keybroker.core.models import AgentRecord, AuditEvent, Grant, SecretRecord, 
 from keybroker.core.secrets.store import UNSPECIFIED, Owner
 from keybroker.core.secrets.teams import TeamSync
 from keybroker.core.secrets.write import StoreResult
+from keybroker.core.vault.extras import vault_details
 
 if TYPE_CHECKING:  # loaded when an agent is described: `secrets show` stays light (CLI start-up)
     from keybroker.core.agents.status import AgentStatus
@@ -203,6 +204,11 @@ class LocalAdmin:
             return self._stores.secrets.restore(record, version, caller=self._caller)
         finally:
             self._forget(record.secret_id)
+
+    def vault_details(self) -> dict[str, str]:
+        """Where the values are and who Keybroker is there (identity, token expiry), never a token; for a
+        team vault this asks the server (blocking). Local only: `keybroker vault show` reads it too."""
+        return vault_details(self._stores.secrets.vault)
 
     def sync_teams(self) -> TeamSync:
         """List the team vault's team secrets again; records follow (audited)."""
