@@ -20,7 +20,7 @@ from tests.conftest import IsolatedEnv, RunCli
 from tests.peers import openbao
 from tests.peers.openbao import DevServer
 from tests.peers.process import free_port
-from tests.vault.openbao.conftest import kv_put, make_token, put_policy
+from tests.vault.openbao.conftest import kv_get, kv_put, make_token, put_policy
 
 Kb = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -195,3 +195,18 @@ def test_reveal_from_openbao_loads_no_http_library_and_no_os_vault(
     assert offenders(modules, (*NOT_FOR_SECRETS, "hvac", "requests", "urllib3")) == []
     # With the token in BAO_TOKEN the OS vault is never opened (nor keyring, nor D-Bus).
     assert offenders(modules, (*KEYRING, "secretstorage", "jeepney")) == []
+
+
+def test_purge_removes_own_values_from_openbao_and_leaves_the_teams(
+    kb: Kb, bao: DevServer, config: OpenBaoConfig, prefix: str
+) -> None:
+    team = f"purge{time.monotonic_ns()}"
+    kv_put(bao, f"teams/{team}/SHARED_KEY", value="team-value")
+    _choose(config.with_changes(teams=(team,)))
+    assert kb("secrets", "set", "MINE", stdin="mine").returncode == 0
+    ids = {r["key"]: r["secret_id"] for r in json.loads(kb("secrets", "list", "--json").stdout)}
+    assert set(ids) == {"MINE", "SHARED_KEY"}
+    purged = kb("purge", "--yes")
+    assert purged.returncode == 0, purged.stderr
+    assert kv_get(bao, f"{prefix}/{ids['MINE']}").status_code == 404  # gone, every version
+    assert kv_get(bao, f"teams/{team}/SHARED_KEY").json()["data"]["data"] == {"value": "team-value"}

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from keybroker.core.errors import VaultLocked, VaultUnavailable
 from keybroker.core.models import AuditDecision
 from keybroker.core.ports import Stores
+from keybroker.core.vault.backend import parse_team_account
 
 
 def purge_everything(svc: Stores, *, also: Sequence[str] = (), caller: str | None = None) -> int:
@@ -16,7 +17,8 @@ def purge_everything(svc: Stores, *, also: Sequence[str] = (), caller: str | Non
     to `ready`, so what the error says is what happened, and nothing is deleted later behind the user's
     back; the values already deleted have their rows finished by the next start's repair.
     """
-    ids = svc.catalog.all_secret_ids()
+    # A team's secret is read-only here (the team vault keeps it): only its record goes.
+    ids = [i for i in svc.catalog.all_secret_ids() if parse_team_account(i) is None]
     for secret_id in ids:
         svc.catalog.set_secret_state(secret_id, "deleting")
     for done, secret_id in enumerate(ids):
