@@ -383,7 +383,7 @@ class Broker:
         self._vault_trouble = kind
         fix = f" ({exc.hint})" if exc.hint else ""
         try:
-            self._notifier.notify("Keybroker: the vault refused a release", exc.message + fix)
+            self._notifier.notify("Keybroker: a value could not be read from the vault", exc.message + fix)
         except Exception:  # a notice that cannot be shown must not stop the release path
             log.warning("the notifier failed", exc_info=True)
 

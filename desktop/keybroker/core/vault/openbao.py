@@ -50,8 +50,6 @@ VALUE_FIELD = "value"
 #: Where an entry that is not a plain value (never written by Keybroker today) keeps its text.
 RAW_FIELD = "keybroker_entry"
 _CAS_MISMATCH = "check-and-set parameter did not match"
-#: How long a read older than what this client saw is taken for a lagging standby's and asked again.
-STALE_READ_SECONDS = 3.0
 READ_ONLY_HINT = "team secrets are changed in OpenBao by whoever manages the team's path"
 
 
@@ -107,23 +105,29 @@ class OpenBaoBackend:
             expected = self._seen.get(kv.path)
         if expected is None:
             expected = self._current_version(kv)
-        for _ in range(2):
+        deadline = time.monotonic() + self.config.failover_seconds
+        while True:
             reply = self._call("POST", self.layout.data_url(kv.path), kv, _write_body(password, expected))
             if reply.status == 200:
                 self._saw(kv, int(reply.body["data"]["version"]))
                 return
             if not (reply.status == 400 and _CAS_MISMATCH in reply.errors):
                 raise _unexpected(reply, "write", kv)
-            current, version = self._read(kv)
+            current, version = self._read(kv, at_least=expected + 1)
             if current == password:
                 return  # ours: a retry after a lost answer, or the same value written by someone else
+            if version == expected and time.monotonic() < deadline:
+                # The active node still holds the version this write expects: the refusal was a
+                # standby's, checking against its lagging copy. Write again, through the active node.
+                self.http.forget_leader()
+                time.sleep(0.05)
+                continue
             if current is not None or version == expected:
                 raise BackendConflict(
                     f"{kv.path} was changed by another client (now version {version}; "
                     f"this write expected version {expected})"
                 )
             expected = version  # the latest version was deleted meanwhile: nothing to overwrite unseen
-        raise BackendConflict(f"{kv.path} keeps changing under this write")
 
     def delete_password(self, service: str, username: str) -> None:
         """Delete the entry and all its versions; `EntryNotFound` when it held no value."""
@@ -226,14 +230,16 @@ class OpenBaoBackend:
             self.auth.refused(token)
         raise BackendAuthRequired("OpenBao refused the new token too")
 
-    def _read(self, kv: KvPath) -> tuple[str | None, int]:
+    def _read(self, kv: KvPath, *, at_least: int = 0) -> tuple[str | None, int]:
         """(value, version) of the latest version; (None, version or 0) when it holds no value.
 
-        A standby serves reads from its own copy, which lags the leader for a moment (right after a
-        failover, a good while): an answer older than a version this client already saw is stale, so
-        it asks again (the active node first) for up to STALE_READ_SECONDS. Only then is the older
-        version believed (the entry was deleted and written anew meanwhile)."""
-        deadline = time.monotonic() + STALE_READ_SECONDS
+        A standby serves reads from its own copy, which lags the leader for a moment, and during an
+        election for as long as it lasts: an answer older than a version this client already saw is
+        stale, so it asks again (the active node first), within the failover budget. An older version
+        from the active node itself is the truth (the entry was deleted and written anew meanwhile).
+        `at_least`: a version the entry is known to have reached (a check-and-set write was refused on
+        the one before it)."""
+        deadline = time.monotonic() + self.config.failover_seconds
         while True:
             reply = self._call("GET", self.layout.data_url(kv.path), kv)
             data = reply.body.get("data") if isinstance(reply.body.get("data"), dict) else None
@@ -242,8 +248,8 @@ class OpenBaoBackend:
             if reply.status not in (200, 404) or (reply.status == 200 and data is None):
                 raise _unexpected(reply, "read", kv)
             with self._seen_lock:
-                seen = self._seen.get(kv.path, 0)
-            if version >= seen or time.monotonic() >= deadline:
+                seen = max(self._seen.get(kv.path, 0), at_least)
+            if version >= seen or time.monotonic() >= deadline or self.http.is_active(reply.address):
                 break
             self.http.forget_leader()
             time.sleep(0.05)

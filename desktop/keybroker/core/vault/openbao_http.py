@@ -213,6 +213,17 @@ class BaoHttp:
             self._sleep(min(backoff, max(0.0, deadline - now)))
             backoff = min(backoff * 2, _MAX_BACKOFF)
 
+    def is_active(self, address: str) -> bool:
+        """Whether the node at `address` is the active one (a single node always is); False when it
+        does not say (`GET /v1/sys/leader`)."""
+        try:
+            reply = self._send(address, "GET", "/v1/sys/leader", {}, None, self.timeout)
+        except (OSError, http.client.HTTPException):
+            return False
+        return reply.status == 200 and (
+            reply.body.get("is_self") is True or reply.body.get("ha_enabled") is False
+        )
+
     def forget_leader(self) -> None:
         """The node in use answered something stale: ask who leads before the next request."""
         if len(self.addresses) > 1:
