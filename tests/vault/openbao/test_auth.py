@@ -13,8 +13,8 @@ from keybroker.core.errors import VaultAuthRequired, VaultPermissionDenied
 from keybroker.core.models import SecretValue
 from keybroker.core.vault.backend import BackendAuthRequired
 from keybroker.core.vault.memory import MemoryKeyring
-from keybroker.core.vault.openbao_auth import CREDENTIAL_SERVICE, BackendCredentials
 from keybroker.core.vault.openbao_config import OpenBaoConfig
+from keybroker.core.vault.openbao_credentials import CREDENTIAL_SERVICE, BackendCredentials
 from tests.peers.openbao import DevServer
 from tests.vault.openbao.conftest import backend_for, make_backend, make_token, put_policy, vault_for
 

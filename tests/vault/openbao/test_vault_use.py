@@ -14,8 +14,8 @@ from keybroker import VAULT_SERVICE
 from keybroker.core.secrets.vault_switch import INSTALL_ACCOUNTS
 from keybroker.core.vault.backend import VaultBackend
 from keybroker.core.vault.choice import load_system_backend
-from keybroker.core.vault.openbao_auth import CREDENTIAL_SERVICE, BackendCredentials
 from keybroker.core.vault.openbao_config import OpenBaoConfig
+from keybroker.core.vault.openbao_credentials import CREDENTIAL_SERVICE, BackendCredentials
 from keybroker.system.api_token import TOKEN_ACCOUNT
 from tests.conftest import RunCli
 from tests.peers.openbao import DevServer

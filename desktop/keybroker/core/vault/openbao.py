@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """The team vault backend: values in OpenBao's KV v2 engine (HashiCorp Vault's open-source fork).
 
+Longer than 300 lines because a write's check-and-set and a read's staleness during a failover are one
+protocol with the vault's three calls, stated together here (HTTP, login and layout are modules apart).
+
 One KV secret per entry, laid out by openbao_layout.py; HTTP, failover and login are openbao_http.py's
 and openbao_auth.py's. What this adds to the vault's three calls:
 
@@ -39,8 +42,9 @@ from keybroker.core.vault.backend import (
     TeamEntry,
     ValueVersion,
 )
-from keybroker.core.vault.openbao_auth import BaoAuth, Credentials
+from keybroker.core.vault.openbao_auth import BaoAuth
 from keybroker.core.vault.openbao_config import OpenBaoConfig
+from keybroker.core.vault.openbao_credentials import Credentials
 from keybroker.core.vault.openbao_http import BaoHttp, Reply
 from keybroker.core.vault.openbao_layout import KvPath, Layout
 from keybroker.core.vault.openbao_time import parse_time

@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Logging in to OpenBao and keeping the token alive, for the OpenBao backend.
 
+Longer than 300 lines because three auth methods share one token life (load, renew, refuse, log in
+again); where typed credentials are kept is openbao_credentials.py.
+
 Where the token comes from (`token` method), first found wins: `BAO_TOKEN` or `VAULT_TOKEN`, a token typed
 once into `keybroker vault login` (kept in the OS vault, service `keybroker-openbao`), `~/.vault-token`
 (what `bao login` writes). AppRole and userpass log in with a secret id or a password typed once into
@@ -22,65 +25,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from keybroker.core.vault.backend import BackendAuthRequired, BackendError, VaultBackend, is_missing_entry
+from keybroker.core.vault.backend import BackendAuthRequired, BackendError
 from keybroker.core.vault.openbao_config import OpenBaoConfig
+from keybroker.core.vault.openbao_credentials import Credentials
 from keybroker.core.vault.openbao_http import BaoHttp, Reply
 from keybroker.core.vault.openbao_time import parse_time
 
 TOKEN_ENV = ("BAO_TOKEN", "VAULT_TOKEN")
-CREDENTIAL_SERVICE = "keybroker-openbao"
 LOGIN_HINT = "log in again with `keybroker vault login` (or set BAO_TOKEN to a valid token)"
-
-
-class Credentials(Protocol):
-    """Where typed credentials are kept (the OS vault), by name."""
-
-    def get(self, name: str) -> str | None: ...
-    def set(self, name: str, value: str) -> None: ...
-    def delete(self, name: str) -> None: ...
-
-
-class BackendCredentials:
-    """`Credentials` in a vault backend (the OS vault's), service `keybroker-openbao`, loaded on first use."""
-
-    def __init__(self, load: Callable[[], VaultBackend]) -> None:
-        self._load = load
-        self._backend: VaultBackend | None = None
-
-    def __repr__(self) -> str:
-        return "BackendCredentials()"
-
-    def _os_vault(self) -> VaultBackend:
-        if self._backend is None:
-            self._backend = self._load()
-        return self._backend
-
-    def get(self, name: str) -> str | None:
-        return self._os_vault().get_password(CREDENTIAL_SERVICE, name)
-
-    def set(self, name: str, value: str) -> None:
-        self._os_vault().set_password(CREDENTIAL_SERVICE, name, value)
-
-    def delete(self, name: str) -> None:
-        try:
-            self._os_vault().delete_password(CREDENTIAL_SERVICE, name)
-        except Exception as exc:
-            if not is_missing_entry(exc):
-                raise
-
-    def release_thread(self) -> None:
-        """A vault worker thread ends: the OS vault's connection of that thread goes too."""
-        release = getattr(self._backend, "release_thread", None)
-        if callable(release):
-            release()
-
-    def close(self) -> None:
-        """Close the OS vault's connections (if it was ever opened)."""
-        close = getattr(self._backend, "close", None)
-        if callable(close):
-            close()
 
 
 @dataclass(frozen=True, slots=True)

@@ -455,8 +455,8 @@ def _open_openbao(
     A call may wait out a leader election (`failover_seconds`) before it answers: the worker's timeout
     covers that, so a failover is a slow call and not a replaced worker."""
     from keybroker.core.vault.openbao import OpenBaoBackend
-    from keybroker.core.vault.openbao_auth import BackendCredentials
     from keybroker.core.vault.openbao_config import config_from_env, install_name
+    from keybroker.core.vault.openbao_credentials import BackendCredentials
 
     config = config_from_env(env, config, install=install_name())
     if config is None:
