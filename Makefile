@@ -21,7 +21,7 @@ help:
 	@echo "make test   system packages, venvs, lint, pytest against a private Secret Service, the package test (if root/sudo)"
 	@echo "make lint   ruff + mypy only"
 	@echo "make deps   install the system packages the tests need (apt-get; root or sudo -n)"
-	@echo "make peers  install the real servers the tests run (OpenBao, LiteLLM, oidc-provider, @a2a-js/sdk), cached"
+	@echo "make peers  install the real servers the tests run (OpenBao, LiteLLM, oidc-provider, @a2a-js/sdk 0.3 and 1.x), cached"
 	@echo "make clean  remove the venvs and caches"
 	@echo "make screenshots  a first run (add an agent, send, answer the prompt, revoke) under Xvfb + trayer, PNGs in docs/screenshots/"
 	@echo "make package       the PyInstaller bundle and dist/keybroker_<version>_<arch>.deb (packaging/README.md)"

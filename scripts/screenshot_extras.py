@@ -177,6 +177,7 @@ async def extras(parts: AppParts, shots: Shots) -> None:
             for widget in dialog.items:
                 if widget.item.offers and widget.item.stored is None:
                     widget.select(widget.item.offers[0].secret_id)  # show the two-agent choice
+            await wait_until("Allow to answer (inert for a second)", dialog.guard_passed)
             await settle(0.3)
             shots.grab(dialog, name)
         prompter.withdraw_all()

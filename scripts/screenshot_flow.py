@@ -126,6 +126,7 @@ async def ask_and_allow(parts: AppParts, shots: Shots, slug: str) -> Reply:
     field.setFocus()
     QTest.keyClicks(field, DEMO_TOKEN)
     dialog.scope.choose(GrantScope.MINUTES, GRANT_MINUTES)
+    await wait_until("Allow to answer (inert for a second)", dialog.allow_button.isEnabled)
     await settle()
     shots.grab(dialog, "04-prompt")
     click(dialog.allow_button)

@@ -5,7 +5,7 @@
 #   system-deps  Debian packages, only the missing ones          scripts/system-deps.sh
 #   venv         .venv with `-e .[test]`, only when pyproject changed   scripts/venv.sh
 #   peer-venv    .venv-peer-agentstack for the interop tests     scripts/peer-venv.sh
-#   peers        OpenBao, LiteLLM proxy, oidc-provider, @a2a-js/sdk: the real servers features are
+#   peers        OpenBao, LiteLLM proxy, oidc-provider, @a2a-js/sdk 0.3 + 1.x: the real servers features are
 #                tested against, cached (.venv-peer-*, .cache/peers)  scripts/peers/*.sh
 #   lint         ruff + mypy                                     scripts/lint.sh
 #   pytest       inside a private Secret Service session         scripts/secret-service-session.sh

@@ -75,7 +75,7 @@ def run(environ: Mapping[str, str]) -> int:
     name = server_name(paths, env)
     lock = InstanceLock(paths.runtime_dir / "app.lock")
     if not lock.acquire():
-        return _hand_over(name)
+        return _hand_over(name, paths)
     server = InstanceServer(name)
     server.listen()
 
@@ -161,14 +161,18 @@ def compose(environ: Mapping[str, str], paths: Paths, *, has_tray: bool | None =
     return AppParts(events, notifier, prompter, runtime, settings, controller, tray)
 
 
-def _hand_over(name: str) -> int:
-    """Another app runs for this home: ask it to show itself (it may still be starting) and exit."""
+def _hand_over(name: str, paths: Paths) -> int:
+    """Another app runs for this home: ask it to show itself (it may still be starting) and exit,
+    saying what `keybroker status` says of it (its bridge may be paused)."""
+    from keybroker.system.instance import read_instance
     from keybroker.ui.single_instance import hand_off
 
     deadline = time.monotonic() + HAND_OVER_SECONDS
     while True:
         if hand_off(name):
-            sys.stderr.write("keybroker: already running; its window was brought forward\n")
+            running = read_instance(paths)
+            state = f"already {running.describe()}" if running is not None else "already running"
+            sys.stderr.write(f"keybroker: {state}\n  its window was brought forward\n")
             return EXIT_OK
         if time.monotonic() > deadline:
             sys.stderr.write(

@@ -4,7 +4,7 @@
 # client of scripts/peers/a2a-js/, used by tests/peers/a2a_js.py.
 #
 # The versions are those of scripts/peers/a2a-js/package-lock.json (`npm ci`). The 1.x line of the SDK
-# (1.3.0 here) speaks A2A 1.0, with 0.3 behind its compat/v0_3 exports; this peer stays on 0.3.
+# speaks A2A 1.0, with 0.3 behind its compat/v0_3 exports; it is scripts/peers/a2a-js-1.sh, beside this one.
 #
 # Usage: scripts/peers/a2a-js.sh [DIR]   (default: .cache/peers/a2a-js in the repo root)
 # Idempotent: a marker in DIR holds the hash of package.json + package-lock.json; when it matches, nothing

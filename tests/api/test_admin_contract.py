@@ -33,7 +33,8 @@ def scenario(admin: Admin) -> list[object]:
     seen: list[object] = []
     added = admin.add_agent(DEMO_URL, slug="demo")
     assert isinstance(added, AgentStatus)
-    seen.append((added.slug, added.name, [d.key for d in added.demands], added.bridged_url.endswith("/demo")))
+    bridged = added.bridged_url.endswith("/demo/")
+    seen.append((added.slug, added.name, [d.key for d in added.demands], bridged))
     other = admin.add_agent(OTHER_URL)
     seen.append(other.slug)
     seen.append([a.slug for a in admin.agents()])

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import threading
@@ -11,15 +12,18 @@ from typing import Any
 import httpx
 import pytest
 
+from keybroker.core.agents.url import normalise_agent_url
 from keybroker.core.api.app import create_api
+from keybroker.core.broker.broker import Broker, BrokerConfig
 from keybroker.core.broker.grant_rules import make_grant
-from keybroker.core.errors import CatalogError, VaultLocked
+from keybroker.core.errors import CatalogError, InvalidInputError, VaultLocked
 from keybroker.core.models import AuditDecision, GrantScope, SecretDemand, SecretValue
 from keybroker.core.secrets.records import new_grant_id
 from keybroker.wiring.services import Services
 from tests.api.conftest import DEMO_URL, OTHER_URL, TOKEN, AgentCards, SpyBroker, make_client
+from tests.core.catalog.test_claims import Holder
 from tests.core.conftest import make_card
-from tests.fakes import FakeClock
+from tests.fakes import NEVER, FakeClock, ScriptedPrompter
 
 UNKNOWN_CALLER = "api (calling process unknown)"  # ASGITransport has no socket to trace
 
@@ -86,6 +90,45 @@ async def test_status_survives_a_failing_status_callback(services: Services) -> 
     assert r.json()["pending_prompts"] == 0
 
 
+@pytest.mark.asyncio
+async def test_prompts_lists_who_waits_for_the_user_and_until_when(
+    services: Services, clock: FakeClock
+) -> None:
+    services.agents.add(DEMO_URL, slug="demo")
+    services.agents.add(OTHER_URL, slug="other")
+    prompter = ScriptedPrompter(default=NEVER)
+    broker = Broker.from_services(services, prompter, config=BrokerConfig(prompt_timeout=300.0))
+    runs = [
+        asyncio.ensure_future(
+            broker.fulfil(
+                services.catalog.get_agent(slug),
+                [SecretDemand("github", "GitHub token")],
+                phase="preflight",
+                task_id=None,
+                context_id=None,
+            )
+        )
+        for slug in ("demo", "other")
+    ]
+    await prompter.wait_for_requests(2)
+    try:
+        async with make_client(create_api(services, broker, SecretValue(TOKEN))) as c:
+            everyone = (await c.get("/api/v1/prompts")).json()
+            demo = (await c.get("/api/v1/prompts", params={"agent": "demo"})).json()
+            nobody = await c.get("/api/v1/prompts", params={"agent": "nobody"})
+    finally:
+        for run in runs:
+            run.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
+        await broker.aclose()
+    assert sorted(p["agent"] for p in everyone) == ["demo", "other"]
+    [prompt] = demo
+    assert prompt["keys"] == ["github"] and prompt["phase"] == "preflight"
+    assert prompt["deadline"] == prompt["created"] + 300.0 == clock.now() + 300.0
+    assert prompt["prompt_id"] == next(r.prompt_id for r in prompter.requests if r.agent.slug == "demo")
+    assert nobody.status_code == 200 and nobody.json() == []
+
+
 # agents ------------------------------------------------------------------------------------------
 
 
@@ -96,7 +139,7 @@ async def test_add_agent_fetches_its_card_off_the_loop(
     agent = await add(client, slug="demo")
     assert agent["slug"] == "demo"
     assert agent["name"] == "Demo Agent"
-    assert agent["bridged_url"] == "http://127.0.0.1:7411/agents/demo"
+    assert agent["bridged_url"] == "http://127.0.0.1:7411/agents/demo/"  # pasted verbatim into any SDK
     assert [d["key"] for d in agent["demands"]] == ["github", "slack"]
     assert all(d["status"].startswith("missing") for d in agent["demands"])
     assert services.catalog.get_agent("demo").url == DEMO_URL
@@ -134,6 +177,40 @@ async def test_add_agent_errors(client: httpx.AsyncClient, services: Services) -
     assert r.status_code == 422
     assert [f["field"] for f in error_of(r)["fields"]] == ["slug"]
     assert [a.slug for a in services.catalog.list_agents()] == ["demo"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "url",
+    [
+        "localhost:18493",
+        "ftp://127.0.0.1:1/",
+        "http://user:pw@127.0.0.1:1/",
+        "http://h/#x",
+        "",
+        "http://h:99999",
+    ],
+)
+async def test_a_bad_agent_url_is_answered_with_the_rule_an_agent_url_follows(
+    client: httpx.AsyncClient, url: str
+) -> None:
+    """The message `normalise_agent_url` gives (what the CLI says without a running app), not a regex."""
+    with pytest.raises(InvalidInputError) as local:
+        normalise_agent_url(url)
+    r = await client.post("/api/v1/agents", json={"url": url})
+    assert r.status_code == 422
+    err = error_of(r)
+    assert (err["code"], err["exit_code"]) == ("invalid_input", 2)
+    assert (err["message"], err["hint"]) == (local.value.message, local.value.hint)
+    assert [f["field"] for f in err["fields"]] == ["url"]
+    assert not url or url not in err["message"]  # the rule, never the input back
+
+
+@pytest.mark.asyncio
+async def test_an_agent_url_with_spaces_around_it_says_so(client: httpx.AsyncClient) -> None:
+    r = await client.post("/api/v1/agents", json={"url": DEMO_URL + " "})
+    assert r.status_code == 422
+    assert error_of(r)["message"] == "agent URL has spaces or line breaks around it"
 
 
 @pytest.mark.asyncio
@@ -410,6 +487,23 @@ async def test_delete_secret(client: httpx.AsyncClient, services: Services, brok
         (sid, UNKNOWN_CALLER)
     ]
     assert (await client.delete(f"/api/v1/secrets/{sid}")).status_code == 404
+
+
+@pytest.mark.asyncio
+async def test_a_secret_another_process_is_writing_is_409_and_left_alone(
+    client: httpx.AsyncClient, services: Services, clock: FakeClock
+) -> None:
+    sid = (await put(client, "K", "old-CANARY-v")).json()["secret"]["secret_id"]
+    holder = Holder(services.catalog.path, sid, at=clock.now())  # a CLI run mid-write, say
+    try:
+        for r in (await put(client, "K", "new-CANARY-v"), await client.delete(f"/api/v1/secrets/{sid}")):
+            assert r.status_code == 409, r.text
+            assert (error_of(r)["code"], error_of(r)["exit_code"]) == ("secret_busy", 2)
+            assert "another Keybroker process" in error_of(r)["message"]
+    finally:
+        holder.exit()
+    assert services.vault.get(sid) == SecretValue("old-CANARY-v")
+    assert (await put(client, "K", "new-CANARY-v")).status_code == 200
 
 
 @pytest.mark.asyncio

@@ -118,7 +118,7 @@ def test_the_client_drives_every_endpoint(
     assert (status["pid"], status["port"], status["running"]) == (os.getpid(), live.port, True)
 
     added = client.agent_add(DEMO_URL, slug="demo")
-    assert added["bridged_url"] == f"http://127.0.0.1:{live.port}/agents/demo"
+    assert added["bridged_url"] == f"http://127.0.0.1:{live.port}/agents/demo/"
     assert client.agent_add(OTHER_URL, require_token=True)["slug"] == "other-agent"
     assert [a["slug"] for a in client.agents_list()] == ["demo", "other-agent"]
     assert client.agent_show("demo")["name"] == "Demo Agent"

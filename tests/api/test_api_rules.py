@@ -19,6 +19,7 @@ from tests.api.conftest import BASE_URL, DEMO_URL, TOKEN, make_client
 #: The endpoint list (INTERFACES: everything the CLI does, never a value).
 EXPECTED_ROUTES = {
     ("GET", "/api/v1/status"),
+    ("GET", "/api/v1/prompts"),
     ("GET", "/api/v1/agents"),
     ("POST", "/api/v1/agents"),
     ("GET", "/api/v1/agents/{slug}"),

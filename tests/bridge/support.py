@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -204,9 +204,15 @@ async def a2a_client_run(
     binding: str = "JSONRPC",
     metadata: Mapping[str, Any] | None = None,
     timeout: float = 60.0,
+    extensions: Sequence[str] = (),
+    fetch: bool = True,
 ) -> ClientRun:
-    """Send `text` with a plain a2a-sdk 1.x client (card resolved from `url`), then get the task."""
-    from a2a.client import ClientConfig, ClientFactory
+    """Send `text` with a plain a2a-sdk 1.x client (card resolved from `url`), then get the task.
+
+    `extensions`: URIs the client asks for itself (the `A2A-Extensions` header, and `X-A2A-Extensions`
+    on 0.3), as a client that speaks them does. `fetch` False: no `tasks/get` afterwards."""
+    from a2a.client import ClientCallContext, ClientConfig, ClientFactory
+    from a2a.client.service_parameters import ServiceParametersFactory, with_a2a_extensions
     from a2a.types import GetTaskRequest, Message, Part, Role, SendMessageRequest
     from google.protobuf.json_format import MessageToDict
 
@@ -217,13 +223,18 @@ async def a2a_client_run(
         message = Message(role=Role.ROLE_USER, message_id=str(uuid.uuid4()), parts=[Part(text=text)])
         if metadata:
             message.metadata.update(dict(metadata))
-        events = [MessageToDict(e) async for e in client.send_message(SendMessageRequest(message=message))]
+        context = None
+        if extensions:
+            params = ServiceParametersFactory.create([with_a2a_extensions(list(extensions))])
+            context = ClientCallContext(service_parameters=params)
+        request = SendMessageRequest(message=message)
+        events = [MessageToDict(e) async for e in client.send_message(request, context=context)]
         task_id = None
         for event in events:
             found = event.get("task", {}).get("id") or event.get("statusUpdate", {}).get("taskId")
             task_id = task_id or found
         task = None
-        if task_id:
+        if task_id and fetch:
             task = MessageToDict(await client.get_task(GetTaskRequest(id=task_id)))
         await client.close()
     return ClientRun(events=events, task=task, received=bytes(transport.received))

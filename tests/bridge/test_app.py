@@ -290,9 +290,28 @@ async def test_malformed_client_fulfilments_are_refused_before_forwarding(fulfil
 
 
 @pytest.mark.asyncio
-async def test_preflight_decline_forwards_without_values_and_the_agent_asks_at_run_time() -> None:
+async def test_preflight_decline_forwards_without_values_and_the_agent_answers_by_itself() -> None:
     async with rig(values={}) as r:  # the user declines everything
         answer = await r.rpc("message/send", {"message": message_v03("hi keys=github")})
+        calls = list(r.secrets.calls)
+    task = answer["result"]
+    # The agent asks at run time; the declined key is not asked again, and this client (which never
+    # asked for the secrets extension) would be stuck on an auth-required: the task is resumed with
+    # no value for it, and the agent answers as it does without one (this one fails the task).
+    assert task["status"]["state"] == "failed"
+    assert "missing: github" in _text(answer)
+    assert keys_of(calls) == [("github", "openai")]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("header", ["X-A2A-Extensions", "A2A-Extensions"])
+async def test_preflight_decline_hands_the_demand_to_a_client_that_asked_for_the_extension(
+    header: str,
+) -> None:
+    async with rig(values={}) as r:
+        answer = await r.rpc(
+            "message/send", {"message": message_v03("hi keys=github")}, headers={header: SECRETS_URI}
+        )
         calls = list(r.secrets.calls)
     task = answer["result"]
     # The agent's own auth-required reaches the client unchanged; the declined key is not asked again.
@@ -335,8 +354,12 @@ async def test_runtime_demand_in_a_v03_stream_gives_one_task_that_completes() ->
 
 @pytest.mark.asyncio
 async def test_runtime_decline_hands_the_agents_auth_required_to_a_v10_stream() -> None:
+    """A client that asked for the secrets extension gets the agent's demand, to answer by itself."""
+    headers = {**V10, "A2A-Extensions": SECRETS_URI}
     async with rig("scripted", values={}) as r:
-        events = await r.stream("SendStreamingMessage", {"message": message_v10("ask extra")}, headers=V10)
+        events = await r.stream(
+            "SendStreamingMessage", {"message": message_v10("ask extra")}, headers=headers
+        )
         calls = list(r.secrets.calls)
     last = events[-1]["result"]["statusUpdate"]
     assert last["status"]["state"] == "TASK_STATE_AUTH_REQUIRED"
@@ -347,11 +370,25 @@ async def test_runtime_decline_hands_the_agents_auth_required_to_a_v10_stream() 
 
 
 @pytest.mark.asyncio
-async def test_runtime_timeout_hands_the_auth_required_over_too() -> None:
+async def test_runtime_decline_resumes_a_plain_clients_task_without_the_value() -> None:
+    async with rig("scripted", values={}) as r:
+        events = await r.stream("SendStreamingMessage", {"message": message_v10("ask extra")}, headers=V10)
+        calls = list(r.secrets.calls)
+    states = [e["result"]["statusUpdate"]["status"]["state"] for e in events if "statusUpdate" in e["result"]]
+    assert states[-1] == "TASK_STATE_COMPLETED" and "TASK_STATE_AUTH_REQUIRED" not in states
+    assert "missing extra" in json.dumps(events)  # the agent's own answer without the value
+    assert keys_of(calls) == [("extra",)]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("headers", "state"), [({}, "completed"), ({"X-A2A-Extensions": SECRETS_URI}, "auth-required")]
+)
+async def test_runtime_timeout_counts_as_a_decline(headers: dict[str, str], state: str) -> None:
     async with rig("scripted", values={"extra": "v"}) as r:
         r.secrets.timeout = True
-        answer = await r.rpc("message/send", {"message": message_v03("ask extra")})
-    assert answer["result"]["status"]["state"] == "auth-required"
+        answer = await r.rpc("message/send", {"message": message_v03("ask extra")}, headers=headers)
+    assert answer["result"]["status"]["state"] == state
 
 
 @pytest.mark.asyncio
@@ -481,7 +518,9 @@ async def test_no_secret_goes_to_a_plain_http_remote_agent() -> None:
     finally:
         await app.aclose()
     assert secrets.calls == []  # never even asked
-    assert answer["result"]["status"]["state"] == "auth-required"  # the agent's demand, for the client
+    # The plain client is not left with the agent's demand: the task is resumed with no value in it.
+    assert answer["result"]["status"]["state"] == "failed"
+    assert "missing: " in _text(answer)
 
 
 @pytest.mark.asyncio

@@ -15,7 +15,7 @@ from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.struct_pb2 import ListValue, Struct, Value
 
 from keybroker.core.bridge.cutting import clean_proto, scrub_proto, scrub_quoted, scrub_text
-from keybroker.core.bridge.forms import cut_list, merge_cuts, scrub_forms
+from keybroker.core.bridge.forms import cut_list, fold, merge_cuts, scrub_forms
 from keybroker.core.bridge.masking import MASK, mask_payload, mask_proto
 from tests.bridge.support import SECRETS_URI
 
@@ -299,24 +299,67 @@ LONG = "long-CANARY-" + "0123456789" * 4
 
 def test_scrub_forms_lists_each_encoding_an_echo_might_use() -> None:
     raw = ODD.encode()
+
+    def b64_after(skip: int) -> list[str]:
+        whole = raw[skip:][: (len(raw) - skip) // 3 * 3]
+        return [base64.b64encode(whole).decode(), base64.urlsafe_b64encode(whole).decode()]
+
     expected = {
         ODD,
         json.dumps(ODD)[1:-1],
         json.dumps(ODD, ensure_ascii=False)[1:-1],
         quote(ODD, safe=""),
         quote_plus(ODD),
+        "".join(f"%{b:02X}" for b in raw),
         base64.b64encode(raw).decode(),
         base64.b64encode(raw).decode().rstrip("="),
         base64.urlsafe_b64encode(raw).decode(),
         base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        *b64_after(0),
+        *b64_after(1),
+        *b64_after(2),
         raw.hex(),
-        raw.hex().upper(),
     }
     forms = scrub_forms(ODD)
-    assert set(forms) == expected and len(forms) == len(expected)
+    assert set(forms) == {fold(f) for f in expected} and len(forms) == len(set(forms))
     # A plain value: the forms equal to it are listed once.
-    assert scrub_forms(CANARY).count(CANARY) == 1
+    assert scrub_forms(CANARY).count(fold(CANARY)) == 1
     assert scrub_forms("abc") == ()  # too short to cut, in any form
+
+
+@pytest.mark.parametrize("prefix", [b"", b"u", b"u:", b"user:", b"ab:" * 7])
+@pytest.mark.parametrize("suffix", [b"", b"@", b"@host:443"])
+def test_base64_of_a_value_after_any_prefix_and_before_anything_is_cut(prefix: bytes, suffix: bytes) -> None:
+    encoded = base64.b64encode(prefix + CANARY.encode() + suffix).decode()
+    cleaned = scrub_text(f"Authorization: Basic {encoded}", [CANARY])
+    assert MASK in cleaned
+    for n in range(4):  # whatever offset a client decodes from
+        body = cleaned.split()[-1].replace(MASK, "")[n:]
+        decoded = base64.b64decode(body[: len(body) // 4 * 4])
+        assert CANARY.encode() not in decoded and CANARY[4:12].encode() not in decoded
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        CANARY.upper(),
+        CANARY.lower(),
+        CANARY.swapcase(),
+        "".join(f"%{b:02X}" for b in CANARY.encode()),
+        "".join(f"%{b:02x}" for b in CANARY.encode()),
+        CANARY.encode().hex().upper(),
+    ],
+)
+def test_case_folded_and_fully_percent_encoded_echoes_are_cut(shape: str) -> None:
+    assert scrub_text(f"<{shape}>", [CANARY]) == f"<{MASK}>"
+
+
+def test_folding_keeps_every_character_in_its_place() -> None:
+    text = "İx ẞ ß Ǆ"  # "İ".lower() is two characters: it stays as it is
+    assert len(fold(text)) == len(text)
+    assert fold("AbC") == "abc"
+    assert scrub_text("İİ-ODD-value-İ", ["i̇i̇-odd-value"]) == "İİ-ODD-value-İ"  # no shifted match
+    assert scrub_text("x ODD-VALUE-İ y", ["odd-value-İ"]) == f"x {MASK} y"
 
 
 def test_every_form_is_cut_from_text_and_protobufs_and_nothing_else() -> None:
@@ -354,13 +397,33 @@ def test_a_value_over_three_parts_and_one_inside_a_part_are_both_cut() -> None:
     assert CANARY not in "".join(p.text for p in artifact.parts)
 
 
-def test_parts_of_another_kind_break_the_text_run() -> None:
-    message = Message(
-        message_id="m",
-        parts=[Part(text=CANARY[:6]), Part(data=Value(string_value="x")), Part(text=CANARY[6:])],
-    )
-    assert scrub_proto(message, [CANARY]) is False  # a client does not join text across a data part
-    assert [p.text for p in message.parts if p.text] == [CANARY[:6], CANARY[6:]]
+def test_a_value_around_a_part_of_another_kind_is_cut() -> None:
+    parts = [Part(text="a " + CANARY[:6]), Part(data=Value(string_value="x")), Part(text=CANARY[6:] + " b")]
+    message = Message(message_id="m", parts=parts)
+    assert scrub_proto(message, [CANARY]) is True  # a client joining the text reads it whole
+    assert [p.text for p in message.parts] == ["a " + MASK, "", " b"]
+    assert message.parts[1].data.string_value == "x"
+
+
+def test_a_value_in_raw_bytes_and_in_metadata_keys_is_cut() -> None:
+    raw = CANARY.encode()
+    message = Message(message_id="m", parts=[Part(raw=b"\xff\x00" + raw + b"\xfe"), Part(raw=raw.upper())])
+    message.metadata.update({CANARY: 1, "outer": {CANARY.lower(): {"deeper": CANARY}}, MASK: "taken"})
+    assert clean_proto(message, cut_list([CANARY])) is True
+    assert [p.raw for p in message.parts] == [b"\xff\x00" + MASK.encode() + b"\xfe", MASK.encode()]
+    data = MessageToDict(message)["metadata"]
+    assert data == {MASK: "taken", MASK + "#2": 1, "outer": {MASK: {"deeper": MASK}}}
+
+
+def test_a_value_split_across_the_messages_and_artifacts_of_a_task_is_cut() -> None:
+    task = Task(id="T", context_id="C")
+    task.history.append(Message(message_id="u", role=1, parts=[Part(text="status-split")]))
+    task.history.append(Message(message_id="a1", role=2, parts=[Part(text="one: " + CANARY[:7])]))
+    task.status.message.CopyFrom(Message(message_id="a2", role=2, parts=[Part(text=CANARY[7:12])]))
+    task.artifacts.add(artifact_id="x").parts.append(Part(text=CANARY[12:] + " :x"))
+    assert clean_proto(task, cut_list([CANARY])) is True
+    assert task.history[1].parts[0].text == "one: " + MASK
+    assert task.status.message.parts[0].text == "" and task.artifacts[0].parts[0].text == " :x"
 
 
 @pytest.mark.parametrize(

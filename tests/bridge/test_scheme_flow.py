@@ -77,7 +77,9 @@ class WireLog(httpx.AsyncBaseTransport):
         self.sent: list[str] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.sent.append(str(request.url) + "\n" + "\n".join(f"{k}: {v}" for k, v in request.headers.items()))
+        if not request.url.path.endswith("/.well-known/agent-card.json"):  # the bridge's liveness probe
+            headers = "\n".join(f"{k}: {v}" for k, v in request.headers.items())
+            self.sent.append(str(request.url) + "\n" + headers)
         return await self.inner.handle_async_request(request)
 
 
@@ -270,9 +272,10 @@ class AuthRequiredExecutor(AgentExecutor):
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("method", ["message/send", "message/stream"])
-async def test_auth_required_without_a_demand_refreshes_and_resumes_the_task(
+async def test_auth_required_without_a_demand_refreshes_and_sends_the_request_again(
     services: Services, method: str
 ) -> None:
+    """Not a resume of the refused task with new text: the same request, on a new exchange (pitfall 28)."""
     card = a2a1_agent.build_card(AGENT, "header")
     handler = DefaultRequestHandler(
         agent_executor=AuthRequiredExecutor(), task_store=InMemoryTaskStore(), agent_card=card
@@ -288,6 +291,8 @@ async def test_auth_required_without_a_demand_refreshes_and_resumes_the_task(
         response = await r.client.post("/agents/peer", json=jsonrpc(method, {"message": message_v03("go")}))
     texts = json.dumps(sse_payloads(response.text) if method == "message/stream" else response.json())
     assert "resumed=" in texts and '"completed"' in texts
+    assert "credentials provided" not in texts
+    assert len(r.upstream.sent) == 2  # refused, then the same request with the new credential
     assert SECRET not in texts and STALE not in texts
     assert len(r.prompter.requests) == 1
     assert scheme_events(services, "header").count(AuditDecision.REFUSED) == 1

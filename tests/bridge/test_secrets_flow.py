@@ -8,6 +8,7 @@ from a2a.types import Message, Part, Role, StreamResponse, Task, TaskState, Task
 from google.protobuf.json_format import MessageToDict
 
 from keybroker.core.bridge.secrets_flow import (
+    DECLINED_TEXT,
     RESUME_TEXT,
     RuntimeDemand,
     client_fulfilled_keys,
@@ -133,6 +134,13 @@ def test_resume_message_keeps_both_ids_and_has_a_text_part() -> None:
     assert [p.text for p in message.parts] == [RESUME_TEXT]
     assert MessageToDict(message.metadata)[SECRETS_URI] == {"secret_fulfillments": {"k": {"secret": "v"}}}
     assert resume_message("T", "C", {}).message_id != message.message_id
+
+
+def test_a_resume_with_nothing_granted_says_so_with_an_empty_fulfilment_object() -> None:
+    """Declined (PROTOCOL pitfall 27): the object is there, the key is not; the agent's fallback runs."""
+    message = resume_message("T", "C", {})
+    assert MessageToDict(message.metadata)[SECRETS_URI] == {"secret_fulfillments": {}}
+    assert [p.text for p in message.parts] == [DECLINED_TEXT]
 
 
 def test_waiting_status_says_what_it_waits_for() -> None:

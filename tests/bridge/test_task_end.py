@@ -22,7 +22,14 @@ from keybroker.core.bridge import BridgeApp
 from keybroker.core.bridge.ports import TaskWatch
 from tests.bridge.fakes import ScriptedSecrets
 from tests.bridge.scripted_agent import scripted_app, scripted_card
-from tests.bridge.support import jsonrpc, message_v03, message_v10, record_from_card, sse_payloads
+from tests.bridge.support import (
+    SECRETS_URI,
+    jsonrpc,
+    message_v03,
+    message_v10,
+    record_from_card,
+    sse_payloads,
+)
 
 BRIDGE = "http://127.0.0.1:7411"
 AGENT = "http://127.0.0.1:10002"
@@ -149,11 +156,23 @@ async def test_a_stream_reports_the_end_once_and_never_the_interruption() -> Non
 
 @pytest.mark.asyncio
 async def test_a_handed_over_auth_required_is_not_an_end() -> None:
-    async with rig({}) as r:  # the user declines: the agent's auth-required reaches the client
-        answer = await r.rpc("message/send", {"message": message_v03("ask extra")})
+    async with rig({}) as r:  # the user declines: the agent's auth-required reaches a client that asked
+        answer = await r.rpc(
+            "message/send", {"message": message_v03("ask extra")}, headers={"X-A2A-Extensions": SECRETS_URI}
+        )
     assert answer["result"]["status"]["state"] == "auth-required"
     assert r.secrets.ended == []
     assert [b[1] for b in r.secrets.bound] == [answer["result"]["id"]]
+
+
+@pytest.mark.asyncio
+async def test_a_task_resumed_after_a_decline_ends_like_any_other() -> None:
+    async with rig({}) as r:  # a plain client: the task is resumed without the value, the agent completes
+        answer = await r.rpc("message/send", {"message": message_v03("ask extra")})
+    task_id = answer["result"]["id"]
+    assert answer["result"]["status"]["state"] == "completed"
+    assert [(e[1], e[2]) for e in r.secrets.ended] == [(task_id, "completed")]
+    assert [b[1] for b in r.secrets.bound] == [task_id]
 
 
 @pytest.mark.asyncio

@@ -72,7 +72,10 @@ def test_canary_appears_only_where_asked(kb: RunCli, card_site: CardSite, isolat
 
     run_quiet("agents", "rm", "demo")
     run_quiet("secrets", "rm", "github", "--agent", "demo")
+    events = json.loads(kb("audit", "--json").stdout)
+    assert {"created", "revealed", "updated", "deleted"} <= {e["decision"] for e in events}
     run_quiet("purge", "--yes")
+    assert json.loads(kb("audit", "--json").stdout) == []  # purge takes the log and its head too
 
     for text in outputs:
         assert CANARY not in text and CANARY_2 not in text
@@ -80,5 +83,3 @@ def test_canary_appears_only_where_asked(kb: RunCli, card_site: CardSite, isolat
     assert files_containing(isolated_env.home, (CANARY, CANARY_2)) == []
     # the log was written (so the check above looked at something)
     assert list((isolated_env.keybroker_home / "logs").glob("keybroker.log*"))
-    events = json.loads(kb("audit", "--json").stdout)
-    assert {"created", "revealed", "updated", "deleted", "purged"} <= {e["decision"] for e in events}

@@ -104,7 +104,7 @@ def test_agents_add_list_show_refresh_rm(kb: RunCli, card_site: CardSite) -> Non
     add = kb("agents", "add", card_site.url + "/.well-known/agent-card.json")
     assert add.returncode == 0, add.stderr
     slug, url = add.stdout.strip().split("\t")
-    assert slug == "demo-agent" and url == "http://127.0.0.1:7411/agents/demo-agent"
+    assert slug == "demo-agent" and url == "http://127.0.0.1:7411/agents/demo-agent/"
     listed = json.loads(kb("agents", "list", "--json").stdout)
     assert [a["slug"] for a in listed] == ["demo-agent"]
     assert listed[0]["protocol_versions"] == ["0.3"]
@@ -150,8 +150,9 @@ def test_agents_add_errors(kb: RunCli) -> None:
         "UPDATE audit SET seq = seq + 100 WHERE seq = 2; UPDATE audit SET seq = 2 WHERE seq = 3; "
         "UPDATE audit SET seq = 3 WHERE seq = 102",
         "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)",
+        "DROP TABLE audit",
     ],
-    ids=["edited", "deleted", "reordered", "truncated"],
+    ids=["edited", "deleted", "reordered", "truncated", "dropped"],
 )
 def test_audit_verify_exits_7_on_tampering(kb: RunCli, isolated_env: IsolatedEnv, tamper: str) -> None:
     for i in range(4):

@@ -83,3 +83,24 @@ def services(tmp_path: Path, clock: FakeClock, cards: CardServer) -> Iterator[Se
     )
     yield svc
     svc.close()
+
+
+def fill_the_disk(services: Services) -> None:
+    """Make the catalog's disk full, as SQLite meets one: no page more than it has, and ordinary audit
+    events appended until one no longer fits (so the next event needs a page it cannot get)."""
+    from keybroker.core.errors import CatalogError
+    from keybroker.core.models import AuditDecision
+
+    pages = services.catalog.query("PRAGMA page_count")[0][0]
+    services.catalog.query(f"PRAGMA max_page_count = {pages}")
+    for n in range(100_000):
+        try:
+            services.audit.append(AuditDecision.LISTED, detail=f"filler {n}")
+        except CatalogError:
+            return
+    raise AssertionError("the catalog never filled up")
+
+
+def free_the_disk(services: Services) -> None:
+    """Space came back (`fill_the_disk` undone)."""
+    services.catalog.query("PRAGMA max_page_count = 1073741823")

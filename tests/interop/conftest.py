@@ -7,8 +7,10 @@
 - `a2a1_agent` (session): tests/interop/agents/a2a1_agent.py on our own a2a-sdk 1.x (A2A 1.0 + 0.3).
 - `start_peer` (per test): a factory for a fresh peer with extra environment, e.g.
   `start_peer("a2a1", env={"KEYBROKER_PEER_API_KEY": "k"})`; stopped when the test ends. Kinds:
-  `agentstack`, `a2a1` (KEYBROKER_PEER_SCHEME=header|query|cookie|bearer for a one-scheme peer) and
-  `ap` (tests/interop/agents/ap_peer.py, serving the Agent Protocol secrets API).
+  `agentstack`, `a2a1` (KEYBROKER_PEER_SCHEME=header|query|cookie|bearer for a one-scheme peer),
+  `ap` (tests/interop/agents/ap_peer.py, serving the Agent Protocol secrets API), `seed000-agentstack`
+  and `seed000-a2a1` (seed 000's agent: its own answer when a secret is declined) and `a2x` (a card
+  scheme refused the way A2X servers refuse it: an `auth-required` task, `-32600`).
 
 Each peer is started with `self_registration=False` / `PRODUCTION_MODE=true` and without proxy
 variables, polled until its card answers (timeout below), and stopped with SIGTERM then SIGKILL.
@@ -98,13 +100,24 @@ def _agentstack_python() -> str:
     return python
 
 
+#: Peers run by Keybroker's own python (a2a-sdk 1.x) and by the agentstack peer venv's, by kind.
+_OWN_PYTHON = {
+    "a2a1": "a2a1_agent.py",
+    "ap": "ap_peer.py",
+    "seed000-a2a1": "seed000_a2a1_agent.py",
+    "a2x": "a2x_auth_agent.py",
+}
+_AGENTSTACK = {
+    "agentstack": "agentstack_secret_agent.py",
+    "seed000-agentstack": "seed000_agentstack_agent.py",
+}
+
+
 def _command(kind: str, port: int) -> list[str]:
-    if kind == "agentstack":
-        return [_agentstack_python(), str(AGENTS_DIR / "agentstack_secret_agent.py"), str(port)]
-    if kind == "a2a1":
-        return [sys.executable, str(AGENTS_DIR / "a2a1_agent.py"), str(port)]
-    if kind == "ap":
-        return [sys.executable, str(AGENTS_DIR / "ap_peer.py"), str(port)]
+    if kind in _AGENTSTACK:
+        return [_agentstack_python(), str(AGENTS_DIR / _AGENTSTACK[kind]), str(port)]
+    if kind in _OWN_PYTHON:
+        return [sys.executable, str(AGENTS_DIR / _OWN_PYTHON[kind]), str(port)]
     raise ValueError(f"unknown peer kind {kind!r}")
 
 

@@ -44,10 +44,21 @@ async def test_v10_client_preflight_and_runtime(
 
 
 @pytest.mark.asyncio
-async def test_v10_client_decline_gets_the_auth_required(a2a1_agent: RunningPeer) -> None:
+async def test_v10_client_decline_gets_the_agents_own_answer(a2a1_agent: RunningPeer) -> None:
     secrets = ScriptedSecrets({})
     async with bridged(record_from_url(a2a1_agent.base_url), secrets) as bridge:
         run = await a2a_client_run(bridge.url(), "go keys=openai")
+    # Resumed without the value, this agent fails the task by itself (it has no fallback).
+    assert run.state == "TASK_STATE_FAILED"
+    assert "missing: openai" in run.text
+    assert keys_of(secrets.calls) == [("github", "openai")]  # pre-flight only: the decline is remembered
+
+
+@pytest.mark.asyncio
+async def test_v10_extension_client_decline_gets_the_auth_required(a2a1_agent: RunningPeer) -> None:
+    secrets = ScriptedSecrets({})
+    async with bridged(record_from_url(a2a1_agent.base_url), secrets) as bridge:
+        run = await a2a_client_run(bridge.url(), "go keys=openai", extensions=[SECRETS_URI])
     assert run.state == "TASK_STATE_AUTH_REQUIRED"
     assert "openai" in run.task["status"]["message"]["metadata"][SECRETS_URI]["secret_demands"]  # type: ignore[index]
     assert keys_of(secrets.calls) == [("github", "openai")]  # pre-flight only: the decline is remembered

@@ -104,16 +104,32 @@ async def test_key_with_unusual_characters(agentstack_agent: RunningPeer) -> Non
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("mode", ["decline", "timeout"])
-async def test_decline_or_timeout_hands_the_agents_auth_required_over(
+async def test_decline_or_timeout_resumes_a_plain_clients_task_without_the_value(
     agentstack_agent: RunningPeer, mode: str
 ) -> None:
     secrets = ScriptedSecrets({"github": GITHUB}, timeout=mode == "timeout")
     async with bridged(record_from_url(agentstack_agent.base_url), secrets) as bridge:
         run = await a2a_client_run(bridge.url(), "go keys=github,extra")
+    # The agent got `{"secret_fulfillments": {}}` back for `extra` and answered as it does without it.
+    assert run.state == "TASK_STATE_COMPLETED", run.events
+    # A timeout ends every prompt, the pre-flight one for `github` too; a decline only what had no value.
+    assert ("missing: github,extra" if mode == "timeout" else "missing: extra") in run.text
+    # Pre-flight asked once for the card's demands; run time asked once for what the agent wants.
+    assert [c.phase for c in secrets.calls] == ["preflight", "runtime"]
+    assert GITHUB.encode() not in run.received
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("mode", ["decline", "timeout"])
+async def test_decline_or_timeout_hands_the_agents_auth_required_to_an_extension_client(
+    agentstack_agent: RunningPeer, mode: str
+) -> None:
+    secrets = ScriptedSecrets({"github": GITHUB}, timeout=mode == "timeout")
+    async with bridged(record_from_url(agentstack_agent.base_url), secrets) as bridge:
+        run = await a2a_client_run(bridge.url(), "go keys=github,extra", extensions=[SECRETS_URI])
     assert run.state == "TASK_STATE_AUTH_REQUIRED"
     demands = run.task["status"]["message"]["metadata"][SECRETS_URI]["secret_demands"]  # type: ignore[index]
     assert "extra" in demands
-    # Pre-flight asked once for the card's demands; run time asked once for what the agent wants.
     assert [c.phase for c in secrets.calls] == ["preflight", "runtime"]
     assert GITHUB.encode() not in run.received
 

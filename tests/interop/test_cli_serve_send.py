@@ -201,3 +201,41 @@ def test_declined_prompt_exits_5_and_unknown_slug_3(
     r = kb("send", "demo", "keys=github")
     assert r.returncode == 5, r.stderr
     assert kb("send", "ghost", "hi").returncode == 3
+
+
+@pytest.mark.parametrize("stored", [False, True], ids=["asks", "granted"])
+def test_a_dead_agent_is_not_prompted_for_and_nothing_is_released(
+    kb: RunCli, serve: list[Serve], start_peer: Callable[..., RunningPeer], stored: bool
+) -> None:
+    """Issue 12 item 8: with the agent down, `send` exits 6 at once; no prompt shows on the terminal, and
+    a value the agent holds a grant for is not released (nor audited so) when nothing can be delivered."""
+    peer = start_peer("a2a1")
+    assert kb("agents", "add", peer.base_url, "--slug", "gone").returncode == 0
+    if stored:
+        for key in ("openai", "github"):
+            assert kb("secrets", "set", key, "--agent", "gone", stdin=f"{key}-stored").returncode == 0
+    peer.stop()
+    s = Serve(Path(), [])  # a terminal to prompt on, and the default 5 min prompt timeout
+    serve.append(s)
+    r = kb("send", "gone", "hi", timeout=60)
+    assert r.returncode == 6, r.stderr
+    assert "gone" in r.stderr and "not reachable" in r.stderr
+    s.read_until("", timeout=0.5)
+    assert "Allow?" not in s.screen
+    events = json.loads(kb("audit", "--json", "--agent", "gone").stdout)
+    assert not {e["decision"] for e in events} & {"released", "denied", "timed_out"}, events
+
+
+def test_send_gives_up_by_default_after_the_prompt_timeout_plus_the_run(
+    kb: RunCli, serve: list[Serve], start_peer: Callable[..., RunningPeer]
+) -> None:
+    """Issue 12 item 10: `send` no longer waits forever; its default follows the instance's prompt timeout."""
+    help_text = kb("send", "--help").stdout
+    assert "prompt timeout" in help_text and "10 min" in help_text
+    peer = start_peer("a2a1")
+    assert kb("agents", "add", peer.base_url, "--slug", "demo").returncode == 0
+    serve.append(Serve(Path(), ["--deny-unknown", "--prompt-timeout", "7"]))
+    r = kb("-v", "send", "demo", "hi keys=none")
+    assert "waits up to 607 s for the run to end" in r.stderr, r.stderr
+    explicit = kb("-v", "send", "demo", "hi keys=none", "--timeout", "30")
+    assert "waits up to 30 s for the run to end" in explicit.stderr, explicit.stderr

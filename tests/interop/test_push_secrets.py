@@ -15,12 +15,13 @@ import pytest
 
 from keybroker.core.a2a.ap_push import push_secrets
 from keybroker.core.broker.grant_rules import make_grant
-from keybroker.core.errors import BridgeError, PolicyDenied
+from keybroker.core.errors import BridgeError, CatalogError, PolicyDenied
 from keybroker.core.models import AuditDecision, GrantScope, SecretValue
 from keybroker.core.secrets.records import new_grant_id
 from keybroker.core.vault.vault import open_vault
 from keybroker.wiring.services import Services, open_services
 from tests.conftest import RunCli
+from tests.core.conftest import fill_the_disk, free_the_disk
 from tests.interop.conftest import RunningPeer
 
 StartPeer = Callable[..., RunningPeer]
@@ -137,6 +138,18 @@ def test_push_refuses_plain_http_to_a_remote_host_and_an_unreachable_agent(
     services.catalog.upsert_agent(agent)
     with pytest.raises(BridgeError, match="cannot reach"):
         push_secrets(services, "ap", caller=CALLER)
+    assert not [e for e in services.audit.events() if e.decision == AuditDecision.RELEASED]
+
+
+def test_push_on_a_full_disk_sends_nothing_unaudited(start_peer: StartPeer, services: Services) -> None:
+    peer = start_peer("ap")
+    services.agents.add(peer.base_url, slug="ap")
+    services.secrets.set("OPENAI_API_KEY", SecretValue("sk-own-CANARY"), owner="ap")
+    fill_the_disk(services)
+    with pytest.raises(CatalogError, match="cannot be written"):
+        push_secrets(services, "ap", caller=CALLER)
+    free_the_disk(services)
+    assert remote(peer) == {}  # its `released` event could not be written, so it was never sent
     assert not [e for e in services.audit.events() if e.decision == AuditDecision.RELEASED]
 
 

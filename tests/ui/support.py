@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from PySide6.QtCore import QTimer
+
 from keybroker.core.broker.prompts import SCOPE_ORDER, Phase, PromptItem, PromptRequest
 from keybroker.core.models import AgentRecord, GrantScope, SecretRecord
 
@@ -90,3 +92,30 @@ async def until(condition: Callable[[], object], timeout: float = 10.0, what: st
         if loop.time() > end:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+class ManualTimer(QTimer):
+    """A single-shot QTimer that never fires by itself: `fire()` stands for the time passing, so a test
+    of a delay needs no sleep. The code under test only calls `start()`, `stop()` and `isActive()`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setSingleShot(True)
+        self.starts = 0
+        self._running = False
+
+    def start(self, msec: int | None = None) -> None:  # type: ignore[override]
+        self.starts += 1
+        self._running = True
+
+    def stop(self) -> None:
+        self._running = False
+
+    def isActive(self) -> bool:
+        return self._running
+
+    def fire(self) -> None:
+        """The interval has passed."""
+        assert self._running, "the timer was not started"
+        self._running = False
+        self.timeout.emit()

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from keybroker.system.instance import read_instance
-from tests.conftest import IsolatedEnv, subprocess_env
+from tests.conftest import IsolatedEnv, RunCli, subprocess_env
 from tests.ui.app_process import (
     AppProcess,
     TrayDisplay,
@@ -105,14 +105,16 @@ def test_a_second_launch_hands_over_and_exits(apps: list[AppProcess], tmp_path: 
     first.wait_for("state: ready")
     second = launch(apps, tmp_path)
     assert second.process.wait(30) == 0, second.log
-    assert "already running" in second.log
+    info = read_instance(first.paths)
+    assert info is not None
+    assert f"already running: pid {first.process.pid}, {info.url}" in second.log
     first.wait_for("another launch asked this app to show itself", timeout=10)
     assert first.process.poll() is None
     assert first.stop() == 0
 
 
 def test_a_taken_port_leaves_the_app_running_with_the_bridge_stopped(
-    apps: list[AppProcess], tmp_path: Path
+    apps: list[AppProcess], tmp_path: Path, run_cli: RunCli
 ) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -121,9 +123,17 @@ def test_a_taken_port_leaves_the_app_running_with_the_bridge_stopped(
         app = launch(apps, tmp_path, KEYBROKER_PORT=str(port))
         app.wait_for("state: stopped")
         assert f"cannot listen on 127.0.0.1:{port}" in app.log
-        assert not app.paths.instance_file.exists()
         assert app.process.poll() is None
+        # It runs: the CLI and a second launch say so, and why nothing can be sent through it.
+        status = run_cli("status")
+        assert status.stdout.startswith(f"running, bridge stopped: pid {app.process.pid}; port {port}")
+        send = run_cli("send", "demo", "hello")
+        assert send.returncode == 6 and f"its bridge is stopped (port {port} is taken)" in send.stderr
+        second = launch(apps, tmp_path, KEYBROKER_PORT=str(port))
+        assert second.process.wait(30) == 0, second.log
+        assert "already running, bridge stopped" in second.log
     assert app.stop() == 0
+    assert not app.paths.instance_file.exists()
 
 
 def test_without_a_vault_the_app_runs_and_says_why(apps: list[AppProcess], tmp_path: Path) -> None:

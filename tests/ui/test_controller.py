@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QLabel, QVBoxLayout, QWidget
 
 from keybroker.core.models import AuditDecision, SecretDemand, SecretValue
-from keybroker.system.instance import bridge_port
+from keybroker.system.instance import BridgeState, bridge_port, read_instance
 from keybroker.system.paths import Paths
 from keybroker.system.settings import Settings, save
 from keybroker.ui.app_state import AppState
@@ -24,6 +25,7 @@ from keybroker.ui.events import AppEvents
 from keybroker.ui.qt_prompter import QtPrompter
 from keybroker.ui.settings_host import NO_TRAY_TEXT, SettingsHost
 from keybroker.wiring.runtime import Runtime, RuntimeOptions
+from tests.conftest import RunCli
 from tests.ui.conftest import AsyncRunner
 from tests.ui.support import agent, until
 
@@ -130,6 +132,21 @@ def test_lock_now_locks_and_a_lock_from_elsewhere_shows_too(aio: AsyncRunner, ha
     assert "grants" in harness.topics and "audit" in harness.topics
 
 
+def test_unlock_returns_to_ready_and_the_next_demand_asks_again(aio: AsyncRunner, harness: Harness) -> None:
+    aio.run(harness.controller.start())
+    harness.controller.lock()
+    assert harness.controller.state is AppState.LOCKED
+    services = harness.runtime.services
+    assert services is not None
+    before = len(services.audit.events())
+    harness.controller.unlock()
+    assert harness.controller.state is AppState.READY
+    assert harness.controller.status().state is AppState.READY
+    assert len(services.audit.events()) == before  # nothing granted or ended: nothing to audit
+    harness.controller.unlock()  # not locked: nothing happens
+    assert harness.controller.state is AppState.READY
+
+
 def test_pause_and_resume(aio: AsyncRunner, harness: Harness) -> None:
     aio.run(harness.controller.start())
     url = harness.runtime.url
@@ -138,16 +155,45 @@ def test_pause_and_resume(aio: AsyncRunner, harness: Harness) -> None:
     async def toggle() -> None:
         harness.controller.set_paused(True)
         await until(lambda: harness.controller.state is AppState.PAUSED, what="paused")
-        assert not harness.paths.instance_file.exists() and harness.runtime.url is None
+        paused = read_instance(harness.paths)
+        assert paused is not None and paused.bridge is BridgeState.PAUSED and harness.runtime.url is None
         assert not await answers(url)
         assert harness.runtime.services is not None  # the core stays open for the settings window
         harness.controller.set_paused(False)
         await until(lambda: harness.controller.state is AppState.READY, what="resumed")
 
     aio.run(toggle())
-    assert harness.paths.instance_file.exists()
+    resumed = read_instance(harness.paths)
+    assert resumed is not None and resumed.listening
     new_url = harness.runtime.url
     assert new_url is not None and aio.run(answers(new_url))
+
+
+def test_paused_it_says_running_bridge_paused_everywhere(
+    aio: AsyncRunner, harness: Harness, run_cli: RunCli
+) -> None:
+    """After Tray → Pause bridge, the CLI said "not running" and `send` "start the app"."""
+    aio.run(harness.controller.start())
+
+    async def pause() -> None:
+        harness.controller.set_paused(True)
+        await until(lambda: harness.controller.state is AppState.PAUSED, what="paused")
+
+    aio.run(pause())
+    status = run_cli("status")
+    assert status.returncode == 0
+    assert status.stdout.startswith(f"running, bridge paused: pid {os.getpid()}"), status.stdout
+    assert "Resume bridge" in status.stdout
+    as_json = json.loads(run_cli("status", "--json").stdout)
+    assert (as_json["running"], as_json["bridge"], as_json["pid"]) == (True, "paused", os.getpid())
+    send = run_cli("send", "demo", "hello")
+    assert send.returncode == 6
+    assert "the bridge is paused" in send.stderr and "Resume bridge" in send.stderr
+    assert "not running" not in send.stderr and "start the app" not in send.stderr
+    serve = run_cli("serve", "--headless", "--port", "0")
+    assert serve.returncode == 2 and "bridge paused" in serve.stderr
+    doctor = run_cli("doctor")
+    assert "instance:  running, bridge paused" in doctor.stdout
 
 
 def test_port_in_use_stops_the_bridge_and_says_so(aio: AsyncRunner, harness: Harness) -> None:
@@ -160,7 +206,9 @@ def test_port_in_use_stops_the_bridge_and_says_so(aio: AsyncRunner, harness: Har
         problem = harness.controller.problem or ""
         assert str(port) in problem and "Fix:" in problem
         assert any("bridge stopped" in t for t, _ in harness.notifier.notices)
-        assert harness.runtime.services is not None and not harness.paths.instance_file.exists()
+        assert harness.runtime.services is not None
+        stopped = read_instance(harness.paths)  # the app runs: `status` must not say otherwise
+        assert stopped is not None and stopped.bridge is BridgeState.STOPPED and stopped.port == port
     # The port is free again: "Start bridge" works.
 
     async def resume() -> None:
@@ -206,7 +254,7 @@ def test_agents_in_the_menu_and_copying_a_bridged_url(aio: AsyncRunner, harness:
     services.catalog.upsert_agent(record)
     services.secrets.set("github", SecretValue("ghp_CANARY_x"), owner="research")
     (view,) = harness.controller.agent_views()
-    assert view.slug == "research" and view.bridged_url == f"{harness.runtime.url}/agents/research"
+    assert view.slug == "research" and view.bridged_url == f"{harness.runtime.url}/agents/research/"
     assert [d.key for d in view.demands] == ["github"] and "satisfied" in view.demands[0].status
     harness.controller.copy_bridged_url("research")
     assert QGuiApplication.clipboard().text() == view.bridged_url

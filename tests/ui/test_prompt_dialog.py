@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialog, QLabel, QLineEdit, QRadioButton, QWidget
 from pytestqt.qtbot import QtBot
@@ -20,21 +22,35 @@ from keybroker.core.broker.prompts import (
     UseStored,
 )
 from keybroker.core.models import GrantScope, SecretValue
+from keybroker.ui.allow_guard import GUARD_MS
 from keybroker.ui.prompt_dialog import CARD_CHANGED_TEXT, NEW_AGENT_TEXT, PromptDialog
+from keybroker.ui.prompt_style import MIN_CONTRAST, colours_for, contrast, luminance
 from keybroker.ui.prompt_text import SCOPE_LABELS
 from tests.fakes import FakeClock
-from tests.ui.support import agent, item, record, request
+from tests.ui.support import ManualTimer, agent, item, record, request
 
 TYPED = "ghp_CANARY_typed_0123456789"
 
 
-def dialog_for(qtbot: QtBot, req: PromptRequest, clock: FakeClock | None = None) -> PromptDialog:
-    dialog = PromptDialog(req, clock=clock or FakeClock())
+def dialog_for(
+    qtbot: QtBot, req: PromptRequest, clock: FakeClock | None = None, *, armed: bool = True
+) -> PromptDialog:
+    """The dialog on screen and active; `armed`: the second during which Allow is inert has passed."""
+    guard = ManualTimer()
+    dialog = PromptDialog(req, clock=clock or FakeClock(), guard_timer=guard)
     qtbot.addWidget(dialog)
     dialog.open()
     dialog.activateWindow()
     qtbot.waitUntil(dialog.isActiveWindow)
+    if armed:
+        guard.fire()
     return dialog
+
+
+def guard_of(dialog: PromptDialog) -> ManualTimer:
+    timer = dialog.guard_timer
+    assert isinstance(timer, ManualTimer)
+    return timer
 
 
 def finish(qtbot: QtBot, dialog: PromptDialog, press: Qt.Key | None = None) -> PromptAnswer:
@@ -179,6 +195,84 @@ def test_withdraw_closes_without_an_answer(app: QApplication, qtbot: QtBot) -> N
     assert dialog.withdrawn and dialog.closed and not dialog.isVisible()
     assert dialog.items[0].input.text() == ""
     dialog.withdraw()  # twice is harmless
+
+
+# A key meant for another window ------------------------------------------------------------------
+
+
+def test_enter_right_after_the_prompt_appears_does_not_allow(app: QApplication, qtbot: QtBot) -> None:
+    """A Return typed for another window ~450 ms after the prompt appeared released a stored token."""
+    dialog = dialog_for(qtbot, request(item(stored=record("GITHUB_TOKEN", "research"))), armed=False)
+    assert not dialog.armed and not dialog.allow_button.isEnabled()
+    QTest.keyClick(focused(), Qt.Key.Key_Return)
+    QTest.keyClick(focused(), Qt.Key.Key_Space)
+    dialog.allow_button.click()
+    assert dialog.isVisible() and not dialog.closed
+    guard_of(dialog).fire()  # a second later
+    assert dialog.armed and dialog.allow_button.isEnabled()
+    assert QApplication.focusWidget() is dialog.allow_button  # where a keyboard user starts, now armed
+    answer = finish(qtbot, dialog, Qt.Key.Key_Return)
+    assert answer.allow and answer.choices == {"GITHUB_TOKEN": UseStored()}
+
+
+def test_typing_into_the_prompt_by_mistake_then_enter_releases_nothing(
+    app: QApplication, qtbot: QtBot
+) -> None:
+    dialog = dialog_for(qtbot, request(item("OPENAI_API_KEY")), armed=False)
+    QTest.keyClicks(focused(), "meant for the chat window")
+    QTest.keyClick(focused(), Qt.Key.Key_Return)
+    assert dialog.isVisible() and not dialog.closed and not dialog.allow_button.isEnabled()
+
+
+def test_regaining_the_focus_makes_allow_inert_again(app: QApplication, qtbot: QtBot) -> None:
+    dialog = dialog_for(qtbot, request(item(stored=record("GITHUB_TOKEN", "research"))))
+    guard = guard_of(dialog)
+    assert dialog.armed
+    other = QWidget()
+    qtbot.addWidget(other)
+    other.show()
+    other.activateWindow()
+    qtbot.waitUntil(lambda: not dialog.isActiveWindow())
+    dialog.activateWindow()
+    qtbot.waitUntil(dialog.isActiveWindow)
+    assert not dialog.armed and guard.isActive()
+    QTest.keyClick(focused(), Qt.Key.Key_Return)
+    assert dialog.isVisible() and not dialog.closed
+    guard.fire()
+    assert finish(qtbot, dialog, Qt.Key.Key_Return).allow
+
+
+def test_deny_and_escape_work_at_once(app: QApplication, qtbot: QtBot) -> None:
+    dialog = dialog_for(qtbot, request(item(stored=record("GITHUB_TOKEN", "research"))), armed=False)
+    assert dialog.deny_button.isEnabled()
+    assert finish(qtbot, dialog, Qt.Key.Key_Escape) == PromptAnswer.deny()
+
+
+def test_allow_arms_by_itself_after_about_a_second(app: QApplication, qtbot: QtBot) -> None:
+    """The real timer: inert at first, usable without anything but time passing."""
+    dialog = PromptDialog(request(item(stored=record("GITHUB_TOKEN", "research"))), clock=FakeClock())
+    qtbot.addWidget(dialog)
+    dialog.open()
+    dialog.activateWindow()
+    qtbot.waitUntil(dialog.isActiveWindow)
+    QTest.keyClick(focused(), Qt.Key.Key_Return)
+    assert not dialog.closed and not dialog.allow_button.isEnabled()
+    assert dialog.guard_timer.interval() == GUARD_MS
+    qtbot.waitUntil(dialog.allow_button.isEnabled, timeout=GUARD_MS * 5)
+    assert finish(qtbot, dialog, Qt.Key.Key_Return).allow
+
+
+# How many wait on the answer --------------------------------------------------------------------
+
+
+def test_it_says_how_many_requests_the_answer_goes_to(app: QApplication, qtbot: QtBot) -> None:
+    dialog = dialog_for(qtbot, request())
+    assert not dialog.waiting_label.isVisible()  # one request: nothing to say
+    dialog.set_waiting(200)
+    assert dialog.waiting_label.isVisible()
+    assert dialog.waiting_label.text() == "Answers 200 waiting requests"
+    dialog.set_waiting(1)
+    assert not dialog.waiting_label.isVisible()
 
 
 # Keyboard only ----------------------------------------------------------------------------------
@@ -327,3 +421,91 @@ def test_queue_label(app: QApplication, qtbot: QtBot) -> None:
     assert dialog.queue_label.isVisible() and dialog.queue_label.text() == "1 of 3 waiting"
     dialog.set_queue(1, 1)
     assert not dialog.queue_label.isVisible()
+
+
+# The desktop's colours ---------------------------------------------------------------------------
+
+
+def dark_palette() -> QPalette:
+    """A dark desktop palette, as a dark theme or Qt's dark colour scheme gives."""
+    palette = QPalette()
+    for role, colour in (
+        (QPalette.ColorRole.Window, "#2d2d30"),
+        (QPalette.ColorRole.WindowText, "#e6e6e6"),
+        (QPalette.ColorRole.Base, "#1e1e1e"),
+        (QPalette.ColorRole.AlternateBase, "#262626"),
+        (QPalette.ColorRole.Text, "#e6e6e6"),
+        (QPalette.ColorRole.Button, "#3a3a3d"),
+        (QPalette.ColorRole.ButtonText, "#e6e6e6"),
+        (QPalette.ColorRole.Highlight, "#3d8ee6"),
+        (QPalette.ColorRole.HighlightedText, "#ffffff"),
+    ):
+        palette.setColor(role, QColor(colour))
+    return palette
+
+
+def odd_palette() -> QPalette:
+    """A light palette with a pale highlight whose white label would not read."""
+    palette = QPalette(QColor("#f4f1e8"))
+    palette.setColor(QPalette.ColorRole.Base, QColor("#fffdf5"))
+    palette.setColor(QPalette.ColorRole.Highlight, QColor("#9ec9ff"))
+    palette.setColor(QPalette.ColorRole.HighlightedText, QColor("#ffffff"))
+    return palette
+
+
+@pytest.fixture
+def desktop_palette(app: QApplication) -> Iterator[Callable[[QPalette], None]]:
+    """Set the application's palette (what a desktop switching to dark does); restored afterwards."""
+    saved = QPalette(app.palette())
+    yield app.setPalette
+    app.setPalette(saved)
+
+
+@pytest.mark.parametrize("make", [QPalette, dark_palette, odd_palette], ids=["default", "dark", "odd"])
+def test_every_text_of_the_prompt_reads_in_any_palette(make: Callable[[], QPalette]) -> None:
+    colours = colours_for(make() if make is not QPalette else QApplication.palette())
+    for what, (fg, bg) in colours.pairs().items():
+        assert contrast(fg, bg) >= MIN_CONTRAST, (what, fg.name(), bg.name())
+
+
+def test_a_dark_desktop_gets_a_dark_prompt(
+    app: QApplication, qtbot: QtBot, desktop_palette: Callable[[QPalette], None]
+) -> None:
+    desktop_palette(dark_palette())
+    stored = record("GITHUB_TOKEN", "research")
+    dialog = dialog_for(qtbot, request(item(stored=stored), first_contact=True, card_changed=True))
+    colours = colours_for(dark_palette())
+    assert colours.dark
+    window = dialog.palette().color(QPalette.ColorRole.Window)
+    assert window.name() == colours.background.name() and luminance(window) < 0.05
+    labels = {label.objectName(): label for label in dialog.findChildren(QLabel) if label.objectName()}
+    for name, fg, bg in (
+        ("agentName", colours.text, colours.background),
+        ("headline", colours.muted, colours.background),
+        ("warning", colours.warn_text, colours.warn),
+        ("alert", colours.alert_text, colours.alert),
+        ("keyChip", colours.chip_text, colours.chip),
+    ):
+        shown = labels[name].palette().color(labels[name].foregroundRole())
+        assert shown.name() == fg.name(), name
+        assert contrast(shown, bg) >= MIN_CONTRAST, name
+    allow = dialog.allow_button
+    assert (
+        contrast(
+            allow.palette().color(QPalette.ColorRole.ButtonText),
+            allow.palette().color(QPalette.ColorRole.Button),
+        )
+        >= MIN_CONTRAST
+    )
+
+
+def test_the_prompt_follows_the_desktop_switching_to_dark_while_it_shows(
+    app: QApplication, qtbot: QtBot, desktop_palette: Callable[[QPalette], None]
+) -> None:
+    dialog = dialog_for(qtbot, request())
+    light = dialog.palette().color(QPalette.ColorRole.Window)
+    desktop_palette(dark_palette())
+    qtbot.waitUntil(
+        lambda: dialog.palette().color(QPalette.ColorRole.Window) == colours_for(dark_palette()).background
+    )
+    assert luminance(light) > 0.5

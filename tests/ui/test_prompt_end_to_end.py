@@ -60,6 +60,7 @@ def test_a_runtime_demand_answered_in_the_dialog_completes_the_task(
         field = dialog.items[0].input
         field.setFocus()
         QTest.keyClicks(field, TYPED)
+        await until(dialog.allow_button.isEnabled, what="Allow to answer (inert for a second)")
         QTest.keyClick(field, Qt.Key.Key_Return)  # Enter allows (this task, the default)
         result = await asyncio.wait_for(run, 60)
         return request, result

@@ -70,6 +70,10 @@ def test_ask_shows_a_dialog_and_returns_the_answer(aio: AsyncRunner) -> None:
         assert dialog is not None and dialog.isVisible() and visible_dialogs() == [dialog]
         closing = closing_state(dialog)
         QTest.keyClicks(dialog.items[0].input, "typed-CANARY")
+        QTest.keyClick(dialog.items[0].input, Qt.Key.Key_Return)  # too soon: Allow is still inert
+        await asyncio.sleep(0.05)
+        assert not task.done() and dialog.isVisible()
+        await until(lambda: dialog.allow_button.isEnabled(), what="Allow to answer")
         QTest.keyClick(dialog.items[0].input, Qt.Key.Key_Return)
         answer = await task
         assert prompter.current_dialog is None and prompter.pending == ()
@@ -86,7 +90,7 @@ def test_ask_shows_a_dialog_and_returns_the_answer(aio: AsyncRunner) -> None:
 
 def test_three_concurrent_asks_show_one_dialog_at_a_time(aio: AsyncRunner) -> None:
     notifier = RecordingNotifier()
-    prompter = QtPrompter(notifier=notifier)
+    prompter = QtPrompter(notifier=notifier, guard_ms=0)
     requests = [stored_request(f"KEY_{n}") for n in range(3)]
 
     async def scenario() -> list[PromptAnswer]:
@@ -118,7 +122,7 @@ def test_three_concurrent_asks_show_one_dialog_at_a_time(aio: AsyncRunner) -> No
 
 
 def test_cancelling_ask_withdraws_its_dialog_and_shows_the_next(aio: AsyncRunner) -> None:
-    prompter = QtPrompter()
+    prompter = QtPrompter(guard_ms=0)
     first, second = stored_request("FIRST"), stored_request("SECOND")
 
     async def scenario() -> PromptAnswer:
@@ -166,7 +170,7 @@ def test_a_queued_ask_cancelled_never_shows(aio: AsyncRunner) -> None:
 
 
 def test_raise_prompt_brings_a_queued_one_forward_and_keeps_what_was_typed(aio: AsyncRunner) -> None:
-    prompter = QtPrompter()
+    prompter = QtPrompter(guard_ms=0)
     first, second = request(item("FIRST")), stored_request("SECOND")
 
     async def scenario() -> list[PromptAnswer]:
@@ -193,7 +197,7 @@ def test_raise_prompt_brings_a_queued_one_forward_and_keeps_what_was_typed(aio: 
 
 
 def test_focus_goes_back_to_the_window_that_had_it(aio: AsyncRunner, app: QApplication) -> None:
-    prompter = QtPrompter()
+    prompter = QtPrompter(guard_ms=0)
     window = QWidget()
     window.setWindowTitle("settings")
     window.show()
@@ -215,6 +219,46 @@ def test_focus_goes_back_to_the_window_that_had_it(aio: AsyncRunner, app: QAppli
     finally:
         window.close()
         window.deleteLater()
+
+
+def test_the_dialog_says_how_many_runs_wait_on_it(aio: AsyncRunner, tmp_path: Path) -> None:
+    """Through the real broker: runs that join an open prompt are counted on it, and leave it."""
+    services = open_services(environ={"KEYBROKER_HOME": str(tmp_path / "home"), "KEYBROKER_VAULT": "memory"})
+    prompter = QtPrompter(guard_ms=0)
+    broker = Broker.from_services(services, prompter)
+    agent_record = request().agent
+    services.catalog.upsert_agent(agent_record)
+
+    def run(n: int) -> asyncio.Future[object]:
+        return asyncio.ensure_future(
+            broker.fulfil(
+                agent_record,
+                [SecretDemand("OPENAI_API_KEY", "OpenAI key")],
+                phase="runtime",
+                task_id=f"t{n}",
+                context_id="c1",
+            )
+        )
+
+    async def scenario() -> list[object]:
+        runs = [run(n) for n in range(3)]
+        await until(lambda: prompter.current_dialog is not None, what="the prompt")
+        dialog = prompter.current_dialog
+        assert dialog is not None
+        await until(lambda: dialog.waiting_label.isVisible(), what="the count")
+        assert dialog.waiting_label.text() == "Answers 3 waiting requests"
+        runs[2].cancel()
+        await until(lambda: dialog.waiting_label.text() == "Answers 2 waiting requests", what="one fewer")
+        QTest.keyClicks(dialog.items[0].input, "typed-CANARY")
+        dialog.allow_button.click()
+        return list(await asyncio.gather(*runs[:2]))
+
+    try:
+        results = aio.run(scenario())
+        assert all(r.values["OPENAI_API_KEY"].reveal() == "typed-CANARY" for r in results)  # type: ignore[attr-defined]
+    finally:
+        aio.run(broker.aclose())
+        services.close()
 
 
 def test_withdraw_all_declines_every_waiting_prompt(aio: AsyncRunner) -> None:

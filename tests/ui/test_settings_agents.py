@@ -11,12 +11,16 @@ import threading
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QStyle
 from pytestqt.qtbot import QtBot
 
+from keybroker.core.agents.status import DemandStatus
 from keybroker.core.errors import AgentUnreachable
 from keybroker.core.models import AuditDecision, SecretValue
+from keybroker.ui.settings.agent_details import demands_summary
 from keybroker.ui.settings.agents_tab import AgentsTab
 from keybroker.ui.settings.asker import Answer
+from keybroker.ui.settings.status_line import WARN_COLOR
 from keybroker.ui.settings_window import SettingsWindow
 from keybroker.wiring.services import Services
 from tests.ui.test_settings_support import (  # noqa: F401 - fixtures are used by name
@@ -81,7 +85,7 @@ def test_add_fetches_the_card_on_a_worker_and_shows_what_it_demands(
     assert [a.slug for a in tab.model.rows()] == ["release-notes-writer"]
     assert tab.selected_slug() == "release-notes-writer"
     details = tab.details
-    assert details.bridged.text() == "http://127.0.0.1:7411/agents/release-notes-writer"
+    assert details.bridged.text() == "http://127.0.0.1:7411/agents/release-notes-writer/"
     assert details.fields["url"].text() == BASE
     assert details.fields["protocols"].text() == "A2A 0.3"
     demands = {d.key: d.status for d in details.demands_model.rows()}
@@ -103,6 +107,41 @@ def test_demand_status_follows_stored_secrets(
     assert status["GITHUB_TOKEN"] == "satisfied (own value, always)"
     shown = tab.details.demands_model.data(tab.details.demands_model.index(0, 2))
     assert shown == "Satisfied (own value, always)"
+
+
+def test_a_stored_value_that_will_ask_first_reads_as_such_not_as_a_problem(
+    qtbot: QtBot, window: SettingsWindow, services: Services, cards: FakeCards
+) -> None:
+    """A shared value is stored; the agent has no grant yet: it is not "0 of 1 ready" with a warning."""
+    cards.cards[BASE] = demo_card(demands={"GITHUB_TOKEN": {"name": "GitHub token"}})
+    tab = _add_via_ui(qtbot, window)
+    services.secrets.set("GITHUB_TOKEN", SecretValue("x"))
+    window.ctx.events.changed.emit("secrets")
+    qtbot.waitUntil(lambda: tab.model.data(tab.model.index(0, 2)) == "stored · asks first")
+    model = tab.details.demands_model
+    assert model.data(model.index(0, 2)) == "Stored (shared value) · asks first"
+    warning = tab.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+    icon = model.data(model.index(0, 2), Qt.ItemDataRole.DecorationRole)
+    assert icon is not None and not icon.isNull()
+    assert icon.pixmap(16).toImage() != warning.pixmap(16).toImage()
+    colour = model.data(model.index(0, 2), Qt.ItemDataRole.ForegroundRole)
+    assert colour != WARN_COLOR
+
+
+def test_the_summary_counts_each_kind_of_demand(window: SettingsWindow) -> None:
+    def demand(key: str, status: str) -> DemandStatus:
+        return DemandStatus(key, key, None, status, None)
+
+    ready = demand("A", "satisfied (own value, always)")
+    asks = demand("B", "stored (shared value); will ask on first use")
+    missing = demand("C", "missing: will ask on first use")
+    changed = demand("D", "stored (own value); card changed since the grant: will ask")
+    assert demands_summary([]) == "none"
+    assert demands_summary([ready]) == "1 of 1 ready"
+    assert demands_summary([asks, asks]) == "stored · asks first"
+    assert demands_summary([ready, asks]) == "1 ready · 1 asks first"
+    assert demands_summary([ready, asks, missing]) == "1 of 3 ready · 1 asks first"
+    assert demands_summary([missing, changed]) == "0 of 2 ready"
 
 
 def test_a_dead_agent_gets_a_clear_error_and_the_url_stays(
@@ -142,7 +181,7 @@ def test_copy_puts_the_bridged_url_on_the_clipboard(
     cards.cards[BASE] = demo_card()
     tab = _add_via_ui(qtbot, window)
     qtbot.mouseClick(tab.details.copy_button, Qt.MouseButton.LeftButton)
-    assert QGuiApplication.clipboard().text() == "http://127.0.0.1:7411/agents/release-notes-writer"
+    assert QGuiApplication.clipboard().text() == "http://127.0.0.1:7411/agents/release-notes-writer/"
     assert "Copied" in tab.status.text
 
 

@@ -11,7 +11,7 @@ import threading
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QLineEdit
+from PySide6.QtWidgets import QDialog, QLineEdit
 from pytestqt.qtbot import QtBot
 
 from keybroker.core.broker.grant_rules import make_grant
@@ -405,3 +405,57 @@ def test_the_delete_key_on_the_table_asks_to_delete(
     assert action.shortcutContext() == Qt.ShortcutContext.WidgetWithChildrenShortcut
     action.trigger()
     assert [q.text for q in asker.asked] == ["Delete the secret GITHUB_TOKEN (shared)?"]
+
+
+def test_enter_in_the_add_dialog_adds_once_save_is_enabled(
+    qtbot: QtBot, window: SettingsWindow, services: Services
+) -> None:
+    """Save starts disabled (no key, no value); Enter must still save once it is enabled, never cancel
+    and drop what was typed (Qt makes another button the default while the default is disabled)."""
+    window.show()
+    tab = _tab(window)
+    dialog = tab.add_secret()
+    qtbot.waitExposed(dialog)
+    qtbot.keyClick(dialog.key_edit, Qt.Key.Key_Return)  # nothing typed yet: it says what is missing
+    assert dialog.isVisible()
+    assert dialog.note.isVisible() and dialog.note.text() == "Enter a key."
+    qtbot.keyClicks(dialog.key_edit, "GITHUB_TOKEN")
+    qtbot.keyClicks(dialog.value_edit, VALUE)
+    with qtbot.waitSignal(dialog.finished) as finished:
+        qtbot.keyClick(dialog.value_edit, Qt.Key.Key_Return)
+    assert finished.args == [int(QDialog.DialogCode.Accepted)]
+    wait_jobs(qtbot, window)
+    record = services.secrets.resolve("GITHUB_TOKEN", None)
+    assert services.vault.get(record.secret_id) == SecretValue(VALUE)
+
+
+def test_enter_in_the_edit_dialog_saves_the_change(
+    qtbot: QtBot, window: SettingsWindow, services: Services
+) -> None:
+    record = services.secrets.set("GITHUB_TOKEN", SecretValue("v1")).record
+    window.show()
+    tab = _tab(window)
+    _select(tab, "GITHUB_TOKEN", None)
+    dialog = tab.edit_selected()
+    assert dialog is not None
+    qtbot.waitExposed(dialog)
+    qtbot.keyClick(dialog.name_edit, Qt.Key.Key_Return)  # nothing changed: Save stays disabled, no cancel
+    assert dialog.isVisible()
+    assert dialog.note.isVisible() and dialog.note.text() == "Nothing changed yet."
+    qtbot.keyClicks(dialog.value_edit, "v2")
+    with qtbot.waitSignal(dialog.finished) as finished:
+        qtbot.keyClick(dialog.value_edit, Qt.Key.Key_Enter)
+    assert finished.args == [int(QDialog.DialogCode.Accepted)]
+    wait_jobs(qtbot, window)
+    assert services.vault.get(record.secret_id) == SecretValue("v2")
+
+
+def test_escape_still_cancels_the_secret_dialog(qtbot: QtBot) -> None:
+    dialog = SecretDialog(None)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    qtbot.keyClicks(dialog.key_edit, "K")
+    with qtbot.waitSignal(dialog.finished) as finished:
+        qtbot.keyClick(dialog.key_edit, Qt.Key.Key_Escape)
+    assert finished.args == [int(QDialog.DialogCode.Rejected)]

@@ -7,17 +7,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QMessageBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialogButtonBox,
+    QFileDialog,
+    QLabel,
+    QMessageBox,
+    QProxyStyle,
+    QStyle,
+    QStyleFactory,
+    QVBoxLayout,
+    QWidget,
+)
 from pytestqt.qtbot import QtBot
 
 from keybroker.core.models import AuditDecision, AuditEvent, SecretValue
 from keybroker.ui.app_state import vault_text
 from keybroker.ui.banner import clear_banner, show_banner
 from keybroker.ui.events import AppEvents
+from keybroker.ui.notices import confirm_memory_vault
 from keybroker.ui.settings.asker import Answer, Confirmation, QtAsker
+from keybroker.ui.settings.secret_dialog import SecretDialog
 from keybroker.ui.settings.topics import topics_for_event
 from keybroker.ui.settings_host import NO_TRAY_TEXT, SettingsHost
 from keybroker.ui.settings_window import TAB_NAMES, SettingsWindow
@@ -176,6 +190,78 @@ def test_the_real_asker_treats_cancel_as_no(qtbot: QtBot) -> None:
     box.checkBox().setChecked(True)
     box.button(QMessageBox.StandardButton.Cancel).click()
     qtbot.waitUntil(lambda: answers == [Answer(False, False)])
+
+
+class IconButtonsStyle(QProxyStyle):
+    """The style of desktops that draw icons on dialog buttons (KDE, Fusion under X11): offscreen
+    does not, so a Cancel button would have no ✗ to lose there."""
+
+    def styleHint(self, hint: QStyle.StyleHint, *args: object) -> int:
+        if hint == QStyle.StyleHint.SH_DialogButtonBox_ButtonsHaveIcons:
+            return 1
+        return int(super().styleHint(hint, *args))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def button_icons(app: QApplication) -> Iterator[None]:
+    previous = app.style().name()
+    app.setStyle(IconButtonsStyle(QStyleFactory.create(previous)))
+    box = QMessageBox()
+    assert not box.addButton(QMessageBox.StandardButton.Cancel).icon().isNull()  # the style draws them
+    box.deleteLater()
+    yield
+    app.setStyle(QStyleFactory.create(previous))
+
+
+@pytest.mark.parametrize(
+    ("question", "marked"),
+    [
+        (
+            Confirmation(
+                title="t", text="Delete X?", action="Delete", icon=QStyle.StandardPixmap.SP_TrashIcon
+            ),
+            True,
+        ),
+        (Confirmation(title="t", text="Revoke X?", action="Revoke"), True),
+        (Confirmation(title="t", text="Reveal X?", action="Reveal", destructive=False), False),
+    ],
+    ids=["delete", "revoke", "reveal"],
+)
+def test_the_destructive_button_is_marked_and_cancel_is_plain(
+    qtbot: QtBot, button_icons: None, question: Confirmation, marked: bool
+) -> None:
+    """Cancel carried a red ✗ and Delete none: the mark belongs on what destroys."""
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    QtAsker().confirm(parent, question, lambda _a: None)
+    box = parent.findChild(QMessageBox)
+    assert box is not None
+    go = next(b for b in box.buttons() if b.text() == question.action)
+    cancel = box.button(QMessageBox.StandardButton.Cancel)
+    assert cancel is not None and cancel.icon().isNull()
+    assert go.icon().isNull() is not marked
+    box.reject()
+
+
+def test_no_cancel_button_carries_a_mark(
+    qtbot: QtBot, button_icons: None, window: SettingsWindow, services: Services
+) -> None:
+    services.secrets.set("GITHUB_TOKEN", SecretValue("v"))
+    window.show_tab("secrets")
+    alone = SecretDialog(None)
+    qtbot.addWidget(alone)
+    for dialog in (window.secrets_tab.add_secret(), alone):  # the tab's deletes itself on close
+        cancel = dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        assert cancel is not None and cancel.icon().isNull()
+        dialog.reject()
+    box = confirm_memory_vault(lambda: None)
+    qtbot.addWidget(box)
+    assert box.button(QMessageBox.StandardButton.Cancel).icon().isNull()
+    box.reject()
+    tab = window.secrets_tab
+    assert not tab.bar.buttons["deleteSecret"].icon().isNull()  # the destructive ones are marked
+    assert not tab.bar.buttons["revokeSecretGrants"].icon().isNull()
+    assert tab.bar.buttons["addSecret"].icon().isNull()
 
 
 def test_the_real_asker_asks_where_to_save(qtbot: QtBot, tmp_path: Path) -> None:

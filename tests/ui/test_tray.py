@@ -57,6 +57,9 @@ class FakeBackend:
     def lock(self) -> None:
         self.calls.append(("lock", None))
 
+    def unlock(self) -> None:
+        self.calls.append(("unlock", None))
+
     def set_paused(self, paused: bool) -> None:
         self.calls.append(("set_paused", paused))
 
@@ -174,7 +177,7 @@ def test_menu_when_ready_with_prompts_and_agents(app: QApplication) -> None:
             AgentView(
                 "research",
                 "Research Assistant",
-                "http://127.0.0.1:7411/agents/research",
+                "http://127.0.0.1:7411/agents/research/",
                 (DemandView("github", "GitHub token", "satisfied (own value, always)"),),
             )
         ],
@@ -207,6 +210,18 @@ def test_menu_when_ready_with_prompts_and_agents(app: QApplication) -> None:
         assert backend.last() == call
     assert one(menu, "pause").text() == "Pause bridge"
     assert "retry" not in actions(menu) and "memoryVault" not in actions(menu)
+
+
+def test_menu_when_locked_offers_unlock_instead_of_lock_now(app: QApplication) -> None:
+    backend = FakeBackend(state=Status(AppState.LOCKED, url="http://127.0.0.1:7411"))
+    menu = built(backend)
+    assert "lock" not in actions(menu)  # locked already: "Lock now" would do nothing new
+    unlock = one(menu, "unlock")
+    assert unlock.text() == "Unlock" and unlock.isEnabled()
+    unlock.trigger()
+    assert backend.last() == ("unlock", None)
+    ready = built(FakeBackend())
+    assert "unlock" not in actions(ready) and one(ready, "lock").text() == "Lock now"
 
 
 def test_menu_when_the_vault_is_unavailable(app: QApplication) -> None:

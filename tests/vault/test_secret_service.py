@@ -235,3 +235,17 @@ def test_locked_collection_is_reported_promptly(vault: Vault) -> None:
     assert not rig.is_locked()
     assert vault.get("s-1") == SecretValue("before-lock")
     assert vault.probe().state == "ok"
+
+
+def test_accounts_lists_values_and_their_chunks_and_delete_entries_removes_them(
+    backend: KeyringBackend, service: str
+) -> None:
+    with Vault(backend, service=service, chunk_limit_bytes=512) as vault:
+        vault.set("s-1", "x" * 2000)
+        vault.set("s-2", "short")
+        listed = vault.accounts()
+        assert listed is not None and listed == sorted(rig.accounts(service))
+        assert "s-2" in listed and "s-1" in listed and len(listed) > 3  # s-1's chunks too
+        assert vault.delete_entries(listed) == len(listed)
+        assert vault.accounts() == [] and rig.accounts(service) == {}
+        assert vault.delete_entries(["s-1"]) == 0

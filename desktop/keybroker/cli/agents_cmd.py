@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from keybroker.cli.output import cell, info, print_json, table, when
+from keybroker.cli.output import cell, info, plural, print_json, table, when
 
 if TYPE_CHECKING:  # the core loads in the command that runs, not while the parser is built
     from keybroker.cli.context import CommandContext
@@ -58,9 +58,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_push_secrets)
 
-    s = ss.add_parser("rm", help="remove an agent and its grants")
+    s = ss.add_parser("rm", help="remove an agent and its grants (asks first on a terminal)")
     s.add_argument("slug")
     s.add_argument("--purge", action="store_true", help="also delete the secrets it owns")
+    s.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     s.set_defaults(func=cmd_rm)
 
 
@@ -171,7 +172,7 @@ def cmd_push_secrets(args: argparse.Namespace, ctx: CommandContext) -> int:
     if args.json:
         print_json(report.to_json())
         return 0
-    info(f"pushed {len(report.pushed)} secret(s) to {report.url}: {', '.join(report.pushed) or '-'}")
+    info(f"pushed {plural(len(report.pushed), 'secret')} to {report.url}: {', '.join(report.pushed) or '-'}")
     if report.deleted:
         info(f"deleted there (revoked here): {', '.join(report.deleted)}")
     for key, why in report.skipped:
@@ -182,14 +183,29 @@ def cmd_push_secrets(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 
 def cmd_rm(args: argparse.Namespace, ctx: CommandContext) -> int:
-    """Forget an agent (and with --purge its own secrets)."""
-    removal = ctx.admin().remove_agent(args.slug, purge=args.purge)
+    """Forget an agent (and with --purge its own secrets); a person at a terminal is asked first."""
+    from keybroker.cli.confirm import at_terminal, confirm
+
+    admin = ctx.admin()
+    if not args.yes and at_terminal():
+        agent = admin.agent(args.slug)  # an unknown slug exits 3 before asking
+        owned = len(admin.secrets(agent.slug))
+        if not owned:
+            what = " and its grants"
+        elif args.purge:
+            what = f", its grants and the {plural(owned, 'secret')} it owns"
+        else:
+            what = (
+                f" and its grants (the {plural(owned, 'secret')} it owns {'stays' if owned == 1 else 'stay'})"
+            )
+        confirm(f"Remove the agent {agent.slug}{what}? [y/N] ")
+    removal = admin.remove_agent(args.slug, purge=args.purge)
     info(f"removed agent {removal.slug}")
     if removal.kept:
         info(
-            f"kept {len(removal.kept)} secret(s) it owns; "
+            f"kept {plural(len(removal.kept), 'secret')} it owns; "
             f"`keybroker agents rm {removal.slug} --purge` deletes them"
         )
     elif removal.deleted:
-        info(f"deleted {len(removal.deleted)} secret(s) it owned")
+        info(f"deleted {plural(len(removal.deleted), 'secret')} it owned")
     return 0

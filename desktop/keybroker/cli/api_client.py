@@ -83,9 +83,10 @@ class ApiClient:
 
     @classmethod
     def for_instance(cls, paths: Paths, **kwargs: Any) -> ApiClient | None:
-        """A client for the running instance (`instance.json`), or None when none runs."""
+        """A client for the running instance (`instance.json`), or None when none runs or its bridge,
+        which serves the API, is paused or stopped."""
         instance = read_instance(paths)
-        if instance is None:
+        if instance is None or not instance.listening:
             return None
         try:
             token = paths.token_file.read_text("ascii").strip()
@@ -148,6 +149,11 @@ class ApiClient:
     def status(self) -> JsonObject:
         """`GET /status`: pid, port, URL, vault, counts, pending prompts."""
         out: JsonObject = self._call("GET", "/status")
+        return out
+
+    def prompts(self, *, agent: str | None = None) -> list[JsonObject]:
+        """`GET /prompts`: prompts waiting for the user (who asks, which keys, until when)."""
+        out: list[JsonObject] = self._call("GET", "/prompts", params=_params(agent=agent))
         return out
 
     # agents -----------------------------------------------------------------------------------

@@ -82,15 +82,18 @@ class CommandContext:
         return Paths.from_env(self.environ)
 
     def api(self) -> ApiClient | None:
-        """The running instance's management API, or None when no instance runs.
+        """The running instance's management API, or None when no instance runs or its bridge (which
+        serves the API) is paused or stopped: commands then work on the data home here, as they do
+        with no instance.
 
         INTERFACES.md: while an instance runs, commands that change state go through it, so the
         tray and the CLI never disagree (and a session-only vault lives in that instance)."""
         if not self._api_checked:
             from keybroker.system.instance import read_instance
 
-            # The client needs httpx (~100 ms of imports): loaded only when an instance runs.
-            if read_instance(self.paths) is not None:
+            # The client needs httpx (~100 ms of imports): loaded only when an instance listens.
+            running = read_instance(self.paths)
+            if running is not None and running.listening:
                 from keybroker.cli.api_client import ApiClient
 
                 self._api = ApiClient.for_instance(self.paths)
@@ -98,12 +101,16 @@ class CommandContext:
         return self._api
 
     def refuse_while_running(self, what: str) -> None:
-        """For commands that must not change things under a running instance's feet."""
-        if self.api() is not None:
+        """For commands that must not change things under a running instance's feet (paused too)."""
+        from keybroker.system.instance import read_instance
+
+        running = read_instance(self.paths)
+        if running is not None:
             from keybroker.core.errors import UsageError
 
             raise UsageError(
-                f"{what} while Keybroker is running", hint="quit the app or stop `keybroker serve` first"
+                f"{what}: Keybroker is {running.describe()}",
+                hint="quit the app or stop `keybroker serve` first",
             )
 
     def close(self) -> None:

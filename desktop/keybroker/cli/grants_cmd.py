@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from keybroker.cli.output import info, left, print_json, table, when
+from keybroker.cli.output import info, left, plural, print_json, table, when
 
 if TYPE_CHECKING:
     from keybroker.cli.context import CommandContext
@@ -88,5 +88,6 @@ def cmd_revoke(args: argparse.Namespace, ctx: CommandContext) -> int:
 def cmd_lock(args: argparse.Namespace, ctx: CommandContext) -> int:
     """End grants short of always (and, in a running instance, drop its cached values)."""
     count = len(ctx.admin().lock())
-    info(f"locked: ended {count} grant(s); 'always' grants stay")
+    ended = f"ended {plural(count, 'grant')}" if count else "no grant to end"
+    info(f"locked: {ended}; 'always' grants stay")
     return 0

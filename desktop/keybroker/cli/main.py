@@ -104,7 +104,8 @@ class _RepeatFilter:
 
 
 def setup_logging(paths: Paths, *, verbose: bool) -> None:
-    """A rotated log file for everything (libraries at WARNING); stderr only with --verbose.
+    """A rotated log file for everything (libraries at WARNING); stderr only with --verbose. A line
+    repeated in a flood is logged a few times a minute, then counted (log_rate.py).
 
     Never a value is logged: our code logs names and ids; libraries' records lose their arguments and
     tracebacks (log_privacy.py); a2a-sdk's debug logging (which shows raw request bodies) and qasync's
@@ -113,6 +114,7 @@ def setup_logging(paths: Paths, *, verbose: bool) -> None:
 
     from keybroker.cli.log_file import RotatingLogFile
     from keybroker.cli.log_privacy import LibraryRecordFilter
+    from keybroker.cli.log_rate import RepeatLimit, report_at_close
 
     root = logging.getLogger()
     root.setLevel(logging.WARNING)
@@ -121,6 +123,7 @@ def setup_logging(paths: Paths, *, verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     private = LibraryRecordFilter()  # first: what the other filters and the handlers see is already cut
     repeat = _RepeatFilter()
+    limit = RepeatLimit()  # a flood of one line: a few, then a count (log_rate.py)
     try:
         paths.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         handler: logging.Handler = RotatingLogFile(
@@ -129,7 +132,9 @@ def setup_logging(paths: Paths, *, verbose: bool) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"))
         handler.addFilter(private)
         handler.addFilter(repeat)
+        handler.addFilter(limit)
         root.addHandler(handler)
+        root.addHandler(report_at_close(limit, handler))
     except OSError:
         # A read-only or full disk must not stop a command; stderr still tells the user.
         root.addHandler(logging.NullHandler())
@@ -138,6 +143,7 @@ def setup_logging(paths: Paths, *, verbose: bool) -> None:
         stream.setFormatter(logging.Formatter("%(name)s: %(message)s"))
         stream.addFilter(private)
         stream.addFilter(repeat)
+        stream.addFilter(limit)
         root.addHandler(stream)
 
 

@@ -63,6 +63,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO | N
         stream.write("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n")
 
 
+def plural(count: int, word: str) -> str:
+    """`1 grant`, `3 grants`: never `grant(s)`."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def info(message: str) -> None:
     """A line for the person on stderr (keeps stdout clean for values and JSON)."""
     sys.stderr.write(message + "\n")

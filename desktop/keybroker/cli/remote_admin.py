@@ -12,6 +12,7 @@ from __future__ import annotations
 from keybroker.cli.api_client import ApiClient
 from keybroker.core.admin import AgentRefresh, AgentRemoval, SecretHistory, SecretRef
 from keybroker.core.agents.status import AgentStatus
+from keybroker.core.agents.url import normalise_agent_url
 from keybroker.core.audit.log import AuditReport
 from keybroker.core.models import AuditEvent, Grant, SecretRecord, SecretValue
 from keybroker.core.secrets.store import UNSPECIFIED, Owner
@@ -47,8 +48,11 @@ class RemoteAdmin:
         return AgentStatus.from_json(self._api.agent_show(slug))
 
     def add_agent(self, url: str, *, slug: str | None = None, require_token: bool = False) -> AgentStatus:
-        """`POST /agents`: the instance fetches the card."""
-        return AgentStatus.from_json(self._api.agent_add(url, slug=slug, require_token=require_token))
+        """`POST /agents`: the instance fetches the card. The URL is checked here first, as `LocalAdmin`
+        checks it (the same words for a bad one), and sent without the spaces it forgives."""
+        normalise_agent_url(url)
+        text = url.strip()
+        return AgentStatus.from_json(self._api.agent_add(text, slug=slug, require_token=require_token))
 
     def refresh_agent(self, slug: str) -> AgentRefresh:
         """`POST /agents/{slug}/refresh`."""

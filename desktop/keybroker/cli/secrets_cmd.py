@@ -56,10 +56,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     s.add_argument("--value", action="store_true", help="read a new value like `set` does")
     s.set_defaults(func=cmd_update)
 
-    s = ss.add_parser("rm", help="delete a secret and its grants")
+    s = ss.add_parser("rm", help="delete a secret and its grants (asks first on a terminal)")
     s.add_argument("key", help="the key, or a secret_id")
     _owner_args(s)
     s.add_argument("--scheme")
+    s.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     s.set_defaults(func=cmd_rm)
 
     s = ss.add_parser("history", help="the versions a team vault keeps of a secret's value (never values)")
@@ -102,9 +103,17 @@ def _ref(args: argparse.Namespace) -> SecretRef:
 
 
 def _label(r: SecretRecord) -> str:
+    """The owner column: the agent, `(shared)`, or `(team NAME)` for a team vault's read-only secret."""
     if r.team is not None:
         return f"(team {r.team})"
     return r.owner if r.owner is not None else "(shared)"
+
+
+def _whose(r: SecretRecord) -> str:
+    """In a sentence: `shared` or `agent demo`."""
+    if r.team is not None:
+        return f"team {r.team}"
+    return f"agent {r.owner}" if r.owner is not None else "shared"
 
 
 def cmd_set(args: argparse.Namespace, ctx: CommandContext) -> int:
@@ -217,14 +226,20 @@ def cmd_update(args: argparse.Namespace, ctx: CommandContext) -> int:
     value = read_value(record.key) if args.value else None
     updated = admin.update_secret(_ref(args), name=args.name, description=args.description, value=value)
     where = " in the running instance" if ctx.api() is not None else ""
-    info(f"updated {updated.key} ({_label(updated)}){where}")
+    info(f"updated {updated.key} ({_whose(updated)}){where}")
     return 0
 
 
 def cmd_rm(args: argparse.Namespace, ctx: CommandContext) -> int:
-    """Delete value, record and grants."""
-    record = ctx.admin().remove_secret(_ref(args))
-    info(f"removed {record.key} ({_label(record)}, {record.secret_id})")
+    """Delete value, record and grants (a person at a terminal is asked first)."""
+    from keybroker.cli.confirm import at_terminal, confirm
+
+    admin = ctx.admin()
+    if not args.yes and at_terminal():
+        found = admin.secret(_ref(args))  # exits 2/3 before asking
+        confirm(f"Delete the secret {found.key} ({_whose(found)}, {found.secret_id}) and its value? [y/N] ")
+    record = admin.remove_secret(_ref(args))
+    info(f"removed {record.key} ({_whose(record)}, {record.secret_id})")
     return 0
 
 

@@ -10,9 +10,15 @@ from keybroker.cli.output import info
 
 if TYPE_CHECKING:  # the client and the core load when `send` runs, not while the parser is built
     from keybroker.cli.context import CommandContext
+    from keybroker.system.instance import InstanceInfo
 
 #: Blocking sends wait for the user at a prompt (5 min by default): no read timeout on the stream.
 CONNECT_TIMEOUT = 5.0
+#: The prompt timeout when the running instance does not say its own (`serve --prompt-timeout`).
+DEFAULT_PROMPT_TIMEOUT = 300.0
+#: What a run gets beyond the prompt by default: Agent Stack cancels a run 10 min after its last
+#: output (PROTOCOL §2.1), so a run quiet for longer is not coming back.
+RUN_ALLOWANCE = 600.0
 
 _END_STATES = {
     "TASK_STATE_COMPLETED": "completed",
@@ -43,7 +49,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--timeout",
         type=_seconds,
         metavar="S",
-        help="give up after S seconds without the run ending (exit 6; default: wait as long as it runs)",
+        help="give up after S seconds without the run ending (exit 6); default: the running "
+        "Keybroker's prompt timeout (5 min unless `serve --prompt-timeout`) plus 10 min for the run",
     )
     p.set_defaults(func=cmd_send)
 
@@ -125,14 +132,19 @@ async def _send(url: str, args: argparse.Namespace, token: str | None) -> Outcom
     import uuid
 
     import httpx
-    from a2a.client import ClientConfig, ClientFactory
+    from a2a.client import ClientCallContext, ClientConfig, ClientFactory
     from a2a.client.errors import A2AClientError
+    from a2a.client.service_parameters import ServiceParametersFactory, with_a2a_extensions
     from a2a.types import Message, Part, Role, SendMessageRequest
     from a2a.utils.errors import A2AError
     from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]
 
+    from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
     from keybroker.core.errors import AgentUnreachable, BridgeError
 
+    # This client speaks the secrets extension: after a declined prompt the bridge hands it the agent's
+    # demand (exit 5) instead of resuming the task without the value (bridge/run.py).
+    speaks = ServiceParametersFactory.create([with_a2a_extensions([SECRETS_EXTENSION_URI])])
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     out = Outcome()
     async with httpx.AsyncClient(
@@ -153,7 +165,10 @@ async def _send(url: str, args: argparse.Namespace, token: str | None) -> Outcom
             task_id=args.task or "",
         )
         try:
-            async for event in client.send_message(SendMessageRequest(message=message)):
+            request = SendMessageRequest(message=message)
+            async for event in client.send_message(
+                request, context=ClientCallContext(service_parameters=speaks)
+            ):
                 new = _absorb(event, out)
                 if args.json:
                     sys.stdout.write(json.dumps(MessageToDict(event), ensure_ascii=False) + "\n")
@@ -173,29 +188,46 @@ async def _send(url: str, args: argparse.Namespace, token: str | None) -> Outcom
     return out
 
 
-async def _send_within(url: str, args: argparse.Namespace, token: str | None) -> Outcome:
-    """`_send`, stopped after `--timeout` seconds when given (a hung agent accepts and never answers;
-    the bridge waits as long as the agent's stream stays open, by design)."""
+def default_timeout(status: dict[str, Any] | None) -> float:
+    """The running instance's prompt timeout (from its `/status` details) plus `RUN_ALLOWANCE`."""
+    details = (status or {}).get("details")
+    given = details.get("prompt_timeout") if isinstance(details, dict) else None
+    prompt = float(given) if isinstance(given, int | float) and given > 0 else DEFAULT_PROMPT_TIMEOUT
+    return prompt + RUN_ALLOWANCE
+
+
+async def _send_within(url: str, args: argparse.Namespace, token: str | None, limit: float) -> Outcome:
+    """`_send`, stopped after `limit` seconds (a hung agent accepts and never answers; the bridge
+    waits as long as the agent's stream stays open, by design)."""
     import asyncio
 
     from keybroker.core.errors import BridgeError
 
-    timeout: float | None = getattr(args, "timeout", None)
-    if timeout is None:
-        return await _send(url, args, token)
     try:
-        return await asyncio.wait_for(_send(url, args, token), timeout)
+        return await asyncio.wait_for(_send(url, args, token), limit)
     except TimeoutError:
         raise BridgeError(
-            f"no end of the run within {timeout:g} s; the agent may still be working on it",
+            f"no end of the run within {limit:g} s; the agent may still be working on it",
             hint="send again with a longer --timeout, or check the agent",
         ) from None
+
+
+def _not_listening(inst: InstanceInfo) -> str:
+    """Why a running instance has no bridge to send through, and what to do."""
+    from keybroker.system.instance import BridgeState
+
+    if inst.bridge is BridgeState.PAUSED:
+        return "the bridge is paused; resume it: Tray → Resume bridge"
+    return f"its bridge is stopped (port {inst.port} is taken); Tray → Why… says by what"
 
 
 def cmd_send(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Send, print, map the end state to an exit code."""
     import asyncio
+    import logging
+    import time
 
+    from keybroker.cli.send_notes import warn_not_given, watching
     from keybroker.core.errors import AgentUnreachable, PolicyDenied, TaskFailed
     from keybroker.system.instance import read_instance
 
@@ -205,16 +237,26 @@ def cmd_send(args: argparse.Namespace, ctx: CommandContext) -> int:
             "Keybroker is not running, so there is no bridge to send through",
             hint="start the app (`keybroker`) or `keybroker serve --headless`",
         )
-    ctx.admin().agent(args.slug)  # an unknown slug exits 3
+    if not inst.listening:
+        raise AgentUnreachable(f"Keybroker runs (pid {inst.pid}) but {_not_listening(inst)}")
+    admin = ctx.admin()
+    agent = admin.agent(args.slug)  # an unknown slug exits 3
+    timeout: float | None = getattr(args, "timeout", None)
+    if timeout is None:
+        api = ctx.api()
+        timeout = default_timeout(api.status() if api is not None else None)
+    logging.getLogger("keybroker.cli").info("send: waits up to %g s for the run to end", timeout)
     token = None
     try:
         token = ctx.paths.token_file.read_text("ascii").strip() or None
     except OSError:
         token = None
     url = f"{inst.url}/agents/{args.slug}"
-    out = asyncio.run(_send_within(url, args, token))
+    started = time.time()
+    out = asyncio.run(watching(_send_within(url, args, token, timeout), ctx.api(), args.slug))
     if not args.json and not args.stream and out.texts:
         sys.stdout.write("\n".join(out.texts) + "\n")
+    warn_not_given(admin, agent, started)
     ids = f"task {out.task_id}, context {out.context_id}" if out.task_id else f"context {out.context_id}"
     if out.state in ("failed", "rejected", "canceled"):
         raise TaskFailed(

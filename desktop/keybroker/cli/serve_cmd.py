@@ -47,7 +47,7 @@ def cmd_serve(args: argparse.Namespace, ctx: CommandContext) -> int:
     running = read_instance(paths)
     if running is not None:
         raise UsageError(
-            f"Keybroker already runs (pid {running.pid}, {running.url})",
+            f"Keybroker is already {running.describe()}",
             hint="stop it first, or use `keybroker status`",
         )
     port = (

@@ -11,12 +11,13 @@ from keybroker.cli.output import info, print_json, when
 
 if TYPE_CHECKING:  # the core loads in the command that runs (`status` reads one file: no vault, no catalog)
     from keybroker.cli.context import CommandContext
+    from keybroker.wiring.services import Services
 
 
 #: The commands this module registers, with their one-line help (cli/main.py lists them).
 COMMANDS = {
-    "status": "whether an instance runs, its pid, port and URL",
-    "doctor": "vault backend and state, dirs, port, instance, versions",
+    "status": "whether an instance runs, its pid, port and URL, and whether its bridge is paused",
+    "doctor": "vault backend and state, dirs, port, instance, leftovers, audit, versions",
     "token": "print the per-install API token",
     "purge": "remove every Keybroker entry from the vault and the catalog",
 }
@@ -30,6 +31,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
     p = sub.add_parser("doctor", help=COMMANDS["doctor"])
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--fix", action="store_true", help="remove values left in the vault without a catalog record"
+    )
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("token", help=COMMANDS["token"])
@@ -52,7 +56,7 @@ def cmd_status(args: argparse.Namespace, ctx: CommandContext) -> int:
     if inst is None:
         sys.stdout.write("not running\n")
         return 0
-    sys.stdout.write(f"running: pid {inst.pid}, {inst.url} (port {inst.port}), since {when(inst.started)}\n")
+    sys.stdout.write(f"{inst.describe()}; since {when(inst.started)}\n")
     return 0
 
 
@@ -70,7 +74,7 @@ def _versions() -> dict[str, str]:
 
 
 def cmd_doctor(args: argparse.Namespace, ctx: CommandContext) -> int:
-    """Everything a bug report needs, no values."""
+    """Everything a bug report needs, no values; exit 4 (vault), 7 (audit chain) or 1 (leftovers)."""
     from keybroker.core.errors import KeybrokerError
     from keybroker.system.instance import configured_port, read_instance
     from keybroker.system.vault_choice import open_chosen_vault
@@ -90,6 +94,7 @@ def cmd_doctor(args: argparse.Namespace, ctx: CommandContext) -> int:
     inst = read_instance(paths)
     report["instance"] = inst.to_json() if inst else None
     healthy = True
+    problem = 0
     try:
         vault = open_chosen_vault(ctx.environ, paths)
     except KeybrokerError as exc:
@@ -115,8 +120,10 @@ def cmd_doctor(args: argparse.Namespace, ctx: CommandContext) -> int:
         ]
         report["secrets"] = len(svc.catalog.list_secrets())
         report["repairs"] = svc.repairs
+        problem = _check_leftovers(report, svc, fix=args.fix, caller=ctx.caller)
         verdict = svc.audit.verify()
         report["audit"] = {"ok": verdict.ok, "events": verdict.count, "problems": list(verdict.problems)}
+        problem = problem if verdict.ok else 7
     if args.json:
         print_json(report)
     else:
@@ -130,16 +137,49 @@ def cmd_doctor(args: argparse.Namespace, ctx: CommandContext) -> int:
         for k, p in report["paths"].items():
             w(f"{k + ':':10} {p}\n")
         w(f"port:      {report['port']}\n")
-        w(f"instance:  {'pid ' + str(inst.pid) + ' at ' + inst.url if inst else 'not running'}\n")
+        w(f"instance:  {inst.describe() if inst else 'not running'}\n")
         if healthy:
             w(f"agents:    {len(report['agents'])}\n")
             for a in report["agents"]:
                 w(f"           {a['slug']}: {a['url']} (A2A {', '.join(a['protocol_versions'])})\n")
             w(f"secrets:   {report['secrets']}\n")
+            _print_leftovers(report["leftovers"])
             audit = report["audit"]
             w(f"audit:     {'ok' if audit['ok'] else 'BROKEN'} ({audit['events']} events)\n")
+            for line in audit["problems"]:
+                w(f"           {line}\n")
         w("versions:  " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + "\n")
-    return 0 if healthy else 4
+    return problem if healthy else 4
+
+
+def _check_leftovers(report: dict[str, Any], svc: Services, *, fix: bool, caller: str | None) -> int:
+    """Values in the vault no catalog row accounts for (core/secrets/leftovers.py); 1 when some stay."""
+    from keybroker.core.secrets.leftovers import find_leftovers, remove_leftovers
+    from keybroker.system.api_token import TOKEN_ACCOUNT
+
+    found = find_leftovers(svc.catalog, svc.vault, keep=(TOKEN_ACCOUNT,))
+    report["leftovers"] = {**found.to_json(), "removed": 0}
+    if fix and found.accounts:
+        report["leftovers"]["removed"] = remove_leftovers(
+            svc.catalog, svc.vault, svc.audit, found, keep=(TOKEN_ACCOUNT,), caller=caller
+        )
+        return 0
+    return 1 if found.accounts else 0
+
+
+def _print_leftovers(found: dict[str, Any]) -> None:
+    w = sys.stdout.write
+    if not found["searched"]:
+        w("leftovers: not checked: this vault cannot be searched, only the catalog knows what it holds\n")
+    elif found["removed"]:
+        w(f"leftovers: removed {found['removed']} value(s) left in the vault without a catalog record\n")
+    elif found["values"]:
+        w(f"leftovers: {found['values']} value(s) in the vault without a catalog record\n")
+        for account in found["accounts"]:
+            w(f"           {account}\n")
+        w("           fix: `keybroker doctor --fix` removes them\n")
+    else:
+        w("leftovers: none\n")
 
 
 def cmd_token(args: argparse.Namespace, ctx: CommandContext) -> int:
@@ -167,14 +207,19 @@ def cmd_purge(args: argparse.Namespace, ctx: CommandContext) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             raise UsageError("purge deletes every Keybroker secret", hint="confirm with --yes")
-        answer = input("Delete every Keybroker secret, grant and agent? Type 'purge' to confirm: ")
+        answer = input(
+            "Delete every Keybroker secret, grant and agent, and the audit log? Type 'purge' to confirm: "
+        )
         if answer.strip() != "purge":
             info("nothing deleted")
             return 5
     from keybroker.core.secrets.purge import purge_everything
     from keybroker.system.api_token import TOKEN_ACCOUNT
 
-    removed = purge_everything(svc, also=(TOKEN_ACCOUNT,), caller=ctx.caller)
+    result = purge_everything(svc, also=(TOKEN_ACCOUNT,), caller=ctx.caller)
     svc.paths.token_file.unlink(missing_ok=True)
-    info(f"purged {removed} secret(s), every grant and agent; the audit log keeps the record of it")
+    found = f" and {result.entries} further vault entries" if result.entries else ""
+    info(f"purged {result.secrets} secret(s){found}, every grant and agent, and the audit log")
+    if not result.searched:
+        info("this vault cannot be searched: entries no catalog record named may remain in it")
     return 0

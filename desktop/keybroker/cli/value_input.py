@@ -20,13 +20,18 @@ def strip_one_newline(text: str) -> str:
 
 
 def read_value(label: str, *, stdin: TextIO | None = None) -> SecretValue:
-    """From a pipe: everything to EOF, one trailing newline stripped. From a terminal: asked twice."""
+    """From a pipe: everything to EOF, one trailing newline stripped. From a terminal: asked twice,
+    hidden; Ctrl+D there cancels (UsageError, exit 2)."""
     stream = stdin or sys.stdin
     if stream is None:
         raise UsageError("no value given", hint="pipe the value on stdin")
     if stream.isatty():
-        first = getpass.getpass(f"Value for {label}: ")
-        second = getpass.getpass("Again, to confirm: ")
+        try:
+            first = getpass.getpass(f"Value for {label}: ")
+            second = getpass.getpass("Again, to confirm: ")
+        except EOFError:  # Ctrl+D: the user gave up; getpass ends no line for it
+            sys.stderr.write("\n")
+            raise UsageError("cancelled: nothing was stored") from None
         if first != second:
             raise InvalidInputError("the two values differ; nothing was stored")
         return _not_empty(first, label)

@@ -38,6 +38,10 @@ class AmbiguousSecretError(UsageError):
     """A key matches secrets of several owners and none was chosen."""
 
 
+class SecretBusyError(UsageError):
+    """Another writer is changing this secret right now (HTTP 409): nothing was done; retry."""
+
+
 class InvalidInputError(UsageError):
     """A key, value, slug or URL fails validation."""
 
@@ -139,6 +143,10 @@ class InvalidDemandError(BridgeError):
 
 
 # Audit -------------------------------------------------------------------------------------------
+
+
+class AuditWriteError(KeybrokerError):
+    """A value was not released because its audit event could not be written (Keybroker fails closed)."""
 
 
 class AuditChainBroken(KeybrokerError):

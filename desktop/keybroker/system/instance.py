@@ -1,7 +1,14 @@
-"""The running instance's `instance.json` and the port the bridge uses (INTERFACES.md)."""
+"""The running instance's `instance.json` and the port the bridge uses (INTERFACES.md).
+
+The file is there for as long as an app or `serve` runs with its core open, whether or not its bridge
+listens: `bridge` says `listening`, `paused` (Tray → Pause bridge: the port is free until Resume) or
+`stopped` (the port was taken). So `status`, `send`, `serve` and a second launch all say "running,
+bridge paused" rather than "not running". A file without `bridge` (an older writer) means listening.
+"""
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import os
@@ -17,6 +24,16 @@ from keybroker.system.settings import load as load_settings
 log = logging.getLogger("keybroker")
 
 
+class BridgeState(enum.StrEnum):
+    """Whether a running instance's bridge (and management API) answers on its port."""
+
+    LISTENING = "listening"
+    PAUSED = "paused"
+    """The user paused it (Tray → Pause bridge); Resume binds the port again."""
+    STOPPED = "stopped"
+    """It could not bind the port (taken); the tray says why and offers Start bridge."""
+
+
 @dataclass(frozen=True, slots=True)
 class InstanceInfo:
     """What a running app or `serve` wrote about itself."""
@@ -25,10 +42,41 @@ class InstanceInfo:
     port: int
     url: str
     started: float
+    bridge: BridgeState = BridgeState.LISTENING
+
+    @property
+    def listening(self) -> bool:
+        """Whether its bridge and management API answer on `url`."""
+        return self.bridge is BridgeState.LISTENING
 
     def to_json(self) -> dict[str, Any]:
         """The file's shape."""
-        return {"pid": self.pid, "port": self.port, "url": self.url, "started": self.started}
+        return {
+            "pid": self.pid,
+            "port": self.port,
+            "url": self.url,
+            "started": self.started,
+            "bridge": self.bridge.value,
+        }
+
+    def describe(self) -> str:
+        """`running: pid 42, http://127.0.0.1:7411 (port 7411)` or `running, bridge paused: ...`, for
+        `status`, `doctor` and a second launch."""
+        where = f"{self.url} (port {self.port})"
+        if self.bridge is BridgeState.PAUSED:
+            return f"running, bridge paused: pid {self.pid}; {where} answers again after Tray → Resume bridge"
+        if self.bridge is BridgeState.STOPPED:
+            return f"running, bridge stopped: pid {self.pid}; port {self.port} is taken (Tray → Why…)"
+        return f"running: pid {self.pid}, {where}"
+
+
+def _bridge_state(value: object) -> BridgeState:
+    if value is None:
+        return BridgeState.LISTENING  # an older writer: the file was there only while listening
+    try:
+        return BridgeState(str(value))
+    except ValueError:
+        return BridgeState.STOPPED  # a state this version does not know: not one to send through
 
 
 def _pid_alive(pid: int) -> bool:
@@ -45,15 +93,30 @@ def read_instance(paths: Paths) -> InstanceInfo | None:
     """The live instance, or None (a file left by a dead process counts as none)."""
     try:
         data = json.loads(paths.instance_file.read_text("utf-8"))
-        info = InstanceInfo(int(data["pid"]), int(data["port"]), str(data["url"]), float(data["started"]))
-    except (OSError, ValueError, KeyError, TypeError):
+        info = InstanceInfo(
+            int(data["pid"]),
+            int(data["port"]),
+            str(data["url"]),
+            float(data["started"]),
+            _bridge_state(data.get("bridge")),
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     return info if _pid_alive(info.pid) else None
 
 
-def write_instance(paths: Paths, port: int, host: str = "127.0.0.1") -> InstanceInfo:
+def write_instance(
+    paths: Paths,
+    port: int,
+    host: str = "127.0.0.1",
+    *,
+    bridge: BridgeState = BridgeState.LISTENING,
+    started: float | None = None,
+) -> InstanceInfo:
     """Record this process as the running instance (0600, atomic)."""
-    info = InstanceInfo(os.getpid(), port, f"http://{host}:{port}", time.time())
+    info = InstanceInfo(
+        os.getpid(), port, f"http://{host}:{port}", time.time() if started is None else started, bridge
+    )
     paths.runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = paths.instance_file.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -6,8 +6,8 @@ intent and the automatic locks read and change that state, so they stay together
 
 It starts the runtime in two steps (vault and catalog, then the bridge) and turns what fails into a
 state the tray shows with the fix: "vault unavailable" (retry, or explicitly a session-only vault) or
-"bridge stopped" (port taken: say who has it). It carries out the tray's intents (lock, pause, copy a
-bridged URL, raise a prompt, open the settings, quit) and keeps `AppEvents.state_changed` and
+"bridge stopped" (port taken: say who has it). It carries out the tray's intents (lock, unlock, pause,
+copy a bridged URL, raise a prompt, open the settings, quit) and keeps `AppEvents.state_changed` and
 `prompts_changed` up to date. It also locks by itself: when the screen locks or the machine sleeps
 (`ScreenLockWatch`) and after the idle minutes of the settings (`IdleLock`). Long operations run as
 tasks on the one qasync loop.
@@ -158,6 +158,13 @@ class AppController(QObject):
     def lock(self) -> None:
         """Lock now: end every grant short of *always* and drop cached values."""
         self._lock(CALLER)
+
+    def unlock(self) -> None:
+        """Back to ready after a lock. Nothing is granted or ended (the lock ended what it ends, and
+        the next demand asks), so nothing is audited: only the tray's state changes."""
+        if self.state is AppState.LOCKED:
+            log.info("unlocked by the user")
+            self._set_state(AppState.READY)
 
     def auto_lock(self, caller: str) -> None:
         """Lock because the screen locked, the machine sleeps or the user is idle (`caller` says which,

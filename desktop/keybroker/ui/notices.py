@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from keybroker.ui.accessible import name_controls
 from keybroker.ui.icons import app_icon
 
 MEMORY_VAULT_TEXT = (
@@ -44,8 +46,9 @@ def problem_box(
     if memory_vault is not None:
         button = box.addButton("Use a session-only vault…", QMessageBox.ButtonRole.ActionRole)
         actions[button] = memory_vault
-    box.addButton(QMessageBox.StandardButton.Close)
+    box.addButton(QMessageBox.StandardButton.Close).setIcon(QIcon())
     box.buttonClicked.connect(lambda button: actions.get(button, lambda: None)())
+    name_controls(box)
     box.open()
     return box
 
@@ -55,8 +58,9 @@ def confirm_memory_vault(accepted: Callable[[], None], parent: QWidget | None = 
     box = _box("Use a session-only vault? — Keybroker", MEMORY_VAULT_TEXT, parent)
     box.setIcon(QMessageBox.Icon.Question)
     use = box.addButton("Use a session-only vault", QMessageBox.ButtonRole.AcceptRole)
-    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.addButton(QMessageBox.StandardButton.Cancel).setIcon(QIcon())  # no red ✗ on the safe way out
     box.setDefaultButton(QMessageBox.StandardButton.Cancel)
     box.buttonClicked.connect(lambda button: accepted() if button is use else None)
+    name_controls(box)
     box.open()
     return box

@@ -2,16 +2,21 @@
 """The approval prompt: who asks (agent, URL, new or known, card changed, calling process), for what
 (each key, its name, description and the policy's reason), for which task, and for how long.
 
+Longer than 300 lines because it is one window whose parts, answers, countdown and guard act on the
+same widgets; its words are prompt_text.py's, its look prompt_style.py's, the guard allow_guard.py's.
+
 Shown with `open()` and answered through `finished`, never `exec()` (a nested loop breaks qasync).
-Enter allows, Escape (or closing the window) denies. `answer()` is the `PromptAnswer` once finished;
+Enter allows, Escape (or closing the window) denies. Allow stays inert for a second after the prompt
+appears or gets the focus back (as browsers do for permission prompts): a Return or a click meant for
+another window must not release a secret. `answer()` is the `PromptAnswer` once finished;
 the typed values are cleared from the fields as the dialog closes. The dialog never enforces the
 timeout: it only counts down to the broker's deadline, and the broker withdraws it (`withdraw()`).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QHideEvent, QShowEvent
+from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtGui import QGuiApplication, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
     QFrame,
@@ -26,10 +31,20 @@ from PySide6.QtWidgets import (
 
 from keybroker.core.broker.prompts import PromptAnswer, PromptRequest, SkipItem
 from keybroker.core.ports import Clock, SystemClock
+from keybroker.ui.accessible import name_controls
+from keybroker.ui.allow_guard import GUARD_MS, AllowGuard
 from keybroker.ui.icons import app_icon
 from keybroker.ui.prompt_item import PromptItemWidget, plain_label
-from keybroker.ui.prompt_style import STYLE
-from keybroker.ui.prompt_text import countdown, full_ids, headline, queue_label, shown, task_line
+from keybroker.ui.prompt_style import style_sheet
+from keybroker.ui.prompt_text import (
+    countdown,
+    full_ids,
+    headline,
+    queue_label,
+    shown,
+    task_line,
+    waiting_label,
+)
 from keybroker.ui.scope_chooser import ScopeChooser
 
 NEW_AGENT_TEXT = "\u26a0  New agent: Keybroker has never given it a secret."
@@ -46,8 +61,16 @@ class PromptDialog(QDialog):
     """One `PromptRequest` on screen; `answer()` after `finished`."""
 
     def __init__(
-        self, request: PromptRequest, *, clock: Clock | None = None, parent: QWidget | None = None
+        self,
+        request: PromptRequest,
+        *,
+        clock: Clock | None = None,
+        guard_timer: QTimer | None = None,
+        guard_ms: int = GUARD_MS,
+        parent: QWidget | None = None,
     ) -> None:
+        """`guard_timer` (a test's own) measures the `guard_ms` during which Allow is inert; with
+        `guard_ms` 0 Allow is never inert."""
         super().__init__(parent)
         self.request = request
         self._clock = clock or SystemClock()
@@ -56,8 +79,10 @@ class PromptDialog(QDialog):
         self.closed = False
         self._scrolled: tuple[QScrollArea, QWidget] | None = None
         self._focused_once = False
+        self.guard = AllowGuard(self, guard_ms, guard_timer)
+        self._allow_takes_focus = False
         self.setObjectName("promptDialog")
-        self.setStyleSheet(STYLE)
+        self.setStyleSheet(style_sheet(QGuiApplication.palette()))  # the desktop's colours, dark too
         self.setWindowIcon(app_icon())
         agent = shown(request.agent.name or request.agent.slug, 80)
         # Ends with the app's name, so Qt does not append it a second time on desktops that add it.
@@ -85,11 +110,13 @@ class PromptDialog(QDialog):
 
         for item in self.items:
             item.changed.connect(self._sync_allow)
+        self.guard.changed.connect(self._on_guard)
         self._timer = QTimer(self)
         self._timer.setInterval(1000)
         self._timer.timeout.connect(self._tick)
         self._sync_allow()
         self._tick()
+        name_controls(self)
         self.fit()
 
     # Answer ---------------------------------------------------------------------------------------
@@ -99,8 +126,8 @@ class PromptDialog(QDialog):
         return self._answer if self._answer is not None else PromptAnswer.deny()
 
     def accept(self) -> None:
-        """Allow, if at least one item gives a value (Enter lands here too)."""
-        if not self.allow_button.isEnabled():
+        """Allow, if at least one item gives a value and the guard has passed (Enter lands here too)."""
+        if not (self.guard.armed and self.allow_button.isEnabled()):
             return
         choices = {w.item.key: w.choice() for w in self.items}
         self._answer = PromptAnswer.grant(self.scope.scope(), choices, minutes=self.scope.minutes())
@@ -121,6 +148,7 @@ class PromptDialog(QDialog):
         """Every way out (closing the window is a Deny): stop the countdown, clear the typed values."""
         self.closed = True
         self._timer.stop()
+        self.guard.finish()
         for item in self.items:
             item.clear()
         super().done(result)
@@ -133,6 +161,26 @@ class PromptDialog(QDialog):
         self.queue_label.setText(text)
         self.queue_label.setVisible(bool(text))
 
+    @property
+    def armed(self) -> bool:
+        """Whether Allow answers: a second has passed since the prompt appeared or got the focus."""
+        return self.guard.armed
+
+    @property
+    def guard_timer(self) -> QTimer:
+        """The timer that measures the guard's second."""
+        return self.guard.timer
+
+    def guard_passed(self) -> bool:
+        """`armed`, as a predicate for waits."""
+        return self.guard.armed
+
+    def set_waiting(self, count: int) -> None:
+        """Show `Answers 200 waiting requests` when more than one run waits on this prompt."""
+        text = waiting_label(count)
+        self.waiting_label.setText(text)
+        self.waiting_label.setVisible(bool(text))
+
     def seconds_left(self) -> float | None:
         """Seconds until the broker declines, or None when the request has no deadline."""
         if self.request.deadline <= 0:
@@ -140,7 +188,8 @@ class PromptDialog(QDialog):
         return self.request.deadline - self._clock.now()
 
     def showEvent(self, event: QShowEvent) -> None:
-        """Start counting down and put the focus where the user starts."""
+        """Start counting down, make Allow inert for a moment, and put the focus where the user starts
+        (Allow gets it once it answers)."""
         super().showEvent(event)
         if self.request.deadline > 0:
             self._timer.start()
@@ -148,12 +197,24 @@ class PromptDialog(QDialog):
         if not self._focused_once:
             self._focused_once = True
             first = next((w for w in self.items if w.needs_typing()), None)
-            (first.input if first is not None else self.allow_button).setFocus()
+            if first is not None:
+                first.input.setFocus()
+            elif self.guard.armed:
+                self.allow_button.setFocus()
+            else:
+                self._allow_takes_focus = True
+                self.setFocus()  # a disabled button cannot hold the focus: the dialog keeps it meanwhile
 
     def hideEvent(self, event: QHideEvent) -> None:
         """No timer runs while the dialog is hidden (queued behind another)."""
         self._timer.stop()
         super().hideEvent(event)
+
+    def event(self, event: QEvent) -> bool:
+        """The desktop switching between light and dark repaints the dialog in its new colours."""
+        if event.type() == QEvent.Type.ApplicationPaletteChange:
+            self.setStyleSheet(style_sheet(QGuiApplication.palette()))
+        return super().event(event)
 
     def fit(self, width: int = 0) -> None:
         """Size the dialog so wrapped text is never cut: Qt does not give a top-level window the
@@ -241,6 +302,9 @@ class PromptDialog(QDialog):
         self.queue_label = plain_label("", "queue", wrap=False)
         self.queue_label.setVisible(False)
         status.addWidget(self.queue_label)
+        self.waiting_label = plain_label("", "queue", wrap=False)
+        self.waiting_label.setVisible(False)
+        status.addWidget(self.waiting_label)
         footer.addLayout(status)
         footer.addStretch(1)
         self.deny_button = QPushButton("Deny")
@@ -257,8 +321,15 @@ class PromptDialog(QDialog):
 
     def _sync_allow(self) -> None:
         gives = any(not isinstance(w.choice(), SkipItem) for w in self.items)
-        self.allow_button.setEnabled(gives)
+        self.allow_button.setEnabled(gives and self.guard.armed)
         self.allow_button.setToolTip("" if gives else "Type or choose a value first")
+
+    def _on_guard(self, armed: bool) -> None:
+        self._sync_allow()
+        if armed and self._allow_takes_focus:
+            self._allow_takes_focus = False
+            if self.focusWidget() in (None, self) and self.allow_button.isEnabled():
+                self.allow_button.setFocus()
 
     def _tick(self) -> None:
         left = self.seconds_left()

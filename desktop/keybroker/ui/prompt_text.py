@@ -95,3 +95,8 @@ def countdown(seconds: float) -> str:
 def queue_label(position: int, total: int) -> str:
     """`1 of 3 waiting` when several prompts queue, else empty."""
     return f"{position} of {total} waiting" if total > 1 else ""
+
+
+def waiting_label(count: int) -> str:
+    """`Answers 200 waiting requests` when the answer goes to several runs (coalesced), else empty."""
+    return f"Answers {count} waiting requests" if count > 1 else ""

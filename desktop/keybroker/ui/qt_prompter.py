@@ -7,6 +7,7 @@ on screen, which says "1 of 3 waiting"; the tray can bring any queued prompt to 
 (`raise_prompt`), the one it replaces waits hidden with what was typed so far. The broker owns the
 deadline: when it cancels `ask`, the dialog is withdrawn (closed, answering nothing) and the next one
 shows. The window that was active before the first prompt gets the focus back after the last one.
+The broker says how many runs wait on each prompt (`waiters_changed`); the dialog shows it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from keybroker.core.broker.prompts import PromptAnswer, PromptRequest
 from keybroker.core.ports import Clock, Notifier, SystemClock
+from keybroker.ui.allow_guard import GUARD_MS
 from keybroker.ui.prompt_dialog import PromptDialog
 from keybroker.ui.prompt_text import shown
 
@@ -30,6 +32,8 @@ log = logging.getLogger("keybroker.ui")
 DialogFactory = Callable[[PromptRequest], PromptDialog]
 #: How long after showing a prompt the app checks whether it got the focus (else it notifies).
 FOCUS_CHECK_MS = 500
+#: Waiter counts kept for prompts not asked yet.
+_MAX_COUNTS = 64
 
 
 @dataclass(eq=False)
@@ -53,12 +57,17 @@ class QtPrompter(QObject):
         clock: Clock | None = None,
         notifier: Notifier | None = None,
         dialog_factory: DialogFactory | None = None,
+        guard_ms: int = GUARD_MS,
         parent: QObject | None = None,
     ) -> None:
+        """`guard_ms`: how long a new dialog's Allow stays inert (ui/prompt_dialog.py)."""
         super().__init__(parent)
         self._clock = clock or SystemClock()
         self._notifier = notifier
-        self._factory = dialog_factory or (lambda request: PromptDialog(request, clock=self._clock))
+        self._factory = dialog_factory or (
+            lambda request: PromptDialog(request, clock=self._clock, guard_ms=guard_ms)
+        )
+        self._waiters: dict[str, int] = {}
         self._queue: list[_Waiting] = []
         self._current: _Waiting | None = None
         self._previous_window: QWidget | None = None
@@ -83,6 +92,18 @@ class QtPrompter(QObject):
             if not entry.future.done():  # the broker withdrew the prompt (deadline, shutdown)
                 entry.future.cancel()
             self._drop(entry)
+
+    def waiters_changed(self, prompt_id: str, waiters: int) -> None:
+        """`waiters` runs wait on prompt `prompt_id` (core/broker/prompts.py's `WaitersListener`).
+
+        Runs may join a prompt before the broker's `ask` reaches here: the count is kept for it."""
+        self._waiters[prompt_id] = waiters
+        if len(self._waiters) > _MAX_COUNTS:  # counts of prompts withdrawn before they were asked
+            queued = {e.request.prompt_id for e in self._queue}
+            self._waiters = {k: v for k, v in self._waiters.items() if k in queued or k == prompt_id}
+        entry = next((e for e in self._queue if e.request.prompt_id == prompt_id), None)
+        if entry is not None and entry.dialog is not None:
+            entry.dialog.set_waiting(waiters)
 
     # For the tray -------------------------------------------------------------------------------------
 
@@ -130,6 +151,7 @@ class QtPrompter(QObject):
         if entry.dialog is None:
             dialog = self._factory(entry.request)
             dialog.finished.connect(lambda _result, e=entry: self._on_finished(e))
+            dialog.set_waiting(self._waiters.get(entry.request.prompt_id, 1))
             entry.dialog = dialog
             dialog.open()
         else:
@@ -156,6 +178,7 @@ class QtPrompter(QObject):
         """Take `entry` off the queue and the screen; show the next prompt or give the focus back."""
         if entry in self._queue:
             self._queue.remove(entry)
+        self._waiters.pop(entry.request.prompt_id, None)
         dialog, entry.dialog = entry.dialog, None
         if dialog is not None:
             if not dialog.closed:

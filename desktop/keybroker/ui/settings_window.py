@@ -6,18 +6,20 @@ the core when `AppEvents.changed` names its topic, and only while it is visible.
 the app's state (ready, locked, paused, vault unavailable, bridge stopped, requests waiting) as the
 tray does, following `AppEvents.state_changed` and `prompts_changed` at once. Blocking core calls
 (the vault, card fetches) run on the window's `JobRunner`, never on the UI thread. Closing the window
-hides it; the app keeps running in the tray.
+hides it; the app keeps running in the tray. Ctrl+F goes to the tab's filter, Ctrl+N adds (a secret,
+an agent), F2 edits the selected secret.
 """
 
 from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QMetaMethod, Signal
+from PySide6.QtCore import QMetaMethod, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
 from keybroker.system.autostart import Autostart, AutostartError
+from keybroker.ui.accessible import name_controls
 from keybroker.ui.events import AppEvents
 from keybroker.ui.settings.activity_tab import ActivityTab
 from keybroker.ui.settings.agents_tab import AgentsTab
@@ -109,6 +111,12 @@ class SettingsWindow(QWidget):
         self.grants_tab.lock_requested.connect(self._on_lock)
         self.general_tab.settings_saved.connect(lambda _s: self.settings_changed.emit())
         QShortcut(QKeySequence(QKeySequence.StandardKey.Close), self, self.close)
+        # Window-wide, passed to the tab on top (only the tabs that have a filter, a list to add to
+        # or an editable selection act on them).
+        QShortcut(QKeySequence(QKeySequence.StandardKey.Find), self, lambda: self._on_top().focus_filter())
+        QShortcut(QKeySequence(QKeySequence.StandardKey.New), self, lambda: self._on_top().new_item())
+        QShortcut(QKeySequence(Qt.Key.Key_F2), self, lambda: self._on_top().edit_item())
+        name_controls(self)
 
     # what the tray calls ------------------------------------------------------------------------
 
@@ -148,6 +156,9 @@ class SettingsWindow(QWidget):
         self.banners.clear_banner(key)
 
     # internals ----------------------------------------------------------------------------------
+
+    def _on_top(self) -> SettingsTab:
+        return self.tab(self.current_tab_name())
 
     def _add_secret_for(self, slug: str) -> None:
         self.show_tab("secrets")

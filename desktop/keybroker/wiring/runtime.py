@@ -6,7 +6,9 @@
 where it blocks; `serve()` binds the port and writes `instance.json` once the port answers. The tray
 also needs what `serve` does not: to keep running when the port is taken (services open, bridge
 stopped, "Start bridge" retries) and to `pause()` serving without closing what the settings window
-reads. `stop()` undoes everything and removes `instance.json`. No Qt here.
+reads. Meanwhile `instance.json` stays, saying the bridge is paused or stopped (system/instance.py),
+so the CLI and a second launch know the app runs. `stop()` undoes everything and removes
+`instance.json`. No Qt here.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ from keybroker.core.errors import BridgeError, KeybrokerError
 from keybroker.core.models import AuditEvent, SecretValue
 from keybroker.core.ports import Notifier, Prompter
 from keybroker.system import api_token
-from keybroker.system.instance import InstanceInfo, read_instance, remove_instance, write_instance
+from keybroker.system.instance import (
+    BridgeState,
+    InstanceInfo,
+    read_instance,
+    remove_instance,
+    write_instance,
+)
 from keybroker.system.paths import Paths
 from keybroker.wiring.services import Services, open_services
 
@@ -139,6 +147,7 @@ class Runtime:
             "vault": vault.describe() if vault else None,
             "session_only_vault": bool(vault and vault.is_memory),
             "pending_prompts": len(self.broker.pending_prompts) if self.broker else 0,
+            "prompt_timeout": self.options.prompt_timeout,  # `send`'s default timeout starts from it
         }
 
     async def start(self) -> InstanceInfo:
@@ -197,32 +206,44 @@ class Runtime:
         from keybroker.core.bridge.server import running_bridge
 
         server_cm: Any = running_bridge(self._bridge, self.options.port)
+        paths = self.services.paths
         try:
             port = await server_cm.__aenter__()
         except BridgeError as exc:
-            other = read_instance(self.services.paths)
+            other = read_instance(paths)
             if other is not None and other.pid != os.getpid():
                 who = f"another Keybroker (pid {other.pid}) serves {other.url}"
                 exc.hint = f"{who}; quit it, or pick another port in Settings"
+            else:  # this process runs on, its bridge stopped: say so where the CLI looks
+                self._hold(BridgeState.STOPPED, other)
             raise
         self._server_cm = server_cm
-        self.instance = write_instance(self.services.paths, port)
-        self.started_at = time.time()
+        self.started_at = self.started_at or time.time()
+        self.instance = write_instance(paths, port, started=self.started_at)
         log.info("bridge listening on %s (%s)", self.instance.url, self.services.vault.describe())
         return self.instance
 
     async def pause(self) -> None:
-        """Stop serving (open connections get the usual grace) and remove `instance.json`."""
+        """Stop serving (open connections get the usual grace); `instance.json` says it is paused."""
         if self._server_cm is None:
             return
         server_cm, self._server_cm = self._server_cm, None
         try:
             await server_cm.__aexit__(None, None, None)
         finally:
-            if self.services is not None:
-                remove_instance(self.services.paths)
+            self._hold(BridgeState.PAUSED, self.instance)
             self.instance = None
             log.info("bridge paused")
+
+    def _hold(self, bridge: BridgeState, last: InstanceInfo | None) -> None:
+        """Keep `instance.json` while this process runs without serving (`bridge` says why)."""
+        if self.services is None:
+            return
+        port = last.port if last is not None else self.options.port
+        if port == 0:  # never bound: no port to name
+            return
+        self.started_at = self.started_at or time.time()
+        write_instance(self.services.paths, port, bridge=bridge, started=self.started_at)
 
     async def stop(self) -> None:
         """Stop serving, remove `instance.json`, close everything; safe to call twice."""

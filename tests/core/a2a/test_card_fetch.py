@@ -55,7 +55,8 @@ def test_normalise_agent_url(given: str, base: str, card: str) -> None:
         ("http://", "no host"),
         ("http://user:pw@h/", "user name or password"),
         ("http://h/?token=x", "query or fragment"),
-        ("http://h:99999/", "not a valid URL"),
+        ("http://h:99999/", "not a valid URL: its port must be a number"),
+        ("http://h:x/", "not a valid URL: its port must be a number"),
         ("http://h/" + "a" * 3000, "longer than"),
     ],
 )
@@ -68,6 +69,16 @@ def test_refused_url_message_keeps_no_password() -> None:
     with pytest.raises(InvalidInputError) as info:
         normalise_agent_url("http://alice:hunter2@h/")
     assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "given", ["ghp_token-pasted-here", "ftp://ghp_token-pasted-here/", "http://h:ghp_x/"]
+)
+def test_refused_url_message_states_the_rule_not_the_text(given: str) -> None:
+    """A token pasted into the URL field must not come back in the error (or the log it lands in)."""
+    with pytest.raises(InvalidInputError) as info:
+        normalise_agent_url(given)
+    assert "ghp_" not in f"{info.value.message} {info.value.hint}"
 
 
 # fetch_card over httpx.MockTransport ----------------------------------------------------------------

@@ -203,3 +203,28 @@ def test_verify_over_a_locked_vault_is_a_vault_error_not_a_broken_chain(catalog:
     with pytest.raises(VaultLocked) as info:
         AuditLog(catalog, LockedHead()).verify()
     assert info.value.exit_code == 4
+
+
+def test_events_that_let_a_value_out_are_synced_to_the_disk_before_append_returns(
+    catalog: Catalog, head: MemoryHead
+) -> None:
+    audit = AuditLog(catalog, head)
+    seen: list[str] = []
+    catalog._conn.set_trace_callback(seen.append)
+    try:
+        for decision in (AuditDecision.RELEASED, AuditDecision.REVEALED, AuditDecision.LISTED):
+            seen.clear()
+            audit.append(decision, agent="demo", key="k")
+            synced = [s for s in seen if s.startswith(("PRAGMA synchronous", "BEGIN", "COMMIT"))]
+            if decision is AuditDecision.LISTED:  # the rest keep WAL's NORMAL (no sync per commit)
+                assert synced == ["BEGIN IMMEDIATE", "COMMIT"]
+            else:
+                assert synced == [
+                    "PRAGMA synchronous=FULL",
+                    "BEGIN IMMEDIATE",
+                    "COMMIT",
+                    "PRAGMA synchronous=NORMAL",
+                ]
+    finally:
+        catalog._conn.set_trace_callback(None)
+    assert catalog.query("PRAGMA synchronous")[0][0] == 1  # NORMAL again

@@ -292,6 +292,43 @@ async def test_two_hundred_concurrent_runs_see_one_prompt(services: Services, de
     assert grant.task_id == prompter.requests[0].task_id
 
 
+class CountingPrompter(ScriptedPrompter):
+    """A prompter that is also told how many runs wait on each prompt (the dialog shows it)."""
+
+    def __init__(self, *answers: Any, **kwargs: Any) -> None:
+        super().__init__(*answers, **kwargs)
+        self.waiters: dict[str, list[int]] = {}
+
+    def waiters_changed(self, prompt_id: str, waiters: int) -> None:
+        self.waiters.setdefault(prompt_id, []).append(waiters)
+
+
+@pytest.mark.asyncio
+async def test_the_prompter_hears_how_many_runs_wait_on_its_prompt(
+    services: Services, demo: AgentRecord
+) -> None:
+    services.secrets.set("github", SecretValue("ghp_shared"))
+    gate = asyncio.Event()
+    prompter = CountingPrompter(PromptAnswer.grant(GrantScope.TASK), gate=gate)
+    broker = make_broker(services, prompter)
+    runs = [
+        asyncio.create_task(fulfil(broker, demo, task_id=f"task-{n}", run_id=f"run-{n}")) for n in range(5)
+    ]
+    [request] = await prompter.wait_for_requests(1)
+    for _ in range(100):
+        if prompter.waiters.get(request.prompt_id, [0])[-1] == 5:
+            break
+        await asyncio.sleep(0)
+    assert prompter.waiters[request.prompt_id][-1] == 5
+    runs[0].cancel()  # one client gives up: one fewer waits on the answer
+    with pytest.raises(asyncio.CancelledError):
+        await runs[0]
+    assert prompter.waiters[request.prompt_id][-1] == 4
+    gate.set()
+    results = await asyncio.gather(*runs[1:])
+    assert all(revealed(r) == {"github": "ghp_shared"} for r in results)
+
+
 @pytest.mark.asyncio
 async def test_once_grant_is_spent(services: Services, demo: AgentRecord) -> None:
     shared = services.secrets.set("github", SecretValue("ghp_shared")).record

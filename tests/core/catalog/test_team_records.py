@@ -48,3 +48,12 @@ def test_an_older_catalog_is_migrated_with_its_rows(tmp_path: Path) -> None:
     (record,) = catalog.list_secrets()
     assert (record.secret_id, record.team) == ("sec_old", None)
     catalog.close()
+
+
+def test_a_teams_record_does_not_block_creating_the_users_own_shared_one(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "catalog.db", clock=FakeClock())
+    team = SecretRecord(secret_id="team:ops:K", key="K", owner=None, team="ops")
+    catalog.insert_secret(team, state="ready")
+    assert catalog.claim_new_secret(SecretRecord(secret_id="sec_new", key="K", owner=None))
+    assert not catalog.claim_new_secret(SecretRecord(secret_id="sec_again", key="K", owner=None))
+    catalog.close()

@@ -88,3 +88,15 @@ class VaultBackendContract:
         assert self.backend.get_password(self.service, "b") == "2"
         assert self.backend.get_password(other, "a") == "3"
         assert self.backend.get_password(other, "b") is None
+
+    def test_accounts_lists_what_one_service_holds(self) -> None:
+        """Keybroker's own backends search the vault (doctor and purge find what no catalog row names)."""
+        lister = getattr(self.backend, "accounts", None)
+        assert callable(lister), "Keybroker's own backends can list a service's entries"
+        assert lister(self.service) == []
+        for account in ("b", UNICODE, "a#1.0"):
+            self.store(account, "v")
+        self.store("c", "v", service=self.service + "-other")
+        assert lister(self.service) == sorted(["b", UNICODE, "a#1.0"])
+        self.backend.delete_password(self.service, "b")
+        assert lister(self.service) == sorted([UNICODE, "a#1.0"])

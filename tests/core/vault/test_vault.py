@@ -810,3 +810,19 @@ async def test_fifty_concurrent_async_tasks(chunked: Vault) -> None:
         assert got == SecretValue(value)
 
     await asyncio.gather(*(one(i) for i in range(50)))
+
+
+def test_accounts_come_from_the_backends_search_or_none_where_it_cannot_list() -> None:
+    with Vault(MemoryKeyring(), service="svc") as vault:
+        vault.set("sec_1", "x")
+        vault.set("sec_2", "y")
+        assert vault.accounts() == ["sec_1", "sec_2"]
+        assert vault.delete_entries(["sec_1", "sec_9"]) == 1
+        assert vault.accounts() == ["sec_2"]
+    # keyring's macOS and Windows backends have no search: only the catalog knows what is there.
+    with Vault(ScriptedKeyring(), service="svc") as vault:
+        vault.set("sec_1", "x")
+        assert vault.accounts() is None
+    locked = RaisingKeyring(kerr.KeyringLocked("locked"))
+    with Vault(locked, service="svc") as vault, pytest.raises(VaultLocked):
+        vault.delete_entries(["sec_1"])

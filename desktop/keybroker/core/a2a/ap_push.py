@@ -114,8 +114,7 @@ def _credentials(svc: Stores, agent: AgentRecord, caller: str) -> Credentials | 
             released.append(decision.secret)
         found = build_credentials(schemes, values) if len(values) == len(schemes) else None
         if found is not None:
-            for record in released:
-                svc.catalog.record_use(record.secret_id)
+            for record in released:  # audited before they are used
                 svc.audit.append(
                     AuditDecision.RELEASED,
                     agent=agent.slug,
@@ -125,6 +124,7 @@ def _credentials(svc: Stores, agent: AgentRecord, caller: str) -> Credentials | 
                     caller=caller,
                     detail="push-secrets: credential for the agent's AP secrets API",
                 )
+                svc.catalog.record_use(record.secret_id)
             return found
     return None
 
@@ -212,16 +212,17 @@ def push_secrets(svc: Stores, slug: str, *, caller: str, client: httpx.Client | 
     http = client or httpx.Client(trust_env=False, follow_redirects=False, timeout=_TIMEOUT)
     try:
         remote = _Remote(http, agent, _credentials(svc, agent, caller))
+        if records:
+            # The agent answers, and takes the credentials, before a value is audited and sent: a
+            # refused or unreachable agent costs no `released` event for a value that never left.
+            remote.listed()
         pushed: list[str] = []
         for record in records:
             value = svc.vault.get(record.secret_id)
             if value is None:
                 skipped.append((record.key, "the vault holds no value for it"))
                 continue
-            remote_id = remote.add(record.key, value)
-            now = svc.catalog.clock.now()
-            svc.catalog.record_push(ApPush(slug, record.key, record.secret_id, remote_id, now))
-            svc.catalog.record_use(record.secret_id, now)
+            # Audited (on the disk) before the value leaves: a full disk stops the push here.
             svc.audit.append(
                 AuditDecision.RELEASED,
                 agent=slug,
@@ -231,6 +232,10 @@ def push_secrets(svc: Stores, slug: str, *, caller: str, client: httpx.Client | 
                 caller=caller,
                 detail=f"pushed to the agent's AP secrets API at {url}",
             )
+            remote_id = remote.add(record.key, value)
+            now = svc.catalog.clock.now()
+            svc.catalog.record_push(ApPush(slug, record.key, record.secret_id, remote_id, now))
+            svc.catalog.record_use(record.secret_id, now)
             pushed.append(record.key)
         listed = remote.listed()
         deleted = _delete_revoked(svc, remote, listed, {r.key for r in records}, skipped, caller)

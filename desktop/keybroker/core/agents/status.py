@@ -101,8 +101,14 @@ class AgentStatus:
 
 
 def bridged_url(slug: str, port: int) -> str:
-    """Where A2A clients point instead of the agent."""
-    return f"http://127.0.0.1:{port}/agents/{slug}"
+    """Where A2A clients point instead of the agent, as shown everywhere: with a trailing slash.
+
+    The JS SDK's `ClientFactory.createFromUrl` reads `new URL('.well-known/agent-card.json', base)`
+    (PROTOCOL pitfall 25): without the slash it would fetch `/agents/.well-known/...`. Python's
+    `A2ACardResolver` takes either form; the bridge answers JSON-RPC at both (INTERFACES "Bridge").
+    The card's own interface URLs stay without it.
+    """
+    return f"http://127.0.0.1:{port}/agents/{slug}/"
 
 
 def scheme_summary(s: SecurityScheme) -> str:

@@ -29,7 +29,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import compile_path
 
 from keybroker import __version__
-from keybroker.core.api import agents, ap_secrets, audit, grants, secrets, system, versions
+from keybroker.core.api import agents, ap_secrets, audit, grants, prompts, secrets, system, versions
 from keybroker.core.api.auth import TokenGate, TokenHolder, require_token
 from keybroker.core.api.context import ApiContext
 from keybroker.core.api.errors import CatchAll, guard_responses, install_error_handlers
@@ -106,6 +106,7 @@ def create_api(
     api = APIRouter(prefix=API_PREFIX, dependencies=checks, responses=guard_responses())
     routers = (
         system.router,
+        prompts.router,
         agents.router,
         secrets.router,
         versions.router,

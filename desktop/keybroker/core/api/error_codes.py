@@ -20,6 +20,7 @@ from keybroker.core.errors import (
     NoVersionsError,
     PolicyDenied,
     ReadOnlySecretError,
+    SecretBusyError,
     TaskFailed,
     UsageError,
     VaultConflict,
@@ -41,6 +42,7 @@ INTERNAL_CODE = "internal"
 _STATUS: tuple[tuple[type[KeybrokerError], int], ...] = (
     (InvalidInputError, 422),
     (AmbiguousSecretError, 409),  # the request is fine; the catalog holds several matches
+    (SecretBusyError, 409),  # the request is fine; another writer holds the secret right now
     (ReadOnlySecretError, 409),  # the request is fine; the secret is a team's, managed elsewhere
     (NoVersionsError, 409),  # the request is fine; this vault keeps no versions
     (VaultConflict, 409),  # the request is fine; another client changed the value meanwhile

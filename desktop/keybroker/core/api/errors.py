@@ -3,7 +3,9 @@
 
 - `KeybrokerError` -> its status (error_codes.py), code and exit code;
 - request validation -> 422 `invalid_input` naming each field, never echoing its input (it may be
-  a secret value: FastAPI's own handler would send it back);
+  a secret value: FastAPI's own handler would send it back); a field checked by the core's own rule
+  (fields.py's `RULE_ERROR`: an agent's URL) answers in that rule's words and hint, so the CLI says
+  the same with a running app as without;
 - Starlette's 404/405 -> the same shape;
 - anything else -> 500 `internal`, logged with its type (core errors never carry a value).
 """
@@ -22,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keybroker.core.api.error_codes import INTERNAL_CODE, error_code, http_status
+from keybroker.core.api.fields import RULE_ERROR
 from keybroker.core.api.schemas import ErrorResponse, GuardError
 from keybroker.core.errors import KeybrokerError
 
@@ -141,7 +144,19 @@ def _where(loc: list[str | int]) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    fields = [_field_error(e) for e in exc.errors()]
+    errors = exc.errors()
+    fields = [_field_error(e) for e in errors]
+    if errors and all(e["type"] == RULE_ERROR for e in errors):
+        # The core's own sentences (they state the rule, never the input) and the first hint.
+        hints = [str(e.get("ctx", {}).get("hint") or "") for e in errors]
+        return error_json(
+            422,
+            "invalid_input",
+            "; ".join(str(e["msg"]) for e in errors),
+            exit_code=2,
+            hint=next((h for h in hints if h), None),
+            fields=fields,
+        )
     parts = [f"{_where(f['loc'])}: {f['msg']}" for f in fields]
     return error_json(
         422,

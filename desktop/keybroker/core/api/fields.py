@@ -4,7 +4,8 @@
 Every rule is also in the schema (`/openapi.json`), so a client, or a fuzzer, knows what is valid
 before asking. Strings that reach the catalog must be valid Unicode (JSON allows a lone surrogate;
 neither SQLite nor a vault stores one), so every text goes through `Text`. Failures state the rule,
-never the input: a value pasted into the wrong field must not come back in the error.
+never the input: a value pasted into the wrong field must not come back in the error. Where the core
+has its own check for a field (an agent's URL), the field runs it first and fails in its words.
 """
 
 from __future__ import annotations
@@ -12,14 +13,19 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, SecretStr
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
+from pydantic_core import PydanticCustomError
 
 from keybroker.core.agents.registry import SLUG_RE
+from keybroker.core.agents.url import EXAMPLE, normalise_agent_url
+from keybroker.core.errors import InvalidInputError
 from keybroker.core.models import MAX_KEY_LENGTH, MAX_VALUE_BYTES
 
 __all__ = [
     "MAX_URL_LENGTH",
+    "RULE_ERROR",
     "URL_PATTERN",
+    "AgentUrl",
     "Description",
     "Key",
     "Name",
@@ -65,6 +71,35 @@ def anchored(pattern: str) -> dict[str, Any]:
     return {"pattern": pattern, "not": {"pattern": "\n"}}
 
 
+#: The error type of a field whose rule has its own sentence (and hint) for people: errors.py answers
+#: with that sentence as the message, as the CLI says it without a running app.
+RULE_ERROR = "rule"
+_URL_SHAPE = re.compile(URL_PATTERN)
+
+
+def rule_error(message: str, hint: str | None) -> PydanticCustomError:
+    """A validation error carrying the sentence and the hint core's own check gives."""
+    return PydanticCustomError(RULE_ERROR, "{message}", {"message": message, "hint": hint or ""})
+
+
+def _agent_url(value: object) -> object:
+    """The agent URL rules of `normalise_agent_url`, in its words, before the schema's pattern."""
+    if not isinstance(value, str):
+        return value  # the type check says so
+    if value != value.strip():
+        raise rule_error("agent URL has spaces or line breaks around it", "send it without them")
+    try:
+        normalise_agent_url(value)
+    except InvalidInputError as exc:
+        raise rule_error(exc.message, exc.hint) from None
+    if not _URL_SHAPE.fullmatch(value):
+        raise rule_error(
+            "agent URL must be http(s)://host[:port][/path] with a host name, an IPv4 address or [::1]",
+            EXAMPLE,
+        )
+    return value
+
+
 def _no_control_characters(text: str) -> str:
     if re.search(CONTROL_CHARACTER, text):
         raise ValueError("must not contain control characters")
@@ -99,6 +134,11 @@ Slug = Annotated[
         description="An agent's slug: lower-case letters, digits and inner hyphens.",
         json_schema_extra=anchored(SLUG_RE.pattern),
     ),
+]
+AgentUrl = Annotated[
+    Text,
+    Field(max_length=MAX_URL_LENGTH, pattern=URL_PATTERN, json_schema_extra=anchored(URL_PATTERN)),
+    BeforeValidator(_agent_url),
 ]
 Name = Annotated[Text, Field(max_length=MAX_NAME_LENGTH)]
 Description = Annotated[Text, Field(max_length=MAX_DESCRIPTION_LENGTH)]

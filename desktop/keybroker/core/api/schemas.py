@@ -9,22 +9,19 @@ A secret's value arrives as `SecretStr` (fields.py): masked in reprs, and part o
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from keybroker.core.api.fields import (
-    MAX_URL_LENGTH,
-    URL_PATTERN,
+    AgentUrl,
     Description,
     Key,
     Name,
     SchemeName,
     Slug,
-    Text,
     Value,
-    anchored,
 )
 from keybroker.core.models import AuditDecision, GrantScope
 
@@ -43,6 +40,7 @@ __all__ = [
     "GrantOut",
     "GuardError",
     "LockOut",
+    "PromptOut",
     "SchemeStatusOut",
     "SecretDetailOut",
     "SecretKey",
@@ -105,10 +103,7 @@ class GuardError(BaseModel):
 class AgentAddIn(_In):
     """Add an agent: Keybroker fetches its card."""
 
-    url: Annotated[
-        Text,
-        Field(max_length=MAX_URL_LENGTH, pattern=URL_PATTERN, json_schema_extra=anchored(URL_PATTERN)),
-    ] = Field(description="The agent's base URL or its agent-card.json URL (http or https).")
+    url: AgentUrl = Field(description="The agent's base URL or its agent-card.json URL (http or https).")
     slug: Slug | None = Field(default=None, description="The name in bridged URLs (default: from the card).")
     require_token: bool = Field(default=False, description="Callers of the bridged agent need the API token.")
 
@@ -362,3 +357,16 @@ class StatusOut(BaseModel):
     details: dict[str, Any] = Field(
         default_factory=dict, description="Whatever the app adds (tray state...)."
     )
+
+
+class PromptOut(BaseModel):
+    """A prompt waiting for the user: who asks, for which keys, until when (never a value)."""
+
+    prompt_id: str
+    agent: str = Field(description="The asking agent's slug.")
+    keys: list[str]
+    phase: Literal["preflight", "runtime"] = Field(
+        description="`preflight`: before the message is forwarded; `runtime`: asked during the task."
+    )
+    created: float
+    deadline: float = Field(description="When the prompt declines by itself (epoch seconds; 0: never).")

@@ -3,7 +3,9 @@
 Each row's hash covers its fields and the previous row's hash, so an edited, deleted or reordered
 row breaks the chain. The head (count and last hash) is also kept in the vault after every append,
 so cutting events off the end is caught too (head.py). Appends run under `BEGIN IMMEDIATE` and the head
-is written before the commit, so the app and the CLI never fork the chain or leave a stale head.
+is written before the commit, so the app and the CLI never fork the chain or leave a stale head. An
+event that lets a value out is synced to the disk before `append` returns (fail closed: no event on
+the disk, no value out).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from keybroker.core.models import AuditDecision, AuditEvent, from_json
 log = logging.getLogger("keybroker.audit")
 
 GENESIS = "0" * 64
+
+#: Decisions whose event must be on the disk before the value leaves Keybroker.
+_LETS_A_VALUE_OUT = frozenset({AuditDecision.RELEASED, AuditDecision.REVEALED})
 
 #: Every column but the event's own hash goes into that hash, in table order.
 _HASHED = AUDIT_ROWS.names[:-1]
@@ -117,8 +122,13 @@ class AuditLog:
         caller: str | None = None,
         detail: str | None = None,
     ) -> AuditEvent:
-        """Append one event; the head goes to the vault before the row commits."""
-        with self._catalog.transaction() as conn:
+        """Append one event; the head goes to the vault before the row commits.
+
+        An event that lets a value out (`released`, `revealed`) is on the disk when this returns
+        (`Database.transaction(durable=True)`): its caller hands the value over only after that, and
+        a failure (a full disk) raises, so the value stays in."""
+        durable = decision in _LETS_A_VALUE_OUT
+        with self._catalog.transaction(durable=durable) as conn:
             last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             seq = 1 if last is None else int(last[0]) + 1
             fields: dict[str, Any] = {
@@ -193,6 +203,16 @@ class AuditLog:
         rows = self._catalog.query("SELECT DISTINCT agent FROM audit WHERE agent IS NOT NULL")
         return {str(r[0]) for r in rows}
 
+    def _table_problem(self) -> str | None:
+        """What is wrong with the `audit` table itself (dropped, or columns removed), if anything."""
+        columns = {str(row[1]) for row in self._catalog.query("PRAGMA table_info(audit)")}
+        if not columns:
+            return "the audit table is gone (dropped): its events cannot be checked"
+        missing = [name for name in AUDIT_ROWS.names if name not in columns]
+        if missing:
+            return f"the audit table was altered: column(s) {', '.join(missing)} are gone"
+        return None
+
     def verify(self) -> AuditReport:
         """Recompute the chain and compare its end with the head in the vault.
 
@@ -201,6 +221,9 @@ class AuditLog:
         problems: list[str] = []
         warnings: list[str] = []
         self.flush()
+        altered = self._table_problem()
+        if altered is not None:  # tampering too: the events are gone or unreadable
+            return AuditReport(ok=False, count=0, head=GENESIS, problems=(altered,), warnings=())
         rows = self._catalog.query(f"SELECT {AUDIT_ROWS.columns} FROM audit ORDER BY seq")
         prev = GENESIS
         expected_seq = 1

@@ -5,7 +5,8 @@ Mounted by app.py at `/agents/<slug>`, it serves (paths relative to that prefix)
 - `GET /.well-known/agent-card.json`: the bridged card (`create_agent_card_routes`);
 - `POST /`: JSON-RPC, 0.3 and 1.0 method families (`jsonrpc_route.py`);
 - HTTP+JSON: `/message:send`, `/message:stream`, `/tasks/...` (1.0) and `/v1/...` (0.3)
-  (`create_rest_routes(..., enable_v0_3_compat=True)`).
+  (`create_rest_routes(..., enable_v0_3_compat=True)`; the 0.3 streams check their body and the
+  agent before they start: rest_v03.py).
 Unknown paths and methods answer JSON, a body that is not UTF-8 a JSON 400 (`Utf8Body`), and an
 unexpected exception a JSON 500 without a traceback.
 """
@@ -28,7 +29,8 @@ from keybroker.core.bridge.guard import replay_body, send_json_error
 from keybroker.core.bridge.handler import BridgeHandler
 from keybroker.core.bridge.jsonrpc_route import BridgeContextBuilder, jsonrpc_route
 from keybroker.core.bridge.ports import CallerLookup, SecretSource
-from keybroker.core.bridge.released import ValueForms
+from keybroker.core.bridge.released import Recall, ValueForms
+from keybroker.core.bridge.rest_v03 import checked_v03_streams
 from keybroker.core.bridge.upstream import Upstream, UpstreamLimits
 from keybroker.core.models import AgentRecord
 
@@ -117,16 +119,23 @@ def build_channel(
     transport: httpx.AsyncBaseTransport | None = None,
     follow_streams: bool = False,
     released: ValueForms | None = None,
+    recall: Recall | None = None,
 ) -> AgentChannel:
     """Everything needed to bridge `record` on `port`. Raises `InvalidCardError` for a bad card.
 
-    `released`: the values released to the agent so far, shared with its other channels (app.py).
+    `released`: the values released to the agent so far, shared with its other channels (app.py);
+    `recall`: those released before this process or the last lock, rebuilt (shared too).
     """
     agent_card = upstream_card(record.card_json)
     base_url = bridged_base_url(port, record.slug)
     card = bridged_card(agent_card, base_url, require_token=record.require_token)
     upstream = Upstream(
-        agent_card, slug=record.slug, limits=limits, transport=transport, follow_streams=follow_streams
+        agent_card,
+        slug=record.slug,
+        limits=limits,
+        transport=transport,
+        follow_streams=follow_streams,
+        probe_url=record.card_url,
     )
 
     handler = BridgeHandler(
@@ -136,11 +145,14 @@ def build_channel(
         bridged_card=lambda extended: bridged_card(extended, base_url, require_token=record.require_token),
         caller=caller,
         released=released,
+        recall=recall,
     )
     routes = [
         *create_agent_card_routes(card),
         jsonrpc_route(handler, "/"),
-        *create_rest_routes(handler, BridgeContextBuilder(), enable_v0_3_compat=True),
+        *checked_v03_streams(
+            create_rest_routes(handler, BridgeContextBuilder(), enable_v0_3_compat=True), upstream
+        ),
     ]
     app = Starlette(
         routes=routes,

@@ -6,18 +6,21 @@
         ...
     await app.aclose()
 
-Layers, outermost first: `LocalhostGuard` (Host, Origin, OPTIONS, body size), `SseKeepAlive`, then
-the router here: it looks the slug up (`lookup(slug) -> AgentRecord | None`, so no catalog is needed),
-answers 404 JSON for an unknown one, checks the API token for agents added with `--require-token`
-(the card stays public), and hands the request to that agent's channel (agent_app.py) with the
-prefix moved into `root_path`. `POST /agents/<slug>` and `POST /agents/<slug>/` both reach
-JSON-RPC, with no redirect. Anything outside `/agents/` goes to `fallback` (the management API
-mounts there) or gets a 404.
+Layers, outermost first: `LocalhostGuard` (Host, Origin, OPTIONS, body size and time), `SseKeepAlive`,
+then the router here: it caps the agent requests in flight (503 past `max_agent_requests`, so the
+management API keeps connections to answer on), looks the slug up (`lookup(slug) -> AgentRecord |
+None`, so no catalog is needed), answers 404 JSON for an unknown one, checks the API token for agents
+added with `--require-token` (the card stays public), and hands the request to that agent's channel
+(agent_app.py) with the prefix moved into `root_path`; a client that goes away cancels its request
+(disconnect.py). `POST /agents/<slug>` and `POST /agents/<slug>/` both reach JSON-RPC, with no
+redirect. Anything outside `/agents/` goes to `fallback` (the management API mounts there) or gets a
+404.
 
 Channels are built on first use and rebuilt when the agent's record changes (new card, URL, token
 requirement); a replaced channel's connection pool closes once its last request ends. What the
 bridge released to an agent (released.py) is kept per slug here, so a rebuilt channel still cuts
-it from answers about earlier tasks; it is dropped whenever the broker locks (`LockWatch`).
+it from answers about earlier tasks; it is dropped whenever the broker locks (`LockWatch`), and
+rebuilt from the broker before the agent's next answer (`ReleaseHistory`).
 
 Nothing of a2a-sdk is imported until a request first needs a channel (DESIGN §7: the app idles
 without it, ~20 MB and ~0.7 s of imports saved at start). The guard, the 404s, the token check and
@@ -37,7 +40,9 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from keybroker.core.bridge.caller import PEER_CALLERS
-from keybroker.core.bridge.guard import LocalhostGuard, bearer_ok, send_json_error
+from keybroker.core.bridge.connections import ConnectionLimits
+from keybroker.core.bridge.disconnect import cancel_on_disconnect
+from keybroker.core.bridge.guard import BODY_TIMEOUT_SECONDS, LocalhostGuard, bearer_ok, send_json_error
 from keybroker.core.bridge.keepalive import DEFAULT_KEEPALIVE_SECONDS, SseKeepAlive
 from keybroker.core.bridge.limits import UpstreamLimits
 from keybroker.core.bridge.ports import AgentLookup, CallerLookup, LockWatch, SecretSource
@@ -84,6 +89,8 @@ class BridgeApp:
         follow_streams: bool = False,
         agent_apps: Mapping[str, ASGIApp] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_agent_requests: int | None = None,
+        body_timeout: float = BODY_TIMEOUT_SECONDS,
     ) -> None:
         """Build the app; nothing is served or connected until requests come.
 
@@ -97,6 +104,9 @@ class BridgeApp:
         slug), and does its own authentication, then answers unknown slugs itself (a 401 comes
         before a 404, so an anonymous caller learns nothing about which agents exist).
         `transport` replaces the network for every upstream (tests: `httpx.ASGITransport`).
+        `max_agent_requests`: requests under `/agents/` served at once, 503 past it (default: below
+        the server's connection cap, connections.py, so the management API stays reachable).
+        `body_timeout`: seconds a request body may take to arrive (408 past it).
         """
         self._lookup = lookup
         self._secrets = secrets
@@ -115,7 +125,9 @@ class BridgeApp:
         self._closing: set[asyncio.Task[None]] = set()
         self._build: Callable[..., AgentChannel] | None = None
         self._building = asyncio.Lock()
-        self._asgi = LocalhostGuard(SseKeepAlive(self._route, interval=keepalive))
+        self._max_agent_requests = max_agent_requests or ConnectionLimits().agent_requests
+        self._agent_requests = 0
+        self._asgi = LocalhostGuard(SseKeepAlive(self._route, interval=keepalive), body_timeout=body_timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._asgi(scope, receive, send)
@@ -153,6 +165,18 @@ class BridgeApp:
         if not slug:
             await send_json_error(send, 404, "not_found", "no agent slug in the path: /agents/<slug>")
             return
+        if self._agent_requests >= self._max_agent_requests:
+            log.warning("bridge: %d agent requests in flight; another was refused", self._agent_requests)
+            busy = f"the bridge serves {self._max_agent_requests} agent requests at once; try again shortly"
+            await send_json_error(send, 503, "busy", busy, [(b"retry-after", b"1")])
+            return
+        self._agent_requests += 1
+        try:
+            await self._agent(scope, receive, send, slug, tail)
+        finally:
+            self._agent_requests -= 1
+
+    async def _agent(self, scope: Scope, receive: Receive, send: Send, slug: str, tail: str) -> None:
         try:
             record = self._lookup(slug)
         except Exception as exc:  # a catalog failure must not become a bare 500
@@ -192,7 +216,7 @@ class BridgeApp:
         child["path"] = prefix + sub_path
         channel.active += 1
         try:
-            await channel.app(child, receive, send)
+            await cancel_on_disconnect(channel.app, child, receive, send)
         finally:
             channel.active -= 1
             if channel.retired and channel.active == 0:
@@ -233,6 +257,7 @@ class BridgeApp:
             transport=self._transport,
             follow_streams=self._follow_streams,
             released=self.released.of(record.slug),
+            recall=self.released.recall(record.slug),
         )
         self._channels[record.slug] = channel
         if current is not None:

@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """Literal values the bridge released are cut out of every string going back (a second layer after
-masking.py), in case an agent quotes one in text, data or an error message.
+masking.py), in case an agent quotes one in text, data, raw bytes, a metadata key or an error message.
 
 handler.py says which values. Each value is cut in the forms an agent echoing it would likely use
-(forms.py: JSON-escaped, percent-encoded, base64, hex), and across the boundary of consecutive text parts
-of one message or artifact (a value split over two parts reads whole to a client joining them).
-`clean_proto` masks (masking.py) and cuts in one walk over a message (the handler's path). Building the
-forms costs more than cutting them: callers that cut often pass a `Cut` made once (`forms.cut_list`).
+(forms.py: JSON-escaped, percent-encoded, base64 after any prefix, hex; in any case), inside raw bytes
+(`Part.raw`, which JSON shows in base64), in the keys of metadata and data, and across the pieces a
+client joins (pieces.py: the text parts of a message or artifact, data parts between them included;
+the messages and artifacts of a task). `clean_proto` masks (masking.py) and cuts in one walk over a
+message (the handler's path). Building the forms costs more than cutting them: callers that cut often
+pass a `Cut` made once (`forms.cut_list`).
 """
 
 from __future__ import annotations
@@ -20,85 +22,74 @@ from google.protobuf.descriptor import FieldDescriptor  # type: ignore[import-un
 from google.protobuf.message import Message as ProtoMessage  # type: ignore[import-untyped]
 from google.protobuf.struct_pb2 import Struct, Value  # type: ignore[import-untyped]
 
-from keybroker.core.bridge.forms import MIN_SCRUB_LENGTH, Cut, cut_list, held_tail
+from keybroker.core.bridge.forms import MIN_SCRUB_LENGTH, Cut, cut_list, fold, held_tail
 from keybroker.core.bridge.masking import mask_proto, mask_struct, mask_value
+from keybroker.core.bridge.pieces import cut_across, cut_joins, part_pieces, task_joins
 from keybroker.core.bridge.proto_walk import MAX_DEPTH, Visitor, is_repeated, walk
 from keybroker.core.models import MASK
 
 __all__ = ["clean_proto", "scrub_proto", "scrub_quoted", "scrub_text"]
 
 
+#: A2A's Task and ListTasks answer, by protobuf name (a2a-sdk is not imported here).
+_TASK, _TASK_LIST = "lf.a2a.v1.Task", "lf.a2a.v1.ListTasksResponse"
+
+
 def _scrubbable(values: Collection[str]) -> Cut:
     return values if isinstance(values, Cut) else cut_list(values)
 
 
-def _cut(text: str, values: Sequence[str]) -> str:
-    for value in values:
-        if value in text:
-            text = text.replace(value, MASK)
-    return text
+def _cut(text: str, values: Cut) -> str:
+    """`text` with every text of `values` (folded forms) masked, matched case-insensitively."""
+    folded = fold(text)
+    if not values.occurs_in(folded):
+        return text
+    out: list[str] = []
+    pos = 0
+    for start, end in values.spans(folded):
+        out.append(text[pos:start])
+        out.append(MASK)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
-def _spans(text: str, values: Sequence[str]) -> list[tuple[int, int]]:
-    """Where `values` occur in `text`, longest first, without overlaps; sorted."""
-    found: list[tuple[int, int]] = []
-    for value in values:
-        start = text.find(value)
-        while start != -1:
-            end = start + len(value)
-            if all(end <= s or start >= e for s, e in found):
-                found.append((start, end))
-            start = text.find(value, start + 1)
-    return sorted(found)
+def _cut_bytes(data: bytes, values: Cut) -> bytes:
+    """`data` (read as UTF-8, other bytes kept as they are) with every value masked."""
+    text = data.decode("utf-8", "surrogateescape")
+    new = _cut(text, values)
+    return data if new is text else new.encode("utf-8", "surrogateescape")
 
 
-def _cut_across(texts: list[str], values: Sequence[str]) -> list[str] | None:
-    """`texts` (consecutive parts, each cut already) with what spans their boundaries cut; None: nothing.
-
-    The part where a value starts gets the MASK, the parts it runs on into lose their share of it, so
-    the parts keep their number and order and their joined text reads as if it was cut whole.
-    """
-    joined = "".join(texts)
-    if not any(value in joined for value in values):
-        return None
-    spans = _spans(joined, values)
-    result: list[str] = []
-    start = 0
-    for text in texts:
-        end = start + len(text)
-        pieces: list[str] = []
-        pos = start
-        for s, e in spans:
-            if e <= pos or s >= end:
-                continue
-            if s > pos:
-                pieces.append(joined[pos:s])
-            if s >= start:
-                pieces.append(MASK)
-            pos = min(e, end)
-        if pos < end:
-            pieces.append(joined[pos:end])
-        result.append("".join(pieces))
-        start = end
-    return result
+def _cut_keys(struct: Struct, values: Cut) -> bool:
+    """Rename every key of `struct` holding a value (an agent may echo one as a JSON key)."""
+    renamed = [(key, _cut(key, values)) for key in struct.fields]
+    renamed = [(old, new) for old, new in renamed if new != old]
+    for old, new in renamed:
+        target, n = new, 1
+        while target in struct.fields:  # two keys cut to the same text: keep both
+            n += 1
+            target = f"{new}#{n}"
+        struct.fields[target].CopyFrom(struct.fields[old])
+        del struct.fields[old]
+    return bool(renamed)
 
 
-def _cut_parts(parts: Sequence[Any], values: Sequence[str]) -> bool:
-    changed = False
-    run: list[Any] = []
-    for part in [*parts, None]:
-        if part is not None and part.WhichOneof("content") == "text":
-            run.append(part)
-            continue
-        if len(run) > 1:
-            new = _cut_across([p.text for p in run], values)
-            if new is not None:
-                for item, text in zip(run, new, strict=True):
-                    if item.text != text:
-                        item.text = text
-                        changed = True
-        run = []
-    return changed
+def _cut_parts(parts: Sequence[Any], values: Cut) -> bool:
+    """What spans the text (and raw) parts of one message or artifact, data parts between included."""
+    return cut_across(part_pieces(parts), values)
+
+
+def _cut_payload_joins(message: ProtoMessage, values: Cut) -> bool:
+    """What spans the messages and artifacts of a task (pieces.task_joins), in a task or a task list."""
+    name = message.DESCRIPTOR.full_name
+    if name == _TASK:
+        tasks = [message]
+    elif name == _TASK_LIST:
+        tasks = list(message.tasks)
+    else:
+        return False
+    return any([cut_joins(task_joins(task), values) for task in tasks])
 
 
 def scrub_text(text: str, values: Collection[str]) -> str:
@@ -137,7 +128,7 @@ def scrub_quoted(text: str, values: Collection[str]) -> str:
     return _QUOTED.sub(lambda m: _scrub_literal(m, cut), _cut(text, cut))
 
 
-def _scrub_value(value: Value, values: Sequence[str], depth: int) -> bool:
+def _scrub_value(value: Value, values: Cut, depth: int) -> bool:
     if depth > MAX_DEPTH:
         return False
     kind = value.WhichOneof("kind")
@@ -148,21 +139,44 @@ def _scrub_value(value: Value, values: Sequence[str], depth: int) -> bool:
             return True
         return False
     if kind == "struct_value":
-        return any([_scrub_value(v, values, depth + 1) for v in value.struct_value.fields.values()])
+        return _scrub_struct(value.struct_value, values, depth)
     if kind == "list_value":
         return any([_scrub_value(v, values, depth + 1) for v in value.list_value.values])
     return False
 
 
+def _scrub_struct(struct: Struct, values: Cut, depth: int) -> bool:
+    renamed = _cut_keys(struct, values)
+    return any([_scrub_value(v, values, depth + 1) for v in struct.fields.values()]) or renamed
+
+
 class _Scrubber(Visitor):
-    def __init__(self, cut: Sequence[str]) -> None:
+    def __init__(self, cut: Cut) -> None:
         self.cut = cut
 
     def parts(self, parts: Sequence[Any]) -> bool:
         return _cut_parts(parts, self.cut)
 
+    def struct(self, struct: Struct, depth: int) -> bool:
+        return _scrub_struct(struct, self.cut, depth)
+
     def value(self, value: Value, depth: int) -> bool:
         return _scrub_value(value, self.cut, depth)
+
+    def raw(self, owner: ProtoMessage, field: FieldDescriptor, value: Any) -> bool:
+        if is_repeated(field):
+            changed = False
+            for i, item in enumerate(value):
+                new = _cut_bytes(item, self.cut)
+                if new is not item:
+                    value[i] = new
+                    changed = True
+            return changed
+        new = _cut_bytes(value, self.cut)
+        if new is value:
+            return False
+        setattr(owner, field.name, new)
+        return True
 
     def text(self, owner: ProtoMessage, field: FieldDescriptor, value: Any) -> bool:
         if is_repeated(field):
@@ -186,7 +200,8 @@ def scrub_proto(message: ProtoMessage, values: Collection[str]) -> bool:
     cut = _scrubbable(values)
     if not cut:
         return False
-    return walk(message, 0, _Scrubber(cut), texts=True)
+    changed = walk(message, 0, _Scrubber(cut), texts=True)
+    return _cut_payload_joins(message, cut) or changed
 
 
 class _Cleaner(_Scrubber):
@@ -194,7 +209,7 @@ class _Cleaner(_Scrubber):
 
     def struct(self, struct: Struct, depth: int) -> bool:
         masked = mask_struct(struct, depth)
-        return any([_scrub_value(v, self.cut, depth + 1) for v in struct.fields.values()]) or masked
+        return _scrub_struct(struct, self.cut, depth) or masked
 
     def value(self, value: Value, depth: int) -> bool:
         masked = mask_value(value, depth)
@@ -209,4 +224,5 @@ def clean_proto(message: ProtoMessage, values: Collection[str] = ()) -> bool:
     cut = _scrubbable(values)
     if not cut:
         return mask_proto(message)
-    return walk(message, 0, _Cleaner(cut), texts=True)
+    changed = walk(message, 0, _Cleaner(cut), texts=True)
+    return _cut_payload_joins(message, cut) or changed

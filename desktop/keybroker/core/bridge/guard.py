@@ -9,7 +9,8 @@ Other local processes and web pages can reach loopback, so before anything else 
   the methods the path really has: the app behind is asked (an OPTIONS request with no body, whose
   own answer is dropped; routers answer it with their 405 before any endpoint runs), and only its
   `Allow` is kept. A path the app does not know gets no `Allow`;
-- a body over 1 MiB gets 413, whether announced by `Content-Length` or counted while it streams in.
+- a body over 1 MiB gets 413, whether announced by `Content-Length` or counted while it streams in;
+  one that has not arrived in full within 30 s gets 408 (a slow body would hold its connection).
 The body is read here in full (it is at most 1 MiB) and replayed to the app, so a 413 is always a
 clean answer rather than a half-read request. Errors are small JSON objects saying what was wrong.
 
@@ -28,9 +29,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keybroker.core.models import SecretValue
 
-__all__ = ["LOOPBACK_NAMES", "MAX_BODY_BYTES", "LocalhostGuard", "bearer_ok", "send_json_error"]
+__all__ = [
+    "BODY_TIMEOUT_SECONDS",
+    "LOOPBACK_NAMES",
+    "MAX_BODY_BYTES",
+    "LocalhostGuard",
+    "bearer_ok",
+    "send_json_error",
+]
 
 MAX_BODY_BYTES = 1024 * 1024
+#: Seconds a request body may take to arrive in full (1 MiB takes milliseconds on loopback).
+BODY_TIMEOUT_SECONDS = 30.0
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]"})
 #: An `Allow` value worth passing on: method tokens and commas, nothing else.
 _ALLOW_VALUE = re.compile(rb"[A-Z]{3,7}(?:, ?[A-Z]{3,7})*")
@@ -97,9 +107,12 @@ class _TooLarge(Exception):
 class LocalhostGuard:
     """ASGI middleware enforcing the localhost rules above, then calling `app`."""
 
-    def __init__(self, app: ASGIApp, *, max_body: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body: int = MAX_BODY_BYTES, body_timeout: float = BODY_TIMEOUT_SECONDS
+    ) -> None:
         self.app = app
         self.max_body = max_body
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -125,11 +138,16 @@ class LocalhostGuard:
             await send_json_error(send, status, reason, message, headers)
             return
         try:
-            body = await self._read_body(receive)
+            async with asyncio.timeout(self.body_timeout):
+                body = await self._read_body(receive)
         except _TooLarge:
             await send_json_error(
                 send, 413, "payload_too_large", f"request body is larger than {self.max_body} bytes"
             )
+            return
+        except TimeoutError:  # a body dribbling in holds a connection: cut it off
+            message = f"the request body did not arrive within {self.body_timeout:g} s"
+            await send_json_error(send, 408, "request_timeout", message, [(b"connection", b"close")])
             return
         if body is None:  # the client went away while sending
             return

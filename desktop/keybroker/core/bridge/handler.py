@@ -8,10 +8,11 @@ interrupt, prompt, resume, cut, in one resume loop); here it is only chosen how 
 - a blocking send to an A2A 0.3 agent follows a stream and folds it (collector.py, PROTOCOL pitfall
   16); to a 1.x agent it is a blocking send, which returns at every interrupt (upstream.py says why);
 - a non-blocking send gets pre-configured values; run-time demands then reach the client.
-Values split across streamed chunks of an artifact are cut whole (chunks.py). `tasks/get`, list,
-cancel, resubscribe and the extended card are forwarded with the card credentials at hand (retried
-once after an HTTP 401) and cleaned like everything else. Push notifications are refused: the agent
-would post its results elsewhere, around the masking (PROTOCOL pitfall 23).
+Values split across streamed events (chunks, status messages, artifacts) are cut whole (chunks.py).
+`tasks/get`, list, cancel, resubscribe and the extended card are forwarded with the card credentials
+at hand (retried once after an HTTP 401, or A2X's -32600: PROTOCOL pitfall 28) and cleaned like
+everything else. Push notifications are refused: the agent would post its results elsewhere, around
+the masking (PROTOCOL pitfall 23).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from keybroker.core.bridge.chunks import SplitGuard
 from keybroker.core.bridge.collector import Collector, stream_payload
 from keybroker.core.bridge.legs import send, send_leg, stream_leg
 from keybroker.core.bridge.ports import CallerLookup, SecretSource, TaskWatch
-from keybroker.core.bridge.released import RELEASED_LIMIT, ValueForms
+from keybroker.core.bridge.released import RELEASED_LIMIT, Recall, ValueForms
 from keybroker.core.bridge.run import NO_PUSH, AgentLink, BridgeRun
 from keybroker.core.bridge.run_state import MAX_RESUMES
 from keybroker.core.bridge.scheme_auth import SchemeAuth
@@ -71,17 +72,21 @@ class BridgeHandler(RequestHandler):
         caller: CallerLookup | None = None,
         bridged_card: Callable[[AgentCard], AgentCard] | None = None,
         released: ValueForms | None = None,
+        recall: Recall | None = None,
     ) -> None:
         """`released`: the values released to this agent, shared by every handler serving its slug
-        (app.py's `ReleasedBook`); by default this handler's own. `caller` None: callers unnamed."""
+        (app.py's `ReleasedBook`), and `recall` those released before (rebuilt); by default this
+        handler's own. `caller` None: callers unnamed."""
+        forms = released if released is not None else ValueForms(RELEASED_LIMIT)
         self._link = AgentLink(
             agent=agent,
             upstream=upstream,
             secrets=secrets,
             auth=SchemeAuth(agent, secrets, enabled=upstream.secrets_allowed),
-            released=released if released is not None else ValueForms(RELEASED_LIMIT),
+            released=forms,
             callers=caller,
             tasks=secrets if isinstance(secrets, TaskWatch) else None,
+            recall=recall if recall is not None else Recall(forms),
         )
         self._bridged_card = bridged_card
 
@@ -144,6 +149,7 @@ class BridgeHandler(RequestHandler):
                 yield event
 
     async def _subscribe(self, params: SubscribeToTaskRequest, run: BridgeRun) -> AsyncGenerator[Event, None]:
+        await run.recall((params.id,))
         await run.ensure_credentials(params.id, None)
         extensions = run.extensions()
         while True:
@@ -159,28 +165,33 @@ class BridgeHandler(RequestHandler):
                         yield inner
                 return
             except Exception as exc:
-                if not started and await run.retry_after(exc, params.id):
+                if not started and await run.retry_after(exc, params.id, call=True):
                     continue
                 raise run.failure(exc) from None
 
     async def _unary(
-        self, context: ServerCallContext, fn: Callable[[Client, ClientCallContext], Awaitable[_T]]
+        self,
+        context: ServerCallContext,
+        fn: Callable[[Client, ClientCallContext], Awaitable[_T]],
+        task_id: str = "",
     ) -> tuple[_T, BridgeRun]:
-        """A unary call with the credentials at hand, retried once after an HTTP 401."""
+        """A unary call (about `task_id`) with the credentials at hand, retried once after a refusal (an
+        HTTP 401, or A2X's -32600)."""
         run = BridgeRun(self._link, context)
+        await run.recall((task_id,))
         await run.ensure_credentials(None, None)
         while True:
             try:
                 result = await self._link.upstream.call(fn, run.extensions(), credentials=run.credentials)
             except Exception as exc:
-                if await run.retry_after(exc):
+                if await run.retry_after(exc, call=True):
                     continue
                 raise run.failure(exc) from None
             return result, run
 
     async def on_get_task(self, params: GetTaskRequest, context: ServerCallContext) -> Task | None:
         """`tasks/get` / `GetTask`."""
-        task, run = await self._unary(context, lambda c, ctx: c.get_task(params, context=ctx))
+        task, run = await self._unary(context, lambda c, ctx: c.get_task(params, context=ctx), params.id)
         run.observe(task, bind=False)
         run.clean(task)
         return task
@@ -188,13 +199,14 @@ class BridgeHandler(RequestHandler):
     async def on_list_tasks(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
         """`ListTasks` (1.0 only)."""
         tasks, run = await self._unary(context, lambda c, ctx: c.list_tasks(params, context=ctx))
+        run.hide_earlier(tasks)
         run.observe(tasks, bind=False)
         run.clean(tasks)
         return tasks
 
     async def on_cancel_task(self, params: CancelTaskRequest, context: ServerCallContext) -> Task | None:
         """`tasks/cancel` / `CancelTask`."""
-        task, run = await self._unary(context, lambda c, ctx: c.cancel_task(params, context=ctx))
+        task, run = await self._unary(context, lambda c, ctx: c.cancel_task(params, context=ctx), params.id)
         run.observe(task, bind=False)
         run.clean(task)
         return task
@@ -237,11 +249,11 @@ class BridgeHandler(RequestHandler):
 
 
 async def _guarded(run: BridgeRun, events: AsyncGenerator[Event, None]) -> AsyncGenerator[Event, None]:
-    """`events` (each cleaned already), with values split across artifact chunks cut (chunks.py)."""
+    """`events` (each cleaned already), with values split across events cut (chunks.py)."""
     guard = SplitGuard()
     async with contextlib.aclosing(events) as stream:
         async for event in stream:
-            for out in guard.feed(event, run.cut()):
+            for out in guard.feed(event, run.cut(), force=event is run.own_event):
                 yield out
     for out in guard.flush(run.cut()):
         yield out

@@ -10,6 +10,9 @@ is overridden to start the event stream at once; an error before the first event
 an SSE `error` event, which a2a-sdk clients raise just like a JSON-RPC error response. The 0.3
 adapter already starts its streams at once. Everything else is the SDK's.
 
+Errors from unexpected exceptions (a body nested too deeply, an unpaired surrogate...) are answered
+without the exception's text, in both versions (rpc_errors.py).
+
 The call context also records the client's socket address (`state["client"]`), for the audit's
 "calling process" (caller.py).
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from a2a.compat.v0_3.jsonrpc_adapter import JSONRPC03Adapter
 from a2a.server.context import ServerCallContext
 from a2a.server.events.event_queue import Event
 from a2a.server.request_handlers import RequestHandler
@@ -27,12 +31,15 @@ from a2a.server.routes.common import DefaultServerCallContextBuilder
 from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
 from a2a.types import SendMessageRequest, SubscribeToTaskRequest
 from a2a.utils import constants, proto_utils
-from a2a.utils.errors import A2AError, UnsupportedOperationError
+from a2a.utils.errors import UnsupportedOperationError
 from a2a.utils.version_validator import validate_version
 from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]
 from jsonrpc.jsonrpc2 import JSONRPC20Response  # type: ignore[import-untyped]
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from keybroker.core.bridge.rpc_errors import SafeRequestHandler03, cleaned, client_error
 
 __all__ = ["BridgeContextBuilder", "BridgeJsonRpcDispatcher", "jsonrpc_route"]
 
@@ -47,8 +54,31 @@ class BridgeContextBuilder(DefaultServerCallContextBuilder):
         return context
 
 
+class BridgeJsonRpc03Adapter(JSONRPC03Adapter):
+    """The SDK's 0.3 adapter, answering unexpected exceptions cleanly (rpc_errors.py)."""
+
+    def __init__(self, http_handler: RequestHandler, **kwargs: Any) -> None:
+        super().__init__(http_handler, **kwargs)
+        self.handler = SafeRequestHandler03(request_handler=http_handler)
+
+    def _generate_error_response(self, request_id: str | int | None, error: Any) -> JSONResponse:
+        return super()._generate_error_response(request_id, cleaned(error))
+
+
 class BridgeJsonRpcDispatcher(JsonRpcDispatcher):
     """`JsonRpcDispatcher` whose 1.0 streams start without waiting for the first event."""
+
+    def __init__(self, request_handler: RequestHandler, **kwargs: Any) -> None:
+        super().__init__(request_handler, **kwargs)
+        if self._v03_adapter is not None:
+            self._v03_adapter = BridgeJsonRpc03Adapter(
+                http_handler=request_handler,
+                context_builder=self._context_builder,
+                shutdown_grace_period=self._shutdown_grace_period,
+            )
+
+    def _generate_error_response(self, request_id: str | int | None, error: Any) -> JSONResponse:
+        return super()._generate_error_response(request_id, cleaned(error))
 
     @validate_version(constants.PROTOCOL_VERSION_1_0)
     async def _process_streaming_request(
@@ -73,8 +103,8 @@ class BridgeJsonRpcDispatcher(JsonRpcDispatcher):
                         proto_utils.to_stream_response(event), preserving_proto_field_name=False
                     )
                     yield JSONRPC20Response(result=result, _id=request_id).data
-            except A2AError as exc:
-                yield build_error_response(request_id, exc)
+            except Exception as exc:
+                yield build_error_response(request_id, client_error(exc))
             finally:
                 await stream.aclose()
 

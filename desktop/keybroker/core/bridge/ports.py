@@ -5,8 +5,9 @@
 inject a scripted fake. `Fulfilment` is read-only here, so the broker's own frozen dataclass fits it
 too. `ReleaseProbe` is optional: without it, card credentials are only obtained when the agent
 refuses. `LockWatch` is optional too: without it, what the bridge remembers of released values
-(released.py) is only bounded, never dropped on a lock. `CallerLookup` names the calling process
-(caller.py's `PEER_CALLERS`).
+(released.py) is only bounded, never dropped on a lock. `ReleaseHistory` is optional: without it, the
+bridge knows nothing released before it started (nor before a lock). `CallerLookup` names the calling
+process (caller.py's `PEER_CALLERS`).
 """
 
 from __future__ import annotations
@@ -105,6 +106,36 @@ class LockWatch(Protocol):
 
     def on_lock(self, listener: Callable[[], None]) -> None:
         """Call `listener()` after every lock, on whichever thread locks; it must not raise or block."""
+        ...
+
+
+class PastReleases(Protocol):
+    """What `ReleaseHistory.released_before` answers (the broker's own dataclass fits)."""
+
+    @property
+    def values(self) -> Sequence[SecretValue]:
+        """Every value released to the agent before, as the vault holds it now."""
+        ...
+
+    @property
+    def complete(self) -> bool:
+        """False when some value released before is not among `values` (replaced, removed, unreadable)."""
+        ...
+
+    @property
+    def problem(self) -> str | None:
+        """Why not complete, in words (never a value)."""
+        ...
+
+
+@runtime_checkable
+class ReleaseHistory(Protocol):
+    """A `SecretSource` that can say what it released to an agent before (the audit names the secrets,
+    the vault holds their values): the bridge rebuilds its memory of released values from it after a
+    restart or a lock (released.py's `Recall`). The broker fits it structurally."""
+
+    async def released_before(self, agent_slug: str, *, limit: int) -> PastReleases:
+        """The values released to `agent_slug` so far (the most recent `limit`), read again."""
         ...
 
 

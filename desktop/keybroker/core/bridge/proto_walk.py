@@ -2,9 +2,9 @@
 """One walk over an a2a-sdk protobuf message, for masking.py and cutting.py.
 
 `walk` visits every set field of a message tree (message, status message, history, artifacts, parts) and
-hands each `google.protobuf.Struct`/`Value`, and optionally each string field and each run of A2A `Part`s,
-to a `Visitor`; it returns True when the visitor changed anything. How a field is treated is worked out
-once per field descriptor. Nesting deeper than `MAX_DEPTH` is not followed.
+hands each `google.protobuf.Struct`/`Value`, and optionally each string and bytes field and each list of
+A2A `Part`s, to a `Visitor`; it returns True when the visitor changed anything. How a field is treated
+is worked out once per field descriptor. Nesting deeper than `MAX_DEPTH` is not followed.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ def is_repeated(field: FieldDescriptor) -> bool:
 
 
 # How `walk` treats a set field, worked out once per field descriptor (descriptors are immutable).
-_TEXT, _SKIP, _MAP, _REPEATED, _SINGLE, _PARTS = range(6)
+_TEXT, _SKIP, _MAP, _REPEATED, _SINGLE, _PARTS, _BYTES = range(7)
 _FIELD_KINDS: dict[FieldDescriptor, int] = {}
-#: A2A's `Part`: a value split over consecutive text parts of one message or artifact is cut whole.
+_SCALAR_KINDS = {FieldDescriptor.TYPE_STRING: _TEXT, FieldDescriptor.TYPE_BYTES: _BYTES}
+#: A2A's `Part`: a value split over the text parts of one message or artifact is cut whole.
 _PART_TYPE = "lf.a2a.v1.Part"
 
 
@@ -36,7 +37,7 @@ def _field_kind(field: FieldDescriptor) -> int:
     kind = _FIELD_KINDS.get(field)
     if kind is None:
         if field.type != FieldDescriptor.TYPE_MESSAGE:
-            kind = _TEXT if field.type == FieldDescriptor.TYPE_STRING else _SKIP
+            kind = _SCALAR_KINDS.get(field.type, _SKIP)
         elif field.message_type.GetOptions().map_entry:
             holds_messages = field.message_type.fields_by_name["value"].type == FieldDescriptor.TYPE_MESSAGE
             kind = _MAP if holds_messages else _SKIP
@@ -60,13 +61,17 @@ class Visitor:
     def text(self, owner: ProtoMessage, field: FieldDescriptor, value: Any) -> bool:
         return False
 
+    def raw(self, owner: ProtoMessage, field: FieldDescriptor, value: Any) -> bool:
+        """A bytes field (`Part.raw`), walked with the string fields."""
+        return False
+
     def parts(self, parts: Sequence[Any]) -> bool:
-        """After each part was walked: what spans consecutive text parts."""
+        """After each part was walked: what spans the text parts of the list."""
         return False
 
 
 def walk(message: ProtoMessage, depth: int, visitor: Visitor, *, texts: bool) -> bool:
-    """Visit `message` (at `depth`); `texts`: visit string fields and part runs too. True: changed."""
+    """Visit `message` (at `depth`); `texts`: string and bytes fields and part lists too. True: changed."""
     if depth > MAX_DEPTH:
         return False
     if isinstance(message, Struct):
@@ -90,4 +95,6 @@ def walk(message: ProtoMessage, depth: int, visitor: Visitor, *, texts: bool) ->
                 changed |= walk(item, depth + 1, visitor, texts=texts)
         elif kind == _TEXT and texts:
             changed |= visitor.text(message, field, value)
+        elif kind == _BYTES and texts:
+            changed |= visitor.raw(message, field, value)
     return changed

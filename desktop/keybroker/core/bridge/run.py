@@ -10,10 +10,18 @@ events as `(event, None)`, and last, when the agent stopped to ask for something
 give, `(event, Interrupt)`. The loop then:
 - secret demands (Agent Stack secrets extension): asks the broker (`fulfil(phase="runtime")`) for
   the keys not declined, answered or fulfilled by the client in this run; granted values resume the
-  task (same taskId and contextId, PROTOCOL pitfall 2), a decline or timeout hands the agent's
-  `auth-required` to the client unchanged;
-- a refusal of the card credentials (`auth-required` without demands): asks again once
-  (scheme_auth.py) and resumes with the new credentials, or hands the refusal over.
+  task (same taskId and contextId, PROTOCOL pitfall 2). When nothing is granted (declined, timed
+  out), a client that speaks the extension (it asked for it, or fulfilled keys itself) gets the
+  agent's `auth-required` unchanged, so it can answer by itself; any other client would be stuck
+  there, so the task is resumed with no value for the declined keys and the agent's own fallback
+  runs (seed 000's "No ... key provided", PROTOCOL pitfall 27), once per key;
+- a refusal of the card credentials (`auth-required` without demands: how A2X servers answer a bad
+  or missing credential, PROTOCOL pitfall 28): asks again once (scheme_auth.py) and re-sends the
+  same request on a new upstream exchange (a stream on a new stream), as A2X's client does, or
+  hands the refusal over. (An HTTP 401, and `-32600` on a call that is not a send, are retried the
+  same way by legs.py and handler.py.)
+A release the broker could not audit (`AuditWriteError`: nothing was released) ends the request with
+an A2A internal error that says so (`unaudited`), never a silent decline.
 Every event the client gets is reported to a `TaskWatch` broker (task_trail.py) and cleaned: every
 `secret_fulfillments` value masked and every value released to the agent cut (masking.py, cutting.py).
 """
@@ -26,20 +34,25 @@ from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from a2a.types import Message, SendMessageRequest, StreamResponse
-from a2a.utils.errors import InvalidAgentResponseError, InvalidParamsError, PushNotificationNotSupportedError
+from a2a.types import ListTasksResponse, Message, SendMessageRequest, StreamResponse
+from a2a.utils.errors import (
+    InternalError,
+    InvalidAgentResponseError,
+    InvalidParamsError,
+    PushNotificationNotSupportedError,
+    UnsupportedOperationError,
+)
 
 from keybroker.core.a2a.credentials import Credentials, scheme_demand
 from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
+from keybroker.core.bridge.agent_errors import AgentUnreachableError
 from keybroker.core.bridge.cutting import clean_proto, scrub_quoted
 from keybroker.core.bridge.forms import Cut
-from keybroker.core.bridge.ports import CallerLookup, Phase, SecretSource, TaskWatch
-from keybroker.core.bridge.released import ValueForms
+from keybroker.core.bridge.ports import CallerLookup, Phase, ReleaseHistory, SecretSource, TaskWatch
+from keybroker.core.bridge.released import Recall, ValueForms
 from keybroker.core.bridge.run_state import RunSecrets, RunState
 from keybroker.core.bridge.scheme_auth import AuthCall, SchemeAuth
 from keybroker.core.bridge.secrets_flow import (
-    CREDENTIALS_TEXT,
-    RESUME_TEXT,
     RuntimeDemand,
     auth_required_ids,
     client_fulfilled_keys,
@@ -49,9 +62,15 @@ from keybroker.core.bridge.secrets_flow import (
     runtime_demand,
     waiting_status,
 )
-from keybroker.core.bridge.task_trail import observe
-from keybroker.core.bridge.upstream import Upstream, is_unauthorized, upstream_error
-from keybroker.core.errors import InvalidDemandError, KeybrokerError
+from keybroker.core.bridge.task_trail import observe, task_states
+from keybroker.core.bridge.upstream import (
+    Upstream,
+    is_refused_call,
+    is_unauthorized,
+    unreachable,
+    upstream_error,
+)
+from keybroker.core.errors import AuditWriteError, InvalidDemandError, KeybrokerError
 from keybroker.core.models import AgentRecord, SecretDemand, SecretValue
 
 if TYPE_CHECKING:
@@ -79,6 +98,8 @@ class AgentLink:
     released: ValueForms
     callers: CallerLookup | None = None
     tasks: TaskWatch | None = None
+    #: The values released to this agent before this process or the last lock (released.py).
+    recall: Recall | None = None
 
     @property
     def slug(self) -> str:
@@ -108,6 +129,11 @@ class BridgeRun:
     ) -> None:
         self.link = link
         self.state = RunState(context, secrets=RunSecrets(client_keys=client_keys))
+        #: The last event the bridge made itself (the `working` status it sends while it waits): sent
+        #: at once, never held back by the stream's cut (chunks.py).
+        self.own_event: Event | None = None
+        #: The rebuild of earlier releases this run was checked against (`recall`).
+        self.recall_epoch = -1
 
     @classmethod
     def start(
@@ -137,40 +163,64 @@ class BridgeRun:
         extensions = self.extensions()
         while True:
             pending: tuple[Event, Interrupt] | None = None
+            shown = False  # whether the client saw anything of this exchange
             async for event, interrupt in leg(self, request, extensions):
                 if interrupt is not None:
                     pending = (event, interrupt)
                     break
                 self.observe(event)
                 self.clean(event)
+                shown = True
                 yield event
             if pending is None:
                 return
             event, interrupt = pending
-            self.observe(event)
-            demand, credentials = interrupt.demand, interrupt.credentials
-            if interactive:
-                asked = demand.demands if credentials else tuple(self.answerable(demand))
-                yield waiting_status(RuntimeDemand(demand.task_id, demand.context_id, asked))
-            if credentials:
-                granted: dict[str, SecretValue] = {}
-                given = await self.refresh_credentials(demand.task_id, demand.context_id)
+            demand = interrupt.demand
+            if interrupt.credentials:
+                if interactive and shown:
+                    yield self._waiting(demand)
+                if await self.refresh_credentials(demand.task_id, demand.context_id):
+                    continue  # the same request again; the refused task is left behind
+                self.observe(event)
             else:
-                granted = await self.answer(demand)
-                given = bool(granted)
+                self.observe(event)
+                asked = self.answerable(demand)
+                if interactive and asked:
+                    yield self._waiting(RuntimeDemand(demand.task_id, demand.context_id, tuple(asked)))
+                granted = await self.answer(demand) if asked else {}
                 extensions.add(SECRETS_EXTENSION_URI)
-            if not given:
-                self.clean(event)
-                yield event  # declined, timed out or not given again: the agent's auth-required
-                return
-            request = self.resume(demand, granted, params, credentials=credentials)
+                if granted or self.resume_declined(demand):
+                    request = self.resume(demand, granted, params)
+                    continue
+            self.clean(event)
+            yield event  # declined, timed out or not given again: the agent's auth-required
+            return
+
+    def _waiting(self, demand: RuntimeDemand) -> Event:
+        """The bridge's own `working` status saying what it waits for (never held back: chunks.py)."""
+        self.own_event = waiting_status(demand)
+        return self.own_event
 
     def interrupt(self, event: StreamResponse) -> Interrupt | None:
         """What in `event` the bridge answers itself, if anything."""
         demand = self._demand_in(event)
         if demand is None:
             return self._credential_interrupt(event)
-        return Interrupt(demand) if self.answerable(demand) else None
+        answerable = self.answerable(demand) or self.resume_declined(demand)
+        return Interrupt(demand) if answerable else None
+
+    @property
+    def speaks_secrets(self) -> bool:
+        """True when the client speaks the secrets extension: it asked for it, or fulfilled keys itself."""
+        secrets = self.state.secrets
+        return bool(secrets.client_keys) or SECRETS_EXTENSION_URI in self.state.context.requested_extensions
+
+    def resume_declined(self, demand: RuntimeDemand) -> bool:
+        """True when `demand`, with what was not granted left out, resumes the task (module docstring)."""
+        secrets = self.state.secrets
+        if self.speaks_secrets or secrets.exhausted:
+            return False
+        return any(d.key not in secrets.resumed_without for d in demand.demands)
 
     def answerable(self, demand: RuntimeDemand) -> list[SecretDemand]:
         """The demands of `demand` this run may still ask the broker for."""
@@ -187,17 +237,13 @@ class BridgeRun:
         return await self.fulfil(ask, phase="runtime", task_id=demand.task_id, context_id=demand.context_id)
 
     def resume(
-        self,
-        demand: RuntimeDemand,
-        granted: dict[str, SecretValue],
-        params: SendMessageRequest,
-        *,
-        credentials: bool = False,
+        self, demand: RuntimeDemand, granted: dict[str, SecretValue], params: SendMessageRequest
     ) -> SendMessageRequest:
-        """The message that resumes the task with `granted` (or with fresh credentials)."""
-        self.state.secrets.resumes += 1
-        text = CREDENTIALS_TEXT if credentials else RESUME_TEXT
-        message = resume_message(demand.task_id, demand.context_id, granted, text=text)
+        """The message that resumes the task with `granted`; the keys it leaves out are remembered."""
+        secrets = self.state.secrets
+        secrets.resumes += 1
+        secrets.resumed_without |= {d.key for d in demand.demands} - granted.keys()
+        message = resume_message(demand.task_id, demand.context_id, granted)
         request = SendMessageRequest(message=message)
         request.configuration.CopyFrom(params.configuration)
         request.configuration.return_immediately = False
@@ -228,17 +274,33 @@ class BridgeRun:
     # Secrets and credentials -------------------------------------------------------------------
 
     async def prepare(self, message: Message) -> None:
-        """Before the first upstream call: the credentials at hand, and pre-flight fulfilment."""
-        await self.ensure_credentials(message.task_id, message.context_id)
-        await self._preflight(message)
+        """Before the first upstream call: earlier releases recalled, the credentials at hand, and
+        pre-flight fulfilment.
 
-    async def _preflight(self, message: Message) -> None:
-        """Put granted values for the card's demands into a message that creates a task."""
+        Neither is asked for (no prompt, no value released and audited) unless the agent answers: a
+        dead agent is told to the client at once (`AgentUnreachableError`, probe.py)."""
+        await self.recall((message.task_id, *message.reference_task_ids), message.context_id)
+        wanted = self._preflight_demands(message)
+        if wanted:
+            await self._agent_answers()
+        await self.ensure_credentials(message.task_id, message.context_id)
+        await self._preflight(message, wanted)
+
+    async def _agent_answers(self) -> None:
+        if not await self.link.upstream.answers():
+            log.warning("agent %r does not answer: nothing asked for or released", self.link.slug)
+            raise AgentUnreachableError(unreachable(self.link.slug))
+
+    def _preflight_demands(self, message: Message) -> list[SecretDemand]:
+        """The card's demands to fulfil before a message that creates a task is forwarded."""
         agent = self.link.agent
         if message.task_id or not agent.demands or not self.link.upstream.secrets_allowed:
-            return
+            return []
         client_keys = self.state.secrets.client_keys
-        wanted = [d for d in agent.demands if d.key not in client_keys]
+        return [d for d in agent.demands if d.key not in client_keys]
+
+    async def _preflight(self, message: Message, wanted: list[SecretDemand]) -> None:
+        """Put granted values for the card's demands into a message that creates a task."""
         if not wanted:
             return
         granted = await self.fulfil(
@@ -263,6 +325,8 @@ class BridgeRun:
                 caller=caller,
             )
             granted = {k: v for k, v in answer.values.items() if k in keys and isinstance(v, SecretValue)}
+        except AuditWriteError as exc:
+            raise unaudited(exc) from None
         except KeybrokerError as exc:
             log.warning("agent %r: secrets not fulfilled (%s): %s", self.link.slug, phase, exc.message)
             granted = {}
@@ -277,8 +341,12 @@ class BridgeRun:
         auth = self.state.auth
         if auth.checked or not self.link.auth.active:
             return
+        await self._agent_answers()  # nothing released for a dead agent (kept a moment: cheap again)
         auth.checked = True
-        self._use(await self.link.auth.at_hand(self._auth_call("preflight", task_id, context_id)))
+        try:
+            self._use(await self.link.auth.at_hand(self._auth_call("preflight", task_id, context_id)))
+        except AuditWriteError as exc:
+            raise unaudited(exc) from None
 
     async def refresh_credentials(self, task_id: str | None, context_id: str | None) -> bool:
         """The agent refused: ask again (once per run). True when there is something new to retry with."""
@@ -286,16 +354,24 @@ class BridgeRun:
         if auth.retried or not self.link.auth.active:
             return False
         auth.retried = True
-        found = await self.link.auth.refresh(auth.current, self._auth_call("runtime", task_id, context_id))
+        try:
+            call = self._auth_call("runtime", task_id, context_id)
+            found = await self.link.auth.refresh(auth.current, call)
+        except AuditWriteError as exc:
+            raise unaudited(exc) from None
         if found is None:
             log.info("agent %r refused its credentials and none were given again", self.link.slug)
             return False
         self._use(found)
         return True
 
-    async def retry_after(self, exc: Exception, task_id: str | None = None) -> bool:
-        """True when `exc` is an HTTP 401 worth one retry with fresh credentials."""
-        return is_unauthorized(exc) and await self.refresh_credentials(task_id, None)
+    async def retry_after(self, exc: Exception, task_id: str | None = None, *, call: bool = False) -> bool:
+        """True when `exc` refused the credentials and fresh ones were given: worth one retry.
+
+        A refusal is an HTTP 401, or (`call`: not a send) JSON-RPC `-32600`, A2X's way (pitfall 28).
+        """
+        refused = is_unauthorized(exc) or (call and is_refused_call(exc))
+        return refused and await self.refresh_credentials(task_id, None)
 
     @property
     def credentials(self) -> Credentials | None:
@@ -330,6 +406,33 @@ class BridgeRun:
 
     # What goes back to the client --------------------------------------------------------------
 
+    async def recall(self, tasks: Iterable[str] = (), context: str = "") -> None:
+        """Before asking the agent: the values released to it before this process or the last lock
+        are known again (released.py's `Recall`), or, when they cannot all be, a question about a
+        task or conversation from before is refused (the answer could not be cut)."""
+        recall = self.link.recall
+        if recall is None:
+            return
+        secrets = self.link.secrets
+        history = secrets if isinstance(secrets, ReleaseHistory) else None
+        self.recall_epoch = await recall.ensure(history, self.link.slug)
+        problem = recall.refusal(tasks, context)
+        if problem is not None:
+            log.info("agent %r: refused an answer about earlier work", self.link.slug)
+            raise UnsupportedOperationError(f"agent {self.link.slug!r}: {problem}")
+
+    def hide_earlier(self, listing: ListTasksResponse) -> None:
+        """Leave out of a task list the tasks the bridge may not answer about (`recall`)."""
+        recall = self.link.recall
+        if recall is None:
+            return
+        kept = [t for t in listing.tasks if recall.refusal((t.id,), t.context_id) is None]
+        if len(kept) == len(listing.tasks):
+            return
+        listing.total_size = max(0, listing.total_size - (len(listing.tasks) - len(kept)))
+        del listing.tasks[:]
+        listing.tasks.extend(kept)
+
     def remember(self, values: Iterable[SecretValue]) -> None:
         """Values released in this run: the agent may echo them in this answer or any later one."""
         for value in values:
@@ -346,7 +449,11 @@ class BridgeRun:
         clean_proto(payload, self.cut())
 
     def observe(self, event: object, *, bind: bool = True) -> None:
-        """Report ids and task ends to a `TaskWatch` broker (`bind` False: a call that is not a run)."""
+        """Report ids and task ends to a `TaskWatch` broker (`bind` False: a call that is not a run);
+        remember the ids as seen since the last rebuild of earlier releases."""
+        if self.link.recall is not None:
+            for task_id, context_id, _ in task_states(event):
+                self.link.recall.know(self.recall_epoch, task_id, context_id)
         if self.link.tasks is not None:
             observe(self.link.tasks, self.link.slug, event, self.state if bind else None)
 
@@ -356,3 +463,8 @@ class BridgeRun:
         log.warning("agent %r: %s", self.link.slug, error.message)
         return error
 
+
+def unaudited(exc: AuditWriteError) -> InternalError:
+    """The client's error when the broker could not audit a release, so released nothing (fail closed)."""
+    hint = f" ({exc.hint})" if exc.hint else ""
+    return InternalError(f"Keybroker: {exc.message}{hint}")

@@ -40,8 +40,11 @@ class RunSecrets:
     injected: dict[str, SecretValue] = field(default_factory=dict)
     #: Keys declined (by the user, a rule or a timeout): not asked again in this run.
     declined: set[str] = field(default_factory=set)
-    #: Keys already answered at run time: a demand repeating them goes to the client.
+    #: Keys already answered at run time: not asked for again.
     answered: set[str] = field(default_factory=set)
+    #: Keys the task was resumed without (declined, or asked for again): a demand repeating only
+    #: these goes to the client.
+    resumed_without: set[str] = field(default_factory=set)
     resumes: int = 0
 
     def skip(self) -> set[str]:

@@ -6,10 +6,11 @@ For the card's requirements the bridge can meet (credentials.py `alternatives`, 
   granted, e.g. `secrets set KEY --agent S --scheme NAME`). Asking needs a `ReleaseProbe`; without
   one nothing is at hand. No prompt: an agent that declares a scheme it does not enforce never
   bothers the user;
-- `refresh`: the agent refused (HTTP 401, or `auth-required` without a secret demand): ask for the
-  alternative that was sent again, even under an *always* grant since the stored value may be
-  stale (the broker audits the refusal), or for the first alternative when nothing was sent. The
-  caller retries once with what comes back, as A2X's client does.
+- `refresh`: the agent refused (HTTP 401; or, A2X's way, `auth-required` without a secret demand
+  on a send and JSON-RPC `-32600` on other calls, PROTOCOL pitfall 28): ask for the alternative that
+  was sent again, even under an *always* grant since the stored value may be stale (the broker
+  audits the refusal), or for the first alternative when nothing was sent. The caller re-sends the
+  original request once with what comes back, as A2X's client does.
 Each scheme is one `SecretDemand` (key and scheme = the scheme's name), so values are granted,
 prompted for, stored and audited like any demand.
 """
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 from keybroker.core.a2a.credentials import Credentials, alternatives, build_credentials, scheme_demand
 from keybroker.core.bridge.ports import Phase, ReleaseProbe, SecretSource
-from keybroker.core.errors import KeybrokerError
+from keybroker.core.errors import AuditWriteError, KeybrokerError
 from keybroker.core.models import AgentRecord, SecurityScheme
 
 __all__ = ["AuthCall", "SchemeAuth"]
@@ -94,6 +95,8 @@ class SchemeAuth:
                 caller=await call.caller(),
                 stale=[d.key for d in demands] if stale else (),
             )
+        except AuditWriteError:
+            raise  # nothing was released because it could not be audited: the client must hear it
         except KeybrokerError as exc:
             log.warning("agent %r: credentials not obtained: %s", self._agent.slug, exc.message)
             return None

@@ -31,7 +31,7 @@ from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI, parse_secret_demand
 from keybroker.core.models import SecretDemand, SecretValue
 
 __all__ = [
-    "CREDENTIALS_TEXT",
+    "DECLINED_TEXT",
     "RESUME_TEXT",
     "RuntimeDemand",
     "auth_required_ids",
@@ -45,8 +45,8 @@ __all__ = [
 
 #: The text part a resume carries: 1.x servers reject `parts: []` (PROTOCOL pitfall 3).
 RESUME_TEXT = "secrets provided"
-#: The text of a resume after the bridge refreshed the card credentials it sends.
-CREDENTIALS_TEXT = "credentials provided"
+#: The text of a resume that carries no value: every key demanded was declined.
+DECLINED_TEXT = "secrets declined"
 _FULFILMENTS = "secret_fulfillments"
 
 
@@ -165,17 +165,23 @@ def runtime_demand(event: StreamResponse) -> RuntimeDemand | None:
     return RuntimeDemand(task_id=task_id, context_id=context_id, demands=demands)
 
 
-def resume_message(
-    task_id: str, context_id: str, values: Mapping[str, SecretValue], *, text: str = RESUME_TEXT
-) -> Message:
-    """The message answering a demand: same taskId and contextId (pitfall 2), one text part (pitfall 3)."""
+def resume_message(task_id: str, context_id: str, values: Mapping[str, SecretValue]) -> Message:
+    """The message answering a demand: same taskId and contextId (pitfall 2), one text part (pitfall 3).
+
+    It always carries `{"secret_fulfillments": {...}}`, holding the granted values only: a declined key
+    is absent, and when every key was declined the object is empty. That is how "declined" reads to an
+    agentstack agent: `request_secrets` returns no fulfilment for the key and the agent's own fallback
+    runs (seed 000's "No ... key provided", PROTOCOL pitfall 27), where a resume without the metadata
+    would raise in the agent and fail a task that does not catch it (PROTOCOL §2.1).
+    """
     message = Message(
         role=Role.ROLE_USER,
         message_id=str(uuid.uuid4()),
         task_id=task_id,
         context_id=context_id,
-        parts=[Part(text=text)],
+        parts=[Part(text=RESUME_TEXT if values else DECLINED_TEXT)],
     )
+    message.metadata.update({SECRETS_EXTENSION_URI: {_FULFILMENTS: {}}})
     inject_fulfilments(message, values)
     return message
 

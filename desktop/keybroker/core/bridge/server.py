@@ -4,7 +4,8 @@
 uvicorn runs through `Server.startup()` / `Server.shutdown()` around the caller's own wait, never
 `Server.serve()`: its main loop wakes every 0.1 s forever, and an idle tray app must not wake. The
 date header is off (it needs a per-second refresh). We bind the socket ourselves, on 127.0.0.1 (or
-::1) only, so `port=0` picks a free port and the caller learns which.
+::1) only, so `port=0` picks a free port and the caller learns which. Connections are capped, and
+must send their headers in time (connections.py); idle keep-alive ones close after uvicorn's 5 s.
 
     async with running_bridge(app, 0) as port:
         await stop.wait()
@@ -23,15 +24,22 @@ from collections.abc import AsyncIterator
 import uvicorn
 from starlette.types import ASGIApp
 
+from keybroker.core.bridge.connections import ConnectionLimits, governed_protocol
 from keybroker.core.errors import BridgeError, InvalidInputError
 from keybroker.system.settings import DEFAULT_PORT
 
-__all__ = ["DEFAULT_PORT", "SHUTDOWN_GRACE_SECONDS", "bind_loopback", "running_bridge"]
+__all__ = ["ACCEPT_BACKLOG", "DEFAULT_PORT", "SHUTDOWN_GRACE_SECONDS", "bind_loopback", "running_bridge"]
 
 log = logging.getLogger("keybroker.bridge")
 
 #: Open SSE streams get this long to finish when the bridge stops; then their tasks are cancelled.
 SHUTDOWN_GRACE_SECONDS = 3
+#: The request line and headers together (h11's default, stated): past it the client gets a 400.
+MAX_HEADER_BYTES = 16 * 1024
+#: Connections the kernel queues for us, and asyncio accepts in one go (it accepts up to the backlog
+#: per wake-up before any of them reaches the connection cap): uvicorn's 2,048 let a flood take every
+#: open file (1,024 on a desktop) in one gulp. Clients past the queue retry their connect.
+ACCEPT_BACKLOG = 128
 
 
 def _loopback(host: str) -> str:
@@ -44,7 +52,7 @@ def _loopback(host: str) -> str:
     return str(address)
 
 
-def bind_loopback(port: int, host: str = "127.0.0.1", backlog: int = 2048) -> socket.socket:
+def bind_loopback(port: int, host: str = "127.0.0.1", backlog: int = ACCEPT_BACKLOG) -> socket.socket:
     """A listening, non-blocking TCP socket on a loopback `host`; `port=0` picks a free one."""
     address = _loopback(host)
     if not 0 <= port <= 65535:
@@ -79,14 +87,21 @@ async def running_bridge(
     *,
     host: str = "127.0.0.1",
     shutdown_grace: float = SHUTDOWN_GRACE_SECONDS,
+    connections: ConnectionLimits | None = None,
 ) -> AsyncIterator[int]:
-    """Serve `app` on `host:port` (loopback only) while the block runs; yields the bound port."""
+    """Serve `app` on `host:port` (loopback only) while the block runs; yields the bound port.
+
+    `connections`: the cap on connections and the header timeout (connections.py; defaults from
+    the open-files limit)."""
     sock = bind_loopback(port, host)
     bound = int(sock.getsockname()[1])
     config = uvicorn.Config(
         app,
         host=host,
         port=bound,
+        http=governed_protocol(connections or ConnectionLimits()),
+        backlog=ACCEPT_BACKLOG,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         lifespan="off",
         ws="none",
         date_header=False,

@@ -9,8 +9,9 @@ pool). A permit is held for a whole exchange, stream included. No timer runs whi
 The a2a-sdk `ClientFactory` picks the agent's best interface (1.0 preferred, else its 0.3 compat
 transport), so the bridge speaks whichever version the agent does. Errors from the SDK and httpx
 become clean `A2AError`s naming the agent, never a traceback and never upstream text carrying a
-value the bridge injected (see `upstream_error`). Card security credentials (API keys, bearer tokens)
-ride along as a per-call marker and are applied by the transport at the wire (credentials.py).
+value the bridge injected (`upstream_error`, from agent_errors.py). Card security credentials (API
+keys, bearer tokens) ride along as a per-call marker and are applied by the transport at the wire
+(credentials.py). `answers()` tells whether the agent answers at all (probe.py).
 
 The httpx client keeps no cookies (`_UpstreamClient`): one client serves every caller of an agent, so a
 cookie an agent set for one caller must not ride along with the next; cookie credentials the card
@@ -29,21 +30,29 @@ from urllib.parse import urlsplit
 
 import httpx
 from a2a.client import Client, ClientCallContext, ClientConfig, ClientFactory
-from a2a.client.errors import A2AClientError, A2AClientTimeoutError
 from a2a.types import AgentCard, SendMessageRequest, StreamResponse, SubscribeToTaskRequest
-from a2a.utils.errors import A2AError, InternalError, InvalidAgentResponseError
+from a2a.utils.errors import InvalidAgentResponseError
 
 from keybroker.core.a2a.credentials import CredentialRegistry, Credentials, CredentialTransport
-from keybroker.core.bridge.cutting import scrub_text
+from keybroker.core.bridge.agent_errors import (
+    AgentTimeoutError,
+    is_refused_call,
+    is_unauthorized,
+    unreachable,
+    upstream_error,
+)
 from keybroker.core.bridge.limits import UpstreamLimits
+from keybroker.core.bridge.probe import AgentProbe
 from keybroker.core.bridge.tls import context_for
 
 __all__ = [
     "EXTENSION_HEADERS",
     "Upstream",
     "UpstreamLimits",
+    "is_refused_call",
     "is_unauthorized",
     "secure_for_secrets",
+    "unreachable",
     "upstream_error",
 ]
 
@@ -101,45 +110,6 @@ def secure_for_secrets(url: str) -> bool:
     return parts.scheme.lower() == "http" and _host_is_loopback(parts.hostname or "")
 
 
-def _cause_chain(exc: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and len(chain) < 8:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
-
-
-def is_unauthorized(exc: BaseException) -> bool:
-    """True when the agent answered HTTP 401 somewhere down `exc`'s cause chain."""
-    return any(
-        isinstance(item, httpx.HTTPStatusError) and item.response.status_code == 401
-        for item in _cause_chain(exc)
-    )
-
-
-def upstream_error(exc: BaseException, slug: str, injected: Collection[str] = ()) -> A2AError:
-    """A clean A2A error for a failed upstream exchange; any injected value is cut from its text."""
-    chain = _cause_chain(exc)
-    for item in chain:
-        if isinstance(item, A2AClientTimeoutError | httpx.TimeoutException):
-            return InternalError(f"agent {slug!r} did not answer in time")
-        if isinstance(item, httpx.ConnectError):
-            return InternalError(f"agent {slug!r} is not reachable (is it running?)")
-        if isinstance(item, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
-            return InternalError(f"agent {slug!r} closed the connection mid-response (did it stop?)")
-        if isinstance(item, httpx.HTTPStatusError):
-            status = item.response.status_code
-            hint = " (it wants credentials)" if status in (401, 403) else ""
-            return InternalError(f"agent {slug!r} answered HTTP {status}{hint}")
-    if isinstance(exc, A2AError) and not isinstance(exc, A2AClientError):
-        # The agent's own JSON-RPC error (task not found, invalid params...): same type, clean text.
-        return type(exc)(scrub_text(f"agent {slug!r}: {exc.message}", injected))
-    if isinstance(exc, A2AClientError):
-        return InvalidAgentResponseError(scrub_text(f"agent {slug!r}: {exc.message}", injected)[:500])
-    return InternalError(f"agent {slug!r}: {type(exc).__name__}")
-
-
 class _NoCookies(httpx.Cookies):
     """An always-empty cookie store: what an agent sets is dropped, nothing is sent back."""
 
@@ -186,8 +156,10 @@ class Upstream:
         limits: UpstreamLimits | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         follow_streams: bool = False,
+        probe_url: str | None = None,
     ) -> None:
-        """`follow_streams`: serve blocking sends by following a stream even for 1.0 agents."""
+        """`follow_streams`: serve blocking sends by following a stream even for 1.0 agents.
+        `probe_url`: a URL that answers while the agent runs (its card's), for `answers()`."""
         self.slug = slug
         self.limits = limits or UpstreamLimits()
         n = self.limits.connections
@@ -215,6 +187,15 @@ class Upstream:
         self.follow_streams = self.streams and (follow_streams or not _speaks_1_0(card))
         self.secrets_allowed = bool(urls) and all(secure_for_secrets(u) for u in urls)
         self._gate = asyncio.Semaphore(n)
+        self._probe = (
+            AgentProbe(probe_url, verify=context_for([*urls, probe_url]), transport=transport)
+            if probe_url
+            else None
+        )
+
+    async def answers(self) -> bool:
+        """True when the agent answers at all (probe.py); always True without a `probe_url`."""
+        return self._probe is None or await self._probe.answers()
 
     def _context(
         self, extensions: Collection[str], marker: Mapping[str, str], *, timeout: float | None
@@ -276,14 +257,28 @@ class Upstream:
         *,
         credentials: Credentials | None = None,
     ) -> _T:
-        """A unary call (get, cancel, list, push config, extended card) under the semaphore."""
+        """A unary call (get, cancel, list, push config, extended card) under the semaphore.
+
+        It waits for a free connection at most `call_timeout` seconds (long streams may hold them
+        all), then fails with `AgentTimeoutError` saying the agent is busy."""
         with self._credentials.registered(credentials) as marker:
             context = self._context(extensions, marker, timeout=self.limits.call_timeout)
-            async with self._gate:
+            try:
+                await asyncio.wait_for(self._gate.acquire(), self.limits.call_timeout)
+            except TimeoutError:
+                raise AgentTimeoutError(
+                    f"agent {self.slug!r} is busy: its {self.limits.connections} connections stayed in use "
+                    f"for {self.limits.call_timeout:g} s"
+                ) from None
+            try:
                 return await fn(self._plain, context)
+            finally:
+                self._gate.release()
 
     async def aclose(self) -> None:
-        """Close the pool (the a2a clients share it)."""
+        """Close the pool (the a2a clients share it) and the probe's."""
+        if self._probe is not None:
+            await self._probe.aclose()
         await self._http.aclose()
 
     async def __aenter__(self) -> Upstream:

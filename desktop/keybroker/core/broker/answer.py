@@ -33,6 +33,7 @@ from keybroker.core.broker.prompts import (
     UseOffered,
 )
 from keybroker.core.catalog.catalog import Catalog
+from keybroker.core.catalog.claims import identity
 from keybroker.core.errors import KeybrokerError
 from keybroker.core.models import AgentRecord, AuditDecision, Grant, GrantScope, SecretRecord, SecretValue
 from keybroker.core.ports import AsyncVault
@@ -168,9 +169,11 @@ class AnswerApplier:
     async def _store_typed(
         self, request: PromptRequest, item: PromptItem, value: SecretValue
     ) -> SecretRecord:
-        """Store a typed value as the agent's own, in `write_secret`'s crash-safe order (no owner grant)."""
+        """Store a typed value as the agent's own, in `write_secret`'s crash-safe order (no owner grant).
+
+        Under the write lock of what it writes (claims.py), so a value stored at the same moment through
+        the API or the settings window is replaced rather than raced."""
         agent: AgentRecord = request.agent
-        existing = self._catalog.find_secret(item.key, agent.slug, item.scheme)
         stored = item.stored
         # A scheme's value may be stored under another key: replace that one (same secret_id).
         own_binding = (
@@ -179,26 +182,31 @@ class AnswerApplier:
             and stored.owner == agent.slug
             and stored.scheme == item.scheme
         )
-        if existing is None and stored is not None and own_binding:
-            existing = self._catalog.find_secret_by_id(stored.secret_id)
-        # A replaced value keeps its name and description; a new one takes the demand's.
-        new = existing is None
-        result = await write_secret(
-            self._catalog,
-            self._audit,
-            AsyncValueIO(self._vault),
-            item.key,
-            value,
-            owner=agent.slug,
-            owner_grant=False,
-            scheme=item.scheme,
-            name=(item.name or item.key) if new else None,
-            description=(item.description or "") if new else None,
-            caller=request.caller,
-            detail=f"typed into prompt {request.prompt_id}",
-            existing=existing,
-            on_value_changed=self._on_value_changed,
-        )
+        locks = [identity(item.key, agent.slug, item.scheme)]
+        if own_binding and stored is not None:
+            locks.append(identity(stored.key, stored.owner, stored.scheme))
+        async with self._catalog.writes.ahold(*locks):
+            existing = self._catalog.find_secret(item.key, agent.slug, item.scheme)
+            if existing is None and stored is not None and own_binding:
+                existing = self._catalog.find_secret_by_id(stored.secret_id)
+            # A replaced value keeps its name and description; a new one takes the demand's.
+            new = existing is None
+            result = await write_secret(
+                self._catalog,
+                self._audit,
+                AsyncValueIO(self._vault),
+                item.key,
+                value,
+                owner=agent.slug,
+                owner_grant=False,
+                scheme=item.scheme,
+                name=(item.name or item.key) if new else None,
+                description=(item.description or "") if new else None,
+                caller=request.caller,
+                detail=f"typed into prompt {request.prompt_id}",
+                existing=existing,
+                on_value_changed=self._on_value_changed,
+            )
         return result.record
 
 

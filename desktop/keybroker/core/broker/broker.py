@@ -26,6 +26,11 @@ fulfilment.py.
 - granted values are cached in memory while a grant other than ONCE covers them, and dropped on `lock`,
   `forget` (value updated or removed) or when their grants end; `on_lock` listeners (the bridge's
   memory of released values) are told after each lock;
+- fail closed on the audit: a value is released only once its `released` event is on the disk; when
+  it cannot be written (a full disk) `fulfil` raises `AuditWriteError`, nothing of the run is released,
+  and the `Notifier` is told (once, until a release is audited again);
+- what was released to an agent before can be read back (`released_before`, release_history.py), for
+  the bridge to cut it from answers about earlier tasks after a restart or a lock;
 - a "this task" grant ends when the bridge sees its task reach a terminal state (`task_ended`: completed,
   failed, canceled, rejected; audited `revoked`), and at the latest `grant_rules.TASK_GRANT_CEILING` after
   it was given, for a task that is never seen to end.
@@ -35,6 +40,7 @@ No value is ever logged, audited, raised or shown in a repr: values only travel 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -48,11 +54,12 @@ from keybroker.core.broker.grant_rules import grant_expired
 from keybroker.core.broker.policy import Allow, Ask
 from keybroker.core.broker.prompt_request import build_prompt_request, is_first_contact
 from keybroker.core.broker.prompts import Phase, PromptRequest
+from keybroker.core.broker.release_history import PastReleases, past_releases
 from keybroker.core.broker.run_grants import RunGrants
 from keybroker.core.broker.state import Cooldown, RunMemory, ValueCache
 from keybroker.core.broker.triage import Triage
 from keybroker.core.catalog.catalog import Catalog
-from keybroker.core.errors import VaultError, VaultLocked, VaultUnavailable
+from keybroker.core.errors import AuditWriteError, KeybrokerError, VaultError, VaultLocked, VaultUnavailable
 from keybroker.core.models import (
     TERMINAL_TASK_STATES,
     AgentRecord,
@@ -117,6 +124,8 @@ class Broker:
         self._cooldown = Cooldown(limit=self.config.unanswered_limit, seconds=self.config.cooldown_seconds)
         self._run_grants = RunGrants(catalog, max_runs=self.config.max_runs)
         self._lock_listeners: list[Callable[[], None]] = []
+        self._notifier = notifier
+        self._audit_failing = False
         self._triage = Triage(catalog, self._runs, allowed_insecure_hosts=self.config.allowed_insecure_hosts)
         self._desk = PromptDesk(
             prompter=prompter,
@@ -224,13 +233,40 @@ class Broker:
             if prompt is not None:
                 result = await self._desk.wait(prompt)
                 self._settle(run, tally, [d.key for d, _ in asks], prompt.request.prompt_id, result)
+        except AuditWriteError as exc:
+            self._unaudited(run, exc)
+            raise
         finally:
             for _, allow in allows[1:]:  # cancelled before these were released: their ONCE grants stand
                 if allow.consume:
                     self._catalog.add_grant(allow.grant)
             if prompt is not None:
                 self._desk.leave(prompt)
+        if tally.values:
+            self._audit_failing = False
         return tally.result()
+
+    def _unaudited(self, run: RunContext, exc: AuditWriteError) -> None:
+        """A release could not be audited, so nothing was released: tell the tray (once until one is)."""
+        log.error("%s: %s (%s)", run.agent.slug, exc.message, exc.hint)
+        if self._audit_failing or self._notifier is None:
+            self._audit_failing = True
+            return
+        self._audit_failing = True
+        body = (
+            f"{run.agent.name} ({run.agent.slug}) asked for its secrets and nothing was released: the "
+            f"audit log cannot be written, and no value leaves without its record. {exc.hint or ''}"
+        )
+        try:
+            self._notifier.notify("Keybroker: nothing was released", body.strip())
+        except Exception:  # a notice must never change the outcome
+            log.warning("the notifier failed", exc_info=True)
+
+    async def released_before(self, agent_slug: str, *, limit: int) -> PastReleases:
+        """The values released to `agent_slug` so far, read again from the vault (release_history.py):
+        the bridge cuts them from answers about earlier tasks after a restart or a lock. Nothing is
+        audited or released: the values only go to the bridge's memory of what to cut."""
+        return await past_releases(self._catalog, self._vault, agent_slug, limit=limit)
 
     def releasable(self, agent: AgentRecord, demands: Sequence[SecretDemand]) -> frozenset[str]:
         """The keys of `demands` that `fulfil` would release now without asking anyone.
@@ -261,7 +297,13 @@ class Broker:
             tally.decline(key, secret.secret_id, AuditDecision.DENIED, problem or "no value")
             return
         detail = "once grant spent" if allow.consume else None
-        tally.release(key, secret, grant.scope, value, detail)
+        try:
+            tally.release(key, secret, grant.scope, value, detail)
+        except AuditWriteError:
+            if allow.consume:  # not released after all: the ONCE grant is not spent
+                with contextlib.suppress(KeybrokerError):
+                    self._catalog.add_grant(grant)
+            raise
 
     # Prompts ------------------------------------------------------------------------------------
 

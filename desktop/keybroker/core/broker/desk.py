@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from keybroker.core.broker.answer import AnswerApplier, Declined, Granted, GrantIds, Outcome
-from keybroker.core.broker.prompts import PromptRequest
+from keybroker.core.broker.prompts import PromptRequest, WaitersListener
 from keybroker.core.broker.state import Cooldown, ValueCache
 from keybroker.core.errors import VaultError
 from keybroker.core.models import AuditDecision, Grant, GrantScope, SecretRecord, SecretValue
@@ -108,6 +108,7 @@ class PromptDesk:
             ):
                 prompt.waiters += 1
                 log.debug("a run joins prompt %s of %s", prompt.request.prompt_id, slug)
+                self._waiters_changed(prompt)
                 return prompt
         return None
 
@@ -132,7 +133,10 @@ class PromptDesk:
     def leave(self, prompt: OpenPrompt) -> None:
         """A waiting run is done or gone; the last one to leave an unanswered prompt withdraws it."""
         prompt.waiters -= 1
-        if prompt.waiters > 0 or prompt.future.done() or prompt.answered:
+        if prompt.future.done() or prompt.answered:
+            return
+        if prompt.waiters > 0:
+            self._waiters_changed(prompt)
             return
         self._unregister(prompt)  # nobody may join a prompt being withdrawn
         if prompt.task is not None:
@@ -237,6 +241,15 @@ class PromptDesk:
         if value is None:
             return Declined(AuditDecision.DENIED, "the vault holds no value for it")
         return Released(granted.secret, granted.grant, value)
+
+    def _waiters_changed(self, prompt: OpenPrompt) -> None:
+        """Tell a prompter that shows it how many runs wait on `prompt`."""
+        if not isinstance(self._prompter, WaitersListener):
+            return
+        try:
+            self._prompter.waiters_changed(prompt.request.prompt_id, prompt.waiters)
+        except Exception:  # a count on screen must never break a run
+            log.warning("the prompter failed to take the waiters' count", exc_info=True)
 
     def _unregister(self, prompt: OpenPrompt) -> None:
         slug = prompt.request.agent.slug

@@ -16,6 +16,7 @@ from keybroker.core.broker.answer import GrantIds
 from keybroker.core.broker.prompts import Phase
 from keybroker.core.broker.run_grants import placeholder
 from keybroker.core.catalog.catalog import Catalog
+from keybroker.core.errors import AuditWriteError, KeybrokerError
 from keybroker.core.models import AgentRecord, AuditDecision, GrantScope, SecretRecord, SecretValue
 
 log = logging.getLogger("keybroker.broker")
@@ -73,20 +74,35 @@ class Tally:
     def release(
         self, key: str, secret: SecretRecord, scope: GrantScope, value: SecretValue, detail: str | None
     ) -> None:
-        """Count `value` as released for `key`: the secret's use is recorded and audited `released`."""
+        """Count `value` as released for `key`, once its `released` event is on the disk.
+
+        The event comes first and is synced (audit/log.py): when it cannot be written (a full disk, a
+        locked vault that cannot take the head) the value is not counted and `AuditWriteError` says
+        so; nothing may leave without its record. The use count follows, best effort (a statistic).
+        """
         run = self._run
-        self._catalog.record_use(secret.secret_id)
-        self._audit.append(
-            AuditDecision.RELEASED,
-            agent=run.agent.slug,
-            key=key,
-            secret_id=secret.secret_id,
-            scope=scope.value,
-            task_id=run.task_id,
-            context_id=run.context_id,
-            caller=run.caller,
-            detail=_join(run.phase, detail),
-        )
+        try:
+            self._audit.append(
+                AuditDecision.RELEASED,
+                agent=run.agent.slug,
+                key=key,
+                secret_id=secret.secret_id,
+                scope=scope.value,
+                task_id=run.task_id,
+                context_id=run.context_id,
+                caller=run.caller,
+                detail=_join(run.phase, detail),
+            )
+        except KeybrokerError as exc:
+            raise AuditWriteError(
+                f"the audit log could not record the release of {key!r} to agent {run.agent.slug!r}, "
+                "so nothing was released",
+                hint=f"{exc.message}; {exc.hint}" if exc.hint else exc.message,
+            ) from None
+        try:
+            self._catalog.record_use(secret.secret_id)
+        except KeybrokerError as exc:
+            log.warning("released %s to %s but could not count the use: %s", key, run.agent.slug, exc)
         self.values[key] = value
         log.debug("released %s to %s (%s, %s)", key, run.agent.slug, scope.value, run.phase)
 

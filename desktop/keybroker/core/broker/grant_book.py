@@ -73,7 +73,9 @@ class GrantBook:
     def lock(self, *, caller: str | None = None) -> list[Grant]:
         """End every grant short of ALWAYS."""
         ended = self.catalog.delete_grants(keep_always=True)
-        self.audit.append(AuditDecision.LOCKED, caller=caller, detail=f"ended {len(ended)} grant(s)")
+        count = len(ended)
+        detail = "no grant to end" if not count else f"ended {count} grant{'' if count == 1 else 's'}"
+        self.audit.append(AuditDecision.LOCKED, caller=caller, detail=detail)
         return ended
 
     def end_session(self) -> list[Grant]:

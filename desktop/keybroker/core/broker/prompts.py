@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, TypeAlias
+from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
 from keybroker.core.models import AgentRecord, GrantScope, SecretRecord, SecretValue
 
@@ -176,6 +176,18 @@ class PromptAnswer:
         if choice is not None:
             return choice
         return UseStored() if item.stored is not None else SkipItem()
+
+
+# What a prompter may also want to hear ---------------------------------------------------------------
+
+
+@runtime_checkable
+class WaitersListener(Protocol):
+    """A `Prompter` that also shows how many runs wait on a prompt (the dialog: "answers 200 waiting
+    requests"): the desk calls it whenever a run joins a prompt already open, or leaves it unanswered."""
+
+    def waiters_changed(self, prompt_id: str, waiters: int) -> None:
+        """`waiters` runs now wait on prompt `prompt_id`."""
 
 
 # A prompter that never asks -----------------------------------------------------------------------

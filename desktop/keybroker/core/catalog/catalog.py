@@ -5,7 +5,8 @@ The catalog never holds a secret value. A secret's row moves through states so a
 vault write and the catalog write is found at the next start (see `core/secrets/recovery.py`):
 `pending` (row written, value maybe not yet in the vault) -> `ready`; `deleting` (value being
 removed) -> row gone. Each unsettled row records the writer's pid so a live writer in another
-process is never "repaired" under its feet.
+process is never "repaired" under its feet; a `ready` row being replaced carries its writer's pid
+too (claims.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from keybroker.core.catalog.db import Database
+from keybroker.core.catalog.claims import SecretClaims
 from keybroker.core.catalog.rows import AGENT_ROWS, GRANT_ROWS, SECRET_ROWS
 from keybroker.core.errors import UnknownAgentError, UnknownSecretError
 from keybroker.core.models import (
@@ -56,8 +57,10 @@ class _Any:
 
 ANY_OWNER: Any = _Any()
 
-class Catalog(Database):
-    """Everything that is not a value: agents, secret records, grants, AP pushes (see the module doc)."""
+class Catalog(SecretClaims):
+    """Everything that is not a value: agents, secret records, grants, AP pushes (see the module doc).
+
+    Who may write a secret right now (in-process locks, cross-process row claims) is claims.py's."""
 
     # agents -------------------------------------------------------------------------------------
 
@@ -272,9 +275,11 @@ class Catalog(Database):
 
     # whole catalog -------------------------------------------------------------------------------
 
-    def purge(self) -> None:
-        """Remove agents, secrets and grants. The audit table stays: purge is itself audited."""
+    def purge(self, *, audit: bool = False) -> None:
+        """Remove agents, secrets and grants; the audit log too with `audit` (purge removes its head)."""
         with self.transaction() as conn:
+            if audit:
+                conn.execute("DELETE FROM audit")
             conn.execute("DELETE FROM ap_pushes")
             conn.execute("DELETE FROM grants")
             conn.execute("DELETE FROM secrets")

@@ -90,29 +90,54 @@ class Database:
             self._conn.execute("ROLLBACK")
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """`BEGIN IMMEDIATE` ... `COMMIT`: one writer at a time across processes."""
+    def transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """`BEGIN IMMEDIATE` ... `COMMIT`: one writer at a time across processes.
+
+        `durable`: the commit is on the disk when this returns (the WAL is synced, `synchronous=FULL`),
+        not only in the OS's cache: for an audit event that lets a value out of Keybroker. Other
+        writes keep `synchronous=NORMAL` (WAL mode: safe from corruption, the last ones may be lost
+        in a power cut).
+        """
         with self._lock:
+            if not durable:
+                with self._immediate() as conn:
+                    yield conn
+                return
+            self._synchronous("FULL")
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise _catalog_error(exc, self.path) from None
-            try:
-                yield self._conn
-            except sqlite3.IntegrityError as exc:
-                self._rollback()
-                raise CatalogError(f"catalog constraint failed: {exc}") from None
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise _catalog_error(exc, self.path) from None
-            except BaseException:
-                self._rollback()
-                raise
-            try:
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise _catalog_error(exc, self.path) from None
+                with self._immediate() as conn:
+                    yield conn
+            finally:
+                self._synchronous("NORMAL")
+
+    def _synchronous(self, level: str) -> None:
+        try:
+            self._conn.execute(f"PRAGMA synchronous={level}")
+        except sqlite3.Error as exc:
+            raise _catalog_error(exc, self.path) from None
+
+    @contextmanager
+    def _immediate(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _catalog_error(exc, self.path) from None
+        try:
+            yield self._conn
+        except sqlite3.IntegrityError as exc:
+            self._rollback()
+            raise CatalogError(f"catalog constraint failed: {exc}") from None
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise _catalog_error(exc, self.path) from None
+        except BaseException:
+            self._rollback()
+            raise
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise _catalog_error(exc, self.path) from None
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Run a read query outside any write transaction."""

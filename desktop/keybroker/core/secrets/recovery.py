@@ -10,9 +10,9 @@ opens its services, and a locked vault must never stop a read-only command such 
 from __future__ import annotations
 
 import logging
-import os
 from typing import TYPE_CHECKING
 
+from keybroker.core.catalog.claims import writer_alive
 from keybroker.core.errors import CatalogError, VaultError
 from keybroker.core.models import AuditDecision
 
@@ -23,30 +23,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("keybroker.recovery")
 
-#: A writer that has held a row this long is presumed dead even if its pid was reused.
-STALE_AFTER_SECONDS = 120.0
-
-
-def _writer_alive(row: UnsettledSecret, now: float) -> bool:
-    if row.pid is None or row.since is None or now - row.since > STALE_AFTER_SECONDS:
-        return False
-    if row.pid == os.getpid():
-        return False
-    try:
-        os.kill(row.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def repair(catalog: Catalog, vault: Vault, audit: AuditLog) -> list[str]:
     """Settle every row a dead writer left behind; returns one line per repair (no values)."""
     done: list[str] = []
     now = catalog.clock.now()
     for row in catalog.unsettled_secrets():
-        if _writer_alive(row, now):
+        if writer_alive(row.pid, row.since, now):
             continue
         rec = row.record
         label = f"{rec.key!r} ({'shared' if rec.owner is None else 'agent ' + rec.owner})"

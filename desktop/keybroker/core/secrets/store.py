@@ -3,8 +3,9 @@ the audit log, kept consistent across crashes.
 
 Create and replace go through `write_secret` (write.py, which gives their write order; undo.py takes a
 failed one back); `SecretStore.set` runs it over the blocking vault. Delete order (see
-`core/secrets/recovery.py` for the repair side): row `deleting` -> vault delete -> row gone + audit; a
-delete the vault refused (locked) puts the row back to `ready`.
+`core/secrets/recovery.py` for the repair side): row claimed as `deleting` -> vault delete -> row gone +
+audit; a delete the vault refused (locked) puts the row back to `ready`. Every change holds the
+secret's write lock (core/catalog/claims.py), so changes of one secret never interleave.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 
 from keybroker.core.audit.log import AuditLog
 from keybroker.core.catalog.catalog import ANY_OWNER, Catalog
+from keybroker.core.catalog.claims import identity
 from keybroker.core.errors import (
     AmbiguousSecretError,
     KeybrokerError,
@@ -26,7 +28,7 @@ from keybroker.core.secrets.records import owner_label
 from keybroker.core.secrets.teams import TeamSync, sync_team_secrets
 from keybroker.core.secrets.undo import restore_metadata
 from keybroker.core.secrets.value_io import REFUSED, BlockingValueIO, check_value, run_blocking
-from keybroker.core.secrets.write import StoreResult, replace_value, write_secret
+from keybroker.core.secrets.write import StoreResult, busy, replace_value, write_secret
 from keybroker.core.vault.backend import ValueVersion
 from keybroker.core.vault.extras import value_at, value_history
 from keybroker.core.vault.vault import Vault
@@ -129,22 +131,26 @@ class SecretStore:
         description: str | None = None,
         caller: str | None = None,
     ) -> StoreResult:
-        """Create or replace a value, keeping its `secret_id` on replace (owner: with its ALWAYS grant)."""
-        return run_blocking(
-            write_secret(
-                self.catalog,
-                self.audit,
-                BlockingValueIO(self.vault),
-                key,
-                value,
-                owner=owner,
-                owner_grant=True,
-                scheme=scheme,
-                name=name,
-                description=description,
-                caller=caller,
+        """Create or replace a value, keeping its `secret_id` on replace (owner: with its ALWAYS grant).
+
+        Writes of one (key, owner, scheme) wait for each other (claims.py): two creates at once make
+        one secret, the second replacing the first's value."""
+        with self.catalog.writes.hold(identity(key, owner, scheme)):
+            return run_blocking(
+                write_secret(
+                    self.catalog,
+                    self.audit,
+                    BlockingValueIO(self.vault),
+                    key,
+                    value,
+                    owner=owner,
+                    owner_grant=True,
+                    scheme=scheme,
+                    name=name,
+                    description=description,
+                    caller=caller,
+                )
             )
-        )
 
     def update(
         self,
@@ -175,25 +181,27 @@ class SecretStore:
             )
             return self.catalog.get_secret(record.secret_id)
 
-        if value is None:
-            try:
-                return record_update()
-            except Exception:
-                # The audit append failed (a locked vault cannot take the audit head): the error must
-                # be true, so the name and description go back as they were.
-                restore_metadata(self.catalog, record)
-                raise
-        check_value(value)
-        return run_blocking(
-            replace_value(self.catalog, BlockingValueIO(self.vault), record, value, record_update)
-        )
+        with self.catalog.writes.hold(identity(record.key, record.owner, record.scheme)):
+            if value is None:
+                try:
+                    return record_update()
+                except Exception:
+                    # The audit append failed (a locked vault cannot take the audit head): the error
+                    # must be true, so the name and description go back as they were.
+                    restore_metadata(self.catalog, record)
+                    raise
+            check_value(value)
+            return run_blocking(
+                replace_value(self.catalog, BlockingValueIO(self.vault), record, value, record_update)
+            )
 
     def history(self, record: SecretRecord) -> builtins.list[ValueVersion]:
         """Every version the vault keeps of the value (a team vault; the OS vaults keep none)."""
         return value_history(self.vault, record.secret_id)
 
     def restore(self, record: SecretRecord, version: int, *, caller: str | None = None) -> SecretRecord:
-        """Make an earlier version the current value: written as a new version, audited `updated`."""
+        """Make an earlier version the current value: written as a new version, audited `updated`. Held
+        and claimed like any write (claims.py): a secret another writer holds is `SecretBusyError`."""
         _refuse_team(record, "restored")
         value = value_at(self.vault, record.secret_id, version)
         if value is None:
@@ -215,9 +223,10 @@ class SecretStore:
             )
             return self.catalog.get_secret(record.secret_id)
 
-        return run_blocking(
-            replace_value(self.catalog, BlockingValueIO(self.vault), record, value, record_restore)
-        )
+        with self.catalog.writes.hold(identity(record.key, record.owner, record.scheme)):
+            return run_blocking(
+                replace_value(self.catalog, BlockingValueIO(self.vault), record, value, record_restore)
+            )
 
     def sync_teams(self, *, caller: str | None = None) -> TeamSync:
         """Bring the records of team secrets in step with what the team vault lists (teams.py)."""
@@ -241,9 +250,20 @@ class SecretStore:
         return value
 
     def remove(self, record: SecretRecord, *, caller: str | None = None, detail: str | None = None) -> None:
-        """Delete a value and its record (and, by cascade, its grants)."""
+        """Delete a value and its record (and, by cascade, its grants).
+
+        The row is claimed first (claims.py): a secret another writer holds is `SecretBusyError`, one
+        deleted meanwhile `UnknownSecretError`; nothing is deleted then. A team's secret is refused."""
         _refuse_team(record, "removed")
-        self.catalog.set_secret_state(record.secret_id, "deleting")
+        with self.catalog.writes.hold(identity(record.key, record.owner, record.scheme)):
+            self._remove(record, caller=caller, detail=detail)
+
+    def _remove(self, record: SecretRecord, *, caller: str | None, detail: str | None) -> None:
+        claim = self.catalog.claim_secret(record.secret_id, deleting=True)
+        if claim == "gone":
+            raise UnknownSecretError(f"{owner_label(record)} secret {record.key!r} was deleted meanwhile")
+        if claim == "busy":
+            raise busy(record.key, record.owner)
         try:
             self.vault.delete(record.secret_id)
         except REFUSED:

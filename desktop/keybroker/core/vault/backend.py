@@ -9,11 +9,14 @@ of imports (jaraco.*, importlib metadata, entry points) off `secrets show --reve
 
 Optional members a backend may have, looked up with getattr: `display_name` (a short name),
 `description` (one line for the tray and `doctor`), `release_thread()` (called as a vault worker thread
-ends), `collection_locked()` (the lock state, asked without an unlock prompt), and the class method
-`check_viable()` (raises when unusable here; keyring's backends use their `priority` class property for
-that instead). A backend that keeps versions or shares one store between installs (OpenBao) also has
-`versions(service, username)`, `get_version(service, username, version)`, `accounts(service)` (every
-account it holds for the service), `team_entries()` and `details()`; vault/extras.py calls them.
+ends), `collection_locked()` (the lock state, asked without an unlock prompt), `accounts(service)` (every
+account stored for `service`, found by the vault's own search: what `doctor` and `purge` need to find
+values no catalog row names; Keybroker's own backends have it, keyring's macOS and Windows backends
+cannot list, so there the catalog is all that is known), and the class method `check_viable()` (raises
+when unusable here; keyring's backends use their `priority` class property for that instead). A backend
+that keeps versions or shares one store between installs (OpenBao) also has `versions(service,
+username)`, `get_version(service, username, version)`, `team_entries()` and `details()`;
+vault/extras.py calls them.
 
 Accounts that start with `keybroker.` (INSTALL_ACCOUNT_PREFIX: the API token, the audit head) hold this
 install's own entries, never a secret's value: a backend shared by several installs keeps them apart per

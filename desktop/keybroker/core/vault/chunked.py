@@ -36,6 +36,18 @@ class ChunkedEntries:
         tick()
         self.backend.set_password(self.service, account, text)
 
+    def accounts(self, tick: Tick) -> list[str] | None:
+        """Every account of `service` the backend holds (chunks too); None when it cannot list."""
+        lister = getattr(self.backend, "accounts", None)
+        if not callable(lister):
+            return None
+        tick()
+        return sorted(str(account) for account in lister(self.service))
+
+    def delete_entry(self, tick: Tick, account: str) -> bool:
+        """Delete one entry as it is (a chunk, or a main entry without its chunks); False when missing."""
+        return self._raw_delete(tick, account)
+
     def _raw_delete(self, tick: Tick, account: str) -> bool:
         """Delete one entry; False when the backend says there was none."""
         tick()

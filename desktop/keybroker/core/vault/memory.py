@@ -40,7 +40,7 @@ class MemoryKeyring:
                 raise EntryNotFound("no such entry")
 
     def accounts(self, service: str) -> list[str]:
-        """Every account stored for `service` (for tests; OS backends cannot list)."""
+        """Every account stored for `service` (the vault's own search: `doctor`, `purge`)."""
         with self._lock:
             return sorted(user for svc, user in self._entries if svc == service)
 

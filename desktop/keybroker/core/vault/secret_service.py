@@ -196,6 +196,21 @@ class SecretServiceKeyring:
             raise
         raise EntryNotFound("No such password!")
 
+    def accounts(self, service: str) -> list[str]:
+        """Every account stored for `service` in the collection values go to, found by its attributes."""
+        link = self._link()
+        try:
+            found = {
+                item.get_attributes().get("username", "")
+                for item in self._collection(link).search_items({"service": service})
+            }
+        except (BackendLocked, BackendUnavailable):
+            raise
+        except Exception:
+            self._drop(link)
+            raise
+        return sorted(found - {""})
+
     def collection_locked(self) -> bool:
         """Whether the preferred collection is locked, asked without a prompt (True if there is none)."""
         link = self._link()

@@ -19,7 +19,7 @@ import codecs
 import logging
 import os
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
 
@@ -171,6 +171,21 @@ class Vault:
         """Remove the value (and its chunks); False when nothing was there."""
         _check_account(account)
         return self._run("delete", account, lambda tick: self._entries.delete(tick, account))
+
+    def accounts(self) -> list[str] | None:
+        """Every account stored under this vault's service, found by the vault's own search (chunk
+        accounts and the reserved ones included); None when the backend cannot list (keyring's macOS
+        keychain and Windows Credential Manager backends: only the catalog knows what is there)."""
+        return self._run("list", None, self._entries.accounts)
+
+    def delete_entries(self, accounts: Sequence[str]) -> int:
+        """Delete these entries as they are, chunk accounts included (purge, leftovers); how many were
+        there. Unlike `delete`, a main entry's chunks are not looked up: list them too."""
+        if any(not isinstance(account, str) or not account for account in accounts):
+            raise InvalidInputError("a vault account must be a non-empty string")
+        return self._run(
+            "delete", None, lambda tick: sum(self._entries.delete_entry(tick, a) for a in accounts)
+        )
 
     def exists(self, account: str) -> bool:
         """Whether a value is stored at `account`, without reading its chunks."""

@@ -86,6 +86,7 @@ class ActivityTab(SettingsTab):
         self.search_edit = QLineEdit()
         self.search_edit.setObjectName("auditSearch")
         self.search_edit.setPlaceholderText("Search keys, agents, details")
+        self.search_edit.setToolTip("Show only the events that mention this text (Ctrl+F)")
         self.search_edit.setClearButtonEnabled(True)
         self._search_delay = QTimer(self)
         self._search_delay.setSingleShot(True)
@@ -112,10 +113,14 @@ class ActivityTab(SettingsTab):
         self.export_button.clicked.connect(self.export)
 
         filters = QHBoxLayout()
-        filters.addWidget(QLabel("Agent:"))
+        agent_label = QLabel("&Agent:")
+        agent_label.setBuddy(self.agent_combo)
+        filters.addWidget(agent_label)
         filters.addWidget(self.agent_combo)
         filters.addSpacing(6)
-        filters.addWidget(QLabel("Decision:"))
+        decision_caption = QLabel("&Decision:")
+        decision_caption.setBuddy(self.decision_combo)
+        filters.addWidget(decision_caption)
         filters.addWidget(self.decision_combo)
         filters.addSpacing(6)
         filters.addWidget(self.search_edit, 1)
@@ -146,6 +151,7 @@ class ActivityTab(SettingsTab):
         ]
         self.model: RecordTableModel[AuditEvent] = RecordTableModel(columns, key=lambda e: str(e.seq))
         self.view = make_table_view(self.model)
+        self.view.setAccessibleName("Activity log")
         self.view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
         self.area = TableArea(self.view, EMPTY_TITLE, EMPTY_TEXT)
         self.result = VerifyResult()
@@ -170,6 +176,11 @@ class ActivityTab(SettingsTab):
         layout.addWidget(self.event_detail)
         layout.addWidget(self.footer)
         self.total = 0
+
+    def focus_filter(self) -> None:
+        """Ctrl+F: the search field."""
+        self.search_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search_edit.selectAll()
 
     # filters ------------------------------------------------------------------------------------
 

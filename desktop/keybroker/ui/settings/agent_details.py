@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from keybroker.core.agents.status import AgentStatus, DemandStatus, SchemeStatus
+from keybroker.ui.icons import app_icon
 from keybroker.ui.settings.formatting import full_time, short_id
 from keybroker.ui.settings.status_line import OK_COLOR, WARN_COLOR
 from keybroker.ui.settings.table import HINT_COLOR, Column, CompactTable, RecordTableModel, make_table_view
@@ -29,28 +30,45 @@ MISSING_COLOR = QColor("#8a8a8a")
 Row = DemandStatus | SchemeStatus
 
 
+#: core/agents/status.py's sentence for a value that is stored but not granted to the agent yet.
+_ASKS_FIRST = "; will ask on first use"
+
+
 def demand_state(status: str) -> str:
-    """`ok`, `partial`, `missing` or `unsupported`, from a status sentence of `core.status.agent_status`."""
+    """`ok`, `asks` (stored; the first use asks), `partial` (stored, but the card changed since its
+    grant), `missing` or `unsupported`, from a status sentence of `core.status.agent_status`."""
     if status.startswith("satisfied"):
         return "ok"
     if status.startswith("stored"):
-        return "partial"
+        return "asks" if status.endswith(_ASKS_FIRST) else "partial"
     if status.startswith("not supported"):
         return "unsupported"
     return "missing"
 
 
 def status_text(status: str) -> str:
-    """`satisfied (shared value, until_lock)` -> `Satisfied (shared value, until lock)`."""
+    """`satisfied (shared value, until_lock)` -> `Satisfied (shared value, until lock)`;
+    `stored (shared value); will ask on first use` -> `Stored (shared value) · asks first`."""
+    if status.startswith("stored") and status.endswith(_ASKS_FIRST):
+        status = status[: -len(_ASKS_FIRST)] + " · asks first"
     return status.replace("_", " ").capitalize()
 
 
 def demands_summary(demands: Sequence[DemandStatus]) -> str:
-    """`2 of 3 ready`, `none`."""
+    """`2 of 3 ready`, `stored · asks first` (nothing granted yet, nothing missing), `none`.
+
+    A value stored but not yet granted is normal (the first use asks): it is counted apart, never as
+    not ready."""
     if not demands:
         return "none"
-    ready = sum(1 for d in demands if demand_state(d.status) == "ok")
-    return f"{ready} of {len(demands)} ready"
+    states = [demand_state(d.status) for d in demands]
+    ready, asks, total = states.count("ok"), states.count("asks"), len(states)
+    if asks == total:
+        return "stored · asks first"
+    if asks and ready + asks == total:
+        return f"{ready} ready · {asks} asks first"
+    counted = f"{ready} of {total} ready"
+    return f"{counted} · {asks} asks first" if asks else counted
 
 
 def _value_field() -> QLineEdit:
@@ -126,7 +144,9 @@ class AgentDetails(QScrollArea):
 
         self.form = QFormLayout()
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        self.copy_button.setAccessibleName("Copy the bridged URL")
         bridged_label = QLabel("Bridged URL:")
+        bridged_label.setBuddy(self.bridged)
         bridged_label.setToolTip("Point any A2A client at this URL instead of the agent's own")
         bridged_row.insertWidget(0, bridged_label)
         content.addSpacing(4)
@@ -153,12 +173,14 @@ class AgentDetails(QScrollArea):
         style = self.style()
         icons = {
             "ok": style.standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton),
+            "asks": app_icon(),  # kept by Keybroker; nothing is wrong
             "partial": style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning),
             "missing": style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxQuestion),
             "unsupported": style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxInformation),
         }
-        colors = {
+        colors: dict[str, QColor | None] = {
             "ok": OK_COLOR,
+            "asks": None,  # the table's own text colour
             "partial": WARN_COLOR,
             "missing": MISSING_COLOR,
             "unsupported": MISSING_COLOR,
@@ -167,7 +189,7 @@ class AgentDetails(QScrollArea):
         def icon_of(d: Row) -> QIcon:
             return icons[demand_state(d.status)]
 
-        def color_of(d: Row) -> QColor:
+        def color_of(d: Row) -> QColor | None:
             return colors[demand_state(d.status)]
 
         demand_columns: list[Column[DemandStatus]] = [
@@ -184,6 +206,7 @@ class AgentDetails(QScrollArea):
             demand_columns, key=lambda d: d.key
         )
         self.demands_view = make_table_view(self.demands_model)
+        self.demands_view.setAccessibleName("Secret demands")
         self.demands_area = CompactTable(
             self.demands_view,
             "Its card declares no secrets; it may still ask for one while it runs.",
@@ -201,6 +224,7 @@ class AgentDetails(QScrollArea):
             scheme_columns, key=lambda s: s.name
         )
         self.schemes_view = make_table_view(self.schemes_model)
+        self.schemes_view.setAccessibleName("Security schemes")
         self.schemes_area = CompactTable(
             self.schemes_view, "Its card asks callers for no authentication.", wrap=True
         )

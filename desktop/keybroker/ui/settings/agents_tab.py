@@ -57,12 +57,15 @@ class AgentsTab(SettingsTab):
             "http://127.0.0.1:8000 — the agent's base URL or its agent-card.json URL"
         )
         self.url_edit.setClearButtonEnabled(True)
+        self.url_edit.setToolTip("Paste a local agent's URL, then Enter (Ctrl+N comes here)")
         self.url_edit.returnPressed.connect(self.add_agent)
         self.url_edit.textChanged.connect(
             lambda t: self.add_button.setEnabled(bool(t.strip()) and not self._busy)
         )
         add_row = QHBoxLayout()
-        add_row.addWidget(QLabel("Add an agent:"))
+        url_label = QLabel("Add an &agent:")
+        url_label.setBuddy(self.url_edit)
+        add_row.addWidget(url_label)
         add_row.addWidget(self.url_edit, 1)
         add_row.addWidget(self.add_button)
         self.status = StatusLine()
@@ -87,6 +90,7 @@ class AgentsTab(SettingsTab):
         ]
         self.model: RecordTableModel[AgentStatus] = RecordTableModel(columns, key=lambda a: a.slug)
         self.view = make_table_view(self.model)
+        self.view.setAccessibleName("Agents")
         self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.area = TableArea(self.view, EMPTY_TITLE, EMPTY_TEXT)
         self.details = AgentDetails()
@@ -149,6 +153,11 @@ class AgentsTab(SettingsTab):
     def _failed(self, exc: BaseException) -> None:
         self._set_busy(False)
         self.status.failed(exc)
+
+    def new_item(self) -> None:
+        """Ctrl+N: the URL field, to add an agent."""
+        self.url_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.url_edit.selectAll()
 
     # add ----------------------------------------------------------------------------------------
 

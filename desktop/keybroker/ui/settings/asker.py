@@ -13,7 +13,18 @@ from pathlib import Path
 from typing import Protocol
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QFileDialog, QMessageBox, QPushButton, QWidget
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QCheckBox,
+    QFileDialog,
+    QMessageBox,
+    QPushButton,
+    QStyle,
+    QWidget,
+)
+
+from keybroker.ui.accessible import name_controls
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +40,8 @@ class Confirmation:
     #: An extra choice shown as a checkbox ("Also delete its 2 secrets"), or None.
     option: str | None = None
     option_default: bool = False
+    #: The go-ahead button's mark when destructive (default: the ✗ of the toolbars' Revoke).
+    icon: QStyle.StandardPixmap | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +71,19 @@ class Asker(Protocol):
         ...
 
 
+def plain(button: QAbstractButton | None) -> None:
+    """Take the style's icon off a Cancel or Close button (some styles draw a red ✗ on it: the mark
+    that belongs on the button that destroys)."""
+    if button is not None:
+        button.setIcon(QIcon())
+
+
 class QtAsker:
     """The real thing: a window-modal `QMessageBox` and `QFileDialog`, opened with `open()`."""
 
     def confirm(self, parent: QWidget, question: Confirmation, on_answer: Callable[[Answer], None]) -> None:
-        """A message box whose go-ahead button says what it does; Cancel is the default when destructive."""
+        """A message box whose go-ahead button says what it does (and, destructive, carries the mark);
+        Cancel is plain, and the default when destructive."""
         box = QMessageBox(parent)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.setWindowModality(Qt.WindowModality.WindowModal)
@@ -79,6 +100,9 @@ class QtAsker:
             else QMessageBox.ButtonRole.AcceptRole,
         )
         cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        plain(cancel)
+        if question.destructive:  # the mark goes on what destroys, never on Cancel
+            go.setIcon(box.style().standardIcon(question.icon or QStyle.StandardPixmap.SP_DialogCancelButton))
         box.setDefaultButton(cancel if question.destructive else go)
         box.setEscapeButton(cancel)
         checkbox: QCheckBox | None = None
@@ -93,6 +117,7 @@ class QtAsker:
             on_answer(Answer(accepted, bool(checkbox and checkbox.isChecked() and accepted)))
 
         box.finished.connect(finished)
+        name_controls(box)
         box.open()
 
     def save_path(

@@ -140,6 +140,7 @@ class GeneralTab(SettingsTab):
             label.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
             open_button = QPushButton("Open")
             open_button.setToolTip("Open in the file manager")
+            open_button.setAccessibleName(f"Open the {title.rstrip(':')} folder")
             open_button.clicked.connect(lambda _c=False, k=key: self._open_dir(k))
             line = QHBoxLayout()
             line.addWidget(label, 1)

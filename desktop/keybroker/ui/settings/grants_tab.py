@@ -135,6 +135,7 @@ class GrantsTab(SettingsTab):
         ]
         self.model: RecordTableModel[GrantRow] = RecordTableModel(columns, key=lambda r: r.grant_id)
         self.view = make_table_view(self.model)
+        self.view.setAccessibleName("Live grants")
         self.view.sortByColumn(3, Qt.SortOrder.DescendingOrder)
         self.area = TableArea(self.view, EMPTY_TITLE, EMPTY_TEXT)
 

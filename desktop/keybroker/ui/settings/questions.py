@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-"""What the settings window asks before it acts: each question names exactly what goes (pure)."""
+"""What the settings window asks before it acts: each question names exactly what goes (no I/O)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+from PySide6.QtWidgets import QStyle
 
 from keybroker.core.agents.status import AgentStatus
 from keybroker.core.models import Grant, SecretRecord
@@ -51,6 +53,7 @@ def delete_secret(record: SecretRecord, grants: Sequence[Grant]) -> Confirmation
         detail=f"Its value is removed from the OS vault{ending}. An agent that demands {record.key} "
         "will be asked for a value again. This cannot be undone.",
         action="Delete",
+        icon=QStyle.StandardPixmap.SP_TrashIcon,
     )
 
 
@@ -68,6 +71,7 @@ def remove_agent(agent: AgentStatus, owned: Sequence[SecretRecord], grants: Sequ
         text=f"Remove the agent {agent.name} ({agent.slug})?",
         detail=f"{ending} bridged URL stops answering.{kept}",
         action="Remove",
+        icon=QStyle.StandardPixmap.SP_TrashIcon,
         option=f"Also delete its {plural(len(owned), 'secret')} ({_keys(owned)})" if owned else None,
     )
 

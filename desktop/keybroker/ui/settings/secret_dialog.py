@@ -8,7 +8,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -24,6 +26,8 @@ from PySide6.QtWidgets import (
 
 from keybroker.core.errors import InvalidInputError
 from keybroker.core.models import MAX_VALUE_BYTES, SecretRecord, SecretValue, validate_key
+from keybroker.ui.accessible import name_controls
+from keybroker.ui.settings.asker import plain
 from keybroker.ui.settings.formatting import owner_label, secret_label
 from keybroker.ui.settings.status_line import ERROR_COLOR, WARN_COLOR
 
@@ -89,6 +93,7 @@ class SecretDialog(QDialog):
         self.show_button.setText("Show")
         self.show_button.setCheckable(True)
         self.show_button.setToolTip("Show the value while you type it")
+        self.show_button.setAccessibleName("Show the value")
         self.show_button.toggled.connect(self._on_show_toggled)
         value_row = QHBoxLayout()
         value_row.setContentsMargins(0, 0, 0, 0)
@@ -122,6 +127,7 @@ class SecretDialog(QDialog):
         self.note.setVisible(False)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        plain(self.buttons.button(QDialogButtonBox.StandardButton.Cancel))
         self.save_button = self.buttons.addButton(
             "Save" if record else "Add", QDialogButtonBox.ButtonRole.AcceptRole
         )
@@ -141,6 +147,7 @@ class SecretDialog(QDialog):
         self.description_edit.textChanged.connect(self._validate)
         self.owner_combo.currentIndexChanged.connect(self._validate)
         self._validate()
+        name_controls(self)
         (self.name_edit if record else self.key_edit).setFocus()
 
     # state --------------------------------------------------------------------------------------
@@ -197,6 +204,24 @@ class SecretDialog(QDialog):
                 self._note(problem or "", ERROR_COLOR)
             else:
                 self.note.setVisible(False)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Enter saves once Save is enabled, else says what is missing; it never cancels.
+
+        Left to QDialog, Enter clicks the default button, and while Save is disabled Qt makes Cancel
+        the default: a user who typed a value and pressed Enter lost it without a word. A focused
+        button still gets its own Enter (the user chose it).
+        """
+        enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        plain = not (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier)
+        if enter and plain and not isinstance(self.focusWidget(), QAbstractButton):
+            event.accept()
+            if self.save_button.isEnabled():
+                self.save_button.click()
+            else:
+                self._note(self.problem() or "", WARN_COLOR)
+            return
+        super().keyPressEvent(event)
 
     def _note(self, text: str, color: object) -> None:
         palette = self.note.palette()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLineEdit, QStyle, QVBoxLayout, QWidget
 
 from keybroker.core.admin import SecretRef
 from keybroker.core.errors import UnknownGrantError
@@ -81,6 +81,7 @@ class SecretsTab(SettingsTab):
         ]
         self.model: RecordTableModel[SecretRecord] = RecordTableModel(columns, key=lambda s: s.secret_id)
         self.view = make_table_view(self.model)
+        self.view.setAccessibleName("Secrets")
         self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.area = TableArea(self.view, EMPTY_TITLE, EMPTY_TEXT)
 
@@ -89,10 +90,10 @@ class SecretsTab(SettingsTab):
             "addSecret",
             "Add…",
             self.add_secret,
-            tip="Store a new value in the OS vault",
+            tip="Store a new value in the OS vault (Ctrl+N)",
         )
         self.edit_action = self.bar.add(
-            "editSecret", "Edit…", self.edit_selected, tip="Change the name, description or value"
+            "editSecret", "Edit…", self.edit_selected, tip="Change the name, description or value (F2)"
         )
         self.reveal_action = self.bar.add(
             "revealSecret",
@@ -111,18 +112,21 @@ class SecretsTab(SettingsTab):
             "Revoke access…",
             self.revoke_selected,
             tip="End every grant for this secret: agents are asked again",
+            icon=QStyle.StandardPixmap.SP_DialogCancelButton,  # as the Grants tab's Revoke…
         )
         self.delete_action = self.bar.add(
             "deleteSecret",
             "Delete…",
             self.delete_selected,
             tip="Remove the value from the vault and the secret from Keybroker",
+            icon=QStyle.StandardPixmap.SP_TrashIcon,
             shortcut=QKeySequence(QKeySequence.StandardKey.Delete),
             owner=self.view,
         )
         self.filter_edit = QLineEdit()
         self.filter_edit.setObjectName("secretsFilter")
         self.filter_edit.setPlaceholderText("Filter by key, name or owner")
+        self.filter_edit.setToolTip("Show only the secrets whose key, name or owner has this text (Ctrl+F)")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.setMaximumWidth(260)
         self.filter_edit.textChanged.connect(lambda _t: self.refresh_now())
@@ -207,6 +211,21 @@ class SecretsTab(SettingsTab):
         self.status.failed(exc)
 
     # add and edit -------------------------------------------------------------------------------
+
+    def focus_filter(self) -> None:
+        """Ctrl+F."""
+        self.filter_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.filter_edit.selectAll()
+
+    def new_item(self) -> None:
+        """Ctrl+N: the Add dialog (when Add is enabled)."""
+        if self.add_action.isEnabled():
+            self.add_secret()
+
+    def edit_item(self) -> None:
+        """F2: the Edit dialog for the selected secret."""
+        if self.edit_action.isEnabled():
+            self.edit_selected()
 
     def add_secret(self, owner: str | None = None) -> SecretDialog:
         """Open the add dialog (optionally with an owner chosen)."""

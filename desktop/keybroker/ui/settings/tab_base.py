@@ -92,6 +92,15 @@ class SettingsTab(QWidget):
         if isinstance(status, StatusLine):
             status.failed(exc)
 
+    def focus_filter(self) -> None:
+        """Ctrl+F: put the focus in the tab's filter or search field (none here)."""
+
+    def new_item(self) -> None:
+        """Ctrl+N: add a new one of what the tab lists (nothing here)."""
+
+    def edit_item(self) -> None:
+        """F2: edit the selected one (nothing here)."""
+
     def on_shown(self) -> None:
         """The tab became visible (start a countdown, ...)."""
 

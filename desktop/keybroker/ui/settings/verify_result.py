@@ -32,6 +32,7 @@ class VerifyResult(QFrame):
         close.setAutoRaise(True)
         close.setText("✕")
         close.setToolTip("Dismiss")
+        close.setAccessibleName("Dismiss the result")
         close.clicked.connect(lambda: self.setVisible(False))
         text = QVBoxLayout()
         text.setSpacing(2)

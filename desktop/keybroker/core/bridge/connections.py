@@ -1,0 +1,184 @@
+# SPDX-License-Identifier: Apache-2.0
+"""How many connections the bridge holds, and for how long one may take to say what it wants.
+
+Issue 12, item 9: 1,100 idle connections used up the process's open files (a desktop's usual limit is
+1,024), after which nothing was accepted (nor could the bridge open a connection to an agent, or its
+catalog); a connection that sends half its headers was held forever, since uvicorn only times out idle
+keep-alive connections. uvicorn's own `limit_concurrency` answers 503 to everything past the limit,
+the management API included. So the bridge's HTTP protocol (uvicorn's, subclassed) adds:
+
+- a header timeout: a connection must complete its request headers within `header_timeout` seconds
+  of connecting, or of its previous response; one that does not (it sent nothing, or a few bytes at
+  a time) is closed;
+- a connection cap, `max_connections`, by default half the soft open-files limit (at most 1,024):
+  past it, the connection that has waited longest for its request to arrive (idle, or still sending
+  headers or body) is closed to make room; only when every connection is busy with a request is the
+  new one refused (503, then closed). The bridge caps its agent requests in flight below that
+  (`agent_requests`, app.py), so `reserve` connections always remain for the management API.
+
+No timer runs on an idle server: a connection's timer exists only while it is open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, cast
+
+__all__ = ["DEFAULT_HEADER_TIMEOUT", "ConnectionLimits", "default_max_connections", "governed_protocol"]
+
+log = logging.getLogger("keybroker.bridge")
+
+#: Seconds a connection has to complete its request headers (real clients send them in one packet).
+DEFAULT_HEADER_TIMEOUT = 10.0
+#: Connections kept for the management API when agent requests take all the others.
+DEFAULT_RESERVE = 32
+
+_BUSY_BODY = b'{"error":"busy","message":"the bridge has too many connections open"}'
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\n"
+    b"retry-after: 1\r\ncontent-length: " + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY
+)
+
+
+def default_max_connections() -> int:
+    """Half the soft limit on open files (the rest is for agents, the vault, the catalog), 64-1,024."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit on sockets
+        return 1024
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1024
+    return max(64, min(1024, soft // 2))
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """The bridge's limits on its clients' connections (see the module docstring)."""
+
+    max_connections: int = field(default_factory=default_max_connections)
+    """Connections held at once; past it the longest-waiting one is closed, or the new one refused."""
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    """Seconds to complete the request headers, from connecting or from the previous response."""
+    reserve: int = DEFAULT_RESERVE
+    """Connections kept for the management API: agent requests in flight stop short of them."""
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 2 or self.header_timeout <= 0:
+            raise ValueError("max_connections must be at least 2 and header_timeout positive")
+        if not 0 <= self.reserve < self.max_connections:
+            raise ValueError("reserve must be from 0 to max_connections - 1")
+
+    @property
+    def agent_requests(self) -> int:
+        """Agent requests the bridge serves at once (app.py answers 503 past it)."""
+        return self.max_connections - self.reserve
+
+
+class _Governed:
+    """Mixed into uvicorn's HTTP protocol class (`governed_protocol`). Uses its attributes:
+    `transport`, `cycle` (the request/response in progress), `connections` (the server's), `loop`."""
+
+    limits: ClassVar[ConnectionLimits]
+    transport: asyncio.Transport
+    cycle: Any
+    connections: set[Any]
+    loop: asyncio.AbstractEventLoop
+    _timer: asyncio.TimerHandle | None = None
+    _waited_for: Any = None
+    _waiting_since: float = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._await_request()
+        if self._open_count() > self.limits.max_connections:
+            victim = self._longest_waiting()
+            if victim is None:
+                self._refuse()
+                return
+            log.info("bridge: %d connections open; the longest waiting one is closed", len(self.connections))
+            victim.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)  # type: ignore[misc]
+        if self._timer is not None and self.cycle is not self._waited_for:  # the headers are in
+            self._timer.cancel()
+            self._timer = None
+
+    def on_response_complete(self) -> None:
+        self._await_request()
+        super().on_response_complete()  # type: ignore[misc]  # may start a pipelined request at once
+        if self._timer is not None and (self.transport.is_closing() or self.cycle is not self._waited_for):
+            self._timer.cancel()
+            self._timer = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    # ---------------------------------------------------------------------------------------------
+
+    def _await_request(self) -> None:
+        """From now on the client owes us its next request's headers, within the header timeout."""
+        self._waited_for = self.cycle
+        self._waiting_since = self.loop.time()
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_later(self.limits.header_timeout, self._headers_too_slow)
+
+    def _headers_too_slow(self) -> None:
+        self._timer = None
+        if self.cycle is self._waited_for and not self.transport.is_closing():
+            log.debug("bridge: no request headers within %g s; connection closed", self.limits.header_timeout)
+            self.transport.close()
+
+    def _waiting(self) -> bool:
+        """True while the request has not fully arrived (no headers yet, or the body still coming)."""
+        cycle = self.cycle
+        if cycle is None or cycle is self._waited_for:
+            return True
+        return bool(cycle.more_body) and not cycle.response_started
+
+    def _open_count(self) -> int:
+        if len(self.connections) <= self.limits.max_connections:
+            return len(self.connections)
+        return sum(1 for c in self.connections if c.transport is not None and not c.transport.is_closing())
+
+    def _longest_waiting(self) -> _Governed | None:
+        oldest: _Governed | None = None
+        for other in self.connections:
+            if other is self or not isinstance(other, _Governed) or other.transport.is_closing():
+                continue
+            if other._waiting() and (oldest is None or other._waiting_since < oldest._waiting_since):
+                oldest = other
+        return oldest
+
+    def _refuse(self) -> None:
+        log.warning("bridge: %d connections, all busy: a new one was refused", len(self.connections))
+        self.transport.write(_BUSY)
+        self.transport.close()
+
+
+def _uvicorn_protocol() -> type[asyncio.Protocol]:
+    """The HTTP/1.1 protocol uvicorn's "auto" picks: httptools when installed, else h11."""
+    import importlib.util
+
+    if importlib.util.find_spec("httptools") is None:
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        return H11Protocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    return HttpToolsProtocol
+
+
+def governed_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol class with `limits` applied, for `uvicorn.Config(http=...)`."""
+    base = _uvicorn_protocol()
+    governed = type("GovernedHttpProtocol", (_Governed, base), {"limits": limits, "__module__": __name__})
+    return cast("type[asyncio.Protocol]", governed)
+

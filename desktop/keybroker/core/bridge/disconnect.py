@@ -1,0 +1,88 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A client that goes away takes its request with it: the handler is cancelled (issue 12, item 7).
+
+uvicorn does not cancel a request when its client disconnects: it only answers the next `receive()`
+with `http.disconnect`. A2A's blocking calls never call `receive()` once the body is read, so a
+`message/send` whose client gave up (`curl -m 5`) kept running: its prompt stayed on screen (and,
+allowed minutes later, released a value to nobody), and its upstream request held one of the agent's
+pool slots until the agent answered, so twenty abandoned sends left a `tasks/get` waiting for minutes.
+
+`cancel_on_disconnect(app, scope, receive, send)` reads the request body, then watches `receive()`
+for the disconnect while `app` runs; the app's own `receive` gives it the body and then waits for that
+same disconnect (streaming responses listen for it too). When the client goes before the response is
+complete, the request's task is cancelled: the run closes its upstream exchange (freeing the slot), and
+the broker withdraws the run's prompt, or only removes the run from a prompt others still wait on. The
+cancellation is ours, so it ends here; any other (a server shutdown) goes on up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["cancel_on_disconnect"]
+
+log = logging.getLogger("keybroker.bridge")
+
+_DISCONNECT: Message = {"type": "http.disconnect"}
+
+
+async def _read_body(receive: Receive) -> list[Message] | None:
+    """The request's body messages, or None when the client went away while sending."""
+    messages: list[Message] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        messages.append(message)
+        if not message.get("more_body", False):
+            return messages
+
+
+async def cancel_on_disconnect(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run `app`; cancel it when the client disconnects before the response is complete."""
+    body = await _read_body(receive)
+    if body is None:
+        return
+    task = asyncio.current_task()
+    assert task is not None
+    gone = asyncio.Event()
+    complete = False
+    cancelled = False
+
+    async def watch() -> None:
+        nonlocal cancelled
+        while (await receive())["type"] != "http.disconnect":
+            pass  # nothing else arrives once the body is read; a disconnect is what we wait for
+        gone.set()
+        if not complete:
+            cancelled = True
+            task.cancel()
+
+    async def app_receive() -> Message:
+        if body:
+            return body.pop(0)
+        await gone.wait()
+        return _DISCONNECT
+
+    async def app_send(message: Message) -> None:
+        nonlocal complete
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            complete = True
+        await send(message)
+
+    watcher = asyncio.get_running_loop().create_task(watch(), name="keybroker disconnect watch")
+    try:
+        await app(scope, app_receive, app_send)
+    except asyncio.CancelledError:
+        if cancelled and task.uncancel() == 0:
+            log.info("bridge: the client of %s %s went away: request ended", scope["method"], scope["path"])
+            return
+        raise
+    else:
+        if cancelled:  # the app swallowed our cancellation: it is still ours to take back
+            task.uncancel()
+    finally:
+        watcher.cancel()
