@@ -71,7 +71,7 @@ def test_a_policy_denial_is_shown_as_one(bao: DevServer, config: OpenBaoConfig, 
         vault.set("sec_a", SecretValue("v"))
     assert info.value.exit_code == 4
     assert "permission denied" in info.value.message
-    assert f"OpenBao's policy denies POST on {prefix}/sec_a" in info.value.message
+    assert f"OpenBao's policy denies POST on {prefix}/laptop-1/sec_a" in info.value.message
     assert "policies" in (info.value.hint or "")
 
 

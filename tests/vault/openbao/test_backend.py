@@ -11,7 +11,7 @@ import pytest
 from keybroker.core.errors import VaultError
 from keybroker.core.models import SecretValue
 from keybroker.core.vault.backend import VaultBackend
-from keybroker.core.vault.extras import stored_accounts, vault_details
+from keybroker.core.vault.extras import vault_details
 from keybroker.core.vault.openbao import OpenBaoBackend
 from keybroker.core.vault.openbao_config import OpenBaoConfig
 from keybroker.core.vault.vault import open_vault
@@ -52,29 +52,34 @@ def test_each_value_is_one_kv_secret_readable_by_an_admin(
 ) -> None:
     vault = vault_for(root_backend)
     vault.set("sec_abc", SecretValue("s3cret value"))
-    read = kv_get(bao, f"{prefix}/sec_abc")
+    read = kv_get(bao, f"{prefix}/laptop-1/sec_abc")
     assert read.json()["data"]["data"] == {"value": "s3cret value"}
     vault.set("keybroker.audit-head", SecretValue("3:abcd"))
-    head = kv_get(bao, f"{prefix}/_install/laptop-1/keybroker.audit-head")
+    head = kv_get(bao, f"{prefix}/laptop-1/keybroker.audit-head")
     assert head.json()["data"]["data"] == {"value": "3:abcd"}
-    assert stored_accounts(vault) == ["keybroker.audit-head", "sec_abc"]
+    assert vault.accounts() == ["keybroker.audit-head", "sec_abc"]  # what `purge` and `doctor` search
 
 
-def test_two_installs_share_values_but_not_their_own_entries(bao: DevServer, config: OpenBaoConfig) -> None:
+def test_two_installs_under_one_prefix_keep_their_entries_apart(
+    bao: DevServer, config: OpenBaoConfig
+) -> None:
+    # Each install's catalog names its own values: another install's purge or leftover search must
+    # never find them (`Vault.accounts` lists this install's folder only).
     first = vault_for(backend_for(config, bao.token))
     second = vault_for(backend_for(config.with_changes(install="laptop-2"), bao.token))
-    first.set("sec_shared", SecretValue("one value"))
+    first.set("sec_first", SecretValue("one value"))
     first.set("keybroker.audit-head", SecretValue("7:first"))
     second.set("keybroker.audit-head", SecretValue("2:second"))
-    assert second.get("sec_shared") == SecretValue("one value")
+    assert second.get("sec_first") is None
     assert first.get("keybroker.audit-head") == SecretValue("7:first")
     assert second.get("keybroker.audit-head") == SecretValue("2:second")
+    assert second.accounts() == ["keybroker.audit-head"]
 
 
 def test_a_value_kept_under_another_field_is_a_clear_error(
     root_backend: OpenBaoBackend, bao: DevServer, prefix: str
 ) -> None:
-    kv_put(bao, f"{prefix}/sec_odd", api_key="x", other="y")
+    kv_put(bao, f"{prefix}/laptop-1/sec_odd", api_key="x", other="y")
     with pytest.raises(VaultError) as info:
         vault_for(root_backend).get("sec_odd")
     assert "no `value` field (fields: api_key, other)" in info.value.message

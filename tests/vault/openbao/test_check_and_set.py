@@ -83,7 +83,7 @@ def test_racing_writers_lose_nothing_and_write_nothing_twice(
     """Two vaults write one entry at once, round after round: every write either stands as exactly one
     version of the history or failed with VaultConflict; no value is lost silently or doubled."""
     with bao.client() as admin:  # KV v2 keeps 10 versions unless told otherwise: keep them all here
-        kept = admin.post(f"/v1/secret/metadata/{prefix}/sec_race", json={"max_versions": 100})
+        kept = admin.post(f"/v1/secret/metadata/{prefix}/laptop-1/sec_race", json={"max_versions": 100})
         assert kept.status_code == 204, kept.text
     vaults = [vault_for(backend_for(config, bao.token)) for _ in range(2)]
     vaults[0].set("sec_race", SecretValue("start"))

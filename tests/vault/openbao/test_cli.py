@@ -208,5 +208,5 @@ def test_purge_removes_own_values_from_openbao_and_leaves_the_teams(
     assert set(ids) == {"MINE", "SHARED_KEY"}
     purged = kb("purge", "--yes")
     assert purged.returncode == 0, purged.stderr
-    assert kv_get(bao, f"{prefix}/{ids['MINE']}").status_code == 404  # gone, every version
+    assert kv_get(bao, f"{prefix}/laptop-1/{ids['MINE']}").status_code == 404  # gone, every version
     assert kv_get(bao, f"teams/{team}/SHARED_KEY").json()["data"]["data"] == {"value": "team-value"}

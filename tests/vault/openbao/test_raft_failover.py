@@ -71,7 +71,7 @@ def test_writes_and_reads_go_on_through_a_leader_change(tmp_path: Path) -> None:
     with skip_if_missing(), openbao.raft_cluster(workdir=tmp_path / "raft") as cluster:
         with cluster.client() as admin:
             openbao.enable_kv_v2(admin)
-            kept = admin.post(f"/v1/secret/metadata/kbraft/{ACCOUNT}", json={"max_versions": 1000})
+            kept = admin.post(f"/v1/secret/metadata/kbraft/raft-test/{ACCOUNT}", json={"max_versions": 1000})
             assert kept.status_code == 204, kept.text
         config = OpenBaoConfig(
             addresses=tuple(n.url for n in cluster.nodes),  # Keybroker knows every node
@@ -116,7 +116,7 @@ def test_writes_and_reads_go_on_through_a_leader_change(tmp_path: Path) -> None:
         last = traffic.succeeded[-1]
         for node in cluster.nodes:
             answer = httpx.get(
-                f"{node.url}/v1/secret/data/kbraft/{ACCOUNT}",
+                f"{node.url}/v1/secret/data/kbraft/raft-test/{ACCOUNT}",
                 headers={"X-Vault-Token": cluster.root_token},
                 timeout=5,
             )

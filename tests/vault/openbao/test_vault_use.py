@@ -6,6 +6,7 @@ keeps its copies unless the user asks (`--remove-old`). A token typed once is ke
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -14,9 +15,10 @@ from keybroker import VAULT_SERVICE
 from keybroker.core.secrets.vault_switch import INSTALL_ACCOUNTS
 from keybroker.core.vault.backend import VaultBackend
 from keybroker.core.vault.choice import load_system_backend
-from keybroker.core.vault.openbao_config import OpenBaoConfig
+from keybroker.core.vault.openbao_config import OpenBaoConfig, install_name
 from keybroker.core.vault.openbao_credentials import CREDENTIAL_SERVICE, BackendCredentials
 from keybroker.system.api_token import TOKEN_ACCOUNT
+from keybroker.system.paths import Paths
 from tests.conftest import RunCli
 from tests.peers.openbao import DevServer
 from tests.vault import secret_service as rig
@@ -34,6 +36,11 @@ def kb(run_cli: RunCli, bao: DevServer) -> Callable[..., object]:
         return run_cli(*args, env={"KEYBROKER_VAULT": None, "BAO_TOKEN": token or bao.token}, **kwargs)  # type: ignore[arg-type]
 
     return run
+
+
+def _folder(prefix: str) -> str:
+    """This test's install folder under the prefix (`vault use` names the install after the data home)."""
+    return f"{prefix}/{install_name(str(Paths.from_env(os.environ).data_dir))}"
 
 
 def _ids(kb: Callable[..., object]) -> dict[str, str]:
@@ -68,7 +75,8 @@ def test_values_move_to_openbao_and_back_verified(
     assert moved.returncode == 0, moved.stderr  # type: ignore[attr-defined]
     assert "2 copied and verified" in moved.stderr  # type: ignore[attr-defined]
     assert kb("secrets", "show", "OPENAI_API_KEY", "--reveal").stdout == "sk-one"  # type: ignore[attr-defined]
-    assert kv_get(bao, f"{prefix}/{ids['GITHUB_TOKEN']}").json()["data"]["data"] == {"value": "ghp-two"}
+    folder = _folder(prefix)
+    assert kv_get(bao, f"{folder}/{ids['GITHUB_TOKEN']}").json()["data"]["data"] == {"value": "ghp-two"}
     assert os_vault.get_password(VAULT_SERVICE, ids["GITHUB_TOKEN"]) == "Vghp-two"  # left, not asked to go
     audit = json.loads(kb("audit", "--json").stdout)  # type: ignore[attr-defined]
     (changed,) = [e for e in audit if e["decision"] == "vault_changed"]
@@ -82,8 +90,8 @@ def test_values_move_to_openbao_and_back_verified(
     assert back.returncode == 0, back.stderr  # type: ignore[attr-defined]
     assert kb("secrets", "show", "OPENAI_API_KEY", "--reveal").stdout == "sk-one-changed"  # type: ignore[attr-defined]
     for secret_id in ids.values():  # asked to: nothing left behind in OpenBao
-        assert kv_get(bao, f"{prefix}/{secret_id}").status_code == 404
-    assert kv_get(bao, f"{prefix}/_install/{shown['install']}/keybroker.audit-head").status_code == 404
+        assert kv_get(bao, f"{folder}/{secret_id}").status_code == 404
+    assert kv_get(bao, f"{folder}/keybroker.audit-head").status_code == 404
     assert kb("audit", "verify").returncode == 0  # type: ignore[attr-defined]
 
 
@@ -92,20 +100,20 @@ def test_a_switch_that_fails_halfway_changes_nothing(
 ) -> None:
     assert kb("secrets", "set", "OPENAI_API_KEY", stdin="sk-one").returncode == 0  # type: ignore[attr-defined]
     secret_id = _ids(kb)["OPENAI_API_KEY"]
-    # The token may write the values but not this install's own entries: the copy fails after the values.
+    # The token may write the values but not the install's own entries: the copy fails after the values.
     name = "half-" + prefix.replace("/", "-")
     put_policy(
         bao,
         name,
         f'path "secret/+/{prefix}/*" {{ capabilities = ["create", "read", "update", "delete", "list"] }}\n'
-        f'path "secret/+/{prefix}/_install/*" {{ capabilities = ["deny"] }}\n',
+        f'path "secret/+/{_folder(prefix)}/keybroker.*" {{ capabilities = ["deny"] }}\n',
     )
     token = make_token(bao, name)
     failed = kb("vault", "use", "openbao", "--address", bao.url, "--prefix", prefix, "--copy", token=token)
     assert failed.returncode == 4, failed.stderr  # type: ignore[attr-defined]
     assert "permission denied" in failed.stderr  # type: ignore[attr-defined]
     assert "nothing was switched; the copies were taken back" in failed.stderr  # type: ignore[attr-defined]
-    assert kv_get(bao, f"{prefix}/{secret_id}").status_code == 404  # the copied value was taken back
+    assert kv_get(bao, f"{_folder(prefix)}/{secret_id}").status_code == 404  # the copy was taken back
     assert json.loads(kb("vault", "show", "--json").stdout)["backend"] == "system"  # type: ignore[attr-defined]
     assert kb("secrets", "show", "OPENAI_API_KEY", "--reveal").stdout == "sk-one"  # type: ignore[attr-defined]
 

@@ -18,9 +18,9 @@ that keeps versions or shares one store between installs (OpenBao) also has `ver
 username)`, `get_version(service, username, version)`, `team_entries()` and `details()`;
 vault/extras.py calls them.
 
-Accounts that start with `keybroker.` (INSTALL_ACCOUNT_PREFIX: the API token, the audit head) hold this
-install's own entries, never a secret's value: a backend shared by several installs keeps them apart per
-install. Accounts that start with `team:` (TEAM_ACCOUNT_PREFIX) name a team's read-only secret.
+A backend shared by several installs (OpenBao) keeps each install's entries apart: the catalog that names
+them is the install's. Accounts that start with `team:` (TEAM_ACCOUNT_PREFIX) name a team's read-only
+secret, which that backend lists for the teams it is set up for.
 
 Errors are matched by class name as well as by class (`qualified_names`): a keyring backend's errors are
 classified without importing keyring just to name them.
@@ -33,8 +33,6 @@ from typing import Protocol, runtime_checkable
 
 #: keyring.errors.PasswordDeleteError: what keyring's backends raise for a missing entry.
 KEYRING_DELETE_ERROR = "keyring.errors.PasswordDeleteError"
-#: Accounts of this install's own entries, not values: `keybroker.api-token`, `keybroker.audit-head`.
-INSTALL_ACCOUNT_PREFIX = "keybroker."
 #: `team:<team>:<key>`: the account of a team's read-only secret (a backend with team paths lists them).
 TEAM_ACCOUNT_PREFIX = "team:"
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""What only some vault backends can do: versions, team secrets, listing what they hold, details.
+"""What only some vault backends can do: versions, team secrets, details (listing is `Vault.accounts`).
 
 Each function asks the backend for an optional member (backend.py lists them) and runs it through the
 vault's worker like any call, so timeouts and error mapping are the vault's. A backend without the
@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from keybroker import VAULT_SERVICE
 from keybroker.core.errors import NoVersionsError, VaultError
 from keybroker.core.models import SecretValue
 from keybroker.core.vault import format as fmt
@@ -92,15 +91,6 @@ def team_listing(vault: Vault) -> TeamListing:
         entries.extend(found)
         listed.append(team)
     return TeamListing(tuple(entries), tuple(problems), tuple(listed), teams)
-
-
-def stored_accounts(vault: Vault) -> list[str]:
-    """Every account the vault holds for Keybroker's service, found by the vault itself (not the catalog)."""
-    _require(vault, "accounts", "list of its entries")
-    accounts: list[str] = vault.call_backend(
-        "list the entries", None, lambda b: b.accounts(VAULT_SERVICE)  # type: ignore[attr-defined]
-    )
-    return accounts
 
 
 def vault_details(vault: Vault) -> dict[str, str]:

@@ -30,10 +30,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from keybroker import VAULT_SERVICE
 from keybroker.core.vault import format as fmt
 from keybroker.core.vault.backend import (
-    INSTALL_ACCOUNT_PREFIX,
     BackendAuthRequired,
     BackendConflict,
     BackendError,
@@ -91,7 +89,7 @@ class OpenBaoBackend:
         more = f" (+{len(self.config.addresses) - 1} more nodes)" if len(self.config.addresses) > 1 else ""
         return (
             f"team vault: OpenBao at {self.config.address}{more}, KV v2 at {self.config.mount}/, "
-            f"values under {self.config.prefix}/"
+            f"values under {self.config.prefix}/{self.config.install}/"
         )
 
     # The vault's three calls ----------------------------------------------------------------------
@@ -167,11 +165,7 @@ class OpenBaoBackend:
 
     def accounts(self, service: str) -> list[str]:
         """Every account this backend holds for `service` (for `purge` and `doctor`)."""
-        names = self._list(self.layout.folder(service))
-        install = []
-        if service == VAULT_SERVICE:
-            install = self._list(self.layout.folder(service, INSTALL_ACCOUNT_PREFIX))
-        return self.layout.accounts_in(service, names, install_names=install)
+        return self.layout.accounts_in(self._list(self.layout.folder(service)))
 
     def team_entries(self, team: str) -> list[TeamEntry]:
         """The secrets of `team` this token may list (`BackendPermissionDenied` when it may not)."""

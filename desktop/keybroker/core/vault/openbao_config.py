@@ -105,8 +105,9 @@ def default_prefix() -> str:
 
 
 def install_name(seed: str = "") -> str:
-    """A stable name for this install's own entries (API token, audit head): the host name and a short
-    hash of `seed` (the data folder), so two data homes on one host never share them."""
+    """A stable name for this install's folder under the prefix (its values, API token and audit head):
+    the host name and a short hash of `seed` (the data folder), so two data homes on one host never
+    share one."""
     host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname()).strip("._-")[:40] or "host"
     return f"{host}-{hashlib.sha256(seed.encode()).hexdigest()[:6]}" if seed else host
 
@@ -132,7 +133,7 @@ class OpenBaoConfig:
     """Teams whose read-only secrets Keybroker lists (`<teams_path>/<team>/<KEY>`)."""
     teams_path: str = DEFAULT_TEAMS_PATH
     install: str = field(default_factory=install_name)
-    """This install's own entries (API token, audit head) go under `<prefix>/_install/<install>/`."""
+    """This install's folder under the prefix: its values, API token and audit head (openbao_layout.py)."""
     ca_cert: str = ""
     """A CA bundle for an https address whose certificate is not publicly trusted."""
     failover_seconds: float = DEFAULT_FAILOVER_SECONDS
@@ -217,7 +218,7 @@ def config_from_env(
     environ: Mapping[str, str], saved: OpenBaoConfig | None, *, install: str
 ) -> OpenBaoConfig | None:
     """The saved configuration, or one from `BAO_ADDR`/`VAULT_ADDR` (comma-separated nodes) when none is
-    saved; `install` names this install's own entries then."""
+    saved; `install` names this install's folder then."""
     if saved is not None:
         return saved
     address = environ.get("BAO_ADDR") or environ.get("VAULT_ADDR")

@@ -3,10 +3,11 @@
 
 Under the mount (`secret` by default), one KV secret per entry, its value in the field `value`:
 
-- `<prefix>/<secret_id>`: a Keybroker secret's value (service `keybroker`); the prefix is the user's
-  (`keybroker/<user>`), so an OpenBao policy on that path is a policy on that person's values;
-- `<prefix>/_install/<install>/<account>`: this install's own entries (`keybroker.api-token`,
-  `keybroker.audit-head`): two laptops of one user share the values, never each other's audit head;
+- `<prefix>/<install>/<secret_id>`: a Keybroker secret's value (service `keybroker`), beside this
+  install's own entries (`keybroker.api-token`, `keybroker.audit-head`). The prefix is the user's
+  (`keybroker/<user>`), so an OpenBao policy on that path is a policy on that person's values; each
+  install (a laptop's data home) has its own folder under it, because the catalog that names the
+  values is the install's: one laptop's `purge` or leftover search never touches another's values;
 - `<prefix>/_service/<service>/<account>`: entries of any other service (tests use their own);
 - `<teams_path>/<team>/<KEY>`: a team's secret, named by its key, read-only for Keybroker.
 
@@ -21,10 +22,9 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from keybroker import VAULT_SERVICE
-from keybroker.core.vault.backend import INSTALL_ACCOUNT_PREFIX, TeamEntry, parse_team_account
+from keybroker.core.vault.backend import TeamEntry, parse_team_account
 
 _PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_")
-INSTALL_FOLDER = "_install"
 SERVICE_FOLDER = "_service"
 
 
@@ -82,15 +82,13 @@ class Layout:
         team = parse_team_account(account) if service == VAULT_SERVICE else None
         if team is not None:
             return KvPath(f"{self.teams_path}/{team.team}/{team.key}", read_only=True)
-        return KvPath(f"{self.folder(service, account)}/{escape(account)}")
+        return KvPath(f"{self.folder(service)}/{escape(account)}")
 
-    def folder(self, service: str, account: str = "") -> str:
-        """The folder holding `service`'s entries (this install's own folder for `keybroker.` accounts)."""
+    def folder(self, service: str) -> str:
+        """The folder holding `service`'s entries: this install's own for Keybroker's service."""
         if service != VAULT_SERVICE:
             return f"{self.prefix}/{SERVICE_FOLDER}/{escape(service)}"
-        if account.startswith(INSTALL_ACCOUNT_PREFIX):
-            return f"{self.prefix}/{INSTALL_FOLDER}/{self.install}"
-        return self.prefix
+        return f"{self.prefix}/{self.install}"
 
     def team_folder(self, team: str) -> str:
         """Where `team`'s secrets are."""
@@ -105,12 +103,10 @@ class Layout:
         """`/v1/<mount>/metadata/<path>` (with a trailing slash to list a folder)."""
         return f"/v1/{self.mount}/metadata/{quote(path, safe='/')}" + ("/" if folder else "")
 
-    def accounts_in(self, service: str, names: list[str], *, install_names: list[str]) -> list[str]:
-        """The accounts of `service` that a listing of its folder (and of this install's) found."""
-        found = [unescape(n) for n in names if not n.endswith("/")]
-        if service == VAULT_SERVICE:
-            found += [unescape(n) for n in install_names if not n.endswith("/")]
-        return sorted(set(found))
+    @staticmethod
+    def accounts_in(names: list[str]) -> list[str]:
+        """The accounts a listing of a service's folder found (sub-folders are not entries)."""
+        return sorted({unescape(n) for n in names if not n.endswith("/")})
 
     def team_entries(self, team: str, names: list[str]) -> list[TeamEntry]:
         """The secrets directly under a team's folder (sub-folders are not Keybroker's)."""
