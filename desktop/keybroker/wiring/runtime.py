@@ -147,6 +147,7 @@ class Runtime:
             "vault": vault.describe() if vault else None,
             "session_only_vault": bool(vault and vault.is_memory),
             "pending_prompts": len(self.broker.pending_prompts) if self.broker else 0,
+            "vault_trouble": self.broker.vault_trouble if self.broker else None,  # issue 15: the tray says it
             "prompt_timeout": self.options.prompt_timeout,  # `send`'s default timeout starts from it
         }
 

@@ -119,7 +119,7 @@ class Broker:
         self.config = config or BrokerConfig()
         self._cache = ValueCache()
         self._notifier = notifier
-        self._vault_trouble: str | None = None
+        self._vault_trouble: VaultError | None = None
         self._runs = RunMemory(self.config.max_runs)
         self._cooldown = Cooldown(limit=self.config.unanswered_limit, seconds=self.config.cooldown_seconds)
         self._run_grants = RunGrants(catalog, max_runs=self.config.max_runs)
@@ -414,15 +414,26 @@ class Broker:
             grants = [o.grant for o in outcomes.values() if isinstance(o, Granted)]
             self._run_grants.remember(request.run_id, (g for g in grants if g.scope != GrantScope.ONCE))
 
+    @property
+    def vault_trouble(self) -> str | None:
+        """Why values not yet cached cannot be released right now (the vault refused Keybroker's
+        credentials or cannot be reached), with the fix; None once the vault answers again. The tray
+        shows it (cached values keep serving meanwhile)."""
+        exc = self._vault_trouble
+        if exc is None:
+            return None
+        return f"{exc.message}. Fix: {exc.hint}" if exc.hint else exc.message
+
     def _tell_vault_failed(self, exc: VaultError) -> None:
-        """Tell the user (tray notice) when a release fails because the vault refused Keybroker's
-        credentials or cannot be reached: once per kind of trouble, not once per demand."""
-        if not isinstance(exc, VaultLocked | VaultUnavailable) or self._notifier is None:
+        """Tell the user (tray notice, and `vault_trouble` for the tray's state) when a release fails
+        because the vault refused Keybroker's credentials or cannot be reached: once per kind of
+        trouble, not once per demand."""
+        if not isinstance(exc, VaultLocked | VaultUnavailable):
             return
-        kind = type(exc).__name__
-        if kind == self._vault_trouble:
+        known = self._vault_trouble
+        self._vault_trouble = exc
+        if (known is not None and type(known) is type(exc)) or self._notifier is None:
             return
-        self._vault_trouble = kind
         fix = f" ({exc.hint})" if exc.hint else ""
         try:
             self._notifier.notify("Keybroker: a value could not be read from the vault", exc.message + fix)
