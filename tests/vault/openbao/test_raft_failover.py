@@ -67,6 +67,7 @@ def _write_and_read(vault: object, traffic: Traffic, stop: threading.Event) -> N
 
 
 @pytest.mark.slow  # ~15-20 s: the cluster forms in ~8 s, re-elects in 1-6 s
+@pytest.mark.cluster  # its own stage of `make test` (scripts/test-cluster.sh), `make test-cluster` alone
 def test_writes_and_reads_go_on_through_a_leader_change(tmp_path: Path) -> None:
     with skip_if_missing(), openbao.raft_cluster(workdir=tmp_path / "raft") as cluster:
         with cluster.client() as admin:
