@@ -49,6 +49,13 @@ def test_versions_are_listed_and_an_earlier_one_restored(kb: Kb, config: OpenBao
     assert history.returncode == 0, history.stderr
     versions = json.loads(history.stdout)["versions"]
     assert [(v["version"], v["current"]) for v in versions] == [(1, False), (2, False), (3, True)]
+    shown = kb("secrets", "history", "OPENAI_API_KEY")  # for people: a table of versions, never a value
+    assert shown.returncode == 0, shown.stderr
+    assert "OPENAI_API_KEY (shared)" in shown.stderr and "3 version(s) kept" in shown.stderr
+    header, *rows = shown.stdout.splitlines()
+    assert header.split() == ["VERSION", "CREATED", "STATE"]
+    assert [r.split()[0] for r in rows] == ["1", "2", "3"] and rows[-1].split()[-1] == "current"
+    assert not {"one", "two", "three"} & set(shown.stdout.split())
     restored = kb("secrets", "restore", "OPENAI_API_KEY", "1")
     assert restored.returncode == 0, restored.stderr
     assert kb("secrets", "show", "OPENAI_API_KEY", "--reveal").stdout == "one"
