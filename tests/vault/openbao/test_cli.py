@@ -34,9 +34,11 @@ def _choose(config: OpenBaoConfig) -> None:
 def kb(run_cli: RunCli, bao: DevServer) -> Callable[..., object]:
     """`keybroker` on the settings file's vault (KEYBROKER_VAULT unset), the root token in BAO_TOKEN."""
 
-    def run(*args: str, token: str | None = None, **kwargs: object) -> object:
-        env = {"KEYBROKER_VAULT": None, "BAO_TOKEN": token or bao.token}
-        return run_cli(*args, env=env, **kwargs)  # type: ignore[arg-type]
+    def run(
+        *args: str, token: str | None = None, env: dict[str, str] | None = None, **kwargs: object
+    ) -> object:
+        merged = {"KEYBROKER_VAULT": None, "BAO_TOKEN": token or bao.token, **(env or {})}
+        return run_cli(*args, env=merged, **kwargs)  # type: ignore[arg-type]
 
     return run
 
@@ -217,3 +219,25 @@ def test_purge_removes_own_values_from_openbao_and_leaves_the_teams(
     assert purged.returncode == 0, purged.stderr
     assert kv_get(bao, f"{prefix}/laptop-1/{ids['MINE']}").status_code == 404  # gone, every version
     assert kv_get(bao, f"teams/{team}/SHARED_KEY").json()["data"]["data"] == {"value": "team-value"}
+
+
+def test_two_laptops_under_one_prefix_never_take_each_others_values_for_leftovers(
+    kb: Kb, bao: DevServer, config: OpenBaoConfig, prefix: str, tmp_path: Path
+) -> None:
+    # One user, two installs (two data homes), one prefix: `doctor --fix` and `purge` on the second
+    # search the vault for values its catalog does not name, and must find none of the first's.
+    _choose(config)
+    second_home = {"KEYBROKER_HOME": str(tmp_path / "laptop-2")}
+    save_choice(Paths.from_env(second_home), "openbao", config.with_changes(install="laptop-2"))
+    assert kb("secrets", "set", "FIRST", stdin="first-laptop-value").returncode == 0
+    first_id = json.loads(kb("secrets", "list", "--json").stdout)[0]["secret_id"]
+    assert kb("secrets", "set", "SECOND", stdin="second-laptop-value", env=second_home).returncode == 0
+
+    doctor = kb("doctor", "--fix", env=second_home)
+    assert "leftovers: none" in doctor.stdout, doctor.stdout + doctor.stderr
+    purged = kb("purge", "--yes", env=second_home)
+    assert purged.returncode == 0, purged.stderr
+    kept = kv_get(bao, f"{prefix}/laptop-1/{first_id}")
+    assert kept.json()["data"]["data"] == {"value": "first-laptop-value"}
+    assert kb("secrets", "show", "FIRST", "--reveal").stdout == "first-laptop-value"
+    assert kb("audit", "verify").returncode == 0  # the first laptop's audit head was not touched either
