@@ -37,6 +37,7 @@ from keybroker.system.instance import (
 )
 from keybroker.system.paths import Paths
 from keybroker.wiring.services import Services, open_services
+from keybroker.wiring.vault_keepalive import VaultKeepAlive
 
 log = logging.getLogger("keybroker")
 
@@ -81,6 +82,7 @@ class Runtime:
         self._bridge: Any = None
         self._server_cm: Any = None
         self._listeners: list[Callable[[AuditEvent], None]] = []
+        self._keep_alive: VaultKeepAlive | None = None  # issue 15: a team vault's token, renewed while idle
 
     @property
     def port(self) -> int | None:
@@ -180,6 +182,8 @@ class Runtime:
             services.close()
             raise
         self.services = services
+        self._keep_alive = VaultKeepAlive(services.vault)
+        self._keep_alive.start()
         for listener in self._listeners:
             services.audit.subscribe(listener)
         self.broker = Broker.from_services(
@@ -254,6 +258,9 @@ class Runtime:
         if self.services is not None:
             remove_instance(self.services.paths)
         self.instance = None
+        if self._keep_alive is not None:
+            keeper, self._keep_alive = self._keep_alive, None
+            await keeper.aclose()
         if self._bridge is not None:
             bridge, self._bridge = self._bridge, None
             await bridge.aclose()

@@ -57,6 +57,17 @@ def value_at(vault: Vault, account: str, version: int) -> SecretValue | None:
     return SecretValue(entry.value)
 
 
+def keep_alive(vault: Vault) -> float | None:
+    """Keep the backend's login alive while nothing else uses it (OpenBao: renew the token when due);
+    the seconds until the next call is due, or None when the backend has nothing to keep alive."""
+    if not callable(getattr(vault.backend, "keep_alive", None)):
+        return None
+    delay: float | None = vault.call_backend(
+        "keep the login alive", None, lambda b: b.keep_alive()  # type: ignore[attr-defined]
+    )
+    return delay
+
+
 @dataclass(frozen=True, slots=True)
 class TeamListing:
     """The team secrets a vault listed, and the teams it could not list (why, in a sentence each)."""

@@ -53,6 +53,8 @@ VALUE_FIELD = "value"
 RAW_FIELD = "keybroker_entry"
 _CAS_MISMATCH = "check-and-set parameter did not match"
 READ_ONLY_HINT = "team secrets are changed in OpenBao by whoever manages the team's path"
+#: The longest wait between two `keep_alive` calls, whatever the token's period.
+KEEP_ALIVE_MAX_SECONDS = 300.0
 
 
 class OpenBaoBackend:
@@ -170,6 +172,17 @@ class OpenBaoBackend:
     def team_entries(self, team: str) -> list[TeamEntry]:
         """The secrets of `team` this token may list (`BackendPermissionDenied` when it may not)."""
         return self.layout.team_entries(team, self._list(self.layout.team_folder(team)))
+
+    def keep_alive(self) -> float | None:
+        """Renew the token when due while nothing else is asked of OpenBao (an app idles for hours
+        between releases); `BackendAuthRequired` when it is refused or has run out. Returns the seconds
+        until the next call is due (a quarter of the token's period, so a renewal is never missed),
+        None when the token never expires."""
+        self.auth.token()
+        info = self.auth.info()
+        if info.expires is None:
+            return None
+        return min(max(info.period / 4, 1.0), KEEP_ALIVE_MAX_SECONDS)
 
     def details(self) -> dict[str, str]:
         """What `keybroker vault show` prints: where, which identity, when the token expires; no token."""
