@@ -89,6 +89,7 @@ class AppController(QObject):
         self._relay = AuditRelay(events, self)
         self._relay.audited.connect(self._on_audited)
         runtime.subscribe(self._relay.listener)
+        runtime.on_vault_checked(self._check_vault_trouble)
         self._boxes: list[QWidget] = []
         prompter.queue_changed.connect(self._on_queue_changed)
         self._locked = False  # a lock happened; what was granted since is in the catalog
@@ -287,8 +288,9 @@ class AppController(QObject):
     # Internals ---------------------------------------------------------------------------------------
 
     def _check_vault_trouble(self) -> None:
-        """After each audited event (a release declined, a value released): show the broker's trouble
-        with the vault (a refused token, an unreachable team vault), or that it is over."""
+        """After each audited event (a release declined, a value released) and each keep-alive call of
+        an idle app: show the broker's trouble with the vault (a refused token, an unreachable team
+        vault), or that it is over."""
         broker = self.runtime.broker
         trouble = broker.vault_trouble if broker is not None else None
         if trouble != self._vault_trouble:

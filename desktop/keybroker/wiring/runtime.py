@@ -83,6 +83,7 @@ class Runtime:
         self._server_cm: Any = None
         self._listeners: list[Callable[[AuditEvent], None]] = []
         self._keep_alive: VaultKeepAlive | None = None  # issue 15: a team vault's token, renewed while idle
+        self._vault_listeners: list[Callable[[], None]] = []
 
     @property
     def port(self) -> int | None:
@@ -153,6 +154,17 @@ class Runtime:
             "prompt_timeout": self.options.prompt_timeout,  # `send`'s default timeout starts from it
         }
 
+    def on_vault_checked(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (on the loop) after each keep-alive call to the vault, once the broker's
+        `vault_trouble` says what it found (the tray re-reads its state then)."""
+        self._vault_listeners.append(listener)
+
+    def _vault_checked(self, failure: KeybrokerError | None) -> None:
+        if self.broker is not None:
+            self.broker.note_vault(failure)
+        for listener in self._vault_listeners:
+            listener()
+
     async def start(self) -> InstanceInfo:
         """`open()` then `serve()`."""
         await self.open()
@@ -182,8 +194,6 @@ class Runtime:
             services.close()
             raise
         self.services = services
-        self._keep_alive = VaultKeepAlive(services.vault)
-        self._keep_alive.start()
         for listener in self._listeners:
             services.audit.subscribe(listener)
         self.broker = Broker.from_services(
@@ -192,6 +202,8 @@ class Runtime:
             notifier=self._notifier,
             config=BrokerConfig(prompt_timeout=self.options.prompt_timeout),
         )
+        self._keep_alive = VaultKeepAlive(services.vault, self._vault_checked)
+        self._keep_alive.start()
         api = create_api(services, self.broker, token, status=self.status)
         self._bridge = BridgeApp(
             services.catalog.find_agent,

@@ -7,7 +7,9 @@ unseen, and the next release would fail. `VaultKeepAlive` calls the backend's `k
 vault/extras.py) on the vault's worker, as often as the backend asks (a quarter of the token's period,
 at most every 5 minutes), for as long as the runtime is open. A backend with nothing to keep alive (the
 OS vault) ends the loop at once. A refused or expired token is logged with its fix and tried again later:
-the next call picks up a token kept by `keybroker vault login` meanwhile. No Qt here.
+the next call picks up a token kept by `keybroker vault login` meanwhile. Each outcome goes to
+`on_result` (the error, or None when the vault answered), so the tray shows the trouble while the app
+idles, not only when a release fails. No Qt here.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from keybroker.core.errors import KeybrokerError
 from keybroker.core.vault.extras import keep_alive
@@ -29,8 +32,11 @@ RETRY_SECONDS = 30.0
 class VaultKeepAlive:
     """One task on the runtime's loop that keeps `vault`'s login alive until `aclose()`."""
 
-    def __init__(self, vault: Vault) -> None:
+    def __init__(
+        self, vault: Vault, on_result: Callable[[KeybrokerError | None], None] | None = None
+    ) -> None:
         self._vault = vault
+        self._on_result = on_result
         self._task: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -56,12 +62,22 @@ class VaultKeepAlive:
 
     async def _run(self) -> None:
         while True:
+            failure: KeybrokerError | None = None
             try:
                 delay = await asyncio.to_thread(keep_alive, self._vault)
             except KeybrokerError as exc:
                 fix = f" ({exc.hint})" if exc.hint else ""
                 log.warning("could not keep the vault's login alive: %s%s", exc.message, fix)
-                delay = RETRY_SECONDS
+                failure, delay = exc, RETRY_SECONDS
             if delay is None:
                 return
+            self._report(failure)
             await asyncio.sleep(delay)
+
+    def _report(self, failure: KeybrokerError | None) -> None:
+        if self._on_result is None:
+            return
+        try:
+            self._on_result(failure)
+        except Exception:  # whoever listens must not end the keep-alive
+            log.warning("the keep-alive's listener failed", exc_info=True)

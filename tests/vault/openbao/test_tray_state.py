@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -54,17 +55,26 @@ def log_in(config: OpenBaoConfig, token: str) -> None:
     make_backend(config, environ={}, credentials=BackendCredentials(load_system_backend)).auth.remember(token)
 
 
-@pytest.fixture
-def harness(aio: AsyncRunner, tmp_path: Path, config: OpenBaoConfig, token: str) -> Iterator[Harness]:
+@contextmanager
+def running_app(aio: AsyncRunner, tmp_path: Path, config: OpenBaoConfig, token: str) -> Iterator[Harness]:
+    """The app's controller over a real runtime whose vault is OpenBao, `token` kept by `vault login`."""
     environ = {**os.environ, "KEYBROKER_HOME": str(tmp_path / "home")}
     for name in ("KEYBROKER_VAULT", "BAO_TOKEN", "VAULT_TOKEN"):
         environ.pop(name, None)
     save_choice(Paths.from_env(environ), "openbao", config.with_changes(install="tray-test"))
     log_in(config, token)
     h = Harness(environ)
-    yield h
-    aio.run(h.controller.shutdown())
-    make_backend(config, environ={}, credentials=BackendCredentials(load_system_backend)).auth.forget()
+    try:
+        yield h
+    finally:
+        aio.run(h.controller.shutdown())
+        make_backend(config, environ={}, credentials=BackendCredentials(load_system_backend)).auth.forget()
+
+
+@pytest.fixture
+def harness(aio: AsyncRunner, tmp_path: Path, config: OpenBaoConfig, token: str) -> Iterator[Harness]:
+    with running_app(aio, tmp_path, config, token) as h:
+        yield h
 
 
 def test_a_revoked_token_shows_in_the_tray_and_cached_values_keep_serving(
@@ -129,3 +139,27 @@ def test_a_revoked_token_shows_in_the_tray_and_cached_values_keep_serving(
 
     aio.run(over())
     assert status_line(controller.status()).startswith("Ready on http://127.0.0.1:")
+
+
+def test_an_idle_app_shows_a_revoked_token_before_any_release_fails(
+    aio: AsyncRunner, bao: DevServer, config: OpenBaoConfig, policy: str, tmp_path: Path, app: QApplication
+) -> None:
+    # A token living 8 s is kept alive every 2 s (a quarter of its period) by the runtime: the
+    # keep-alive finds the revocation while nothing is being released, and the tray says so.
+    token = make_token(bao, policy, ttl="8s", renewable=True)
+    with running_app(aio, tmp_path, config, token) as harness:
+        controller = harness.controller
+        assert aio.run(controller.start()) is AppState.READY
+        with bao.client() as admin:
+            assert admin.post("/v1/auth/token/revoke", json={"token": token}).status_code == 204
+
+        async def shown() -> None:
+            await until(lambda: controller.status().vault_trouble is not None, 15.0, "the trouble shown")
+
+        aio.run(shown())
+        status = controller.status()
+        assert status_line(status) == "Vault trouble: only values already in memory are released"
+        assert "OpenBao refused" in (status.vault_trouble or "") and token not in tooltip(status)
+        services = harness.runtime.services
+        assert services is not None
+        assert not any(e.decision.value == "declined" for e in services.audit.events())  # no release asked

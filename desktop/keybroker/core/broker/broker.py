@@ -424,6 +424,15 @@ class Broker:
             return None
         return f"{exc.message}. Fix: {exc.hint}" if exc.hint else exc.message
 
+    def note_vault(self, failure: KeybrokerError | None) -> None:
+        """What a call outside a release found (the runtime's keep-alive): the vault answered (None:
+        trouble over), or refused Keybroker's credentials or could not be reached (told as a release's
+        failure is)."""
+        if failure is None:
+            self._vault_trouble = None
+        elif isinstance(failure, VaultError):
+            self._tell_vault_failed(failure)
+
     def _tell_vault_failed(self, exc: VaultError) -> None:
         """Tell the user (tray notice, and `vault_trouble` for the tray's state) when a release fails
         because the vault refused Keybroker's credentials or cannot be reached: once per kind of
