@@ -705,6 +705,6 @@ async def test_unknown_paths_and_methods_get_json_errors(client: httpx.AsyncClie
     # Every method of the path, although FastAPI makes one route per method.
     assert (await client.post("/api/v1/secrets/x")).headers["allow"] == "DELETE, GET, PATCH"
     assert (await client.delete("/api/v1/secrets")).headers["allow"] == "GET, PUT"
-    assert (await client.put("/api/v1/agents/demo")).headers["allow"] == "DELETE, GET"
+    assert (await client.put("/api/v1/agents/demo")).headers["allow"] == "DELETE, GET, PATCH"
     r = await client.get("/api/v1/agents/")  # no redirect to the slash-less path
     assert r.status_code == 404

@@ -25,6 +25,7 @@ EXPECTED_ROUTES = {
     ("GET", "/api/v1/agents/{slug}"),
     ("POST", "/api/v1/agents/{slug}/refresh"),
     ("DELETE", "/api/v1/agents/{slug}"),
+    ("PATCH", "/api/v1/agents/{slug}"),
     ("GET", "/api/v1/secrets"),
     ("PUT", "/api/v1/secrets"),
     ("GET", "/api/v1/secrets/{secret_id}"),

@@ -5,6 +5,8 @@
   0.7.1 (A2A 0.3), run by `$KEYBROKER_PEER_PYTHON` (the peer venv of scripts/peer-venv.sh, which
   `make test` sets). Without that variable the tests that use it are skipped, saying so.
 - `a2a1_agent` (session): tests/interop/agents/a2a1_agent.py on our own a2a-sdk 1.x (A2A 1.0 + 0.3).
+- `echo_agent` (session): tests/interop/agents/echo_a2a1_agent.py, a plain a2a-sdk 1.x echo agent (no
+  demands, no schemes, no extended card; drops the connection on cue), for the conformance tests.
 - `start_peer` (per test): a factory for a fresh peer with extra environment, e.g.
   `start_peer("a2a1", env={"KEYBROKER_PEER_API_KEY": "k"})`; stopped when the test ends. Kinds:
   `agentstack`, `a2a1` (KEYBROKER_PEER_SCHEME=header|query|cookie|bearer for a one-scheme peer),
@@ -106,6 +108,7 @@ _OWN_PYTHON = {
     "ap": "ap_peer.py",
     "seed000-a2a1": "seed000_a2a1_agent.py",
     "a2x": "a2x_auth_agent.py",
+    "echo": "echo_a2a1_agent.py",
 }
 _AGENTSTACK = {
     "agentstack": "agentstack_secret_agent.py",
@@ -190,6 +193,14 @@ def agentstack_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runni
 def a2a1_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPeer]:
     """The a2a-sdk 1.x secrets peer (A2A 1.0 and 0.3), shared by the session."""
     peer = launch_peer("a2a1", tmp_path_factory.mktemp("a2a1-peer"))
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture(scope="session")
+def echo_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPeer]:
+    """The plain a2a-sdk 1.x echo peer (A2A 1.0 and 0.3), shared by the session."""
+    peer = launch_peer("echo", tmp_path_factory.mktemp("echo-peer"))
     yield peer
     peer.stop()
 

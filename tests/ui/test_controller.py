@@ -288,3 +288,17 @@ def test_bridge_port_prefers_the_environment_then_the_settings(tmp_path: Path) -
     assert bridge_port({"KEYBROKER_PORT": "0"}, paths) == 0
     assert bridge_port({"KEYBROKER_PORT": "9100"}, paths) == 9100
     assert bridge_port({"KEYBROKER_PORT": "nope"}, paths) == 8123
+
+
+def test_an_agent_with_its_own_port_shows_and_copies_that_port_as_its_bridged_url(
+    aio: AsyncRunner, harness: Harness
+) -> None:
+    aio.run(harness.controller.start())
+    services = harness.runtime.services
+    assert services is not None
+    services.catalog.upsert_agent(replace(agent("research"), bridge_port=47999))
+    (view,) = harness.controller.agent_views()
+    assert view.bridged_url == "http://127.0.0.1:47999/"  # issue 18: the agent is that port's root
+    harness.controller.copy_bridged_url("research")
+    assert QGuiApplication.clipboard().text() == "http://127.0.0.1:47999/"
+    QGuiApplication.clipboard().clear()

@@ -329,3 +329,44 @@ def test_a_long_demand_status_wraps_instead_of_being_cut(
     qtbot.waitUntil(lambda: view.rowHeight(0) > view.fontMetrics().height() * 2)
     qtbot.waitUntil(lambda: view.height() >= view.horizontalHeader().height() + view.rowHeight(0))
     assert view.textElideMode() == Qt.TextElideMode.ElideNone and view.wordWrap()
+
+
+def test_an_own_port_is_set_refused_when_taken_and_cleared(
+    qtbot: QtBot, window: SettingsWindow, services: Services, cards: FakeCards
+) -> None:
+    import socket
+
+    from tests.interop.conftest import free_port
+
+    cards.cards[BASE] = demo_card()
+    tab = _add_via_ui(qtbot, window)
+    row, slug = tab.details.port_row, "release-notes-writer"
+    assert (row.spin.text(), row.apply_button.isEnabled()) == ("none", False)
+
+    port = free_port()
+    row.spin.setValue(port)
+    assert row.apply_button.isEnabled()
+    qtbot.mouseClick(row.apply_button, Qt.MouseButton.LeftButton)
+    wait_jobs(qtbot, window)
+    assert tab.status.kind == "ok" and f"http://127.0.0.1:{port}/" in tab.status.text
+    assert tab.details.bridged.text() == f"http://127.0.0.1:{port}/"
+    assert services.catalog.get_agent(slug).bridge_port == port
+    assert not row.apply_button.isEnabled()
+
+    with socket.socket() as other:  # another program's port: refused, with the reason; nothing changes
+        other.bind(("127.0.0.1", 0))
+        other.listen(1)
+        taken = other.getsockname()[1]
+        row.spin.setValue(taken)
+        qtbot.mouseClick(row.apply_button, Qt.MouseButton.LeftButton)
+        wait_jobs(qtbot, window)
+    assert tab.status.kind == "error" and f"Port {taken} is in use by another program" in tab.status.text
+    qtbot.waitUntil(lambda: row.spin.value() == port)
+    assert services.catalog.get_agent(slug).bridge_port == port
+
+    row.spin.setValue(0)
+    qtbot.mouseClick(row.apply_button, Qt.MouseButton.LeftButton)
+    wait_jobs(qtbot, window)
+    assert tab.details.bridged.text() == f"http://127.0.0.1:7411/agents/{slug}/"
+    assert services.catalog.get_agent(slug).bridge_port is None
+    assert row.spin.text() == "none"

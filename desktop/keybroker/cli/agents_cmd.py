@@ -1,4 +1,4 @@
-"""`keybroker agents ...`: add, list, show, refresh, push-secrets, rm."""
+"""`keybroker agents ...`: add, list, show, port, refresh, push-secrets, rm."""
 
 from __future__ import annotations
 
@@ -28,6 +28,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     s.add_argument("url", help="the agent's base URL or its agent-card.json URL")
     s.add_argument("--slug", help="the name in bridged URLs (default: from the card's name)")
     s.add_argument("--require-token", action="store_true", help="callers must present the API token")
+    s.add_argument(
+        "--port",
+        type=int,
+        metavar="N",
+        help="also serve the agent at the root of its own loopback port N (for clients that only look "
+        "for /.well-known/agent-card.json at a host's root); the bridged URL is then http://127.0.0.1:N/",
+    )
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_add)
 
@@ -39,6 +46,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     s.add_argument("slug")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_show)
+
+    s = ss.add_parser(
+        "port",
+        help="serve an agent at the root of a loopback port of its own, or stop (--off)",
+        description=(
+            "With N: the bridge also serves the agent at http://127.0.0.1:N/ (the agent is the root; "
+            "Host, Origin, token and masking rules apply as on the bridge's port), and shows that as "
+            "its bridged URL. With --off: only under /agents/<slug>/ again. Without either: prints "
+            "the agent's own port, or nothing."
+        ),
+    )
+    s.add_argument("slug")
+    s.add_argument("port", nargs="?", type=int, metavar="N")
+    s.add_argument("--off", action="store_true", help="remove the agent's own port")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_port)
 
     s = ss.add_parser("refresh", help="re-read an agent's card and notice changes")
     s.add_argument("slug")
@@ -67,7 +90,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def cmd_add(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Fetch and record."""
-    agent = ctx.admin().add_agent(args.url, slug=args.slug, require_token=args.require_token)
+    admin = ctx.admin()
+    agent = admin.add_agent(args.url, slug=args.slug, require_token=args.require_token, bridge_port=args.port)
     if args.json:
         print_json(agent.to_json())
         return 0
@@ -76,6 +100,27 @@ def cmd_add(args: argparse.Namespace, ctx: CommandContext) -> int:
     info(f"added {agent.name!r} (A2A {versions} at {agent.url})")
     if agent.demands:
         info("it demands: " + ", ".join(f"{x.key} ({x.name})" for x in agent.demands))
+    return 0
+
+
+def cmd_port(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Set, remove or print an agent's own port."""
+    from keybroker.core.errors import UsageError
+
+    if args.off and args.port is not None:
+        raise UsageError("give a port or --off, not both")
+    admin = ctx.admin()
+    if args.off or args.port is not None:
+        agent = admin.set_agent_port(args.slug, None if args.off else args.port)
+    else:
+        agent = admin.agent(args.slug)
+    if args.json:
+        print_json({"slug": agent.slug, "bridge_port": agent.bridge_port, "bridged_url": agent.bridged_url})
+        return 0
+    if agent.bridge_port is not None:
+        sys.stdout.write(f"{agent.bridge_port}\t{agent.bridged_url}\n")
+    elif args.off:
+        info(f"{agent.slug} has no port of its own; its bridged URL is {agent.bridged_url}")
     return 0
 
 
@@ -111,6 +156,7 @@ def _print_details(agent: AgentStatus) -> None:
         "protocol_versions",
         "streaming",
         "require_token",
+        "bridge_port",
         "fingerprint",
         "added",
         "last_seen",

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The CLI's client for a running instance's management API (`/api/v1`).
 
-Longer than 300 lines because it has one method per endpoint, and the API has that many.
+Longer than 300 lines because it is one method per endpoint, each a few lines; splitting it by
+endpoint family would scatter one small idea.
 
 While an instance runs, commands that change state go through it, so the tray and the CLI never
 disagree (INTERFACES.md). Each method is one endpoint and answers its JSON (the shapes of
@@ -163,12 +164,26 @@ class ApiClient:
         out: list[JsonObject] = self._call("GET", "/agents")
         return out
 
-    def agent_add(self, url: str, *, slug: str | None = None, require_token: bool = False) -> JsonObject:
+    def agent_add(
+        self,
+        url: str,
+        *,
+        slug: str | None = None,
+        require_token: bool = False,
+        bridge_port: int | None = None,
+    ) -> JsonObject:
         """`POST /agents`: the instance fetches the card."""
         body: JsonObject = {"url": url, "require_token": require_token}
         if slug is not None:
             body["slug"] = slug
+        if bridge_port is not None:
+            body["bridge_port"] = bridge_port
         out: JsonObject = self._call("POST", "/agents", json=body)
+        return out
+
+    def agent_patch(self, slug: str, *, bridge_port: int | None) -> JsonObject:
+        """`PATCH /agents/{slug}`: set (or, with None, remove) the agent's own port."""
+        out: JsonObject = self._call("PATCH", f"/agents/{_segment(slug)}", json={"bridge_port": bridge_port})
         return out
 
     def agent_show(self, slug: str) -> JsonObject:

@@ -47,12 +47,24 @@ class RemoteAdmin:
         """`GET /agents/{slug}`."""
         return AgentStatus.from_json(self._api.agent_show(slug))
 
-    def add_agent(self, url: str, *, slug: str | None = None, require_token: bool = False) -> AgentStatus:
+    def add_agent(
+        self,
+        url: str,
+        *,
+        slug: str | None = None,
+        require_token: bool = False,
+        bridge_port: int | None = None,
+    ) -> AgentStatus:
         """`POST /agents`: the instance fetches the card. The URL is checked here first, as `LocalAdmin`
         checks it (the same words for a bad one), and sent without the spaces it forgives."""
         normalise_agent_url(url)
         text = url.strip()
-        return AgentStatus.from_json(self._api.agent_add(text, slug=slug, require_token=require_token))
+        data = self._api.agent_add(text, slug=slug, require_token=require_token, bridge_port=bridge_port)
+        return AgentStatus.from_json(data)
+
+    def set_agent_port(self, slug: str, bridge_port: int | None) -> AgentStatus:
+        """`PATCH /agents/{slug}`: the running bridge opens (or closes) the agent's own port."""
+        return AgentStatus.from_json(self._api.agent_patch(slug, bridge_port=bridge_port))
 
     def refresh_agent(self, slug: str) -> AgentRefresh:
         """`POST /agents/{slug}/refresh`."""

@@ -168,6 +168,8 @@ class AgentRecord:
     added: float = 0.0
     last_seen: float = 0.0
     card_json: str = field(default="{}", repr=False)
+    #: A loopback port of its own where the bridge serves this agent at the root (issue 18), or None.
+    bridge_port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

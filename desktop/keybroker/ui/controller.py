@@ -25,7 +25,6 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 
-from keybroker.core.agents.status import bridged_url
 from keybroker.core.broker.prompts import PromptRequest
 from keybroker.core.errors import BridgeError, KeybrokerError, VaultError
 from keybroker.core.models import AuditDecision, AuditEvent, GrantScope
@@ -244,10 +243,10 @@ class AppController(QObject):
 
     def copy_bridged_url(self, slug: str) -> None:
         """Put an agent's bridged URL on the clipboard."""
-        port = self.runtime.port
-        if port is None:
+        admin = self.runtime.admin(None)
+        if self.runtime.port is None or admin is None:
             return
-        QGuiApplication.clipboard().setText(bridged_url(slug, port))
+        QGuiApplication.clipboard().setText(admin.agent(slug).bridged_url)  # its own port's, if it has one
 
     # What the tray reads -----------------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ also needs what `serve` does not: to keep running when the port is taken (servic
 stopped, "Start bridge" retries) and to `pause()` serving without closing what the settings window
 reads. Meanwhile `instance.json` stays, saying the bridge is paused or stopped (system/instance.py),
 so the CLI and a second launch know the app runs. `stop()` undoes everything and removes
-`instance.json`. No Qt here.
+`instance.json`. While serving, agents with a port of their own are served there too (agent_ports.py).
+No Qt here.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from keybroker.system.instance import (
     write_instance,
 )
 from keybroker.system.paths import Paths
+from keybroker.wiring.agent_ports import AgentPorts
 from keybroker.wiring.services import Services, open_services
 from keybroker.wiring.vault_keepalive import VaultKeepAlive
 
@@ -81,6 +83,7 @@ class Runtime:
         self.started_at = 0.0
         self._bridge: Any = None
         self._server_cm: Any = None
+        self.agent_ports: AgentPorts | None = None
         self._listeners: list[Callable[[AuditEvent], None]] = []
         self._keep_alive: VaultKeepAlive | None = None  # issue 15: a team vault's token, renewed while idle
         self._vault_listeners: list[Callable[[], None]] = []
@@ -152,6 +155,7 @@ class Runtime:
             "pending_prompts": len(self.broker.pending_prompts) if self.broker else 0,
             "vault_trouble": self.broker.vault_trouble if self.broker else None,  # issue 15: the tray says it
             "prompt_timeout": self.options.prompt_timeout,  # `send`'s default timeout starts from it
+            "agent_ports": self.agent_ports.listening if self.agent_ports else {},
         }
 
     def on_vault_checked(self, listener: Callable[[], None]) -> None:
@@ -212,6 +216,8 @@ class Runtime:
             fallback=api,
             agent_apps={"/ap/": agent_protocol_app(api)},  # each agent's AP secrets API (ap_secrets.py)
         )
+        self.agent_ports = AgentPorts(self._bridge, services.catalog.list_agents, self._notifier)
+        services.audit.subscribe(self.agent_ports.on_event)
 
     async def serve(self) -> InstanceInfo:
         """Bind the port and write `instance.json`; BridgeError (with the fix) when the port is taken."""
@@ -238,6 +244,8 @@ class Runtime:
         self.started_at = self.started_at or time.time()
         self.instance = write_instance(paths, port, started=self.started_at)
         log.info("bridge listening on %s (%s)", self.instance.url, self.services.vault.describe())
+        if self.agent_ports is not None:
+            await self.agent_ports.sync()  # a port that cannot be bound is told, not fatal
         return self.instance
 
     async def pause(self) -> None:
@@ -246,6 +254,8 @@ class Runtime:
             return
         server_cm, self._server_cm = self._server_cm, None
         try:
+            if self.agent_ports is not None:
+                await self.agent_ports.close()
             await server_cm.__aexit__(None, None, None)
         finally:
             self._hold(BridgeState.PAUSED, self.instance)
@@ -264,6 +274,9 @@ class Runtime:
 
     async def stop(self) -> None:
         """Stop serving, remove `instance.json`, close everything; safe to call twice."""
+        if self.agent_ports is not None:
+            ports, self.agent_ports = self.agent_ports, None
+            await ports.close()
         if self._server_cm is not None:
             cm, self._server_cm = self._server_cm, None
             await cm.__aexit__(None, None, None)

@@ -75,9 +75,28 @@ class LocalAdmin:
         """One agent; `UnknownAgentError` (exit 3) for an unknown slug."""
         return self._status(self._stores.catalog.get_agent(slug))
 
-    def add_agent(self, url: str, *, slug: str | None = None, require_token: bool = False) -> AgentStatus:
-        """Fetch the card at `url` and add the agent (audited)."""
-        agent = self._stores.agents.add(url, slug=slug, require_token=require_token, caller=self._caller)
+    def add_agent(
+        self,
+        url: str,
+        *,
+        slug: str | None = None,
+        require_token: bool = False,
+        bridge_port: int | None = None,
+    ) -> AgentStatus:
+        """Fetch the card at `url` and add the agent (audited); `bridge_port`: a loopback port of its own."""
+        agent = self._stores.agents.add(
+            url,
+            slug=slug,
+            require_token=require_token,
+            bridge_port=bridge_port,
+            reserved=(self._port(),),
+            caller=self._caller,
+        )
+        return self._status(agent)
+
+    def set_agent_port(self, slug: str, bridge_port: int | None) -> AgentStatus:
+        """Serve the agent on a loopback port of its own as well (None: only under /agents/<slug>/)."""
+        agent = self._stores.agents.set_port(slug, bridge_port, reserved=(self._port(),), caller=self._caller)
         return self._status(agent)
 
     def refresh_agent(self, slug: str) -> AgentRefresh:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 
+from keybroker.core.agents.own_port import check_own_port
 from keybroker.core.audit.log import AuditLog
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.errors import InvalidInputError, UsageError
@@ -78,9 +80,20 @@ class AgentRegistry:
         self._fetch = fetch
 
     def add(
-        self, url: str, *, slug: str | None = None, require_token: bool = False, caller: str | None = None
+        self,
+        url: str,
+        *,
+        slug: str | None = None,
+        require_token: bool = False,
+        bridge_port: int | None = None,
+        reserved: Collection[int] = (),
+        caller: str | None = None,
     ) -> AgentRecord:
-        """Fetch the card at `url` (base or card URL) and record the agent under `slug`."""
+        """Fetch the card at `url` (base or card URL) and record the agent under `slug`.
+
+        `bridge_port`: a loopback port of its own (own_port.py; `reserved`: the bridge's own ports)."""
+        if bridge_port is not None:
+            check_own_port(bridge_port, slug=slug or "", owners=self._port_owners(), reserved=reserved)
         if slug is not None:
             validate_slug(slug)
             if self.catalog.find_agent(slug) is not None:
@@ -99,6 +112,7 @@ class AgentRegistry:
             slug = self._free_slug(slug_from_name(fetched.parsed.name))
         now = self.catalog.clock.now()
         record = record_from_card(fetched, slug=slug, now=now, require_token=require_token)
+        record = replace(record, bridge_port=bridge_port)
         self.catalog.upsert_agent(record)
         self.audit.append(
             AuditDecision.AGENT_ADDED, agent=slug, caller=caller, detail=f"{record.name} at {record.url}"
@@ -111,6 +125,7 @@ class AgentRegistry:
         fetched = self._fetch(old.card_url)
         now = self.catalog.clock.now()
         new = record_from_card(fetched, slug=slug, now=now, require_token=old.require_token, added=old.added)
+        new = replace(new, bridge_port=old.bridge_port)
         changed = new.fingerprint != old.fingerprint
         if not changed:
             new = replace(old, last_seen=now)
@@ -123,6 +138,24 @@ class AgentRegistry:
                 detail=f"card changed: {old.fingerprint[:12]} -> {new.fingerprint[:12]}",
             )
         return RefreshResult(new, changed, old.fingerprint)
+
+    def set_port(
+        self, slug: str, port: int | None, *, reserved: Collection[int] = (), caller: str | None = None
+    ) -> AgentRecord:
+        """Give the agent a loopback port of its own (own_port.py), or take it away (`port` None)."""
+        old = self.catalog.get_agent(slug)
+        if port is not None:
+            check_own_port(port, slug=slug, owners=self._port_owners(), reserved=reserved)
+        if port == old.bridge_port:
+            return old
+        new = replace(old, bridge_port=port)
+        self.catalog.upsert_agent(new)
+        detail = f"own port {port}" if port is not None else f"own port {old.bridge_port} removed"
+        self.audit.append(AuditDecision.AGENT_CHANGED, agent=slug, caller=caller, detail=detail)
+        return new
+
+    def _port_owners(self) -> dict[int, str]:
+        return {a.bridge_port: a.slug for a in self.catalog.list_agents() if a.bridge_port is not None}
 
     def remove(self, slug: str, *, caller: str | None = None) -> AgentRecord:
         """Forget an agent and its grants (owned secrets are the caller's business: `--purge`)."""

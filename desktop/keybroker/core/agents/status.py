@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from keybroker.core.agents.own_port import own_url
 from keybroker.core.agents.schemes import SUPPORTED_SCHEME_KINDS, scheme_supported
 from keybroker.core.broker.grant_rules import grant_is_live
 from keybroker.core.broker.policy import candidate_secret, scheme_key
@@ -23,6 +24,7 @@ __all__ = [
     "AgentStatus",
     "DemandStatus",
     "SchemeStatus",
+    "agent_bridged_url",
     "agent_status",
     "bridged_url",
     "scheme_summary",
@@ -78,6 +80,8 @@ class AgentStatus:
     demands: tuple[DemandStatus, ...]
     schemes: tuple[SchemeStatus, ...]
     security: tuple[tuple[str, ...], ...]
+    #: Its own loopback port (then `bridged_url` is that port's root), or None (issue 18).
+    bridge_port: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The `--json` / API shape (lists, not tuples)."""
@@ -98,6 +102,11 @@ class AgentStatus:
         values["schemes"] = tuple(SchemeStatus(**s) for s in data["schemes"])
         values["security"] = tuple(tuple(req) for req in data["security"])
         return cls(**values)
+
+
+def agent_bridged_url(agent: AgentRecord, port: int) -> str:
+    """The bridged URL shown for `agent`: its own port's root when it has one, else `bridged_url`."""
+    return own_url(agent.bridge_port) if agent.bridge_port is not None else bridged_url(agent.slug, port)
 
 
 def bridged_url(slug: str, port: int) -> str:
@@ -199,7 +208,7 @@ def agent_status(agent: AgentRecord, catalog: Catalog, *, port: int, now: float)
         description=agent.description,
         url=agent.url,
         card_url=agent.card_url,
-        bridged_url=bridged_url(agent.slug, port),
+        bridged_url=agent_bridged_url(agent, port),
         protocol_versions=agent.protocol_versions,
         streaming=agent.streaming,
         require_token=agent.require_token,
@@ -209,4 +218,5 @@ def agent_status(agent: AgentRecord, catalog: Catalog, *, port: int, now: float)
         demands=tuple(demands),
         schemes=tuple(_scheme_status(agent, s, secrets, grants, now) for s in agent.schemes),
         security=agent.security,
+        bridge_port=agent.bridge_port,
     )

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""`/api/v1/agents`: add (fetches the card), list, show, refresh, remove."""
+"""`/api/v1/agents`: add (fetches the card), list, show, change (its own port), refresh, remove."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from keybroker.core.agents.status import AgentStatus
 from keybroker.core.api.context import Ctx, blocking, caller_of, request_port
 from keybroker.core.api.errors import Conflict, error_responses
 from keybroker.core.api.fields import Text
-from keybroker.core.api.schemas import AgentAddIn, AgentOut, AgentRefreshOut, AgentRemovedOut
+from keybroker.core.api.schemas import AgentAddIn, AgentOut, AgentPatchIn, AgentRefreshOut, AgentRemovedOut
 from keybroker.core.errors import UsageError
 
 __all__ = ["router"]
@@ -39,9 +39,12 @@ async def add_agent(body: AgentAddIn, request: Request, ctx: Ctx) -> AgentOut:
 
     def work() -> AgentOut:
         try:
-            return _out(admin.add_agent(body.url, slug=body.slug, require_token=body.require_token))
+            agent = admin.add_agent(
+                body.url, slug=body.slug, require_token=body.require_token, bridge_port=body.bridge_port
+            )
+            return _out(agent)
         except UsageError as exc:
-            # `add` raises a plain UsageError only for "exists already" (the slug, or the card's URL).
+            # `add` raises a plain UsageError only for what is taken (the slug, the card's URL, the port).
             if type(exc) is UsageError:
                 raise Conflict(exc) from None
             raise
@@ -54,6 +57,22 @@ async def get_agent(slug: SlugPath, request: Request, ctx: Ctx) -> AgentOut:
     """One agent in detail."""
     admin = ctx.admin(None, request_port(request))
     return await blocking(lambda: _out(admin.agent(slug)))
+
+
+@router.patch("/{slug}", responses=error_responses([401, 404, 409, 422, 500, 503]))
+async def change_agent(slug: SlugPath, body: AgentPatchIn, request: Request, ctx: Ctx) -> AgentOut:
+    """Give the agent a loopback port of its own, or take it away (`bridge_port: null`) (audited)."""
+    admin = ctx.admin(await caller_of(request), request_port(request))
+
+    def work() -> AgentOut:
+        try:
+            return _out(admin.set_agent_port(slug, body.bridge_port))
+        except UsageError as exc:
+            if type(exc) is UsageError:  # the port is taken (the bridge's, another agent's, a program's)
+                raise Conflict(exc) from None
+            raise
+
+    return await blocking(work)
 
 
 @router.post("/{slug}/refresh", responses=error_responses([401, 404, 422, 500, 502, 503]))

@@ -9,9 +9,9 @@ A secret's value arrives as `SecretStr` (fields.py): masked in reprs, and part o
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from keybroker.core.api.fields import (
@@ -28,6 +28,7 @@ from keybroker.core.models import AuditDecision, GrantScope
 __all__ = [
     "AgentAddIn",
     "AgentOut",
+    "AgentPatchIn",
     "AgentRefreshOut",
     "AgentRemovedOut",
     "AuditEventOut",
@@ -100,12 +101,29 @@ class GuardError(BaseModel):
 # Agents ------------------------------------------------------------------------------------------
 
 
+def _whole(value: object) -> object:
+    """`1.0` is an integer to JSON Schema (and so to schemathesis): take it as `1`; strict for the rest."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+PortNumber = Annotated[int, Field(ge=1, le=65535), BeforeValidator(_whole)]
+
+
 class AgentAddIn(_In):
     """Add an agent: Keybroker fetches its card."""
 
     url: AgentUrl = Field(description="The agent's base URL or its agent-card.json URL (http or https).")
     slug: Slug | None = Field(default=None, description="The name in bridged URLs (default: from the card).")
     require_token: bool = Field(default=False, description="Callers of the bridged agent need the API token.")
+    bridge_port: PortNumber | None = Field(
+        default=None, description="A loopback port of its own, where the agent is the root."
+    )
+
+
+class AgentPatchIn(_In):
+    """Change an agent: its own loopback port (null: none; it stays under /agents/<slug>/ either way)."""
+
+    bridge_port: PortNumber | None = Field(description="The agent's own port, or null for none.")
 
 
 class DemandStatusOut(BaseModel):
@@ -151,6 +169,9 @@ class AgentOut(BaseModel):
     demands: list[DemandStatusOut]
     schemes: list[SchemeStatusOut]
     security: list[list[str]]
+    bridge_port: int | None = Field(
+        default=None, description="Its own loopback port (then bridged_url is that port's root)."
+    )
 
 
 class AgentRefreshOut(AgentOut):

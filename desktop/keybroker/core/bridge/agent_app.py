@@ -120,14 +120,18 @@ def build_channel(
     follow_streams: bool = False,
     released: ValueForms | None = None,
     recall: Recall | None = None,
+    base_url: str | None = None,
 ) -> AgentChannel:
     """Everything needed to bridge `record` on `port`. Raises `InvalidCardError` for a bad card.
+
+    `base_url`: where clients reach it (default `http://127.0.0.1:<port>/agents/<slug>`; an agent's
+    own port serves it at `http://127.0.0.1:<port>`).
 
     `released`: the values released to the agent so far, shared with its other channels (app.py);
     `recall`: those released before this process or the last lock, rebuilt (shared too).
     """
     agent_card = upstream_card(record.card_json)
-    base_url = bridged_base_url(port, record.slug)
+    base_url = base_url or bridged_base_url(port, record.slug)
     card = bridged_card(agent_card, base_url, require_token=record.require_token)
     upstream = Upstream(
         agent_card,

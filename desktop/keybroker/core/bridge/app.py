@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """The bridge as one ASGI app: `/agents/<slug>/...` for every agent the directory knows.
 
+Longer than 300 lines because the router, the channel cache and the two ways in (the shared port,
+an agent's own port) share one request count and one set of channels; apart they would need both.
+
     app = BridgeApp(lookup, broker, api_token=token)
     async with running_bridge(app, 7411) as port:
         ...
@@ -15,6 +18,11 @@ added with `--require-token` (the card stays public), and hands the request to t
 (disconnect.py). `POST /agents/<slug>` and `POST /agents/<slug>/` both reach JSON-RPC, with no
 redirect. Anything outside `/agents/` goes to `fallback` (the management API mounts there) or gets a
 404.
+
+`agent_root(slug)` is the app for an agent's own loopback port (issue 18, the runtime listens for it):
+that agent alone, at the root (`/.well-known/agent-card.json`, `POST /`, `/message:send`...), behind
+the same guard, token check and channels; its card points at that port's root. Nothing else is
+served there (no management API, no other agent).
 
 Channels are built on first use and rebuilt when the agent's record changes (new card, URL, token
 requirement); a replaced channel's connection pool closes once its last request ends. What the
@@ -120,13 +128,15 @@ class BridgeApp:
         self.released = ReleasedBook()
         if isinstance(secrets, LockWatch):
             secrets.on_lock(self.released.clear)
-        self._channels: dict[str, AgentChannel] = {}
+        self._channels: dict[tuple[str, bool], AgentChannel] = {}  # by (slug, served at a port's root)
         self._retired: set[AgentChannel] = set()
         self._closing: set[asyncio.Task[None]] = set()
         self._build: Callable[..., AgentChannel] | None = None
         self._building = asyncio.Lock()
         self._max_agent_requests = max_agent_requests or ConnectionLimits().agent_requests
         self._agent_requests = 0
+        self._keepalive = keepalive
+        self._body_timeout = body_timeout
         self._asgi = LocalhostGuard(SseKeepAlive(self._route, interval=keepalive), body_timeout=body_timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -136,6 +146,16 @@ class BridgeApp:
     def agent_stack_loaded(self) -> bool:
         """True once a request has needed (and imported) the a2a-sdk stack."""
         return self._build is not None
+
+    def agent_root(self, slug: str) -> ASGIApp:
+        """The app serving agent `slug` alone at the root of its own port (module docstring)."""
+
+        async def rooted(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                return
+            await self._counted(scope, receive, send, slug, scope["path"][1:], prefix="")
+
+        return LocalhostGuard(SseKeepAlive(rooted, interval=self._keepalive), body_timeout=self._body_timeout)
 
     def set_api_token(self, token: SecretValue | None) -> None:
         """Use a new API token (after `keybroker token --rotate`)."""
@@ -165,6 +185,11 @@ class BridgeApp:
         if not slug:
             await send_json_error(send, 404, "not_found", "no agent slug in the path: /agents/<slug>")
             return
+        await self._counted(scope, receive, send, slug, tail, prefix=AGENTS_PREFIX + slug)
+
+    async def _counted(
+        self, scope: Scope, receive: Receive, send: Send, slug: str, tail: str, prefix: str
+    ) -> None:
         if self._agent_requests >= self._max_agent_requests:
             log.warning("bridge: %d agent requests in flight; another was refused", self._agent_requests)
             busy = f"the bridge serves {self._max_agent_requests} agent requests at once; try again shortly"
@@ -172,11 +197,14 @@ class BridgeApp:
             return
         self._agent_requests += 1
         try:
-            await self._agent(scope, receive, send, slug, tail)
+            await self._agent(scope, receive, send, slug, tail, prefix)
         finally:
             self._agent_requests -= 1
 
-    async def _agent(self, scope: Scope, receive: Receive, send: Send, slug: str, tail: str) -> None:
+    async def _agent(
+        self, scope: Scope, receive: Receive, send: Send, slug: str, tail: str, prefix: str
+    ) -> None:
+        """Serve `slug`'s `/<tail>`; `prefix`: where it sits in the path (`""` at its own port's root)."""
         try:
             record = self._lookup(slug)
         except Exception as exc:  # a catalog failure must not become a bare 500
@@ -185,7 +213,6 @@ class BridgeApp:
             await send_json_error(send, 503, "unavailable", f"the agent directory failed: {reason}")
             return
         sub_path = "/" + tail
-        prefix = AGENTS_PREFIX + slug
         for start, agent_app in self._agent_apps.items():
             if sub_path.startswith(start):
                 # Unknown slugs too: the app authenticates first, then answers its own 404.
@@ -207,7 +234,7 @@ class BridgeApp:
             )
             return
         try:
-            channel = await self._channel(record, _port(scope))
+            channel = await self._channel(record, _port(scope), rooted=not prefix)
         except InvalidCardError as exc:
             await send_json_error(send, 502, "bad_agent_card", f"agent {slug!r}: {exc.message}")
             return
@@ -229,17 +256,18 @@ class BridgeApp:
         elif scope["type"] == "http":
             await send_json_error(send, 404, "not_found", "agents are at /agents/<slug>")
 
-    async def _channel(self, record: AgentRecord, port: int) -> AgentChannel:
-        current = self._channels.get(record.slug)
+    async def _channel(self, record: AgentRecord, port: int, *, rooted: bool = False) -> AgentChannel:
+        key = (record.slug, rooted)
+        current = self._channels.get(key)
         if current is not None and current.record == record and current.port == port:
             return current
         async with self._building:  # concurrent first requests import and build once
-            current = self._channels.get(record.slug)
+            current = self._channels.get(key)
             if current is not None and current.record == record and current.port == port:
                 return current
             if self._build is None:
                 self._build = await asyncio.to_thread(load_agent_stack)
-            return self._install(self._build, record, port, current)
+            return self._install(self._build, record, port, current, rooted=rooted)
 
     def _install(
         self,
@@ -247,11 +275,14 @@ class BridgeApp:
         record: AgentRecord,
         port: int,
         current: AgentChannel | None,
+        *,
+        rooted: bool = False,
     ) -> AgentChannel:
         channel = build_channel(
             record,
             port,
             self._secrets,
+            base_url=f"http://127.0.0.1:{port}" if rooted else None,
             limits=self._limits,
             caller=self._caller,
             transport=self._transport,
@@ -259,7 +290,7 @@ class BridgeApp:
             released=self.released.of(record.slug),
             recall=self.released.recall(record.slug),
         )
-        self._channels[record.slug] = channel
+        self._channels[(record.slug, rooted)] = channel
         if current is not None:
             self._retire(current)
         return channel

@@ -9,6 +9,10 @@ interrupt, prompt, resume, cut, in one resume loop); here it is only chosen how 
   16); to a 1.x agent it is a blocking send, which returns at every interrupt (upstream.py says why);
 - a non-blocking send gets pre-configured values; run-time demands then reach the client.
 Values split across streamed events (chunks, status messages, artifacts) are cut whole (chunks.py).
+Every request is checked first for what A2A requires of it (params.py: -32602, HTTP 400), so an agent
+never gets a message it cannot take. An agent whose card declares no extended card gets no extended
+card request: the bridge answers as that agent's SDK does (0.3 clients `-32007`, 1.0 clients
+`UnsupportedOperationError`), where a2a-sdk's client would hand back the public card instead.
 `tasks/get`, list, cancel, resubscribe and the extended card are forwarded with the card credentials
 at hand (retried once after an HTTP 401, or A2X's -32600: PROTOCOL pitfall 28) and cleaned like
 everything else. Push notifications are refused: the agent would post its results elsewhere, around
@@ -42,11 +46,19 @@ from a2a.types import (
     Task,
     TaskPushNotificationConfig,
 )
-from a2a.utils.errors import InvalidAgentResponseError, PushNotificationNotSupportedError
+from a2a.utils.errors import (
+    A2AError,
+    ExtendedAgentCardNotConfiguredError,
+    InvalidAgentResponseError,
+    PushNotificationNotSupportedError,
+    UnsupportedOperationError,
+)
+from google.protobuf.message import Message as ProtoMessage  # type: ignore[import-untyped]
 
 from keybroker.core.bridge.chunks import SplitGuard
 from keybroker.core.bridge.collector import Collector, stream_payload
 from keybroker.core.bridge.legs import send, send_leg, stream_leg
+from keybroker.core.bridge.params import check_params
 from keybroker.core.bridge.ports import CallerLookup, SecretSource, TaskWatch
 from keybroker.core.bridge.released import RELEASED_LIMIT, Recall, ValueForms
 from keybroker.core.bridge.run import NO_PUSH, AgentLink, BridgeRun
@@ -58,6 +70,7 @@ from keybroker.core.models import AgentRecord
 __all__ = ["MAX_RESUMES", "BridgeHandler"]
 
 _T = TypeVar("_T")
+NO_EXTENDED_CARD = "The agent does not support authenticated extended cards"
 
 
 class BridgeHandler(RequestHandler):
@@ -90,12 +103,22 @@ class BridgeHandler(RequestHandler):
         )
         self._bridged_card = bridged_card
 
+    @property
+    def legacy_agent(self) -> bool:
+        """The agent speaks only A2A 0.3."""
+        return self._link.upstream.legacy
+
+    def check(self, params: ProtoMessage | None) -> None:
+        """Raise `InvalidParamsError` when `params` lack what A2A requires (params.py)."""
+        check_params(params, legacy_agent=self._link.upstream.legacy)
+
     # Runs --------------------------------------------------------------------------------------
 
     async def on_message_send_stream(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
         """`message/stream` / `SendStreamingMessage`."""
+        self.check(params)
         run, request = BridgeRun.start(self._link, params, context)
         events = _guarded(run, run.events(params, request, stream_leg, interactive=True))
         async with contextlib.aclosing(events) as stream:
@@ -104,6 +127,7 @@ class BridgeHandler(RequestHandler):
 
     async def on_message_send(self, params: SendMessageRequest, context: ServerCallContext) -> Task | Message:
         """`message/send` / `SendMessage`: a blocking send, or a followed stream (see upstream.py)."""
+        self.check(params)
         if params.configuration.return_immediately:
             return await self._send_once(params, context)
         run, request = BridgeRun.start(self._link, params, context)
@@ -143,6 +167,7 @@ class BridgeHandler(RequestHandler):
         self, params: SubscribeToTaskRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
         """`tasks/resubscribe` / `SubscribeToTask`: the agent's events, cleaned."""
+        self.check(params)
         run = BridgeRun(self._link, context)
         async with contextlib.aclosing(_guarded(run, self._subscribe(params, run))) as stream:
             async for event in stream:
@@ -191,6 +216,7 @@ class BridgeHandler(RequestHandler):
 
     async def on_get_task(self, params: GetTaskRequest, context: ServerCallContext) -> Task | None:
         """`tasks/get` / `GetTask`."""
+        self.check(params)
         task, run = await self._unary(context, lambda c, ctx: c.get_task(params, context=ctx), params.id)
         run.observe(task, bind=False)
         run.clean(task)
@@ -198,6 +224,7 @@ class BridgeHandler(RequestHandler):
 
     async def on_list_tasks(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
         """`ListTasks` (1.0 only)."""
+        self.check(params)
         tasks, run = await self._unary(context, lambda c, ctx: c.list_tasks(params, context=ctx))
         run.hide_earlier(tasks)
         run.observe(tasks, bind=False)
@@ -206,6 +233,7 @@ class BridgeHandler(RequestHandler):
 
     async def on_cancel_task(self, params: CancelTaskRequest, context: ServerCallContext) -> Task | None:
         """`tasks/cancel` / `CancelTask`."""
+        self.check(params)
         task, run = await self._unary(context, lambda c, ctx: c.cancel_task(params, context=ctx), params.id)
         run.observe(task, bind=False)
         run.clean(task)
@@ -214,7 +242,11 @@ class BridgeHandler(RequestHandler):
     async def on_get_extended_agent_card(
         self, params: GetExtendedAgentCardRequest, context: ServerCallContext
     ) -> AgentCard:
-        """The agent's extended card, rewritten to point at the bridge like the public one."""
+        """The agent's extended card, rewritten to point at the bridge like the public one; an error
+        for an agent without one (module docstring)."""
+        self.check(params)
+        if not self._link.upstream.extended_card:
+            raise _no_extended_card(context)
         card, run = await self._unary(context, lambda c, ctx: c.get_extended_agent_card(params, context=ctx))
         card = self._bridged_card(card) if self._bridged_card is not None else card
         run.clean(card)
@@ -257,3 +289,17 @@ async def _guarded(run: BridgeRun, events: AsyncGenerator[Event, None]) -> Async
                 yield out
     for out in guard.flush(run.cut()):
         yield out
+
+
+def _no_extended_card(context: ServerCallContext) -> A2AError:
+    """What an agent without an extended card answers, in the client's protocol version.
+
+    a2a-sdk 0.3 agents answer `AuthenticatedExtendedCardNotConfiguredError` (-32007, spec 0.3 §7.10),
+    a2a-sdk 1.x agents `UnsupportedOperationError` (-32004) for a card without the capability. A 1.0
+    request carries `A2A-Version: 1.0`; without it the SDK serves the request as 0.3.
+    """
+    headers = context.state.get("headers") or {}
+    version = str(headers.get("a2a-version") or headers.get("A2A-Version") or "0.3").strip()
+    if version.startswith("1"):
+        return UnsupportedOperationError(NO_EXTENDED_CARD)
+    return ExtendedAgentCardNotConfiguredError(NO_EXTENDED_CARD)

@@ -10,6 +10,10 @@ is overridden to start the event stream at once; an error before the first event
 an SSE `error` event, which a2a-sdk clients raise just like a JSON-RPC error response. The 0.3
 adapter already starts its streams at once. Everything else is the SDK's.
 
+Params are checked before the SDK sees them (params.py): the SDK's 0.3 adapter answers any request it
+cannot validate with -32600, where bad params of a valid request are -32602; and a 1.0 stream with bad
+params is refused before it starts (a plain JSON-RPC error, as an a2a-sdk agent answers it).
+
 Errors from unexpected exceptions (a body nested too deeply, an unpaired surrogate...) are answered
 without the exception's text, in both versions (rpc_errors.py).
 
@@ -39,6 +43,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from keybroker.core.bridge.handler import BridgeHandler
+from keybroker.core.bridge.params import v03_rpc_problem
 from keybroker.core.bridge.rpc_errors import SafeRequestHandler03, cleaned, client_error
 
 __all__ = ["BridgeContextBuilder", "BridgeJsonRpcDispatcher", "jsonrpc_route"]
@@ -60,6 +66,18 @@ class BridgeJsonRpc03Adapter(JSONRPC03Adapter):
     def __init__(self, http_handler: RequestHandler, **kwargs: Any) -> None:
         super().__init__(http_handler, **kwargs)
         self.handler = SafeRequestHandler03(request_handler=http_handler)
+        self._legacy_agent = isinstance(http_handler, BridgeHandler) and http_handler.legacy_agent
+
+    async def handle_request(
+        self, request_id: str | int | None, method: str, body: dict[str, Any], request: Request
+    ) -> Any:
+        """The SDK's handling, after telling a malformed request (-32600) from bad params (-32602)."""
+        model: Any = self.METHOD_TO_MODEL.get(method)
+        if model is not None:
+            problem = v03_rpc_problem(method, body, model, legacy_agent=self._legacy_agent)
+            if problem is not None:
+                return self._generate_error_response(request_id, problem)
+        return await super().handle_request(request_id, method, body, request)
 
     def _generate_error_response(self, request_id: str | int | None, error: Any) -> JSONResponse:
         return super()._generate_error_response(request_id, cleaned(error))
@@ -88,6 +106,8 @@ class BridgeJsonRpcDispatcher(JsonRpcDispatcher):
         context: ServerCallContext,
     ) -> AsyncGenerator[dict[str, Any], None]:
         method = context.state.get("method")
+        if isinstance(self.request_handler, BridgeHandler):
+            self.request_handler.check(request_obj)  # bad params: an error response, not a stream
         stream: AsyncGenerator[Event, None]
         if method == "SendStreamingMessage" and isinstance(request_obj, SendMessageRequest):
             stream = self.request_handler.on_message_send_stream(request_obj, context)

@@ -9,7 +9,8 @@ first event may be minutes away behind a prompt, and a stream must start at once
 reach the client (keepalive.py).
 
 So these routes check first what can be known without waiting for anyone: the body parses as a 0.3
-`SendMessageRequest` (else 400, as the SDK's own REST errors look), and the agent answers (else 502,
+`SendMessageRequest` holding what A2A requires of a message (else 400, as the SDK's own REST errors
+look; params.py), and the agent answers (else 502,
 agent_errors.py). Only then does the SDK's route start the stream, and an error after that arrives as
 an SSE `error` event carrying the REST error payload (as the 1.0 REST stream sends it), never as a
 dropped connection.
@@ -33,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from keybroker.core.bridge.agent_errors import AgentUnreachableError, unreachable
+from keybroker.core.bridge.params import v03_message_problem
 from keybroker.core.bridge.upstream import Upstream
 
 __all__ = ["V03_STREAM_PATHS", "checked_v03_streams"]
@@ -52,14 +54,18 @@ def _error_response(error: Exception) -> JSONResponse:
     return JSONResponse(payload, status_code=int(payload["error"]["code"]))
 
 
-def body_problem(body: bytes) -> Exception | None:
-    """Why `body` is not a 0.3 REST `SendMessageRequest` the SDK can serve, or None."""
+def body_problem(body: bytes, *, legacy_agent: bool = False) -> Exception | None:
+    """Why `body` is not a 0.3 REST `SendMessageRequest` the SDK can serve, or None (`legacy_agent`:
+    the agent speaks only A2A 0.3, so a resume may have no parts: params.py)."""
     try:
         parsed = pb2_v03.SendMessageRequest()
         Parse(body, parsed, ignore_unknown_fields=True)
-        proto_utils.FromProto.message_send_params(parsed)
+        params = proto_utils.FromProto.message_send_params(parsed)
         if not parsed.request.message_id:  # e.g. `{"message": "text"}`, which protobuf reads as empty
             return InvalidParamsError("the body holds no message with a messageId")
+        missing = v03_message_problem(params.message, legacy_agent=legacy_agent)
+        if missing is not None:
+            return missing
     except ParseError as exc:
         problem: Exception = ParseError(str(exc)[:_MAX_PROBLEM])
         return problem
@@ -84,7 +90,8 @@ async def _guarded(events: AsyncIterator[Any]) -> AsyncIterator[Any]:
 def _checked(endpoint: Endpoint, upstream: Upstream, *, has_body: bool) -> Endpoint:
     async def checked(request: Request) -> Response:
         if has_body:
-            problem = body_problem(await request.body())  # cached: the SDK's route reads it again
+            # The body is cached: the SDK's route reads it again.
+            problem = body_problem(await request.body(), legacy_agent=upstream.legacy)
             if problem is not None:
                 return _error_response(problem)
         if not await upstream.answers():

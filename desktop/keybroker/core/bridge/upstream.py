@@ -184,7 +184,11 @@ class Upstream:
             ClientConfig(httpx_client=self._http, streaming=False, supported_protocol_bindings=bindings)
         ).create(card)
         self.streams = bool(card.capabilities.streaming)
-        self.follow_streams = self.streams and (follow_streams or not _speaks_1_0(card))
+        #: The agent speaks only A2A 0.3 (params.py lets a resume without parts through to it).
+        self.legacy = not _speaks_1_0(card)
+        #: The agent's card declares an extended card (else the bridge answers for it: handler.py).
+        self.extended_card = bool(card.capabilities.extended_agent_card)
+        self.follow_streams = self.streams and (follow_streams or self.legacy)
         self.secrets_allowed = bool(urls) and all(secure_for_secrets(u) for u in urls)
         self._gate = asyncio.Semaphore(n)
         self._probe = (

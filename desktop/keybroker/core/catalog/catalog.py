@@ -65,9 +65,12 @@ class Catalog(SecretClaims):
     # agents -------------------------------------------------------------------------------------
 
     def upsert_agent(self, agent: AgentRecord) -> None:
-        """Insert or replace an agent (by slug)."""
+        """Insert or replace an agent (by slug). Another agent's own port is an `IntegrityError`, never a
+        replaced row (`OR REPLACE` would delete that agent to make room)."""
+        updates = ", ".join(f"{name} = excluded.{name}" for name in AGENT_ROWS.names if name != "slug")
         self._write(
-            f"INSERT OR REPLACE INTO agents ({AGENT_ROWS.columns}) VALUES ({AGENT_ROWS.placeholders})",
+            f"INSERT INTO agents ({AGENT_ROWS.columns}) VALUES ({AGENT_ROWS.placeholders}) "
+            f"ON CONFLICT (slug) DO UPDATE SET {updates}",
             AGENT_ROWS.row(agent),
         )
 

@@ -89,7 +89,13 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (agent, key)
     );
     """,
-    # 3: team secrets (issue 15): a team's read-only secret from the team vault has owner NULL and its
+    # 3 (issue 18): a loopback port of its own for an agent, where the bridge serves it at the root (for
+    # clients that only look for /.well-known/agent-card.json at a host's root); one agent per port
+    """
+    ALTER TABLE agents ADD COLUMN bridge_port INTEGER;
+    CREATE UNIQUE INDEX agents_bridge_port ON agents (bridge_port) WHERE bridge_port IS NOT NULL;
+    """,
+    # 4: team secrets (issue 15): a team's read-only secret from the team vault has owner NULL and its
     # team here; a user's own shared secret and a team's may have the same key
     """
     ALTER TABLE secrets ADD COLUMN team TEXT;

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from keybroker.core.agents.status import AgentStatus, DemandStatus, SchemeStatus
 from keybroker.ui.icons import app_icon
+from keybroker.ui.settings.agent_port_row import AgentPortRow
 from keybroker.ui.settings.formatting import full_time, short_id
 from keybroker.ui.settings.status_line import OK_COLOR, WARN_COLOR
 from keybroker.ui.settings.table import HINT_COLOR, Column, CompactTable, RecordTableModel, make_table_view
@@ -151,7 +152,8 @@ class AgentDetails(QScrollArea):
         bridged_row.insertWidget(0, bridged_label)
         content.addSpacing(4)
         content.addLayout(bridged_row)
-        content.addSpacing(4)
+        self.port_row = AgentPortRow()  # issue 18: the agent at the root of a port of its own
+        content.addWidget(self.port_row)
         self.fields: dict[str, QLineEdit] = {}
         for key, label in (
             ("url", "Agent URL:"),
@@ -168,7 +170,6 @@ class AgentDetails(QScrollArea):
             self.form.addRow(label, value)
         self.fields["fingerprint"].setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         content.addLayout(self.form)
-
         content.addWidget(_section_title("Secret demands"))
         style = self.style()
         icons = {
@@ -259,6 +260,7 @@ class AgentDetails(QScrollArea):
         """Fill in `agent_status(...)`, or show the hint for None."""
         self.hint.setVisible(status is None)
         self.content.setVisible(status is not None)
+        self.port_row.show_agent(status)
         if status is None:
             self.slug = None
             self.demands_model.set_rows([])

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The Agents tab: add an agent by URL (the card is fetched off the UI thread), see its card and
-demands, copy its bridged URL, refresh its card, remove it (and, if asked, its secrets)."""
+demands, copy its bridged URL, give it a loopback port of its own, refresh its card, remove it (and,
+if asked, its secrets)."""
 
 from __future__ import annotations
 
@@ -76,8 +77,7 @@ class AgentsTab(SettingsTab):
                 "Name",
                 lambda a: a.name or a.slug,
                 tooltip=lambda a: (
-                    f"{a.name}\n{a.description}\n"
-                    f"card read {when(a.last_seen, now()).lower()}".strip()
+                    f"{a.name}\n{a.description}\ncard read {when(a.last_seen, now()).lower()}".strip()
                 ),
             ),
             Column("Slug", lambda a: a.slug, chars=20),
@@ -98,6 +98,7 @@ class AgentsTab(SettingsTab):
         self.details.remove_requested.connect(self.remove_agent)
         self.details.add_secret_requested.connect(self.add_secret_requested)
         self.details.copied.connect(lambda url: self.status.ok(f"Copied {url}"))
+        self.details.port_row.port_requested.connect(self.set_port)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.area)
@@ -208,6 +209,28 @@ class AgentsTab(SettingsTab):
             self._changed(slug)
 
         self.ctx.jobs.submit(lambda: admin.refresh_agent(slug), on_done=done, on_error=self._failed)
+
+    def set_port(self, slug: str, port: int | None) -> None:
+        """Serve the agent at the root of its own loopback port `port` (None: no more); a taken port is
+        refused with the reason, and the row shows the agent's port again."""
+        if self._busy:
+            return
+        admin = self.ctx.admin
+        self._set_busy(True, f"Opening port {port} for {slug}…" if port else f"Closing the port of {slug}…")
+
+        def done(agent: AgentStatus) -> None:
+            self._set_busy(False)
+            if agent.bridge_port is not None:
+                self.status.ok(f"{slug} is served at {agent.bridged_url} too. Point A2A clients at it.")
+            else:
+                self.status.ok(f"{slug} has no port of its own now; its bridged URL is {agent.bridged_url}")
+            self._changed(slug)
+
+        def failed(exc: BaseException) -> None:
+            self._failed(exc)
+            self.refresh_now()  # the row shows the agent's port again
+
+        self.ctx.jobs.submit(lambda: admin.set_agent_port(slug, port), on_done=done, on_error=failed)
 
     def remove_agent(self, slug: str) -> None:
         """Ask (offering to delete its secrets too), then remove."""
