@@ -39,6 +39,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "core.vault",
         "core.secrets",
         "core.audit",
+        "core.llm",  # model access too, through ports.py's ModelSource (issue 14)
     ),
     "api": ("core.bridge", "ui", "cli", *ENTRY),
     "system": (*WIRE, "core.bridge", "core.api", "ui", "cli", "wiring", *ENTRY),

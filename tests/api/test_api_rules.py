@@ -40,6 +40,18 @@ EXPECTED_ROUTES = {
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/audit/verify"),
     ("POST", "/api/v1/lock"),
+    # Model access (issue 14): `keybroker models ...` through a running instance.
+    ("GET", "/api/v1/models/providers"),
+    ("PUT", "/api/v1/models/providers/{name}"),
+    ("DELETE", "/api/v1/models/providers/{name}"),
+    ("POST", "/api/v1/models/providers/{name}/refresh"),
+    ("POST", "/api/v1/models/providers/{name}/test"),
+    ("GET", "/api/v1/models/grants"),
+    ("POST", "/api/v1/models/grants"),
+    ("DELETE", "/api/v1/models/grants/{grant_id}"),
+    ("GET", "/api/v1/models/usage"),
+    ("GET", "/api/v1/models/budgets"),
+    ("PUT", "/api/v1/models/budgets/{slug}"),
     # The Agent Protocol secrets API of each bridged agent (ap_secrets.py).
     ("GET", "/agents/{slug}/ap/v1/agent/secrets"),
     ("POST", "/agents/{slug}/ap/v1/agent/secrets"),

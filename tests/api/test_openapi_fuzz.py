@@ -27,12 +27,23 @@ from schemathesis.config import SchemathesisConfig  # noqa: E402
 
 from keybroker.core.a2a.card import parse_card  # noqa: E402
 from keybroker.core.a2a.card_fetch import FetchedCard, normalise_agent_url  # noqa: E402
+from keybroker.core.a2a.model_demand import LLM_EXTENSION_URI  # noqa: E402
+from keybroker.core.a2a.model_provider import ProbeResult  # noqa: E402
 from keybroker.core.api.ap_secrets import EXAMPLE_SECRET_ID, EXAMPLE_SLUG, agent_protocol_app  # noqa: E402
 from keybroker.core.api.app import OPENAPI_PATH, create_api  # noqa: E402
+from keybroker.core.api.models import (  # noqa: E402
+    EXAMPLE_GRANT_ID,
+    EXAMPLE_MODEL,
+    EXAMPLE_PROVIDER,
+    SPARE_GRANT_ID,
+    SPARE_PROVIDER,
+)
 from keybroker.core.bridge import BridgeApp  # noqa: E402
 from keybroker.core.broker.broker import Broker  # noqa: E402
 from keybroker.core.broker.prompts import DecliningPrompter  # noqa: E402
-from keybroker.core.models import SecretRecord, SecretValue  # noqa: E402
+from keybroker.core.llm.access import ModelAccess  # noqa: E402
+from keybroker.core.llm.records import ModelGrant  # noqa: E402
+from keybroker.core.models import GrantScope, SecretRecord, SecretValue  # noqa: E402
 from keybroker.core.vault.vault import open_vault  # noqa: E402
 from keybroker.wiring.services import Services, open_services  # noqa: E402
 from tests.core.conftest import make_card  # noqa: E402
@@ -43,10 +54,28 @@ BASE = "http://127.0.0.1:7411"
 MAX_EXAMPLES = 40
 
 
+class QuietProviders:
+    """A `ProviderClient` that answers at once, without network: one model, a tiny reply."""
+
+    def list_models(self, name: str, base_url: str, key: SecretValue | None) -> list[str]:
+        return [EXAMPLE_MODEL]
+
+    def try_model(
+        self, name: str, base_url: str, key: SecretValue | None, model: str, kind: str
+    ) -> ProbeResult:
+        return ProbeResult(200, 0.0, "hi")
+
+
 def any_card(url: str) -> FetchedCard:
-    """A generic agent card for any well-formed URL, at once (no network)."""
+    """A generic agent card for any well-formed URL, at once (no network); it demands a model too."""
     base, card_url = normalise_agent_url(url)
     data = make_card("Fuzzed Agent", url=base + "/jsonrpc/")
+    data["capabilities"]["extensions"].append(  # type: ignore[index]
+        {
+            "uri": LLM_EXTENSION_URI,
+            "params": {"llm_demands": {"default": {"suggested": ["openai/mock-chat"]}}},
+        }
+    )
     return FetchedCard(base_url=base, card_url=card_url, data=data, parsed=parse_card(data))
 
 
@@ -64,8 +93,40 @@ def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeApp]:
     example = SecretRecord(secret_id=EXAMPLE_SECRET_ID, key="EXAMPLE_KEY", owner=EXAMPLE_SLUG)
     services.catalog.insert_secret(example, state="ready")
     services.vault.set(EXAMPLE_SECRET_ID, SecretValue("example-value"))
+    # Model access (issue 14): the provider, model and grant of the schema's examples.
+    models = ModelAccess(
+        catalog=services.catalog,
+        vault=services.vault,
+        audit=services.audit,
+        prompter=DecliningPrompter("fuzz"),
+    )
+    # The removing operations' examples name spares, so the others keep finding theirs.
+    agent = services.catalog.get_agent(EXAMPLE_SLUG)
+    for provider, grant_id in ((EXAMPLE_PROVIDER, EXAMPLE_GRANT_ID), (SPARE_PROVIDER, SPARE_GRANT_ID)):
+        models.providers.add(provider, "http://127.0.0.1:9/v1", None)
+        models.providers.set_models(provider, [EXAMPLE_MODEL])
+        grant = ModelGrant(
+            grant_id,
+            EXAMPLE_SLUG,
+            "llm:default",
+            provider,
+            EXAMPLE_MODEL,
+            False,
+            GrantScope.MINUTES if provider == SPARE_PROVIDER else GrantScope.ALWAYS,
+            0.0,
+            expires=4e9,
+            card_fingerprint=agent.fingerprint,
+        )
+        models.grants.add(grant, caller=None, detail="fuzz fixture")
     broker = Broker.from_services(services, DecliningPrompter("no prompts while fuzzing"))
-    api = create_api(services, broker, SecretValue(TOKEN), status=lambda: {"tray": "fuzzing"})
+    api = create_api(
+        services,
+        broker,
+        SecretValue(TOKEN),
+        status=lambda: {"tray": "fuzzing"},
+        models=models,
+        provider_client=QuietProviders(),
+    )
     app = BridgeApp(
         services.catalog.find_agent,
         broker,
@@ -93,6 +154,19 @@ schema = schemathesis.openapi.from_asgi(
             "checks": {
                 "positive_data_acceptance": {"expected-statuses": ["2xx", "401", "403", "404", "409"]}
             },
+            # Model operations (issue 14) also refuse what the schema cannot say: a key for a plain
+            # http URL that is not loopback (422), a demand the agent's card does not have (400), a
+            # model its provider does not list (400).
+            "operations": [
+                {
+                    "include-path-regex": "^/api/v1/models/",
+                    "checks": {
+                        "positive_data_acceptance": {
+                            "expected-statuses": ["2xx", "400", "401", "403", "404", "409", "422"]
+                        }
+                    },
+                }
+            ],
         }
     ),
 )

@@ -57,3 +57,33 @@ def test_quick_run_exits_0_and_prints_the_summary_table(tmp_path: Path) -> None:
     # Every process it started is gone (they inherited our TMPDIR), and so is its scratch dir.
     assert _processes_with_env(f"TMPDIR={tmp_path}") == []
     assert not list(tmp_path.glob("kb-bench-*"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_gateway_quick_run_exits_0_and_prints_its_tables(tmp_path: Path) -> None:
+    """bench/gateway.py (issue 14): LiteLLM proxy and gateway start, every streamed chat is read to the
+    mock model's whole reply, the tables print, and both processes are gone afterwards."""
+    from tests.peers.process import skip_if_missing
+
+    env = dict(os.environ)
+    env["TMPDIR"] = str(tmp_path)
+    with skip_if_missing():
+        from tests.peers import litellm
+
+        litellm.require_cache(litellm.venv_dir() / "bin" / "litellm", "LiteLLM proxy", litellm.INSTALL)
+        result = subprocess.run(
+            [sys.executable, str(REPO / "bench" / "gateway.py"), "--quick"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+    assert "| concurrency | TTFT added p50 (ms) | throughput gateway/direct |" in result.stdout
+    for row in ("| direct | 8 |", "| gateway | 8 |"):
+        line = next(x for x in result.stdout.splitlines() if x.startswith(row))
+        assert line.endswith("| 0 |"), line  # no failed request
+    assert _processes_with_env(f"TMPDIR={tmp_path}") == []

@@ -38,6 +38,7 @@ def record_from_card(card: Mapping[str, Any], slug: str = "peer", *, url: str | 
         security=parsed.security,
         streaming=parsed.streaming,
         card_json=json.dumps(dict(card)),
+        model_demands=parsed.model_demands,
     )
 
 

@@ -310,3 +310,25 @@ async def test_broker_audits_the_missing_terminal(tmp_path: Path) -> None:
         assert (event.decision, event.key, event.detail) == (AuditDecision.DENIED, "github", NO_TERMINAL)
     finally:
         services.close()
+
+
+@pytest.mark.asyncio
+async def test_a_model_demand_is_shown_and_a_yes_gives_the_best_match(user: PtyUser) -> None:
+    """Issue 14: a prompt for a model alone (no secret items) says what the agent gets."""
+    from keybroker.core.broker.prompts import ModelItem, ModelOption, ModelPick
+
+    option = ModelOption("openai", "gpt-4o", "openai/gpt-4o", False, "openai/gpt-4o")
+    model = ModelItem(
+        "llm:default", "llm", "default", "Writes summaries", ("openai/gpt-4o",), (option,), "best match"
+    )
+    req = request(models=(model,), scopes=(GrantScope.ONCE, GrantScope.ALWAYS), default_scope=GrantScope.ONCE)
+    asking = asyncio.create_task(TerminalPrompter(tty_path=user.path).ask(req))
+    shown = await user.expect("Allow? [y/N]")
+    assert "a llm model (default): Writes summaries" in shown
+    assert "gets: openai/gpt-4o, through the gateway" in shown
+    user.type("y")
+    await user.expect("For how long?")
+    user.type("a")
+    answer = await asyncio.wait_for(asking, 5)
+    assert answer.allow and answer.scope == GrantScope.ALWAYS
+    assert answer.model_for(model) == ModelPick("openai", "gpt-4o")

@@ -113,6 +113,7 @@ _OWN_PYTHON = {
 _AGENTSTACK = {
     "agentstack": "agentstack_secret_agent.py",
     "seed000-agentstack": "seed000_agentstack_agent.py",
+    "agentstack-models": "agentstack_model_agent.py",  # issue 14: LLM and embedding demands
 }
 
 

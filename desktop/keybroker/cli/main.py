@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "keybroker.cli.secrets_cmd",
     "keybroker.cli.agents_cmd",
     "keybroker.cli.grants_cmd",
+    "keybroker.cli.models_cmd",  # issue 14
     "keybroker.cli.audit_cmd",
     "keybroker.cli.system_cmd",
     "keybroker.cli.vault_cmd",

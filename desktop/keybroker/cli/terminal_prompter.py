@@ -100,7 +100,8 @@ class _Conversation:
             await self.t.write("Declined.\n")
             return PromptAnswer.deny()
         choices = {item.key: await self._choose(item) for item in self.r.items}
-        if all(isinstance(c, SkipItem) for c in choices.values()):
+        gives_model = any(m.options for m in self.r.models)  # issue 14: a yes gives each the best match
+        if all(isinstance(c, SkipItem) for c in choices.values()) and not gives_model:
             await self.t.write("Nothing chosen: declined.\n")
             return PromptAnswer.deny()
         scope, minutes = await self._scope()
@@ -201,6 +202,12 @@ def describe(request: PromptRequest) -> str:
         for offer in item.offers:
             owner, slug = clean(offer.owner), clean(agent.slug)
             lines.append(f"     also stored for agent {owner}: giving it to {slug} needs your yes")
+    for n, model in enumerate(request.models, len(request.items) + 1):  # issue 14: a yes gives the best match
+        title = f"  {n}. a {clean(model.kind)} model ({clean(model.name)})"
+        lines.append(title + (f": {clean(model.description)}" if model.description else ""))
+        best = f"{clean(model.options[0].label)}, through the gateway" if model.options else "none configured"
+        lines.append(f"     gets: {best}")
+        lines.append(f"     why: {clean(model.reason)}")
     lines.append(f"Answer within {request.timeout:g} s, or it is declined.")
     return "\n".join(lines) + "\n"
 

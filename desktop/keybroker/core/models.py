@@ -1,5 +1,7 @@
 """Values the core passes around. Frozen dataclasses; no I/O, no Qt.
 
+Longer than 300 lines because every part of the core shares these records (model demands too).
+
 A secret's *value* only ever travels inside `SecretValue`, whose repr and str are masked, so a value
 that ends up in a log line, an exception or a test failure shows `**********`.
 """
@@ -131,6 +133,24 @@ class SecretDemand:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelDemand:
+    """One Agent Stack model demand (issue 14): `llm_demands[name]` or `embedding_demands[name]`.
+
+    `kind` is "llm" or "embedding"; `suggested` holds LiteLLM-style identifiers (`openai/gpt-4o`).
+    """
+
+    kind: str
+    name: str
+    description: str | None = None
+    suggested: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """`llm:default`: how grants, prompts and the audit name the demand."""
+        return f"{self.kind}:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class SecurityScheme:
     """One card security scheme, normalised across the 0.3 and 1.0 shapes.
 
@@ -170,6 +190,8 @@ class AgentRecord:
     card_json: str = field(default="{}", repr=False)
     #: A loopback port of its own where the bridge serves this agent at the root (issue 18), or None.
     bridge_port: int | None = None
+    #: The card's LLM and embedding demands (Agent Stack service extensions), by kind then name.
+    model_demands: tuple[ModelDemand, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,9 @@ __all__ = [
     "Clock",
     "FetchedCardLike",
     "Notifier",
+    "ProbeResultLike",
     "Prompter",
+    "ProviderClient",
     "Stores",
     "SyncVault",
     "SystemClock",
@@ -130,6 +132,29 @@ class FetchedCardLike(Protocol):
 #: `fetch(url)`: the card at an agent's base or card URL; raises the core's errors (unreachable,
 #: invalid card, invalid URL).
 CardFetcher = Callable[[str], FetchedCardLike]
+
+
+class ProbeResultLike(Protocol):
+    """What a provider's tiny test call showed (core/a2a/model_provider.py's `ProbeResult`)."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def reply(self) -> str: ...
+
+
+class ProviderClient(Protocol):
+    """Talks to an OpenAI-compatible model provider for the user (issue 14; core/a2a/model_provider.py).
+
+    Raises the core's errors: `BridgeError` (unreachable, an error answer), `PolicyDenied` (key refused).
+    """
+
+    def list_models(self, name: str, base_url: str, key: SecretValue | None) -> list[str]: ...
+    def try_model(
+        self, name: str, base_url: str, key: SecretValue | None, model: str, kind: str
+    ) -> ProbeResultLike: ...
 
 
 class Stores(Protocol):

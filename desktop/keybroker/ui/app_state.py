@@ -36,6 +36,8 @@ class Status:
     vault_trouble: str | None = None
     """While serving: why values not yet in memory cannot be released (the team vault refused the
     token, or cannot be reached), with the fix; values already granted and in memory still are."""
+    refusing: tuple[str, ...] = ()
+    """Model providers that refused their key since it last worked (issue 14)."""
 
 
 def icon_state(state: AppState, pending: int, *, vault_trouble: bool = False) -> IconState:
@@ -102,4 +104,6 @@ def tooltip(status: Status) -> str:
         lines.append(f"Bridge: {status.url}")
     if status.vault:
         lines.append(vault_text(status.vault))
+    for provider in status.refusing:
+        lines.append(f"Model provider {provider} refuses its key: update it in Settings → Models")
     return "\n".join(lines)

@@ -262,6 +262,7 @@ class AppController(QObject):
             vault=str(vault) if vault else None,
             session_only=bool(status.get("session_only_vault")),
             vault_trouble=self._vault_trouble,
+            refusing=tuple(str(p) for p in status.get("model_providers_refusing") or ()),
         )
 
     def pending_prompts(self) -> Sequence[PromptRequest]:

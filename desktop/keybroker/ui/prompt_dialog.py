@@ -35,6 +35,7 @@ from keybroker.ui.accessible import name_controls
 from keybroker.ui.allow_guard import GUARD_MS, AllowGuard
 from keybroker.ui.icons import app_icon
 from keybroker.ui.prompt_item import PromptItemWidget, plain_label
+from keybroker.ui.prompt_model_item import ModelItemWidget
 from keybroker.ui.prompt_style import style_sheet
 from keybroker.ui.prompt_text import (
     countdown,
@@ -86,7 +87,7 @@ class PromptDialog(QDialog):
         self.setWindowIcon(app_icon())
         agent = shown(request.agent.name or request.agent.slug, 80)
         # Ends with the app's name, so Qt does not append it a second time on desktops that add it.
-        self.setWindowTitle(f"{agent} asks for {_secrets(len(request.items))} — Keybroker")
+        self.setWindowTitle(f"{agent} asks for {_wanted(request)} — Keybroker")
         self.setWindowFlag(Qt.WindowType.WindowStaysOnTopHint, True)
         self.setMinimumWidth(DIALOG_WIDTH)
 
@@ -102,14 +103,17 @@ class PromptDialog(QDialog):
         root.addWidget(_separator())
 
         self.items = [PromptItemWidget(item, request.agent.slug) for item in request.items]
+        self.model_items = [ModelItemWidget(item) for item in request.models]  # issue 14
         root.addWidget(self._item_area(), 1)
         self.scope = ScopeChooser(request.scopes, request.default_scope)
         root.addWidget(self.scope)
         root.addWidget(_separator())
         root.addLayout(self._footer())
 
-        for item in self.items:
-            item.changed.connect(self._sync_allow)
+        for widget in self.items:
+            widget.changed.connect(self._sync_allow)
+        for model in self.model_items:
+            model.changed.connect(self._sync_allow)
         self.guard.changed.connect(self._on_guard)
         self._timer = QTimer(self)
         self._timer.setInterval(1000)
@@ -130,7 +134,10 @@ class PromptDialog(QDialog):
         if not (self.guard.armed and self.allow_button.isEnabled()):
             return
         choices = {w.item.key: w.choice() for w in self.items}
-        self._answer = PromptAnswer.grant(self.scope.scope(), choices, minutes=self.scope.minutes())
+        models = {w.item.ref: w.choice() for w in self.model_items}
+        self._answer = PromptAnswer.grant(
+            self.scope.scope(), choices, minutes=self.scope.minutes(), models=models
+        )
         super().accept()
 
     def reject(self) -> None:
@@ -278,10 +285,10 @@ class PromptDialog(QDialog):
         layout = QVBoxLayout(body)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(10)
-        for item in self.items:
-            layout.addWidget(item)
+        for widget in (*self.items, *self.model_items):
+            layout.addWidget(widget)
         layout.addStretch(1)
-        if len(self.items) <= 2:
+        if len(self.items) + len(self.model_items) <= 2:
             return body
         area = QScrollArea()
         area.setObjectName("items")
@@ -320,7 +327,9 @@ class PromptDialog(QDialog):
         return footer
 
     def _sync_allow(self) -> None:
-        gives = any(not isinstance(w.choice(), SkipItem) for w in self.items)
+        gives = any(not isinstance(w.choice(), SkipItem) for w in self.items) or any(
+            not isinstance(m.choice(), SkipItem) for m in self.model_items
+        )
         self.allow_button.setEnabled(gives and self.guard.armed)
         self.allow_button.setToolTip("" if gives else "Type or choose a value first")
 
@@ -346,6 +355,15 @@ class PromptDialog(QDialog):
 
 def _secrets(count: int) -> str:
     return "a secret" if count == 1 else f"{count} secrets"
+
+
+def _wanted(request: PromptRequest) -> str:
+    """`a secret`, `2 models`, `a secret and a model`."""
+    models = len(request.models)
+    said = [_secrets(len(request.items))] if request.items or not models else []
+    if models:
+        said.append("a model" if models == 1 else f"{models} models")
+    return " and ".join(said)
 
 
 def _separator() -> QFrame:

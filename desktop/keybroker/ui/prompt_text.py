@@ -44,6 +44,9 @@ def headline(request: PromptRequest) -> str:
     """`wants 2 secrets for its task` under the agent's name."""
     count = len(request.items)
     what = "a secret" if count == 1 else f"{count} secrets"
+    if request.models:  # issue 14: model demands, alone or beside secrets
+        models = "a model" if len(request.models) == 1 else f"{len(request.models)} models"
+        what = f"{what} and {models}" if count else models
     when = "before your message is sent" if request.phase == "preflight" else "to continue its task"
     return f"wants {what} {when}"
 

@@ -30,6 +30,7 @@ from keybroker.ui.settings.context import CALLER, AppFacade, TabContext
 from keybroker.ui.settings.general_tab import GeneralTab
 from keybroker.ui.settings.grants_tab import GrantsTab
 from keybroker.ui.settings.jobs import JobRunner
+from keybroker.ui.settings.models_tab import ModelsTab
 from keybroker.ui.settings.secrets_tab import SecretsTab
 from keybroker.ui.settings.tab_base import SettingsTab
 
@@ -79,6 +80,7 @@ class SettingsWindow(QWidget):
         self.agents_tab = AgentsTab(self.ctx)
         self.grants_tab = GrantsTab(self.ctx)
         self.activity_tab = ActivityTab(self.ctx)
+        self.models_tab = ModelsTab(self.ctx)  # issue 14
         self.general_tab = GeneralTab(
             self.ctx, autostart=autostart if autostart is not None else _default_autostart()
         )
@@ -89,6 +91,7 @@ class SettingsWindow(QWidget):
             ("secrets", "Secrets", self.secrets_tab),
             ("agents", "Agents", self.agents_tab),
             ("grants", "Grants", self.grants_tab),
+            ("models", "Models", self.models_tab),
             ("activity", "Activity", self.activity_tab),
             ("general", "General", self.general_tab),
         ):

@@ -26,6 +26,8 @@ from typing import Any
 from keybroker.core.admin import LocalAdmin
 from keybroker.core.broker.broker import Broker, BrokerConfig
 from keybroker.core.errors import BridgeError, KeybrokerError
+from keybroker.core.llm.access import ModelAccess
+from keybroker.core.llm.admin import LocalModelAdmin
 from keybroker.core.models import AuditEvent, SecretValue
 from keybroker.core.ports import Notifier, Prompter
 from keybroker.system import api_token
@@ -79,6 +81,8 @@ class Runtime:
         self._notifier = notifier
         self.services: Services | None = None
         self.broker: Broker | None = None
+        #: Model access (issue 14): providers, model grants, gateway tokens, usage.
+        self.models: ModelAccess | None = None
         self.instance: InstanceInfo | None = None
         self.started_at = 0.0
         self._bridge: Any = None
@@ -124,6 +128,22 @@ class Runtime:
             self.services, caller=caller, port=lambda: self.port or self.options.port, broker=self.broker
         )
 
+    def model_admin(self, caller: str | None) -> LocalModelAdmin | None:
+        """The Models tab's admin (providers, model grants, usage), or None while the core is not open."""
+        if self.services is None:
+            return None
+        from keybroker.core.a2a.model_provider import HttpModelProvider
+
+        svc = self.services
+        return LocalModelAdmin(
+            catalog=svc.catalog,
+            vault=svc.vault,
+            audit=svc.audit,
+            client=HttpModelProvider(),
+            caller=caller,
+            access=self.models,
+        )
+
     def subscribe(self, listener: Callable[[AuditEvent], None]) -> None:
         """`listener(event)` after every audit event from now on (on the appending thread), also after
         the core is opened again (a retry, the session-only vault); subscribing twice changes nothing."""
@@ -156,6 +176,7 @@ class Runtime:
             "vault_trouble": self.broker.vault_trouble if self.broker else None,  # issue 15: the tray says it
             "prompt_timeout": self.options.prompt_timeout,  # `send`'s default timeout starts from it
             "agent_ports": self.agent_ports.listening if self.agent_ports else {},
+            "model_providers_refusing": self.models.refusing() if self.models else [],
         }
 
     def on_vault_checked(self, listener: Callable[[], None]) -> None:
@@ -206,15 +227,26 @@ class Runtime:
             notifier=self._notifier,
             config=BrokerConfig(prompt_timeout=self.options.prompt_timeout),
         )
+        self.models = ModelAccess(
+            catalog=services.catalog,
+            vault=services.vault,
+            audit=services.audit,
+            prompter=self._prompter,
+            notifier=self._notifier,
+            prompt_timeout=self.options.prompt_timeout,
+        )
+        self.models.end_session()
+        self.broker.on_lock(self.models.locked)  # a lock ends gateway tokens and model grants too
         self._keep_alive = VaultKeepAlive(services.vault, self._vault_checked)
         self._keep_alive.start()
-        api = create_api(services, self.broker, token, status=self.status)
+        api = create_api(services, self.broker, token, status=self.status, models=self.models)
         self._bridge = BridgeApp(
             services.catalog.find_agent,
             self.broker,
             api_token=token,
             fallback=api,
             agent_apps={"/ap/": agent_protocol_app(api)},  # each agent's AP secrets API (ap_secrets.py)
+            models=self.models,
         )
         self.agent_ports = AgentPorts(self._bridge, services.catalog.list_agents, self._notifier)
         services.audit.subscribe(self.agent_ports.on_event)
@@ -292,6 +324,7 @@ class Runtime:
         if self.broker is not None:
             broker, self.broker = self.broker, None
             await broker.aclose()
+        self.models = None
         if self.services is not None:
             svc, self.services = self.services, None
             svc.close()

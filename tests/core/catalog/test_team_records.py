@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Team secrets in the catalog (migration 4): a team's record beside a shared one of the same key, never
+"""Team secrets in the catalog (migration 5): a team's record beside a shared one of the same key, never
 taken for "the shared one"; migrating an existing catalog keeps its rows."""
 
 from __future__ import annotations

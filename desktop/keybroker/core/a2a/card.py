@@ -41,9 +41,10 @@ from keybroker.core.a2a.json_field import (
     opt_mapping,
     opt_str,
 )
+from keybroker.core.a2a.model_demand import card_model_demands
 from keybroker.core.a2a.scheme import parse_schemes
 from keybroker.core.errors import InvalidCardError, InvalidDemandError
-from keybroker.core.models import SecretDemand, SecurityScheme
+from keybroker.core.models import ModelDemand, SecretDemand, SecurityScheme
 
 __all__ = [
     "MAX_CARD_BYTES",
@@ -104,6 +105,8 @@ class ParsedCard:
     scheme_details: Mapping[str, Mapping[str, Any]] = field(
         default_factory=lambda: types.MappingProxyType({}), repr=False, compare=False
     )
+    #: LLM and embedding demands (Agent Stack service extensions; model_demand.py), by kind then name.
+    model_demands: tuple[ModelDemand, ...] = ()
 
     def interfaces_for(self, binding: str, protocol_version: str) -> tuple[CardInterface, ...]:
         """The interfaces offering `binding` in `protocol_version` ("0.3" / "1.0"), in card order."""
@@ -249,6 +252,7 @@ def _parse(card: Mapping[str, Any], fingerprint: str) -> ParsedCard:
     capabilities = opt_mapping(card.get("capabilities"), "card.capabilities")
     streaming = opt_bool(capabilities.get("streaming"), "card.capabilities.streaming")
     uris, required, demands = _extensions(capabilities, "card.capabilities")
+    model_demands = card_model_demands(capabilities, "card.capabilities")
     schemes = parse_schemes(card)
     versions = {i.protocol_version for i in interfaces}
     return ParsedCard(
@@ -265,6 +269,7 @@ def _parse(card: Mapping[str, Any], fingerprint: str) -> ParsedCard:
         fingerprint=fingerprint,
         raw=types.MappingProxyType(dict(card)),
         required_extensions=required,
+        model_demands=model_demands,
         scheme_details=types.MappingProxyType(
             {k: types.MappingProxyType(dict(v)) for k, v in schemes.details.items()}
         ),

@@ -68,6 +68,7 @@ def record_from_card(
         added=now if added is None else added,
         last_seen=now,
         card_json=json.dumps(fetched.data, sort_keys=True, ensure_ascii=False),
+        model_demands=getattr(card, "model_demands", ()),
     )
 
 

@@ -30,12 +30,15 @@ from starlette.routing import compile_path
 
 from keybroker import __version__
 from keybroker.core.api import agents, ap_secrets, audit, grants, prompts, secrets, system, versions
+from keybroker.core.api import models as model_routes
 from keybroker.core.api.auth import TokenGate, TokenHolder, require_token
 from keybroker.core.api.context import ApiContext
 from keybroker.core.api.errors import CatchAll, guard_responses, install_error_handlers
 from keybroker.core.api.query_rules import strict_query
 from keybroker.core.broker.broker import Broker
+from keybroker.core.llm.access import ModelAccess
 from keybroker.core.models import SecretValue
+from keybroker.core.ports import ProviderClient
 from keybroker.wiring.services import Services
 
 __all__ = ["API_PREFIX", "OPENAPI_PATH", "allowed_methods", "create_api", "set_api_token"]
@@ -78,6 +81,8 @@ def create_api(
     token: SecretValue,
     *,
     status: Callable[[], Mapping[str, Any]] | None = None,
+    models: ModelAccess | None = None,
+    provider_client: ProviderClient | None = None,
 ) -> FastAPI:
     """Build the API over the core's objects; it starts no server.
 
@@ -98,7 +103,14 @@ def create_api(
     )
     holder = TokenHolder(token)
     app.state.token_holder = holder
-    app.state.api_context = ApiContext(services=services, broker=broker, status=status, started=time.time())
+    app.state.api_context = ApiContext(
+        services=services,
+        broker=broker,
+        status=status,
+        started=time.time(),
+        models=models,
+        provider_client=provider_client,
+    )
     install_error_handlers(app)
 
     # Every route: the token, a strict query string, and the guard's refusals documented.
@@ -114,6 +126,7 @@ def create_api(
         grants.router,
         grants.lock_router,
         audit.router,
+        model_routes.router,  # issue 14
     )
     for router in routers:
         api.include_router(router)

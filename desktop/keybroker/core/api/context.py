@@ -17,6 +17,8 @@ from starlette.concurrency import run_in_threadpool
 
 from keybroker.core.admin import LocalAdmin
 from keybroker.core.broker.broker import Broker
+from keybroker.core.llm.access import ModelAccess
+from keybroker.core.ports import ProviderClient
 from keybroker.system.peer_process import peer_process
 from keybroker.system.settings import DEFAULT_PORT
 from keybroker.wiring.services import Services
@@ -35,6 +37,10 @@ class ApiContext:
     broker: Broker | None
     status: Callable[[], Mapping[str, Any]] | None
     started: float
+    #: The running model access (issue 14), when there is one, and how providers are reached
+    #: (default: over HTTP, core/a2a/model_provider.py).
+    models: ModelAccess | None = None
+    provider_client: ProviderClient | None = None
 
     def admin(self, caller: str | None, port: int = DEFAULT_PORT) -> LocalAdmin:
         """The core's admin acting for `caller`; bridged URLs on `port` (the request's)."""

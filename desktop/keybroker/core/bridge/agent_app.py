@@ -28,7 +28,7 @@ from keybroker.core.bridge.bridged_card import bridged_base_url, bridged_card, u
 from keybroker.core.bridge.guard import replay_body, send_json_error
 from keybroker.core.bridge.handler import BridgeHandler
 from keybroker.core.bridge.jsonrpc_route import BridgeContextBuilder, jsonrpc_route
-from keybroker.core.bridge.ports import CallerLookup, SecretSource
+from keybroker.core.bridge.ports import CallerLookup, ModelSource, SecretSource
 from keybroker.core.bridge.released import Recall, ValueForms
 from keybroker.core.bridge.rest_v03 import checked_v03_streams
 from keybroker.core.bridge.upstream import Upstream, UpstreamLimits
@@ -121,6 +121,7 @@ def build_channel(
     released: ValueForms | None = None,
     recall: Recall | None = None,
     base_url: str | None = None,
+    models: ModelSource | None = None,
 ) -> AgentChannel:
     """Everything needed to bridge `record` on `port`. Raises `InvalidCardError` for a bad card.
 
@@ -150,6 +151,8 @@ def build_channel(
         caller=caller,
         released=released,
         recall=recall,
+        models=models,
+        gateway_port=port,
     )
     routes = [
         *create_agent_card_routes(card),

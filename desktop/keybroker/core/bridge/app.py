@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The bridge as one ASGI app: `/agents/<slug>/...` for every agent the directory knows.
-
-Longer than 300 lines because the router, the channel cache and the two ways in (the shared port,
-an agent's own port) share one request count and one set of channels; apart they would need both.
+Longer than 300 lines because it routes all of the bridge's paths (the model gateway's too), and the
+router, the channel cache and the two ways in (the shared port, an agent's own port) share one request
+count and one set of channels; apart they would need both.
 
     app = BridgeApp(lookup, broker, api_token=token)
     async with running_bridge(app, 7411) as port:
@@ -53,7 +53,14 @@ from keybroker.core.bridge.disconnect import cancel_on_disconnect
 from keybroker.core.bridge.guard import BODY_TIMEOUT_SECONDS, LocalhostGuard, bearer_ok, send_json_error
 from keybroker.core.bridge.keepalive import DEFAULT_KEEPALIVE_SECONDS, SseKeepAlive
 from keybroker.core.bridge.limits import UpstreamLimits
-from keybroker.core.bridge.ports import AgentLookup, CallerLookup, LockWatch, SecretSource
+from keybroker.core.bridge.ports import (
+    GATEWAY_PREFIX,
+    AgentLookup,
+    CallerLookup,
+    LockWatch,
+    ModelSource,
+    SecretSource,
+)
 from keybroker.core.bridge.released import ReleasedBook
 from keybroker.core.errors import InvalidCardError, KeybrokerError
 from keybroker.core.models import AgentRecord, SecretValue
@@ -62,6 +69,7 @@ if TYPE_CHECKING:
     import httpx
 
     from keybroker.core.bridge.agent_app import AgentChannel
+    from keybroker.core.bridge.gateway import ModelGateway
 
 __all__ = ["AGENTS_PREFIX", "CARD_PATH", "BridgeApp", "load_agent_stack"]
 
@@ -99,6 +107,7 @@ class BridgeApp:
         transport: httpx.AsyncBaseTransport | None = None,
         max_agent_requests: int | None = None,
         body_timeout: float = BODY_TIMEOUT_SECONDS,
+        models: ModelSource | None = None,
     ) -> None:
         """Build the app; nothing is served or connected until requests come.
 
@@ -115,6 +124,8 @@ class BridgeApp:
         `max_agent_requests`: requests under `/agents/` served at once, 503 past it (default: below
         the server's connection cap, connections.py, so the management API stays reachable).
         `body_timeout`: seconds a request body may take to arrive (408 past it).
+        `models`: who answers agents' model demands (issue 14); the model gateway is then served at
+        `/models/<slug>/v1/...` (gateway.py).
         """
         self._lookup = lookup
         self._secrets = secrets
@@ -125,19 +136,23 @@ class BridgeApp:
         self._transport = transport
         self._follow_streams = follow_streams
         self._agent_apps = dict(agent_apps or {})
+        self._models = models
+        self._gateway: ASGIApp | None = None
         self.released = ReleasedBook()
         if isinstance(secrets, LockWatch):
             secrets.on_lock(self.released.clear)
         self._channels: dict[tuple[str, bool], AgentChannel] = {}  # by (slug, served at a port's root)
         self._retired: set[AgentChannel] = set()
         self._closing: set[asyncio.Task[None]] = set()
+        self._closers: list[ModelGateway] = []
         self._build: Callable[..., AgentChannel] | None = None
         self._building = asyncio.Lock()
         self._max_agent_requests = max_agent_requests or ConnectionLimits().agent_requests
         self._agent_requests = 0
         self._keepalive = keepalive
         self._body_timeout = body_timeout
-        self._asgi = LocalhostGuard(SseKeepAlive(self._route, interval=keepalive), body_timeout=body_timeout)
+        self._agents = SseKeepAlive(self._route, interval=keepalive)
+        self._asgi = LocalhostGuard(self._first, body_timeout=body_timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._asgi(scope, receive, send)
@@ -163,6 +178,8 @@ class BridgeApp:
 
     async def aclose(self) -> None:
         """Close every agent's connection pool."""
+        for closer in self._closers:
+            await closer.aclose()
         channels = [*self._channels.values(), *self._retired]
         self._channels.clear()
         self._retired.clear()
@@ -172,6 +189,13 @@ class BridgeApp:
             await asyncio.gather(*self._closing, return_exceptions=True)
 
     # Routing -------------------------------------------------------------------------------------
+
+    async def _first(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The model gateway streams a provider's events as they come: no keep-alive layer between."""
+        if self._models is not None and scope["type"] == "http" and scope["path"].startswith(GATEWAY_PREFIX):
+            await self._serve_models(scope, receive, send)
+            return
+        await self._agents(scope, receive, send)
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -250,6 +274,16 @@ class BridgeApp:
                 self._retired.discard(channel)
                 await channel.aclose()
 
+    async def _serve_models(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The model gateway (built on first use: it needs no a2a-sdk)."""
+        if self._gateway is None:
+            from keybroker.core.bridge.gateway import ModelGateway
+
+            assert self._models is not None
+            self._gateway = ModelGateway(self._models)
+            self._closers.append(self._gateway)
+        await self._gateway(scope, receive, send)
+
     async def _outside(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._fallback is not None:
             await self._fallback(scope, receive, send)
@@ -289,6 +323,7 @@ class BridgeApp:
             follow_streams=self._follow_streams,
             released=self.released.of(record.slug),
             recall=self.released.recall(record.slug),
+            models=self._models,
         )
         self._channels[(record.slug, rooted)] = channel
         if current is not None:

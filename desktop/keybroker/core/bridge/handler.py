@@ -59,7 +59,7 @@ from keybroker.core.bridge.chunks import SplitGuard
 from keybroker.core.bridge.collector import Collector, stream_payload
 from keybroker.core.bridge.legs import send, send_leg, stream_leg
 from keybroker.core.bridge.params import check_params
-from keybroker.core.bridge.ports import CallerLookup, SecretSource, TaskWatch
+from keybroker.core.bridge.ports import CallerLookup, ModelSource, SecretSource, TaskWatch
 from keybroker.core.bridge.released import RELEASED_LIMIT, Recall, ValueForms
 from keybroker.core.bridge.run import NO_PUSH, AgentLink, BridgeRun
 from keybroker.core.bridge.run_state import MAX_RESUMES
@@ -86,6 +86,8 @@ class BridgeHandler(RequestHandler):
         bridged_card: Callable[[AgentCard], AgentCard] | None = None,
         released: ValueForms | None = None,
         recall: Recall | None = None,
+        models: ModelSource | None = None,
+        gateway_port: int = 0,
     ) -> None:
         """`released`: the values released to this agent, shared by every handler serving its slug
         (app.py's `ReleasedBook`), and `recall` those released before (rebuilt); by default this
@@ -100,6 +102,8 @@ class BridgeHandler(RequestHandler):
             callers=caller,
             tasks=secrets if isinstance(secrets, TaskWatch) else None,
             recall=recall if recall is not None else Recall(forms),
+            models=models,
+            gateway_port=gateway_port,
         )
         self._bridged_card = bridged_card
 

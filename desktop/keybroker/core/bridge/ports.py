@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
-from keybroker.core.models import AgentRecord, SecretDemand, SecretValue
+from keybroker.core.models import AgentRecord, ModelDemand, SecretDemand, SecretValue
 
 if TYPE_CHECKING:  # a2a-sdk is imported only once a bridged request needs it (app.py)
     from a2a.server.context import ServerCallContext
@@ -148,4 +148,98 @@ class CallerLookup(Protocol):
 
     def lookup(self, context: ServerCallContext) -> str | None:
         """The calling process, or None; may read the OS (the bridge calls it off the event loop)."""
+        ...
+
+
+# Model access (issue 14): core/llm/access.py's `ModelAccess` fits these structurally ------------------
+
+#: Where the bridge serves the model gateway (gateway.py): `/models/<slug>/v1/...`. Here, not in
+#: model_flow.py, so app.py can route to it without loading a2a-sdk.
+GATEWAY_PREFIX = "/models/"
+
+
+class ReleasedModel(Protocol):
+    """One model demand fulfilled: the gateway (`gateway`, with a token as `api_key`) or a handover."""
+
+    @property
+    def demand(self) -> ModelDemand: ...
+    @property
+    def provider(self) -> str: ...
+    @property
+    def api_model(self) -> str: ...
+    @property
+    def identifier(self) -> str: ...
+    @property
+    def api_key(self) -> SecretValue: ...
+    @property
+    def gateway(self) -> bool: ...
+    @property
+    def api_base(self) -> str | None: ...
+
+
+class ModelFulfilment(Protocol):
+    """Per demand ref (`llm:default`), the model released; the refs declined."""
+
+    @property
+    def releases(self) -> Mapping[str, ReleasedModel]: ...
+    @property
+    def declined(self) -> frozenset[str]: ...
+
+
+class ModelRoute(Protocol):
+    """Where one gateway request goes."""
+
+    @property
+    def agent(self) -> str: ...
+    @property
+    def provider(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def key_account(self) -> str | None: ...
+
+
+class ModelSource(Protocol):
+    """Answers agents' model demands and serves the model gateway (policy, prompt, keys, usage)."""
+
+    async def fulfil_models(
+        self,
+        agent: AgentRecord,
+        demands: Sequence[ModelDemand],
+        *,
+        phase: Phase,
+        task_id: str | None,
+        context_id: str | None,
+        run_id: str | None = None,
+        caller: str | None = None,
+    ) -> ModelFulfilment:
+        """A model for each demand (one prompt at most for all of them); never raises for a decline."""
+        ...
+
+    def route(self, token: str, slug: str) -> ModelRoute | None:
+        """Where a gateway request with `token` for agent `slug` goes; None for a dead or foreign one."""
+        ...
+
+    async def key_for(self, route: ModelRoute) -> SecretValue | None:
+        """The provider's key (None for a provider without one)."""
+        ...
+
+    def budget_refusal(self, agent: str) -> str | None:
+        """Why the agent may make no more model requests today, or None."""
+        ...
+
+    def record(self, route: ModelRoute, status: int, usage: object) -> None:
+        """Count one forwarded request; `usage` is the answer's OpenAI `usage` object, if any."""
+        ...
+
+    def bind_run(self, run_id: str, *, task_id: str | None = None, context_id: str | None = None) -> int:
+        """The run's tokens now belong to its task."""
+        ...
+
+    def task_ended(
+        self, agent_slug: str, task_id: str, *, state: str, run_id: str | None = None
+    ) -> Sequence[object]:
+        """The task's tokens end."""
         ...

@@ -48,7 +48,15 @@ from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
 from keybroker.core.bridge.agent_errors import AgentUnreachableError
 from keybroker.core.bridge.cutting import clean_proto, scrub_quoted
 from keybroker.core.bridge.forms import Cut
-from keybroker.core.bridge.ports import CallerLookup, Phase, ReleaseHistory, SecretSource, TaskWatch
+from keybroker.core.bridge.model_flow import preflight_models, watch_model_tasks
+from keybroker.core.bridge.ports import (
+    CallerLookup,
+    ModelSource,
+    Phase,
+    ReleaseHistory,
+    SecretSource,
+    TaskWatch,
+)
 from keybroker.core.bridge.released import Recall, ValueForms
 from keybroker.core.bridge.run_state import RunSecrets, RunState
 from keybroker.core.bridge.scheme_auth import AuthCall, SchemeAuth
@@ -100,6 +108,9 @@ class AgentLink:
     tasks: TaskWatch | None = None
     #: The values released to this agent before this process or the last lock (released.py).
     recall: Recall | None = None
+    #: Who answers the card's model demands, and the port the model gateway is on (issue 14).
+    models: ModelSource | None = None
+    gateway_port: int = 0
 
     @property
     def slug(self) -> str:
@@ -134,6 +145,10 @@ class BridgeRun:
         self.own_event: Event | None = None
         #: The rebuild of earlier releases this run was checked against (`recall`).
         self.recall_epoch = -1
+        #: Model demands (model_flow.py): extensions fulfilled, and whether this run minted tokens.
+        self.model_extensions: set[str] = set()
+        self.models_minted = False
+        self.models_bound = False
 
     @classmethod
     def start(
@@ -281,10 +296,16 @@ class BridgeRun:
         dead agent is told to the client at once (`AgentUnreachableError`, probe.py)."""
         await self.recall((message.task_id, *message.reference_task_ids), message.context_id)
         wanted = self._preflight_demands(message)
-        if wanted:
+        models = self.link.models is not None and bool(self.link.agent.model_demands) and not message.task_id
+        if wanted or models:
             await self._agent_answers()
         await self.ensure_credentials(message.task_id, message.context_id)
         await self._preflight(message, wanted)
+        if models:
+            try:
+                self.model_extensions = await preflight_models(self, message, self.link.gateway_port)
+            except AuditWriteError as exc:
+                raise unaudited(exc) from None
 
     async def _agent_answers(self) -> None:
         if not await self.link.upstream.answers():
@@ -402,7 +423,7 @@ class BridgeRun:
         requested = set(self.state.context.requested_extensions)
         if self.state.secrets.injected or self.state.secrets.client_keys:
             requested.add(SECRETS_EXTENSION_URI)
-        return requested
+        return requested | self.model_extensions
 
     # What goes back to the client --------------------------------------------------------------
 
@@ -456,6 +477,8 @@ class BridgeRun:
                 self.link.recall.know(self.recall_epoch, task_id, context_id)
         if self.link.tasks is not None:
             observe(self.link.tasks, self.link.slug, event, self.state if bind else None)
+        if self.link.models is not None:
+            watch_model_tasks(self.link.models, self, event)
 
     def failure(self, exc: Exception) -> A2AError:
         """`exc` as a clean A2A error naming the agent, with nothing released in it."""

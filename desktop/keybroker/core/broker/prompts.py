@@ -62,6 +62,40 @@ class PromptItem:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelOption:
+    """A model that may answer a model demand (issue 14; core/llm/matching.py ranks them)."""
+
+    provider: str
+    model: str
+    identifier: str
+    handover_allowed: bool
+    matched: str | None = None
+    """The agent's suggestion it matches, None for any other configured model."""
+
+    @property
+    def label(self) -> str:
+        """`provider/model` as a picker shows it."""
+        return f"{self.provider}/{self.model}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelItem:
+    """One model demand in a prompt (Agent Stack LLM or embedding extension): pick a model.
+
+    `ref` is `llm:<name>` or `embedding:<name>`; `options` hold every configured model, the best
+    match for the agent's `suggested` identifiers first (what a plain "allow" picks).
+    """
+
+    ref: str
+    kind: str
+    name: str
+    description: str | None
+    suggested: tuple[str, ...]
+    options: tuple[ModelOption, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class PromptRequest:
     """Everything a prompt shows: who asks, for what, in which task, and until when."""
 
@@ -82,6 +116,8 @@ class PromptRequest:
     scopes: tuple[GrantScope, ...] = SCOPE_ORDER
     """The scopes the answer may choose (TASK / CONVERSATION only when the run has such an id)."""
     default_scope: GrantScope = GrantScope.ONCE
+    models: tuple[ModelItem, ...] = ()
+    """Model demands (issue 14); a prompt for models alone has no `items`."""
     created: float = 0.0
     deadline: float = 0.0
     """Clock time when the broker withdraws the prompt and declines."""
@@ -131,6 +167,18 @@ class SkipItem:
 ItemChoice: TypeAlias = UseStored | UseOffered | NewValue | SkipItem
 
 
+@dataclass(frozen=True, slots=True)
+class ModelPick:
+    """The model chosen for a `ModelItem`; `handover` gives the agent the provider's real key."""
+
+    provider: str
+    model: str
+    handover: bool = False
+
+
+ModelChoice: TypeAlias = ModelPick | SkipItem
+
+
 def _frozen(choices: Mapping[str, ItemChoice]) -> Mapping[str, ItemChoice]:
     return MappingProxyType(dict(choices))
 
@@ -149,10 +197,13 @@ class PromptAnswer:
     minutes: float | None = None
     choices: Mapping[str, ItemChoice] = field(default_factory=dict)
     reason: str | None = None
+    models: Mapping[str, ModelChoice] = field(default_factory=dict)
+    """Per `ModelItem.ref`; a ref left out takes the item's first option, through the gateway."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scope", GrantScope(self.scope))
         object.__setattr__(self, "choices", _frozen(self.choices))
+        object.__setattr__(self, "models", MappingProxyType(dict(self.models)))
 
     @classmethod
     def deny(cls, reason: str | None = None) -> PromptAnswer:
@@ -166,9 +217,10 @@ class PromptAnswer:
         choices: Mapping[str, ItemChoice] | None = None,
         *,
         minutes: float | None = None,
+        models: Mapping[str, ModelChoice] | None = None,
     ) -> PromptAnswer:
         """Allow, with `scope` for every item and per-key choices (stored values by default)."""
-        return cls(allow=True, scope=scope, minutes=minutes, choices=choices or {})
+        return cls(allow=True, scope=scope, minutes=minutes, choices=choices or {}, models=models or {})
 
     def choice_for(self, item: PromptItem) -> ItemChoice:
         """The choice for `item`, with the default filled in."""
@@ -176,6 +228,15 @@ class PromptAnswer:
         if choice is not None:
             return choice
         return UseStored() if item.stored is not None else SkipItem()
+
+    def model_for(self, item: ModelItem) -> ModelChoice:
+        """The model chosen for `item`: the best match through the gateway unless the answer says."""
+        choice = self.models.get(item.ref)
+        if choice is not None:
+            return choice
+        if not item.options:
+            return SkipItem()
+        return ModelPick(item.options[0].provider, item.options[0].model)
 
 
 # What a prompter may also want to hear ---------------------------------------------------------------

@@ -97,6 +97,7 @@ class Catalog(SecretClaims):
             if conn.execute("DELETE FROM agents WHERE slug = ?", (slug,)).rowcount == 0:
                 raise UnknownAgentError(f"no agent with slug {slug!r}")
             conn.execute("DELETE FROM grants WHERE agent = ?", (slug,))
+            conn.execute("DELETE FROM model_grants WHERE agent = ?", (slug,))  # issue 14
 
     # secrets ------------------------------------------------------------------------------------
 
@@ -287,3 +288,5 @@ class Catalog(SecretClaims):
             conn.execute("DELETE FROM grants")
             conn.execute("DELETE FROM secrets")
             conn.execute("DELETE FROM agents")
+            for table in ("model_grants", "model_usage", "model_budgets", "model_providers"):  # issue 14
+                conn.execute(f"DELETE FROM {table}")

@@ -170,7 +170,7 @@ class SecretClaims(Database):
 
     def claim_new_secret(self, record: SecretRecord) -> bool:
         """Insert `record` `pending`, unless a row of its identity exists in any state (then False). A
-        team's read-only secret (schema migration 4) is another identity: Keybroker never creates one."""
+        team's read-only secret (schema migration 5) is another identity: Keybroker never creates one."""
         now, me = self.clock.now(), os.getpid()
         with self.transaction() as conn:
             taken = conn.execute(

@@ -20,6 +20,7 @@ from keybroker.core.models import (
     AuditEvent,
     Grant,
     GrantScope,
+    ModelDemand,
     SecretDemand,
     SecretRecord,
     SecurityScheme,
@@ -102,6 +103,10 @@ AGENT_ROWS: Rows[AgentRecord] = Rows(
         "security": json_tuple(list, tuple),
         "streaming": BOOL,
         "require_token": BOOL,
+        "model_demands": json_tuple(
+            lambda d: [d.kind, d.name, d.description, list(d.suggested)],
+            lambda x: ModelDemand(x[0], x[1], x[2], tuple(x[3])),
+        ),
     },
 )
 SECRET_ROWS: Rows[SecretRecord] = Rows(SecretRecord)

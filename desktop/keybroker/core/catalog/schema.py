@@ -95,7 +95,57 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE agents ADD COLUMN bridge_port INTEGER;
     CREATE UNIQUE INDEX agents_bridge_port ON agents (bridge_port) WHERE bridge_port IS NOT NULL;
     """,
-    # 4: team secrets (issue 15): a team's read-only secret from the team vault has owner NULL and its
+    # 4 (issue 14, model access): the card's LLM and embedding demands; OpenAI-compatible providers
+    # (the key is a vault value under `key_account`, never here); model grants (an agent's demand
+    # answered with a provider's model, through the gateway or handing the key over); requests and
+    # tokens per agent, model and day; per-agent request budgets (core/llm/)
+    """
+    ALTER TABLE agents ADD COLUMN model_demands TEXT NOT NULL DEFAULT '[]';
+    CREATE TABLE model_providers (
+        name TEXT PRIMARY KEY,
+        base_url TEXT NOT NULL,
+        preset TEXT NOT NULL DEFAULT '',
+        key_account TEXT,
+        handover INTEGER NOT NULL DEFAULT 0,
+        models TEXT NOT NULL DEFAULT '[]',
+        models_checked REAL,
+        status TEXT,
+        created REAL NOT NULL,
+        updated REAL NOT NULL
+    );
+    CREATE TABLE model_grants (
+        grant_id TEXT PRIMARY KEY,
+        agent TEXT NOT NULL,
+        demand TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        handover INTEGER NOT NULL DEFAULT 0,
+        scope TEXT NOT NULL,
+        created REAL NOT NULL,
+        expires REAL,
+        task_id TEXT,
+        context_id TEXT,
+        card_fingerprint TEXT
+    );
+    CREATE INDEX model_grants_agent ON model_grants (agent);
+    CREATE TABLE model_usage (
+        agent TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        day TEXT NOT NULL,
+        requests INTEGER NOT NULL DEFAULT 0,
+        errors INTEGER NOT NULL DEFAULT 0,
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        total_tokens INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (agent, provider, model, day)
+    );
+    CREATE TABLE model_budgets (
+        agent TEXT PRIMARY KEY,
+        requests_per_day INTEGER NOT NULL
+    );
+    """,
+    # 5: team secrets (issue 15): a team's read-only secret from the team vault has owner NULL and its
     # team here; a user's own shared secret and a team's may have the same key
     """
     ALTER TABLE secrets ADD COLUMN team TEXT;

@@ -55,7 +55,12 @@ def _owner_account(account: str) -> str:
 
 def _accounted_for(catalog: Catalog, keep: Collection[str]) -> set[str]:
     rows = {str(r[0]) for r in catalog.query("SELECT secret_id FROM secrets")}
-    return rows | {HEAD_ACCOUNT, *keep}
+    # Model providers' keys (issue 14, core/llm/providers.py) are values too.
+    keys = {
+        str(r[0])
+        for r in catalog.query("SELECT key_account FROM model_providers WHERE key_account IS NOT NULL")
+    }
+    return rows | keys | {HEAD_ACCOUNT, *keep}
 
 
 def find_leftovers(catalog: Catalog, vault: Vault, *, keep: Collection[str] = ()) -> Leftovers:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from keybroker.core.admin import LocalAdmin
 from keybroker.core.errors import KeybrokerError
@@ -20,6 +20,9 @@ from keybroker.system.paths import Paths
 from keybroker.ui.events import AppEvents
 from keybroker.ui.settings.asker import Asker
 from keybroker.ui.settings.jobs import JobRunner
+
+if TYPE_CHECKING:
+    from keybroker.core.llm.admin import ModelAdmin
 
 #: How the audit names changes made in this window.
 CALLER = "settings window"
@@ -86,6 +89,17 @@ class TabContext:
                 "Keybroker's core is not running", hint="see the tray icon or `keybroker doctor` for why"
             )
         return admin
+
+    @property
+    def models(self) -> ModelAdmin:
+        """The Models tab's admin (issue 14; `Runtime.model_admin`); `NotRunningError` without one."""
+        factory = getattr(self.runtime, "model_admin", None)
+        admin = factory(CALLER) if factory is not None else None
+        if admin is None:
+            raise NotRunningError(
+                "Keybroker's core is not running", hint="see the tray icon or `keybroker doctor` for why"
+            )
+        return admin  # type: ignore[no-any-return]
 
     def now(self) -> float:
         """The catalog's clock (a fake one in tests)."""
