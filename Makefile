@@ -14,12 +14,13 @@ PYTEST_ARGS ?=
 
 export PYTHON VENV PEER_VENV PACKAGE_VENV PYTEST_ARGS
 
-.PHONY: help run test lint deps venv clean screenshots package package-test peers
+.PHONY: help run test test-bridge-paths lint deps venv clean screenshots package package-test peers
 
 help:
 	@echo "make run    create $(VENV) if needed, install keybroker, start the tray app"
 	@echo "make test   system packages, venvs, lint, pytest against a private Secret Service, the cluster test, the package test (if root/sudo)"
 	@echo "make test-cluster  only the three-node OpenBao raft cluster test (leader killed while Keybroker writes)"
+	@echo "make test-bridge-paths  tests/bridge and tests/interop on the bridge's fast path, then its full path (KEYBROKER_BRIDGE_PATH)"
 	@echo "make lint   ruff + mypy only"
 	@echo "make deps   install the system packages the tests need (apt-get; root or sudo -n)"
 	@echo "make peers  install the real servers the tests run (OpenBao, LiteLLM, oidc-provider, @a2a-js/sdk 0.3 and 1.x), cached"
@@ -42,6 +43,10 @@ test-cluster:
 	@bash scripts/venv.sh "$(VENV)" test
 	@bash scripts/peers/openbao.sh
 	@VENV="$(VENV)" bash scripts/test-cluster.sh
+
+test-bridge-paths:
+	@bash scripts/venv.sh "$(VENV)" test
+	@bash scripts/test-bridge-paths.sh both
 
 lint:
 	@bash scripts/venv.sh "$(VENV)" test

@@ -1,18 +1,23 @@
 # SPDX-License-Identifier: Apache-2.0
 """Bridge overhead: direct to an agent vs a raw pass-through proxy vs the Keybroker bridge (DESIGN §7).
 
+Longer than 300 lines because starting, measuring and stopping every target reads best in one place.
+
     python bench/bridge.py              # full: 3 rounds x 3 s per measurement, 5-10 minutes
     python bench/bridge.py --quick      # smoke run: one short round at concurrency 1 and 8
     python bench/bridge.py --diagnose   # also a bridge without the calling-process lookup
+    python bench/bridge.py --full-path  # also the bridge with KEYBROKER_BRIDGE_PATH=full (bridge-full)
 
 Processes, all on 127.0.0.1 and all stopped at the end (Ctrl-C and errors included):
 - the agent (bridge_agent.py): a minimal a2a-sdk 1.x echo agent under uvicorn, pinned with `taskset`
   to the first CPU. Its card declares one secret demand;
 - the pass-through proxy (bridge_proxy.py): Starlette + one pooled httpx client behind a semaphore
-  (16), bytes passed on; and the bridge (bridge_server.py): Keybroker's `Runtime` as `keybroker serve`
-  runs it (a `BridgeApp` behind `running_bridge`, a broker over a memory-vault `open_services`), the
-  agent added and a value stored for its demand with an owner's *always* grant, so the pre-flight
-  path runs and no prompt shows. Both pinned to the second CPU;
+  (16), bytes passed on; the same proxy with an aiohttp client (`passthrough-aiohttp`: the limit a
+  Python bridge can reach, DESIGN §7); and the bridge (bridge_server.py): Keybroker's `Runtime` as
+  `keybroker serve` runs it (a `BridgeApp` behind `running_bridge`, a broker over a memory-vault
+  `open_services`), the agent added and a value stored for its demand with an owner's *always*
+  grant, so the pre-flight path runs and no prompt shows (its fast path, fast_path.py; `--full-path`
+  adds one more with KEYBROKER_BRIDGE_PATH=full). All pinned to the second CPU;
 - the load generator (bridge_load.py): raw asyncio HTTP/1.1 in its own process, on a third CPU when
   there is one, else unpinned.
 
@@ -50,7 +55,7 @@ from typing import IO, Any
 
 from bridge_common import READY, SLUG
 from bridge_procs import HERE, Child, Children, LoadGenerator, cpu_plan, cpu_seconds, loadavg
-from bridge_report import NO_CALLER, Results, fmt, report
+from bridge_report import FULL_PATH, NO_CALLER, Results, fmt, report
 from bridge_workloads import WORKLOADS, fulfil_job
 
 
@@ -65,6 +70,7 @@ class Options:
     fulfil_concurrency: int
     max_requests: int
     diagnose: bool
+    full_path: bool
     profile: str | None
     pin: bool
 
@@ -160,7 +166,7 @@ class Bench:
         level = self.options.fulfil_concurrency
         for kind in ("send", "stream"):
             parts = []
-            for name in (n for n in order if n != "passthrough"):
+            for name in (n for n in order if not n.startswith("passthrough")):
                 t = self.targets[name]
                 job = fulfil_job(name, t.port, t.path, streaming=kind == "stream")
                 result = self.measure(f"run-time demand ({kind})", name, job, level)
@@ -197,6 +203,10 @@ def run(options: Options, out: IO[str]) -> int:
         agent_url = f"http://127.0.0.1:{agent.ready_ports()[READY]}"
         proxy = children.start("proxy", [str(HERE / "bridge_proxy.py"), agent_url, "16"], plan.server)
         proxy_port = proxy.ready_ports()[READY]
+        fast_proxy = children.start(
+            "proxy-aiohttp", [str(HERE / "bridge_proxy.py"), agent_url, "16", "aiohttp"], plan.server
+        )
+        fast_proxy_port = fast_proxy.ready_ports()[READY]
         argv = [str(HERE / "bridge_server.py"), agent_url]
         if options.diagnose:
             argv.append("--no-caller")
@@ -204,14 +214,23 @@ def run(options: Options, out: IO[str]) -> int:
             argv += ["--profile", str(Path(options.profile).resolve())]
         bridge = children.start("bridge", argv, plan.server, env={"KEYBROKER_HOME": str(workdir / "home")})
         bridge_ports = bridge.ready_ports()
+        full: Child | None = None
+        if options.full_path:
+            env = {"KEYBROKER_HOME": str(workdir / "home-full"), "KEYBROKER_BRIDGE_PATH": "full"}
+            full = children.start(
+                "bridge-full", [str(HERE / "bridge_server.py"), agent_url], plan.server, env=env
+            )
         load = LoadGenerator(children.start("load", [str(HERE / "bridge_load.py")], plan.client, stdin=True))
 
         bridged = f"/agents/{SLUG}"
         targets = {
             "direct": Target(int(agent_url.rsplit(":", 1)[1]), "/", None),
             "passthrough": Target(proxy_port, "/", proxy),
+            "passthrough-aiohttp": Target(fast_proxy_port, "/", fast_proxy),
             "bridge": Target(bridge_ports[READY], bridged, bridge),
         }
+        if full is not None:
+            targets[FULL_PATH] = Target(full.ready_ports()[READY], bridged, full)
         if "READY2" in bridge_ports:
             targets[NO_CALLER] = Target(bridge_ports["READY2"], bridged, bridge)
         say(f"targets: {', '.join(f'{n} :{t.port}{t.path}' for n, t in targets.items())}")
@@ -244,6 +263,11 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument(
         "--diagnose", action="store_true", help="also measure the bridge without the calling-process lookup"
     )
+    parser.add_argument(
+        "--full-path",
+        action="store_true",
+        help="also the bridge with KEYBROKER_BRIDGE_PATH=full (bridge-full)",
+    )
     parser.add_argument("--profile", metavar="FILE", help="run the bridge under cProfile, stats to FILE")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     args = parser.parse_args(argv)
@@ -267,6 +291,7 @@ def parse_args(argv: list[str] | None) -> Options:
         fulfil_concurrency=1,
         max_requests=args.max_requests,
         diagnose=args.diagnose,
+        full_path=args.full_path,
         profile=args.profile,
         pin=not args.no_pin,
     )

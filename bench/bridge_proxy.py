@@ -1,12 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """The raw pass-through proxy: the floor any Python bridge stands on (DESIGN §7).
 
-`python bench/bridge_proxy.py UPSTREAM_URL [CONNECTIONS]` binds a free port on 127.0.0.1, prints
-`READY <port>` and passes every request on to UPSTREAM_URL (same path, body and content headers)
-and the answer back, bytes unchanged: Starlette in front, one pooled httpx client behind it, with an
-`asyncio.Semaphore` of CONNECTIONS (default 16) held for a whole exchange, stream included. Nothing
-is parsed. SSE answers are streamed as they come; the upstream response is closed in a `finally`
-inside the generator (Starlette skips background tasks when the client leaves).
+`python bench/bridge_proxy.py UPSTREAM_URL [CONNECTIONS [httpx|aiohttp]]` binds a free port on
+127.0.0.1, prints `READY <port>` and passes every request on to UPSTREAM_URL (same path, body and
+content headers) and the answer back, bytes unchanged: Starlette in front, one pooled client behind
+it (httpx by default; aiohttp, the limit DESIGN §7 measured, with TCP_NODELAY as aiohttp sets it),
+with an `asyncio.Semaphore` of CONNECTIONS (default 16) held for a whole exchange, stream included.
+Nothing is parsed. SSE answers are streamed as they come; the upstream response is closed in a
+`finally` inside the generator (Starlette skips background tasks when the client leaves).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 
+import aiohttp
 import httpx
 import uvicorn
 from bridge_common import listen_loopback, say_ready
@@ -79,13 +81,65 @@ def build_app(upstream: str, connections: int) -> Starlette:
     return Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])], lifespan=lifespan)
 
 
+def build_aiohttp_app(upstream: str, connections: int) -> Starlette:
+    """The same proxy with one pooled aiohttp session upstream."""
+    state: dict[str, aiohttp.ClientSession] = {}
+    gate = asyncio.Semaphore(connections)
+
+    async def forward(request: Request) -> Response:
+        body = await request.body()
+        headers = {k: v for k, v in request.headers.items() if k in _PASS}
+        session = state["session"]
+        await gate.acquire()
+        try:
+            answer = await session.request(
+                request.method, upstream + request.url.path, data=body, headers=headers, allow_redirects=False
+            )
+        except BaseException:
+            gate.release()
+            raise
+        kind = answer.headers.get("content-type", "")
+        if not kind.startswith("text/event-stream"):
+            try:
+                content = await answer.read()
+            finally:
+                answer.release()
+                gate.release()
+            return Response(content, status_code=answer.status, media_type=kind or None)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in answer.content.iter_any():
+                    yield chunk
+            finally:
+                answer.release()
+                gate.release()
+
+        return StreamingResponse(chunks(), status_code=answer.status, media_type=kind)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        connector = aiohttp.TCPConnector(limit=connections, limit_per_host=connections, keepalive_timeout=4.0)
+        state["session"] = aiohttp.ClientSession(
+            connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
+        )
+        try:
+            yield
+        finally:
+            await state["session"].close()
+
+    return Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])], lifespan=lifespan)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
-    upstream = sys.argv[1]
+    upstream = sys.argv[1].rstrip("/")
     connections = int(sys.argv[2]) if len(sys.argv) > 2 else 16
+    client = sys.argv[3] if len(sys.argv) > 3 else "httpx"
+    build = {"httpx": build_app, "aiohttp": build_aiohttp_app}[client]
     sock = listen_loopback()
     config = uvicorn.Config(
-        build_app(upstream, connections),
+        build(upstream, connections),
         log_level="warning",
         access_log=False,
         date_header=False,

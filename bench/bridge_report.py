@@ -19,6 +19,8 @@ from bridge_workloads import WORKLOADS
 
 TARGETS = ("direct", "passthrough", "bridge")
 NO_CALLER = "bridge-nocaller"
+AIOHTTP = "passthrough-aiohttp"
+FULL_PATH = "bridge-full"
 
 
 def median(values: list[float]) -> float:
@@ -172,12 +174,61 @@ def _no_caller(say: Callable[[str], None], r: Results) -> None:
         )
 
 
+def _references(say: Callable[[str], None], r: Results) -> None:
+    """The aiohttp pass-through (the limit) and, when measured, the bridge's full path, per request."""
+    full = FULL_PATH in r.targets
+    head = (
+        "| workload | c | aiohttp pass req/s | aiohttp/direct | bridge/aiohttp | aiohttp p50 / p99 | "
+        "aiohttp CPU ms/req |"
+    )
+    rule = "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    if full:
+        head += " full-path req/s | full/direct | bridge/full | full p50 / p99 | full CPU ms/req |"
+        rule += " ---: | ---: | ---: | ---: | ---: |"
+    say(
+        "References: the pass-through with an aiohttp client"
+        + (", and the bridge's full path" if full else "")
+        + ":"
+    )
+    say("")
+    say(head)
+    say(rule)
+    for workload in WORKLOADS:
+        for c in r.levels:
+            d, b, a = (r.cell(workload.name, c, t) for t in ("direct", "bridge", AIOHTTP))
+            line = (
+                f"| {workload.label} | {c} | {a.med('rps'):.0f} | {fmt(ratio_median(a, d))}x | "
+                f"{fmt(ratio_median(b, a))}x | {fmt(a.med('p50'))} / {fmt(a.med('p99'))} | "
+                f"{fmt(a.med('front_cpu'))} |"
+            )
+            if full:
+                f = r.cell(workload.name, c, FULL_PATH)
+                line += (
+                    f" {f.med('rps'):.0f} | {fmt(ratio_median(f, d))}x | {fmt(ratio_median(b, f))}x | "
+                    f"{fmt(f.med('p50'))} / {fmt(f.med('p99'))} | {fmt(f.med('front_cpu'))} |"
+                )
+            say(line)
+    if full:
+        say("")
+        say("| run-time demand | c | bridge added p50 | full-path added p50 |")
+        say("| --- | ---: | ---: | ---: |")
+        for kind in ("send", "stream"):
+            d, b, f = (r.fulfil_cell(kind, t) for t in ("direct", "bridge", FULL_PATH))
+            say(
+                f"| {kind} | {r.fulfil_concurrency} | {fmt(diff_median(b, d, 'p50'))} | "
+                f"{fmt(diff_median(f, d, 'p50'))} |"
+            )
+
+
 def report(say: Callable[[str], None], r: Results, load_before: str, load_after: str) -> None:
     """Print the Markdown tables."""
     say("## Results (medians over rounds; latencies in ms)")
     for section in (_throughput, _first_event, _fulfil, _cpu):
         say("")
         section(say, r)
+    if AIOHTTP in r.targets:
+        say("")
+        _references(say, r)
     if NO_CALLER in r.targets:
         say("")
         _no_caller(say, r)

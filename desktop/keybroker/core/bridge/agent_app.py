@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from keybroker.core.bridge.bridged_card import bridged_base_url, bridged_card, upstream_card
+from keybroker.core.bridge.fast_path import FastPath, fast_path_chosen
 from keybroker.core.bridge.guard import replay_body, send_json_error
 from keybroker.core.bridge.handler import BridgeHandler
 from keybroker.core.bridge.jsonrpc_route import BridgeContextBuilder, jsonrpc_route
@@ -104,8 +105,12 @@ class AgentChannel:
     active: int = field(default=0)
     retired: bool = field(default=False)
 
+    fast: FastPath | None = field(default=None)
+
     async def aclose(self) -> None:
-        """Close the agent's connection pool."""
+        """Close the agent's connection pools."""
+        if self.fast is not None:
+            await self.fast.aclose()
         await self.upstream.aclose()
 
 
@@ -154,9 +159,11 @@ def build_channel(
         models=models,
         gateway_port=port,
     )
+    # The fast path needs the network: a test `transport` keeps every request on the full path.
+    fast = FastPath(handler.link, agent_card, enabled=fast_path_chosen() and transport is None)
     routes = [
         *create_agent_card_routes(card),
-        jsonrpc_route(handler, "/"),
+        jsonrpc_route(handler, "/", fast),
         *checked_v03_streams(
             create_rest_routes(handler, BridgeContextBuilder(), enable_v0_3_compat=True), upstream
         ),
@@ -165,4 +172,4 @@ def build_channel(
         routes=routes,
         exception_handlers={404: _http_error, 405: _http_error, 500: _internal_error},
     )
-    return AgentChannel(record=record, port=port, app=Utf8Body(app), upstream=upstream)
+    return AgentChannel(record=record, port=port, app=Utf8Body(app), upstream=upstream, fast=fast)

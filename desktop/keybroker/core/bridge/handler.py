@@ -108,6 +108,11 @@ class BridgeHandler(RequestHandler):
         self._bridged_card = bridged_card
 
     @property
+    def link(self) -> AgentLink:
+        """The agent's side of every run (fast_path.py serves from it too)."""
+        return self._link
+
+    @property
     def legacy_agent(self) -> bool:
         """The agent speaks only A2A 0.3."""
         return self._link.upstream.legacy

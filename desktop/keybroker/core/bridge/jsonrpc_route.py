@@ -40,9 +40,10 @@ from a2a.utils.version_validator import validate_version
 from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]
 from jsonrpc.jsonrpc2 import JSONRPC20Response  # type: ignore[import-untyped]
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from keybroker.core.bridge.fast_path import FastPath
 from keybroker.core.bridge.handler import BridgeHandler
 from keybroker.core.bridge.params import v03_rpc_problem
 from keybroker.core.bridge.rpc_errors import SafeRequestHandler03, cleaned, client_error
@@ -131,9 +132,17 @@ class BridgeJsonRpcDispatcher(JsonRpcDispatcher):
         return events()
 
 
-def jsonrpc_route(handler: RequestHandler, path: str = "/") -> Route:
-    """The POST route serving both JSON-RPC method families (0.3 and 1.0) on `path`."""
+def jsonrpc_route(handler: RequestHandler, path: str = "/", fast: FastPath | None = None) -> Route:
+    """The POST route serving both JSON-RPC method families (0.3 and 1.0) on `path`; `fast` tries
+    each request first (fast_path.py) and leaves the rest to the SDK's dispatcher."""
     dispatcher = BridgeJsonRpcDispatcher(
         request_handler=handler, context_builder=BridgeContextBuilder(), enable_v0_3_compat=True
     )
-    return Route(path=path, endpoint=dispatcher.handle_requests, methods=["POST"])
+    if fast is None:
+        return Route(path=path, endpoint=dispatcher.handle_requests, methods=["POST"])
+
+    async def endpoint(request: Request) -> Response:
+        answer = await fast.serve(request)
+        return answer if answer is not None else await dispatcher.handle_requests(request)
+
+    return Route(path=path, endpoint=endpoint, methods=["POST"])

@@ -14,17 +14,29 @@ artifacts) and the agent's messages alone. chunks.py joins the pieces of a strea
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from keybroker.core.bridge.forms import Cut, fold
 from keybroker.core.models import MASK
 
-__all__ = ["Piece", "cut_across", "cut_joins", "part_pieces", "task_joins"]
+__all__ = ["Piece", "TextPiece", "cut_across", "cut_joins", "part_pieces", "task_joins"]
 
 #: How often `cut_joins` goes over a payload's joins: cutting one join can bring two pieces of
 #: another closer; a hostile agent gains nothing from more rounds than values it can nest.
 _ROUNDS = 4
 _ROLE_AGENT = 2  # a2a.types.Role.ROLE_AGENT (no protobuf import here)
+
+
+class TextPiece(Protocol):
+    """Anything read and written as text (`Piece` here; json_cut.py's pieces of a JSON answer)."""
+
+    @property
+    def text(self) -> str:
+        """What a client reads."""
+        ...
+
+    @text.setter
+    def text(self, value: str) -> None: ...
 
 
 class Piece:
@@ -77,7 +89,7 @@ def task_joins(task: Any) -> list[list[Piece]]:
     return [everything, agent]
 
 
-def cut_across(pieces: Sequence[Piece], cut: Cut, lead: str = "") -> bool:
+def cut_across(pieces: Sequence[TextPiece], cut: Cut, lead: str = "") -> bool:
     """Cut every value in the text `pieces` make one after another; True when one was cut.
 
     `lead` is text that went out before the first piece (the start of a value, perhaps): a value that

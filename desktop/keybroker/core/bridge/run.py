@@ -167,14 +167,22 @@ class BridgeRun:
     # The resume loop ---------------------------------------------------------------------------
 
     async def events(
-        self, params: SendMessageRequest, request: SendMessageRequest, leg: Leg, *, interactive: bool
+        self,
+        params: SendMessageRequest,
+        request: SendMessageRequest,
+        leg: Leg,
+        *,
+        interactive: bool,
+        prepared: bool = False,
     ) -> AsyncGenerator[Event, None]:
         """The agent's events for `request`, demands answered and the task resumed on the way.
 
         `interactive`: a streaming client, told with a `working` status what the bridge waits for.
+        `prepared`: the pre-flight ran already (fast_handover.py takes a run over mid-way).
         """
         request.configuration.return_immediately = False
-        await self.prepare(request.message)
+        if not prepared:
+            await self.prepare(request.message)
         extensions = self.extensions()
         while True:
             pending: tuple[Event, Interrupt] | None = None

@@ -23,7 +23,7 @@ from keybroker.core.a2a.task_state import terminal_task_state
 from keybroker.core.bridge.ports import TaskWatch
 from keybroker.core.bridge.run_state import RunState
 
-__all__ = ["observe", "task_states"]
+__all__ = ["observe", "observe_states", "task_states"]
 
 log = logging.getLogger("keybroker.bridge")
 
@@ -53,7 +53,14 @@ def observe(tasks: TaskWatch, slug: str, event: object, run: RunState | None) ->
     `run` is None for calls that are not a run (`tasks/get`, cancel, list): only ends are reported.
     A failing broker never breaks the forwarding: it is logged, and the grant's ceiling still holds.
     """
-    for task_id, context_id, state in task_states(event):
+    observe_states(tasks, slug, task_states(event), run)
+
+
+def observe_states(
+    tasks: TaskWatch, slug: str, states: list[tuple[str, str, str]], run: RunState | None
+) -> None:
+    """`observe` for (task id, context id, state) found already (fast_path.py reads them from JSON)."""
+    for task_id, context_id, state in states:
         try:
             if run is not None and not run.tasks.bound:
                 run.tasks.bound = True

@@ -197,6 +197,11 @@ class Upstream:
             else None
         )
 
+    @property
+    def gate(self) -> asyncio.Semaphore:
+        """The FIFO admission limit for this agent, held for each whole exchange (the fast path's too)."""
+        return self._gate
+
     async def answers(self) -> bool:
         """True when the agent answers at all (probe.py); always True without a `probe_url`."""
         return self._probe is None or await self._probe.answers()

@@ -1,0 +1,293 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The bridge's fast path: a blocking JSON-RPC send forwarded as bytes, parsed once, cut as JSON.
+
+The full path (handler.py, run.py) turns every request and answer into a2a-sdk models and back and
+reaches the agent through the SDK's client: 3.4-3.8 ms of CPU per message on these machines, where
+a pass-through proxy spends about 0.1-1.5 (DESIGN §7, issue 16). The common case needs none of
+that, so `FastPath.serve` takes a request when all of these hold, and leaves it to the full path
+(returns None, nothing sent, nothing released) otherwise:
+- `KEYBROKER_BRIDGE_PATH` is not `full`, and the upstream is the network (a test `transport` is not);
+- a JSON-RPC `message/send` (0.3) or `SendMessage` with `A2A-Version: 1.0`, and the agent's card has a
+  JSON-RPC interface of that same version: no translation between versions or bindings;
+- the agent is answered blocking sends (a 1.x server: upstream.py's `follow_streams` is off) and has
+  no card credentials to apply (scheme_auth.py); no push config (the full path refuses it);
+- a request the SDK's route would accept as it is (its own model validation; no nesting deeper than
+  the bridge walks), with a message that starts a task (no taskId, no referenceTaskIds) whose
+  metadata carries nothing of the secrets extension (the full path checks a client's own
+  fulfilments), about no conversation the bridge may not answer about (released.py's `Recall`);
+- every demand the card declares would be released without a prompt (`ReleaseProbe`).
+Then the granted values are put into the message at the JSON level (one `orjson` parse, one dump),
+released and audited through the same `BridgeRun.fulfil` as the full path, and the body goes to the
+agent through aiohttp (fast_hop.py). The answer is parsed once: tasks it names are reported
+(task_trail.py), every fulfilment masked and every released value cut as JSON (json_cut.py), and
+the agent's own bytes go back when nothing needed changing. An answer in `auth-required` that the
+bridge can answer (a run-time demand) is handed to the full path's resume loop (fast_handover.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from a2a.compat.v0_3 import conversions
+from a2a.compat.v0_3 import types as types_v03
+from a2a.server.context import ServerCallContext
+from a2a.server.request_handlers.response_helpers import build_error_response
+from a2a.types import AgentCard, SendMessageRequest
+from a2a.utils.errors import A2AError, InvalidAgentResponseError
+from google.protobuf.json_format import ParseDict  # type: ignore[import-untyped]
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
+from keybroker.core.bridge.agent_errors import AgentUnreachableError, unreachable
+from keybroker.core.bridge.fast_handover import AUTH_REQUIRED_STATES, handover
+from keybroker.core.bridge.fast_hop import FastHop, HopFailedError
+from keybroker.core.bridge.json_cut import clean_json, json_task_states
+from keybroker.core.bridge.params import check_params, v03_rpc_problem
+from keybroker.core.bridge.ports import ReleaseHistory, ReleaseProbe
+from keybroker.core.bridge.proto_walk import MAX_DEPTH
+from keybroker.core.bridge.rpc_errors import client_error
+from keybroker.core.bridge.run import AgentLink, BridgeRun
+from keybroker.core.bridge.task_trail import observe_states
+from keybroker.core.bridge.tls import context_for
+from keybroker.core.bridge.upstream import EXTENSION_HEADERS
+from keybroker.core.models import SecretValue
+
+__all__ = ["PATH_ENV", "FastPath", "fast_path_chosen"]
+
+log = logging.getLogger("keybroker.bridge")
+
+#: `full` sends every request through the full path (tests run the suite against each path).
+PATH_ENV = "KEYBROKER_BRIDGE_PATH"
+_METHODS = {"message/send": "0.3", "SendMessage": "1.0"}
+_JSON = "application/json"
+_DROPPED = "closed the connection mid-response (did it stop?)"
+
+
+def fast_path_chosen(environ: Mapping[str, str] = os.environ) -> bool:
+    """False when `KEYBROKER_BRIDGE_PATH=full`; the fast path is the default."""
+    choice = environ.get(PATH_ENV, "fast").strip().lower()
+    if choice not in ("fast", "full", ""):
+        log.warning("%s=%r is neither 'fast' nor 'full': using the fast path", PATH_ENV, choice)
+    return choice != "full"
+
+
+def _version(protocol_version: str) -> str | None:
+    if not protocol_version or protocol_version.startswith("0.3"):
+        return "0.3"
+    return "1.0" if protocol_version.startswith("1.") or protocol_version == "1" else None
+
+
+def _extensions(request: Request) -> set[str]:
+    found: set[str] = set()
+    for name in EXTENSION_HEADERS:
+        for value in request.headers.getlist(name):
+            found.update(u.strip() for u in value.split(",") if u.strip())
+    return found
+
+
+def _depth(data: object, limit: int) -> int:
+    """How deep `data` nests, counted up to just past `limit`."""
+    if limit < 0 or not isinstance(data, dict | list):
+        return 0
+    items = data.values() if isinstance(data, dict) else data
+    return 1 + max((_depth(item, limit - 1) for item in items), default=0)
+
+
+def _valid(rpc: dict[str, Any], version: str, *, legacy_agent: bool) -> bool:
+    """Whether the full path would forward the request as it is (else it answers the error the client
+    gets today): the SDK's model validation, the bridge's own checks (params.py), and no nesting
+    deeper than the bridge walks."""
+    try:
+        if version == "1.0":
+            params = ParseDict(rpc["params"], SendMessageRequest(), ignore_unknown_fields=True)
+        else:
+            model = types_v03.SendMessageRequest
+            if v03_rpc_problem("message/send", rpc, model, legacy_agent=legacy_agent) is not None:
+                return False
+            params = conversions.to_core_send_message_request(model.model_validate(rpc))
+        check_params(params, legacy_agent=legacy_agent)
+    except Exception:
+        return False
+    return _depth(rpc["params"], MAX_DEPTH) <= MAX_DEPTH
+
+
+def _starts_task(message: dict[str, Any]) -> bool:
+    if message.get("taskId") or message.get("referenceTaskIds"):
+        return False
+    metadata = message.get("metadata")
+    return not (isinstance(metadata, dict) and SECRETS_EXTENSION_URI in metadata)
+
+
+class FastPath:
+    """One agent's fast path (module docstring). `served` and `handed_over` count requests."""
+
+    def __init__(self, link: AgentLink, card: AgentCard, *, enabled: bool) -> None:
+        self.link = link
+        self.urls: dict[str, str] = {}
+        for interface in card.supported_interfaces:
+            version = _version(interface.protocol_version)
+            if interface.protocol_binding == "JSONRPC" and version is not None:
+                self.urls.setdefault(version, interface.url)
+        upstream = link.upstream
+        self.enabled = enabled and bool(self.urls)
+        self._hop = FastHop(upstream.gate, upstream.limits, tls=context_for(self.urls.values()))
+        self.served = 0
+        self.handed_over = 0
+
+    async def aclose(self) -> None:
+        """Close the upstream session."""
+        await self._hop.aclose()
+
+    def _eligible(self, request: Request, rpc: object) -> tuple[str, dict[str, Any]] | None:
+        """(agent URL, the message) when `rpc` is a request this path serves, else None."""
+        if not isinstance(rpc, dict) or rpc.get("jsonrpc") != "2.0" or "id" not in rpc:
+            return None
+        version = _METHODS.get(str(rpc.get("method")))
+        header = request.headers.get("a2a-version", "").strip()
+        if version is None or (_version(header) or "") != version or version not in self.urls:
+            return None
+        link = self.link
+        if link.upstream.follow_streams or link.auth.active:
+            return None
+        params = rpc.get("params")
+        if not isinstance(params, dict) or not isinstance(message := params.get("message"), dict):
+            return None
+        configuration = params.get("configuration")
+        if configuration is not None and not isinstance(configuration, dict):
+            return None
+        if configuration and (
+            configuration.get("pushNotificationConfig") or configuration.get("taskPushNotificationConfig")
+        ):
+            return None
+        if not _starts_task(message) or not _valid(rpc, version, legacy_agent=link.upstream.legacy):
+            return None
+        return self.urls[version], message
+
+    async def serve(self, request: Request) -> Response | None:
+        """The answer to `request` by the fast path, or None to leave it to the full path."""
+        if not self.enabled:
+            return None
+        body = await request.body()
+        try:
+            rpc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None  # the full path answers with the SDK's parse error
+        found = self._eligible(request, rpc)
+        if found is None:
+            return None
+        url, message = found
+        link = self.link
+        context = ServerCallContext(
+            state={"client": request.scope.get("client"), "server": request.scope.get("server")},
+            requested_extensions=_extensions(request),
+        )
+        run = BridgeRun(link, context)
+        context_id = message.get("contextId")
+        context_id = context_id if isinstance(context_id, str) else ""
+        if not await self._recalled(run, context_id):
+            return None
+        wanted = list(link.agent.demands) if link.upstream.secrets_allowed else []
+        if wanted:
+            probe = link.secrets if isinstance(link.secrets, ReleaseProbe) else None
+            keys = {d.key for d in wanted}
+            if probe is None or not keys <= probe.releasable(link.agent, wanted):
+                return None  # a prompt: the full path asks
+            if not await link.upstream.answers():
+                return None  # the full path tells the client, releasing nothing
+            try:
+                granted = await run.fulfil(
+                    wanted, phase="preflight", task_id=None, context_id=context_id or None
+                )
+            except A2AError as exc:  # unaudited: nothing was released
+                return _error(rpc.get("id"), exc)
+            if granted:
+                _inject(message, granted)
+                body = orjson.dumps(rpc)
+        self.served += 1
+        return await self._forward(run, rpc, url, body, request)
+
+    async def _recalled(self, run: BridgeRun, context_id: str) -> bool:
+        recall = self.link.recall
+        if recall is None:
+            return True
+        secrets = self.link.secrets
+        history = secrets if isinstance(secrets, ReleaseHistory) else None
+        run.recall_epoch = await recall.ensure(history, self.link.slug)
+        return recall.refusal((), context_id) is None
+
+    async def _forward(
+        self, run: BridgeRun, rpc: dict[str, Any], url: str, body: bytes, request: Request
+    ) -> Response:
+        slug = self.link.slug
+        headers = {"Content-Type": _JSON, "Accept": _JSON}
+        version = request.headers.get("a2a-version")
+        if version:
+            headers["A2A-Version"] = version
+        extensions = run.extensions()
+        if extensions:
+            joined = ",".join(sorted(extensions))
+            headers.update({name: joined for name in EXTENSION_HEADERS})
+        request_id = rpc.get("id")
+        try:
+            answer = await self._hop.post(url, body, headers)
+        except HopFailedError as exc:
+            # The full path's words (agent_errors.upstream_error), so a client sees one bridge.
+            reason = unreachable(slug) if not exc.sent else f"agent {slug!r} {_DROPPED}"
+            log.warning("agent %r: %s", slug, exc.reason)
+            return _error(request_id, AgentUnreachableError(reason))
+        if answer.status != 200:
+            hint = " (it wants credentials)" if answer.status in (401, 403) else ""
+            return _error(
+                request_id, AgentUnreachableError(f"agent {slug!r} answered HTTP {answer.status}{hint}")
+            )
+        try:
+            data = orjson.loads(answer.body)
+        except orjson.JSONDecodeError:
+            return _error(request_id, InvalidAgentResponseError(f"agent {slug!r} answered with no JSON"))
+        result = data.get("result") if isinstance(data, dict) else None
+        states = json_task_states(result)
+        if any(state in AUTH_REQUIRED_STATES for _, _, state in states):
+            taken = await handover(run, rpc, result, request_id)
+            if taken is not None:
+                self.handed_over += 1
+                return _json(taken)
+        self._observe(run, states)
+        cleaned, changed = clean_json(data, run.cut())
+        return Response(orjson.dumps(cleaned) if changed else answer.body, media_type=_JSON)
+
+    def _observe(self, run: BridgeRun, states: list[tuple[str, str, str]]) -> None:
+        link = self.link
+        if link.recall is not None:
+            for task_id, context_id, _ in states:
+                link.recall.know(run.recall_epoch, task_id, context_id)
+        if link.tasks is not None:
+            observe_states(link.tasks, link.slug, states, run.state)
+
+
+def _inject(message: dict[str, Any], granted: Mapping[str, SecretValue]) -> None:
+    """secrets_flow.inject_fulfilments on JSON: the extension's other members are kept."""
+    metadata = message.get("metadata")
+    if not isinstance(metadata, dict):
+        metadata = message["metadata"] = {}
+    payload = metadata.get(SECRETS_EXTENSION_URI)
+    if not isinstance(payload, dict):
+        payload = metadata[SECRETS_EXTENSION_URI] = {}
+    fulfilments = payload.get("secret_fulfillments")
+    if not isinstance(fulfilments, dict):
+        fulfilments = payload["secret_fulfillments"] = {}
+    for key, value in granted.items():
+        fulfilments.setdefault(key, {"secret": value.reveal()})
+
+
+def _error(request_id: object, exc: Exception) -> Response:
+    rid = request_id if isinstance(request_id, str | int) else None
+    return _json(build_error_response(rid, client_error(exc)))
+
+
+def _json(data: object) -> Response:
+    return Response(orjson.dumps(data), media_type=_JSON)
