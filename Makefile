@@ -18,7 +18,8 @@ export PYTHON VENV PEER_VENV PACKAGE_VENV PYTEST_ARGS
 
 help:
 	@echo "make run    create $(VENV) if needed, install keybroker, start the tray app"
-	@echo "make test   system packages, venvs, lint, pytest against a private Secret Service, the package test (if root/sudo)"
+	@echo "make test   system packages, venvs, lint, pytest against a private Secret Service, the cluster test, the package test (if root/sudo)"
+	@echo "make test-cluster  only the three-node OpenBao raft cluster test (leader killed while Keybroker writes)"
 	@echo "make test-bridge-paths  tests/bridge and tests/interop on the bridge's fast path, then its full path (KEYBROKER_BRIDGE_PATH)"
 	@echo "make lint   ruff + mypy only"
 	@echo "make deps   install the system packages the tests need (apt-get; root or sudo -n)"
@@ -35,6 +36,13 @@ run:
 
 test:
 	@bash scripts/test.sh
+
+# The three-node OpenBao raft cluster test alone (also a stage of `make test`).
+.PHONY: test-cluster
+test-cluster:
+	@bash scripts/venv.sh "$(VENV)" test
+	@bash scripts/peers/openbao.sh
+	@VENV="$(VENV)" bash scripts/test-cluster.sh
 
 test-bridge-paths:
 	@bash scripts/venv.sh "$(VENV)" test

@@ -9,6 +9,8 @@
 #                tested against, cached (.venv-peer-*, .cache/peers)  scripts/peers/*.sh
 #   lint         ruff + mypy                                     scripts/lint.sh
 #   pytest       inside a private Secret Service session         scripts/secret-service-session.sh
+#                (every test but the `cluster` ones)
+#   cluster      a real three-node OpenBao raft cluster, its leader killed   scripts/test-cluster.sh
 #   package-test build, install, run and remove the .deb          scripts/package-test.sh
 #                (only as root or with sudo -n; otherwise it says it is skipped)
 #
@@ -85,7 +87,7 @@ run_pytest() {
         KEYBROKER_PEER_PYTHON="$(abs "$peer_venv")/bin/python" \
         KEYBROKER_TEST_SECRET_SERVICE=1 \
         bash scripts/secret-service-session.sh \
-        "$(abs "$venv")/bin/python" -m pytest --durations=15 "${args[@]}" || rc=$?
+        "$(abs "$venv")/bin/python" -m pytest --durations=15 -m "not cluster" "${args[@]}" || rc=$?
     case "$rc" in
         5) echo "pytest: no tests were collected (exit 5): that is a failure here" >&2 ;;
         124 | 137) echo "pytest: stopped after its budget of $budget s (KEYBROKER_TEST_BUDGET)" >&2 ;;
@@ -93,6 +95,7 @@ run_pytest() {
     return "$rc"
 }
 stage pytest run_pytest || true
+stage cluster bash scripts/test-cluster.sh || true
 stage package-test bash scripts/package-test.sh || true
 
 finish

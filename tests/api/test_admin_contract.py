@@ -14,7 +14,12 @@ from keybroker.cli.remote_admin import RemoteAdmin
 from keybroker.core.admin import Admin, AgentRefresh, AgentRemoval, LocalAdmin, SecretRef
 from keybroker.core.agents.status import AgentStatus
 from keybroker.core.audit.log import AuditReport
-from keybroker.core.errors import AmbiguousSecretError, UnknownAgentError, UnknownSecretError
+from keybroker.core.errors import (
+    AmbiguousSecretError,
+    NoVersionsError,
+    UnknownAgentError,
+    UnknownSecretError,
+)
 from keybroker.core.models import AuditEvent, Grant, GrantScope, SecretRecord, SecretValue
 from keybroker.core.vault.vault import open_vault
 from keybroker.wiring.services import Services, open_services
@@ -54,6 +59,12 @@ def scenario(admin: Admin) -> list[object]:
     updated = admin.update_secret(SecretRef.of("github", "demo"), description="PAT")
     assert isinstance(updated, SecretRecord)
     seen.append(updated.description)
+    # Versions need a team vault (tests/vault/openbao); the memory vault says so the same way through both.
+    with pytest.raises(NoVersionsError):
+        admin.secret_history(SecretRef.of("github", "demo"))
+    with pytest.raises(NoVersionsError):
+        admin.restore_secret(SecretRef.of("github", "demo"), 1)
+    seen.append(admin.sync_teams())
 
     grants = admin.grants("demo")
     assert all(isinstance(g, Grant) for g in grants)

@@ -31,6 +31,10 @@ EXPECTED_ROUTES = {
     ("GET", "/api/v1/secrets/{secret_id}"),
     ("PATCH", "/api/v1/secrets/{secret_id}"),
     ("DELETE", "/api/v1/secrets/{secret_id}"),
+    # A value's versions in a team vault, restoring one; listing team secrets again (versions.py).
+    ("GET", "/api/v1/versions/{secret}"),
+    ("POST", "/api/v1/versions/{secret}"),
+    ("POST", "/api/v1/teams/sync"),
     ("GET", "/api/v1/grants"),
     ("DELETE", "/api/v1/grants/{grant_id}"),
     ("GET", "/api/v1/audit"),
@@ -191,7 +195,7 @@ async def test_openapi_lists_every_route_with_schemas(app: FastAPI) -> None:
             elif schema is not None:
                 assert schema["$ref"] == "#/components/schemas/ErrorResponse", (method, path, status)
         assert {"400", "403", "413"} <= set(op["responses"]), (method, path)
-        if method in ("POST", "PUT", "PATCH") and not path.endswith(("/refresh", "/lock")):
+        if method in ("POST", "PUT", "PATCH") and not path.endswith(("/refresh", "/lock", "/sync")):
             assert op["requestBody"]["content"]["application/json"]["schema"]["$ref"], (method, path)
         if op.get("parameters") or "requestBody" in op:
             assert "422" in op["responses"], (method, path)

@@ -213,4 +213,7 @@ def test_the_fuzzing_got_past_the_token() -> None:
     for operation, seen in STATUSES.items():
         assert set(seen) - {401}, operation
     succeeded = [op for op, seen in STATUSES.items() if any(200 <= code < 300 for code in seen)]
-    assert len(succeeded) >= len(STATUSES) - 3, sorted(set(STATUSES) - set(succeeded))
+    # A value's versions need a vault that keeps them (OpenBao); the fuzzed app has the memory vault, so
+    # those answer 409 at best (tests/vault/openbao covers them on a real server).
+    versioned = {op for op in STATUSES if op.endswith(" /api/v1/versions/{secret}")}
+    assert len(succeeded) >= len(STATUSES) - len(versioned) - 3, sorted(set(STATUSES) - set(succeeded))

@@ -125,6 +125,27 @@ def test_icon_state(state: AppState, pending: int, expected: IconState) -> None:
     assert icon_state(state, pending) is expected
 
 
+def test_trouble_with_the_vault_while_serving_is_shown_under_a_waiting_request() -> None:
+    # Issue 15: a team vault that refuses the token (or is gone) while the app serves.
+    assert icon_state(AppState.READY, 0, vault_trouble=True) is IconState.VAULT_UNAVAILABLE
+    assert icon_state(AppState.LOCKED, 0, vault_trouble=True) is IconState.VAULT_UNAVAILABLE
+    assert icon_state(AppState.READY, 1, vault_trouble=True) is IconState.WAITING
+    assert icon_state(AppState.PAUSED, 0, vault_trouble=True) is IconState.STOPPED
+    trouble = "OpenBao refused $BAO_TOKEN (expired or revoked). Fix: log in again"
+    status = Status(AppState.READY, url="http://127.0.0.1:7411", vault_trouble=trouble)
+    assert status_line(status) == "Vault trouble: only values already in memory are released"
+    assert trouble in tooltip(status).splitlines()
+
+
+def test_menu_offers_the_fix_for_trouble_with_the_vault(app: QApplication) -> None:
+    backend = FakeBackend(state=Status(AppState.READY, vault_trouble="OpenBao refused. Fix: log in again"))
+    menu = built(backend)
+    assert one(menu, "problem").text() == "Why, and how to fix it…"
+    assert one(menu, "lock").isEnabled() and one(menu, "pause").isEnabled()  # still serving
+    one(menu, "problem").trigger()
+    assert backend.calls == [("show_problem", None)]
+
+
 def test_every_state_has_its_own_icon_at_tray_sizes(app: QApplication) -> None:
     for size in (16, 22, 32):
         images = {state: render(state, size) for state in IconState}

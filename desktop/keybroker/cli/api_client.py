@@ -209,13 +209,19 @@ class ApiClient:
         return out
 
     def secret_show(
-        self, key_or_id: str, *, owner: str | None = None, shared: bool = False, scheme: str | None = None
+        self,
+        key_or_id: str,
+        *,
+        owner: str | None = None,
+        shared: bool = False,
+        scheme: str | None = None,
+        team: str | None = None,
     ) -> JsonObject:
         """`GET /secrets/{key_or_id}`: metadata and live grants, never the value."""
         out: JsonObject = self._call(
             "GET",
             f"/secrets/{_segment(key_or_id)}",
-            params=_params(owner=owner, shared=shared, scheme=scheme),
+            params=_params(owner=owner, shared=shared, scheme=scheme, team=team),
         )
         return out
 
@@ -278,6 +284,30 @@ class ApiClient:
             f"/secrets/{_segment(key_or_id)}",
             params=_params(owner=owner, shared=shared, scheme=scheme),
         )
+        return out
+
+    def secret_history(self, key_or_id: str, *, team: str | None = None, **whose: Any) -> JsonObject:
+        """`GET /versions/{key_or_id}`: the secret and the versions its value has in a team vault."""
+        out: JsonObject = self._call(
+            "GET", f"/versions/{_segment(key_or_id)}", params=_params(team=team, **whose)
+        )
+        return out
+
+    def secret_restore(
+        self, key_or_id: str, version: int, *, team: str | None = None, **whose: Any
+    ) -> JsonObject:
+        """`POST /versions/{key_or_id}`: make `version` the current value; the record after it."""
+        out: JsonObject = self._call(
+            "POST",
+            f"/versions/{_segment(key_or_id)}",
+            params=_params(team=team, **whose),
+            json={"version": version},
+        )
+        return out
+
+    def teams_sync(self) -> JsonObject:
+        """`POST /teams/sync`: `{added, removed, problems}`."""
+        out: JsonObject = self._call("POST", "/teams/sync")
         return out
 
     # grants, lock, audit ----------------------------------------------------------------------

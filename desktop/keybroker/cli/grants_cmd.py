@@ -68,7 +68,7 @@ def cmd_list(args: argparse.Namespace, ctx: CommandContext) -> int:
                 g.grant_id,
                 g.agent,
                 rec.key if rec else g.secret_id,
-                (rec.owner or "(shared)") if rec else "?",
+                (rec.owner or (f"(team {rec.team})" if rec.team else "(shared)")) if rec else "?",
                 g.scope.value,
                 lasts,
                 when(g.created),

@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "keybroker.cli.models_cmd",  # issue 14
     "keybroker.cli.audit_cmd",
     "keybroker.cli.system_cmd",
+    "keybroker.cli.vault_cmd",
     "keybroker.cli.serve_cmd",
     "keybroker.cli.send_cmd",
 )

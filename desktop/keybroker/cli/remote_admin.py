@@ -10,12 +10,13 @@ in (a `secrets set` forwarded), never out: `--reveal` reads the vault locally (`
 from __future__ import annotations
 
 from keybroker.cli.api_client import ApiClient
-from keybroker.core.admin import AgentRefresh, AgentRemoval, SecretRef
+from keybroker.core.admin import AgentRefresh, AgentRemoval, SecretHistory, SecretRef
 from keybroker.core.agents.status import AgentStatus
 from keybroker.core.agents.url import normalise_agent_url
 from keybroker.core.audit.log import AuditReport
 from keybroker.core.models import AuditEvent, Grant, SecretRecord, SecretValue
 from keybroker.core.secrets.store import UNSPECIFIED, Owner
+from keybroker.core.secrets.teams import TeamSync
 from keybroker.core.secrets.write import StoreResult
 
 __all__ = ["RemoteAdmin"]
@@ -87,7 +88,7 @@ class RemoteAdmin:
         """`GET /secrets/{key_or_id}`."""
         slug, shared = _whose(ref.owners)
         return SecretRecord.from_json(
-            self._api.secret_show(ref.key_or_id, owner=slug, shared=shared, scheme=ref.scheme)
+            self._api.secret_show(ref.key_or_id, owner=slug, shared=shared, scheme=ref.scheme, team=ref.team)
         )
 
     def set_secret(
@@ -133,6 +134,26 @@ class RemoteAdmin:
         return SecretRecord.from_json(
             self._api.secret_remove(ref.key_or_id, owner=slug, shared=shared, scheme=ref.scheme)
         )
+
+    def secret_history(self, ref: SecretRef) -> SecretHistory:
+        """`GET /versions/{key_or_id}`."""
+        slug, shared = _whose(ref.owners)
+        data = self._api.secret_history(
+            ref.key_or_id, team=ref.team, owner=slug, shared=shared, scheme=ref.scheme
+        )
+        return SecretHistory.from_json(data)
+
+    def restore_secret(self, ref: SecretRef, version: int) -> SecretRecord:
+        """`POST /versions/{key_or_id}`."""
+        slug, shared = _whose(ref.owners)
+        data = self._api.secret_restore(
+            ref.key_or_id, version, team=ref.team, owner=slug, shared=shared, scheme=ref.scheme
+        )
+        return SecretRecord.from_json(data)
+
+    def sync_teams(self) -> TeamSync:
+        """`POST /teams/sync`."""
+        return TeamSync.from_json(self._api.teams_sync())
 
     # grants ------------------------------------------------------------------------------------
 

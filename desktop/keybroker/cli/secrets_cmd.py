@@ -1,4 +1,4 @@
-"""`keybroker secrets ...`: set, list, show, update, rm."""
+"""`keybroker secrets ...`: set, list, show, update, rm, history, restore."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
     s = ss.add_parser("show", help="a secret's metadata; its value with --reveal")
     s.add_argument("key", help="the key, or a secret_id")
-    _owner_args(s)
+    _owner_args(s, team=True)
     s.add_argument("--scheme")
     s.add_argument("--reveal", action="store_true", help="print the value alone on stdout (audited)")
     s.add_argument("--json", action="store_true")
@@ -63,11 +63,27 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     s.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     s.set_defaults(func=cmd_rm)
 
+    s = ss.add_parser("history", help="the versions a team vault keeps of a secret's value (never values)")
+    s.add_argument("key", help="the key, or a secret_id")
+    _owner_args(s, team=True)
+    s.add_argument("--scheme")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_history)
 
-def _owner_args(p: argparse.ArgumentParser) -> None:
+    s = ss.add_parser("restore", help="make an earlier version the current value (team vault; audited)")
+    s.add_argument("key", help="the key, or a secret_id")
+    s.add_argument("version", type=int, help="a version number from `secrets history`")
+    _owner_args(s)
+    s.add_argument("--scheme")
+    s.set_defaults(func=cmd_restore)
+
+
+def _owner_args(p: argparse.ArgumentParser, *, team: bool = False) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--agent", metavar="SLUG", help="the secret belongs to this agent")
     g.add_argument("--shared", action="store_true", help="the secret is shared by every agent")
+    if team:
+        g.add_argument("--team", metavar="NAME", help="a team's read-only secret from the team vault")
 
 
 def _owner(args: argparse.Namespace) -> Owner:
@@ -83,16 +99,20 @@ def _owner(args: argparse.Namespace) -> Owner:
 def _ref(args: argparse.Namespace) -> SecretRef:
     from keybroker.core.admin import SecretRef
 
-    return SecretRef.of(args.key, _owner(args), args.scheme)
+    return SecretRef.of(args.key, _owner(args), args.scheme, getattr(args, "team", None))
 
 
 def _label(r: SecretRecord) -> str:
-    """The owner column: the agent, or `(shared)`."""
+    """The owner column: the agent, `(shared)`, or `(team NAME)` for a team vault's read-only secret."""
+    if r.team is not None:
+        return f"(team {r.team})"
     return r.owner if r.owner is not None else "(shared)"
 
 
 def _whose(r: SecretRecord) -> str:
     """In a sentence: `shared` or `agent demo`."""
+    if r.team is not None:
+        return f"team {r.team}"
     return f"agent {r.owner}" if r.owner is not None else "shared"
 
 
@@ -120,8 +140,18 @@ def cmd_set(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 
 def cmd_list(args: argparse.Namespace, ctx: CommandContext) -> int:
-    """List records."""
-    records = ctx.admin().secrets(_owner(args))
+    """List records (a team vault's team secrets listed again first)."""
+    from keybroker.core.errors import VaultError
+
+    admin = ctx.admin()
+    try:
+        synced = admin.sync_teams()
+    except VaultError as exc:  # the catalog still answers: say why the team secrets may be stale
+        info(f"warning: team secrets not refreshed: {exc.message}")
+    else:
+        for problem in synced.problems:
+            info(f"warning: {problem}")
+    records = admin.secrets(_owner(args))
     if args.json:
         print_json([r.to_json() for r in records])
         return 0
@@ -169,6 +199,7 @@ def cmd_show(args: argparse.Namespace, ctx: CommandContext) -> int:
         ("name", record.name),
         ("description", record.description or "-"),
         ("owner", _label(record)),
+        *([("team", record.team)] if record.team else []),
         ("scheme", record.scheme or "-"),
         ("secret_id", record.secret_id),
         ("created", when(record.created)),
@@ -209,4 +240,33 @@ def cmd_rm(args: argparse.Namespace, ctx: CommandContext) -> int:
         confirm(f"Delete the secret {found.key} ({_whose(found)}, {found.secret_id}) and its value? [y/N] ")
     record = admin.remove_secret(_ref(args))
     info(f"removed {record.key} ({_whose(record)}, {record.secret_id})")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """The versions of a secret's value (a team vault keeps them; never a value)."""
+    history = ctx.admin().secret_history(_ref(args))
+    if args.json:
+        print_json(history.to_json())
+        return 0
+    record = history.secret
+    info(f"{record.key} {_label(record)} {record.secret_id}: {len(history.versions)} version(s) kept")
+    table(
+        ["version", "created", "state"],
+        [
+            [
+                str(v.version),
+                when(v.created),
+                "destroyed" if v.destroyed else "deleted" if v.deleted else "current" if v.current else "",
+            ]
+            for v in history.versions
+        ],
+    )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Make an earlier version the current value."""
+    record = ctx.admin(need_persistent_vault=True).restore_secret(_ref(args), args.version)
+    info(f"restored version {args.version} of {record.key} ({_label(record)}) as its current value")
     return 0

@@ -76,8 +76,8 @@ def _versions() -> dict[str, str]:
 def cmd_doctor(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Everything a bug report needs, no values; exit 4 (vault), 7 (audit chain) or 1 (leftovers)."""
     from keybroker.core.errors import KeybrokerError
-    from keybroker.core.vault.vault import open_vault
     from keybroker.system.instance import configured_port, read_instance
+    from keybroker.system.vault_choice import open_chosen_vault
 
     paths = ctx.paths
     report: dict[str, Any] = {
@@ -96,7 +96,7 @@ def cmd_doctor(args: argparse.Namespace, ctx: CommandContext) -> int:
     healthy = True
     problem = 0
     try:
-        vault = open_vault(environ=ctx.environ)
+        vault = open_chosen_vault(ctx.environ, paths)
     except KeybrokerError as exc:
         healthy = False
         report["vault"] = {"backend": None, "state": "unavailable", "message": str(exc), "hint": exc.hint}

@@ -46,6 +46,14 @@ class InvalidInputError(UsageError):
     """A key, value, slug or URL fails validation."""
 
 
+class ReadOnlySecretError(UsageError):
+    """A team's secret was to be changed or removed: the team vault manages it (read-only here)."""
+
+
+class NoVersionsError(UsageError):
+    """A value's versions were asked of a vault that keeps none (the OS vaults; OpenBao keeps them)."""
+
+
 # Not found ---------------------------------------------------------------------------------------
 
 
@@ -86,6 +94,18 @@ class VaultLocked(VaultError):
 
 class VaultTimeout(VaultError):
     """The vault did not answer in time."""
+
+
+class VaultAuthRequired(VaultLocked):
+    """A team vault (OpenBao) refused Keybroker's token: expired, revoked or never valid."""
+
+
+class VaultConflict(VaultError):
+    """A check-and-set write lost: another client changed the value since it was read (nothing written)."""
+
+
+class VaultPermissionDenied(VaultError):
+    """The team vault's own policy refused the call, or the value is a team's read-only one."""
 
 
 # Decisions ---------------------------------------------------------------------------------------

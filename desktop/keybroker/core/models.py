@@ -118,6 +118,7 @@ class AuditDecision(enum.StrEnum):
     SIGNED_IN = "signed_in"  # an OAuth 2 / OIDC sign-in stored tokens for an agent's scheme (issue 13)
     REFRESHED = "refreshed"  # its access token was renewed with a refresh token (or client credentials)
     SIGNED_OUT = "signed_out"  # its tokens were revoked where the server offers it, and forgotten
+    VAULT_CHANGED = "vault_changed"  # the values moved to another vault backend (`keybroker vault use`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +203,7 @@ class SecretRecord:
 
     secret_id: str
     key: str
-    owner: str | None  # agent slug; None = shared
+    owner: str | None  # agent slug; None = shared (or a team's, when `team` is set)
     name: str = ""
     description: str = ""
     scheme: str | None = None  # card security scheme this value answers, when bound to one
@@ -210,6 +211,13 @@ class SecretRecord:
     updated: float = 0.0
     last_used: float | None = None
     use_count: int = 0
+    team: str | None = None
+    """A team's read-only secret from the team vault (owner None): released like a shared value."""
+
+    @property
+    def is_team(self) -> bool:
+        """Whether this is a team's secret (read-only here, managed in the team vault)."""
+        return self.team is not None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SecretRecord:
@@ -229,6 +237,7 @@ class SecretRecord:
             "updated": self.updated,
             "last_used": self.last_used,
             "use_count": self.use_count,
+            "team": self.team,
         }
 
 

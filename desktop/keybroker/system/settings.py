@@ -57,7 +57,26 @@ def check_idle_minutes(value: object) -> int:
     return value
 
 
-_CHECKS = {"bridge_port": check_port, "idle_lock_minutes": check_idle_minutes}
+VAULT_BACKENDS = ("system", "openbao")
+
+
+def check_vault(value: object) -> Mapping[str, Any]:
+    """`{"backend": "system" | "openbao", "openbao": {...}}`; the OpenBao part is checked when chosen.
+
+    Never a token: the OpenBao object holds addresses, paths and names only (openbao_config.py)."""
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"the vault setting must be an object, not {type(value).__name__}")
+    backend = value.get("backend", "system")
+    if backend not in VAULT_BACKENDS:
+        raise InvalidInputError(f"unknown vault backend {backend!r}", hint="use 'system' or 'openbao'")
+    if backend == "openbao":
+        from keybroker.core.vault.openbao_config import OpenBaoConfig  # only where it is chosen
+
+        OpenBaoConfig.from_json(value.get("openbao") or {})
+    return dict(value)
+
+
+_CHECKS = {"bridge_port": check_port, "idle_lock_minutes": check_idle_minutes, "vault": check_vault}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +89,17 @@ class Settings:
     idle_lock_minutes: int = 0
     """Lock (end every grant short of *always*) after this many idle minutes; 0 never locks."""
 
+    vault: Mapping[str, Any] = field(default_factory=lambda: {"backend": "system"}, compare=False)
+    """Which vault holds the values at the next start (`KEYBROKER_VAULT` overrides it); with OpenBao,
+    where it is and how to log in (system/vault_choice.py reads it)."""
+
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
     """Keys this version does not know, kept as read so they are written back unchanged."""
 
     def __post_init__(self) -> None:
         check_port(self.bridge_port)
         check_idle_minutes(self.idle_lock_minutes)
+        check_vault(self.vault)
         for key in self.extra:
             if key in _CHECKS:
                 raise InvalidInputError(f"{key!r} is a known setting, not an extra one")
@@ -85,6 +109,8 @@ class Settings:
         data: dict[str, Any] = dict(self.extra)
         data["bridge_port"] = self.bridge_port
         data["idle_lock_minutes"] = self.idle_lock_minutes
+        if dict(self.vault) != {"backend": "system"}:
+            data["vault"] = dict(self.vault)
         return data
 
     def with_changes(self, **changes: Any) -> Settings:

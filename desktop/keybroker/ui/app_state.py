@@ -33,18 +33,24 @@ class Status:
     vault: str | None = None
     """The vault's one-line description."""
     session_only: bool = False
+    vault_trouble: str | None = None
+    """While serving: why values not yet in memory cannot be released (the team vault refused the
+    token, or cannot be reached), with the fix; values already granted and in memory still are."""
     refusing: tuple[str, ...] = ()
     """Model providers that refused their key since it last worked (issue 14)."""
 
 
-def icon_state(state: AppState, pending: int) -> IconState:
-    """The icon: a broken vault or a stopped bridge outrank a waiting request, which outranks a lock."""
+def icon_state(state: AppState, pending: int, *, vault_trouble: bool = False) -> IconState:
+    """The icon: a broken vault or a stopped bridge outrank a waiting request, which outranks trouble
+    with the vault while serving (shown as the vault's icon), which outranks a lock."""
     if state is AppState.VAULT_UNAVAILABLE:
         return IconState.VAULT_UNAVAILABLE
     if state in (AppState.STOPPED, AppState.PAUSED, AppState.STARTING):
         return IconState.STOPPED
     if pending > 0:
         return IconState.WAITING
+    if vault_trouble:
+        return IconState.VAULT_UNAVAILABLE
     if state is AppState.LOCKED:
         return IconState.LOCKED
     return IconState.READY
@@ -67,6 +73,8 @@ def status_line(status: Status) -> str:
         return "Bridge paused"
     if status.pending:
         return _requests(status.pending)
+    if status.vault_trouble:
+        return "Vault trouble: only values already in memory are released"
     where = f" on {status.url}" if status.url else ""
     if state is AppState.LOCKED:
         return f"Locked: every request asks{where}"
@@ -90,6 +98,8 @@ def tooltip(status: Status) -> str:
     lines = [f"Keybroker: {status_line(status)}"]
     if status.problem:
         lines.append(status.problem)
+    if status.vault_trouble and status.state in (AppState.READY, AppState.LOCKED):
+        lines.append(status.vault_trouble)
     if status.url and status.state not in (AppState.STOPPED, AppState.PAUSED):
         lines.append(f"Bridge: {status.url}")
     if status.vault:

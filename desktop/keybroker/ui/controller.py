@@ -88,9 +88,11 @@ class AppController(QObject):
         self._relay = AuditRelay(events, self)
         self._relay.audited.connect(self._on_audited)
         runtime.subscribe(self._relay.listener)
+        runtime.on_vault_checked(self._check_vault_trouble)
         self._boxes: list[QWidget] = []
         prompter.queue_changed.connect(self._on_queue_changed)
         self._locked = False  # a lock happened; what was granted since is in the catalog
+        self._vault_trouble: str | None = None  # the broker's `vault_trouble`, as last shown
         self.idle_lock = idle_lock or IdleLock(parent=self)
         self.idle_lock.lock_due.connect(self._on_idle)
         self.screen_lock = screen_lock
@@ -214,7 +216,13 @@ class AppController(QObject):
         self._spawn(self.start())
 
     def show_problem(self) -> None:
-        """Say why the vault or bridge is down, and offer the ways out."""
+        """Say why the vault or bridge is down (or, while serving, why the vault refuses releases), and
+        offer the ways out."""
+        if self.state in (AppState.READY, AppState.LOCKED):
+            trouble = self._vault_trouble
+            if trouble:
+                self._keep(problem_box("vault trouble", trouble))
+            return
         if not self.problem:
             return
         if self.state is AppState.VAULT_UNAVAILABLE:
@@ -253,6 +261,7 @@ class AppController(QObject):
             problem=self.problem,
             vault=str(vault) if vault else None,
             session_only=bool(status.get("session_only_vault")),
+            vault_trouble=self._vault_trouble,
             refusing=tuple(str(p) for p in status.get("model_providers_refusing") or ()),
         )
 
@@ -278,6 +287,17 @@ class AppController(QObject):
 
     # Internals ---------------------------------------------------------------------------------------
 
+    def _check_vault_trouble(self) -> None:
+        """After each audited event (a release declined, a value released) and each keep-alive call of
+        an idle app: show the broker's trouble with the vault (a refused token, an unreachable team
+        vault), or that it is over."""
+        broker = self.runtime.broker
+        trouble = broker.vault_trouble if broker is not None else None
+        if trouble != self._vault_trouble:
+            self._vault_trouble = trouble
+            log.info("vault trouble: %s", trouble or "over")
+            self.status_changed.emit()
+
     def _set_state(self, state: AppState, problem: str | None = None) -> None:
         changed = state is not self.state or problem != self.problem
         self.state, self.problem = state, problem
@@ -288,6 +308,7 @@ class AppController(QObject):
             self.status_changed.emit()
 
     def _on_audited(self, event: AuditEvent) -> None:
+        self._check_vault_trouble()
         if event.decision is AuditDecision.LOCKED:
             self._locked = True
         if event.decision is AuditDecision.LOCKED and self.state is AppState.READY:

@@ -67,12 +67,16 @@ def full_ids(request: PromptRequest) -> str:
 
 
 def owner_name(record: SecretRecord) -> str:
-    """Whose value a record is: `shared` or the owning agent's slug."""
+    """Whose value a record is: `shared`, `team NAME` or the owning agent's slug."""
+    if record.team is not None:
+        return f"team {shown(record.team, 64)}"
     return "shared" if record.owner is None else shown(record.owner, 64)
 
 
 def stored_label(record: SecretRecord, agent_slug: str) -> str:
     """The radio button that releases the stored value."""
+    if record.team is not None:
+        return f"Use the value of {owner_name(record)} (team vault)"
     if record.owner is None:
         return "Use the shared stored value"
     if record.owner == agent_slug:

@@ -51,7 +51,7 @@ class Tray(QObject):
 
     def update_status(self, status: Status) -> None:
         """Icon and tooltip for `status`; the menu follows on its next opening."""
-        state = icon_state(status.state, status.pending)
+        state = icon_state(status.state, status.pending, vault_trouble=status.vault_trouble is not None)
         if state is not self.shown_state:
             self.icon.setIcon(state_icon(state))
             self.shown_state = state

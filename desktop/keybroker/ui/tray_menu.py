@@ -81,7 +81,8 @@ def build_menu(menu: QMenu, backend: TrayBackend) -> None:
     status = backend.status()
     state = status.state
     line = _action(menu, status_line(status), "status", enabled=False)
-    line.setIcon(state_icon(icon_state(state, status.pending)))
+    trouble = status.vault_trouble is not None
+    line.setIcon(state_icon(icon_state(state, status.pending, vault_trouble=trouble)))
     if state is AppState.VAULT_UNAVAILABLE:
         _action(menu, "Why, and how to fix it…", "problem").triggered.connect(backend.show_problem)
         _action(menu, "Try the vault again", "retry").triggered.connect(backend.retry)
@@ -89,6 +90,8 @@ def build_menu(menu: QMenu, backend: TrayBackend) -> None:
         memory.triggered.connect(backend.offer_memory_vault)
     elif state is AppState.STOPPED and status.problem:
         _action(menu, "Why…", "problem").triggered.connect(backend.show_problem)
+    elif status.vault_trouble and state in (AppState.READY, AppState.LOCKED):
+        _action(menu, "Why, and how to fix it…", "problem").triggered.connect(backend.show_problem)
     if status.session_only:
         _action(menu, "Session-only vault: values go when Keybroker quits", "sessionOnly", enabled=False)
 

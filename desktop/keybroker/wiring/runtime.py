@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from keybroker.core.admin import LocalAdmin
 from keybroker.core.broker.broker import Broker, BrokerConfig
-from keybroker.core.errors import BridgeError
+from keybroker.core.errors import BridgeError, KeybrokerError
 from keybroker.core.llm.access import ModelAccess
 from keybroker.core.llm.admin import LocalModelAdmin
 from keybroker.core.models import AuditEvent, SecretValue
@@ -41,6 +41,7 @@ from keybroker.system.instance import (
 from keybroker.system.paths import Paths
 from keybroker.wiring.agent_ports import AgentPorts
 from keybroker.wiring.services import Services, open_services
+from keybroker.wiring.vault_keepalive import VaultKeepAlive
 
 if TYPE_CHECKING:  # authlib and joserfc load with the runtime's core, not with this module
     from keybroker.core.auth.signins import SignIns
@@ -102,6 +103,8 @@ class Runtime:
         self._server_cm: Any = None
         self.agent_ports: AgentPorts | None = None
         self._listeners: list[Callable[[AuditEvent], None]] = []
+        self._keep_alive: VaultKeepAlive | None = None  # issue 15: a team vault's token, renewed while idle
+        self._vault_listeners: list[Callable[[], None]] = []
 
     @property
     def port(self) -> int | None:
@@ -184,10 +187,22 @@ class Runtime:
             "vault": vault.describe() if vault else None,
             "session_only_vault": bool(vault and vault.is_memory),
             "pending_prompts": len(self.broker.pending_prompts) if self.broker else 0,
+            "vault_trouble": self.broker.vault_trouble if self.broker else None,  # issue 15: the tray says it
             "prompt_timeout": self.options.prompt_timeout,  # `send`'s default timeout starts from it
             "agent_ports": self.agent_ports.listening if self.agent_ports else {},
             "model_providers_refusing": self.models.refusing() if self.models else [],
         }
+
+    def on_vault_checked(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (on the loop) after each keep-alive call to the vault, once the broker's
+        `vault_trouble` says what it found (the tray re-reads its state then)."""
+        self._vault_listeners.append(listener)
+
+    def _vault_checked(self, failure: KeybrokerError | None) -> None:
+        if self.broker is not None:
+            self.broker.note_vault(failure)
+        for listener in self._vault_listeners:
+            listener()
 
     async def start(self) -> InstanceInfo:
         """`open()` then `serve()`."""
@@ -214,6 +229,7 @@ class Runtime:
                 log.info("ended %d grant(s) of the previous session", len(ended))
             token_file = services.paths.token_file
             token = await asyncio.to_thread(api_token.load_or_create, services.vault, token_file)
+            await asyncio.to_thread(_sync_teams, services)
         except BaseException:
             services.close()
             raise
@@ -236,6 +252,8 @@ class Runtime:
         )
         self.models.end_session()
         self.broker.on_lock(self.models.locked)  # a lock ends gateway tokens and model grants too
+        self._keep_alive = VaultKeepAlive(services.vault, self._vault_checked)
+        self._keep_alive.start()
         api = create_api(services, self.broker, token, status=self.status, models=self.models)
         # OAuth 2 / OIDC sign-ins and client certificates for card schemes (core/auth, issue 13).
         self.sign_ins = SignIns(
@@ -318,6 +336,9 @@ class Runtime:
         if self.services is not None:
             remove_instance(self.services.paths)
         self.instance = None
+        if self._keep_alive is not None:
+            keeper, self._keep_alive = self._keep_alive, None
+            await keeper.aclose()
         if self._bridge is not None:
             bridge, self._bridge = self._bridge, None
             await bridge.aclose()
@@ -328,3 +349,14 @@ class Runtime:
         if self.services is not None:
             svc, self.services = self.services, None
             svc.close()
+
+
+def _sync_teams(services: Services) -> None:
+    """A team vault's team secrets, listed again at start (`keybroker vault sync` does it on demand)."""
+    try:
+        result = services.secrets.sync_teams(caller="keybroker start")
+    except KeybrokerError as exc:  # the catalog's team records stay as they were: still listed
+        log.warning("could not list the team secrets at start: %s", exc.message)
+        return
+    for problem in result.problems:
+        log.warning("team secrets: %s", problem)

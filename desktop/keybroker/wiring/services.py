@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -16,8 +17,9 @@ from keybroker.core.errors import CatalogError, VaultError
 from keybroker.core.ports import Clock, SystemClock
 from keybroker.core.secrets.recovery import repair
 from keybroker.core.secrets.store import SecretStore
-from keybroker.core.vault.vault import Vault, open_vault
+from keybroker.core.vault.vault import Vault
 from keybroker.system.paths import Paths
+from keybroker.system.vault_choice import open_chosen_vault
 
 if TYPE_CHECKING:
     from keybroker.core.a2a.card_fetch import FetchedCard
@@ -66,7 +68,7 @@ def open_services(
     """
     paths = Paths.from_env(environ)
     paths.ensure()
-    vault = vault or open_vault(environ=environ)
+    vault = vault or open_chosen_vault(os.environ if environ is None else environ, paths)
     try:
         catalog = Catalog(paths.catalog_db, clock=clock or SystemClock())
     except BaseException:

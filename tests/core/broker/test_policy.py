@@ -708,3 +708,31 @@ def test_make_grant_stores_run_ids_and_end_only_for_their_scope(scope: GrantScop
     assert g.expires == ends.get(scope)
     assert g.task_id == ("t" if scope == GrantScope.TASK else None)
     assert g.context_id == ("c" if scope == GrantScope.CONVERSATION else None)
+
+
+# Team secrets (a team vault's read-only values): released under the shared rules ------------------
+
+
+def team_secret(secret_id: str, team: str, *, updated: float = 0.0) -> SecretRecord:
+    return SecretRecord(secret_id=secret_id, key=KEY, owner=None, team=team, updated=updated)
+
+
+def test_a_team_secret_is_asked_for_per_agent_like_a_shared_one() -> None:
+    alice, bob = agent("alice"), agent("bob")
+    team = team_secret("team:ops:SLACK_API_KEY", "ops")
+    first = decide(ReleaseRequest(alice, KEY), [team], [], 0.0)
+    assert isinstance(first, Ask) and first.secret == team
+    assert first.reason == "team secret SLACK_API_KEY (team ops): first use by alice"
+    given = grant("g1", alice, team, GrantScope.ALWAYS)
+    assert isinstance(decide(ReleaseRequest(alice, KEY), [team], [given], 0.0), Allow)
+    assert isinstance(decide(ReleaseRequest(bob, KEY), [team], [given], 0.0), Ask)  # bob: his own prompt
+
+
+def test_own_then_the_users_shared_then_a_teams_value() -> None:
+    newer_team = team_secret("team:ops:K", "ops", updated=100.0)
+    shared = secret("sec_shared", None, updated=1.0)
+    own = secret("sec_own", "alice")
+    assert candidate_secret("alice", KEY, None, [newer_team, shared]) == shared  # however recent the team's
+    assert candidate_secret("alice", KEY, None, [newer_team, shared, own]) == own
+    other_team = team_secret("team:abc:K", "abc")
+    assert candidate_secret("alice", KEY, None, [newer_team, other_team]) == other_team  # by team name

@@ -9,6 +9,7 @@ from keybroker.core.admin.port import (
     AgentRefresh,
     AgentRemoval,
     BrokerHooks,
+    SecretHistory,
     SecretRef,
     owners_of,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "AgentRemoval",
     "BrokerHooks",
     "LocalAdmin",
+    "SecretHistory",
     "SecretRef",
     "owners_of",
 ]

@@ -10,12 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from keybroker.core.admin.port import AdminStores, AgentRefresh, AgentRemoval, BrokerHooks, SecretRef
+from keybroker.core.admin.port import (
+    AdminStores,
+    AgentRefresh,
+    AgentRemoval,
+    BrokerHooks,
+    SecretHistory,
+    SecretRef,
+)
 from keybroker.core.audit.log import AuditReport
 from keybroker.core.errors import UnknownSecretError
 from keybroker.core.models import AgentRecord, AuditEvent, Grant, SecretRecord, SecretValue
 from keybroker.core.secrets.store import UNSPECIFIED, Owner
+from keybroker.core.secrets.teams import TeamSync
 from keybroker.core.secrets.write import StoreResult
+from keybroker.core.vault.extras import vault_details
 
 if TYPE_CHECKING:  # loaded when an agent is described: `secrets show` stays light (CLI start-up)
     from keybroker.core.agents.status import AgentStatus
@@ -122,7 +131,10 @@ class LocalAdmin:
         return self._stores.secrets.list(owner=owner)
 
     def secret(self, ref: SecretRef) -> SecretRecord:
-        """The secret `ref` means (a key of the first owner that has it, or a secret_id of one of them)."""
+        """The secret `ref` means (a key of the first owner that has it, or a secret_id of one of them;
+        with a team, that team's)."""
+        if ref.team is not None:
+            return self._stores.secrets.resolve(ref.key_or_id, scheme=ref.scheme, team=ref.team)
         first: UnknownSecretError | None = None
         for owner in ref.owners:
             try:
@@ -198,6 +210,30 @@ class LocalAdmin:
         finally:
             self._forget(record.secret_id)
         return record
+
+    def secret_history(self, ref: SecretRef) -> SecretHistory:
+        """The versions the vault keeps of the secret's value (a team vault; never a value)."""
+        record = self.secret(ref)
+        return SecretHistory(record, tuple(self._stores.secrets.history(record)))
+
+    def restore_secret(self, ref: SecretRef, version: int) -> SecretRecord:
+        """Make an earlier version the current value (a new version; audited)."""
+        record = self.secret(ref)
+        try:
+            return self._stores.secrets.restore(record, version, caller=self._caller)
+        finally:
+            self._forget(record.secret_id)
+
+    def vault_details(self) -> dict[str, str]:
+        """Where the values are and who Keybroker is there (identity, token expiry), never a token; for a
+        team vault this asks the server (blocking). Local only: `keybroker vault show` reads it too."""
+        return vault_details(self._stores.secrets.vault)
+
+    def sync_teams(self) -> TeamSync:
+        """List the team vault's team secrets again; records follow (audited)."""
+        result = self._stores.secrets.sync_teams(caller=self._caller)
+        self._forget(*result.removed_ids)
+        return result
 
     # grants ------------------------------------------------------------------------------------
 

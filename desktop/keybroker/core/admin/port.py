@@ -14,8 +14,9 @@ After a change, a running broker forgets the values it may hold in memory for th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from keybroker.core.agents.registry import AgentRegistry
 from keybroker.core.audit.log import AuditLog, AuditReport
@@ -23,7 +24,9 @@ from keybroker.core.broker.grant_book import GrantBook
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.models import AuditEvent, Grant, SecretRecord, SecretValue
 from keybroker.core.secrets.store import UNSPECIFIED, Owner, SecretStore
+from keybroker.core.secrets.teams import TeamSync
 from keybroker.core.secrets.write import StoreResult
+from keybroker.core.vault.backend import ValueVersion
 
 if TYPE_CHECKING:  # loaded when an agent is described: `secrets show` stays light (CLI start-up)
     from keybroker.core.agents.status import AgentStatus
@@ -40,16 +43,38 @@ class SecretRef:
     key_or_id: str
     owners: tuple[Owner, ...] = (UNSPECIFIED,)
     scheme: str | None = None
+    team: str | None = None
+    """A team's secret of that team (the CLI's `--team NAME`); `owners` do not count then."""
 
     @classmethod
-    def of(cls, key_or_id: str, owner: Owner = UNSPECIFIED, scheme: str | None = None) -> SecretRef:
-        """One owner (the CLI's `--agent S` / `--shared` / neither)."""
-        return cls(key_or_id, (owner,), scheme)
+    def of(
+        cls, key_or_id: str, owner: Owner = UNSPECIFIED, scheme: str | None = None, team: str | None = None
+    ) -> SecretRef:
+        """One owner (the CLI's `--agent S` / `--shared` / `--team T` / neither)."""
+        return cls(key_or_id, (owner,), scheme, team)
 
     @classmethod
     def to(cls, record: SecretRecord) -> SecretRef:
         """The secret `record` describes, by its id."""
         return cls(record.secret_id, (record.owner,))
+
+
+@dataclass(frozen=True, slots=True)
+class SecretHistory:
+    """A secret and the versions the vault keeps of its value, oldest first (never a value)."""
+
+    secret: SecretRecord
+    versions: tuple[ValueVersion, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The `secrets history --json` shape."""
+        return {"secret": self.secret.to_json(), "versions": [v.to_json() for v in self.versions]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SecretHistory:
+        """The history `to_json` described (the management API's answer)."""
+        versions = tuple(ValueVersion(**{k: v[k] for k in ValueVersion.__slots__}) for v in data["versions"])
+        return cls(SecretRecord.from_json(data["secret"]), versions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +135,9 @@ class Admin(Protocol):
         value: SecretValue | None = None,
     ) -> SecretRecord: ...
     def remove_secret(self, ref: SecretRef) -> SecretRecord: ...
+    def secret_history(self, ref: SecretRef) -> SecretHistory: ...
+    def restore_secret(self, ref: SecretRef, version: int) -> SecretRecord: ...
+    def sync_teams(self) -> TeamSync: ...
 
     # grants
     def grants(self, agent: str | None = None) -> list[Grant]: ...

@@ -148,6 +148,8 @@ def _value_status(
     ]
     fresh = [g for g in live if g.card_fingerprint == agent.fingerprint]
     whose = "own value" if record.owner == agent.slug else "shared value"
+    if record.team is not None:
+        whose = f"team {record.team}'s value"
     if any(g.scope is GrantScope.ALWAYS for g in fresh):
         return f"satisfied ({whose}, always)"
     if fresh:

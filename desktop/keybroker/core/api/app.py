@@ -29,7 +29,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import compile_path
 
 from keybroker import __version__
-from keybroker.core.api import agents, ap_secrets, audit, grants, prompts, secrets, signins, system
+from keybroker.core.api import agents, ap_secrets, audit, grants, prompts, secrets, signins, system, versions
 from keybroker.core.api import models as model_routes
 from keybroker.core.api.auth import TokenGate, TokenHolder, require_token
 from keybroker.core.api.context import ApiContext
@@ -121,6 +121,8 @@ def create_api(
         prompts.router,
         agents.router,
         secrets.router,
+        versions.router,
+        versions.teams_router,
         grants.router,
         grants.lock_router,
         audit.router,

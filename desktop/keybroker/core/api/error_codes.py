@@ -17,10 +17,13 @@ from keybroker.core.errors import (
     InvalidInputError,
     KeybrokerError,
     NotFoundError,
+    NoVersionsError,
     PolicyDenied,
+    ReadOnlySecretError,
     SecretBusyError,
     TaskFailed,
     UsageError,
+    VaultConflict,
     VaultError,
 )
 
@@ -40,6 +43,9 @@ _STATUS: tuple[tuple[type[KeybrokerError], int], ...] = (
     (InvalidInputError, 422),
     (AmbiguousSecretError, 409),  # the request is fine; the catalog holds several matches
     (SecretBusyError, 409),  # the request is fine; another writer holds the secret right now
+    (ReadOnlySecretError, 409),  # the request is fine; the secret is a team's, managed elsewhere
+    (NoVersionsError, 409),  # the request is fine; this vault keeps no versions
+    (VaultConflict, 409),  # the request is fine; another client changed the value meanwhile
     (UsageError, 400),
     (NotFoundError, 404),
     (VaultError, 503),

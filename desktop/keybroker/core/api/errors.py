@@ -44,7 +44,8 @@ _DESCRIPTIONS = {
     401: "Missing or wrong API token",
     403: "Denied (exit code 5)",
     404: "Not found (exit code 3)",
-    409: "Conflicts with what is stored: several matches, or it exists already (exit code 2)",
+    409: "Conflicts with what is stored: several matches, it exists already (exit code 2), or the team "
+    "vault's value changed meanwhile (exit code 4)",
     422: "Invalid input; `fields` names each invalid field (exit code 2)",
     500: "Internal or catalog error (exit code 1)",
     502: "The agent could not be reached or its card is invalid (exit code 6)",

@@ -205,6 +205,9 @@ class SecretOut(BaseModel):
     updated: float
     last_used: float | None
     use_count: int
+    team: str | None = Field(
+        default=None, description="The team whose read-only secret this is (team vault); null otherwise."
+    )
 
 
 class GrantOut(BaseModel):

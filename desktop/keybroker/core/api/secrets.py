@@ -46,6 +46,9 @@ SharedQuery = Annotated[bool, Query(description="The shared secret(s).")]
 SchemeQuery = Annotated[
     Text | None, Query(min_length=1, max_length=128, description="The security scheme the value is bound to.")
 ]
+TeamQuery = Annotated[
+    Text | None, Query(min_length=1, max_length=64, description="The team whose read-only secret it is.")
+]
 
 
 def _out(record: SecretRecord) -> SecretOut:
@@ -74,7 +77,7 @@ async def list_secrets(ctx: Ctx, owner: OwnerQuery = None, shared: SharedQuery =
     "",
     responses={
         201: {"model": SecretPutOut, "description": "Created"},
-        **error_responses([401, 404, 422, 500, 503]),
+        **error_responses([401, 404, 409, 422, 500, 503]),
     },
 )
 async def put_secret(body: SecretPutIn, request: Request, response: Response, ctx: Ctx) -> SecretPutOut:
@@ -105,10 +108,11 @@ async def get_secret(
     owner: OwnerQuery = None,
     shared: SharedQuery = False,
     scheme: SchemeQuery = None,
+    team: TeamQuery = None,
 ) -> SecretDetailOut:
     """One secret's metadata and live grants (never its value)."""
     admin = ctx.admin(None)
-    ref = SecretRef(secret_id, owners_of(owner, shared), scheme)
+    ref = SecretRef(secret_id, owners_of(owner, shared), scheme, team)
     return await blocking(lambda: _detail(admin, admin.secret(ref)))
 
 

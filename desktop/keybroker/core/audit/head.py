@@ -11,12 +11,14 @@ import sqlite3
 import threading
 from typing import Protocol
 
+from keybroker.core.errors import VaultConflict
 from keybroker.core.models import SecretValue
 from keybroker.core.ports import SyncVault
 
 log = logging.getLogger("keybroker.audit")
 
 HEAD_ACCOUNT = "keybroker.audit-head"
+_CONFLICT_ATTEMPTS = 3
 
 
 class HeadStore(Protocol):
@@ -50,8 +52,17 @@ class VaultHeadStore:
             return -1, head
 
     def write(self, count: int, head: str) -> None:
-        """Store `count:hash`."""
-        self._vault.set(self._account, SecretValue(f"{count}:{head}"))
+        """Store `count:hash`. A team vault's check-and-set may refuse it when another process stored a
+        head at that moment: then theirs stands if it is as new as ours, else ours is written again."""
+        for _ in range(_CONFLICT_ATTEMPTS):
+            try:
+                self._vault.set(self._account, SecretValue(f"{count}:{head}"))
+                return
+            except VaultConflict:
+                stored = self.read()
+                if stored is not None and stored[0] >= count:
+                    return
+        raise VaultConflict(f"the audit head kept changing while {count}:{head[:16]} was written")
 
     def clear(self) -> None:
         """Forget the head (purge)."""
@@ -62,9 +73,10 @@ class DeferredHeadWriter:
     """Writes the head off the caller's thread, coalescing bursts into one vault write.
 
     An OS vault write costs ~30 ms (gnome-keyring); a release must cost far less (DESIGN §7). The
-    writer reads the chain's tip itself under `BEGIN IMMEDIATE` on its own connection, so the head it
-    stores is always the newest one, whichever process appended last. It sleeps on an event: an idle
-    app is never woken by it.
+    writer reads the chain's tip itself on its own connection, writes it to the vault with no database
+    lock held (a team vault may take seconds, or a leader election, to answer: appends must not wait
+    for it), then reads the tip again and writes again until the head it stored is the newest one,
+    whichever process appended meanwhile. It sleeps on an event: an idle app is never woken by it.
     """
 
     def __init__(self, db_path: str, head: HeadStore) -> None:
@@ -121,11 +133,18 @@ class DeferredHeadWriter:
             self._idle.set()
 
     def _write_tip(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
+        written = None
+        while (tip := self._tip(conn)) is not None and tip != written:
+            self._head.write(*tip)
+            written = tip
+
+    @staticmethod
+    def _tip(conn: sqlite3.Connection) -> tuple[int, str] | None:
+        """(count, last hash), read in one transaction (a consistent pair), or None for an empty log."""
+        conn.execute("BEGIN")
         try:
             count = int(conn.execute("SELECT count(*) FROM audit").fetchone()[0])
             row = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            if row is not None:
-                self._head.write(count, str(row[0]))
         finally:
             conn.execute("COMMIT")
+        return (count, str(row[0])) if row is not None else None

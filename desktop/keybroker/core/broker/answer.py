@@ -138,6 +138,8 @@ class AnswerApplier:
                 return Declined(AuditDecision.DENIED, "no value given and none stored")
             secret = stored
             how = "the shared value" if secret.owner is None else "its own stored value"
+            if secret.team is not None:
+                how = f"team {secret.team}'s value"
         grant = make_grant(
             agent=request.agent,
             secret=secret,

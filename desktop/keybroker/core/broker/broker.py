@@ -59,7 +59,7 @@ from keybroker.core.broker.run_grants import RunGrants
 from keybroker.core.broker.state import Cooldown, RunMemory, ValueCache
 from keybroker.core.broker.triage import Triage
 from keybroker.core.catalog.catalog import Catalog
-from keybroker.core.errors import AuditWriteError, KeybrokerError, VaultError
+from keybroker.core.errors import AuditWriteError, KeybrokerError, VaultError, VaultLocked, VaultUnavailable
 from keybroker.core.models import (
     TERMINAL_TASK_STATES,
     AgentRecord,
@@ -118,6 +118,8 @@ class Broker:
         self._grants = grants
         self.config = config or BrokerConfig()
         self._cache = ValueCache()
+        self._notifier = notifier
+        self._vault_trouble: VaultError | None = None
         self._runs = RunMemory(self.config.max_runs)
         self._cooldown = Cooldown(limit=self.config.unanswered_limit, seconds=self.config.cooldown_seconds)
         self._run_grants = RunGrants(catalog, max_runs=self.config.max_runs)
@@ -283,6 +285,7 @@ class Broker:
                 problem = "the vault holds no value for it"
         except VaultError as exc:
             value, problem = None, f"the vault failed: {exc.message}"
+            self._tell_vault_failed(exc)
         except BaseException:
             if allow.consume:
                 self._catalog.add_grant(grant)  # not released after all: the ONCE grant is not spent
@@ -411,6 +414,41 @@ class Broker:
             grants = [o.grant for o in outcomes.values() if isinstance(o, Granted)]
             self._run_grants.remember(request.run_id, (g for g in grants if g.scope != GrantScope.ONCE))
 
+    @property
+    def vault_trouble(self) -> str | None:
+        """Why values not yet cached cannot be released right now (the vault refused Keybroker's
+        credentials or cannot be reached), with the fix; None once the vault answers again. The tray
+        shows it (cached values keep serving meanwhile)."""
+        exc = self._vault_trouble
+        if exc is None:
+            return None
+        return f"{exc.message}. Fix: {exc.hint}" if exc.hint else exc.message
+
+    def note_vault(self, failure: KeybrokerError | None) -> None:
+        """What a call outside a release found (the runtime's keep-alive): the vault answered (None:
+        trouble over), or refused Keybroker's credentials or could not be reached (told as a release's
+        failure is)."""
+        if failure is None:
+            self._vault_trouble = None
+        elif isinstance(failure, VaultError):
+            self._tell_vault_failed(failure)
+
+    def _tell_vault_failed(self, exc: VaultError) -> None:
+        """Tell the user (tray notice, and `vault_trouble` for the tray's state) when a release fails
+        because the vault refused Keybroker's credentials or cannot be reached: once per kind of
+        trouble, not once per demand."""
+        if not isinstance(exc, VaultLocked | VaultUnavailable):
+            return
+        known = self._vault_trouble
+        self._vault_trouble = exc
+        if (known is not None and type(known) is type(exc)) or self._notifier is None:
+            return
+        fix = f" ({exc.hint})" if exc.hint else ""
+        try:
+            self._notifier.notify("Keybroker: a value could not be read from the vault", exc.message + fix)
+        except Exception:  # a notice that cannot be shown must not stop the release path
+            log.warning("the notifier failed", exc_info=True)
+
     def _sweep_cache(self) -> None:
         """Drop cached values no live grant (short of ONCE) covers any more."""
         if not len(self._cache):
@@ -429,6 +467,7 @@ class Broker:
             return cached
         generation = self._cache.generation(secret_id)
         value = await self._vault.aget(secret_id)
+        self._vault_trouble = None  # the vault answered: a later failure is news again
         if value is not None and cache:
             self._cache.put(secret_id, value, generation)
         return value

@@ -9,8 +9,9 @@ Rules, in the order `decide` applies them:
 1. Transport: a value never travels in clear to a host that is not loopback, unless the user allowed that
    host (`Deny`, before anything else: asking for a value that cannot be sent would be pointless).
 2. Which value: an agent's own value wins over a shared one with the same key (and scheme binding). When the
-   agent owns one, only that one is considered. Otherwise the shared value comes first, then values stored
-   for other agents, but only on a grant this agent holds for them, which only a prompt that named both
+   agent owns one, only that one is considered. Otherwise the shared value comes first (the user's own,
+   then a team's from the team vault: a team's secret follows the shared rules), then values stored for
+   other agents, but only on a grant this agent holds for them, which only a prompt that named both
    agents can have created.
 3. Which grant: one for this agent and that `secret_id`, live for this request (`grant_is_live`) and given
    for the agent's current card. A grant given for another card fingerprint is suspended: the user is asked
@@ -99,6 +100,11 @@ def _record_order(record: SecretRecord) -> tuple[float, str]:
     return (-record.updated, record.secret_id)
 
 
+def _shared_order(record: SecretRecord) -> tuple[int, str, float, str]:
+    # The user's own shared value before a team's; among teams, by team name (then as above).
+    return (record.team is not None, record.team or "", *_record_order(record))
+
+
 def _matches(record: SecretRecord, key: str, scheme: str | None) -> bool:
     return record.key == key and record.scheme == scheme
 
@@ -111,7 +117,7 @@ def candidate_secret(
     Scheme-bound values (`scheme` set) only answer requests for that scheme, and unbound ones only
     requests without a scheme. Values stored for other agents are never a candidate.
     """
-    matching = sorted((r for r in secrets if _matches(r, key, scheme)), key=_record_order)
+    matching = sorted((r for r in secrets if _matches(r, key, scheme)), key=_shared_order)
     own = next((r for r in matching if r.owner == agent_slug), None)
     if own is not None:
         return own
@@ -168,6 +174,8 @@ def _ask_reason(
         return f"the grant for {request.key} was for another task of {slug}"
     if GrantScope.CONVERSATION in past:
         return f"the grant for {request.key} was for another conversation with {slug}"
+    if candidate.team is not None:
+        return f"team secret {request.key} (team {candidate.team}): first use by {slug}"
     if candidate.owner is None:
         return f"shared secret {request.key}: first use by {slug}"
     return f"no grant yet: {slug} has no live grant for its own {request.key}"

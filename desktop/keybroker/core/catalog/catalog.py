@@ -108,7 +108,7 @@ class Catalog(SecretClaims):
         """Insert a secret row; `pending` until the vault holds its value."""
         self._write(
             f"INSERT INTO secrets ({SECRET_ROWS.columns}, state, state_pid, state_since) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"VALUES ({SECRET_ROWS.placeholders}, ?, ?, ?)",
             (*SECRET_ROWS.row(record), state, os.getpid(), self.clock.now()),
         )
 
@@ -134,26 +134,37 @@ class Catalog(SecretClaims):
             raise UnknownSecretError(f"no secret with id {secret_id!r}")
         return record
 
-    def find_secret(self, key: str, owner: str | None, scheme: str | None = None) -> SecretRecord | None:
-        """The ready secret with exactly this key, owner (None = shared) and scheme."""
+    def find_secret(
+        self, key: str, owner: str | None, scheme: str | None = None, *, team: str | None = None
+    ) -> SecretRecord | None:
+        """The ready secret with exactly this key, owner (None = shared) and scheme; a team's with `team`
+        (a team's secret is never "the shared one")."""
         rows = self.query(
             f"SELECT {SECRET_ROWS.columns} FROM secrets WHERE key = ? AND ifnull(owner, '') = ? "
-            "AND ifnull(scheme, '') = ? AND state = 'ready'",
-            (key, owner or "", scheme or ""),
+            "AND ifnull(scheme, '') = ? AND ifnull(team, '') = ? AND state = 'ready'",
+            (key, owner or "", scheme or "", team or ""),
         )
         return SECRET_ROWS.record(rows[0]) if rows else None
 
-    def list_secrets(self, *, owner: Any = ANY_OWNER, key: str | None = None) -> list[SecretRecord]:
-        """Ready secrets, optionally of one owner (None = shared only) and/or one key."""
+    def list_secrets(
+        self, *, owner: Any = ANY_OWNER, key: str | None = None, team: Any = ANY_OWNER
+    ) -> list[SecretRecord]:
+        """Ready secrets, optionally of one owner (None = shared only, without teams' secrets), of one
+        team (a name; None = no team's), and/or of one key."""
         sql = f"SELECT {SECRET_ROWS.columns} FROM secrets WHERE state = 'ready'"
         params: list[Any] = []
         if owner is not ANY_OWNER:
             sql += " AND ifnull(owner, '') = ?"
             params.append(owner or "")
+            if owner is None and team is ANY_OWNER:
+                sql += " AND team IS NULL"
+        if team is not ANY_OWNER:
+            sql += " AND ifnull(team, '') = ?"
+            params.append(team or "")
         if key is not None:
             sql += " AND key = ?"
             params.append(key)
-        sql += " ORDER BY key, ifnull(owner, ''), ifnull(scheme, '')"
+        sql += " ORDER BY key, ifnull(owner, ''), ifnull(team, ''), ifnull(scheme, '')"
         return [SECRET_ROWS.record(r) for r in self.query(sql, params)]
 
     def update_secret(

@@ -169,11 +169,13 @@ class SecretClaims(Database):
         """The in-process half: writers of one identity hold it while they write."""
 
     def claim_new_secret(self, record: SecretRecord) -> bool:
-        """Insert `record` `pending`, unless a row of its identity exists in any state (then False)."""
+        """Insert `record` `pending`, unless a row of its identity exists in any state (then False). A
+        team's read-only secret (schema migration 6) is another identity: Keybroker never creates one."""
         now, me = self.clock.now(), os.getpid()
         with self.transaction() as conn:
             taken = conn.execute(
-                "SELECT 1 FROM secrets WHERE key = ? AND ifnull(owner, '') = ? AND ifnull(scheme, '') = ?",
+                "SELECT 1 FROM secrets WHERE key = ? AND ifnull(owner, '') = ? AND ifnull(scheme, '') = ? "
+                "AND team IS NULL",
                 identity(record.key, record.owner, record.scheme),
             ).fetchone()
             if taken is not None:

@@ -170,6 +170,14 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (agent, scheme)
     );
     """,
+    # 6: team secrets (issue 15): a team's read-only secret from the team vault has owner NULL and its
+    # team here; a user's own shared secret and a team's may have the same key
+    """
+    ALTER TABLE secrets ADD COLUMN team TEXT;
+    DROP INDEX secrets_identity;
+    CREATE UNIQUE INDEX secrets_identity
+        ON secrets (key, ifnull(owner, ''), ifnull(scheme, ''), ifnull(team, ''));
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

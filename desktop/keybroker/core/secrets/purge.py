@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from keybroker.core.audit.head import HEAD_ACCOUNT
 from keybroker.core.errors import VaultError, VaultLocked, VaultUnavailable
 from keybroker.core.ports import Stores
+from keybroker.core.vault.backend import parse_team_account
 
 log = logging.getLogger("keybroker.secrets")
 
@@ -45,7 +46,8 @@ def purge_everything(svc: Stores, *, also: Sequence[str] = (), caller: str | Non
     there back to `ready`, so what the error says is what happened; the values already deleted have
     their rows finished by the next start's repair.
     """
-    ids = svc.catalog.all_secret_ids()
+    # A team's secret is read-only here (the team vault keeps it): only its record goes.
+    ids = [i for i in svc.catalog.all_secret_ids() if parse_team_account(i) is None]
     for secret_id in ids:
         svc.catalog.set_secret_state(secret_id, "deleting")
     for done, secret_id in enumerate(ids):

@@ -18,7 +18,9 @@ def new_grant_id() -> str:
 
 
 def owner_label(record: SecretRecord) -> str:
-    """Whose secret it is, as messages say it: "shared" or "agent 'slug'"."""
+    """Whose secret it is, as messages say it: "shared", "agent 'slug'" or "team 'name'"."""
+    if record.team is not None:
+        return f"team {record.team!r}"
     return "shared" if record.owner is None else f"agent {record.owner!r}"
 
 

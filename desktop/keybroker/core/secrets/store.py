@@ -10,17 +10,27 @@ secret's write lock (core/catalog/claims.py), so changes of one secret never int
 
 from __future__ import annotations
 
+import builtins
 import logging
 
 from keybroker.core.audit.log import AuditLog
 from keybroker.core.catalog.catalog import ANY_OWNER, Catalog
 from keybroker.core.catalog.claims import identity
-from keybroker.core.errors import AmbiguousSecretError, KeybrokerError, UnknownSecretError, VaultError
+from keybroker.core.errors import (
+    AmbiguousSecretError,
+    KeybrokerError,
+    ReadOnlySecretError,
+    UnknownSecretError,
+    VaultError,
+)
 from keybroker.core.models import AuditDecision, SecretRecord, SecretValue
 from keybroker.core.secrets.records import owner_label
+from keybroker.core.secrets.teams import TeamSync, sync_team_secrets
 from keybroker.core.secrets.undo import restore_metadata
 from keybroker.core.secrets.value_io import REFUSED, BlockingValueIO, check_value, run_blocking
 from keybroker.core.secrets.write import StoreResult, busy, replace_value, write_secret
+from keybroker.core.vault.backend import ValueVersion
+from keybroker.core.vault.extras import value_at, value_history
 from keybroker.core.vault.vault import Vault
 
 
@@ -47,12 +57,30 @@ class SecretStore:
 
     # lookup -------------------------------------------------------------------------------------
 
-    def resolve(self, key_or_id: str, owner: Owner = UNSPECIFIED, scheme: str | None = None) -> SecretRecord:
+    def resolve(
+        self,
+        key_or_id: str,
+        owner: Owner = UNSPECIFIED,
+        scheme: str | None = None,
+        *,
+        team: str | None = None,
+    ) -> SecretRecord:
         """Find one secret by key (and owner) or by id.
 
-        With an owner given (a slug, or None for shared) the match is exact. Without one, a key held
-        by exactly one owner means that secret; held by several, `AmbiguousSecretError` lists them.
+        With an owner given (a slug, or None for shared) the match is exact; with `team`, that team's
+        secret. Without either, a key held by exactly one owner means that secret; held by several,
+        `AmbiguousSecretError` lists them.
         """
+        if team is not None:
+            found = self.catalog.find_secret(key_or_id, None, scheme, team=team)
+            by_id = self.catalog.find_secret_by_id(key_or_id)
+            if found is None and by_id is not None and by_id.team == team:
+                found = by_id
+            if found is None:
+                raise UnknownSecretError(
+                    f"no secret {key_or_id!r} of team {team!r}", hint="`keybroker vault sync` lists them anew"
+                )
+            return found
         if not isinstance(owner, _Unspecified):
             if owner is not None and not self.catalog.list_secrets(owner=owner):
                 self.catalog.get_agent(owner)  # an unknown slug (that owns nothing) exits 3
@@ -75,7 +103,9 @@ class SecretStore:
             owners = ", ".join(owner_label(s) for s in matches)
             raise AmbiguousSecretError(
                 f"key {key_or_id!r} is held by several owners: {owners}",
-                hint="say which with --agent SLUG or --shared",
+                hint="say which with --agent SLUG, --shared or --team NAME"
+                if any(s.team is not None for s in matches)
+                else "say which with --agent SLUG or --shared",
             )
         by_id = self.catalog.find_secret_by_id(key_or_id)
         if by_id is not None:
@@ -132,6 +162,7 @@ class SecretStore:
         caller: str | None = None,
     ) -> SecretRecord:
         """Change metadata and/or the value (a new value is put back out if recording it fails)."""
+        _refuse_team(record, "changed")
         changed = [
             what
             for what, given in (("name", name), ("description", description), ("value", value))
@@ -164,6 +195,43 @@ class SecretStore:
                 replace_value(self.catalog, BlockingValueIO(self.vault), record, value, record_update)
             )
 
+    def history(self, record: SecretRecord) -> builtins.list[ValueVersion]:
+        """Every version the vault keeps of the value (a team vault; the OS vaults keep none)."""
+        return value_history(self.vault, record.secret_id)
+
+    def restore(self, record: SecretRecord, version: int, *, caller: str | None = None) -> SecretRecord:
+        """Make an earlier version the current value: written as a new version, audited `updated`. Held
+        and claimed like any write (claims.py): a secret another writer holds is `SecretBusyError`."""
+        _refuse_team(record, "restored")
+        value = value_at(self.vault, record.secret_id, version)
+        if value is None:
+            raise UnknownSecretError(
+                f"version {version} of {owner_label(record)} secret {record.key!r} is deleted or not kept",
+                hint=f"`keybroker secrets history {record.key}` lists the versions kept",
+            )
+        check_value(value)
+
+        def record_restore() -> SecretRecord:
+            self.catalog.update_secret(record.secret_id)
+            self.audit.append(
+                AuditDecision.UPDATED,
+                agent=record.owner,
+                key=record.key,
+                secret_id=record.secret_id,
+                caller=caller,
+                detail=f"value restored from version {version}",
+            )
+            return self.catalog.get_secret(record.secret_id)
+
+        with self.catalog.writes.hold(identity(record.key, record.owner, record.scheme)):
+            return run_blocking(
+                replace_value(self.catalog, BlockingValueIO(self.vault), record, value, record_restore)
+            )
+
+    def sync_teams(self, *, caller: str | None = None) -> TeamSync:
+        """Bring the records of team secrets in step with what the team vault lists (teams.py)."""
+        return sync_team_secrets(self.catalog, self.vault, self.audit, caller=caller)
+
     def reveal(self, record: SecretRecord, *, caller: str | None = None) -> SecretValue:
         """Read a value for the user (audited)."""
         value = self.vault.get(record.secret_id)
@@ -185,7 +253,8 @@ class SecretStore:
         """Delete a value and its record (and, by cascade, its grants).
 
         The row is claimed first (claims.py): a secret another writer holds is `SecretBusyError`, one
-        deleted meanwhile `UnknownSecretError`; nothing is deleted then."""
+        deleted meanwhile `UnknownSecretError`; nothing is deleted then. A team's secret is refused."""
+        _refuse_team(record, "removed")
         with self.catalog.writes.hold(identity(record.key, record.owner, record.scheme)):
             self._remove(record, caller=caller, detail=detail)
 
@@ -217,4 +286,13 @@ class SecretStore:
             secret_id=record.secret_id,
             caller=caller,
             detail=detail,
+        )
+
+
+def _refuse_team(record: SecretRecord, what: str) -> None:
+    if record.team is not None:
+        raise ReadOnlySecretError(
+            f"{record.key!r} is a secret of team {record.team!r}: it cannot be {what} here",
+            hint="team secrets are managed in the team vault (OpenBao) by whoever runs the team's path; "
+            "store your own value with `keybroker secrets set KEY` to use it instead",
         )

@@ -12,11 +12,33 @@ from __future__ import annotations
 import traceback
 from collections.abc import Iterable
 
-from keybroker.core.errors import VaultError, VaultLocked, VaultTimeout, VaultUnavailable
+from keybroker.core.errors import (
+    VaultAuthRequired,
+    VaultConflict,
+    VaultError,
+    VaultLocked,
+    VaultPermissionDenied,
+    VaultTimeout,
+    VaultUnavailable,
+)
 from keybroker.core.models import MASK
-from keybroker.core.vault.backend import BackendLocked, BackendUnavailable, qualified_names
+from keybroker.core.vault.backend import (
+    BackendAuthRequired,
+    BackendConflict,
+    BackendError,
+    BackendLocked,
+    BackendPermissionDenied,
+    BackendUnavailable,
+    qualified_names,
+)
 
 LOCKED_HINT = "unlock your keyring (the OS may show its own prompt) and try again"
+AUTH_HINT = "log in to OpenBao again with `keybroker vault login` (or set BAO_TOKEN), then try again"
+CONFLICT_HINT = (
+    "another Keybroker or OpenBao client changed this value at the same moment and won; nothing was "
+    "written: look at `keybroker secrets history KEY`, then store your value again if it should win"
+)
+DENIED_HINT = "the OpenBao policies for your token do not allow this; ask whoever runs your team's OpenBao"
 UNAVAILABLE_HINT = (
     "check that the OS vault is running (on Linux: gnome-keyring or another Secret Service provider), "
     "or run with KEYBROKER_VAULT=memory for a session-only vault"
@@ -78,6 +100,15 @@ def map_backend_error(
     detail = _detail(exc, scrub)
     dbus_name = _dbus_error_name(exc, names)
 
+    own_hint = getattr(exc, "hint", None) if isinstance(exc, BackendError) else None
+    if isinstance(exc, BackendAuthRequired):
+        message = f"the team vault refused Keybroker's token; could not {what} ({detail})"
+        return VaultAuthRequired(message, hint=own_hint or AUTH_HINT)
+    if isinstance(exc, BackendConflict):
+        return VaultConflict(f"conflict: could not {what} ({detail})", hint=own_hint or CONFLICT_HINT)
+    if isinstance(exc, BackendPermissionDenied):
+        message = f"permission denied: could not {what} ({detail})"
+        return VaultPermissionDenied(message, hint=own_hint or DENIED_HINT)
     if isinstance(exc, BackendLocked) or names & _LOCKED_CLASSES or dbus_name in _DBUS_LOCKED:
         return VaultLocked(f"the vault is locked; could not {what} ({detail})", hint=LOCKED_HINT)
     if (
@@ -86,10 +117,10 @@ def map_backend_error(
         or dbus_name in _DBUS_UNAVAILABLE
     ):
         message = f"the vault is not available; could not {what} ({detail})"
-        return VaultUnavailable(message, hint=UNAVAILABLE_HINT)
+        return VaultUnavailable(message, hint=own_hint or UNAVAILABLE_HINT)
     if isinstance(exc, TimeoutError):
         return VaultTimeout(f"the vault did not answer in time; could not {what} ({detail})")
-    return VaultError(f"the vault could not {what} ({detail})")
+    return VaultError(f"the vault could not {what} ({detail})", hint=own_hint)
 
 
 def _dbus_error_name(exc: BaseException, names: set[str]) -> str | None:

@@ -1,14 +1,16 @@
 """Secret values in the OS vault, through one explicitly chosen backend.
 
 Longer than 300 lines because every call comes twice, blocking and awaited, over the one orchestration
-both share (the worker, timeouts, the unlocking state, naming the account in errors).
+both share (the worker, timeouts, the unlocking state, naming the account in errors), and `open_vault`
+builds each backend's vault (OS, memory, OpenBao).
 
 Service `keybroker`, account = `secret_id`. The backend is anything with the three calls of backend.py:
 ours (Secret Service on Linux, memory) or keyring's (macOS, Windows); keyring is not imported here. Every
 backend call runs on one worker thread with a timeout (worker.py); errors are mapped into core/errors.py
 (errors.py); values too large for one entry are split into chunks (chunked.py, in format.py's layout).
-`open_vault()` picks the backend from `KEYBROKER_VAULT`: `system` (the OS vault, default) or `memory`
-(session only). Values only travel as `SecretValue`; nothing here logs, raises or reprs a value.
+`open_vault()` picks the backend from `KEYBROKER_VAULT`: `system` (the OS vault, default), `openbao`
+(a team vault, openbao.py) or `memory` (session only). Values only travel as `SecretValue`; nothing
+here logs, raises or reprs a value.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ import os
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from keybroker import VAULT_SERVICE
-from keybroker.core.errors import InvalidInputError, VaultError, VaultLocked, VaultTimeout
+from keybroker.core.errors import InvalidInputError, VaultError, VaultLocked, VaultTimeout, VaultUnavailable
 from keybroker.core.models import MAX_VALUE_BYTES, SecretValue
 from keybroker.core.vault import format as fmt
 from keybroker.core.vault.backend import VaultBackend
@@ -38,6 +40,9 @@ from keybroker.core.vault.errors import LOCKED_HINT, map_backend_error, release_
 from keybroker.core.vault.memory import MemoryKeyring
 from keybroker.core.vault.worker import Tick, VaultWorker
 
+if TYPE_CHECKING:
+    from keybroker.core.vault.openbao_config import OpenBaoConfig
+
 __all__ = ["MemoryKeyring", "Vault", "VaultState", "VaultStatus", "open_vault"]
 
 T = TypeVar("T")
@@ -46,7 +51,7 @@ VaultState = Literal["ok", "locked", "unavailable"]
 log = logging.getLogger("keybroker.vault")
 
 MEMORY_DESCRIPTION = "session-only memory vault: values are lost when Keybroker exits"
-VAULT_MODES = ("system", "memory")
+VAULT_MODES = ("system", "memory", "openbao")
 #: Reserved account (contains `#`, which user accounts cannot) read by probe() and unlock().
 PROBE_ACCOUNT = "#probe"
 MAX_ACCOUNT_LENGTH = 256
@@ -120,7 +125,8 @@ class Vault:
         """One line for the tray, `doctor` and logs."""
         if self.is_memory:
             return MEMORY_DESCRIPTION
-        text = f"OS vault: {self.backend_name}"
+        own = getattr(self._entries.backend, "description", None)
+        text = own if isinstance(own, str) else f"OS vault: {self.backend_name}"
         if self.chunk_limit_bytes is not None:
             text += f"; values over {self.chunk_limit_bytes} bytes of {self.chunk_encoding} are chunked"
         return text
@@ -185,6 +191,23 @@ class Vault:
         """Whether a value is stored at `account`, without reading its chunks."""
         _check_account(account)
         return self._run("look up", account, lambda tick: self._entries.raw_get(tick, account) is not None)
+
+    def call_backend(self, action: str, account: str | None, call: Callable[[VaultBackend], T]) -> T:
+        """Run `call(backend)` on the worker like any vault call (timeout, errors mapped): for the optional
+        members of a backend (vault/extras.py)."""
+        if account is not None:
+            _check_account(account)
+
+        def job(tick: Tick) -> T:
+            tick()
+            return call(self._entries.backend)
+
+        return self._run(action, account, job)
+
+    @property
+    def backend(self) -> VaultBackend:
+        """The backend (for `getattr` checks of its optional members; call it through `call_backend`)."""
+        return self._entries.backend
 
     def probe(self) -> VaultStatus:
         """Ask the backend whether it answers and is unlocked, without opening an unlock prompt if it can."""
@@ -394,8 +417,10 @@ def open_vault(
     timeout: float = 5.0,
     unlock_timeout: float = 120.0,
     platform: str | None = None,
+    openbao: OpenBaoConfig | None = None,
 ) -> Vault:
-    """The vault for `mode` (None: `KEYBROKER_VAULT`, else `system`); `memory` is session-only.
+    """The vault for `mode` (None: `KEYBROKER_VAULT`, else `system`); `memory` is session-only, `openbao`
+    the team vault of `openbao` (else of `BAO_ADDR`).
 
     Loading the system backend can stall (it talks to D-Bus), so it runs on the vault's worker with the
     same timeout as any call. Raises VaultUnavailable (exit 4) with the fix in `hint`, or InvalidInputError
@@ -405,10 +430,13 @@ def open_vault(
     chosen = (mode if mode is not None else env.get("KEYBROKER_VAULT") or "system").strip().lower()
     if chosen == "memory":
         return Vault(MemoryKeyring(), timeout=timeout, unlock_timeout=unlock_timeout, is_memory=True)
+    if chosen == "openbao":
+        return _open_openbao(openbao, env, timeout=timeout, unlock_timeout=unlock_timeout, platform=platform)
     if chosen != "system":
         raise InvalidInputError(
             f"unknown vault mode {chosen!r}",
-            hint="KEYBROKER_VAULT must be 'system' (the OS vault) or 'memory' (a session-only vault)",
+            hint="KEYBROKER_VAULT must be 'system' (the OS vault), 'openbao' (a team vault) or 'memory' "
+            "(a session-only vault)",
         )
     worker = VaultWorker()
     try:
@@ -427,3 +455,31 @@ def open_vault(
         chunk_encoding=encoding,
         worker=worker,
     )
+
+
+def _open_openbao(
+    config: OpenBaoConfig | None,
+    env: Mapping[str, str],
+    *,
+    timeout: float,
+    unlock_timeout: float,
+    platform: str | None,
+) -> Vault:
+    """The OpenBao backend's vault; its module loads only here (the OS vault's commands never pay for it).
+
+    A call may wait out a leader election (`failover_seconds`) before it answers: the worker's timeout
+    covers that, so a failover is a slow call and not a replaced worker."""
+    from keybroker.core.vault.openbao import OpenBaoBackend
+    from keybroker.core.vault.openbao_config import config_from_env, install_name
+    from keybroker.core.vault.openbao_credentials import BackendCredentials
+
+    config = config_from_env(env, config, install=install_name())
+    if config is None:
+        raise VaultUnavailable(
+            "the OpenBao backend was chosen but no OpenBao address is set",
+            hint="run `keybroker vault use openbao --address URL`, or set BAO_ADDR",
+        )
+    credentials = BackendCredentials(lambda: load_system_backend(platform))
+    backend = OpenBaoBackend(config, environ=env, credentials=credentials)
+    call_timeout = max(timeout, config.failover_seconds + config.request_timeout + 1.0)
+    return Vault(backend, timeout=call_timeout, unlock_timeout=max(unlock_timeout, call_timeout))

@@ -29,6 +29,7 @@ DECISION_LABELS: dict[AuditDecision, str] = {
     AuditDecision.SIGNED_IN: "Signed in",
     AuditDecision.REFRESHED: "Token refreshed",
     AuditDecision.SIGNED_OUT: "Signed out",
+    AuditDecision.VAULT_CHANGED: "Vault changed",
 }
 
 SCOPE_LABELS: dict[GrantScope, str] = {
@@ -70,7 +71,10 @@ def owner_label(owner: str | None) -> str:
 
 
 def secret_label(record: SecretRecord) -> str:
-    """`GITHUB_TOKEN (shared)`, `GITHUB_TOKEN (agent demo)`: how confirmations name a secret."""
+    """`GITHUB_TOKEN (shared)`, `GITHUB_TOKEN (agent demo)`, `GITHUB_TOKEN (team ops)`: how confirmations
+    name a secret."""
+    if record.team is not None:
+        return f"{record.key} (team {record.team})"
     return f"{record.key} ({'shared' if record.owner is None else 'agent ' + record.owner})"
 
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The General tab: bridge port, start at login, idle lock, the vault in use, folders, the API token.
+"""The General tab: bridge port, start at login, idle lock, the vault (vault_group.py), folders, API token.
 
 Settings are saved as soon as they change (`system/settings.py`); the port applies at the next start.
 The token is read only when the user asks to see or copy it, off the UI thread (it lives in the vault).
@@ -29,11 +29,11 @@ from keybroker.core.errors import KeybrokerError
 from keybroker.system import settings as settings_file
 from keybroker.system.autostart import Autostart
 from keybroker.system.settings import MAX_IDLE_LOCK_MINUTES, MAX_PORT, MIN_PORT, Settings
-from keybroker.ui.app_state import vault_text
 from keybroker.ui.settings.context import TabContext
 from keybroker.ui.settings.general_groups import StartupGroup, TokenGroup, blocked, note_label
 from keybroker.ui.settings.status_line import WARN_COLOR, StatusLine
 from keybroker.ui.settings.tab_base import SettingsTab
+from keybroker.ui.settings.vault_group import VaultGroup
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -121,17 +121,10 @@ class GeneralTab(SettingsTab):
             )
         )
 
-        # Vault
-        self.vault_label = QLabel()
-        self.vault_label.setObjectName("vaultBackend")
-        self.vault_label.setWordWrap(True)
-        self.vault_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.vault_warning = QLabel()
-        self.vault_warning.setWordWrap(True)
-        self._color(self.vault_warning)
-        vault, vault_rows = self._group("Vault")
-        vault_rows.addWidget(self.vault_label)
-        vault_rows.addWidget(self.vault_warning)
+        # Vault: the one in use, and the one the next start uses (vault_group.py)
+        vault = VaultGroup(ctx, self.status)
+        self.vault = vault
+        self.vault_label, self.vault_warning = vault.label, vault.warning
 
         token = TokenGroup(ctx, self.status)
         self.token = token
@@ -196,18 +189,7 @@ class GeneralTab(SettingsTab):
             self.idle_spin.setValue(self.settings.idle_lock_minutes)
         self._describe_port()
         self.startup.refresh()
-        status = self.ctx.runtime.status()
-        described = str(status.get("vault") or "not open")
-        session_only = bool(status.get("session_only_vault"))
-        self.vault_label.setText(vault_text(described))
-        self.vault_label.setToolTip(described)
-        self.vault_warning.setText(
-            "Nothing stored now survives a restart. Run Keybroker where an OS vault is available "
-            "(GNOME Keyring, KWallet, macOS Keychain, Windows Credential Manager) to keep values."
-            if session_only
-            else ""
-        )
-        self.vault_warning.setVisible(session_only)
+        self.vault.refresh(self.ctx.runtime.status())
         for key, path in (
             ("data", paths.data_dir),
             ("config", paths.config_dir),

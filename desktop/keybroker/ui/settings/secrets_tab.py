@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The Secrets tab: every stored secret (never a value), add, edit, reveal, revoke and delete.
+"""The Secrets tab: every stored secret (never a value), add, edit, reveal, versions, revoke and delete.
 
-Longer than 300 lines because its five actions share the table, the busy state and the status line; the
-edit dialog (secret_dialog.py) and the reveal box (reveal_box.py) are modules of their own.
+Longer than 300 lines because its six actions share the table, the busy state and the status line; the
+edit dialog (secret_dialog.py), the reveal box (reveal_box.py) and the versions (versions_dialog.py) are
+modules of their own. A team's secret (from the team vault) shows as `team NAME`; it is read-only here.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from keybroker.ui.settings.table import (
     select_key,
     selected_record,
 )
+from keybroker.ui.settings.versions_dialog import VersionsDialog
 
 EMPTY_TITLE = "No secrets yet"
 EMPTY_TEXT = (
@@ -51,7 +53,7 @@ class SecretsTab(SettingsTab):
         columns: list[Column[SecretRecord]] = [
             Column("Key", lambda s: s.key, chars=24, tooltip=lambda s: s.description or s.key),
             Column("Name", lambda s: s.name, tooltip=lambda s: s.description or s.name),
-            Column("Owner", lambda s: owner_label(s.owner), chars=22),
+            Column("Owner", _owner, chars=22),
             Column(
                 "Created",
                 lambda s: when(s.created, now()),
@@ -98,6 +100,12 @@ class SecretsTab(SettingsTab):
             "Reveal…",
             self.reveal_selected,
             tip="Show the value here for a few seconds (audited)",
+        )
+        self.versions_action = self.bar.add(
+            "secretVersions",
+            "Versions…",
+            self.versions_selected,
+            tip="Earlier versions of the value (a team vault keeps them); make one current again",
         )
         self.revoke_action = self.bar.add(
             "revokeSecretGrants",
@@ -154,7 +162,7 @@ class SecretsTab(SettingsTab):
                 for r in records
                 if needle in r.key.lower()
                 or needle in r.name.lower()
-                or needle in owner_label(r.owner).lower()
+                or needle in _owner(r).lower()
             ]
             self.area.empty.set_text(
                 "No matching secrets", f"No secret's key, name or owner contains “{needle}”."
@@ -179,9 +187,13 @@ class SecretsTab(SettingsTab):
         self.reveal_box.hide_value()
 
     def _update_actions(self) -> None:
-        has = self.selected() is not None and not self._busy
-        for action in (self.edit_action, self.reveal_action, self.revoke_action, self.delete_action):
+        record = self.selected()
+        has = record is not None and not self._busy
+        for action in (self.reveal_action, self.versions_action, self.revoke_action):
             action.setEnabled(has)
+        writable = has and record is not None and record.team is None  # a team's: read-only here
+        for action in (self.edit_action, self.delete_action):
+            action.setEnabled(writable)
         self.add_action.setEnabled(not self._busy)
 
     def _context_menu(self, pos: QPoint) -> None:
@@ -246,9 +258,12 @@ class SecretsTab(SettingsTab):
         self.ctx.jobs.submit(work, on_done=done, on_error=self._failed)
 
     def edit_selected(self) -> SecretDialog | None:
-        """Open the edit dialog for the selected secret."""
+        """Open the edit dialog for the selected secret (not a team's: read-only here)."""
         record = self.selected()
         if record is None or self._busy:
+            return None
+        if record.team is not None:
+            self.status.warning(f"{secret_label(record)} is managed in the team vault: read-only here.")
             return None
         dialog = SecretDialog(self, record=record)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -307,6 +322,19 @@ class SecretsTab(SettingsTab):
         self.ctx.jobs.submit(
             lambda: admin.reveal(SecretRef.to(record)), on_done=done, on_error=self._failed
         )
+
+    # versions -----------------------------------------------------------------------------------
+
+    def versions_selected(self) -> VersionsDialog | None:
+        """Show the selected secret's versions (read from the vault off the UI thread)."""
+        record = self.selected()
+        if record is None or self._busy:
+            return None
+        dialog = VersionsDialog(self.ctx, record, lambda updated: self._changed(updated.secret_id), self)
+        self.versions_dialog = dialog
+        dialog.open()
+        dialog.load()
+        return dialog
 
     # revoke and delete --------------------------------------------------------------------------
 
@@ -382,3 +410,8 @@ class SecretsTab(SettingsTab):
         if select is not None:
             select_key(self.view, select)
         self.ctx.announce("secrets", *topics, "audit")
+
+
+def _owner(record: SecretRecord) -> str:
+    """`shared`, the agent's slug, or `team NAME` for a team's secret."""
+    return f"team {record.team}" if record.team is not None else owner_label(record.owner)

@@ -33,6 +33,7 @@ _TOPICS: dict[AuditDecision, tuple[str, ...]] = {
     AuditDecision.SIGNED_IN: ("agents",),  # a scheme's status (Agents, Sign-ins tabs)
     AuditDecision.REFRESHED: ("agents",),
     AuditDecision.SIGNED_OUT: ("agents",),
+    AuditDecision.VAULT_CHANGED: ("secrets",),
 }
 
 
