@@ -24,7 +24,9 @@ sys.path.insert(0, str(ROOT / "desktop"))
 from PySide6.QtWidgets import QApplication
 
 from keybroker.core.admin import LocalAdmin
-from keybroker.core.broker.sign_in_prompts import DeviceCodeNotice
+from keybroker.core.auth.sign_in_admin import LocalSignInAdmin
+from keybroker.core.auth.signins import SignIns
+from keybroker.core.broker.sign_in_prompts import DeviceCodeNotice, SignInPrompter
 from keybroker.core.models import AgentRecord, SecurityScheme
 from keybroker.core.vault.vault import open_vault
 from keybroker.ui.events import AppEvents
@@ -73,6 +75,12 @@ class Facade:
     def status(self) -> dict[str, object]:
         return {"port": 7411}
 
+    def sign_in_admin(self, caller: str | None, prompter: SignInPrompter | None) -> LocalSignInAdmin:
+        svc = self.services
+        return LocalSignInAdmin(
+            SignIns(svc.catalog, svc.vault, svc.audit, prompter=prompter), svc.catalog, caller
+        )
+
 
 def main() -> int:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
@@ -104,6 +112,7 @@ def main() -> int:
             tab.resize(900, 360)
             tab.show()
             tab.refresh_now()
+            tab.view.selectRow(0)  # the buttons enable for the selected row
             app.processEvents()
             tab.grab().save(str(out / "19-signins-tab.png"))
             tab.close()
