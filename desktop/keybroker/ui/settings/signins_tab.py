@@ -125,6 +125,7 @@ class SignInsTab(SettingsTab):
         self.cert_action = self.bar.add(
             "importCertificate", "Import certificate…", self.import_selected, tip="PEM or PKCS#12"
         )
+        self.bar.row.addStretch(1)  # the buttons keep their size, on the left
         self.status = StatusLine()
         #: device codes of a sign-in running on a worker (tests read `relay.current`)
         self.relay = DeviceCodeRelay(self)
