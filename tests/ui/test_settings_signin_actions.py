@@ -284,9 +284,11 @@ def test_import_certificate_shows_it_and_keeps_the_key_off_the_disk(
     assert all(line not in on_disk for line in key_lines)  # the vault only (a memory one here)
 
 
-def test_a_device_flow_sign_in_shows_the_code_dialog_until_approved(
+def start_device_sign_in(
     qtbot: QtBot, window: SettingsWindow, services: Services, cards: FakeCards, idp: OAuthServer
-) -> None:
+) -> DeviceCodeDialog:
+    """An agent whose card offers only the device flow, a public client set, Sign in pressed: the
+    device-code dialog it shows."""
     scheme = {
         "type": "oauth2",
         "oauth2MetadataUrl": f"{idp.issuer}/.well-known/oauth-authorization-server",
@@ -315,7 +317,16 @@ def test_a_device_flow_sign_in_shows_the_code_dialog_until_approved(
     tab.bar.buttons["signIn"].click()
     qtbot.waitUntil(lambda: tab.relay.current is not None, timeout=30_000)
     shown = tab.relay.current
-    assert isinstance(shown, DeviceCodeDialog) and shown.url_label.text().startswith(idp.issuer)
+    assert isinstance(shown, DeviceCodeDialog)
+    return shown
+
+
+def test_a_device_flow_sign_in_shows_the_code_dialog_until_approved(
+    qtbot: QtBot, window: SettingsWindow, services: Services, cards: FakeCards, idp: OAuthServer
+) -> None:
+    tab = window.signins_tab
+    shown = start_device_sign_in(qtbot, window, services, cards, idp)
+    assert shown.url_label.text().startswith(idp.issuer)
     assert window.jobs.busy and tab.status.kind == "busy"
     with idp.browser() as user:  # the user types the code on another device
         user.approve_device(shown.url_label.text(), shown.code_label.text())
@@ -323,3 +334,16 @@ def test_a_device_flow_sign_in_shows_the_code_dialog_until_approved(
     assert tab.relay.current is None  # withdrawn once the sign-in ended
     assert status_of(tab, "sso").startswith("satisfied (signed in"), tab.status.text
     assert "(device flow)" in status_of(tab, "sso")
+
+
+def test_cancelling_the_device_code_dialog_ends_the_sign_in_and_stores_nothing(
+    qtbot: QtBot, window: SettingsWindow, services: Services, cards: FakeCards, idp: OAuthServer
+) -> None:
+    tab = window.signins_tab
+    shown = start_device_sign_in(qtbot, window, services, cards, idp)
+    shown.cancel_button.click()
+    wait_idle(qtbot, window)
+    assert tab.status.kind == "error" and "cancelled" in tab.status.text
+    assert status_of(tab, "sso").startswith("client set; not signed in")
+    assert held(services, tab.model.rows()[0].agent).access_token is None
+    assert AuditDecision.SIGNED_IN not in [e.decision for e in services.audit.events()]
