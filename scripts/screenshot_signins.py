@@ -24,7 +24,10 @@ sys.path.insert(0, str(ROOT / "desktop"))
 from PySide6.QtWidgets import QApplication
 
 from keybroker.core.admin import LocalAdmin
-from keybroker.core.broker.sign_in_prompts import DeviceCodeNotice
+from keybroker.core.admin.sign_ins import CertificateFiles
+from keybroker.core.auth.sign_in_admin import LocalSignInAdmin
+from keybroker.core.auth.signins import SignIns
+from keybroker.core.broker.sign_in_prompts import DeviceCodeNotice, SignInPrompter
 from keybroker.core.models import AgentRecord, SecurityScheme
 from keybroker.core.vault.vault import open_vault
 from keybroker.ui.events import AppEvents
@@ -34,6 +37,23 @@ from keybroker.ui.settings.jobs import JobRunner
 from keybroker.ui.settings.signins_tab import SignInsTab
 from keybroker.ui.sign_in_dialogs import DeviceCodeDialog
 from keybroker.wiring.services import Services, open_services
+
+_CARD_SCHEMES: dict[str, dict[str, object]] = {
+    "oauth2": {
+        "type": "oauth2",
+        "flows": {
+            "authorizationCode": {
+                "authorizationUrl": "https://accounts.example.com/auth",
+                "tokenUrl": "https://accounts.example.com/token",
+            }
+        },
+    },
+    "openIdConnect": {
+        "type": "openIdConnect",
+        "openIdConnectUrl": "https://login.example.com/.well-known/openid-configuration",
+    },
+    "mutualTLS": {"type": "mutualTLS"},
+}
 
 
 def _agent(slug: str, name: str, port: int, schemes: tuple[SecurityScheme, ...]) -> AgentRecord:
@@ -48,7 +68,13 @@ def _agent(slug: str, name: str, port: int, schemes: tuple[SecurityScheme, ...])
         fingerprint=slug[0] * 64,
         schemes=schemes,
         security=tuple((s.name,) for s in schemes),
-        card_json=json.dumps({"name": name}),
+        card_json=json.dumps(
+            {
+                "name": name,
+                "securitySchemes": {s.name: _CARD_SCHEMES[s.kind] for s in schemes},
+                "security": [{s.name: []} for s in schemes],
+            }
+        ),
     )
 
 
@@ -72,6 +98,43 @@ class Facade:
 
     def status(self) -> dict[str, object]:
         return {"port": 7411}
+
+    def sign_in_admin(self, caller: str | None, prompter: SignInPrompter | None) -> LocalSignInAdmin:
+        svc = self.services
+        return LocalSignInAdmin(
+            SignIns(svc.catalog, svc.vault, svc.audit, prompter=prompter), svc.catalog, caller
+        )
+
+
+def _self_signed(where: Path) -> CertificateFiles:
+    """A throw-away client certificate for the ledger row (a P-256 key, valid 90 days)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ledger-client.example.com")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=90))
+        .sign(key, hashes.SHA256())
+    )
+    (where / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (where / "k.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return CertificateFiles(cert=where / "c.pem", key=where / "k.pem")
 
 
 def main() -> int:
@@ -99,11 +162,15 @@ def main() -> int:
             for agent in AGENTS:
                 services.catalog.upsert_agent(agent)
             facade = Facade(services)
+            admin = facade.sign_in_admin("screenshot", None)
+            admin.import_certificate("ledger", "client-cert", _self_signed(Path(home)))
+            admin.set_client("tickets", "sso", "keybroker-desktop", None, None)
             ctx = TabContext(runtime=facade, events=AppEvents(), jobs=JobRunner(), asker=QtAsker())  # type: ignore[arg-type]
             tab = SignInsTab(ctx)
             tab.resize(900, 360)
             tab.show()
             tab.refresh_now()
+            tab.view.selectRow(1)  # the buttons enable for the selected row (ledger: Import certificate)
             app.processEvents()
             tab.grab().save(str(out / "19-signins-tab.png"))
             tab.close()

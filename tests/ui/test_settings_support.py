@@ -22,6 +22,9 @@ from pytestqt.qtbot import QtBot
 from keybroker.core.a2a.card import parse_card
 from keybroker.core.a2a.card_fetch import FetchedCard
 from keybroker.core.admin import LocalAdmin
+from keybroker.core.auth.sign_in_admin import LocalSignInAdmin
+from keybroker.core.auth.signins import SignIns
+from keybroker.core.broker.sign_in_prompts import SignInPrompter
 from keybroker.core.models import AuditEvent, Grant, SecretValue
 from keybroker.core.vault.vault import open_vault
 from keybroker.system import api_token
@@ -127,6 +130,14 @@ class StubRuntime:
         if self.services is None:
             return None
         return LocalAdmin(self.services, caller=caller, port=lambda: self.port, broker=self.broker)
+
+    def sign_in_admin(self, caller: str | None, prompter: SignInPrompter | None) -> LocalSignInAdmin | None:
+        """As `Runtime.sign_in_admin`: a `SignIns` of the window's own over the same services."""
+        if self.services is None:
+            return None
+        svc = self.services
+        sign_ins = SignIns(svc.catalog, svc.vault, svc.audit, prompter=prompter)
+        return LocalSignInAdmin(sign_ins, svc.catalog, caller)
 
     def subscribe(self, listener: Callable[[AuditEvent], None]) -> None:
         assert self.services is not None

@@ -44,6 +44,7 @@ from keybroker.wiring.services import Services, open_services
 from keybroker.wiring.vault_keepalive import VaultKeepAlive
 
 if TYPE_CHECKING:  # authlib and joserfc load with the runtime's core, not with this module
+    from keybroker.core.auth.sign_in_admin import LocalSignInAdmin
     from keybroker.core.auth.signins import SignIns
     from keybroker.core.broker.sign_in_prompts import SignInPrompter
 
@@ -157,6 +158,19 @@ class Runtime:
             caller=caller,
             access=self.models,
         )
+
+    def sign_in_admin(self, caller: str | None, prompter: SignInPrompter | None) -> LocalSignInAdmin | None:
+        """The Sign-ins tab's `auth client/login/logout/cert` (a `SignIns` of its own, as the CLI
+        has: the bridge's notices the change by the row's stamp), or None while the core is not open.
+        `prompter` shows device codes; the browser opens with `webbrowser` ($BROWSER honoured)."""
+        if self.services is None:
+            return None
+        from keybroker.core.auth.sign_in_admin import LocalSignInAdmin
+        from keybroker.core.auth.signins import SignIns
+
+        svc = self.services
+        sign_ins = SignIns(svc.catalog, svc.vault, svc.audit, prompter=prompter)
+        return LocalSignInAdmin(sign_ins, svc.catalog, caller)
 
     def subscribe(self, listener: Callable[[AuditEvent], None]) -> None:
         """`listener(event)` after every audit event from now on (on the appending thread), also after

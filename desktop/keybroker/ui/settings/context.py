@@ -22,6 +22,8 @@ from keybroker.ui.settings.asker import Asker
 from keybroker.ui.settings.jobs import JobRunner
 
 if TYPE_CHECKING:
+    from keybroker.core.admin.sign_ins import SignInAdmin
+    from keybroker.core.broker.sign_in_prompts import SignInPrompter
     from keybroker.core.llm.admin import ModelAdmin
 
 #: How the audit names changes made in this window.
@@ -95,6 +97,17 @@ class TabContext:
         """The Models tab's admin (issue 14; `Runtime.model_admin`); `NotRunningError` without one."""
         factory = getattr(self.runtime, "model_admin", None)
         admin = factory(CALLER) if factory is not None else None
+        if admin is None:
+            raise NotRunningError(
+                "Keybroker's core is not running", hint="see the tray icon or `keybroker doctor` for why"
+            )
+        return admin  # type: ignore[no-any-return]
+
+    def sign_ins(self, prompter: SignInPrompter | None) -> SignInAdmin:
+        """The Sign-ins tab's admin (issue 13; `Runtime.sign_in_admin`), showing device codes with
+        `prompter`; `NotRunningError` without one."""
+        factory = getattr(self.runtime, "sign_in_admin", None)
+        admin = factory(CALLER, prompter) if factory is not None else None
         if admin is None:
             raise NotRunningError(
                 "Keybroker's core is not running", hint="see the tray icon or `keybroker doctor` for why"

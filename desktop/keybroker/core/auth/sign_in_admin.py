@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`LocalSignInAdmin`: core/admin/sign_ins.py's `SignInAdmin` over `SignIns` (signins.py).
+
+Each call runs one `SignIns` operation to its end on the calling thread (its own event loop), so the
+settings window runs it on a worker (ui/settings/jobs.py), exactly as `auth client/login/logout/cert`
+run it in the CLI's process: the running bridge notices by the sign-in row's stamp. Files are read
+here, not in the window; a certificate's key and a client secret go to the vault only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from keybroker.core.admin.sign_ins import CertificateFiles
+from keybroker.core.errors import InvalidInputError
+from keybroker.core.models import SecretValue
+
+if TYPE_CHECKING:  # authlib and cryptography load with the first sign-in, not with the window
+    from keybroker.core.auth.signins import SignIns
+    from keybroker.core.catalog.catalog import Catalog
+    from keybroker.core.catalog.signins import SignInRecord
+
+
+def _read(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
+
+
+class LocalSignInAdmin:
+    """`auth client`, `login`, `logout` and `cert` for the settings window, acting as `caller`."""
+
+    def __init__(self, sign_ins: SignIns, catalog: Catalog, caller: str | None) -> None:
+        self._sign_ins = sign_ins
+        self._catalog = catalog
+        self._caller = caller
+
+    def records(self) -> list[SignInRecord]:
+        """Every sign-in row (never a value)."""
+        return self._sign_ins.list()
+
+    def set_client(
+        self, slug: str, scheme: str, client_id: str, secret: SecretValue | None, redirect_uri: str | None
+    ) -> SignInRecord:
+        """`auth client`: a secret makes the client confidential, None public."""
+        agent = self._catalog.get_agent(slug)
+        return asyncio.run(
+            self._sign_ins.set_client(
+                agent, scheme, client_id, secret, redirect_uri=redirect_uri, caller=self._caller
+            )
+        )
+
+    def login(self, slug: str, scheme: str) -> SignInRecord:
+        """`auth login`: the best flow the card and server offer (the browser or a device code)."""
+        agent = self._catalog.get_agent(slug)
+        return asyncio.run(self._sign_ins.login(agent, scheme, None, caller=self._caller))
+
+    def logout(self, slug: str, scheme: str) -> str | None:
+        """`auth logout`: revoke where offered, forget; why it was not revoked, or None."""
+        agent = self._catalog.get_agent(slug)
+        return asyncio.run(self._sign_ins.logout(agent, scheme, caller=self._caller))
+
+    def import_certificate(self, slug: str, scheme: str, files: CertificateFiles) -> SignInRecord:
+        """`auth cert`: read and check the files, keep the certificate and key in the vault."""
+        from keybroker.core.auth.client_cert import read_certificate
+
+        if files.cert is None and files.p12 is None:
+            raise InvalidInputError("choose a certificate (PEM) or a PKCS#12 file")
+        password = files.password.reveal().encode() if files.password is not None else None
+        material = read_certificate(
+            _read(files.cert),
+            key=_read(files.key),
+            p12=_read(files.p12),
+            password=password,
+            ca=_read(files.ca),
+        )
+        agent = self._catalog.get_agent(slug)
+        return asyncio.run(self._sign_ins.import_certificate(agent, scheme, material, caller=self._caller))
