@@ -1,4 +1,6 @@
 """The running broker: services, broker, bridge and management API on one loop.
+Longer than 300 lines because it is the one place that starts, pauses and stops all of them, and hands
+the UI its narrow views of each (admin, models, sign-ins); split, each part would need the others.
 
 `keybroker serve` and the tray app both run a `Runtime`; they differ only in the `Prompter` and
 `Notifier` they inject (terminal vs Qt). Two steps: `open()` opens the vault, catalog and audit
