@@ -9,14 +9,15 @@
 #                tested against, cached (.venv-peer-*, .cache/peers)  scripts/peers/*.sh
 #   lint         ruff + mypy                                     scripts/lint.sh
 #   pytest       inside a private Secret Service session         scripts/secret-service-session.sh
-#                (every test but the `cluster` ones)
+#                (every test but the `cluster` ones; two shards side by side, each in its own session)
 #   cluster      a real three-node OpenBao raft cluster, its leader killed   scripts/test-cluster.sh
 #   package-test build, install, run and remove the .deb          scripts/package-test.sh
 #                (only as root or with sudo -n; otherwise it says it is skipped)
 #
 # A failing setup stage stops the run; a failing lint still lets pytest run, and the run fails at the end.
 # Env: PYTHON, VENV, PEER_VENV, PYTEST_ARGS (extra pytest arguments, split on spaces),
-# KEYBROKER_TEST_BUDGET (seconds pytest may take when not on a terminal, default 1500; 0 = no limit).
+# KEYBROKER_TEST_BUDGET (seconds pytest may take when not on a terminal, default 1500; 0 = no limit),
+# KEYBROKER_TEST_SHARDS (2 by default; 1 runs the suite as one process).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -73,26 +74,64 @@ setup_or_stop peer-venv bash scripts/peer-venv.sh "$peer_venv"
 setup_or_stop peers bash scripts/peers/all.sh
 stage lint bash scripts/lint.sh || true
 
-run_pytest() {
-    local budget="${KEYBROKER_TEST_BUDGET:-1500}" cap=() args=() rc=0
-    read -ra args <<<"${PYTEST_ARGS:-}"
-    # A hard cap keeps CI under its 30 minutes. Only off a terminal: `timeout` puts the run in its own
-    # process group, where Ctrl-C would not reach it.
-    if ((budget > 0)) && [[ ! -t 0 ]]; then
-        cap=(timeout --kill-after=30 "$budget")
-    fi
+# The suite spends most of its time waiting (agents, servers and browsers starting, timeouts), so the
+# default run is two shards side by side, each in its own D-Bus session with its own gnome-keyring
+# and its own temporary directory: nothing is shared between them but the machine. PYTEST_ARGS set
+# (e.g. `-k vault -x`): one run, as asked. KEYBROKER_TEST_SHARDS=1: one run of everything.
+SHARD_A=(tests/interop tests/vault tests/peers tests/bench)
+
+# pytest_in_session BASETEMP ARGS...: pytest inside a private Secret Service session.
+pytest_in_session() {
+    local basetemp="$1"
+    shift
     "${cap[@]}" env \
         PATH="$(abs "$venv")/bin:$PATH" \
         QT_QPA_PLATFORM=offscreen \
         KEYBROKER_PEER_PYTHON="$(abs "$peer_venv")/bin/python" \
         KEYBROKER_TEST_SECRET_SERVICE=1 \
         bash scripts/secret-service-session.sh \
-        "$(abs "$venv")/bin/python" -m pytest --durations=15 -m "not cluster" "${args[@]}" || rc=$?
-    case "$rc" in
+        "$(abs "$venv")/bin/python" -m pytest --basetemp="$basetemp" --durations=15 -m "not cluster" "$@"
+}
+
+# explain RC: what an exit status of pytest means here.
+explain() {
+    case "$1" in
         5) echo "pytest: no tests were collected (exit 5): that is a failure here" >&2 ;;
         124 | 137) echo "pytest: stopped after its budget of $budget s (KEYBROKER_TEST_BUDGET)" >&2 ;;
     esac
-    return "$rc"
+}
+
+run_pytest() {
+    local budget="${KEYBROKER_TEST_BUDGET:-1500}" args=() rc=0 rc_a=0 rc_b=0 work ignores=() dir
+    cap=()
+    read -ra args <<<"${PYTEST_ARGS:-}"
+    # A hard cap keeps CI under its 30 minutes. Only off a terminal: `timeout` puts the run in its own
+    # process group, where Ctrl-C would not reach it.
+    if ((budget > 0)) && [[ ! -t 0 ]]; then
+        cap=(timeout --kill-after=30 "$budget")
+    fi
+    work="$(mktemp -d "${TMPDIR:-/tmp}/keybroker-pytest.XXXXXX")"
+    if ((${#args[@]} > 0)) || [[ "${KEYBROKER_TEST_SHARDS:-2}" == 1 ]]; then
+        pytest_in_session "$work/all" "${args[@]}" || rc=$?
+        explain "$rc"
+        rm -rf "$work"
+        return "$rc"
+    fi
+    for dir in "${SHARD_A[@]}"; do ignores+=(--ignore="$dir"); done
+    echo "pytest: two shards side by side: (a) ${SHARD_A[*]}; (b) the rest"
+    pytest_in_session "$work/a" "${SHARD_A[@]}" >"$work/a.log" 2>&1 &
+    local pid_a=$!
+    pytest_in_session "$work/b" tests "${ignores[@]}" >"$work/b.log" 2>&1 || rc_b=$?
+    wait "$pid_a" || rc_a=$?
+    echo "==> pytest shard (a): ${SHARD_A[*]}"
+    cat "$work/a.log"
+    explain "$rc_a"
+    echo "==> pytest shard (b): the rest"
+    cat "$work/b.log"
+    explain "$rc_b"
+    rm -rf "$work"
+    if ((rc_a != 0)); then return "$rc_a"; fi
+    return "$rc_b"
 }
 stage pytest run_pytest || true
 stage cluster bash scripts/test-cluster.sh || true
