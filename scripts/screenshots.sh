@@ -83,4 +83,9 @@ case "$vault" in
         exit 2
         ;;
 esac
+# The model prompt and Models tab (issue 14), the device-code dialog and Sign-ins tab (issue 13): the real
+# widgets drawn offscreen over a throw-away home (each script says what it sets up). After the run above,
+# which drops every PNG it did not make.
+QT_QPA_PLATFORM=offscreen "$python" scripts/screenshot_models.py "$out"
+QT_QPA_PLATFORM=offscreen "$python" scripts/screenshot_signins.py "$out"
 echo "screenshots: done; look at every PNG in $out"
