@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The bridge's a2a-sdk `RequestHandler`: every method forwards to one agent, through a `BridgeRun`.
+Longer than 300 lines because it implements every method of the SDK's `RequestHandler` interface in one
+class; each is a few lines handing over to a run or a leg, and apart they would only re-import the same state.
 
 The SDK's routes (JSON-RPC and REST, 0.3 and 1.0) turn whatever the client spoke into 1.0 protobufs
 and back, so this class sees one shape. A send or a stream is a run (run.py: pre-flight, forward,

@@ -1,5 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """One agent's upstream: a bounded httpx pool, a semaphore in front of it, a2a-sdk clients on top.
+Longer than 300 lines because the pool, the admission gate in front of it and the clients on top share one
+lifetime and one set of limits (the fast path's aiohttp hop goes through the same gate); split, each would
+need the others' state.
 
 DESIGN §2/§7: `trust_env=False` (no proxy may see loopback traffic or secrets), redirects never
 followed, 4-16 connections per agent with an `asyncio.Semaphore` in front (httpcore's pool slows down
