@@ -7,6 +7,7 @@ Longer than 300 lines because starting, measuring and stopping every target read
     python bench/bridge.py --quick      # smoke run: one short round at concurrency 1 and 8
     python bench/bridge.py --diagnose   # also a bridge without the calling-process lookup
     python bench/bridge.py --full-path  # also the bridge with KEYBROKER_BRIDGE_PATH=full (bridge-full)
+    python bench/bridge.py --loops      # also the bridge on asyncio's loop and h11 (bridge-asyncio)
 
 Processes, all on 127.0.0.1 and all stopped at the end (Ctrl-C and errors included):
 - the agent (bridge_agent.py): a minimal a2a-sdk 1.x echo agent under uvicorn, pinned with `taskset`
@@ -17,7 +18,8 @@ Processes, all on 127.0.0.1 and all stopped at the end (Ctrl-C and errors includ
   `keybroker serve` runs it (a `BridgeApp` behind `running_bridge`, a broker over a memory-vault
   `open_services`), the agent added and a value stored for its demand with an owner's *always*
   grant, so the pre-flight path runs and no prompt shows (its fast path, fast_path.py; `--full-path`
-  adds one more with KEYBROKER_BRIDGE_PATH=full). All pinned to the second CPU;
+  adds one more with KEYBROKER_BRIDGE_PATH=full; `--loops` one on asyncio's loop and h11, while
+  `bridge` runs on uvloop and httptools, as `keybroker serve` does). All pinned to the second CPU;
 - the load generator (bridge_load.py): raw asyncio HTTP/1.1 in its own process, on a third CPU when
   there is one, else unpinned.
 
@@ -55,7 +57,7 @@ from typing import IO, Any
 
 from bridge_common import READY, SLUG
 from bridge_procs import HERE, Child, Children, LoadGenerator, cpu_plan, cpu_seconds, loadavg
-from bridge_report import FULL_PATH, NO_CALLER, Results, fmt, report
+from bridge_report import ASYNCIO_LOOP, FULL_PATH, NO_CALLER, Results, fmt, report
 from bridge_workloads import WORKLOADS, fulfil_job
 
 
@@ -71,6 +73,7 @@ class Options:
     max_requests: int
     diagnose: bool
     full_path: bool
+    loops: bool
     profile: str | None
     pin: bool
 
@@ -220,6 +223,13 @@ def run(options: Options, out: IO[str]) -> int:
             full = children.start(
                 "bridge-full", [str(HERE / "bridge_server.py"), agent_url], plan.server, env=env
             )
+        plain: Child | None = None
+        if options.loops:
+            env = {"KEYBROKER_HOME": str(workdir / "home-asyncio"), "KEYBROKER_LOOP": "asyncio"}
+            env["KEYBROKER_HTTP"] = "h11"
+            plain = children.start(
+                ASYNCIO_LOOP, [str(HERE / "bridge_server.py"), agent_url], plan.server, env=env
+            )
         load = LoadGenerator(children.start("load", [str(HERE / "bridge_load.py")], plan.client, stdin=True))
 
         bridged = f"/agents/{SLUG}"
@@ -231,6 +241,8 @@ def run(options: Options, out: IO[str]) -> int:
         }
         if full is not None:
             targets[FULL_PATH] = Target(full.ready_ports()[READY], bridged, full)
+        if plain is not None:
+            targets[ASYNCIO_LOOP] = Target(plain.ready_ports()[READY], bridged, plain)
         if "READY2" in bridge_ports:
             targets[NO_CALLER] = Target(bridge_ports["READY2"], bridged, bridge)
         say(f"targets: {', '.join(f'{n} :{t.port}{t.path}' for n, t in targets.items())}")
@@ -268,6 +280,11 @@ def parse_args(argv: list[str] | None) -> Options:
         action="store_true",
         help="also the bridge with KEYBROKER_BRIDGE_PATH=full (bridge-full)",
     )
+    parser.add_argument(
+        "--loops",
+        action="store_true",
+        help="also the bridge on asyncio's loop and h11 (bridge-asyncio; bridge: uvloop and httptools)",
+    )
     parser.add_argument("--profile", metavar="FILE", help="run the bridge under cProfile, stats to FILE")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     args = parser.parse_args(argv)
@@ -292,6 +309,7 @@ def parse_args(argv: list[str] | None) -> Options:
         max_requests=args.max_requests,
         diagnose=args.diagnose,
         full_path=args.full_path,
+        loops=args.loops,
         profile=args.profile,
         pin=not args.no_pin,
     )
