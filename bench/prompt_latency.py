@@ -21,7 +21,9 @@ Then it answers like a user: focuses that window and presses Escape (XTEST), whi
 request must then come back completed (the agent ran without the value; the echoed text shows it
 was not given). Any prompt that does not show, or answer that does not go through, fails the run.
 It prints every request's figures, then p50 / p95 / max of both, with the first prompt after start
-apart (it also pays for loading the A2A stack, once). Numbers only: a benchmark never asserts.
+apart (it also pays for loading the A2A stack, once). The app's log lets ten lines of one kind through
+a minute (log_rate.py), so after every ten prompts it waits for the next minute: 20 requests take
+about 1.5 minutes. Numbers only: a benchmark never asserts.
 """
 
 from __future__ import annotations
@@ -42,11 +44,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
+import memory  # noqa: E402
 from bridge_common import SEEN_MARK, SLUG  # noqa: E402
 from bridge_procs import loadavg  # noqa: E402
 from bridge_workloads import _message_v03, _rpc  # noqa: E402
 from memory import KEYBROKER, Rig, launched, wait_until  # noqa: E402
 from x_events import MapWatch, XKeys, missing  # noqa: E402
+
+from keybroker.cli.log_rate import RepeatLimit  # noqa: E402
 
 #: ui/prompt_timing.py's line.
 FRAME = re.compile(r"prompt (\S+) on screen (\d+) ms after it was asked \(first frame at ([0-9.]+)\)")
@@ -136,9 +141,18 @@ def measure(
             port = int(json.loads(instance.read_text())["port"])
             time.sleep(1.0)  # let the start settle: the first request should meet an idle app
             seen = 0
+            limit = RepeatLimit()
+            batch_start = 0.0
             for number in range(1, requests + 1):
+                if number > 1 and (number - 1) % limit.burst == 0:
+                    # The app logs `limit.burst` lines of one kind a window, then counts them (log_rate.py):
+                    # past that its "on screen" lines would be left out. Wait for the next window, which
+                    # starts with the first such line, stamped like `frame_at` (wall clock).
+                    time.sleep(max(0.0, batch_start + limit.window + 1.0 - time.time()))
                 sender = Sender(port, number)
                 prompt_id, frame_at, ui_share, seen = next_frame(log, seen, STEP_TIMEOUT)
+                if (number - 1) % limit.burst == 0:
+                    batch_start = frame_at
                 mapped = watch.first_after(sender.sent_mono, STEP_TIMEOUT)
                 if mapped is None:
                     raise Failed(f"prompt {prompt_id}: the app logged a frame but X mapped no window")
@@ -186,12 +200,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20, help="prompts to measure (default 20)")
     parser.add_argument("--vault", choices=("memory", "system"), default="memory")
+    parser.add_argument("--source", type=Path, help="the desktop/ directory to run (default: this tree's)")
     parser.add_argument(
         "--profile", type=Path, metavar="FILE", help="run the app under cProfile, stats to FILE"
     )
     args = parser.parse_args(argv)
     if args.requests < 1:
         parser.error("--requests must be at least 1")
+    if args.source is not None:
+        memory.SOURCE = args.source.resolve()  # what the app runs (bench/memory.py's app_env reads it)
     gone = missing()
     if gone:
         sys.stderr.write(f"prompt_latency: needs {', '.join(gone)} (make deps installs them)\n")
