@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from keybroker.core.audit.log import AuditLog
+from keybroker.core.auth.agent_sign_in import agent_sign_in
 from keybroker.core.auth.client_cert import CertificateMaterial, client_context
 from keybroker.core.auth.id_token import verify_id_token
 from keybroker.core.auth.oauth_client import DeviceCode, OAuthClient, TokenRequestError, TokenResponse
@@ -275,6 +276,31 @@ class SignIns:
             AuditDecision.SIGNED_OUT, agent=agent.slug, key=scheme, caller=caller, detail=detail
         )
         return problem
+
+    async def agent_sign_in(
+        self,
+        agent: AgentRecord,
+        url: SecretValue,
+        arm: Callable[[], Awaitable[SecretValue]],
+        *,
+        task_id: str | None = None,
+        context_id: str | None = None,
+        caller: str | None = None,
+    ) -> SecretValue | None:
+        """A sign-in the agent runs itself (Agent Stack's OAuth extension): the user is asked, the
+        browser opened, the redirect awaited (agent_sign_in.py); the callback URL, or None."""
+        return await agent_sign_in(
+            agent,
+            url,
+            arm,
+            prompter=self.prompter,
+            open_browser=self._open_browser,
+            audit=self._audit,
+            seconds=self._timeout,
+            task_id=task_id,
+            context_id=context_id,
+            caller=caller,
+        )
 
     # Client certificates (mutual TLS) ------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
+from keybroker.core.a2a.oauth_demand import oauth_demands_of
 from keybroker.core.bridge.agent_errors import AgentUnreachableError, unreachable
 from keybroker.core.bridge.fast_handover import AUTH_REQUIRED_STATES, handover
 from keybroker.core.bridge.fast_hop import FastHop, HopFailedError
@@ -152,8 +153,8 @@ class FastPath:
         if version is None or (_version(header) or "") != version or version not in self.urls:
             return None
         link = self.link
-        if link.upstream.follow_streams or link.auth.active:
-            return None
+        if link.upstream.follow_streams or link.auth.active or oauth_demands_of(link.agent.card_json):
+            return None  # (OAuth demands: the full path fulfils them with a callback of the run's own)
         params = rpc.get("params")
         if not isinstance(params, dict) or not isinstance(message := params.get("message"), dict):
             return None

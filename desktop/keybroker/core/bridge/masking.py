@@ -28,9 +28,21 @@ from keybroker.core.models import MASK
 
 __all__ = ["FULFILMENT_KEYS", "MASK", "mask_payload", "mask_proto", "mask_struct", "mask_value"]
 
-#: The member holding fulfilled values (Agent Stack's snake_case; the camelCase twin just in case a
-#: converter renamed it).
-FULFILMENT_KEYS = frozenset({"secret_fulfillments", "secretFulfillments"})
+#: The members holding fulfilled values (Agent Stack's snake_case; the camelCase twin just in case a
+#: converter renamed it), and those of the OAuth extension (PROTOCOL §2.2): the callback the agent
+#: was given, the authorization URL it sends the user to, and the redirect (with the code) it got back.
+FULFILMENT_KEYS = frozenset(
+    {
+        "secret_fulfillments",
+        "secretFulfillments",
+        "oauth_fulfillments",
+        "oauthFulfillments",
+        "authorization_endpoint_url",
+        "authorizationEndpointUrl",
+        "redirect_uri",
+        "redirectUri",
+    }
+)
 
 
 # JSON-like data ----------------------------------------------------------------------------------
