@@ -37,7 +37,15 @@ from keybroker.core.broker.sign_in_prompts import SignInAsk
 from keybroker.core.models import AuditDecision
 from keybroker.core.vault.vault import open_vault
 from keybroker.wiring.services import Services, open_services
-from tests.bridge.support import ClientRun, a2a_client_run, bridged, record_from_url
+from tests.bridge.support import (
+    ClientRun,
+    a2a_client_run,
+    bridged,
+    http_client,
+    jsonrpc,
+    message_v03,
+    record_from_url,
+)
 from tests.core.broker.test_broker import make_broker
 from tests.fakes import ScriptedPrompter
 from tests.interop.conftest import PEER_PYTHON_ENV, RunningPeer, _agentstack_python, free_port
@@ -255,3 +263,38 @@ async def test_forged_and_late_redirects_are_ignored(
     assert run.state == "TASK_STATE_COMPLETED", run.events
     assert ANSWER in run.text and "forged" not in run.text
     assert resource.hits() == 1
+
+
+@pytest.mark.asyncio
+async def test_a_raw_0_3_json_rpc_client_gets_the_completed_task_and_nothing_of_the_sign_in(
+    start_peer: StartPeer, services: Services, resource: Resource, browser: Path
+) -> None:
+    """`message/send` then `tasks/get` in A2A 0.3 JSON-RPC, as a client without any SDK would."""
+    peer = agent(start_peer, resource)
+    services.catalog.upsert_agent(record_from_url(peer.base_url))
+    record = services.catalog.get_agent("peer")
+    user = ScriptedSignIn()
+    signins = SignIns(services.catalog, services.vault, services.audit, prompter=user, timeout=60.0)
+    async with (
+        bridged(record, make_broker(services, ScriptedPrompter()), tokens=signins) as bridge,
+        http_client(timeout=90.0) as http,
+    ):
+        sent = await http.post(bridge.url(), json=jsonrpc("message/send", {"message": message_v03("who?")}))
+        task = sent.json()["result"]
+        got = await http.post(bridge.url(), json=jsonrpc("tasks/get", {"id": task["id"]}, 2))
+        # The bridged card still declares the extension: a client that speaks it could answer itself.
+        card = (await http.get(f"{bridge.url()}/.well-known/agent-card.json")).json()
+    assert task["kind"] == "task" and task["status"]["state"] == "completed", task
+    assert got.json()["result"]["status"]["state"] == "completed"
+    received = sent.text + got.text
+    assert ANSWER in received
+    (callback,) = redirects(browser)
+    (token,) = set(resource.seen_tokens())
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    assert user.asks[0].url is not None
+    for canary in (code, callback, token, user.asks[0].url, urlsplit(callback).path):
+        assert canary not in received
+    # The agent's `auth-required` and the resume sit in the task's history: their members are masked.
+    assert "authorization_endpoint_url" in received and "redirect_uri" in received
+    uris = [e["uri"] for e in card["capabilities"]["extensions"]]
+    assert "https://a2a-extensions.agentstack.beeai.dev/auth/oauth/v1" in uris
