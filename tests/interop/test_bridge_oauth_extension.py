@@ -19,6 +19,7 @@ records it). None may reach the client (every byte it received), the bridge's lo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -298,3 +299,45 @@ async def test_a_raw_0_3_json_rpc_client_gets_the_completed_task_and_nothing_of_
     assert "authorization_endpoint_url" in received and "redirect_uri" in received
     uris = [e["uri"] for e in card["capabilities"]["extensions"]]
     assert "https://a2a-extensions.agentstack.beeai.dev/auth/oauth/v1" in uris
+
+
+@pytest.mark.asyncio
+async def test_headless_the_url_goes_to_stderr_and_the_user_opens_it_there(
+    start_peer: StartPeer,
+    services: Services,
+    resource: Resource,
+    idp: OAuthServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No browser can be opened (`webbrowser.open` finds none): the URL goes to stderr, never to the
+    log, and the user who opens it there signs in as in a browser."""
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: False)
+    user = ScriptedSignIn()
+    found: list[str] = []
+
+    async def person_at_the_terminal() -> None:
+        while True:
+            err = capfd.readouterr().err
+            match = [line for line in err.splitlines() if "to sign in, open on this machine: " in line]
+            if match:
+                url = match[0].split("to sign in, open on this machine: ", 1)[1].strip()
+                found.append(url)
+                with idp.browser() as browser:
+                    redirect = await asyncio.to_thread(browser.authorize, url)
+                async with httpx.AsyncClient(trust_env=False) as http:
+                    await http.get(redirect)
+                return
+            await asyncio.sleep(0.2)
+
+    person = asyncio.ensure_future(person_at_the_terminal())
+    try:
+        run = await run_through(services, agent(start_peer, resource), user)
+    finally:
+        person.cancel()
+    assert run.state == "TASK_STATE_COMPLETED", run.events
+    assert ANSWER in run.text
+    assert found == [user.asks[0].url]
+    assert found[0] not in caplog.text

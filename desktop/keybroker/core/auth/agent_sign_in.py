@@ -87,7 +87,14 @@ async def agent_sign_in(
         record(AuditDecision.DENIED, "no sign-in prompt available")
         return None
     ask = SignInAsk(
-        agent.slug, agent.name or agent.slug, EXTENSION_SCHEME, host, "code", EXTENSION_REASON, url.reveal()
+        agent.slug,
+        agent.name or agent.slug,
+        EXTENSION_SCHEME,
+        host,
+        "code",
+        EXTENSION_REASON,
+        url.reveal(),
+        agent_client=True,
     )
     try:
         allowed = await asyncio.wait_for(prompter.confirm_sign_in(ask), seconds)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import sys
 import time
 import webbrowser
 from collections.abc import Awaitable, Callable
@@ -65,9 +66,12 @@ _GRANT_FLOWS = {
 
 
 async def _system_browser(url: str) -> None:
-    """Open `url` with Python's webbrowser ($BROWSER honoured), off the loop."""
+    """Open `url` with Python's webbrowser ($BROWSER honoured), off the loop; with no browser (headless)
+    the URL goes to stderr, for the user (never to the log)."""
     if not await asyncio.to_thread(webbrowser.open, url):
-        log.warning("no browser could be opened for a sign-in; open the URL shown yourself")
+        log.warning("no browser could be opened for a sign-in; the URL is on stderr")
+        sys.stderr.write(f"Keybroker: no browser could be opened; to sign in, open on this machine: {url}\n")
+        sys.stderr.flush()
 
 
 class SignIns:
