@@ -135,12 +135,19 @@ def agent(start_peer: StartPeer, resource: Resource) -> RunningPeer:
 
 
 async def run_through(
-    services: Services, peer: RunningPeer, user: ScriptedSignIn, *, streaming: bool = False
+    services: Services,
+    peer: RunningPeer,
+    user: ScriptedSignIn,
+    *,
+    streaming: bool = False,
+    sign_in_seconds: float = 60.0,
 ) -> ClientRun:
     """One message from a plain client through the bridge, sign-ins answered by `user`."""
     services.catalog.upsert_agent(record_from_url(peer.base_url))
     record = services.catalog.get_agent("peer")
-    signins = SignIns(services.catalog, services.vault, services.audit, prompter=user, timeout=60.0)
+    signins = SignIns(
+        services.catalog, services.vault, services.audit, prompter=user, timeout=sign_in_seconds
+    )
     prompter = ScriptedPrompter()
     async with bridged(record, make_broker(services, prompter), tokens=signins) as bridge:
         run = await a2a_client_run(bridge.url(), "who am I at the resource?", streaming=streaming, timeout=90)
@@ -196,6 +203,8 @@ async def test_the_agent_signs_the_user_in_and_a_plain_client_gets_one_completed
         assert canary not in audit
     assert "AUTH_REQUIRED" not in json.dumps(run.events)  # the agent's request never reached the client
     assert audit_of(services) == [(AuditDecision.SIGNED_IN, "peer", "oauth:127.0.0.1")]
+    if streaming:  # told what the bridge waits for, without the agent's request itself
+        assert "Keybroker is waiting for the user to sign in at 127.0.0.1" in run.text
     # After the run nothing listens at the callback: a replayed redirect finds no one.
     with pytest.raises(httpx.ConnectError):
         httpx.get(callback, trust_env=False, timeout=5.0)
@@ -232,6 +241,26 @@ async def test_a_refusal_at_the_authorization_server_cancels_the_task(
     assert resource.hits() == 0
     assert callback not in run.received.decode()
     assert audit_of(services) == [(AuditDecision.DENIED, "peer", "oauth:127.0.0.1")]
+
+
+class AwayUser(ScriptedSignIn):
+    """Never answers the sign-in prompt."""
+
+    async def confirm_sign_in(self, ask: SignInAsk) -> bool:
+        self.asks.append(ask)
+        await asyncio.Event().wait()
+        return False
+
+
+@pytest.mark.asyncio
+async def test_an_unanswered_prompt_times_out_and_the_client_gets_the_task_cancelled(
+    start_peer: StartPeer, services: Services, resource: Resource, browser: Path
+) -> None:
+    user = AwayUser()
+    run = await run_through(services, agent(start_peer, resource), user, sign_in_seconds=2.0)
+    assert run.state == "TASK_STATE_CANCELED", run.events
+    assert len(user.asks) == 1 and redirects(browser) == [] and resource.hits() == 0
+    assert audit_of(services) == [(AuditDecision.TIMED_OUT, "peer", "oauth:127.0.0.1")]
 
 
 class ForgingUser(ScriptedSignIn):
@@ -340,4 +369,6 @@ async def test_headless_the_url_goes_to_stderr_and_the_user_opens_it_there(
     assert run.state == "TASK_STATE_COMPLETED", run.events
     assert ANSWER in run.text
     assert found == [user.asks[0].url]
-    assert found[0] not in caplog.text
+    # (the person's own browser, in this process, logs its requests: only Keybroker's logs count)
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith(("keybroker", "a2a")))
+    assert "no browser could be opened" in ours and found[0] not in ours

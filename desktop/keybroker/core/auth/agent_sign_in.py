@@ -3,13 +3,12 @@
 
 The agent is the OAuth client (it registered itself, made the PKCE pair and the `state`, and keeps
 the tokens); Keybroker only stands where a browser-based client would:
-1. the tray asks "<agent> wants you to sign in at <host>" (the sign-in prompt, Open browser / Deny),
-   within `seconds`;
+1. the tray asks "<agent> wants you to sign in at <host>" (the sign-in prompt, Open browser / Deny);
 2. on Open browser, the bridge's callback listener is armed (`arm`), then the system browser opens
    the authorization URL (Python's `webbrowser`: `$BROWSER` is honoured);
-3. the redirect is awaited (within `seconds` too): a redirect carrying a `code` is handed back to
-   the bridge, which resumes the agent's task with it; one carrying an `error` (the user refused at
-   the server) counts as declined.
+3. the redirect is awaited; all three within `seconds` together (the agent's run does not wait
+   forever either). A redirect carrying a `code` is handed back to the bridge, which resumes the
+   agent's task with it; one carrying an `error` (the user refused at the server) counts as declined.
 Each outcome is audited under the agent, key `oauth:<host>`: `signed_in`, `denied` or `timed_out`,
 with the host and the flow in the detail; never the URL, the code or a token.
 """
@@ -96,21 +95,21 @@ async def agent_sign_in(
         url.reveal(),
         agent_client=True,
     )
+    asked = True
     try:
-        allowed = await asyncio.wait_for(prompter.confirm_sign_in(ask), seconds)
-    except TimeoutError:
-        record(AuditDecision.TIMED_OUT, "the sign-in prompt was not answered")
-        return None
-    if not allowed:
-        record(AuditDecision.DENIED, "the user chose Deny")
-        return None
-    redirect = arm()
-    try:
+        # One deadline for the prompt and the browser together: the agent's run ends 10 minutes after
+        # it asked (agentstack's task_timeout, PROTOCOL pitfall 11), so the whole sign-in must fit.
         async with asyncio.timeout(seconds):
+            if not await prompter.confirm_sign_in(ask):
+                record(AuditDecision.DENIED, "the user chose Deny")
+                return None
+            asked = False
+            redirect = arm()
             await open_browser(url.reveal())
             callback = await redirect
     except TimeoutError:
-        record(AuditDecision.TIMED_OUT, "no redirect came back from the browser")
+        why = "the sign-in prompt was not answered" if asked else "no redirect came back from the browser"
+        record(AuditDecision.TIMED_OUT, why)
         return None
     if _refused_at_server(callback):
         record(AuditDecision.DENIED, "the authorization server sent no code (refused there)")
