@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from keybroker.core.auth.loopback import LoopbackRedirect
 from keybroker.core.auth.signins import SignIns
 from keybroker.core.broker.sign_in_prompts import SignInAsk
 from keybroker.core.models import AuditDecision
@@ -59,6 +60,7 @@ StartPeer = Callable[..., RunningPeer]
 BROWSER_SCRIPT = Path(oauth_server.__file__).with_name("browser.py")
 RESOURCE_SCRIPT = Path(__file__).with_name("agents") / "mcp_resource_server.py"
 ANSWER = "resource says: sub=alice"
+OAUTH_URI = "https://a2a-extensions.agentstack.beeai.dev/auth/oauth/v1"
 
 assert PEER_PYTHON_ENV  # the agent and the resource run in the agentstack peer venv
 
@@ -324,10 +326,10 @@ async def test_a_raw_0_3_json_rpc_client_gets_the_completed_task_and_nothing_of_
     assert user.asks[0].url is not None
     for canary in (code, callback, token, user.asks[0].url, urlsplit(callback).path):
         assert canary not in received
-    # The agent's `auth-required` and the resume sit in the task's history: their members are masked.
-    assert "authorization_endpoint_url" in received and "redirect_uri" in received
+    # The agent's `auth-required` and the resume sit in the task's history: masked and cut.
+    assert "authorization_endpoint_url" in received and '"redirect_uri":"**********"' in received
     uris = [e["uri"] for e in card["capabilities"]["extensions"]]
-    assert "https://a2a-extensions.agentstack.beeai.dev/auth/oauth/v1" in uris
+    assert OAUTH_URI in uris
 
 
 @pytest.mark.asyncio
@@ -372,3 +374,42 @@ async def test_headless_the_url_goes_to_stderr_and_the_user_opens_it_there(
     # (the person's own browser, in this process, logs its requests: only Keybroker's logs count)
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith(("keybroker", "a2a")))
     assert "no browser could be opened" in ours and found[0] not in ours
+
+
+@pytest.mark.asyncio
+async def test_a_client_that_fulfils_the_extension_itself_signs_in_by_itself_through_the_bridge(
+    start_peer: StartPeer, services: Services, resource: Resource, idp: OAuthServer
+) -> None:
+    """A client that speaks the extension (its own callback in `oauth_fulfillments`) gets the agent's
+    `auth-required` with the authorization URL, and resumes the task itself: the bridge asks nobody."""
+    peer = agent(start_peer, resource)
+    services.catalog.upsert_agent(record_from_url(peer.base_url))
+    record = services.catalog.get_agent("peer")
+    user = ScriptedSignIn()
+    signins = SignIns(services.catalog, services.vault, services.audit, prompter=user, timeout=60.0)
+    async with (
+        bridged(record, make_broker(services, ScriptedPrompter()), tokens=signins) as bridge,
+        http_client(timeout=90.0) as http,
+        LoopbackRedirect() as own,
+    ):
+        fulfil = {OAUTH_URI: {"oauth_fulfillments": {"default": {"redirect_uri": own.uri}}}}
+        body = jsonrpc("message/send", {"message": message_v03("who?", metadata=fulfil)})
+        asked = (await http.post(bridge.url(), json=body)).json()["result"]
+        assert asked["status"]["state"] == "auth-required", asked
+        url = asked["status"]["message"]["metadata"][OAUTH_URI]["authorization_endpoint_url"]
+        assert url.startswith(idp.issuer) and own.uri.replace(":", "%3A").replace("/", "%2F") in url
+        with idp.browser() as browser:
+            redirect = await asyncio.to_thread(browser.authorize, url)
+        async with httpx.AsyncClient(trust_env=False) as plain:
+            await plain.get(redirect)
+        back = await asyncio.wait_for(own.wait(), 10)
+        resume = message_v03(
+            "Authorization completed",
+            metadata={OAUTH_URI: {"redirect_uri": back}},
+            taskId=asked["id"],
+            contextId=asked["contextId"],
+        )
+        done = (await http.post(bridge.url(), json=jsonrpc("message/send", {"message": resume}, 2))).json()
+    assert done["result"]["status"]["state"] == "completed", done
+    assert ANSWER in json.dumps(done)
+    assert user.asks == [] and audit_of(services) == []

@@ -30,15 +30,15 @@ __all__ = ["FULFILMENT_KEYS", "MASK", "mask_payload", "mask_proto", "mask_struct
 
 #: The members holding fulfilled values (Agent Stack's snake_case; the camelCase twin just in case a
 #: converter renamed it), and those of the OAuth extension (PROTOCOL §2.2): the callback the agent
-#: was given, the authorization URL it sends the user to, and the redirect (with the code) it got back.
+#: was given, and the redirect (with the code) it got back. The authorization URL is not among them:
+#: a client that fulfils the extension itself needs it to sign in; when the bridge signs in, it cuts
+#: that URL as a value it released (oauth_flow.py).
 FULFILMENT_KEYS = frozenset(
     {
         "secret_fulfillments",
         "secretFulfillments",
         "oauth_fulfillments",
         "oauthFulfillments",
-        "authorization_endpoint_url",
-        "authorizationEndpointUrl",
         "redirect_uri",
         "redirectUri",
     }
