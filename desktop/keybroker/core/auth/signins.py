@@ -50,6 +50,7 @@ from keybroker.core.catalog.signins import SignInBook, SignInRecord, new_account
 from keybroker.core.errors import KeybrokerError, NotFoundError, SignInDenied, UsageError
 from keybroker.core.models import AgentRecord, AuditDecision, SecretValue
 from keybroker.core.ports import AsyncVault
+from keybroker.core.safe_text import one_line
 
 __all__ = ["EXPIRY_SKEW", "FLOWS", "SignIns"]
 
@@ -70,7 +71,8 @@ async def _system_browser(url: str) -> None:
     the URL goes to stderr, for the user (never to the log)."""
     if not await asyncio.to_thread(webbrowser.open, url):
         log.warning("no browser could be opened for a sign-in; the URL is on stderr")
-        sys.stderr.write(f"Keybroker: no browser could be opened; to sign in, open on this machine: {url}\n")
+        shown = one_line(url, 16384)  # control characters from a server's metadata never reach a terminal
+        sys.stderr.write(f"Keybroker: no browser opened; to sign in, open on this machine: {shown}\n")
         sys.stderr.flush()
 
 
