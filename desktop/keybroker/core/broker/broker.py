@@ -492,7 +492,8 @@ class Broker:
             return []
         if run_id:
             self.bind_run(run_id, task_id=task_id)
-        self._refresh()  # after the rebinding: the catalog read only when it changed
+        # After the rebinding; no wait for a group commit's sync (task grants are given in this process).
+        self._refresh(wait=False)
         held = self._triage.inputs.grants_of(agent_slug)
         if any(g.scope is GrantScope.TASK and g.task_id == task_id for g in held):
             ended = self._grants.end_task(agent_slug, task_id, state=ended_as)

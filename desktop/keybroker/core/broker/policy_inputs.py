@@ -9,8 +9,9 @@ expires ends without any write.
 
 The stamp is read before the rows, so a commit landing in between only makes the next call read again.
 A caller that must not wait for the connection (the fast path, while a group commit syncs) may take
-the last inputs (`wait=False`); its release is then checked against the stamp inside the audit's
-write transaction (audit/group.py), which refuses it when anything changed since.
+the last inputs (`wait=False`) when this process wrote nothing since; a release decided on them is
+checked against the stamp inside the audit's write transaction (audit/group.py), which refuses it
+when anything changed since, in any process.
 """
 
 from __future__ import annotations
@@ -37,11 +38,15 @@ class PolicyInputs:
     def refresh(self, *, wait: bool = True) -> tuple[Stamp, frozenset[str]]:
         """(the stamp the inputs rest on, the secret ids whose record changed or went since last time).
 
-        `wait=False` keeps the last inputs while another thread holds the connection."""
+        `wait=False` keeps the last inputs while another thread holds the connection, unless this
+        process changed the catalog since they were read."""
         known = self._stamp
-        stamp = self._catalog.try_change_stamp() if known is not None and not wait else None
+        # Without waiting only when this process wrote nothing since: the stamp left to check then is
+        # another process's, which the audit's transaction checks again (module docstring).
+        quick = not wait and known is not None and known[0] == self._catalog.generation
+        stamp = self._catalog.try_change_stamp() if quick else None
         if stamp is None:
-            if known is not None and not wait:
+            if quick and known is not None:
                 return known, frozenset()
             stamp = self._catalog.change_stamp()
         if stamp == known:
