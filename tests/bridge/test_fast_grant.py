@@ -4,8 +4,9 @@ the catalog only when it changed, and a revoke that holds for the very next send
 from the admin path in this process or from the CLI in another.
 
 A real a2a-sdk 1.x agent (scripted_agent.py) on a loopback port behind the real bridge, the real
-broker over a real catalog and audit log, and a plain JSON-RPC client. The catalog's SQLite statements
-are counted with `set_trace_callback` (a count, never a time).
+broker over a real catalog and audit log, and a plain JSON-RPC client. The bridge looks its agent up as the
+Runtime does (`RememberedAgents`). The catalog's SQLite statements are counted with
+`set_trace_callback` (a count, never a time).
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ from keybroker.core.bridge.fast_path import PATH_ENV, FastPath
 from keybroker.core.bridge.server import running_bridge
 from keybroker.core.broker.broker import Broker
 from keybroker.core.broker.prompts import PromptAnswer
+from keybroker.core.catalog.agent_lookup import RememberedAgents
 from keybroker.core.models import AgentRecord, AuditDecision, SecretValue
 from keybroker.core.vault.vault import open_vault
 from keybroker.wiring.services import Services, open_services
 from tests.bridge.joining_client import leaks
 from tests.bridge.scripted_agent import scripted_app, scripted_card
-from tests.bridge.support import bridged, http_client, jsonrpc, message_v03, record_from_card
+from tests.bridge.support import http_client, jsonrpc, message_v03, record_from_card
 from tests.conftest import RunCli
 from tests.core.broker.test_broker import make_broker
 from tests.fakes import ScriptedPrompter
@@ -90,12 +92,17 @@ async def _rig(services: Services) -> AsyncIterator[Rig]:
         services.secrets.set("k", SecretValue(VALUE), owner=record.slug)
         prompter = ScriptedPrompter(default=PromptAnswer.deny("not now"))
         broker = make_broker(services, prompter)
-        async with (
-            bridged(record, broker, caller=None) as bridge,
-            http_client(base_url=f"http://127.0.0.1:{bridge.port}") as client,
-        ):
-            assert (await client.get(f"/agents/{record.slug}/.well-known/agent-card.json")).status_code == 200
-            yield Rig(client, bridge.app, broker, prompter, record)
+        app = BridgeApp(RememberedAgents(services.catalog), broker, caller=None)  # as the Runtime does
+        try:
+            async with (
+                running_bridge(app, 0) as bridge_port,
+                http_client(base_url=f"http://127.0.0.1:{bridge_port}") as client,
+            ):
+                card_answer = await client.get(f"/agents/{record.slug}/.well-known/agent-card.json")
+                assert card_answer.status_code == 200
+                yield Rig(client, app, broker, prompter, record)
+        finally:
+            await app.aclose()
 
 
 def _released(services: Services) -> int:
