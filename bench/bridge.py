@@ -228,9 +228,11 @@ def run(options: Options, out: IO[str]) -> int:
             )
         base: Child | None = None
         if options.baseline:
-            source = Path(options.baseline).resolve() / "desktop"
-            env = {"KEYBROKER_HOME": str(workdir / "home-base"), "PYTHONPATH": f"{HERE}:{source}"}
-            argv = [str(HERE / "bridge_server.py"), agent_url]
+            # Its own bench/bridge_server.py, which puts its own desktop/ first on sys.path.
+            source = Path(options.baseline).resolve()
+            paths = f"{source / 'bench'}:{source / 'desktop'}"
+            env = {"KEYBROKER_HOME": str(workdir / "home-base"), "PYTHONPATH": paths}
+            argv = [str(source / "bench" / "bridge_server.py"), agent_url]
             base = children.start(BASELINE, argv, plan.server, env=env)
         load = LoadGenerator(children.start("load", [str(HERE / "bridge_load.py")], plan.client, stdin=True))
 
