@@ -80,6 +80,8 @@ async def test_one_demand_needing_a_prompt_releases_nothing_and_asks_no_one(
     count = services.audit.count()
     assert await _granted(broker, demo, GITHUB, SLACK) is None
     assert prompter.requests == [] and services.audit.count() == count
+    assert await _granted(broker, demo) == {}  # nothing demanded: nothing to record
+    assert services.audit.count() == count and broker._group.commits == 0
 
 
 @pytest.mark.asyncio

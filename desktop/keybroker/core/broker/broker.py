@@ -286,6 +286,8 @@ class Broker:
         """
         run = RunContext(agent, phase, task_id, context_id, run_id, caller)
         wanted = list(_unique(demands))
+        if not wanted:
+            return Fulfilment(values=MappingProxyType({}), declined=frozenset())
         for attempt in range(_GRANTED_ATTEMPTS):
             stamp = self._refresh(wait=attempt > 0)
             allows: list[tuple[str, Allow]] = []
