@@ -82,6 +82,26 @@ class ReleaseProbe(Protocol):
 
 
 @runtime_checkable
+class GrantedRelease(Protocol):
+    """A `SecretSource` that releases, in one call, what its grants cover without asking (the fast path)."""
+
+    async def fulfil_if_granted(
+        self,
+        agent: AgentRecord,
+        demands: Sequence[SecretDemand],
+        *,
+        phase: Phase,
+        task_id: str | None,
+        context_id: str | None,
+        run_id: str | None = None,
+        caller: str | None = None,
+    ) -> Fulfilment | None:
+        """Every value of `demands` released on a grant held now, or None: nothing released, audited or
+        spent, and the full path (which may ask) takes the request."""
+        ...
+
+
+@runtime_checkable
 class TaskWatch(Protocol):
     """A `SecretSource` that follows tasks: "this task" grants end when their task does.
 
