@@ -8,6 +8,8 @@ Longer than 300 lines because starting, measuring and stopping every target read
     python bench/bridge.py --diagnose   # also a bridge without the calling-process lookup
     python bench/bridge.py --full-path  # also the bridge with KEYBROKER_BRIDGE_PATH=full (bridge-full)
     python bench/bridge.py --loops      # also the bridge on asyncio's loop and h11 (bridge-asyncio)
+    python bench/bridge.py --baseline DIR  # also the bridge from another checkout (bridge-base):
+                                           # a before/after in one run (`git archive REV | tar -x -C DIR`)
 
 Processes, all on 127.0.0.1 and all stopped at the end (Ctrl-C and errors included):
 - the agent (bridge_agent.py): a minimal a2a-sdk 1.x echo agent under uvicorn, pinned with `taskset`
@@ -60,6 +62,9 @@ from bridge_procs import HERE, Child, Children, LoadGenerator, cpu_plan, cpu_sec
 from bridge_report import ASYNCIO_LOOP, FULL_PATH, NO_CALLER, Results, fmt, report
 from bridge_workloads import WORKLOADS, fulfil_job
 
+#: The bridge from another checkout (`--baseline`), for a before/after in the same run.
+BASELINE = "bridge-base"
+
 
 @dataclass(frozen=True)
 class Options:
@@ -76,6 +81,7 @@ class Options:
     loops: bool
     profile: str | None
     pin: bool
+    baseline: str | None = None
 
 
 @dataclass
@@ -230,6 +236,14 @@ def run(options: Options, out: IO[str]) -> int:
             plain = children.start(
                 ASYNCIO_LOOP, [str(HERE / "bridge_server.py"), agent_url], plan.server, env=env
             )
+        base: Child | None = None
+        if options.baseline:
+            # Its own bench/bridge_server.py, which puts its own desktop/ first on sys.path.
+            source = Path(options.baseline).resolve()
+            paths = f"{source / 'bench'}:{source / 'desktop'}"
+            env = {"KEYBROKER_HOME": str(workdir / "home-base"), "PYTHONPATH": paths}
+            argv = [str(source / "bench" / "bridge_server.py"), agent_url]
+            base = children.start(BASELINE, argv, plan.server, env=env)
         load = LoadGenerator(children.start("load", [str(HERE / "bridge_load.py")], plan.client, stdin=True))
 
         bridged = f"/agents/{SLUG}"
@@ -243,6 +257,8 @@ def run(options: Options, out: IO[str]) -> int:
             targets[FULL_PATH] = Target(full.ready_ports()[READY], bridged, full)
         if plain is not None:
             targets[ASYNCIO_LOOP] = Target(plain.ready_ports()[READY], bridged, plain)
+        if base is not None:
+            targets[BASELINE] = Target(base.ready_ports()[READY], bridged, base)
         if "READY2" in bridge_ports:
             targets[NO_CALLER] = Target(bridge_ports["READY2"], bridged, bridge)
         say(f"targets: {', '.join(f'{n} :{t.port}{t.path}' for n, t in targets.items())}")
@@ -287,6 +303,9 @@ def parse_args(argv: list[str] | None) -> Options:
     )
     parser.add_argument("--profile", metavar="FILE", help="run the bridge under cProfile, stats to FILE")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    parser.add_argument(
+        "--baseline", metavar="DIR", help="also the bridge from the checkout in DIR (bridge-base)"
+    )
     args = parser.parse_args(argv)
     levels = args.concurrency or ("1,8" if args.quick else "1,64")
     try:
@@ -312,6 +331,7 @@ def parse_args(argv: list[str] | None) -> Options:
         loops=args.loops,
         profile=args.profile,
         pin=not args.no_pin,
+        baseline=args.baseline,
     )
 
 
