@@ -270,10 +270,13 @@ class Runtime:
         self.broker.on_lock(self.models.locked)  # a lock ends gateway tokens and model grants too
         self._keep_alive = VaultKeepAlive(services.vault, self._vault_checked)
         self._keep_alive.start()
-        api = create_api(services, self.broker, token, status=self.status, models=self.models)
-        # OAuth 2 / OIDC sign-ins and client certificates for card schemes (core/auth, issue 13).
+        # OAuth 2 / OIDC sign-ins and client certificates for card schemes (core/auth, issue 13); the
+        # API's `/auth` routes sign in through the same one (its prompter shows device codes).
         self.sign_ins = SignIns(
             services.catalog, services.vault, services.audit, prompter=self._sign_in_prompter
+        )
+        api = create_api(
+            services, self.broker, token, status=self.status, models=self.models, sign_ins=self.sign_ins
         )
         self.broker.on_lock(self.sign_ins.forget_cached)
         self._bridge = BridgeApp(
