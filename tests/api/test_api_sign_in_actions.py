@@ -2,7 +2,7 @@
 """`PUT /auth/{slug}/{scheme}/client`, `POST .../login`, `PUT .../certificate` against a real authorization
 server (oidc-provider): the client credentials, browser ($BROWSER = tests/peers/browser.py's scripted
 user) and device flows run by the instance itself, the errors the CLI exits with (declined 403/5, server
-unreachable 502/6, unknown agent 404/3, a bad certificate 400/2), and never a secret in an answer."""
+unreachable 502/6, unknown agent 404/3, a bad certificate 422/2), and never a secret in an answer."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ async def test_set_client_then_client_credentials_login(
     ghost = await client.put("/api/v1/auth/ghost/sso/client", json=body)
     assert ghost.status_code == 404 and error(ghost)["exit_code"] == 3
     nope = await client.put("/api/v1/auth/peer/nope/client", json=body)
-    assert nope.status_code == 400 and error(nope)["exit_code"] == 2
+    assert nope.status_code == 422 and error(nope)["exit_code"] == 2
     set_ = await client.put("/api/v1/auth/peer/sso/client", json=body)
     assert set_.status_code == 200, set_.text
     assert set_.json()["client"] == "confidential" and set_.json()["signed_in"] is False
@@ -202,7 +202,7 @@ async def mtls_client(client: httpx.AsyncClient, services: Services) -> AsyncIte
 
 
 @pytest.mark.asyncio
-async def test_certificate_import_pem_and_pkcs12_and_a_bad_one_is_a_400(
+async def test_certificate_import_pem_and_pkcs12_and_a_bad_one_is_a_422(
     mtls_client: httpx.AsyncClient,
     services: Services,
     pki: tuple[trustme.CA, trustme.LeafCert, trustme.LeafCert],
@@ -215,11 +215,11 @@ async def test_certificate_import_pem_and_pkcs12_and_a_bad_one_is_a_400(
     wrong = await mtls_client.put(
         url, json={"cert_pem": cert, "key_pem": other.private_key_pem.bytes().decode()}
     )
-    assert wrong.status_code == 400 and error(wrong)["exit_code"] == 2
+    assert wrong.status_code == 422 and error(wrong)["exit_code"] == 2
     assert "does not belong" in error(wrong)["message"]
     assert (await mtls_client.get("/api/v1/auth")).json() == []  # bad input: nothing stored
     not_b64 = await mtls_client.put(url, json={"p12_base64": "%%%"})
-    assert not_b64.status_code == 400 and "base64" in error(not_b64)["message"]
+    assert not_b64.status_code == 422 and "base64" in error(not_b64)["message"]
 
     done = await mtls_client.put(
         url, json={"cert_pem": cert, "key_pem": key, "ca_pem": ca.cert_pem.bytes().decode()}
@@ -239,7 +239,7 @@ async def test_certificate_import_pem_and_pkcs12_and_a_bad_one_is_a_400(
     )
     p12 = base64.b64encode(bundle).decode()
     bad_password = await mtls_client.put(url, json={"p12_base64": p12, "password": "wrong"})
-    assert bad_password.status_code == 400 and "password" in error(bad_password)["message"]
+    assert bad_password.status_code == 422 and "password" in error(bad_password)["message"]
     imported = await mtls_client.put(url, json={"p12_base64": p12, "password": password})
     assert imported.status_code == 200, imported.text
     events = str(services.audit.events())

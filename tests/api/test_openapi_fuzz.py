@@ -173,15 +173,15 @@ schema = schemathesis.openapi.from_asgi(
             # http URL that is not loopback (422), a demand the agent's card does not have (400), a
             # model its provider does not list (400).
             "operations": [
-                # Sign-ins (issue 13) refuse what the schema cannot say: a scheme the card lacks, a
-                # certificate that does not read (400), a secret and public together or neither
-                # (422); with no authorization server here, a sign-in answers 502
+                # Sign-ins (issue 13) refuse what the schema cannot say (422): a scheme the card lacks,
+                # a certificate that does not read, a secret and public together or neither; with no
+                # authorization server here, a sign-in answers 502
                 # (tests/api/test_api_sign_in_actions.py signs in against a real one).
                 {
                     "include-path-regex": "^/api/v1/auth/",
                     "checks": {
                         "positive_data_acceptance": {
-                            "expected-statuses": ["2xx", "400", "401", "403", "404", "409", "422", "502"]
+                            "expected-statuses": ["2xx", "401", "403", "404", "409", "422", "502"]
                         },
                         "not_a_server_error": {"expected-statuses": ["2xx", "3xx", "4xx", "502"]},
                     },

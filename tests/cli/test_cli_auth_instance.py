@@ -108,7 +108,7 @@ def test_cert_goes_through_the_running_instance(
     leaf.private_key_pem.write_to_path(str(tmp_path / "k.pem"))
     other.private_key_pem.write_to_path(str(tmp_path / "other.pem"))
     wrong = run_cli("auth", "cert", "demo", "--cert", tmp_path / "c.pem", "--key", tmp_path / "other.pem")
-    assert wrong.returncode == 2 and "does not belong" in wrong.stderr  # the instance's 400: nothing stored
+    assert wrong.returncode == 2 and "does not belong" in wrong.stderr  # the instance's 422: nothing stored
     done = run_cli("auth", "cert", "demo", "--cert", tmp_path / "c.pem", "--key", tmp_path / "k.pem")
     assert done.returncode == 0, done.stderr
     assert "in the running instance" in done.stderr

@@ -10,7 +10,8 @@
   with (declined or timed out 403 / exit 5, the server unreachable 502 / 6): one request, one answer,
   no job to poll or to leave behind. A caller that goes away ends the flow (and its loopback listener).
 - `PUT /auth/{slug}/{scheme}/certificate` imports a client certificate (`auth cert`): PEM text, or
-  PKCS#12 as base64 with its password; a certificate that does not read is a 400.
+  PKCS#12 as base64 with its password; a certificate that does not read is a 422 (exit code 2: the
+  API's own answers are never 400, the bridge guard's status), as is a scheme the card lacks.
 - `DELETE /auth/{slug}/{scheme}` signs out (`auth logout`): it revokes the scheme's tokens where the
   server offers revocation (RFC 7009), then forgets them.
 Every change is audited with the caller; no answer, error or log line holds a secret, key or token.
@@ -22,7 +23,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request
@@ -146,6 +147,18 @@ SchemePath = Annotated[
 ]
 
 
+@contextlib.contextmanager
+def _usage_as_invalid() -> Iterator[None]:
+    """The core's plain UsageError (a scheme the card lacks, a flow it does not offer, no client) is a
+    422 here: the API's own answers are never 400, which is the bridge guard's (GuardError)."""
+    try:
+        yield
+    except UsageError as exc:
+        if type(exc) is UsageError:
+            raise InvalidInputError(exc.message, hint=exc.hint) from None
+        raise
+
+
 async def _until_done_or_gone(request: Request, work: Awaitable[T]) -> T:
     """`work`'s result; if the caller goes away first (Ctrl-C on `auth login`), `work` is cancelled,
     which ends a browser sign-in's loopback listener and a device code's dialog."""
@@ -198,36 +211,41 @@ async def sign_out(slug: SlugPath, scheme: SchemePath, request: Request, ctx: Ct
     return SignOutOut(**_out(record).model_dump(), not_revoked=problem)
 
 
-@router.put("/{slug}/{scheme}/client", responses=error_responses([400, 401, 404, 422, 500, 503]))
+@router.put("/{slug}/{scheme}/client", responses=error_responses([401, 404, 422, 500, 503]))
 async def set_client(
     slug: SlugPath, scheme: SchemePath, body: ClientIn, request: Request, ctx: Ctx
 ) -> SignInOut:
     """Use this client for the scheme from now on (`auth client`); tokens held for another are forgotten."""
     agent = await blocking(ctx.services.catalog.get_agent, slug)
     secret = None if body.client_secret is None else SecretValue(body.client_secret.get_secret_value())
-    record = await ctx.sign_ins().set_client(
-        agent, scheme, body.client_id, secret, redirect_uri=body.redirect_uri, caller=await caller_of(request)
-    )
+    caller = await caller_of(request)
+    with _usage_as_invalid():
+        record = await ctx.sign_ins().set_client(
+            agent, scheme, body.client_id, secret, redirect_uri=body.redirect_uri, caller=caller
+        )
     return _out(record)
 
 
-@router.post("/{slug}/{scheme}/login", responses=error_responses([400, 401, 403, 404, 422, 500, 502, 503]))
+@router.post("/{slug}/{scheme}/login", responses=error_responses([401, 404, 422, 500, 502, 503]))
 async def log_in(slug: SlugPath, scheme: SchemePath, body: LoginIn, request: Request, ctx: Ctx) -> SignInOut:
     """Sign in now (`auth login`) and keep the tokens in the vault. A code or device flow is shown to the
     user by this instance (the browser; the device code's dialog); the answer comes when the flow ends
     (at most the sign-in timeout). Declined or timed out: 403 (exit code 5)."""
     agent = await blocking(ctx.services.catalog.get_agent, slug)
     caller = await caller_of(request)
-    record = await _until_done_or_gone(request, ctx.sign_ins().login(agent, scheme, body.flow, caller=caller))
+    with _usage_as_invalid():
+        record = await _until_done_or_gone(
+            request, ctx.sign_ins().login(agent, scheme, body.flow, caller=caller)
+        )
     return _out(record)
 
 
-@router.put("/{slug}/{scheme}/certificate", responses=error_responses([400, 401, 404, 422, 500, 503]))
+@router.put("/{slug}/{scheme}/certificate", responses=error_responses([401, 404, 422, 500, 503]))
 async def import_certificate(
     slug: SlugPath, scheme: SchemePath, body: CertificateIn, request: Request, ctx: Ctx
 ) -> SignInOut:
     """Import a client certificate for a mutual TLS scheme (`auth cert`); the key goes to the vault only.
-    One that does not read (wrong password, key not matching) is a 400 saying why."""
+    One that does not read (wrong password, key not matching) is a 422 saying why (exit code 2)."""
     from keybroker.core.auth.client_cert import read_certificate  # cryptography: on first use
 
     def text(value: str | None) -> bytes | None:
@@ -241,9 +259,10 @@ async def import_certificate(
         try:
             p12 = base64.b64decode(body.p12_base64.get_secret_value(), validate=True)
         except (binascii.Error, ValueError):
-            raise UsageError("p12_base64 is not base64") from None
+            raise InvalidInputError("p12_base64 is not base64") from None
     agent = await blocking(ctx.services.catalog.get_agent, slug)
-    try:
+    caller = await caller_of(request)
+    with _usage_as_invalid():
         material = await blocking(
             read_certificate,
             text(body.cert_pem),
@@ -252,7 +271,5 @@ async def import_certificate(
             password=secret(body.password),
             ca=text(body.ca_pem),
         )
-    except InvalidInputError as exc:  # the request is well-formed; its certificate is not usable
-        raise UsageError(exc.message, hint=exc.hint) from None
-    record = await ctx.sign_ins().import_certificate(agent, scheme, material, caller=await caller_of(request))
+        record = await ctx.sign_ins().import_certificate(agent, scheme, material, caller=caller)
     return _out(record)
