@@ -7,6 +7,8 @@ Longer than 300 lines because starting, measuring and stopping every target read
     python bench/bridge.py --quick      # smoke run: one short round at concurrency 1 and 8
     python bench/bridge.py --diagnose   # also a bridge without the calling-process lookup
     python bench/bridge.py --full-path  # also the bridge with KEYBROKER_BRIDGE_PATH=full (bridge-full)
+    python bench/bridge.py --baseline DIR  # also the bridge from another checkout (bridge-base):
+                                           # a before/after in one run (`git archive REV | tar -x -C DIR`)
 
 Processes, all on 127.0.0.1 and all stopped at the end (Ctrl-C and errors included):
 - the agent (bridge_agent.py): a minimal a2a-sdk 1.x echo agent under uvicorn, pinned with `taskset`
@@ -58,6 +60,9 @@ from bridge_procs import HERE, Child, Children, LoadGenerator, cpu_plan, cpu_sec
 from bridge_report import FULL_PATH, NO_CALLER, Results, fmt, report
 from bridge_workloads import WORKLOADS, fulfil_job
 
+#: The bridge from another checkout (`--baseline`), for a before/after in the same run.
+BASELINE = "bridge-base"
+
 
 @dataclass(frozen=True)
 class Options:
@@ -73,6 +78,7 @@ class Options:
     full_path: bool
     profile: str | None
     pin: bool
+    baseline: str | None = None
 
 
 @dataclass
@@ -220,6 +226,14 @@ def run(options: Options, out: IO[str]) -> int:
             full = children.start(
                 "bridge-full", [str(HERE / "bridge_server.py"), agent_url], plan.server, env=env
             )
+        base: Child | None = None
+        if options.baseline:
+            # Its own bench/bridge_server.py, which puts its own desktop/ first on sys.path.
+            source = Path(options.baseline).resolve()
+            paths = f"{source / 'bench'}:{source / 'desktop'}"
+            env = {"KEYBROKER_HOME": str(workdir / "home-base"), "PYTHONPATH": paths}
+            argv = [str(source / "bench" / "bridge_server.py"), agent_url]
+            base = children.start(BASELINE, argv, plan.server, env=env)
         load = LoadGenerator(children.start("load", [str(HERE / "bridge_load.py")], plan.client, stdin=True))
 
         bridged = f"/agents/{SLUG}"
@@ -231,6 +245,8 @@ def run(options: Options, out: IO[str]) -> int:
         }
         if full is not None:
             targets[FULL_PATH] = Target(full.ready_ports()[READY], bridged, full)
+        if base is not None:
+            targets[BASELINE] = Target(base.ready_ports()[READY], bridged, base)
         if "READY2" in bridge_ports:
             targets[NO_CALLER] = Target(bridge_ports["READY2"], bridged, bridge)
         say(f"targets: {', '.join(f'{n} :{t.port}{t.path}' for n, t in targets.items())}")
@@ -270,6 +286,9 @@ def parse_args(argv: list[str] | None) -> Options:
     )
     parser.add_argument("--profile", metavar="FILE", help="run the bridge under cProfile, stats to FILE")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    parser.add_argument(
+        "--baseline", metavar="DIR", help="also the bridge from the checkout in DIR (bridge-base)"
+    )
     args = parser.parse_args(argv)
     levels = args.concurrency or ("1,8" if args.quick else "1,64")
     try:
@@ -294,6 +313,7 @@ def parse_args(argv: list[str] | None) -> Options:
         full_path=args.full_path,
         profile=args.profile,
         pin=not args.no_pin,
+        baseline=args.baseline,
     )
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from keybroker.core.admin import LocalAdmin
 from keybroker.core.broker.broker import Broker, BrokerConfig
+from keybroker.core.catalog.agent_lookup import RememberedAgents
 from keybroker.core.errors import BridgeError, KeybrokerError
 from keybroker.core.llm.access import ModelAccess
 from keybroker.core.llm.admin import LocalModelAdmin
@@ -280,7 +281,7 @@ class Runtime:
         )
         self.broker.on_lock(self.sign_ins.forget_cached)
         self._bridge = BridgeApp(
-            services.catalog.find_agent,
+            RememberedAgents(services.catalog),  # no SQLite read per request (issue 16)
             self.broker,
             api_token=token,
             fallback=api,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import sys
 import time
 import webbrowser
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from keybroker.core.audit.log import AuditLog
+from keybroker.core.auth.agent_sign_in import agent_sign_in
 from keybroker.core.auth.client_cert import CertificateMaterial, client_context
 from keybroker.core.auth.id_token import verify_id_token
 from keybroker.core.auth.oauth_client import DeviceCode, OAuthClient, TokenRequestError, TokenResponse
@@ -48,6 +50,7 @@ from keybroker.core.catalog.signins import SignInBook, SignInRecord, new_account
 from keybroker.core.errors import KeybrokerError, NotFoundError, SignInDenied, UsageError
 from keybroker.core.models import AgentRecord, AuditDecision, SecretValue
 from keybroker.core.ports import AsyncVault
+from keybroker.core.safe_text import one_line
 
 __all__ = ["EXPIRY_SKEW", "FLOWS", "SignIns"]
 
@@ -64,9 +67,13 @@ _GRANT_FLOWS = {
 
 
 async def _system_browser(url: str) -> None:
-    """Open `url` with Python's webbrowser ($BROWSER honoured), off the loop."""
+    """Open `url` with Python's webbrowser ($BROWSER honoured), off the loop; with no browser (headless)
+    the URL goes to stderr, for the user (never to the log)."""
     if not await asyncio.to_thread(webbrowser.open, url):
-        log.warning("no browser could be opened for a sign-in; open the URL shown yourself")
+        log.warning("no browser could be opened for a sign-in; the URL is on stderr")
+        shown = one_line(url, 16384)  # control characters from a server's metadata never reach a terminal
+        sys.stderr.write(f"Keybroker: no browser opened; to sign in, open on this machine: {shown}\n")
+        sys.stderr.flush()
 
 
 class SignIns:
@@ -275,6 +282,31 @@ class SignIns:
             AuditDecision.SIGNED_OUT, agent=agent.slug, key=scheme, caller=caller, detail=detail
         )
         return problem
+
+    async def agent_sign_in(
+        self,
+        agent: AgentRecord,
+        url: SecretValue,
+        arm: Callable[[], Awaitable[SecretValue]],
+        *,
+        task_id: str | None = None,
+        context_id: str | None = None,
+        caller: str | None = None,
+    ) -> SecretValue | None:
+        """A sign-in the agent runs itself (Agent Stack's OAuth extension): the user is asked, the
+        browser opened, the redirect awaited (agent_sign_in.py); the callback URL, or None."""
+        return await agent_sign_in(
+            agent,
+            url,
+            arm,
+            prompter=self.prompter,
+            open_browser=self._open_browser,
+            audit=self._audit,
+            seconds=self._timeout,
+            task_id=task_id,
+            context_id=context_id,
+            caller=caller,
+        )
 
     # Client certificates (mutual TLS) ------------------------------------------------------------
 
