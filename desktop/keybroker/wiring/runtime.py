@@ -271,18 +271,19 @@ class Runtime:
         self.broker.on_lock(self.models.locked)  # a lock ends gateway tokens and model grants too
         self._keep_alive = VaultKeepAlive(services.vault, self._vault_checked)
         self._keep_alive.start()
-        broker, models = self.broker, self.models
+        # OAuth 2 / OIDC sign-ins and client certificates for card schemes (core/auth, issue 13); the
+        # API's `/auth` routes sign in through the same one (its prompter shows device codes).
+        self.sign_ins = SignIns(
+            services.catalog, services.vault, services.audit, prompter=self._sign_in_prompter
+        )
+        broker, models, sign_ins = self.broker, self.models, self.sign_ins
 
         def build_api() -> Any:  # on the first request that reaches it (core/api/lazy.py)
             from keybroker.core.api.app import create_api
 
-            return create_api(services, broker, token, status=self.status, models=models)
+            return create_api(services, broker, token, status=self.status, models=models, sign_ins=sign_ins)
 
         api = LazyApi(build_api)
-        # OAuth 2 / OIDC sign-ins and client certificates for card schemes (core/auth, issue 13).
-        self.sign_ins = SignIns(
-            services.catalog, services.vault, services.audit, prompter=self._sign_in_prompter
-        )
         self.broker.on_lock(self.sign_ins.forget_cached)
         self._bridge = BridgeApp(
             RememberedAgents(services.catalog),  # no SQLite read per request (issue 16)

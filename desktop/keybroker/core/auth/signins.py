@@ -419,7 +419,8 @@ class SignIns:
                     device_flow(client, info, self._shower(agent, info)), self._timeout
                 )
             subject = None
-            if tokens.id_token is not None and nonce is not None:
+            if tokens.id_token is not None and (nonce is not None or flow == "device"):
+                # The device flow's ID token is checked too (signature, iss, aud, exp): it sends no nonce.
                 assert record.client_id is not None
                 from keybroker.core.auth.id_token import verify_id_token
 
