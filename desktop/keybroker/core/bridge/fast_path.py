@@ -46,6 +46,7 @@ from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
 from keybroker.core.bridge.agent_errors import AgentUnreachableError, unreachable
 from keybroker.core.bridge.fast_handover import AUTH_REQUIRED_STATES, handover
 from keybroker.core.bridge.fast_hop import FastHop, HopFailedError
+from keybroker.core.bridge.fast_stream import STREAM_METHODS, FastStream
 from keybroker.core.bridge.json_cut import clean_json, json_task_states
 from keybroker.core.bridge.params import check_params, v03_rpc_problem
 from keybroker.core.bridge.ports import ReleaseHistory, ReleaseProbe
@@ -63,7 +64,7 @@ log = logging.getLogger("keybroker.bridge")
 
 #: `full` sends every request through the full path (tests run the suite against each path).
 PATH_ENV = "KEYBROKER_BRIDGE_PATH"
-_METHODS = {"message/send": "0.3", "SendMessage": "1.0"}
+_METHODS = {"message/send": "0.3", "SendMessage": "1.0", **STREAM_METHODS}
 _JSON = "application/json"
 _DROPPED = "closed the connection mid-response (did it stop?)"
 
@@ -106,8 +107,13 @@ def _valid(rpc: dict[str, Any], version: str, *, legacy_agent: bool) -> bool:
         if version == "1.0":
             params = ParseDict(rpc["params"], SendMessageRequest(), ignore_unknown_fields=True)
         else:
-            model = types_v03.SendMessageRequest
-            if v03_rpc_problem("message/send", rpc, model, legacy_agent=legacy_agent) is not None:
+            method = str(rpc["method"])
+            model: Any = (
+                types_v03.SendStreamingMessageRequest
+                if method in STREAM_METHODS
+                else types_v03.SendMessageRequest
+            )
+            if v03_rpc_problem(method, rpc, model, legacy_agent=legacy_agent) is not None:
                 return False
             params = conversions.to_core_send_message_request(model.model_validate(rpc))
         check_params(params, legacy_agent=legacy_agent)
@@ -138,6 +144,7 @@ class FastPath:
         self._hop = FastHop(upstream.gate, upstream.limits, tls=context_for(self.urls.values()))
         self.served = 0
         self.handed_over = 0
+        self.streams = FastStream(link, self._hop)
 
     async def aclose(self) -> None:
         """Close the upstream session."""
@@ -152,7 +159,9 @@ class FastPath:
         if version is None or (_version(header) or "") != version or version not in self.urls:
             return None
         link = self.link
-        if link.upstream.follow_streams or link.auth.active:
+        # A send needs an agent answering blocking sends; a stream (fast_stream.py), one that streams.
+        streams = rpc.get("method") in STREAM_METHODS
+        if link.auth.active or (not link.upstream.streams if streams else link.upstream.follow_streams):
             return None
         params = rpc.get("params")
         if not isinstance(params, dict) or not isinstance(message := params.get("message"), dict):
@@ -209,6 +218,8 @@ class FastPath:
                 _inject(message, granted)
                 body = orjson.dumps(rpc)
         self.served += 1
+        if rpc.get("method") in STREAM_METHODS:
+            return self.streams.response(run, rpc, url, body, request)
         return await self._forward(run, rpc, url, body, request)
 
     async def _recalled(self, run: BridgeRun, context_id: str) -> bool:
