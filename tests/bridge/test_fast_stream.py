@@ -21,10 +21,11 @@ import pytest
 from a2a.server.events.event_queue import Event
 from a2a.server.request_handlers.response_helpers import agent_card_to_dict
 
-from keybroker.core.bridge import BridgeApp
+from keybroker.core.bridge import BridgeApp, fast_stream
 from keybroker.core.bridge.chunks import SplitGuard
 from keybroker.core.bridge.fast_path import PATH_ENV, FastPath
 from keybroker.core.bridge.forms import Cut
+from keybroker.core.bridge.keepalive import PING
 from keybroker.core.bridge.server import running_bridge
 from tests.bridge.fakes import ScriptedSecrets
 from tests.bridge.joining_client import dump, leaks, texts
@@ -70,10 +71,10 @@ def _fast(app: BridgeApp) -> FastPath:
 
 @asynccontextmanager
 async def _rig(
-    agent: str, secrets: ScriptedSecrets, counter: list[InFlight] | None = None
+    agent: str, secrets: ScriptedSecrets, counter: list[InFlight] | None = None, **options: Any
 ) -> AsyncIterator[tuple[httpx.AsyncClient, BridgeApp]]:
-    """`agent` ("leaky" or "scripted") on a loopback port behind the bridge; a client for the bridge.
-    `counter` gets the agent's in-flight request counter."""
+    """`agent` ("leaky" or "scripted") on a loopback port behind the bridge (`options`: BridgeApp's); a
+    client for the bridge. `counter` gets the agent's in-flight request counter."""
     port = free_port()
     card = scripted_card(f"http://127.0.0.1:{port}", DEMANDS)
     served = InFlight(leaky_app(card) if agent == "leaky" else scripted_app(card))
@@ -82,7 +83,7 @@ async def _rig(
     async with running_bridge(served, port, shutdown_grace=0.5):
         record = record_from_card(agent_card_to_dict(card), "peer", url=f"http://127.0.0.1:{port}")
         async with (
-            bridged(record, secrets, caller=None) as bridge,
+            bridged(record, secrets, caller=None, **options) as bridge,
             http_client(base_url=f"http://127.0.0.1:{bridge.port}") as client,
         ):
             card_answer = await client.get("/agents/peer/.well-known/agent-card.json")
@@ -225,3 +226,42 @@ async def test_a_client_that_leaves_mid_stream_closes_the_agents_stream() -> Non
         async with asyncio.timeout(15):
             while counter[0].now:
                 await asyncio.sleep(0.05)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("version", ["0.3", "1.0"])
+async def test_events_with_nothing_to_hold_pass_without_being_read_into_models(
+    version: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent's own event bytes go on when nothing in them could start a value; a dripped value is
+    read into models and held (the same stream with a value released)."""
+    reads: list[str] = []
+    real = fast_stream.to_event
+
+    def counted(envelope: dict[str, Any], version: str) -> Event:
+        reads.append(version)
+        return real(envelope, version)
+
+    monkeypatch.setattr(fast_stream, "to_event", counted)
+    secrets = ScriptedSecrets({"k": VALUE})
+    async with _rig("leaky", secrets) as (client, app):
+        await _grant(secrets, app, ["k"])
+        events, body = await _stream(client, version, "hello")
+        assert _last_state(events) in _DONE, body
+        assert reads == []
+        assert 'unknown mode "hello"' in texts(events)
+        events, body = await _stream(client, version, "drip 1")
+        assert reads  # the value's start was held: read into models
+        assert _fast(app).served == 2
+    assert leaks(VALUE, events, body) == []
+
+
+@pytest.mark.asyncio
+async def test_a_quiet_fast_stream_gets_keep_alive_pings() -> None:
+    secrets = ScriptedSecrets({"k": VALUE})
+    async with _rig("scripted", secrets, keepalive=0.3) as (client, app):
+        await _grant(secrets, app, ["k"])
+        events, body = await _stream(client, "1.0", "slow 1.5")
+        assert _fast(app).served == 1
+    assert PING.decode().strip() in body
+    assert _last_state(events) in _DONE
