@@ -163,6 +163,8 @@ class FastPath:
         streams = rpc.get("method") in STREAM_METHODS
         if link.auth.active or (not link.upstream.streams if streams else link.upstream.follow_streams):
             return None
+        if link.models is not None and link.agent.model_demands:
+            return None  # model demands are minted by the full path's pre-flight (run.prepare)
         params = rpc.get("params")
         if not isinstance(params, dict) or not isinstance(message := params.get("message"), dict):
             return None

@@ -3,7 +3,8 @@
 
 An event is its `data:` lines joined by newlines, ended by a blank line (the SSE spec; sse-starlette
 ends lines with CRLF). Comments (`: ping`) and the other fields (`event:`, `id:`, `retry:`) carry
-nothing an A2A client reads, so they are skipped; an event without data is none. The bytes are read
+nothing an A2A client reads, so they are skipped; an event without data is none, and one the
+stream ends in before its blank line is dropped, as the spec says. The bytes are read
 as they arrive and split here, not with the reader's `readline`, whose line limit (64 KiB) an
 artifact can pass; `max_event` bounds what one event may hold instead.
 """
@@ -53,5 +54,5 @@ async def sse_data(chunks: AsyncIterable[bytes], max_event: int) -> AsyncGenerat
         del buffer[:start]
         if size + len(buffer) > max_event:
             raise EventTooLargeError(f"an event larger than {max_event} bytes")
-    if data:  # the stream ended without the blank line: what came is still an event
-        yield b"\n".join(data)
+    # An event the stream ended in, before its blank line, is not dispatched (the SSE spec; a client
+    # reading the agent itself would not see it either).
