@@ -21,7 +21,7 @@ import pytest
 from a2a.server.events.event_queue import Event
 from a2a.server.request_handlers.response_helpers import agent_card_to_dict
 
-from keybroker.core.bridge import BridgeApp, fast_stream
+from keybroker.core.bridge import BridgeApp, stream_events
 from keybroker.core.bridge.chunks import SplitGuard
 from keybroker.core.bridge.fast_path import PATH_ENV, FastPath
 from keybroker.core.bridge.forms import Cut
@@ -236,13 +236,13 @@ async def test_events_with_nothing_to_hold_pass_without_being_read_into_models(
     """The agent's own event bytes go on when nothing in them could start a value; a dripped value is
     read into models and held (the same stream with a value released)."""
     reads: list[str] = []
-    real = fast_stream.to_event
+    real = stream_events.to_event
 
     def counted(envelope: dict[str, Any], version: str) -> Event:
         reads.append(version)
         return real(envelope, version)
 
-    monkeypatch.setattr(fast_stream, "to_event", counted)
+    monkeypatch.setattr(stream_events, "to_event", counted)
     secrets = ScriptedSecrets({"k": VALUE})
     async with _rig("leaky", secrets) as (client, app):
         await _grant(secrets, app, ["k"])

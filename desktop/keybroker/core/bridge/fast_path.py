@@ -7,10 +7,11 @@ a pass-through proxy spends about 0.1-1.5 (DESIGN §7, issue 16). The common cas
 that, so `FastPath.serve` takes a request when all of these hold, and leaves it to the full path
 (returns None, nothing sent, nothing released) otherwise:
 - `KEYBROKER_BRIDGE_PATH` is not `full`, and the upstream is the network (a test `transport` is not);
-- a JSON-RPC `message/send` (0.3) or `SendMessage` with `A2A-Version: 1.0`, and the agent's card has a
-  JSON-RPC interface of that same version: no translation between versions or bindings;
-- the agent is answered blocking sends (a 1.x server: upstream.py's `follow_streams` is off) and has
-  no card credentials to apply (scheme_auth.py); no push config (the full path refuses it);
+- a JSON-RPC `message/send` (0.3) or `SendMessage` with `A2A-Version: 1.0` (or their streaming
+  methods: fast_stream.py), and the agent's card has a JSON-RPC interface of that same version;
+- the agent is answered blocking sends (a 1.x server: upstream.py's `follow_streams` is off; for a
+  stream, it streams), has no card credentials to apply (scheme_auth.py) and no model demands; no
+  push config (the full path refuses it);
 - a request the SDK's route would accept as it is (its own model validation; no nesting deeper than
   the bridge walks), with a message that starts a task (no taskId, no referenceTaskIds) whose
   metadata carries nothing of the secrets extension (the full path checks a client's own
@@ -33,7 +34,6 @@ from typing import Any
 
 import orjson
 from a2a.compat.v0_3 import conversions
-from a2a.compat.v0_3 import types as types_v03
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers.response_helpers import build_error_response
 from a2a.types import AgentCard, SendMessageRequest
@@ -46,7 +46,7 @@ from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
 from keybroker.core.bridge.agent_errors import AgentUnreachableError, unreachable
 from keybroker.core.bridge.fast_handover import AUTH_REQUIRED_STATES, handover
 from keybroker.core.bridge.fast_hop import FastHop, HopFailedError
-from keybroker.core.bridge.fast_stream import STREAM_METHODS, FastStream
+from keybroker.core.bridge.fast_stream import STREAM_METHODS, V03_REQUESTS, FastStream
 from keybroker.core.bridge.json_cut import clean_json, json_task_states
 from keybroker.core.bridge.params import check_params, v03_rpc_problem
 from keybroker.core.bridge.ports import ReleaseHistory, ReleaseProbe
@@ -107,12 +107,7 @@ def _valid(rpc: dict[str, Any], version: str, *, legacy_agent: bool) -> bool:
         if version == "1.0":
             params = ParseDict(rpc["params"], SendMessageRequest(), ignore_unknown_fields=True)
         else:
-            method = str(rpc["method"])
-            model: Any = (
-                types_v03.SendStreamingMessageRequest
-                if method in STREAM_METHODS
-                else types_v03.SendMessageRequest
-            )
+            method, model = rpc["method"], V03_REQUESTS[rpc["method"]]
             if v03_rpc_problem(method, rpc, model, legacy_agent=legacy_agent) is not None:
                 return False
             params = conversions.to_core_send_message_request(model.model_validate(rpc))
@@ -159,12 +154,11 @@ class FastPath:
         if version is None or (_version(header) or "") != version or version not in self.urls:
             return None
         link = self.link
-        # A send needs an agent answering blocking sends; a stream (fast_stream.py), one that streams.
-        streams = rpc.get("method") in STREAM_METHODS
+        streams = rpc.get("method") in STREAM_METHODS  # fast_stream.py: an agent that streams
         if link.auth.active or (not link.upstream.streams if streams else link.upstream.follow_streams):
             return None
         if link.models is not None and link.agent.model_demands:
-            return None  # model demands are minted by the full path's pre-flight (run.prepare)
+            return None  # model tokens are minted by the full path's pre-flight (run.prepare)
         params = rpc.get("params")
         if not isinstance(params, dict) or not isinstance(message := params.get("message"), dict):
             return None

@@ -3,16 +3,12 @@
 aiohttp, each event parsed once and cut as JSON, values split across events held back as on the full
 path.
 
-fast_path.py decides the request is its own (same version and binding, granted, no prompt) and puts
-the fulfilments in at the JSON level; `FastStream.response` answers it with an event stream at once
-(keep-alive pings, keepalive.py, start with the headers) and reads the agent's stream (fast_hop.py,
-sse_read.py). Each event is parsed once (orjson) and, as the full path does to models: its tasks are
-reported (task_trail.py), every fulfilment masked and every released value cut (json_cut.py). Then
-the hold-back across events, chunks.py's `SplitGuard` itself, not a copy (PROTOCOL pitfall 26): while
-it holds nothing and the event's text neither holds a value nor ends in what could start one, the
-guard would pass the event as it is, so the agent's own bytes go on (or the cleaned JSON, when the
-cut changed something). Any other event is read into an a2a-sdk model, fed to the guard, and what
-the guard lets out is written in the client's version, as the full path writes it.
+fast_path.py decides the request is its own (same version and binding, granted, no prompt, an agent
+that streams) and puts the fulfilments in at the JSON level; `FastStream.response` answers with an
+event stream at once (so keep-alive pings, keepalive.py, can go out while the agent is quiet) and
+reads the agent's stream (fast_hop.py, sse_read.py). Each event is parsed once, reported, masked and
+cut as JSON, and held back across events by chunks.py's own `SplitGuard` (stream_events.py): an
+event with nothing to hold goes on as the agent's own bytes.
 
 A run-time demand mid-stream (an `auth-required` the bridge answers: `BridgeRun.interrupt`) is
 handed over, not avoided: the agent is given its moment to close the stream (legs.DRAIN_SECONDS),
@@ -41,30 +37,17 @@ import aiohttp
 import orjson
 from a2a.compat.v0_3 import conversions
 from a2a.compat.v0_3 import types as types_v03
-from a2a.server.request_handlers.response_helpers import build_error_response
 from a2a.types import SendMessageRequest
-from a2a.utils.errors import A2AError, InvalidAgentResponseError
+from a2a.utils.errors import InvalidAgentResponseError
 from google.protobuf.json_format import ParseDict  # type: ignore[import-untyped]
 from starlette.responses import StreamingResponse
 
 from keybroker.core.bridge.agent_errors import AgentUnreachableError, unreachable
-from keybroker.core.bridge.chunks import SplitGuard
-from keybroker.core.bridge.collector import stream_payload
-from keybroker.core.bridge.fast_events import (
-    event_states,
-    payload_of,
-    to_event,
-    to_result,
-    to_stream_response,
-)
-from keybroker.core.bridge.fast_handover import AUTH_REQUIRED_STATES
 from keybroker.core.bridge.fast_hop import FastHop, HopFailedError
-from keybroker.core.bridge.forms import Cut, fold, open_end
-from keybroker.core.bridge.json_cut import clean_json, event_texts
+from keybroker.core.bridge.json_cut import clean_json
 from keybroker.core.bridge.legs import DRAIN_SECONDS, stream_leg
-from keybroker.core.bridge.rpc_errors import client_error
 from keybroker.core.bridge.sse_read import EventTooLargeError, sse_data
-from keybroker.core.bridge.task_trail import observe_states
+from keybroker.core.bridge.stream_events import StreamEvents, StreamStop, Taken, frame
 from keybroker.core.bridge.upstream import EXTENSION_HEADERS
 
 if TYPE_CHECKING:
@@ -73,134 +56,21 @@ if TYPE_CHECKING:
 
     from keybroker.core.bridge.run import AgentLink, BridgeRun, Interrupt, Leg
 
-__all__ = ["MAX_EVENT_BYTES", "STREAM_METHODS", "FastStream"]
+__all__ = ["MAX_EVENT_BYTES", "STREAM_METHODS", "V03_REQUESTS", "FastStream"]
 
 log = logging.getLogger("keybroker.bridge")
 
 #: The streaming methods this path serves, and the version each belongs to.
 STREAM_METHODS = {"message/stream": "0.3", "SendStreamingMessage": "1.0"}
+#: The 0.3 request model the SDK's adapter validates each method with (fast_path.py's check).
+V03_REQUESTS: dict[str, Any] = {
+    "message/send": types_v03.SendMessageRequest,
+    "message/stream": types_v03.SendStreamingMessageRequest,
+}
 #: The most one event of an agent's stream may hold.
 MAX_EVENT_BYTES = 64 * 1024 * 1024
 _SSE = "text/event-stream"
 _DROPPED = "closed the connection mid-stream (did it stop?)"
-
-
-def _frame(data: bytes) -> bytes:
-    return b"data: " + data + b"\r\n\r\n"
-
-
-def _error_frame(request_id: object, exc: BaseException) -> bytes:
-    rid = request_id if isinstance(request_id, str | int) else None
-    return _frame(orjson.dumps(build_error_response(rid, client_error(exc))))
-
-
-class _StopError(Exception):
-    """The stream ends with `frame` (an error event)."""
-
-    def __init__(self, frame: bytes) -> None:
-        super().__init__("stream stopped")
-        self.frame = frame
-
-
-class _Taken:
-    """An answerable `auth-required`: the agent's event (a model) and what the bridge answers."""
-
-    __slots__ = ("event", "interrupt")
-
-    def __init__(self, event: Event, interrupt: Interrupt) -> None:
-        self.event = event
-        self.interrupt = interrupt
-
-
-def _passes(kind: str, event: dict[str, Any], cut: Cut) -> bool:
-    """Whether an idle `SplitGuard` would send this cleaned event as it is: its text (the guard's
-    pieces, one lane) holds no value and does not end in the start of one."""
-    if not cut:
-        return True
-    joined = "".join(event_texts(kind, event))
-    return not joined or (open_end(joined, cut) == 0 and not cut.occurs_in(fold(joined)))
-
-
-class _Events:
-    """One stream's events from the agent to the client: observed, cleaned, held back."""
-
-    def __init__(self, run: BridgeRun, version: str, request_id: object) -> None:
-        self.run = run
-        self.version = version
-        self.request_id = request_id
-        self.guard = SplitGuard()
-
-    def error(self, exc: BaseException) -> bytes:
-        self.guard = SplitGuard()  # what was held goes nowhere
-        return _error_frame(self.request_id, exc)
-
-    def _unreadable(self, what: str) -> _StopError:
-        return _StopError(self.error(InvalidAgentResponseError(f"agent {self.run.link.slug!r} sent {what}")))
-
-    def take(self, data: bytes) -> list[bytes] | _Taken:
-        """The frames to send for the agent's event `data`, or the run to hand over."""
-        try:
-            envelope = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise self._unreadable("a stream event that is not JSON") from None
-        if not isinstance(envelope, dict):
-            raise self._unreadable("a stream event that is not JSON-RPC")
-        if "result" not in envelope:
-            if "error" not in envelope:
-                raise self._unreadable("a stream event that is not JSON-RPC")
-            self.guard = SplitGuard()
-            cleaned, _ = clean_json(envelope, self.run.cut())
-            raise _StopError(_frame(orjson.dumps(cleaned)))
-        found = payload_of(envelope["result"], self.version)
-        if found is None:
-            raise self._unreadable("a stream event that is no task, message or update")
-        states = event_states(*found)
-        if states and states[0][2] in AUTH_REQUIRED_STATES:
-            taken = self._interrupt(envelope)
-            if taken is not None:
-                return taken
-        self._observe(states)
-        cut = self.run.cut()
-        cleaned, changed = clean_json(envelope, cut)
-        found = payload_of(cleaned.get("result"), self.version) if isinstance(cleaned, dict) else None
-        if found is not None and self.guard.idle and _passes(*found, cut):
-            return [_frame(orjson.dumps(cleaned) if changed else data)]
-        try:
-            event = to_event(cleaned, self.version)
-        except Exception:
-            raise self._unreadable("a stream event the bridge cannot read") from None
-        return self.feed(event)
-
-    def feed(self, event: Event, *, force: bool = False) -> list[bytes]:
-        """The frames the guard lets out for `event` (a model, cleaned already)."""
-        out = self.guard.feed(event, self.run.cut(), force=force)
-        return [self._frame_of(item) for item in out]
-
-    def flush(self) -> list[bytes]:
-        """The stream ended: what the guard held."""
-        return [self._frame_of(item) for item in self.guard.flush(self.run.cut())]
-
-    def _frame_of(self, event: Event) -> bytes:
-        return _frame(orjson.dumps(to_result(event, self.version, self.request_id)))
-
-    def _interrupt(self, envelope: dict[str, Any]) -> _Taken | None:
-        try:
-            response = to_stream_response(envelope, self.version)
-        except Exception:
-            return None  # unreadable: read below, and refused there
-        try:
-            interrupt = self.run.interrupt(response)
-        except A2AError as exc:  # a malformed demand
-            raise _StopError(self.error(exc)) from None
-        return _Taken(stream_payload(response), interrupt) if interrupt is not None else None
-
-    def _observe(self, states: list[tuple[str, str, str]]) -> None:
-        run, link = self.run, self.run.link
-        if link.recall is not None:
-            for task_id, context_id, _ in states:
-                link.recall.know(run.recall_epoch, task_id, context_id)
-        if link.tasks is not None:
-            observe_states(link.tasks, link.slug, states, run.state)
 
 
 def _params(rpc: dict[str, Any], version: str) -> SendMessageRequest:
@@ -214,7 +84,7 @@ def _params(rpc: dict[str, Any], version: str) -> SendMessageRequest:
     return conversions.to_core_send_message_request(compat)  # type: ignore[arg-type]
 
 
-def _first_then_stream(taken: _Taken) -> Leg:
+def _first_then_stream(taken: Taken) -> Leg:
     """A leg that yields the `auth-required` the fast path read, then follows streams (legs.stream_leg)."""
     used = False
 
@@ -270,8 +140,8 @@ class FastStream:
         self, run: BridgeRun, rpc: dict[str, Any], url: str, body: bytes, headers: dict[str, str]
     ) -> AsyncIterator[bytes]:
         version = STREAM_METHODS[str(rpc.get("method"))]
-        events = _Events(run, version, rpc.get("id"))
-        taken: _Taken | None = None
+        events = StreamEvents(run, version, rpc.get("id"))
+        taken: Taken | None = None
         try:
             async with self._hop.stream(url, body, headers) as answer:
                 if answer.status != 200 or not answer.content_type.startswith(_SSE):
@@ -280,11 +150,11 @@ class FastStream:
                 async with contextlib.aclosing(sse_data(answer.content.iter_any(), MAX_EVENT_BYTES)) as datas:
                     async for data in datas:
                         out = events.take(data)
-                        if isinstance(out, _Taken):
+                        if isinstance(out, Taken):
                             taken = out
                             break
-                        for frame in out:
-                            yield frame
+                        for chunk in out:
+                            yield chunk
                 if taken is not None:
                     await _drain(answer.content.iter_any())
         except HopFailedError as exc:
@@ -293,7 +163,7 @@ class FastStream:
             reason = unreachable(slug) if not exc.sent else f"agent {slug!r} {_DROPPED}"
             yield events.error(AgentUnreachableError(reason))
             return
-        except _StopError as stop:
+        except StreamStop as stop:
             yield stop.frame
             return
         except (aiohttp.ClientError, OSError, EventTooLargeError) as exc:
@@ -304,15 +174,15 @@ class FastStream:
             yield events.error(exc)
             return
         if taken is None:
-            for frame in events.flush():
-                yield frame
+            for chunk in events.flush():
+                yield chunk
             return
         self.handed_over += 1
         async with contextlib.aclosing(self._resume(run, rpc, events, taken)) as resumed:
-            async for frame in resumed:
-                yield frame
+            async for chunk in resumed:
+                yield chunk
 
-    async def _refused(self, answer: aiohttp.ClientResponse, events: _Events) -> bytes:
+    async def _refused(self, answer: aiohttp.ClientResponse, events: StreamEvents) -> bytes:
         """The error event for an answer that is no event stream: the agent's JSON-RPC error, cleaned,
         or what the blocking fast path says of the status."""
         slug = self.link.slug
@@ -326,10 +196,10 @@ class FastStream:
         if not isinstance(data, dict) or "error" not in data:
             return events.error(InvalidAgentResponseError(f"agent {slug!r} answered a stream with no events"))
         cleaned, _ = clean_json(data, events.run.cut())
-        return _frame(orjson.dumps(cleaned))
+        return frame(orjson.dumps(cleaned))
 
     async def _resume(
-        self, run: BridgeRun, rpc: dict[str, Any], events: _Events, taken: _Taken
+        self, run: BridgeRun, rpc: dict[str, Any], events: StreamEvents, taken: Taken
     ) -> AsyncGenerator[bytes, None]:
         """The full path's resume loop from the demand on, through the same guard."""
         try:
@@ -339,9 +209,9 @@ class FastStream:
             sent = run.events(params, request, _first_then_stream(taken), interactive=True, prepared=True)
             async with contextlib.aclosing(sent) as stream:
                 async for event in stream:
-                    for frame in events.feed(event, force=event is run.own_event):
-                        yield frame
-            for frame in events.flush():
-                yield frame
+                    for chunk in events.feed(event, force=event is run.own_event):
+                        yield chunk
+            for chunk in events.flush():
+                yield chunk
         except Exception as exc:
             yield events.error(exc)
