@@ -70,7 +70,7 @@ V03_REQUESTS: dict[str, Any] = {
 #: The most one event of an agent's stream may hold.
 MAX_EVENT_BYTES = 64 * 1024 * 1024
 _SSE = "text/event-stream"
-_DROPPED = "closed the connection mid-stream (did it stop?)"
+_DROPPED = "closed the connection mid-response (did it stop?)"  # as agent_errors says it
 
 
 def _params(rpc: dict[str, Any], version: str) -> SendMessageRequest:
