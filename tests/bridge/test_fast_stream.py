@@ -265,3 +265,19 @@ async def test_a_quiet_fast_stream_gets_keep_alive_pings() -> None:
         assert _fast(app).served == 1
     assert PING.decode().strip() in body
     assert _last_state(events) in _DONE
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("version", ["0.3", "1.0"])
+async def test_input_required_mid_stream_reaches_the_client_cut(version: str) -> None:
+    """Not the bridge's to answer: the agent's `input-required` (after an artifact quoting the value)
+    goes on, cut, and nothing is handed over."""
+    secrets = ScriptedSecrets({"k": VALUE})
+    async with _rig("scripted", secrets) as (client, app):
+        await _grant(secrets, app, ["k"])
+        events, body = await _stream(client, version, "hold")
+        fast = _fast(app)
+        assert (fast.served, fast.streams.handed_over) == (1, 0)
+    assert _last_state(events) in ("input-required", "TASK_STATE_INPUT_REQUIRED"), body[-2000:]
+    assert "holding" in texts(events)
+    assert leaks(VALUE, events, body) == []
