@@ -27,6 +27,7 @@ from keybroker.core.bridge.fast_path import PATH_ENV, FastPath
 from keybroker.core.bridge.forms import Cut
 from keybroker.core.bridge.keepalive import PING
 from keybroker.core.bridge.server import running_bridge
+from keybroker.core.models import MASK
 from tests.bridge.fakes import ScriptedSecrets
 from tests.bridge.joining_client import dump, leaks, texts
 from tests.bridge.leaky_agent import leaky_app
@@ -144,6 +145,32 @@ async def test_the_fast_path_serves_a_granted_stream_and_leaks_no_value(version:
     assert all("error" not in event for event in events), body[-2000:]
     assert leaks(VALUE, events, body) == [], dump(events)[-3000:]
     assert [c.phase for c in secrets.calls] == ["preflight", "preflight"]
+
+
+#: test_leak_shapes.py's token-sized streams (item 1), on the fast path.
+DRIPS = [
+    *(f"drip {size}" for size in (1, 2, 3, 5)),
+    *(f"drip {size} {form}" for form in ("b64", "basic", "percent", "upper", "hex") for size in (1, 3)),
+    *(f"drip-status {size}" for size in (1, 2)),
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("version", ["0.3", "1.0"])
+@pytest.mark.parametrize("mode", DRIPS)
+async def test_a_value_dripped_in_any_size_or_form_is_cut_and_the_rest_arrives(
+    version: str, mode: str
+) -> None:
+    secrets = ScriptedSecrets({"k": VALUE})
+    async with _rig("leaky", secrets) as (client, app):
+        await _grant(secrets, app, ["k"])
+        events, body = await _stream(client, version, mode)
+        assert _fast(app).served == 1
+    assert leaks(VALUE, events, body) == [], dump(events)[-3000:]
+    joined = texts(events)
+    assert "the key is " in joined and " ok" in joined, joined
+    if mode.split()[-1].isdigit():  # plain text: the client sees where the value was
+        assert MASK in joined
 
 
 @pytest.mark.asyncio
