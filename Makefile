@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 export PYTHON VENV PEER_VENV PACKAGE_VENV PYTEST_ARGS
 
-.PHONY: help run test test-bridge-paths lint deps venv clean screenshots package package-test peers
+.PHONY: help run test test-bridge-paths lint deps venv clean screenshots package package-test peers bench
 
 help:
 	@echo "make run    create $(VENV) if needed, install keybroker, start the tray app"
@@ -22,6 +22,7 @@ help:
 	@echo "make test-cluster  only the three-node OpenBao raft cluster test (leader killed while Keybroker writes)"
 	@echo "make test-bridge-paths  tests/bridge and tests/interop on the bridge's fast path, then its full path (KEYBROKER_BRIDGE_PATH)"
 	@echo "make lint   ruff + mypy only"
+	@echo "make bench  the app's benchmarks: prompt on screen (Xvfb), start-up and memory, the bridge (~10 min)"
 	@echo "make deps   install the system packages the tests need (apt-get; root or sudo -n)"
 	@echo "make peers  install the real servers the tests run (OpenBao, LiteLLM, oidc-provider, @a2a-js/sdk 0.3 and 1.x), cached"
 	@echo "make clean  remove the venvs and caches"
@@ -51,6 +52,9 @@ test-bridge-paths:
 lint:
 	@bash scripts/venv.sh "$(VENV)" test
 	@bash scripts/lint.sh
+
+bench:
+	@VENV="$(VENV)" bash scripts/bench.sh
 
 deps:
 	@bash scripts/system-deps.sh

@@ -8,6 +8,9 @@ Longer than 300 lines because starting, measuring and stopping every target read
     python bench/bridge.py --diagnose   # also a bridge without the calling-process lookup
     python bench/bridge.py --full-path  # also the bridge with KEYBROKER_BRIDGE_PATH=full (bridge-full)
     python bench/bridge.py --full-path --workloads stream03,stream10   # the streaming fast path vs full
+    python bench/bridge.py --loops      # also the bridge on asyncio's loop and h11 (bridge-asyncio)
+    python bench/bridge.py --baseline DIR  # also the bridge from another checkout (bridge-base):
+                                           # a before/after in one run (`git archive REV | tar -x -C DIR`)
 
 Processes, all on 127.0.0.1 and all stopped at the end (Ctrl-C and errors included):
 - the agent (bridge_agent.py): a minimal a2a-sdk 1.x echo agent under uvicorn, pinned with `taskset`
@@ -18,7 +21,8 @@ Processes, all on 127.0.0.1 and all stopped at the end (Ctrl-C and errors includ
   `keybroker serve` runs it (a `BridgeApp` behind `running_bridge`, a broker over a memory-vault
   `open_services`), the agent added and a value stored for its demand with an owner's *always*
   grant, so the pre-flight path runs and no prompt shows (its fast path, fast_path.py; `--full-path`
-  adds one more with KEYBROKER_BRIDGE_PATH=full). All pinned to the second CPU;
+  adds one more with KEYBROKER_BRIDGE_PATH=full; `--loops` one on asyncio's loop and h11, while
+  `bridge` runs on uvloop and httptools, as `keybroker serve` does). All pinned to the second CPU;
 - the load generator (bridge_load.py): raw asyncio HTTP/1.1 in its own process, on a third CPU when
   there is one, else unpinned.
 
@@ -57,8 +61,11 @@ from typing import IO, Any
 
 from bridge_common import READY, SLUG
 from bridge_procs import HERE, Child, Children, LoadGenerator, cpu_plan, cpu_seconds, loadavg
-from bridge_report import FULL_PATH, NO_CALLER, Results, fmt, report
+from bridge_report import ASYNCIO_LOOP, FULL_PATH, NO_CALLER, Results, fmt, report
 from bridge_workloads import FULFIL, WORKLOADS, fulfil_job
+
+#: The bridge from another checkout (`--baseline`), for a before/after in the same run.
+BASELINE = "bridge-base"
 
 
 @dataclass(frozen=True)
@@ -73,9 +80,11 @@ class Options:
     max_requests: int
     diagnose: bool
     full_path: bool
+    loops: bool
     profile: str | None
     pin: bool
     workloads: frozenset[str]
+    baseline: str | None = None
 
 
 @dataclass
@@ -223,6 +232,21 @@ def run(options: Options, out: IO[str]) -> int:
             full = children.start(
                 "bridge-full", [str(HERE / "bridge_server.py"), agent_url], plan.server, env=env
             )
+        plain: Child | None = None
+        if options.loops:
+            env = {"KEYBROKER_HOME": str(workdir / "home-asyncio"), "KEYBROKER_LOOP": "asyncio"}
+            env["KEYBROKER_HTTP"] = "h11"
+            plain = children.start(
+                ASYNCIO_LOOP, [str(HERE / "bridge_server.py"), agent_url], plan.server, env=env
+            )
+        base: Child | None = None
+        if options.baseline:
+            # Its own bench/bridge_server.py, which puts its own desktop/ first on sys.path.
+            source = Path(options.baseline).resolve()
+            paths = f"{source / 'bench'}:{source / 'desktop'}"
+            env = {"KEYBROKER_HOME": str(workdir / "home-base"), "PYTHONPATH": paths}
+            argv = [str(source / "bench" / "bridge_server.py"), agent_url]
+            base = children.start(BASELINE, argv, plan.server, env=env)
         load = LoadGenerator(children.start("load", [str(HERE / "bridge_load.py")], plan.client, stdin=True))
 
         bridged = f"/agents/{SLUG}"
@@ -234,6 +258,10 @@ def run(options: Options, out: IO[str]) -> int:
         }
         if full is not None:
             targets[FULL_PATH] = Target(full.ready_ports()[READY], bridged, full)
+        if plain is not None:
+            targets[ASYNCIO_LOOP] = Target(plain.ready_ports()[READY], bridged, plain)
+        if base is not None:
+            targets[BASELINE] = Target(base.ready_ports()[READY], bridged, base)
         if "READY2" in bridge_ports:
             targets[NO_CALLER] = Target(bridge_ports["READY2"], bridged, bridge)
         say(f"targets: {', '.join(f'{n} :{t.port}{t.path}' for n, t in targets.items())}")
@@ -271,11 +299,19 @@ def parse_args(argv: list[str] | None) -> Options:
         action="store_true",
         help="also the bridge with KEYBROKER_BRIDGE_PATH=full (bridge-full)",
     )
+    parser.add_argument(
+        "--loops",
+        action="store_true",
+        help="also the bridge on asyncio's loop and h11 (bridge-asyncio; bridge: uvloop and httptools)",
+    )
     parser.add_argument("--profile", metavar="FILE", help="run the bridge under cProfile, stats to FILE")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     names = [w.name for w in WORKLOADS] + [FULFIL]
     parser.add_argument(
         "--workloads", default=",".join(names), help=f"comma-separated, of {', '.join(names)} (default all)"
+    )
+    parser.add_argument(
+        "--baseline", metavar="DIR", help="also the bridge from the checkout in DIR (bridge-base)"
     )
     args = parser.parse_args(argv)
     levels = args.concurrency or ("1,8" if args.quick else "1,64")
@@ -302,9 +338,11 @@ def parse_args(argv: list[str] | None) -> Options:
         max_requests=args.max_requests,
         diagnose=args.diagnose,
         full_path=args.full_path,
+        loops=args.loops,
         profile=args.profile,
         pin=not args.no_pin,
         workloads=workloads,
+        baseline=args.baseline,
     )
 
 

@@ -21,6 +21,8 @@ TARGETS = ("direct", "passthrough", "bridge")
 NO_CALLER = "bridge-nocaller"
 AIOHTTP = "passthrough-aiohttp"
 FULL_PATH = "bridge-full"
+#: The bridge on asyncio's own loop and h11 (`--loops`); "bridge" then runs on uvloop and httptools.
+ASYNCIO_LOOP = "bridge-asyncio"
 
 
 def median(values: list[float]) -> float:
@@ -239,6 +241,26 @@ def _references(say: Callable[[str], None], r: Results) -> None:
             )
 
 
+def _loops(say: Callable[[str], None], r: Results) -> None:
+    """The bridge on uvloop + httptools (`bridge`) against asyncio + h11 (`bridge-asyncio`), same run."""
+    say("Event loop and HTTP parser: the bridge on uvloop + httptools vs asyncio + h11 (same run):")
+    say("")
+    say(
+        "| workload | c | uvloop req/s | asyncio req/s | uvloop/asyncio | uvloop p50 / p99 | "
+        "asyncio p50 / p99 | uvloop CPU ms/req | asyncio CPU ms/req | CPU uvloop/asyncio |"
+    )
+    say("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for workload in _measured(r):
+        for c in r.levels:
+            b, a = (r.cell(workload.name, c, t) for t in ("bridge", ASYNCIO_LOOP))
+            say(
+                f"| {workload.label} | {c} | {b.med('rps'):.0f} | {a.med('rps'):.0f} | "
+                f"{fmt(ratio_median(b, a))}x | {fmt(b.med('p50'))} / {fmt(b.med('p99'))} | "
+                f"{fmt(a.med('p50'))} / {fmt(a.med('p99'))} | {fmt(b.med('front_cpu'))} | "
+                f"{fmt(a.med('front_cpu'))} | {fmt(ratio_median(b, a, 'front_cpu'))}x |"
+            )
+
+
 def report(say: Callable[[str], None], r: Results, load_before: str, load_after: str) -> None:
     """Print the Markdown tables."""
     say("## Results (medians over rounds; latencies in ms)")
@@ -251,6 +273,9 @@ def report(say: Callable[[str], None], r: Results, load_before: str, load_after:
     if NO_CALLER in r.targets:
         say("")
         _no_caller(say, r)
+    if ASYNCIO_LOOP in r.targets:
+        say("")
+        _loops(say, r)
     say("")
     failed = "; ".join(r.failures) if r.failures else "none"
     say(f"Failed requests: {failed}.")

@@ -6,7 +6,8 @@ pointing at a scratch directory: opens the services (`KEYBROKER_VAULT=memory`), 
 a free port (a real `BridgeApp` behind `running_bridge`, the management API behind it), adds the
 agent at AGENT_URL as `echo` and stores a value for each of its demands for it (`SecretStore.set(...,
 owner="echo")`: an owner's *always* grant), so no prompt ever shows; the prompter declines anyway.
-Prints `READY <port>` and serves until SIGTERM or SIGINT.
+Prints `READY <port>` and serves until SIGTERM or SIGINT. It runs on the loop `keybroker serve` runs on
+(uvloop where installed; `KEYBROKER_LOOP=asyncio` and `KEYBROKER_HTTP=h11` choose asyncio's and h11).
 
 Diagnostics: `--no-caller` serves a second `BridgeApp` over the same broker without the calling
 process lookup (`caller=None`) and prints its port as `READY2 <port>`; `--profile FILE` runs the
@@ -35,6 +36,7 @@ from bridge_common import CARD_KEY, CARD_VALUE, RUNTIME_KEY, RUNTIME_VALUE, SLUG
 
 from keybroker.core.broker.prompts import DecliningPrompter
 from keybroker.core.models import SecretValue
+from keybroker.system.event_loop import run
 from keybroker.wiring.runtime import Runtime, RuntimeOptions
 
 
@@ -91,12 +93,12 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if not args.profile:
-        asyncio.run(serve(args.agent_url, args.no_caller))
+        run(serve(args.agent_url, args.no_caller), os.environ)
         return
     profiler = cProfile.Profile()
     profiler.enable()
     try:
-        asyncio.run(serve(args.agent_url, args.no_caller))
+        run(serve(args.agent_url, args.no_caller), os.environ)
     finally:
         profiler.disable()
         profiler.dump_stats(args.profile)

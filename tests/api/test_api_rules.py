@@ -42,6 +42,9 @@ EXPECTED_ROUTES = {
     ("POST", "/api/v1/lock"),
     ("GET", "/api/v1/auth"),  # sign-ins (issue 13)
     ("DELETE", "/api/v1/auth/{slug}/{scheme}"),
+    ("PUT", "/api/v1/auth/{slug}/{scheme}/client"),
+    ("POST", "/api/v1/auth/{slug}/{scheme}/login"),
+    ("PUT", "/api/v1/auth/{slug}/{scheme}/certificate"),
     # Model access (issue 14): `keybroker models ...` through a running instance.
     ("GET", "/api/v1/models/providers"),
     ("PUT", "/api/v1/models/providers/{name}"),

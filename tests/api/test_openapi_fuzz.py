@@ -78,6 +78,14 @@ def any_card(url: str) -> FetchedCard:
             "params": {"llm_demands": {"default": {"suggested": ["openai/mock-chat"]}}},
         }
     )
+    # An OAuth 2 scheme under the schema's example name, so `PUT /auth/.../client` can succeed (issue 13).
+    token_url = "http://127.0.0.1:9/token"
+    data["securitySchemes"] = {
+        EXAMPLE_SCHEME: {
+            "type": "oauth2",
+            "flows": {"clientCredentials": {"tokenUrl": token_url, "scopes": {}}},
+        }
+    }
     return FetchedCard(base_url=base, card_url=card_url, data=data, parsed=parse_card(data))
 
 
@@ -165,6 +173,19 @@ schema = schemathesis.openapi.from_asgi(
             # http URL that is not loopback (422), a demand the agent's card does not have (400), a
             # model its provider does not list (400).
             "operations": [
+                # Sign-ins (issue 13) refuse what the schema cannot say (422): a scheme the card lacks,
+                # a certificate that does not read, a secret and public together or neither; with no
+                # authorization server here, a sign-in answers 502
+                # (tests/api/test_api_sign_in_actions.py signs in against a real one).
+                {
+                    "include-path-regex": "^/api/v1/auth/",
+                    "checks": {
+                        "positive_data_acceptance": {
+                            "expected-statuses": ["2xx", "401", "403", "404", "409", "422", "502"]
+                        },
+                        "not_a_server_error": {"expected-statuses": ["2xx", "3xx", "4xx", "502"]},
+                    },
+                },
                 {
                     "include-path-regex": "^/api/v1/models/",
                     "checks": {
@@ -172,7 +193,7 @@ schema = schemathesis.openapi.from_asgi(
                             "expected-statuses": ["2xx", "400", "401", "403", "404", "409", "422"]
                         }
                     },
-                }
+                },
             ],
         }
     ),
@@ -216,4 +237,7 @@ def test_the_fuzzing_got_past_the_token() -> None:
     # A value's versions need a vault that keeps them (OpenBao); the fuzzed app has the memory vault, so
     # those answer 409 at best (tests/vault/openbao covers them on a real server).
     versioned = {op for op in STATUSES if op.endswith(" /api/v1/versions/{secret}")}
+    # A sign-in needs an authorization server and an import a real certificate: neither is fuzzed into
+    # being (tests/api/test_api_sign_in_actions.py has both).
+    versioned |= {op for op in STATUSES if op.endswith(("/login", "/certificate"))}
     assert len(succeeded) >= len(STATUSES) - len(versioned) - 3, sorted(set(STATUSES) - set(succeeded))

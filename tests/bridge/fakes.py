@@ -112,6 +112,24 @@ class ScriptedSecrets:
         """Keys granted before (remembered): what `fulfil` returns without "prompting"."""
         return frozenset(d.key for d in demands if (agent.slug, d.key) in self._granted)
 
+    async def fulfil_if_granted(
+        self,
+        agent: AgentRecord,
+        demands: Sequence[SecretDemand],
+        *,
+        phase: Phase,
+        task_id: str | None,
+        context_id: str | None,
+        run_id: str | None = None,
+        caller: str | None = None,
+    ) -> FakeFulfilment | None:
+        """`fulfil` when every key was granted before (recorded as a call), else None (no call)."""
+        if self.releasable(agent, demands) != {d.key for d in demands}:
+            return None
+        return await self.fulfil(
+            agent, demands, phase=phase, task_id=task_id, context_id=context_id, run_id=run_id, caller=caller
+        )
+
 
 def keys_of(calls: Iterable[FulfilCall]) -> list[tuple[str, ...]]:
     """The key tuples of some calls, for compact assertions."""

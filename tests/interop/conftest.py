@@ -115,6 +115,7 @@ _AGENTSTACK = {
     "agentstack": "agentstack_secret_agent.py",
     "seed000-agentstack": "seed000_agentstack_agent.py",
     "agentstack-models": "agentstack_model_agent.py",  # issue 14: LLM and embedding demands
+    "agentstack-oauth": "agentstack_oauth_agent.py",  # issue 13: Agent Stack's OAuth extension
 }
 
 

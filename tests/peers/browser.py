@@ -12,6 +12,8 @@ the consent, and for the device flow enters the user code and confirms it. Plain
   $KEYBROKER_TEST_BROWSER_PASSWORD, then GETs the final redirect (delivering the code to the app's
   loopback listener, as a real browser would). $KEYBROKER_TEST_BROWSER_DENY=1 denies the consent.
   Exit status 0 when it reached the redirect, 1 otherwise (the reason on stderr).
+  $KEYBROKER_TEST_BROWSER_RECORD=<file> appends each final redirect URL to that file (a test then knows
+  the code and checks it went nowhere else).
 
 Standalone on purpose (stdlib + httpx), so it runs as a plain script path.
 """
@@ -30,6 +32,7 @@ import httpx
 LOGIN_ENV = "KEYBROKER_TEST_BROWSER_LOGIN"
 PASSWORD_ENV = "KEYBROKER_TEST_BROWSER_PASSWORD"
 DENY_ENV = "KEYBROKER_TEST_BROWSER_DENY"
+RECORD_ENV = "KEYBROKER_TEST_BROWSER_RECORD"
 MAX_STEPS = 20
 
 
@@ -233,6 +236,10 @@ def main(argv: list[str]) -> int:
     try:
         with ScriptedBrowser(login, password, deny=os.environ.get(DENY_ENV) == "1") as browser:
             redirect = browser.authorize(argv[1])
+        record = os.environ.get(RECORD_ENV)
+        if record:
+            with open(record, "a", encoding="utf-8") as out:
+                out.write(redirect + "\n")
         # The app's loopback listener gets the code; what it answers does not matter to the browser.
         with httpx.Client(trust_env=False, timeout=10.0) as client:
             client.get(redirect)

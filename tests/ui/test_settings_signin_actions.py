@@ -10,11 +10,14 @@ tab's own buttons and dialogs and reads what the row then says, what the vault h
 from __future__ import annotations
 
 import asyncio
+import shlex
+import socket
 import sys
 import webbrowser
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -347,3 +350,50 @@ def test_cancelling_the_device_code_dialog_ends_the_sign_in_and_stores_nothing(
     assert status_of(tab, "sso").startswith("client set; not signed in")
     assert held(services, tab.model.rows()[0].agent).access_token is None
     assert AuditDecision.SIGNED_IN not in [e.decision for e in services.audit.events()]
+
+
+def test_cancel_ends_a_pending_browser_sign_in_closes_its_listener_and_stores_nothing(
+    qtbot: QtBot,
+    window: SettingsWindow,
+    services: Services,
+    cards: FakeCards,
+    idp: OAuthServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # A browser that never signs in: it notes the URL it was given and exits.
+    noted = tmp_path / "url.txt"
+    script = f"import sys, pathlib; pathlib.Path({str(noted)!r}).write_text(sys.argv[1])"
+    monkeypatch.setenv("BROWSER", f"{sys.executable} -c {shlex.quote(script)} %s")
+    monkeypatch.setattr(webbrowser, "_tryorder", None)
+    monkeypatch.setattr(webbrowser, "_browsers", {})
+    tab = window.signins_tab
+    window.show_tab("signins")
+    slug = add_oidc_agent(services, cards, idp)
+    select(tab, slug, "sso")
+    set_public_client(qtbot, window, idp)
+    buttons = tab.bar.buttons
+    assert not buttons["cancelSignIn"].isEnabled()  # nothing to cancel yet
+    select(tab, slug, "sso")
+    buttons["signIn"].click()
+    assert buttons["cancelSignIn"].isEnabled() and window.jobs.busy
+    qtbot.waitUntil(noted.exists, timeout=30_000)
+    qtbot.waitUntil(lambda: bool(noted.read_text()), timeout=5_000)
+    redirect = dict(parse_qsl(urlsplit(noted.read_text()).query))["redirect_uri"]
+    port = urlsplit(redirect).port
+    assert port is not None
+    probe = httpx.get(f"http://127.0.0.1:{port}/not-the-redirect", trust_env=False, timeout=10)
+    assert probe.status_code == 404  # the loopback listener waits for the redirect
+
+    buttons["cancelSignIn"].click()
+    wait_idle(qtbot, window)  # well before the flow's 300 s timeout
+    assert tab.status.kind == "error" and "cancelled" in tab.status.text, tab.status.text
+    assert not buttons["cancelSignIn"].isEnabled()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()  # the listener is gone
+    assert status_of(tab, "sso").startswith("client set; not signed in")
+    values = held(services, slug)
+    assert values.access_token is None and values.refresh_token is None and values.id_token is None
+    assert AuditDecision.SIGNED_IN not in [e.decision for e in services.audit.events()]
+    select(tab, slug, "sso")
+    assert buttons["signIn"].isEnabled()  # the tab is free again

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The tray's sign-in dialogs (ui/sign_in_dialogs.py) driving real sign-ins (core/auth) against a real
 authorization server (oidc-provider): the device code dialog's Copy and Open, and "sign in?" before the
-browser opens, answered Deny and Open browser.
+browser opens, answered Deny and Open browser (for a card's scheme, and for a sign-in the agent runs itself
+through Agent Stack's OAuth extension).
 """
 
 from __future__ import annotations
@@ -9,20 +10,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
+import httpx
 import pytest
 import shiboken6
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QDialog
+from PySide6.QtWidgets import QDialog, QLabel
 
 from keybroker.core.auth.signins import SignIns
+from keybroker.core.bridge.oauth_callback import OAuthCallback
+from keybroker.core.models import AuditDecision, SecretValue
 from keybroker.core.vault.vault import open_vault
 from keybroker.ui.sign_in_dialogs import DeviceCodeDialog, QtSignInPrompter, SignInDialog
 from keybroker.wiring.services import Services, open_services
 from tests.interop.sign_in_support import browser_opener
 from tests.interop.test_sign_in_flows import agent_with, code_scheme
 from tests.peers import oauth_server
-from tests.peers.oauth_server import NATIVE_REDIRECT_URI, OAuthServer
+from tests.peers.oauth_server import NATIVE_REDIRECT_URI, OAuthServer, pkce_pair
 from tests.peers.process import skip_if_missing
 from tests.ui.conftest import AsyncRunner
 from tests.ui.support import until
@@ -118,3 +123,73 @@ def test_sign_in_dialog_asks_before_the_browser_opens(
         await until(lambda: closed(dialog), what="the dialog to close")
 
     aio.run(scenario(), timeout=60)
+
+
+@pytest.mark.parametrize("answer", ["deny", "open browser"])
+def test_an_agents_own_sign_in_asks_first_then_hands_the_redirect_back(
+    aio: AsyncRunner, services: Services, idp: OAuthServer, answer: str
+) -> None:
+    """Agent Stack's OAuth extension: the agent is the OAuth client (here its part is played as mcp's
+    client plays it: registration with the run's callback, PKCE, state); the dialog says the agent keeps
+    the tokens, and Open browser brings the redirect back through the run's callback listener."""
+    record = agent_with(services, code_scheme(idp), ["read"])
+    opened: list[str] = []
+    prompter = QtSignInPrompter()
+    signins = SignIns(
+        services.catalog,
+        services.vault,
+        services.audit,
+        prompter=prompter,
+        open_browser=browser_opener(idp, opened=opened),
+        timeout=30.0,
+    )
+
+    async def scenario() -> None:
+        callback = OAuthCallback()
+        await callback.open()
+        try:
+            async with httpx.AsyncClient(trust_env=False, timeout=10.0) as http:
+                registration = await http.post(
+                    idp.metadata()["registration_endpoint"],
+                    json={
+                        "redirect_uris": [callback.uri],
+                        "token_endpoint_auth_method": "none",
+                        "grant_types": ["authorization_code"],
+                        "response_types": ["code"],
+                    },
+                )
+            client_id = registration.json()["client_id"]
+            _, challenge = pkce_pair()
+            query = {
+                "response_type": "code",
+                "client_id": client_id,
+                "redirect_uri": callback.uri,
+                "state": "agent-state-1",
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+                "scope": "openid",
+            }
+            url = SecretValue(f"{idp.issuer}/auth?{urlencode(query)}")
+            result = asyncio.ensure_future(signins.agent_sign_in(record, url, callback.arm))
+            await until(lambda: isinstance(prompter.current, SignInDialog), what="the sign-in prompt")
+            dialog = prompter.current
+            assert isinstance(dialog, SignInDialog)
+            assert dialog.headline.text() == "Signed-in agent wants you to sign in at 127.0.0.1"
+            texts = " ".join(label.text() for label in dialog.findChildren(QLabel))
+            assert "keeps the tokens" in texts and "vault" not in texts
+            assert dialog.open_button.text() == "Open browser" and opened == []
+            (dialog.deny_button if answer == "deny" else dialog.open_button).click()
+            got = await asyncio.wait_for(result, 30)
+            if answer == "deny":
+                assert got is None and opened == []
+            else:
+                assert got is not None and len(opened) == 1
+                redirect = got.reveal()
+                assert redirect.startswith(callback.uri + "?code=") and "state=agent-state-1" in redirect
+            await until(lambda: closed(dialog), what="the dialog to close")
+        finally:
+            await callback.close()
+
+    aio.run(scenario(), timeout=60)
+    decision = AuditDecision.DENIED if answer == "deny" else AuditDecision.SIGNED_IN
+    assert [e.decision for e in services.audit.events() if e.key == "oauth:127.0.0.1"] == [decision]

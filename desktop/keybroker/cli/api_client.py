@@ -118,11 +118,20 @@ class ApiClient:
 
     # plumbing ---------------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        timeout: float | None = None,
+    ) -> Any:
         headers = {"Authorization": f"Bearer {self._token.reveal()}"}
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": httpx.Timeout(timeout, connect=5.0)}
         try:
             response = self._http.request(
-                method, API_PREFIX + path, params=params, json=json, headers=headers
+                method, API_PREFIX + path, params=params, json=json, headers=headers, **extra
             )
         except httpx.TimeoutException:
             raise InstanceUnreachable(
@@ -344,4 +353,46 @@ class ApiClient:
     def audit_verify(self) -> JsonObject:
         """`GET /audit/verify`: `{ok, count, head, problems, warnings}` (the caller exits 7 on not ok)."""
         out: JsonObject = self._call("GET", "/audit/verify")
+        return out
+
+    # sign-ins (issue 13) ----------------------------------------------------------------------
+
+    def auth_client(
+        self,
+        slug: str,
+        scheme: str,
+        client_id: str,
+        secret: SecretValue | None,
+        *,
+        redirect_uri: str | None = None,
+    ) -> JsonObject:
+        """`PUT /auth/{slug}/{scheme}/client`: a secret makes the client confidential, None public."""
+        body: JsonObject = {"client_id": client_id}
+        if secret is None:
+            body["public"] = True
+        else:
+            body["client_secret"] = secret.reveal()
+        if redirect_uri is not None:
+            body["redirect_uri"] = redirect_uri
+        out: JsonObject = self._call("PUT", f"/auth/{_segment(slug)}/{_segment(scheme)}/client", json=body)
+        return out
+
+    def auth_login(self, slug: str, scheme: str, flow: str | None, *, timeout: float) -> JsonObject:
+        """`POST /auth/{slug}/{scheme}/login`: answers when the instance's sign-in has ended."""
+        body: JsonObject = {} if flow is None else {"flow": flow}
+        out: JsonObject = self._call(
+            "POST", f"/auth/{_segment(slug)}/{_segment(scheme)}/login", json=body, timeout=timeout
+        )
+        return out
+
+    def auth_logout(self, slug: str, scheme: str) -> JsonObject:
+        """`DELETE /auth/{slug}/{scheme}`: revoked where offered, then forgotten."""
+        out: JsonObject = self._call("DELETE", f"/auth/{_segment(slug)}/{_segment(scheme)}")
+        return out
+
+    def auth_certificate(self, slug: str, scheme: str, body: JsonObject) -> JsonObject:
+        """`PUT /auth/{slug}/{scheme}/certificate`: PEM text or base64 PKCS#12 (+ `password`, `ca_pem`)."""
+        out: JsonObject = self._call(
+            "PUT", f"/auth/{_segment(slug)}/{_segment(scheme)}/certificate", json=body
+        )
         return out

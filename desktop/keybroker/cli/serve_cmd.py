@@ -38,8 +38,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def cmd_serve(args: argparse.Namespace, ctx: CommandContext) -> int:
     """Serve until SIGINT/SIGTERM."""
-    import asyncio
-
     from keybroker.core.errors import InvalidInputError, UsageError
     from keybroker.system.instance import bridge_port, parse_port, read_instance
 
@@ -57,7 +55,9 @@ def cmd_serve(args: argparse.Namespace, ctx: CommandContext) -> int:
     )
     if not 1 <= args.prompt_timeout <= 3600:
         raise InvalidInputError("--prompt-timeout must be between 1 and 3600 seconds")
-    return asyncio.run(_serve(ctx, port, args))
+    from keybroker.system.event_loop import run
+
+    return run(_serve(ctx, port, args), ctx.environ)  # uvloop where installed (system/event_loop.py)
 
 
 async def _serve(ctx: CommandContext, port: int, args: argparse.Namespace) -> int:

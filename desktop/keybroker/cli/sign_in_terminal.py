@@ -36,7 +36,14 @@ class StderrSignIn:
     """A `SignInPrompter` for terminals and services (module docstring)."""
 
     async def confirm_sign_in(self, ask: SignInAsk) -> bool:
-        """Decline, saying which command signs in."""
+        """Decline, saying which command signs in (an agent's own sign-in: that it was declined)."""
+        if ask.agent_client:
+            _say(
+                f"{one_line(ask.agent_name, 80)} wants you to sign in at {one_line(ask.host, 200)} "
+                "(its own sign-in, Agent Stack OAuth extension): declined, a headless Keybroker opens "
+                "no browser unasked; use the tray app to sign in"
+            )
+            return False
         _say(
             f"{one_line(ask.agent_name, 80)} wants you to sign in at {one_line(ask.host, 200)}: "
             f"run `keybroker auth login {ask.agent_slug} --scheme {one_line(ask.scheme, 80)}`"

@@ -148,8 +148,31 @@ def _opposite(colour: QColor) -> QColor:
     return QColor("#000000") if luminance(colour) > 0.4 else QColor("#ffffff")
 
 
+#: The palette roles `colours_for` reads: the style sheet depends on nothing else.
+_ROLES = (
+    QPalette.ColorRole.Base,
+    QPalette.ColorRole.Text,
+    QPalette.ColorRole.Highlight,
+    QPalette.ColorRole.HighlightedText,
+)
+#: Style sheets made, by the colours they were made from (a desktop has one or two palettes). Every
+#: prompt used to derive them again: ~5,000 colour computations, a good part of a prompt's start.
+_SHEETS: dict[tuple[int, ...], str] = {}
+
+
 def style_sheet(palette: QPalette) -> str:
-    """The dialog's style sheet for `palette`."""
+    """The dialog's style sheet for `palette` (made once per set of colours)."""
+    group = QPalette.ColorGroup.Active
+    key = tuple(palette.color(group, role).rgba() for role in _ROLES)
+    sheet = _SHEETS.get(key)
+    if sheet is None:
+        if len(_SHEETS) >= 8:
+            _SHEETS.clear()
+        sheet = _SHEETS[key] = _make_style_sheet(palette)
+    return sheet
+
+
+def _make_style_sheet(palette: QPalette) -> str:
     c = {f.name: getattr(colours_for(palette), f.name).name() for f in fields(PromptColours)}
     return f"""
 QDialog#promptDialog {{ background: {c["background"]}; }}

@@ -26,6 +26,7 @@ from keybroker.core.ports import Clock, Notifier, SystemClock
 from keybroker.ui.allow_guard import GUARD_MS
 from keybroker.ui.prompt_dialog import PromptDialog
 from keybroker.ui.prompt_text import shown
+from keybroker.ui.prompt_timing import watch_first_frame
 
 log = logging.getLogger("keybroker.ui")
 
@@ -153,6 +154,7 @@ class QtPrompter(QObject):
             dialog.finished.connect(lambda _result, e=entry: self._on_finished(e))
             dialog.set_waiting(self._waiters.get(entry.request.prompt_id, 1))
             entry.dialog = dialog
+            watch_first_frame(dialog, entry.request)  # logs when it is on screen (DESIGN §7)
             dialog.open()
         else:
             entry.dialog.show()

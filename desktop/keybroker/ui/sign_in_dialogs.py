@@ -49,10 +49,17 @@ class SignInDialog(QDialog):
         font.setBold(True)
         self.headline.setFont(font)
         layout.addWidget(self.headline)
-        detail = f"Scheme {one_line(ask.scheme, 80)} of agent {one_line(ask.agent_slug, 80)}."
-        if ask.reason:
-            detail += f" Why now: {one_line(ask.reason, 200)}."
-        detail += " Your browser opens at the sign-in page; Keybroker keeps the tokens in the vault."
+        if ask.agent_client:  # Agent Stack's OAuth extension: the agent is the OAuth client
+            detail = (
+                f"Agent {one_line(ask.agent_slug, 80)} signs you in itself and keeps the tokens"
+                " (Agent Stack OAuth extension). Your browser opens at the sign-in page; Keybroker"
+                " hands the answer back to the agent."
+            )
+        else:
+            detail = f"Scheme {one_line(ask.scheme, 80)} of agent {one_line(ask.agent_slug, 80)}."
+            if ask.reason:
+                detail += f" Why now: {one_line(ask.reason, 200)}."
+            detail += " Your browser opens at the sign-in page; Keybroker keeps the tokens in the vault."
         layout.addWidget(_plain(detail))
         buttons = QHBoxLayout()
         buttons.addStretch(1)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from keybroker.core.admin import LocalAdmin
 from keybroker.core.broker.broker import Broker, BrokerConfig
+from keybroker.core.catalog.agent_lookup import RememberedAgents
 from keybroker.core.errors import BridgeError, KeybrokerError
 from keybroker.core.llm.access import ModelAccess
 from keybroker.core.llm.admin import LocalModelAdmin
@@ -54,17 +55,18 @@ log = logging.getLogger("keybroker")
 
 
 def preload_bridge() -> None:
-    """Import what `open()` and `serve()` need (starlette, fastapi, uvicorn) so a thread can do it early.
+    """Import what `open()` and `serve()` need (starlette, uvicorn) so a thread can do it early.
 
     Not a2a-sdk: the bridge imports it on the first request that needs an agent (bridge/app.py,
-    DESIGN §7: ~20 MB and ~0.7 s the idle app does without).
+    DESIGN §7: ~20 MB and ~0.7 s the idle app does without); nor FastAPI: the management API is
+    built on its first request (core/api/lazy.py).
     """
     # httpx imports its command-line client (`httpx._main`: click, rich, pygments) whenever those are
     # installed, as they are in a development venv (not in the bundle). A None entry makes that import
     # fail, and httpx then defines a stub `main` instead; nothing here runs httpx's CLI. Saves ~3 MB of
     # idle RSS where rich is installed (bench/memory.py). A no-op once httpx is imported.
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
-    import keybroker.core.api.app
+    import keybroker.core.api.lazy
     import keybroker.core.bridge.app
     import keybroker.core.bridge.server  # noqa: F401
 
@@ -230,8 +232,7 @@ class Runtime:
         if self.is_open:
             return
         await asyncio.to_thread(preload_bridge)
-        from keybroker.core.api.ap_secrets import agent_protocol_app
-        from keybroker.core.api.app import create_api
+        from keybroker.core.api.lazy import LazyApi
         from keybroker.core.auth.signins import SignIns
         from keybroker.core.bridge.app import BridgeApp
 
@@ -270,18 +271,26 @@ class Runtime:
         self.broker.on_lock(self.models.locked)  # a lock ends gateway tokens and model grants too
         self._keep_alive = VaultKeepAlive(services.vault, self._vault_checked)
         self._keep_alive.start()
-        api = create_api(services, self.broker, token, status=self.status, models=self.models)
-        # OAuth 2 / OIDC sign-ins and client certificates for card schemes (core/auth, issue 13).
+        # OAuth 2 / OIDC sign-ins and client certificates for card schemes (core/auth, issue 13); the
+        # API's `/auth` routes sign in through the same one (its prompter shows device codes).
         self.sign_ins = SignIns(
             services.catalog, services.vault, services.audit, prompter=self._sign_in_prompter
         )
+        broker, models, sign_ins = self.broker, self.models, self.sign_ins
+
+        def build_api() -> Any:  # on the first request that reaches it (core/api/lazy.py)
+            from keybroker.core.api.app import create_api
+
+            return create_api(services, broker, token, status=self.status, models=models, sign_ins=sign_ins)
+
+        api = LazyApi(build_api)
         self.broker.on_lock(self.sign_ins.forget_cached)
         self._bridge = BridgeApp(
-            services.catalog.find_agent,
+            RememberedAgents(services.catalog),  # no SQLite read per request (issue 16)
             self.broker,
             api_token=token,
             fallback=api,
-            agent_apps={"/ap/": agent_protocol_app(api)},  # each agent's AP secrets API (ap_secrets.py)
+            agent_apps={"/ap/": api.agent_protocol_app()},  # each agent's AP secrets API (ap_secrets.py)
             tokens=self.sign_ins,
             models=self.models,
         )

@@ -9,8 +9,11 @@ A2X server reports a missing or wrong credential not with HTTP 401 but
   the push configs, the extended card), as JSON-RPC error `-32600`.
 Its client then gets the credential again and re-sends the original request once.
 
-Environment: `KEYBROKER_PEER_SECRET` (the credential it accepts, required),
-`KEYBROKER_PEER_A2X_SCHEME` (`header`: an API key in `X-API-Key`, the default; or `bearer`),
+Environment: `KEYBROKER_PEER_SECRET` (the credential it accepts, required but with `oauth`),
+`KEYBROKER_PEER_A2X_SCHEME` (`header`: an API key in `X-API-Key`, the default; or `bearer`; or `oauth`:
+OAuth 2 access tokens checked as oauth_agent.py checks them, from `KEYBROKER_PEER_ISSUER` with `aud`
+this agent's URL, `exp` and `KEYBROKER_PEER_SCOPE`, the card's scheme and requirement given as 1.0 JSON
+in `KEYBROKER_PEER_SCHEMES` and `KEYBROKER_PEER_REQUIREMENTS`, as oauth_agent.py takes them),
 `KEYBROKER_PEER_A2X_VERSION` (`1.0`, `0.3` or `both`, the default: the interfaces its card offers).
 With a good credential it echoes: a task whose artifact is `echo: <text>`, completed.
 
@@ -22,6 +25,7 @@ For tests, two routes need no credential: `GET /debug/requests` lists every A2A 
 from __future__ import annotations
 
 import hmac
+import json
 import os
 import sys
 import uuid
@@ -59,6 +63,7 @@ from a2a.types import (
     TaskStatusUpdateEvent,
 )
 from a2a.utils.errors import InvalidRequestError
+from google.protobuf import json_format  # type: ignore[import-untyped]
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -71,9 +76,18 @@ REFUSAL = "Authentication required: the credential is missing or wrong"
 class Gate:
     """The credential the agent accepts, and every call it saw (see the module docstring)."""
 
-    def __init__(self, scheme: str, secret: str) -> None:
+    def __init__(self, scheme: str, secret: str, tokens: Any = None) -> None:
         self.scheme, self.secret = scheme, secret
+        #: `oauth`: oauth_agent.py's Validator (signature, iss, aud, exp, scope), else None
+        self.tokens = tokens
         self.calls: list[dict[str, Any]] = []
+
+    def accepts(self, given: str | None) -> bool:
+        if given is None:
+            return False
+        if self.tokens is not None:
+            return bool(self.tokens.bearer(given))
+        return hmac.compare_digest(given.encode(), self.secret.encode())
 
     def given(self, context: ServerCallContext) -> str | None:
         headers = {k.lower(): v for k, v in context.state.get("headers", {}).items()}
@@ -83,8 +97,7 @@ class Gate:
         return auth[7:].strip() if auth[:7].lower() == "bearer " else None
 
     def check(self, method: str, context: ServerCallContext, message: Message | None = None) -> bool:
-        given = self.given(context)
-        accepted = given is not None and hmac.compare_digest(given.encode(), self.secret.encode())
+        accepted = self.accepts(self.given(context))
         text = "".join(p.text for p in message.parts) if message is not None else ""
         self.calls.append(
             {
@@ -185,7 +198,7 @@ def build_card(base_url: str, scheme: str, versions: tuple[str, ...]) -> AgentCa
     else:
         name = "bearer"
         body = SecurityScheme(http_auth_security_scheme=HTTPAuthSecurityScheme(scheme="Bearer"))
-    return AgentCard(
+    card = AgentCard(
         name="keybroker-a2x-peer",
         description="Test peer: refuses a bad credential the way A2X does (auth-required task, -32600).",
         version="1.0.0",
@@ -200,18 +213,33 @@ def build_card(base_url: str, scheme: str, versions: tuple[str, ...]) -> AgentCa
         default_output_modes=["text/plain"],
         skills=[AgentSkill(id="echo", name="Echo", description="Echoes the text.", tags=["test"])],
     )
+    if scheme == "oauth":  # the card's OAuth 2 scheme and requirement, as oauth_agent.py reads them
+        del card.security_schemes[name]
+        del card.security_requirements[:]
+        for scheme_name, scheme_body in json.loads(os.environ["KEYBROKER_PEER_SCHEMES"]).items():
+            card.security_schemes[scheme_name].CopyFrom(json_format.ParseDict(scheme_body, SecurityScheme()))
+        for requirement in json.loads(os.environ["KEYBROKER_PEER_REQUIREMENTS"]):
+            card.security_requirements.append(json_format.ParseDict(requirement, SecurityRequirement()))
+    return card
 
 
 def build_app(port: int) -> Starlette:
     """The peer's ASGI app for `http://127.0.0.1:<port>` (environment: the module docstring)."""
-    secret = os.environ.get("KEYBROKER_PEER_SECRET")
-    if not secret:
-        raise SystemExit("KEYBROKER_PEER_SECRET is required")
     scheme = os.environ.get("KEYBROKER_PEER_A2X_SCHEME", "header")
+    secret = os.environ.get("KEYBROKER_PEER_SECRET", "")
+    if not secret and scheme != "oauth":
+        raise SystemExit("KEYBROKER_PEER_SECRET is required")
     wanted = os.environ.get("KEYBROKER_PEER_A2X_VERSION", "both")
     versions = ("1.0", "0.3") if wanted == "both" else (wanted,)
-    card = build_card(f"http://127.0.0.1:{port}", scheme, versions)
-    gate = Gate(scheme, secret)
+    base = f"http://127.0.0.1:{port}"
+    card = build_card(base, scheme, versions)
+    tokens = None
+    if scheme == "oauth":
+        from oauth_agent import Validator  # this directory: the same token checks as the 401 agent
+
+        tokens = Validator(base)
+        tokens.audience = [base, base + "/"]  # the resource Keybroker names is the card's URL
+    gate = Gate("bearer" if scheme == "oauth" else scheme, secret, tokens)
     handler = A2XHandler(gate, agent_executor=EchoExecutor(), task_store=InMemoryTaskStore(), agent_card=card)
 
     async def requests(_: Request) -> JSONResponse:

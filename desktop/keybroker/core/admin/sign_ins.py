@@ -47,6 +47,10 @@ class SignInAdmin(Protocol):
         """`auth login`: the best flow the card and server offer (the browser or a device code)."""
         ...
 
+    def cancel_login(self) -> None:
+        """End a running `login` (from any thread): it raises `SignInDenied`; nothing is stored."""
+        ...
+
     def logout(self, slug: str, scheme: str) -> str | None:
         """`auth logout`: revoke where offered, forget; why it was not revoked, or None."""
         ...

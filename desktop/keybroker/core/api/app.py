@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
@@ -40,6 +40,9 @@ from keybroker.core.llm.access import ModelAccess
 from keybroker.core.models import SecretValue
 from keybroker.core.ports import ProviderClient
 from keybroker.wiring.services import Services
+
+if TYPE_CHECKING:
+    from keybroker.core.auth.signins import SignIns
 
 __all__ = ["API_PREFIX", "OPENAPI_PATH", "allowed_methods", "create_api", "set_api_token"]
 
@@ -83,12 +86,14 @@ def create_api(
     status: Callable[[], Mapping[str, Any]] | None = None,
     models: ModelAccess | None = None,
     provider_client: ProviderClient | None = None,
+    sign_ins: SignIns | None = None,
 ) -> FastAPI:
     """Build the API over the core's objects; it starts no server.
 
     `broker`: when given, `lock` goes through it and changed or removed values are dropped from its
     cache. `status`: extra JSON-ready facts the app adds to `GET /api/v1/status` under `details`
-    (called on the event loop, so it must be quick).
+    (called on the event loop, so it must be quick). `sign_ins`: the running instance's (the bridge's,
+    whose prompter shows device codes), for `/auth` sign-ins run on request.
     """
     app = FastAPI(
         title="Keybroker management API",
@@ -110,6 +115,7 @@ def create_api(
         started=time.time(),
         models=models,
         provider_client=provider_client,
+        signins=sign_ins,
     )
     install_error_handlers(app)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +22,9 @@ from keybroker.core.ports import ProviderClient
 from keybroker.system.peer_process import peer_process
 from keybroker.system.settings import DEFAULT_PORT
 from keybroker.wiring.services import Services
+
+if TYPE_CHECKING:  # authlib loads with the first sign-in, not with the API
+    from keybroker.core.auth.signins import SignIns
 
 __all__ = ["ApiContext", "Ctx", "blocking", "caller_of", "request_port"]
 
@@ -41,6 +44,18 @@ class ApiContext:
     #: (default: over HTTP, core/a2a/model_provider.py).
     models: ModelAccess | None = None
     provider_client: ProviderClient | None = None
+    #: The running instance's sign-ins (issue 13): the bridge's, with the sign-in prompter the tray
+    #: (or `serve`) shows device codes with; None: `sign_ins()` makes one without a prompter.
+    signins: SignIns | None = None
+
+    def sign_ins(self) -> SignIns:
+        """The running instance's `SignIns`, else one over these services (no prompter)."""
+        if self.signins is None:
+            from keybroker.core.auth.signins import SignIns
+
+            services = self.services
+            self.signins = SignIns(services.catalog, services.vault, services.audit)
+        return self.signins
 
     def admin(self, caller: str | None, port: int = DEFAULT_PORT) -> LocalAdmin:
         """The core's admin acting for `caller`; bridged URLs on `port` (the request's)."""

@@ -23,6 +23,7 @@ from keybroker.core.models import MAX_KEY_LENGTH, MAX_VALUE_BYTES
 
 __all__ = [
     "MAX_URL_LENGTH",
+    "NO_CONTROL_CHARACTERS",
     "RULE_ERROR",
     "URL_PATTERN",
     "AgentUrl",
@@ -55,6 +56,9 @@ Text = Annotated[str, AfterValidator(unicode_text)]
 
 #: INTERFACES.md: keys are 1-128 characters without control characters (C0, DEL, C1).
 CONTROL_CHARACTER = r"[\x00-\x1f\x7f-\x9f]"
+#: A path parameter without them, as a pattern the schema states: a `{name:path}` route would
+#: otherwise take "key\n" as "key" (its `$` matches before a final newline) or as "" (422).
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f-\x9f]+$"
 
 _PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"

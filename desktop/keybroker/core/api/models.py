@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from keybroker.core.api.ap_secrets import EXAMPLE_SLUG
 from keybroker.core.api.context import Ctx, blocking, caller_of
 from keybroker.core.api.errors import Conflict, error_responses
-from keybroker.core.api.fields import Slug, Text, Value
+from keybroker.core.api.fields import Slug, Text, Value, anchored
 from keybroker.core.errors import InvalidInputError, UsageError
 from keybroker.core.llm.admin import LocalModelAdmin
 from keybroker.core.llm.usage import MAX_BUDGET
@@ -39,6 +39,7 @@ ProviderName = Annotated[
         min_length=1,
         max_length=64,
         pattern=_PROVIDER_NAME,
+        json_schema_extra=anchored(_PROVIDER_NAME),
         description="A provider.",
     ),
 ]
@@ -49,6 +50,7 @@ SpareName = Annotated[
         min_length=1,
         max_length=64,
         pattern=_PROVIDER_NAME,
+        json_schema_extra=anchored(_PROVIDER_NAME),
         description="A provider.",
     ),
 ]

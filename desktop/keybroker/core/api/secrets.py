@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from keybroker.core.admin import LocalAdmin, SecretRef, owners_of
 from keybroker.core.api.context import Ctx, blocking, caller_of
 from keybroker.core.api.errors import error_responses
-from keybroker.core.api.fields import Text
+from keybroker.core.api.fields import NO_CONTROL_CHARACTERS, Text, anchored
 from keybroker.core.api.grants import grant_out
 from keybroker.core.api.schemas import (
     SecretDetailOut,
@@ -32,7 +32,13 @@ router = APIRouter(prefix="/secrets", tags=["secrets"])
 
 SecretPath = Annotated[
     Text,
-    Path(min_length=1, max_length=256, description="A secret_id, or a key (see owner, shared, scheme)."),
+    Path(
+        min_length=1,
+        max_length=256,
+        pattern=NO_CONTROL_CHARACTERS,
+        json_schema_extra=anchored(NO_CONTROL_CHARACTERS),
+        description="A secret_id, or a key (see owner, shared, scheme).",
+    ),
 ]
 OwnerQuery = Annotated[
     Text | None,

@@ -17,7 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from keybroker.core.admin import SecretRef, owners_of
 from keybroker.core.api.context import Ctx, blocking, caller_of
 from keybroker.core.api.errors import error_responses
-from keybroker.core.api.fields import Text
+from keybroker.core.api.fields import NO_CONTROL_CHARACTERS, Text, anchored
 from keybroker.core.api.schemas import SecretOut
 from keybroker.core.api.secrets import OwnerQuery, SchemeQuery, SharedQuery, TeamQuery
 from keybroker.core.models import SecretRecord
@@ -29,7 +29,13 @@ teams_router = APIRouter(prefix="/teams", tags=["secrets"])
 
 SecretPath = Annotated[
     Text,
-    Path(min_length=1, max_length=256, description="A secret_id, or a key (see owner, shared, team)."),
+    Path(
+        min_length=1,
+        max_length=256,
+        pattern=NO_CONTROL_CHARACTERS,
+        json_schema_extra=anchored(NO_CONTROL_CHARACTERS),
+        description="A secret_id, or a key (see owner, shared, team).",
+    ),
 ]
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,40 +129,58 @@ class AuditLog:
         (`Database.transaction(durable=True)`): its caller hands the value over only after that, and
         a failure (a full disk) raises, so the value stays in."""
         durable = decision in _LETS_A_VALUE_OUT
-        with self._catalog.transaction(durable=durable) as conn:
-            last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            seq = 1 if last is None else int(last[0]) + 1
-            fields: dict[str, Any] = {
-                "seq": seq,
-                "ts": round(self._catalog.clock.now(), 6),
-                "decision": AuditDecision(decision).value,
-                "agent": agent,
-                "key": key,
-                "secret_id": secret_id,
-                "scope": scope,
-                "task_id": task_id,
-                "context_id": context_id,
-                "caller": caller,
-                "detail": detail,
-                "prev_hash": GENESIS if last is None else str(last[1]),
-            }
-            fields["hash"] = event_hash(fields)
-            conn.execute(
-                f"INSERT INTO audit ({AUDIT_ROWS.columns}) VALUES ({AUDIT_ROWS.placeholders})",
-                [fields[c] for c in AUDIT_ROWS.names],
-            )
-            if self._head is not None and self._writer is None:
-                count = int(conn.execute("SELECT count(*) FROM audit").fetchone()[0])
-                self._head.write(count, fields["hash"])
+        entry = {
+            "decision": AuditDecision(decision).value,
+            "agent": agent,
+            "key": key,
+            "secret_id": secret_id,
+            "scope": scope,
+            "task_id": task_id,
+            "context_id": context_id,
+            "caller": caller,
+            "detail": detail,
+        }
+        with self._catalog.transaction(durable=durable, policy=False) as conn:
+            fields = self.insert(conn, entry)
+            self.write_head(conn, fields)
+        event = AUDIT_ROWS.record([fields[c] for c in AUDIT_ROWS.names])
+        self.published([event])
+        return event
+
+    def insert(self, conn: sqlite3.Connection, entry: Mapping[str, Any]) -> dict[str, Any]:
+        """Chain one event (`entry`: its decision, agent... detail) onto the log inside the caller's
+        write transaction; its fields, `seq` and `hash` included."""
+        last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        fields: dict[str, Any] = {
+            "seq": 1 if last is None else int(last[0]) + 1,
+            "ts": round(self._catalog.clock.now(), 6),
+            **entry,
+            "prev_hash": GENESIS if last is None else str(last[1]),
+        }
+        fields["hash"] = event_hash(fields)
+        conn.execute(
+            f"INSERT INTO audit ({AUDIT_ROWS.columns}) VALUES ({AUDIT_ROWS.placeholders})",
+            [fields[c] for c in AUDIT_ROWS.names],
+        )
+        return fields
+
+    def write_head(self, conn: sqlite3.Connection, fields: Mapping[str, Any]) -> None:
+        """Store the head before the transaction that appended `fields` (the newest event) commits
+        (unless the deferred writer does it after the commit: `published`)."""
+        if self._head is not None and self._writer is None:
+            count = int(conn.execute("SELECT count(*) FROM audit").fetchone()[0])
+            self._head.write(count, fields["hash"])
+
+    def published(self, events: Sequence[AuditEvent]) -> None:
+        """After the commit that appended `events`: the deferred head, then the listeners."""
         if self._writer is not None:
             self._writer.request()
-        event = AUDIT_ROWS.record([fields[c] for c in AUDIT_ROWS.names])
-        for listener in self._listeners:
-            try:
-                listener(event)
-            except Exception:  # a broken listener must not undo or block an audited change
-                log.exception("audit listener failed")
-        return event
+        for event in events:
+            for listener in self._listeners:
+                try:
+                    listener(event)
+                except Exception:  # a broken listener must not undo or block an audited change
+                    log.exception("audit listener failed")
 
     def events(
         self,

@@ -3,15 +3,17 @@
 
 joserfc (authlib's JOSE library; authlib.jose points to it) verifies the signature against the
 issuer's JWKS and the registered claims: `iss` is the discovered issuer, `aud` holds our client id,
-`exp` is in the future (60 s leeway), `nonce` is the one this sign-in sent. `alg=none` and symmetric
-algorithms are refused (only the asymmetric ones a JWKS can publish are allowed). What is kept is the
-subject (`sub`, or a name for the Sign-ins tab); the token itself goes to the vault like the others.
+`exp` is in the future (60 s leeway), `nonce` is the one this sign-in sent (the code flow; the device
+flow sends none, RFC 8628: its token is checked for the rest). `alg=none` and symmetric algorithms are
+refused (only the asymmetric ones a JWKS can publish are allowed). What is kept is the subject (`sub`,
+or a name for the Sign-ins tab); the token itself goes to the vault like the others.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from joserfc import jwt
@@ -36,24 +38,25 @@ class IdentityClaims:
 
 
 async def verify_id_token(
-    token: str, server: AuthServer, *, client_id: str, nonce: str, http: httpx.AsyncClient
+    token: str, server: AuthServer, *, client_id: str, nonce: str | None, http: httpx.AsyncClient
 ) -> IdentityClaims:
-    """Verify `token` (module docstring); `SignInDenied` saying which check failed."""
+    """Verify `token` (module docstring); `SignInDenied` saying which check failed. `nonce`: the one the
+    sign-in sent, None for a flow that sends none (device)."""
     if not server.jwks_uri or not server.issuer:
         raise SignInDenied("the ID token cannot be checked: the server publishes no JWKS or issuer")
     keys = await fetch_json(http, server.jwks_uri, "JWKS")
     try:
         key_set = KeySet.import_key_set(keys)  # type: ignore[arg-type]
         decoded = jwt.decode(token, key_set, algorithms=list(ALGORITHMS))
-        registry = jwt.JWTClaimsRegistry(
-            now=int(time.time()),
-            leeway=LEEWAY_SECONDS,
-            iss={"essential": True, "value": server.issuer},
-            aud={"essential": True, "value": client_id},
-            exp={"essential": True},
-            sub={"essential": True},
-            nonce={"essential": True, "value": nonce},
-        )
+        checks: dict[str, Any] = {
+            "iss": {"essential": True, "value": server.issuer},
+            "aud": {"essential": True, "value": client_id},
+            "exp": {"essential": True},
+            "sub": {"essential": True},
+        }
+        if nonce is not None:
+            checks["nonce"] = {"essential": True, "value": nonce}
+        registry = jwt.JWTClaimsRegistry(now=int(time.time()), leeway=LEEWAY_SECONDS, **checks)
         registry.validate(decoded.claims)
     except JoseError as exc:
         raise SignInDenied(f"the ID token does not verify ({exc.error}); the sign-in is refused") from None

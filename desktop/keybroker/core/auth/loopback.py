@@ -14,6 +14,8 @@ import asyncio
 import contextlib
 import logging
 import secrets as _random
+from collections.abc import Coroutine
+from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = ["LoopbackRedirect", "redirect_path"]
@@ -41,6 +43,7 @@ class LoopbackRedirect:
         self._done = (done_text or "Signed in. You can close this page and go back.").encode()
         self._server: asyncio.Server | None = None
         self._result: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def uri(self) -> str:
@@ -51,7 +54,7 @@ class LoopbackRedirect:
         return f"http://127.0.0.1:{port}{self.path}"
 
     async def __aenter__(self) -> LoopbackRedirect:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self._port)
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self._port)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -60,6 +63,9 @@ class LoopbackRedirect:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
             self._server = None
+        for writer in list(self._writers):  # a connection still open when the flow ends (cancelled)
+            writer.close()
+        self._writers.clear()
         if not self._result.done():
             self._result.cancel()
 
@@ -67,11 +73,24 @@ class LoopbackRedirect:
         """The redirect URL the browser brought (waits as long as the caller lets it)."""
         return await asyncio.shield(self._result)
 
+    def _accept(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> Coroutine[Any, Any, None]:
+        # Noted at once (the serving task may never start if the flow ends first), closed in __aexit__.
+        self._writers.add(writer)
+        return self._serve(reader, writer)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._serve_one(reader, writer)
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10.0)
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
-            writer.close()
             return
         try:
             method, target, _ = head[:MAX_REQUEST_BYTES].split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)

@@ -5,17 +5,20 @@ Each call runs one `SignIns` operation to its end on the calling thread (its own
 settings window runs it on a worker (ui/settings/jobs.py), exactly as `auth client/login/logout/cert`
 run it in the CLI's process: the running bridge notices by the sign-in row's stamp. Files are read
 here, not in the window; a certificate's key and a client secret go to the vault only.
+`cancel_login()` (any thread) ends a running `login`: its task is cancelled on its own loop, which
+closes the loopback listener and the device code's dialog; nothing is stored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from keybroker.core.admin.sign_ins import CertificateFiles
-from keybroker.core.errors import InvalidInputError
-from keybroker.core.models import SecretValue
+from keybroker.core.errors import InvalidInputError, SignInDenied
+from keybroker.core.models import AgentRecord, SecretValue
 
 if TYPE_CHECKING:  # authlib and cryptography load with the first sign-in, not with the window
     from keybroker.core.auth.signins import SignIns
@@ -39,6 +42,9 @@ class LocalSignInAdmin:
         self._sign_ins = sign_ins
         self._catalog = catalog
         self._caller = caller
+        self._guard = threading.Lock()
+        self._running: tuple[asyncio.AbstractEventLoop, asyncio.Task[SignInRecord]] | None = None
+        self._cancelled = False
 
     def records(self) -> list[SignInRecord]:
         """Every sign-in row (never a value)."""
@@ -58,7 +64,34 @@ class LocalSignInAdmin:
     def login(self, slug: str, scheme: str) -> SignInRecord:
         """`auth login`: the best flow the card and server offer (the browser or a device code)."""
         agent = self._catalog.get_agent(slug)
-        return asyncio.run(self._sign_ins.login(agent, scheme, None, caller=self._caller))
+        with self._guard:
+            self._cancelled = False
+        return asyncio.run(self._login(agent, scheme))
+
+    async def _login(self, agent: AgentRecord, scheme: str) -> SignInRecord:
+        task = asyncio.ensure_future(self._sign_ins.login(agent, scheme, None, caller=self._caller))
+        with self._guard:
+            if self._cancelled:
+                task.cancel()
+            self._running = (asyncio.get_running_loop(), task)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise
+            raise SignInDenied(f"the sign-in to {agent.slug!r} was cancelled; nothing was stored") from None
+        finally:
+            with self._guard:
+                self._running = None
+
+    def cancel_login(self) -> None:
+        """End the running `login` (from any thread): it raises `SignInDenied` saying it was cancelled."""
+        with self._guard:
+            self._cancelled = True
+            running = self._running
+        if running is not None:
+            loop, task = running
+            loop.call_soon_threadsafe(task.cancel)
 
     def logout(self, slug: str, scheme: str) -> str | None:
         """`auth logout`: revoke where offered, forget; why it was not revoked, or None."""

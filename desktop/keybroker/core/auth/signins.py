@@ -25,22 +25,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import sys
 import time
 import webbrowser
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
-
 from keybroker.core.audit.log import AuditLog
-from keybroker.core.auth.client_cert import CertificateMaterial, client_context
-from keybroker.core.auth.id_token import verify_id_token
-from keybroker.core.auth.oauth_client import DeviceCode, OAuthClient, TokenRequestError, TokenResponse
-from keybroker.core.auth.registration import register_client
+from keybroker.core.auth.agent_sign_in import agent_sign_in
 from keybroker.core.auth.scheme_info import TOKEN_KINDS, SchemeInfo, scheme_info
-from keybroker.core.auth.server_info import AuthServer, discover, http_client
-from keybroker.core.auth.signin_flows import code_flow, device_flow
 from keybroker.core.auth.token_set import TokenSet
 from keybroker.core.broker.sign_in_prompts import DeviceCodeNotice, SignInAsk, SignInPrompter
 from keybroker.core.catalog.catalog import Catalog
@@ -48,6 +43,14 @@ from keybroker.core.catalog.signins import SignInBook, SignInRecord, new_account
 from keybroker.core.errors import KeybrokerError, NotFoundError, SignInDenied, UsageError
 from keybroker.core.models import AgentRecord, AuditDecision, SecretValue
 from keybroker.core.ports import AsyncVault
+from keybroker.core.safe_text import one_line
+
+if TYPE_CHECKING:  # httpx, authlib, joserfc, cryptography: loaded by the first sign-in, not at start
+    import httpx
+
+    from keybroker.core.auth.client_cert import CertificateMaterial
+    from keybroker.core.auth.oauth_client import DeviceCode, OAuthClient, TokenResponse
+    from keybroker.core.auth.server_info import AuthServer
 
 __all__ = ["EXPIRY_SKEW", "FLOWS", "SignIns"]
 
@@ -64,9 +67,13 @@ _GRANT_FLOWS = {
 
 
 async def _system_browser(url: str) -> None:
-    """Open `url` with Python's webbrowser ($BROWSER honoured), off the loop."""
+    """Open `url` with Python's webbrowser ($BROWSER honoured), off the loop; with no browser (headless)
+    the URL goes to stderr, for the user (never to the log)."""
     if not await asyncio.to_thread(webbrowser.open, url):
-        log.warning("no browser could be opened for a sign-in; open the URL shown yourself")
+        log.warning("no browser could be opened for a sign-in; the URL is on stderr")
+        shown = one_line(url, 16384)  # control characters from a server's metadata never reach a terminal
+        sys.stderr.write(f"Keybroker: no browser opened; to sign in, open on this machine: {shown}\n")
+        sys.stderr.flush()
 
 
 class SignIns:
@@ -82,11 +89,12 @@ class SignIns:
         open_browser: Callable[[str], Awaitable[None]] = _system_browser,
         timeout: float = 300.0,
         clock: Callable[[], float] = time.time,
-        http: Callable[[], httpx.AsyncClient] = http_client,
+        http: Callable[[], httpx.AsyncClient] | None = None,
         expiry_skew: float = EXPIRY_SKEW,
     ) -> None:
         """`timeout`: seconds a sign-in may take (the prompt, the browser, the device code);
-        `expiry_skew`: an access token with fewer seconds left is refreshed before it is sent."""
+        `expiry_skew`: an access token with fewer seconds left is refreshed before it is sent;
+        `http`: makes the client for authorization servers (default: server_info's `http_client`)."""
         self.book = SignInBook(catalog)
         self._vault = vault
         self._audit = audit
@@ -94,7 +102,7 @@ class SignIns:
         self._open_browser = open_browser
         self._timeout = timeout
         self._clock = clock
-        self._http = http
+        self._http = http or _http_client
         self._skew = expiry_skew
         self._cache: dict[tuple[str, str], tuple[float, TokenSet]] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -186,10 +194,12 @@ class SignIns:
     async def _refresh(
         self, agent: AgentRecord, record: SignInRecord, values: TokenSet
     ) -> SecretValue | None:
+        from keybroker.core.auth.oauth_client import TokenRequestError
+
         info = scheme_info(agent, record.scheme)
         assert values.refresh_token is not None
         async with self._http() as http:
-            server = await discover(info, http)
+            server = await _discover(info, http)
             client = self._client(server, record, values, http)
             try:
                 tokens = await client.refresh(values.refresh_token, info.resource)
@@ -276,6 +286,31 @@ class SignIns:
         )
         return problem
 
+    async def agent_sign_in(
+        self,
+        agent: AgentRecord,
+        url: SecretValue,
+        arm: Callable[[], Awaitable[SecretValue]],
+        *,
+        task_id: str | None = None,
+        context_id: str | None = None,
+        caller: str | None = None,
+    ) -> SecretValue | None:
+        """A sign-in the agent runs itself (Agent Stack's OAuth extension): the user is asked, the
+        browser opened, the redirect awaited (agent_sign_in.py); the callback URL, or None."""
+        return await agent_sign_in(
+            agent,
+            url,
+            arm,
+            prompter=self.prompter,
+            open_browser=self._open_browser,
+            audit=self._audit,
+            seconds=self._timeout,
+            task_id=task_id,
+            context_id=context_id,
+            caller=caller,
+        )
+
     # Client certificates (mutual TLS) ------------------------------------------------------------
 
     async def import_certificate(
@@ -320,6 +355,8 @@ class SignIns:
             values = await self._values(record)
             if values.cert_pem is None or values.key_pem is None:
                 continue
+            from keybroker.core.auth.client_cert import client_context
+
             context = client_context(
                 values.cert_pem.reveal(), values.key_pem, values.ca_pem.reveal() if values.ca_pem else None
             )
@@ -352,7 +389,7 @@ class SignIns:
         values = await self._values(record)
         async with AsyncExitStack() as stack:
             http = await stack.enter_async_context(self._http())
-            server = await discover(info, http)
+            server = await _discover(info, http)
             record, values = await self._ensure_client(record, values, server, http)
             client = self._client(server, record, values, http)
             flow = flow or _choose_flow(info, server, record)
@@ -361,6 +398,8 @@ class SignIns:
             if flow == "client":
                 tokens = await client.client_credentials(info.scopes, info.resource)
             elif flow == "code":
+                from keybroker.core.auth.signin_flows import code_flow
+
                 ask = self._asker(agent, info, server, "code", reason, asked_by_user)
                 result = await code_flow(
                     client,
@@ -374,12 +413,17 @@ class SignIns:
             else:
                 if not await self._asker(agent, info, server, "device", reason, asked_by_user)(None):
                     raise SignInDenied(f"the sign-in for {agent.slug!r} was declined")
+                from keybroker.core.auth.signin_flows import device_flow
+
                 tokens = await asyncio.wait_for(
                     device_flow(client, info, self._shower(agent, info)), self._timeout
                 )
             subject = None
-            if tokens.id_token is not None and nonce is not None:
+            if tokens.id_token is not None and (nonce is not None or flow == "device"):
+                # The device flow's ID token is checked too (signature, iss, aud, exp): it sends no nonce.
                 assert record.client_id is not None
+                from keybroker.core.auth.id_token import verify_id_token
+
                 identity = await verify_id_token(
                     tokens.id_token.reveal(), server, client_id=record.client_id, nonce=nonce, http=http
                 )
@@ -456,6 +500,8 @@ class SignIns:
                 hint=f"keybroker auth client {record.agent} --scheme {record.scheme} "
                 "--client-id ID [--public]",
             )
+        from keybroker.core.auth.registration import register_client
+
         registered = await register_client(server, http)
         record = record.replace(
             client_id=registered.client_id,
@@ -471,13 +517,17 @@ class SignIns:
     ) -> OAuthClient:
         if not record.client_id:
             raise UsageError(f"scheme {record.scheme!r} of agent {record.agent!r} has no client set")
+        from keybroker.core.auth.oauth_client import OAuthClient
+
         return OAuthClient(server, record.client_id, values.client_secret, http, clock=self._clock)
 
     async def _revoke(self, agent: AgentRecord, record: SignInRecord, values: TokenSet) -> str | None:
+        from keybroker.core.auth.oauth_client import TokenRequestError
+
         try:
             info = scheme_info(agent, record.scheme)
             async with self._http() as http:
-                server = await discover(info, http)
+                server = await _discover(info, http)
                 if not server.revocation_endpoint:
                     return "the server offers no revocation"
                 client = self._client(server, record, values, http)
@@ -569,6 +619,18 @@ def _mtls_scheme(agent: AgentRecord, scheme: str | None) -> str:
         f"agent {agent.slug!r} has no mutual TLS scheme" + (f" named {scheme!r}" if scheme else ""),
         hint="its card must declare one (`mutualTLS` in 0.3, `mtlsSecurityScheme` in 1.0)",
     )
+
+
+def _http_client() -> httpx.AsyncClient:
+    from keybroker.core.auth.server_info import http_client
+
+    return http_client()
+
+
+async def _discover(info: SchemeInfo, http: httpx.AsyncClient) -> AuthServer:
+    from keybroker.core.auth.server_info import discover
+
+    return await discover(info, http)
 
 
 def _offered(info: SchemeInfo, server: AuthServer) -> list[str]:

@@ -10,6 +10,9 @@ the management API included. So the bridge's HTTP protocol (uvicorn's, subclasse
 - a header timeout: a connection must complete its request headers within `header_timeout` seconds
   of connecting, or of its previous response; one that does not (it sent nothing, or a few bytes at
   a time) is closed;
+- a header size cap, `max_header_bytes`: a request line and headers longer than that get 431 and the
+  connection is closed. h11 has such a cap of its own; httptools (llhttp) has none, and uvicorn keeps
+  whatever headers arrive, so without this one client could fill the memory for a header timeout;
 - a connection cap, `max_connections`, by default half the soft open-files limit (at most 1,024):
   past it, the connection that has waited longest for its request to arrive (idle, or still sending
   headers or body) is closed to make room; only when every connection is busy with a request is the
@@ -17,16 +20,30 @@ the management API included. So the bridge's HTTP protocol (uvicorn's, subclasse
   (`agent_requests`, app.py), so `reserve` connections always remain for the management API.
 
 No timer runs on an idle server: a connection's timer exists only while it is open.
+
+uvicorn's HTTP/1.1 parser is httptools where it is installed (a dependency on Linux and macOS: fewer
+calls per request than h11), else h11; `KEYBROKER_HTTP=h11` (or `httptools`) chooses, to compare.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 
-__all__ = ["DEFAULT_HEADER_TIMEOUT", "ConnectionLimits", "default_max_connections", "governed_protocol"]
+from keybroker.core.errors import InvalidInputError
+
+__all__ = [
+    "DEFAULT_HEADER_TIMEOUT",
+    "DEFAULT_MAX_HEADER_BYTES",
+    "HTTP_ENV",
+    "ConnectionLimits",
+    "default_max_connections",
+    "governed_protocol",
+    "http_parser",
+]
 
 log = logging.getLogger("keybroker.bridge")
 
@@ -34,11 +51,21 @@ log = logging.getLogger("keybroker.bridge")
 DEFAULT_HEADER_TIMEOUT = 10.0
 #: Connections kept for the management API when agent requests take all the others.
 DEFAULT_RESERVE = 32
+#: The request line and headers together (h11's own default, stated): past it the client gets an error.
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+#: `h11` or `httptools`: uvicorn's HTTP/1.1 parser (default: httptools when installed).
+HTTP_ENV = "KEYBROKER_HTTP"
 
 _BUSY_BODY = b'{"error":"busy","message":"the bridge has too many connections open"}'
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\n"
     b"retry-after: 1\r\ncontent-length: " + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY
+)
+_TOO_LARGE_BODY = b'{"error":"headers_too_large","message":"the request line and headers are too long"}'
+_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+    b"connection: close\r\ncontent-length: " + str(len(_TOO_LARGE_BODY)).encode() + b"\r\n\r\n"
+    + _TOO_LARGE_BODY
 )
 
 
@@ -64,10 +91,14 @@ class ConnectionLimits:
     """Seconds to complete the request headers, from connecting or from the previous response."""
     reserve: int = DEFAULT_RESERVE
     """Connections kept for the management API: agent requests in flight stop short of them."""
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    """The request line and headers together; past it 431 and the connection is closed."""
 
     def __post_init__(self) -> None:
-        if self.max_connections < 2 or self.header_timeout <= 0:
-            raise ValueError("max_connections must be at least 2 and header_timeout positive")
+        if self.max_connections < 2 or self.header_timeout <= 0 or self.max_header_bytes < 1024:
+            raise ValueError(
+                "max_connections must be at least 2, header_timeout positive, max_header_bytes >= 1024"
+            )
         if not 0 <= self.reserve < self.max_connections:
             raise ValueError("reserve must be from 0 to max_connections - 1")
 
@@ -89,6 +120,7 @@ class _Governed:
     _timer: asyncio.TimerHandle | None = None
     _waited_for: Any = None
     _waiting_since: float = 0.0
+    _header_bytes: int = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
@@ -103,9 +135,16 @@ class _Governed:
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)  # type: ignore[misc]
-        if self._timer is not None and self.cycle is not self._waited_for:  # the headers are in
-            self._timer.cancel()
-            self._timer = None
+        if self.cycle is not self._waited_for:  # the headers are in
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        elif not self.transport.is_closing():  # still owed headers: all of `data` was headers
+            self._header_bytes += len(data)
+            if self._header_bytes > self.limits.max_header_bytes:
+                log.info("bridge: request headers over %d bytes: closed", self.limits.max_header_bytes)
+                self.transport.write(_TOO_LARGE)
+                self.transport.close()
 
     def on_response_complete(self) -> None:
         self._await_request()
@@ -126,6 +165,7 @@ class _Governed:
         """From now on the client owes us its next request's headers, within the header timeout."""
         self._waited_for = self.cycle
         self._waiting_since = self.loop.time()
+        self._header_bytes = 0
         if self._timer is not None:
             self._timer.cancel()
         self._timer = self.loop.call_later(self.limits.header_timeout, self._headers_too_slow)
@@ -163,11 +203,27 @@ class _Governed:
         self.transport.close()
 
 
-def _uvicorn_protocol() -> type[asyncio.Protocol]:
-    """The HTTP/1.1 protocol uvicorn's "auto" picks: httptools when installed, else h11."""
+def http_parser() -> str:
+    """`"httptools"` or `"h11"`: the parser the bridge's HTTP protocol uses (`KEYBROKER_HTTP`, else
+    httptools when it is installed); InvalidInputError on a setting that cannot be had."""
     import importlib.util
 
-    if importlib.util.find_spec("httptools") is None:
+    wanted = os.environ.get(HTTP_ENV, "").strip().lower()
+    if wanted not in ("", "h11", "httptools"):
+        raise InvalidInputError(
+            f"{HTTP_ENV} must be h11 or httptools, not {wanted!r}", hint=f"unset {HTTP_ENV}"
+        )
+    available = importlib.util.find_spec("httptools") is not None
+    if wanted == "httptools" and not available:
+        raise InvalidInputError(
+            f"{HTTP_ENV}=httptools, but httptools is not installed", hint=f"unset {HTTP_ENV}"
+        )
+    return wanted or ("httptools" if available else "h11")
+
+
+def _uvicorn_protocol() -> type[asyncio.Protocol]:
+    """uvicorn's HTTP/1.1 protocol class for `http_parser()`."""
+    if http_parser() == "h11":
         from uvicorn.protocols.http.h11_impl import H11Protocol
 
         return H11Protocol

@@ -16,9 +16,9 @@ that, so `FastPath.serve` takes a request when all of these hold, and leaves it 
   the bridge walks), with a message that starts a task (no taskId, no referenceTaskIds) whose
   metadata carries nothing of the secrets extension (the full path checks a client's own
   fulfilments), about no conversation the bridge may not answer about (released.py's `Recall`);
-- every demand the card declares would be released without a prompt (`ReleaseProbe`).
+- every demand the card declares is released on a grant, in one broker call (fast_grant.py).
 Then the granted values are put into the message at the JSON level (one `orjson` parse, one dump),
-released and audited through the same `BridgeRun.fulfil` as the full path, and the body goes to the
+released and audited by the broker as the full path's are, and the body goes to the
 agent through aiohttp (fast_hop.py). The answer is parsed once: tasks it names are reported
 (task_trail.py), every fulfilment masked and every released value cut as JSON (json_cut.py), and
 the agent's own bytes go back when nothing needed changing. An answer in `auth-required` that the
@@ -43,13 +43,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
+from keybroker.core.a2a.oauth_demand import oauth_demands_of
 from keybroker.core.bridge.agent_errors import AgentUnreachableError, unreachable
+from keybroker.core.bridge.fast_grant import granted_values
 from keybroker.core.bridge.fast_handover import AUTH_REQUIRED_STATES, handover
 from keybroker.core.bridge.fast_hop import FastHop, HopFailedError
 from keybroker.core.bridge.fast_stream import STREAM_METHODS, V03_REQUESTS, FastStream
 from keybroker.core.bridge.json_cut import clean_json, json_task_states
 from keybroker.core.bridge.params import check_params, v03_rpc_problem
-from keybroker.core.bridge.ports import ReleaseHistory, ReleaseProbe
+from keybroker.core.bridge.ports import ReleaseHistory
 from keybroker.core.bridge.proto_walk import MAX_DEPTH
 from keybroker.core.bridge.rpc_errors import client_error
 from keybroker.core.bridge.run import AgentLink, BridgeRun
@@ -157,6 +159,8 @@ class FastPath:
         streams = rpc.get("method") in STREAM_METHODS  # fast_stream.py: an agent that streams
         if link.auth.active or (not link.upstream.streams if streams else link.upstream.follow_streams):
             return None
+        if oauth_demands_of(link.agent.card_json):
+            return None  # (OAuth demands: the full path fulfils them with a callback of the run's own)
         if link.models is not None and link.agent.model_demands:
             return None  # model tokens are minted by the full path's pre-flight (run.prepare)
         params = rpc.get("params")
@@ -198,21 +202,16 @@ class FastPath:
             return None
         wanted = list(link.agent.demands) if link.upstream.secrets_allowed else []
         if wanted:
-            probe = link.secrets if isinstance(link.secrets, ReleaseProbe) else None
-            keys = {d.key for d in wanted}
-            if probe is None or not keys <= probe.releasable(link.agent, wanted):
-                return None  # a prompt: the full path asks
             if not await link.upstream.answers():
                 return None  # the full path tells the client, releasing nothing
-            try:
-                granted = await run.fulfil(
-                    wanted, phase="preflight", task_id=None, context_id=context_id or None
-                )
+            try:  # one broker call: all released on grants, or None (a prompt: the full path asks)
+                granted = await granted_values(run, wanted, context_id or None)
             except A2AError as exc:  # unaudited: nothing was released
                 return _error(rpc.get("id"), exc)
-            if granted:
-                _inject(message, granted)
-                body = orjson.dumps(rpc)
+            if granted is None:
+                return None
+            _inject(message, granted)
+            body = orjson.dumps(rpc)
         self.served += 1
         if rpc.get("method") in STREAM_METHODS:
             return self.streams.response(run, rpc, url, body, request)

@@ -61,7 +61,14 @@ from keybroker.core.bridge.chunks import SplitGuard
 from keybroker.core.bridge.collector import Collector, stream_payload
 from keybroker.core.bridge.legs import send, send_leg, stream_leg
 from keybroker.core.bridge.params import check_params
-from keybroker.core.bridge.ports import CallerLookup, ModelSource, SecretSource, TaskWatch, TokenSource
+from keybroker.core.bridge.ports import (
+    AgentSignIn,
+    CallerLookup,
+    ModelSource,
+    SecretSource,
+    TaskWatch,
+    TokenSource,
+)
 from keybroker.core.bridge.released import RELEASED_LIMIT, Recall, ValueForms
 from keybroker.core.bridge.run import NO_PUSH, AgentLink, BridgeRun
 from keybroker.core.bridge.run_state import MAX_RESUMES
@@ -110,6 +117,7 @@ class BridgeHandler(RequestHandler):
             recall=recall if recall is not None else Recall(forms),
             models=models,
             gateway_port=gateway_port,
+            sign_ins=tokens if isinstance(tokens, AgentSignIn) else None,
         )
         self._bridged_card = bridged_card
 

@@ -28,9 +28,21 @@ from keybroker.core.models import MASK
 
 __all__ = ["FULFILMENT_KEYS", "MASK", "mask_payload", "mask_proto", "mask_struct", "mask_value"]
 
-#: The member holding fulfilled values (Agent Stack's snake_case; the camelCase twin just in case a
-#: converter renamed it).
-FULFILMENT_KEYS = frozenset({"secret_fulfillments", "secretFulfillments"})
+#: The members holding fulfilled values (Agent Stack's snake_case; the camelCase twin just in case a
+#: converter renamed it), and those of the OAuth extension (PROTOCOL §2.2): the callback the agent
+#: was given, and the redirect (with the code) it got back. The authorization URL is not among them:
+#: a client that fulfils the extension itself needs it to sign in; when the bridge signs in, it cuts
+#: that URL as a value it released (oauth_flow.py).
+FULFILMENT_KEYS = frozenset(
+    {
+        "secret_fulfillments",
+        "secretFulfillments",
+        "oauth_fulfillments",
+        "oauthFulfillments",
+        "redirect_uri",
+        "redirectUri",
+    }
+)
 
 
 # JSON-like data ----------------------------------------------------------------------------------

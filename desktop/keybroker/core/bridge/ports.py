@@ -8,12 +8,14 @@ refuses. `LockWatch` is optional too: without it, what the bridge remembers of r
 (released.py) is only bounded, never dropped on a lock. `ReleaseHistory` is optional: without it, the
 bridge knows nothing released before it started (nor before a lock). `CallerLookup` names the calling
 process (caller.py's `PEER_CALLERS`). `TokenSource` is optional too: without it, OAuth 2 / OpenID
-Connect and mutual TLS schemes are not met (core/auth/signins.py's `SignIns` fits it).
+Connect and mutual TLS schemes are not met (core/auth/signins.py's `SignIns` fits it). `AgentSignIn`
+is optional: without it, an agent's own sign-in (Agent Stack's OAuth extension) is declined (`SignIns`
+fits it too).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from keybroker.core.models import AgentRecord, ModelDemand, SecretDemand, SecretValue
@@ -76,6 +78,26 @@ class ReleaseProbe(Protocol):
 
     def releasable(self, agent: AgentRecord, demands: Sequence[SecretDemand]) -> frozenset[str]:
         """The keys of `demands` a `fulfil` call would release without a prompt."""
+        ...
+
+
+@runtime_checkable
+class GrantedRelease(Protocol):
+    """A `SecretSource` that releases, in one call, what its grants cover without asking (the fast path)."""
+
+    async def fulfil_if_granted(
+        self,
+        agent: AgentRecord,
+        demands: Sequence[SecretDemand],
+        *,
+        phase: Phase,
+        task_id: str | None,
+        context_id: str | None,
+        run_id: str | None = None,
+        caller: str | None = None,
+    ) -> Fulfilment | None:
+        """Every value of `demands` released on a grant held now, or None: nothing released, audited or
+        spent, and the full path (which may ask) takes the request."""
         ...
 
 
@@ -180,6 +202,26 @@ class TokenSource(Protocol):
 
     async def client_tls(self, agent: AgentRecord) -> ssl.SSLContext | None:
         """The TLS context presenting `agent`'s client certificate (and trusting its pinned CA), or None."""
+        ...
+
+
+@runtime_checkable
+class AgentSignIn(Protocol):
+    """The user's part of a sign-in an agent runs itself (Agent Stack's OAuth extension, oauth_flow.py)."""
+
+    async def agent_sign_in(
+        self,
+        agent: AgentRecord,
+        url: SecretValue,
+        arm: Callable[[], Awaitable[SecretValue]],
+        *,
+        task_id: str | None = None,
+        context_id: str | None = None,
+        caller: str | None = None,
+    ) -> SecretValue | None:
+        """Ask the user, open the browser at `url` after calling `arm()` (which starts waiting for the
+        redirect), and return the redirect's full URL; None when declined, refused or timed out.
+        Audited; never raises for a declined sign-in."""
         ...
 
 

@@ -20,6 +20,10 @@ give, `(event, Interrupt)`. The loop then:
   same request on a new upstream exchange (a stream on a new stream), as A2X's client does, or
   hands the refusal over. (An HTTP 401, and `-32600` on a call that is not a send, are retried the
   same way by legs.py and handler.py.)
+- a sign-in the agent runs itself (Agent Stack's OAuth extension: `auth-required` with an
+  authorization URL, for a run whose first message the bridge fulfilled with its own callback): the
+  user is asked and the browser opened, and the redirect resumes the task; declined, the task is
+  cancelled (oauth_flow.py). The client never sees the agent's request nor the redirect.
 A release the broker could not audit (`AuditWriteError`: nothing was released) ends the request with
 an A2A internal error that says so (`unaudited`), never a silent decline.
 Every event the client gets is reported to a `TaskWatch` broker (task_trail.py) and cleaned: every
@@ -29,6 +33,7 @@ Every event the client gets is reported to a `TaskWatch` broker (task_trail.py) 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass
@@ -45,11 +50,24 @@ from a2a.utils.errors import (
 
 from keybroker.core.a2a.credentials import Credentials, scheme_demand
 from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
+from keybroker.core.a2a.oauth_demand import OAUTH_EXTENSION_URI
 from keybroker.core.bridge.agent_errors import AgentUnreachableError
 from keybroker.core.bridge.cutting import clean_proto, scrub_quoted
 from keybroker.core.bridge.forms import Cut
 from keybroker.core.bridge.model_flow import preflight_models, watch_model_tasks
+from keybroker.core.bridge.oauth_callback import OAuthCallback
+from keybroker.core.bridge.oauth_flow import (
+    SignInRequest,
+    close_callback,
+    declined_answer,
+    open_callback,
+    resume_request,
+    sign_in,
+    sign_in_request,
+)
+from keybroker.core.bridge.oauth_flow import waiting_status as sign_in_waiting
 from keybroker.core.bridge.ports import (
+    AgentSignIn,
     CallerLookup,
     ModelSource,
     Phase,
@@ -111,6 +129,8 @@ class AgentLink:
     #: Who answers the card's model demands, and the port the model gateway is on (issue 14).
     models: ModelSource | None = None
     gateway_port: int = 0
+    #: Who asks the user for a sign-in the agent runs itself (Agent Stack's OAuth extension).
+    sign_ins: AgentSignIn | None = None
 
     @property
     def slug(self) -> str:
@@ -124,6 +144,8 @@ class Interrupt:
 
     demand: RuntimeDemand
     credentials: bool = False
+    #: The agent asks the user to sign in (Agent Stack's OAuth extension, oauth_flow.py).
+    sign_in: SignInRequest | None = None
 
 
 #: `leg(run, request, extensions)`: the agent's answer to one upstream exchange (module docstring).
@@ -149,6 +171,8 @@ class BridgeRun:
         self.model_extensions: set[str] = set()
         self.models_minted = False
         self.models_bound = False
+        #: The run's callback for Agent Stack's OAuth extension, while it listens (oauth_flow.py).
+        self.oauth: OAuthCallback | None = None
 
     @classmethod
     def start(
@@ -180,9 +204,28 @@ class BridgeRun:
         `interactive`: a streaming client, told with a `working` status what the bridge waits for.
         `prepared`: the pre-flight ran already (fast_handover.py takes a run over mid-way).
         """
+        try:
+            async with contextlib.aclosing(
+                self._resume_loop(params, request, leg, interactive=interactive, prepared=prepared)
+            ) as events:
+                async for event in events:
+                    yield event
+        finally:
+            await close_callback(self)  # a redirect after the run finds nothing listening
+
+    async def _resume_loop(
+        self,
+        params: SendMessageRequest,
+        request: SendMessageRequest,
+        leg: Leg,
+        *,
+        interactive: bool,
+        prepared: bool,
+    ) -> AsyncGenerator[Event, None]:
         request.configuration.return_immediately = False
         if not prepared:
             await self.prepare(request.message)
+            await open_callback(self, request.message)
         extensions = self.extensions()
         while True:
             pending: tuple[Event, Interrupt] | None = None
@@ -199,6 +242,21 @@ class BridgeRun:
                 return
             event, interrupt = pending
             demand = interrupt.demand
+            if interrupt.sign_in is not None:
+                self.observe(event)
+                if interactive and shown:
+                    self.own_event = sign_in_waiting(interrupt.sign_in)
+                    yield self.own_event
+                callback = await sign_in(self, interrupt.sign_in)
+                if callback is not None:
+                    self.state.secrets.resumes += 1
+                    request = resume_request(interrupt.sign_in, callback, params)
+                    continue
+                answer = await declined_answer(self, interrupt.sign_in, extensions)
+                self.observe(answer)
+                self.clean(answer)
+                yield answer
+                return
             if interrupt.credentials:
                 if interactive and shown:
                     yield self._waiting(demand)
@@ -226,6 +284,9 @@ class BridgeRun:
 
     def interrupt(self, event: StreamResponse) -> Interrupt | None:
         """What in `event` the bridge answers itself, if anything."""
+        asked = sign_in_request(self, event) if not self.state.secrets.exhausted else None
+        if asked is not None:
+            return Interrupt(RuntimeDemand(asked.task_id, asked.context_id, ()), sign_in=asked)
         demand = self._demand_in(event)
         if demand is None:
             return self._credential_interrupt(event)
@@ -431,6 +492,8 @@ class BridgeRun:
         requested = set(self.state.context.requested_extensions)
         if self.state.secrets.injected or self.state.secrets.client_keys:
             requested.add(SECRETS_EXTENSION_URI)
+        if self.oauth is not None:
+            requested.add(OAUTH_EXTENSION_URI)
         return requested | self.model_extensions
 
     # What goes back to the client --------------------------------------------------------------

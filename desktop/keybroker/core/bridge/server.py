@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator
 import uvicorn
 from starlette.types import ASGIApp
 
-from keybroker.core.bridge.connections import ConnectionLimits, governed_protocol
+from keybroker.core.bridge.connections import DEFAULT_MAX_HEADER_BYTES, ConnectionLimits, governed_protocol
 from keybroker.core.errors import BridgeError, InvalidInputError
 from keybroker.system.settings import DEFAULT_PORT
 
@@ -34,8 +34,9 @@ log = logging.getLogger("keybroker.bridge")
 
 #: Open SSE streams get this long to finish when the bridge stops; then their tasks are cancelled.
 SHUTDOWN_GRACE_SECONDS = 3
-#: The request line and headers together (h11's default, stated): past it the client gets a 400.
-MAX_HEADER_BYTES = 16 * 1024
+#: The request line and headers together (h11's default, stated): past it the client gets a 400 (h11) or
+#: a 431 (connections.py, whichever parser runs).
+MAX_HEADER_BYTES = DEFAULT_MAX_HEADER_BYTES
 #: Connections the kernel queues for us, and asyncio accepts in one go (it accepts up to the backlog
 #: per wake-up before any of them reaches the connection cap): uvicorn's 2,048 let a flood take every
 #: open file (1,024 on a desktop) in one gulp. Clients past the queue retry their connect.
@@ -93,15 +94,17 @@ async def running_bridge(
 
     `connections`: the cap on connections and the header timeout (connections.py; defaults from
     the open-files limit)."""
+    limits = connections or ConnectionLimits()
+    protocol = governed_protocol(limits)  # before binding: a bad KEYBROKER_HTTP leaves no socket open
     sock = bind_loopback(port, host)
     bound = int(sock.getsockname()[1])
     config = uvicorn.Config(
         app,
         host=host,
         port=bound,
-        http=governed_protocol(connections or ConnectionLimits()),
+        http=protocol,
         backlog=ACCEPT_BACKLOG,
-        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        h11_max_incomplete_event_size=limits.max_header_bytes,
         lifespan="off",
         ws="none",
         date_header=False,

@@ -26,6 +26,11 @@ fulfilment.py.
 - granted values are cached in memory while a grant other than ONCE covers them, and dropped on `lock`,
   `forget` (value updated or removed) or when their grants end; `on_lock` listeners (the bridge's
   memory of released values) are told after each lock;
+- `fulfil_if_granted` is the bridge's fast path in one call: every demand released on a grant it
+  holds, or nothing at all (None: a prompt or a rule is needed, the caller takes `fulfil`'s way).
+  Its events are group-committed (audit/group.py) and refused there when the catalog changed since
+  the decision, so a revoke never slips between the two. Decisions read the catalog only when it
+  changed (policy_inputs.py);
 - fail closed on the audit: a value is released only once its `released` event is on the disk; when
   it cannot be written (a full disk) `fulfil` raises `AuditWriteError`, nothing of the run is released,
   and the `Notifier` is told (once, until a release is audited again);
@@ -44,7 +49,9 @@ import contextlib
 import logging
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
+from keybroker.core.audit.group import GroupCommit
 from keybroker.core.audit.log import AuditLog
 from keybroker.core.broker.answer import AnswerApplier, Declined, Granted, Outcome
 from keybroker.core.broker.desk import OpenPrompt, PromptDesk, PromptResult, Released
@@ -59,7 +66,14 @@ from keybroker.core.broker.run_grants import RunGrants
 from keybroker.core.broker.state import Cooldown, RunMemory, ValueCache
 from keybroker.core.broker.triage import Triage
 from keybroker.core.catalog.catalog import Catalog
-from keybroker.core.errors import AuditWriteError, KeybrokerError, VaultError, VaultLocked, VaultUnavailable
+from keybroker.core.errors import (
+    AuditWriteError,
+    InvalidInputError,
+    KeybrokerError,
+    VaultError,
+    VaultLocked,
+    VaultUnavailable,
+)
 from keybroker.core.models import (
     TERMINAL_TASK_STATES,
     AgentRecord,
@@ -68,12 +82,16 @@ from keybroker.core.models import (
     GrantScope,
     SecretDemand,
     SecretValue,
+    validate_key,
 )
 from keybroker.core.ports import AsyncVault, Notifier, Prompter, Stores
 
 __all__ = ["Broker", "BrokerConfig", "Fulfilment"]
 
 log = logging.getLogger("keybroker.broker")
+
+#: How often `fulfil_if_granted` decides again when the catalog changed under a release.
+_GRANTED_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +145,7 @@ class Broker:
         self._notifier = notifier
         self._audit_failing = False
         self._triage = Triage(catalog, self._runs, allowed_insecure_hosts=self.config.allowed_insecure_hosts)
+        self._group = GroupCommit(audit, catalog)
         self._desk = PromptDesk(
             prompter=prompter,
             applier=AnswerApplier(catalog, vault, audit, self.forget),
@@ -245,6 +264,92 @@ class Broker:
         if tally.values:
             self._audit_failing = False
         return tally.result()
+
+    async def fulfil_if_granted(
+        self,
+        agent: AgentRecord,
+        demands: Sequence[SecretDemand],
+        *,
+        phase: Phase,
+        task_id: str | None,
+        context_id: str | None,
+        run_id: str | None = None,
+        caller: str | None = None,
+    ) -> Fulfilment | None:
+        """Every value of `demands`, released on grants `agent` holds now, or None (nothing released,
+        audited or spent) when one needs a prompt, a rule declines it, a ONCE grant would be spent,
+        or the vault does not give it: the caller then takes `fulfil`'s way.
+
+        One call for the bridge's fast path instead of `releasable` then `fulfil`: the decision and
+        the release cannot be told apart by a revoke (module docstring). Raises `AuditWriteError` as
+        `fulfil` does when the events cannot be written (nothing released).
+        """
+        run = RunContext(agent, phase, task_id, context_id, run_id, caller)
+        wanted = list(_unique(demands))
+        if not wanted:
+            return Fulfilment(values=MappingProxyType({}), declined=frozenset())
+        for attempt in range(_GRANTED_ATTEMPTS):
+            stamp = self._refresh(wait=attempt > 0)
+            allows: list[tuple[str, Allow]] = []
+            for demand in wanted:
+                try:
+                    validate_key(demand.key)
+                except InvalidInputError:
+                    return None
+                decision = self._triage.decide(run, demand)
+                if not isinstance(decision, Allow) or decision.consume:
+                    return None
+                allows.append((demand.key, decision))
+            values: dict[str, SecretValue] = {}
+            for key, allow in allows:
+                try:
+                    value = await self._read(allow.secret.secret_id, True)
+                except VaultError as exc:
+                    self._tell_vault_failed(exc)
+                    return None
+                if value is None:
+                    return None
+                values[key] = value
+            entries = [
+                {
+                    "decision": AuditDecision.RELEASED.value,
+                    "agent": agent.slug,
+                    "key": key,
+                    "secret_id": allow.secret.secret_id,
+                    "scope": allow.grant.scope.value,
+                    "task_id": task_id,
+                    "context_id": context_id,
+                    "caller": caller,
+                    "detail": phase,
+                }
+                for key, allow in allows
+            ]
+            try:
+                events = await self._group.append(
+                    entries, uses=[a.secret.secret_id for _, a in allows], stamp=stamp
+                )
+            except KeybrokerError as exc:
+                keys = ", ".join(repr(k) for k, _ in allows)
+                error = AuditWriteError(
+                    f"the audit log could not record the release of {keys} to agent {agent.slug!r}, "
+                    "so nothing was released",
+                    hint=f"{exc.message}; {exc.hint}" if exc.hint else exc.message,
+                )
+                self._unaudited(run, error)
+                raise error from None
+            if events is None:
+                continue  # the catalog changed since the decision: decide again on what it holds now
+            if values:
+                self._audit_failing = False
+            return Fulfilment(values=MappingProxyType(values), declined=frozenset())
+        return None
+
+    def _refresh(self, *, wait: bool = True) -> tuple[int, int]:
+        """The policy inputs brought up to date; values whose record changed leave the cache."""
+        stamp, changed = self._triage.refresh(wait=wait)
+        for secret_id in changed:
+            self._cache.forget(secret_id)
+        return stamp
 
     def _unaudited(self, run: RunContext, exc: AuditWriteError) -> None:
         """A release could not be audited, so nothing was released: tell the tray (once until one is)."""
@@ -389,7 +494,13 @@ class Broker:
             return []
         if run_id:
             self.bind_run(run_id, task_id=task_id)
-        ended = self._grants.end_task(agent_slug, task_id, state=ended_as)
+        # After the rebinding; no wait for a group commit's sync (task grants are given in this process).
+        self._refresh(wait=False)
+        held = self._triage.inputs.grants_of(agent_slug)
+        if any(g.scope is GrantScope.TASK and g.task_id == task_id for g in held):
+            ended = self._grants.end_task(agent_slug, task_id, state=ended_as)
+        else:
+            ended = []
         self._runs.forget_run(f"task:{task_id}")
         if ended:
             self._sweep_cache()
@@ -451,12 +562,13 @@ class Broker:
 
     def _sweep_cache(self) -> None:
         """Drop cached values no live grant (short of ONCE) covers any more."""
+        self._refresh()
         if not len(self._cache):
             return
         now = self._now
         live = {
             g.secret_id
-            for g in self._catalog.list_grants()
+            for g in self._triage.inputs.all_grants()
             if g.scope != GrantScope.ONCE and not grant_expired(g, now)
         }
         self._cache.retain(live)

@@ -28,6 +28,9 @@ class SignInAsk:
     #: Why now: the agent refused its credentials, or asked through the Agent Stack OAuth extension.
     reason: str = ""
     url: str | None = None  # the page the browser opens (code flow), for headless front ends
+    #: The agent is the OAuth client and keeps the tokens (Agent Stack's OAuth extension); Keybroker
+    #: only opens the browser and hands the redirect back.
+    agent_client: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,8 @@ the run's `Tally`).
 A demand is declined unasked when its key is invalid, a rule denies it (`policy.decide`), or the user
 declined it earlier in the same run. A value the agent just refused (`stale`) is asked for again even
 under a grant. Grants a failed lock could not end in the catalog count as ended (`lock_failed_at`).
+The secret records and grants come from `PolicyInputs` (policy_inputs.py): read again only when the
+catalog changed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 
 from keybroker.core.broker.fulfilment import RunContext, Tally
 from keybroker.core.broker.policy import Allow, Ask, Decision, Deny, ReleaseRequest, decide, scheme_key
+from keybroker.core.broker.policy_inputs import PolicyInputs, Stamp
 from keybroker.core.broker.state import RunMemory
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.errors import InvalidInputError
@@ -29,6 +32,7 @@ class Triage:
         self._catalog = catalog
         self._runs = runs
         self._allowed_insecure_hosts = allowed_insecure_hosts
+        self.inputs = PolicyInputs(catalog)
         #: Set when a lock could not end the grants in the catalog (a full disk): grants short of ALWAYS
         #: given up to then count as ended anyway, so a failed lock still stops every release.
         self.lock_failed_at: float | None = None
@@ -44,6 +48,7 @@ class Triage:
             tally.decline(key, None, AuditDecision.DENIED, "invalid demand key", audit_key=False)
             return None
         for _ in range(_DECIDE_ATTEMPTS):
+            self.refresh()
             decision = self.decide(run, demand)
             if stale and isinstance(decision, Allow):
                 reason = (
@@ -68,20 +73,25 @@ class Triage:
         tally.decline(key, None, AuditDecision.DENIED, detail)
         return None
 
+    def refresh(self, *, wait: bool = True) -> tuple[Stamp, frozenset[str]]:
+        """Bring the inputs up to date with the catalog (`PolicyInputs.refresh`)."""
+        return self.inputs.refresh(wait=wait)
+
     def decide(self, run: RunContext, demand: SecretDemand) -> Decision:
-        """What the policy says about `demand` now (a scheme's value may be stored under another key)."""
+        """What the policy says about `demand` on the inputs as last refreshed (a scheme's value may be
+        stored under another key)."""
         ids = run.grant_ids
         key = demand.key
         if demand.scheme is not None:
             # A scheme's value may be stored under another key (`secrets set X-API-Key --scheme apiKey`).
-            bound = scheme_key(run.agent.slug, demand.scheme, self._catalog.list_secrets())
+            bound = scheme_key(run.agent.slug, demand.scheme, self.inputs.secrets())
             key = bound or key
         request = ReleaseRequest(
             agent=run.agent, key=key, scheme=demand.scheme, task_id=ids.task_id, context_id=ids.context_id
         )
         return decide(
             request,
-            self._catalog.list_secrets(key=key),
+            self.inputs.secrets(key),
             self._grants_of(run.agent.slug),
             self._now,
             allowed_insecure_hosts=self._allowed_insecure_hosts,
@@ -90,6 +100,7 @@ class Triage:
     def releasable(self, agent: AgentRecord, demands: Sequence[SecretDemand]) -> frozenset[str]:
         """The keys of `demands` that would be released now without asking (`Broker.releasable`)."""
         run = RunContext(agent, "preflight", None, None, None, None)
+        self.refresh()
         found: set[str] = set()
         for demand in demands:
             try:
@@ -102,7 +113,7 @@ class Triage:
 
     def _grants_of(self, slug: str) -> list[Grant]:
         """The agent's grants that may release: all of them, unless a lock failed to end some."""
-        grants = self._catalog.list_grants(agent=slug)
+        grants = self.inputs.grants_of(slug)
         cutoff = self.lock_failed_at
         if cutoff is None:
             return grants

@@ -193,6 +193,7 @@ class Catalog(SecretClaims):
         self._write(
             "UPDATE secrets SET use_count = use_count + 1, last_used = ? WHERE secret_id = ?",
             (self.clock.now() if when is None else when, secret_id),
+            policy=False,  # a statistic: no release decision reads it
         )
 
     def delete_secret(self, secret_id: str) -> None:

@@ -4,6 +4,11 @@
 Every write is one `BEGIN IMMEDIATE` transaction, so the app and the CLI (two processes) never
 interleave writes; SQLite errors become `CatalogError`s that say what to do (a full disk, a busy
 database). core/catalog/catalog.py adds the tables' operations on top.
+
+`change_stamp` tells a reader that remembers what it read (the broker's grant decisions, issue 16)
+whether anything may have changed since: a counter of this connection's commits (writes marked
+`policy=False`, the audit's appends and use counts, leave it alone) and SQLite's `data_version`,
+which moves when another connection or process (the CLI) commits.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ class Database:
         self.path = path
         self.clock: Clock = clock or SystemClock()
         self._lock = threading.RLock()
+        #: This connection's commits that may change a release decision (`change_stamp`).
+        self.generation = 0
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._conn = sqlite3.connect(
@@ -90,25 +97,53 @@ class Database:
             self._conn.execute("ROLLBACK")
 
     @contextmanager
-    def transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+    def transaction(self, *, durable: bool = False, policy: bool = True) -> Iterator[sqlite3.Connection]:
         """`BEGIN IMMEDIATE` ... `COMMIT`: one writer at a time across processes.
 
         `durable`: the commit is on the disk when this returns (the WAL is synced, `synchronous=FULL`),
         not only in the OS's cache: for an audit event that lets a value out of Keybroker. Other
         writes keep `synchronous=NORMAL` (WAL mode: safe from corruption, the last ones may be lost
-        in a power cut).
+        in a power cut). `policy=False`: the write changes nothing a release decision reads (audit
+        rows, use counts), so `change_stamp` stays (the module docstring).
         """
         with self._lock:
-            if not durable:
-                with self._immediate() as conn:
-                    yield conn
-                return
-            self._synchronous("FULL")
             try:
-                with self._immediate() as conn:
-                    yield conn
+                if not durable:
+                    with self._immediate() as conn:
+                        yield conn
+                    return
+                self._synchronous("FULL")
+                try:
+                    with self._immediate() as conn:
+                        yield conn
+                finally:
+                    self._synchronous("NORMAL")
             finally:
-                self._synchronous("NORMAL")
+                if policy:  # committed or not: a reader that re-reads for nothing loses nothing
+                    self.generation += 1
+
+    def change_stamp(self) -> tuple[int, int]:
+        """(this connection's policy commits, SQLite's `data_version`): equal stamps mean nothing a
+        release decision reads changed in between, in this process or another."""
+        with self._lock:
+            return self.stamp_in(self._conn)
+
+    def try_change_stamp(self) -> tuple[int, int] | None:
+        """`change_stamp`, or None instead of waiting while another thread holds the connection (a
+        commit being synced)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self.stamp_in(self._conn)
+        finally:
+            self._lock.release()
+
+    def stamp_in(self, conn: sqlite3.Connection) -> tuple[int, int]:
+        """`change_stamp` on `conn` (this connection, inside a transaction or not)."""
+        try:
+            return self.generation, int(conn.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise _catalog_error(exc, self.path) from None
 
     def _synchronous(self, level: str) -> None:
         try:
@@ -148,8 +183,8 @@ class Database:
             except sqlite3.Error as exc:
                 raise _catalog_error(exc, self.path) from None
 
-    def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
-        with self.transaction() as conn:
+    def _write(self, sql: str, params: Sequence[Any] = (), *, policy: bool = True) -> int:
+        with self.transaction(policy=policy) as conn:
             return int(conn.execute(sql, params).rowcount)
 
     def close(self) -> None:

@@ -7,7 +7,9 @@ signed in as whom and until when, a client set, a certificate valid until when, 
 token. Sign in, Sign out (asked first), Set client and Import certificate do what `keybroker auth
 login/logout/client/cert` do, through the runtime's `sign_in_admin` (core/auth/sign_in_admin.py), on a
 worker: the browser opens with `webbrowser` ($BROWSER honoured), a device code shows in its dialog
-(signin_dialogs.py). It re-reads when agents, secrets or the audit log change (a sign-in is audited).
+(signin_dialogs.py). Cancel sign-in ends a sign-in still waiting for the browser or the code (its
+loopback listener closes; nothing is stored) instead of leaving the tab busy until the flow's timeout.
+It re-reads when agents, secrets or the audit log change (a sign-in is audited).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QLabel, QVBoxLayout, QWidget
 
+from keybroker.core.admin.sign_ins import SignInAdmin
 from keybroker.core.agents.schemes import credential_kind
 from keybroker.core.agents.status import AgentStatus
 from keybroker.core.catalog.signins import SignInRecord
@@ -125,12 +128,17 @@ class SignInsTab(SettingsTab):
         self.cert_action = self.bar.add(
             "importCertificate", "Import certificate…", self.import_selected, tip="PEM or PKCS#12"
         )
+        self.cancel_action = self.bar.add(
+            "cancelSignIn", "Cancel sign-in", self.cancel_sign_in, tip="Stop waiting for the browser or code"
+        )
         self.bar.row.addStretch(1)  # the buttons keep their size, on the left
         self.status = StatusLine()
         #: device codes of a sign-in running on a worker (tests read `relay.current`)
         self.relay = DeviceCodeRelay(self)
         self.dialog: QDialog | None = None
         self._busy = False
+        #: the sign-in running on a worker (Cancel sign-in ends it)
+        self._signing_in: SignInAdmin | None = None
         layout = QVBoxLayout(self)
         layout.addWidget(self.how_to)
         layout.addWidget(self.bar)
@@ -156,6 +164,7 @@ class SignInsTab(SettingsTab):
         self.client_action.setEnabled(token)
         self.sign_out_action.setEnabled(token and row is not None and row.signed_in)
         self.cert_action.setEnabled(row is not None and row.certificate)
+        self.cancel_action.setEnabled(self._signing_in is not None)
 
     # actions ------------------------------------------------------------------------------------
 
@@ -165,11 +174,18 @@ class SignInsTab(SettingsTab):
         if row is None or row.certificate:
             return
         admin = self.ctx.sign_ins(self.relay)
+        self._signing_in = admin
         self._run(
             f"Signing in to {row.agent} scheme {row.scheme}… finish in your browser",
             lambda: admin.login(row.agent, row.scheme),
             lambda r: f"Signed in{' as ' + one_line(r.subject, 80) if r.subject else ''} to {row.agent}.",
         )
+
+    def cancel_sign_in(self) -> None:
+        """End the running sign-in (the worker's flow stops; its error says it was cancelled)."""
+        if self._signing_in is not None:
+            self._signing_in.cancel_login()
+            self.cancel_action.setEnabled(False)
 
     def sign_out_selected(self) -> None:
         """Ask, then revoke and forget the selected scheme's tokens."""
@@ -259,12 +275,14 @@ class SignInsTab(SettingsTab):
 
         def ok(result: Any) -> None:
             self._busy = False
+            self._signing_in = None
             self.status.ok(done(result))
             self.refresh_now()
             self.ctx.announce("secrets", "audit")
 
         def failed(exc: BaseException) -> None:
             self._busy = False
+            self._signing_in = None
             self.status.failed(exc)
             self.refresh_now()
 

@@ -1,0 +1,126 @@
+"""Group commit of the events that let a value out: one transaction and one sync for every release
+queued while the last commit was on the disk (issue 16).
+
+A release's `released` event must be on the disk before its value leaves (log.py). Appended one at a
+time on the event loop, each costs a `BEGIN IMMEDIATE` and an fsync and stalls every other request
+meanwhile. `GroupCommit.append` queues a release's events instead; one writer at a time commits
+everything queued, off the loop, in one durable transaction (`synchronous=FULL`), use counts
+included, and only then answers each waiting release. A release thus still waits for its own
+record, at concurrency 1 for the one sync it paid before, and concurrent releases share one.
+
+A release decided on the catalog as it stood at some `Stamp` (broker/policy_inputs.py) carries it:
+inside the write transaction, which no other writer can enter, the stamp is read again, and when
+anything changed since (a grant revoked here or by the CLI, a lock, a secret removed) that release is
+not recorded and its caller is answered None, to decide again. No revoke can slip between a
+decision and its release.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from keybroker.core.audit.log import AuditLog
+from keybroker.core.catalog.catalog import Catalog
+from keybroker.core.catalog.rows import AUDIT_ROWS
+from keybroker.core.models import AuditEvent
+
+log = logging.getLogger("keybroker.audit")
+
+Stamp = tuple[int, int]
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One caller's events, waiting for the next commit."""
+
+    entries: tuple[Mapping[str, Any], ...]
+    uses: tuple[str, ...]
+    stamp: Stamp | None
+    future: asyncio.Future[list[AuditEvent] | None]
+    events: list[AuditEvent] = field(default_factory=list)
+
+
+class GroupCommit:
+    """Batches durable audit appends across concurrent callers (module docstring)."""
+
+    def __init__(self, audit: AuditLog, catalog: Catalog) -> None:
+        self._audit = audit
+        self._catalog = catalog
+        self._queue: list[_Pending] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.commits = 0
+        """Transactions committed so far (tests and the benchmark count them)."""
+
+    def __repr__(self) -> str:
+        return f"GroupCommit(queued={len(self._queue)}, commits={self.commits})"
+
+    async def append(
+        self,
+        entries: Sequence[Mapping[str, Any]],
+        *,
+        uses: Sequence[str] = (),
+        stamp: Stamp | None = None,
+    ) -> list[AuditEvent] | None:
+        """Append `entries` (log.py's `insert` fields: decision, agent... detail) durably and count a
+        use of each of `uses`; the events once they are on the disk, or None when the catalog changed
+        since `stamp` (nothing appended). A failed commit (a full disk) raises its `CatalogError`."""
+        loop = asyncio.get_running_loop()
+        pending = _Pending(tuple(entries), tuple(uses), stamp, loop.create_future())
+        self._queue.append(pending)
+        if self._writer is None:
+            self._writer = loop.create_task(self._drain())
+        return await pending.future
+
+    async def _drain(self) -> None:
+        """Commit what is queued, then what was queued meanwhile, until nothing is."""
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                try:
+                    await asyncio.to_thread(self._commit, batch)
+                except Exception as exc:  # nothing of the batch is on the disk: every caller hears so
+                    for pending in batch:
+                        if not pending.future.done():
+                            pending.future.set_exception(exc)
+                    continue
+                self.commits += 1
+                self._audit.published([e for p in batch for e in p.events])
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_result(pending.events if pending.stamp != _REFUSED else None)
+        finally:
+            self._writer = None
+            for pending in self._queue:  # the loop is closing: nothing queued will be committed
+                if not pending.future.done():
+                    pending.future.cancel()
+            self._queue = []
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        """One durable transaction for `batch` (on a worker thread)."""
+        with self._catalog.transaction(durable=True, policy=False) as conn:
+            now = self._catalog.stamp_in(conn)
+            newest: dict[str, Any] | None = None
+            for pending in batch:
+                if pending.stamp is not None and pending.stamp != now:
+                    pending.stamp = _REFUSED
+                    continue
+                for entry in pending.entries:
+                    newest = self._audit.insert(conn, entry)
+                    pending.events.append(AUDIT_ROWS.record([newest[c] for c in AUDIT_ROWS.names]))
+                conn.executemany(
+                    "UPDATE secrets SET use_count = use_count + 1, last_used = ? WHERE secret_id = ?",
+                    [(self._catalog.clock.now(), sid) for sid in pending.uses],
+                )
+            if newest is not None:
+                self._audit.write_head(conn, newest)
+        for pending in batch:
+            if pending.stamp == _REFUSED:
+                log.info("a release was decided again: the catalog changed before its record was written")
+
+
+#: Marks a pending release refused at commit (the catalog changed since its decision).
+_REFUSED: Stamp = (-1, -1)

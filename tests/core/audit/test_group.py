@@ -1,0 +1,100 @@
+"""Group commit (audit/group.py): concurrent releases share transactions, every event ends in the chain,
+a release decided on a catalog that changed since is refused, and a full disk refuses every waiter."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from keybroker.core.audit.group import GroupCommit
+from keybroker.core.audit.log import AuditLog
+from keybroker.core.catalog.catalog import Catalog
+from keybroker.core.errors import CatalogError
+from keybroker.core.models import AuditDecision
+from tests.core.audit.test_log import MemoryHead
+from tests.fakes import FakeClock
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Catalog:
+    return Catalog(tmp_path / "catalog.db", clock=FakeClock())
+
+
+def _entry(n: int) -> dict[str, str | None]:
+    return {
+        "decision": AuditDecision.RELEASED.value,
+        "agent": "peer",
+        "key": f"k{n}",
+        "secret_id": None,
+        "scope": "always",
+        "task_id": None,
+        "context_id": None,
+        "caller": None,
+        "detail": "preflight",
+    }
+
+
+@pytest.mark.asyncio
+async def test_a_burst_of_releases_shares_commits_and_the_chain_verifies(catalog: Catalog) -> None:
+    head = MemoryHead()
+    log = AuditLog(catalog, head)
+    seen: list[int] = []
+    log.subscribe(lambda e: seen.append(e.seq))
+    group = GroupCommit(log, catalog)
+    answers = await asyncio.gather(*(group.append([_entry(n), _entry(n + 1000)]) for n in range(40)))
+    assert all(a is not None and len(a) == 2 for a in answers)
+    assert log.count() == 80 and sorted(seen) == list(range(1, 81))
+    assert 1 <= group.commits < 40, group.commits
+    report = log.verify()
+    assert report.ok, report.problems
+    assert head.value == (80, report.head)
+    # Each caller's own events, in order, and every event once.
+    keys = [e.key for a in answers if a is not None for e in a]
+    assert sorted(keys) == sorted([f"k{n}" for n in range(40)] + [f"k{n + 1000}" for n in range(40)])
+
+
+@pytest.mark.asyncio
+async def test_a_release_decided_before_the_catalog_changed_is_refused(catalog: Catalog) -> None:
+    log = AuditLog(catalog, MemoryHead())
+    group = GroupCommit(log, catalog)
+    stamp = catalog.change_stamp()
+    assert await group.append([_entry(1)], stamp=stamp) is not None
+    assert catalog.change_stamp() == stamp  # its own commit changed nothing a decision reads
+    # Another process writes (the CLI revoking a grant): data_version moves.
+    other = sqlite3.connect(catalog.path)
+    other.execute("CREATE TABLE IF NOT EXISTS scratch (x)")
+    other.execute("INSERT INTO scratch VALUES (1)")
+    other.commit()
+    other.close()
+    assert await group.append([_entry(2)], stamp=stamp) is None
+    # And a write in this process (a revoke through the admin path) moves the counter.
+    fresh = catalog.change_stamp()
+    catalog.delete_grants(agent="nobody")
+    assert await group.append([_entry(3)], stamp=fresh) is None
+    assert [e.key for e in log.events()] == ["k1"]
+    assert log.verify().ok
+
+
+@pytest.mark.asyncio
+async def test_a_full_disk_refuses_every_waiting_release_and_appends_nothing(catalog: Catalog) -> None:
+    log = AuditLog(catalog, MemoryHead())
+    pages = catalog.query("PRAGMA page_count")[0][0]
+    catalog.query(f"PRAGMA max_page_count = {pages}")
+    for n in range(100_000):
+        try:
+            log.append(AuditDecision.LISTED, detail=f"filler {n}")
+        except CatalogError:
+            break
+    count = log.count()
+    group = GroupCommit(log, catalog)
+    waiting = (group.append([_entry(n)] * 3) for n in range(5))
+    outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(o, CatalogError) for o in outcomes), outcomes
+    assert log.count() == count
+    assert log.verify().ok
+    catalog.query("PRAGMA max_page_count = 1073741823")
+    assert await group.append([_entry(9)]) is not None
+    assert log.verify().ok
