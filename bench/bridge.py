@@ -7,6 +7,7 @@ Longer than 300 lines because starting, measuring and stopping every target read
     python bench/bridge.py --quick      # smoke run: one short round at concurrency 1 and 8
     python bench/bridge.py --diagnose   # also a bridge without the calling-process lookup
     python bench/bridge.py --full-path  # also the bridge with KEYBROKER_BRIDGE_PATH=full (bridge-full)
+    python bench/bridge.py --full-path --workloads stream03,stream10   # the streaming fast path vs full
     python bench/bridge.py --loops      # also the bridge on asyncio's loop and h11 (bridge-asyncio)
     python bench/bridge.py --baseline DIR  # also the bridge from another checkout (bridge-base):
                                            # a before/after in one run (`git archive REV | tar -x -C DIR`)
@@ -25,8 +26,9 @@ Processes, all on 127.0.0.1 and all stopped at the end (Ctrl-C and errors includ
 - the load generator (bridge_load.py): raw asyncio HTTP/1.1 in its own process, on a third CPU when
   there is one, else unpinned.
 
-Workloads: blocking `message/send` (A2A 0.3), `SendMessage` (1.0) and `message/stream` (0.3: first
-event and whole stream), at each concurrency. Direct and pass-through clients put the secret in the
+Workloads: blocking `message/send` (A2A 0.3), `SendMessage` (1.0), `message/stream` (0.3) and
+`SendStreamingMessage` (1.0) (streams: first event and whole stream), at each concurrency
+(`--workloads` picks some). Direct and pass-through clients put the secret in the
 message themselves (as a client without the bridge must), so the agent does the same work for all
 three. Every measurement is repeated in `--rounds` rounds with the targets in a different order each
 round; the figures are medians over rounds (ratios: the median of each round's ratio).
@@ -60,7 +62,7 @@ from typing import IO, Any
 from bridge_common import READY, SLUG
 from bridge_procs import HERE, Child, Children, LoadGenerator, cpu_plan, cpu_seconds, loadavg
 from bridge_report import ASYNCIO_LOOP, FULL_PATH, NO_CALLER, Results, fmt, report
-from bridge_workloads import WORKLOADS, fulfil_job
+from bridge_workloads import FULFIL, WORKLOADS, fulfil_job
 
 #: The bridge from another checkout (`--baseline`), for a before/after in the same run.
 BASELINE = "bridge-base"
@@ -81,6 +83,7 @@ class Options:
     loops: bool
     profile: str | None
     pin: bool
+    workloads: frozenset[str]
     baseline: str | None = None
 
 
@@ -156,7 +159,7 @@ class Bench:
             f"\n## round {number + 1}/{self.options.rounds}  "
             f"(order: {', '.join(order)}; load {self.results.loads[-1]})"
         )
-        for workload in WORKLOADS:
+        for workload in (w for w in WORKLOADS if w.name in self.options.workloads):
             for level in self.options.concurrencies:
                 parts = []
                 for name in order:
@@ -173,7 +176,7 @@ class Bench:
                     )
                 say(f"{workload.label:22} c={level:<3} " + " | ".join(parts))
         level = self.options.fulfil_concurrency
-        for kind in ("send", "stream"):
+        for kind in ("send", "stream") if FULFIL in self.options.workloads else ():
             parts = []
             for name in (n for n in order if not n.startswith("passthrough")):
                 t = self.targets[name]
@@ -303,6 +306,10 @@ def parse_args(argv: list[str] | None) -> Options:
     )
     parser.add_argument("--profile", metavar="FILE", help="run the bridge under cProfile, stats to FILE")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    names = [w.name for w in WORKLOADS] + [FULFIL]
+    parser.add_argument(
+        "--workloads", default=",".join(names), help=f"comma-separated, of {', '.join(names)} (default all)"
+    )
     parser.add_argument(
         "--baseline", metavar="DIR", help="also the bridge from the checkout in DIR (bridge-base)"
     )
@@ -314,6 +321,9 @@ def parse_args(argv: list[str] | None) -> Options:
         parser.error("--concurrency takes comma-separated numbers")
     if not concurrencies or min(concurrencies) < 1 or max(concurrencies) > 256:
         parser.error("--concurrency takes levels from 1 to 256")
+    workloads = frozenset(w.strip() for w in args.workloads.split(",") if w.strip())
+    if not workloads or not workloads <= set(names):
+        parser.error(f"--workloads takes names of {', '.join(names)}")
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
     duration = args.duration if args.duration is not None else (0.25 if args.quick else 3.0)
     warmup = args.warmup if args.warmup is not None else (0.15 if args.quick else 0.5)
@@ -331,6 +341,7 @@ def parse_args(argv: list[str] | None) -> Options:
         loops=args.loops,
         profile=args.profile,
         pin=not args.no_pin,
+        workloads=workloads,
         baseline=args.baseline,
     )
 

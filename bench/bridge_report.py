@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge_workloads import WORKLOADS
+from bridge_workloads import WORKLOADS, Workload
 
 TARGETS = ("direct", "passthrough", "bridge")
 NO_CALLER = "bridge-nocaller"
@@ -89,7 +89,7 @@ def _throughput(say: Callable[[str], None], r: Results) -> None:
         "bridge added p50 / p99 |"
     )
     say("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for workload in WORKLOADS:
+    for workload in _measured(r):
         for c in r.levels:
             d, p, b = (r.cell(workload.name, c, t) for t in TARGETS)
             say(
@@ -101,23 +101,42 @@ def _throughput(say: Callable[[str], None], r: Results) -> None:
             )
 
 
+def _measured(r: Results) -> list[Workload]:
+    """The workloads this run measured (`--workloads`)."""
+    names = {workload for workload, _, _ in r.cells}
+    return [w for w in WORKLOADS if w.name in names]
+
+
 def _first_event(say: Callable[[str], None], r: Results) -> None:
-    stream = next(w for w in WORKLOADS if w.streaming)
+    full = FULL_PATH in r.targets
     say(
         "| streaming, first event | c | direct p50 / p99 | pass-through p50 / p99 | bridge p50 / p99 | "
         "bridge later than direct, p50 |"
+        + (" full path p50 / p99 | full later than direct, p50 |" if full else "")
     )
-    say("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for c in r.levels:
-        d, p, b = (r.cell(stream.name, c, t) for t in TARGETS)
-        say(
-            f"| {stream.label} | {c} | {fmt(d.med('first_p50'))} / {fmt(d.med('first_p99'))} | "
-            f"{fmt(p.med('first_p50'))} / {fmt(p.med('first_p99'))} | "
-            f"{fmt(b.med('first_p50'))} / {fmt(b.med('first_p99'))} | {fmt(diff_median(b, d, 'first_p50'))} |"
-        )
+    say("| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: | ---: |" if full else ""))
+    for stream in (w for w in _measured(r) if w.streaming):
+        for c in r.levels:
+            d, p, b = (r.cell(stream.name, c, t) for t in TARGETS)
+            line = (
+                f"| {stream.label} | {c} | {fmt(d.med('first_p50'))} / {fmt(d.med('first_p99'))} | "
+                f"{fmt(p.med('first_p50'))} / {fmt(p.med('first_p99'))} | "
+                f"{fmt(b.med('first_p50'))} / {fmt(b.med('first_p99'))} | "
+                f"{fmt(diff_median(b, d, 'first_p50'))} |"
+            )
+            if full:
+                f = r.cell(stream.name, c, FULL_PATH)
+                line += (
+                    f" {fmt(f.med('first_p50'))} / {fmt(f.med('first_p99'))} | "
+                    f"{fmt(diff_median(f, d, 'first_p50'))} |"
+                )
+            say(line)
 
 
 def _fulfil(say: Callable[[str], None], r: Results) -> None:
+    if not r.fulfil:
+        say("(run-time demands not measured: `--workloads` left them out)")
+        return
     say(
         "| fulfil a run-time demand (granted, cached value) | c | direct, resumed by hand p50 / p99 | "
         "bridge p50 / p99 | added p50 / p99 |"
@@ -138,7 +157,7 @@ def _cpu(say: Callable[[str], None], r: Results) -> None:
         "one core's worth, req/s: proxy | bridge |"
     )
     say("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for workload in WORKLOADS:
+    for workload in _measured(r):
         for c in r.levels:
             d, p, b = (r.cell(workload.name, c, t) for t in TARGETS)
             proxy, bridge = p.med("front_cpu"), b.med("front_cpu")
@@ -157,7 +176,7 @@ def _no_caller(say: Callable[[str], None], r: Results) -> None:
         "bridge p50 | no-caller p50 | bridge CPU ms/req | no-caller CPU ms/req |"
     )
     say("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for workload in WORKLOADS:
+    for workload in _measured(r):
         for c in r.levels:
             d, p, b, n = (r.cell(workload.name, c, t) for t in (*TARGETS, NO_CALLER))
             say(
@@ -168,7 +187,7 @@ def _no_caller(say: Callable[[str], None], r: Results) -> None:
     say("")
     say("| run-time demand | c | bridge p50 / p99 | no-caller p50 / p99 | no-caller added p50 |")
     say("| --- | ---: | ---: | ---: | ---: |")
-    for kind in ("send", "stream"):
+    for kind in ("send", "stream") if r.fulfil else ():
         d, b, n = (r.fulfil_cell(kind, t) for t in ("direct", "bridge", NO_CALLER))
         say(
             f"| {kind} | {r.fulfil_concurrency} | {fmt(b.med('p50'))} / {fmt(b.med('p99'))} | "
@@ -195,7 +214,7 @@ def _references(say: Callable[[str], None], r: Results) -> None:
     say("")
     say(head)
     say(rule)
-    for workload in WORKLOADS:
+    for workload in _measured(r):
         for c in r.levels:
             d, b, a = (r.cell(workload.name, c, t) for t in ("direct", "bridge", AIOHTTP))
             line = (
@@ -214,7 +233,7 @@ def _references(say: Callable[[str], None], r: Results) -> None:
         say("")
         say("| run-time demand | c | bridge added p50 | full-path added p50 |")
         say("| --- | ---: | ---: | ---: |")
-        for kind in ("send", "stream"):
+        for kind in ("send", "stream") if r.fulfil else ():
             d, b, f = (r.fulfil_cell(kind, t) for t in ("direct", "bridge", FULL_PATH))
             say(
                 f"| {kind} | {r.fulfil_concurrency} | {fmt(diff_median(b, d, 'p50'))} | "
@@ -231,7 +250,7 @@ def _loops(say: Callable[[str], None], r: Results) -> None:
         "asyncio p50 / p99 | uvloop CPU ms/req | asyncio CPU ms/req | CPU uvloop/asyncio |"
     )
     say("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for workload in WORKLOADS:
+    for workload in _measured(r):
         for c in r.levels:
             b, a = (r.cell(workload.name, c, t) for t in ("bridge", ASYNCIO_LOOP))
             say(

@@ -73,8 +73,9 @@ class Workload:
         """The load-generator job for `target` listening on `port` at `path`."""
         metadata = None if _bridged(target) else _metadata({CARD_KEY: CARD_VALUE})
         headers: dict[str, str] = {}
-        if self.name == "send10":
-            body = _rpc("SendMessage", _message_v10(TEXT, metadata))
+        if self.name in ("send10", "stream10"):
+            method = "SendStreamingMessage" if self.streaming else "SendMessage"
+            body = _rpc(method, _message_v10(TEXT, metadata))
             headers["A2A-Version"] = "1.0"
             expect = [f"{SEEN_MARK} {TEXT}", "TASK_STATE_COMPLETED"]
         else:
@@ -92,7 +93,10 @@ WORKLOADS = (
     Workload("send03", "message/send (0.3)"),
     Workload("send10", "SendMessage (1.0)"),
     Workload("stream03", "message/stream (0.3)", streaming=True),
+    Workload("stream10", "SendStreamingMessage (1.0)", streaming=True),
 )
+#: `--workloads` may also name this: the run-time demand measurements.
+FULFIL = "fulfil"
 
 
 def fulfil_job(target: str, port: int, path: str, streaming: bool) -> dict[str, Any]:

@@ -19,7 +19,10 @@ pitfall 26), and completes the task:
 - `raw`: the value's bytes as `Part(raw=...)` (which JSON shows in base64), alone and inside other bytes;
 - `basic`: base64 of `u<value>`, `u:<value>` and `u:<value>@host` (a prefix of 1 and 2 bytes);
 - `percent`: every byte of the value percent-encoded, in upper and lower case hex;
-- `upper`: the value upper-cased, lower-cased and with its case swapped.
+- `upper`: the value upper-cased, lower-cased and with its case swapped;
+- `drip-ask`: `the key is <first half of value>` dripped into artifact `answer` in 2-character
+  chunks, then `auth-required` demanding the secret `other`; on resume the rest of the value and
+  ` ok` go on in the same artifact, 2 characters a chunk, and the task completes.
 """
 
 from __future__ import annotations
@@ -81,10 +84,30 @@ def _data(payload: dict[str, Any]) -> Part:
 class LeakyExecutor(AgentExecutor):
     """See the module docstring."""
 
+    def __init__(self) -> None:
+        self.asked: dict[str, str] = {}  # task id: the rest of the text it sends on resume (`drip-ask`)
+
+    async def _drip(self, updater: TaskUpdater, text: str, *, first: bool, last: bool) -> None:
+        chunks = [text[i : i + 2] for i in range(0, len(text), 2)]
+        for n, chunk in enumerate(chunks):
+            start = first and n == 0
+            await updater.add_artifact(
+                [new_text_part(chunk)],
+                artifact_id="answer",
+                name="answer" if start else None,
+                append=not start,
+                last_chunk=last and n == len(chunks) - 1,
+            )
+
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         message = context.message
         assert message is not None
         task = context.current_task
+        if task is not None and task.id in self.asked:
+            updater = TaskUpdater(event_queue, task.id, task.context_id)
+            await self._drip(updater, self.asked.pop(task.id), first=False, last=True)
+            await updater.complete()
+            return
         if task is None:
             task = new_task_from_user_message(message)
             task.id = context.task_id or task.id
@@ -107,6 +130,13 @@ class LeakyExecutor(AgentExecutor):
                     append=n > 0,
                     last_chunk=n == len(chunks) - 1,
                 )
+        elif mode == "drip-ask":
+            self.asked[task.id] = value[half:] + " ok"
+            await self._drip(updater, "the key is " + value[:half], first=True, last=False)
+            ask = updater.new_agent_message([new_text_part("one more, please")])
+            ask.metadata.update({SECRETS_URI: {"secret_demands": {"other": {"name": "Other"}}}})
+            await updater.update_status(TaskState.TASK_STATE_AUTH_REQUIRED, message=ask)
+            return
         elif mode == "drip-status":
             size = int(words[1])
             text = f"the key is {value} ok"

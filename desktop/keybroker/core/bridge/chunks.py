@@ -139,6 +139,12 @@ class SplitGuard:
     def __repr__(self) -> str:
         return f"SplitGuard({len(self._pending)} held)"
 
+    @property
+    def idle(self) -> bool:
+        """Nothing held and no start of a value gone out: an event whose own text neither holds a value
+        nor ends in the start of one would go out as it is (fast_stream.py passes it on unread)."""
+        return not self._pending and not self._leads
+
     def feed(self, event: Event, cut: Cut, *, force: bool = False) -> Sequence[Event]:
         """What to send now for `event` (cleaned already), in order; `force`: send it now."""
         if isinstance(event, TaskArtifactUpdateEvent) and not event.append:

@@ -15,8 +15,9 @@ The session is made on first use, on the running loop, and closed with the agent
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 
@@ -95,6 +96,29 @@ class FastHop:
             except (aiohttp.ClientError, OSError) as exc:
                 # Refused, reset while connecting or writing: the agent is not there to answer.
                 raise HopFailedError(f"cannot connect ({type(exc).__name__})", sent=False) from None
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, url: str, body: bytes, headers: Mapping[str, str]
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """POST `body` to `url` and hold the answer open for reading (fast_stream.py), the gate held
+        until it closes. Leaving early closes the connection (the agent sees its client go). Raises
+        `HopFailedError` when the agent cannot be reached; errors while reading are the caller's."""
+        session = self._open()
+        async with self._gate:
+            try:
+                answer = await session.post(url, data=body, headers=headers, allow_redirects=False)
+            except aiohttp.ServerDisconnectedError:
+                raise HopFailedError("the exchange failed (ServerDisconnectedError)", sent=True) from None
+            except (aiohttp.ClientError, OSError) as exc:
+                raise HopFailedError(f"cannot connect ({type(exc).__name__})", sent=False) from None
+            try:
+                yield answer
+            finally:
+                if answer.content.at_eof():
+                    answer.release()
+                else:
+                    answer.close()  # unread: the connection goes, never back to the pool
 
     async def aclose(self) -> None:
         """Close the session and its connections."""

@@ -7,10 +7,11 @@ a pass-through proxy spends about 0.1-1.5 (DESIGN §7, issue 16). The common cas
 that, so `FastPath.serve` takes a request when all of these hold, and leaves it to the full path
 (returns None, nothing sent, nothing released) otherwise:
 - `KEYBROKER_BRIDGE_PATH` is not `full`, and the upstream is the network (a test `transport` is not);
-- a JSON-RPC `message/send` (0.3) or `SendMessage` with `A2A-Version: 1.0`, and the agent's card has a
-  JSON-RPC interface of that same version: no translation between versions or bindings;
-- the agent is answered blocking sends (a 1.x server: upstream.py's `follow_streams` is off) and has
-  no card credentials to apply (scheme_auth.py); no push config (the full path refuses it);
+- a JSON-RPC `message/send` (0.3) or `SendMessage` with `A2A-Version: 1.0` (or their streaming
+  methods: fast_stream.py), and the agent's card has a JSON-RPC interface of that same version;
+- the agent is answered blocking sends (a 1.x server: upstream.py's `follow_streams` is off; for a
+  stream, it streams), has no card credentials to apply (scheme_auth.py) and no model demands; no
+  push config (the full path refuses it);
 - a request the SDK's route would accept as it is (its own model validation; no nesting deeper than
   the bridge walks), with a message that starts a task (no taskId, no referenceTaskIds) whose
   metadata carries nothing of the secrets extension (the full path checks a client's own
@@ -33,7 +34,6 @@ from typing import Any
 
 import orjson
 from a2a.compat.v0_3 import conversions
-from a2a.compat.v0_3 import types as types_v03
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers.response_helpers import build_error_response
 from a2a.types import AgentCard, SendMessageRequest
@@ -48,6 +48,7 @@ from keybroker.core.bridge.agent_errors import AgentUnreachableError, unreachabl
 from keybroker.core.bridge.fast_grant import granted_values
 from keybroker.core.bridge.fast_handover import AUTH_REQUIRED_STATES, handover
 from keybroker.core.bridge.fast_hop import FastHop, HopFailedError
+from keybroker.core.bridge.fast_stream import STREAM_METHODS, V03_REQUESTS, FastStream
 from keybroker.core.bridge.json_cut import clean_json, json_task_states
 from keybroker.core.bridge.params import check_params, v03_rpc_problem
 from keybroker.core.bridge.ports import ReleaseHistory
@@ -65,7 +66,7 @@ log = logging.getLogger("keybroker.bridge")
 
 #: `full` sends every request through the full path (tests run the suite against each path).
 PATH_ENV = "KEYBROKER_BRIDGE_PATH"
-_METHODS = {"message/send": "0.3", "SendMessage": "1.0"}
+_METHODS = {"message/send": "0.3", "SendMessage": "1.0", **STREAM_METHODS}
 _JSON = "application/json"
 _DROPPED = "closed the connection mid-response (did it stop?)"
 
@@ -108,8 +109,8 @@ def _valid(rpc: dict[str, Any], version: str, *, legacy_agent: bool) -> bool:
         if version == "1.0":
             params = ParseDict(rpc["params"], SendMessageRequest(), ignore_unknown_fields=True)
         else:
-            model = types_v03.SendMessageRequest
-            if v03_rpc_problem("message/send", rpc, model, legacy_agent=legacy_agent) is not None:
+            method, model = rpc["method"], V03_REQUESTS[rpc["method"]]
+            if v03_rpc_problem(method, rpc, model, legacy_agent=legacy_agent) is not None:
                 return False
             params = conversions.to_core_send_message_request(model.model_validate(rpc))
         check_params(params, legacy_agent=legacy_agent)
@@ -140,6 +141,7 @@ class FastPath:
         self._hop = FastHop(upstream.gate, upstream.limits, tls=context_for(self.urls.values()))
         self.served = 0
         self.handed_over = 0
+        self.streams = FastStream(link, self._hop)
 
     async def aclose(self) -> None:
         """Close the upstream session."""
@@ -154,8 +156,13 @@ class FastPath:
         if version is None or (_version(header) or "") != version or version not in self.urls:
             return None
         link = self.link
-        if link.upstream.follow_streams or link.auth.active or oauth_demands_of(link.agent.card_json):
+        streams = rpc.get("method") in STREAM_METHODS  # fast_stream.py: an agent that streams
+        if link.auth.active or (not link.upstream.streams if streams else link.upstream.follow_streams):
+            return None
+        if oauth_demands_of(link.agent.card_json):
             return None  # (OAuth demands: the full path fulfils them with a callback of the run's own)
+        if link.models is not None and link.agent.model_demands:
+            return None  # model tokens are minted by the full path's pre-flight (run.prepare)
         params = rpc.get("params")
         if not isinstance(params, dict) or not isinstance(message := params.get("message"), dict):
             return None
@@ -206,6 +213,8 @@ class FastPath:
             _inject(message, granted)
             body = orjson.dumps(rpc)
         self.served += 1
+        if rpc.get("method") in STREAM_METHODS:
+            return self.streams.response(run, rpc, url, body, request)
         return await self._forward(run, rpc, url, body, request)
 
     async def _recalled(self, run: BridgeRun, context_id: str) -> bool:

@@ -26,7 +26,7 @@ from keybroker.core.bridge.pieces import cut_across
 from keybroker.core.bridge.proto_walk import MAX_DEPTH
 from keybroker.core.models import MASK
 
-__all__ = ["clean_json", "json_task_states"]
+__all__ = ["clean_json", "event_texts", "json_task_states"]
 
 _ROUNDS = 4  # as pieces.cut_joins
 _AGENT_ROLES = frozenset({"agent", "ROLE_AGENT"})
@@ -223,3 +223,21 @@ def json_task_states(result: object) -> list[tuple[str, str, str]]:
     if isinstance(task_id, str) and task_id:
         return [(task_id, str(inner.get("contextId") or ""), "")]
     return []
+
+
+def event_texts(kind: str, event: dict[str, Any]) -> list[str]:
+    """The texts of a JSON stream event's text and raw parts, in the order chunks.py's `SplitGuard`
+    reads them (its pieces): an artifact update's parts, a status update's message, a message, or
+    every message then every artifact of a task. `kind`: task, message, status or artifact."""
+    if kind == "task":
+        pieces = _task_joins(event)[0] if _is_task(event) else []
+    elif kind == "artifact":
+        artifact = event.get("artifact")
+        pieces = _part_pieces(artifact.get("parts")) if isinstance(artifact, dict) else []
+    elif kind == "status":
+        status = event.get("status")
+        message = status.get("message") if isinstance(status, dict) else None
+        pieces = _part_pieces(message.get("parts")) if isinstance(message, dict) else []
+    else:
+        pieces = _part_pieces(event.get("parts"))
+    return [piece.text for piece in pieces]

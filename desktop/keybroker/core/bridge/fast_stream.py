@@ -1,0 +1,217 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The fast path for streams: a granted `message/stream` / `SendStreamingMessage` read as SSE with
+aiohttp, each event parsed once and cut as JSON, values split across events held back as on the full
+path.
+
+fast_path.py decides the request is its own (same version and binding, granted, no prompt, an agent
+that streams) and puts the fulfilments in at the JSON level; `FastStream.response` answers with an
+event stream at once (so keep-alive pings, keepalive.py, can go out while the agent is quiet) and
+reads the agent's stream (fast_hop.py, sse_read.py). Each event is parsed once, reported, masked and
+cut as JSON, and held back across events by chunks.py's own `SplitGuard` (stream_events.py): an
+event with nothing to hold goes on as the agent's own bytes.
+
+A run-time demand mid-stream (an `auth-required` the bridge answers: `BridgeRun.interrupt`) is
+handed over, not avoided: the agent is given its moment to close the stream (legs.DRAIN_SECONDS),
+then `BridgeRun.events`, the full path's resume loop, asks the broker, resumes the task through the
+full path's upstream and streams on, interactive (the client is told what the bridge waits for),
+through the same guard, so what it held before the hand-over is cut with what comes after. Falling
+back to the full path before the stream starts whenever a card could demand at run time would have
+kept every agent speaking the secrets extension off this path, and a hand-over mid-stream loses
+nothing: what went out went out cleaned, held text stays held. An `auth-required` the client must
+answer, and `input-required`, pass on like any event (the full path does the same).
+
+A stream that fails drops what the guard held (the start of a value at most), as the full path
+does, and ends with a JSON-RPC error event. A client that goes away cancels the request
+(disconnect.py): the generator closes and so does the agent's connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import orjson
+from a2a.compat.v0_3 import conversions
+from a2a.compat.v0_3 import types as types_v03
+from a2a.types import SendMessageRequest
+from a2a.utils.errors import InvalidAgentResponseError
+from google.protobuf.json_format import ParseDict  # type: ignore[import-untyped]
+from starlette.responses import StreamingResponse
+
+from keybroker.core.bridge.agent_errors import AgentUnreachableError, unreachable
+from keybroker.core.bridge.fast_hop import FastHop, HopFailedError
+from keybroker.core.bridge.json_cut import clean_json
+from keybroker.core.bridge.legs import DRAIN_SECONDS, stream_leg
+from keybroker.core.bridge.sse_read import EventTooLargeError, sse_data
+from keybroker.core.bridge.stream_events import StreamEvents, StreamStop, Taken, frame
+from keybroker.core.bridge.upstream import EXTENSION_HEADERS
+
+if TYPE_CHECKING:
+    from a2a.server.events.event_queue import Event
+    from starlette.requests import Request
+
+    from keybroker.core.bridge.run import AgentLink, BridgeRun, Interrupt, Leg
+
+__all__ = ["MAX_EVENT_BYTES", "STREAM_METHODS", "V03_REQUESTS", "FastStream"]
+
+log = logging.getLogger("keybroker.bridge")
+
+#: The streaming methods this path serves, and the version each belongs to.
+STREAM_METHODS = {"message/stream": "0.3", "SendStreamingMessage": "1.0"}
+#: The 0.3 request model the SDK's adapter validates each method with (fast_path.py's check).
+V03_REQUESTS: dict[str, Any] = {
+    "message/send": types_v03.SendMessageRequest,
+    "message/stream": types_v03.SendStreamingMessageRequest,
+}
+#: The most one event of an agent's stream may hold.
+MAX_EVENT_BYTES = 64 * 1024 * 1024
+_SSE = "text/event-stream"
+_DROPPED = "closed the connection mid-response (did it stop?)"  # as agent_errors says it
+
+
+def _params(rpc: dict[str, Any], version: str) -> SendMessageRequest:
+    """The client's request as a 1.0 model (fast_path.py checked that the SDK reads it)."""
+    if version == "1.0":
+        params: SendMessageRequest = ParseDict(
+            rpc["params"], SendMessageRequest(), ignore_unknown_fields=True
+        )
+        return params
+    compat = types_v03.SendStreamingMessageRequest.model_validate(rpc)
+    return conversions.to_core_send_message_request(compat)  # type: ignore[arg-type]
+
+
+def _first_then_stream(taken: Taken) -> Leg:
+    """A leg that yields the `auth-required` the fast path read, then follows streams (legs.stream_leg)."""
+    used = False
+
+    async def leg(
+        run: BridgeRun, request: SendMessageRequest, extensions: set[str]
+    ) -> AsyncGenerator[tuple[Event, Interrupt | None], None]:
+        nonlocal used
+        if not used:
+            used = True
+            yield taken.event, taken.interrupt
+            return
+        async with contextlib.aclosing(stream_leg(run, request, extensions)) as answers:
+            async for item in answers:
+                yield item
+
+    return leg
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    """Give the agent its moment to close the stream after an answerable demand (legs.stream_leg)."""
+    with contextlib.suppress(TimeoutError, aiohttp.ClientError, OSError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in chunks:
+                pass
+
+
+class FastStream:
+    """One agent's fast streams (module docstring); `handed_over` counts run-time demands taken over."""
+
+    def __init__(self, link: AgentLink, hop: FastHop) -> None:
+        self.link = link
+        self._hop = hop
+        self.handed_over = 0
+
+    def response(
+        self, run: BridgeRun, rpc: dict[str, Any], url: str, body: bytes, request: Request
+    ) -> StreamingResponse:
+        """The event stream answering `rpc` (the agent is reached once the response starts)."""
+        headers = {"Content-Type": "application/json", "Accept": _SSE}
+        version = request.headers.get("a2a-version")
+        if version:
+            headers["A2A-Version"] = version
+        extensions = run.extensions()
+        if extensions:
+            joined = ",".join(sorted(extensions))
+            headers.update({name: joined for name in EXTENSION_HEADERS})
+        stream = self._stream(run, rpc, url, body, headers)
+        return StreamingResponse(
+            stream, media_type=_SSE, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        )
+
+    async def _stream(
+        self, run: BridgeRun, rpc: dict[str, Any], url: str, body: bytes, headers: dict[str, str]
+    ) -> AsyncIterator[bytes]:
+        version = STREAM_METHODS[str(rpc.get("method"))]
+        events = StreamEvents(run, version, rpc.get("id"))
+        taken: Taken | None = None
+        try:
+            async with self._hop.stream(url, body, headers) as answer:
+                if answer.status != 200 or not answer.content_type.startswith(_SSE):
+                    yield await self._refused(answer, events)
+                    return
+                async with contextlib.aclosing(sse_data(answer.content.iter_any(), MAX_EVENT_BYTES)) as datas:
+                    async for data in datas:
+                        out = events.take(data)
+                        if isinstance(out, Taken):
+                            taken = out
+                            break
+                        for chunk in out:
+                            yield chunk
+                if taken is not None:
+                    await _drain(answer.content.iter_any())
+        except HopFailedError as exc:
+            slug = self.link.slug
+            log.warning("agent %r: %s", slug, exc.reason)
+            reason = unreachable(slug) if not exc.sent else f"agent {slug!r} {_DROPPED}"
+            yield events.error(AgentUnreachableError(reason))
+            return
+        except StreamStop as stop:
+            yield stop.frame
+            return
+        except (aiohttp.ClientError, OSError, EventTooLargeError) as exc:
+            log.warning("agent %r: the stream failed (%s)", self.link.slug, type(exc).__name__)
+            yield events.error(AgentUnreachableError(f"agent {self.link.slug!r} {_DROPPED}"))
+            return
+        except Exception as exc:  # a bug of ours: the client gets a clean error, not a broken stream
+            yield events.error(exc)
+            return
+        if taken is None:
+            for chunk in events.flush():
+                yield chunk
+            return
+        self.handed_over += 1
+        async with contextlib.aclosing(self._resume(run, rpc, events, taken)) as resumed:
+            async for chunk in resumed:
+                yield chunk
+
+    async def _refused(self, answer: aiohttp.ClientResponse, events: StreamEvents) -> bytes:
+        """The error event for an answer that is no event stream: the agent's JSON-RPC error, cleaned,
+        or what the blocking fast path says of the status."""
+        slug = self.link.slug
+        if answer.status != 200:
+            hint = " (it wants credentials)" if answer.status in (401, 403) else ""
+            return events.error(AgentUnreachableError(f"agent {slug!r} answered HTTP {answer.status}{hint}"))
+        try:
+            data = orjson.loads(await answer.read())
+        except (orjson.JSONDecodeError, aiohttp.ClientError, OSError):
+            data = None
+        if not isinstance(data, dict) or "error" not in data:
+            return events.error(InvalidAgentResponseError(f"agent {slug!r} answered a stream with no events"))
+        cleaned, _ = clean_json(data, events.run.cut())
+        return frame(orjson.dumps(cleaned))
+
+    async def _resume(
+        self, run: BridgeRun, rpc: dict[str, Any], events: StreamEvents, taken: Taken
+    ) -> AsyncGenerator[bytes, None]:
+        """The full path's resume loop from the demand on, through the same guard."""
+        try:
+            params = _params(rpc, events.version)
+            request = SendMessageRequest()
+            request.CopyFrom(params)
+            sent = run.events(params, request, _first_then_stream(taken), interactive=True, prepared=True)
+            async with contextlib.aclosing(sent) as stream:
+                async for event in stream:
+                    for chunk in events.feed(event, force=event is run.own_event):
+                        yield chunk
+            for chunk in events.flush():
+                yield chunk
+        except Exception as exc:
+            yield events.error(exc)
