@@ -27,7 +27,7 @@ from keybroker.core.admin import LocalAdmin
 from keybroker.core.admin.sign_ins import CertificateFiles
 from keybroker.core.auth.sign_in_admin import LocalSignInAdmin
 from keybroker.core.auth.signins import SignIns
-from keybroker.core.broker.sign_in_prompts import DeviceCodeNotice, SignInPrompter
+from keybroker.core.broker.sign_in_prompts import DeviceCodeNotice, SignInAsk, SignInPrompter
 from keybroker.core.models import AgentRecord, SecurityScheme
 from keybroker.core.vault.vault import open_vault
 from keybroker.ui.events import AppEvents
@@ -35,7 +35,7 @@ from keybroker.ui.settings.asker import QtAsker
 from keybroker.ui.settings.context import TabContext
 from keybroker.ui.settings.jobs import JobRunner
 from keybroker.ui.settings.signins_tab import SignInsTab
-from keybroker.ui.sign_in_dialogs import DeviceCodeDialog
+from keybroker.ui.sign_in_dialogs import DeviceCodeDialog, SignInDialog
 from keybroker.wiring.services import Services, open_services
 
 _CARD_SCHEMES: dict[str, dict[str, object]] = {
@@ -156,6 +156,20 @@ def main() -> int:
     app.processEvents()
     dialog.grab().save(str(out / "18-device-code.png"))
     dialog.close()
+    ask = SignInAsk(  # Agent Stack's OAuth extension: the agent signs the user in itself
+        agent_slug="notes",
+        agent_name="Notes Agent",
+        scheme="default",
+        host="mcp.example.com",
+        flow="code",
+        reason="the agent asked to sign in through the Agent Stack OAuth extension",
+        agent_client=True,
+    )
+    own = SignInDialog(ask)
+    own.show()
+    app.processEvents()
+    own.grab().save(str(out / "20-agent-sign-in.png"))
+    own.close()
     with tempfile.TemporaryDirectory(prefix="kb-shots-") as home:
         services = open_services(environ={"KEYBROKER_HOME": home}, vault=open_vault("memory"))
         try:
@@ -177,7 +191,7 @@ def main() -> int:
             ctx.jobs.close(wait=True)
         finally:
             services.close()
-    print(f"screenshots: wrote 18-device-code.png and 19-signins-tab.png to {out}")
+    print(f"screenshots: wrote 18-device-code.png, 19-signins-tab.png and 20-agent-sign-in.png to {out}")
     return 0
 
 

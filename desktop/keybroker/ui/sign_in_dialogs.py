@@ -43,6 +43,7 @@ class SignInDialog(QDialog):
         super().__init__(parent)
         agent, host = one_line(ask.agent_name, 80), one_line(ask.host, 200)
         self.setWindowTitle("Keybroker: sign in")
+        self.setMinimumWidth(460)  # the headline and the detail read as lines, not a narrow column
         layout = QVBoxLayout(self)
         self.headline = _plain(f"{agent} wants you to sign in at {host}")
         font = self.headline.font()
