@@ -22,6 +22,10 @@ set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
+# Every Python the suite starts (CLI calls, agents, servers) recompiles Keybroker's own modules when the
+# environment sets PYTHONDONTWRITEBYTECODE (CI here does): ~80 ms a start, hundreds of starts. The caches
+# land in the git-ignored __pycache__ directories.
+unset PYTHONDONTWRITEBYTECODE
 venv="${VENV:-.venv}"
 peer_venv="${PEER_VENV:-.venv-peer-agentstack}"
 export VENV="$venv"
