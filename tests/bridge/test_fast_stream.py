@@ -308,3 +308,46 @@ async def test_input_required_mid_stream_reaches_the_client_cut(version: str) ->
     assert _last_state(events) in ("input-required", "TASK_STATE_INPUT_REQUIRED"), body[-2000:]
     assert "holding" in texts(events)
     assert leaks(VALUE, events, body) == []
+
+
+class _MultiLineData:
+    """The agent's SSE with each JSON event's data spread over two `data:` lines (legal SSE: the
+    client joins them with a newline, which JSON allows between tokens)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def sending(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body" and message.get("body"):
+                lines = message["body"].split(b"\n")
+                split = [
+                    ln.replace(b',"', b',\ndata: "', 1) if ln.startswith(b"data: {") and b',"' in ln else ln
+                    for ln in lines
+                ]
+                message = {**message, "body": b"\n".join(split)}
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("version", ["0.3", "1.0"])
+async def test_an_event_whose_data_spans_lines_reaches_the_client_whole(version: str) -> None:
+    """An event the agent sent on several `data:` lines is passed on as one line: forwarded as the
+    agent's bytes, only its first line would be data to the client (broken JSON)."""
+    port = free_port()
+    card = scripted_card(f"http://127.0.0.1:{port}", DEMANDS)
+    secrets = ScriptedSecrets({"k": VALUE})
+    async with running_bridge(_MultiLineData(InFlight(leaky_app(card))), port, shutdown_grace=0.5):
+        record = record_from_card(agent_card_to_dict(card), "peer", url=f"http://127.0.0.1:{port}")
+        async with (
+            bridged(record, secrets, caller=None) as bridge,
+            http_client(base_url=f"http://127.0.0.1:{bridge.port}") as client,
+        ):
+            assert (await client.get("/agents/peer/.well-known/agent-card.json")).status_code == 200
+            await _grant(secrets, bridge.app, ["k"])
+            events, body = await _stream(client, version, "hello")
+            assert _fast(bridge.app).served == 1
+    assert _last_state(events) in _DONE, body
+    assert 'unknown mode "hello"' in texts(events)

@@ -203,10 +203,25 @@ def _certificate_body(
         "cert_pem": text(cert, "certificate file"),
         "key_pem": text(key, "key file"),
         "p12_base64": base64.b64encode(p12).decode() if p12 is not None else None,
-        "password": password.decode("utf-8", "replace") if password is not None else None,
+        "password": _utf8_password(password),
         "ca_pem": text(ca, "CA file"),
     }
     return {name: value for name, value in body.items() if value is not None}
+
+
+def _utf8_password(password: bytes | None) -> str | None:
+    """The PKCS#12 password as the API carries it (JSON text): refused, never altered, when not UTF-8."""
+    from keybroker.core.errors import InvalidInputError
+
+    if password is None:
+        return None
+    try:
+        return password.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInputError(
+            "the PKCS#12 password is not UTF-8 text, which a running instance cannot be given",
+            hint="stop the instance and run `keybroker auth cert` again, or change the file's password",
+        ) from None
 
 
 def cmd_cert(args: argparse.Namespace, ctx: CommandContext) -> int:

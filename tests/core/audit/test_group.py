@@ -98,3 +98,33 @@ async def test_a_full_disk_refuses_every_waiting_release_and_appends_nothing(cat
     catalog.query("PRAGMA max_page_count = 1073741823")
     assert await group.append([_entry(9)]) is not None
     assert log.verify().ok
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_writer_leaves_no_caller_waiting(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer task cancelled while its batch commits (the loop closing): every caller of that batch
+    hears so at once instead of waiting forever."""
+    import threading
+
+    log = AuditLog(catalog, MemoryHead())
+    group = GroupCommit(log, catalog)
+    started, release = threading.Event(), threading.Event()
+    commit = group._commit
+
+    def slow_commit(batch: list[object]) -> None:
+        started.set()
+        release.wait(5)
+        commit(batch)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(group, "_commit", slow_commit)
+    waiters = [asyncio.ensure_future(group.append([_entry(n)])) for n in range(3)]
+    await asyncio.to_thread(started.wait, 5)
+    writer = group._writer
+    assert writer is not None
+    writer.cancel()
+    done, pending = await asyncio.wait(waiters, timeout=2)
+    release.set()
+    assert not pending, "a caller still waits on a cancelled writer"
+    assert all(w.cancelled() for w in done)

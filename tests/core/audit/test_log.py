@@ -212,7 +212,9 @@ def test_events_that_let_a_value_out_are_synced_to_the_disk_before_append_return
     seen: list[str] = []
     catalog._conn.set_trace_callback(seen.append)
     try:
-        for decision in (AuditDecision.RELEASED, AuditDecision.REVEALED, AuditDecision.LISTED):
+        # `signed_in`: an agent's own sign-in (Agent Stack's OAuth extension) hands the code over next.
+        lets_out = (AuditDecision.RELEASED, AuditDecision.REVEALED, AuditDecision.SIGNED_IN)
+        for decision in (*lets_out, AuditDecision.LISTED):
             seen.clear()
             audit.append(decision, agent="demo", key="k")
             synced = [s for s in seen if s.startswith(("PRAGMA synchronous", "BEGIN", "COMMIT"))]

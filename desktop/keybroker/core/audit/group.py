@@ -82,6 +82,11 @@ class GroupCommit:
                 batch, self._queue = self._queue, []
                 try:
                     await asyncio.to_thread(self._commit, batch)
+                except asyncio.CancelledError:  # the writer itself is cancelled: no caller waits forever
+                    for pending in batch:  # (the commit may still land: a record of a value kept in)
+                        if not pending.future.done():
+                            pending.future.cancel()
+                    raise
                 except Exception as exc:  # nothing of the batch is on the disk: every caller hears so
                     for pending in batch:
                         if not pending.future.done():

@@ -27,8 +27,9 @@ log = logging.getLogger("keybroker.audit")
 
 GENESIS = "0" * 64
 
-#: Decisions whose event must be on the disk before the value leaves Keybroker.
-_LETS_A_VALUE_OUT = frozenset({AuditDecision.RELEASED, AuditDecision.REVEALED})
+#: Decisions whose event must be on the disk before the value leaves Keybroker (`signed_in`: an
+#: agent's own sign-in hands the authorization code to the agent right after it is recorded).
+_LETS_A_VALUE_OUT = frozenset({AuditDecision.RELEASED, AuditDecision.REVEALED, AuditDecision.SIGNED_IN})
 
 #: Every column but the event's own hash goes into that hash, in table order.
 _HASHED = AUDIT_ROWS.names[:-1]

@@ -16,6 +16,7 @@ with the host and the flow in the detail; never the URL, the code or a token.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit
@@ -48,6 +49,14 @@ def _refused_at_server(callback: SecretValue) -> bool:
     except ValueError:
         return True
     return not query.get("code")
+
+
+def _drop(waiting: Awaitable[SecretValue] | None) -> None:
+    """Stop waiting for a redirect that will not come (the browser never opened)."""
+    if isinstance(waiting, asyncio.Future):
+        waiting.cancel()
+    elif inspect.iscoroutine(waiting):
+        waiting.close()
 
 
 async def agent_sign_in(
@@ -96,6 +105,7 @@ async def agent_sign_in(
         agent_client=True,
     )
     asked = True
+    redirect: Awaitable[SecretValue] | None = None
     try:
         # One deadline for the prompt and the browser together: the agent's run ends 10 minutes after
         # it asked (agentstack's task_timeout, PROTOCOL pitfall 11), so the whole sign-in must fit.
@@ -110,6 +120,11 @@ async def agent_sign_in(
     except TimeoutError:
         why = "the sign-in prompt was not answered" if asked else "no redirect came back from the browser"
         record(AuditDecision.TIMED_OUT, why)
+        return None
+    except Exception as exc:  # the prompt or the browser failed: declined, and the record says so
+        _drop(redirect)
+        log.warning("agent %r's sign-in at %s could not be shown: %s", agent.slug, host, type(exc).__name__)
+        record(AuditDecision.DENIED, f"the sign-in could not be shown ({type(exc).__name__})")
         return None
     if _refused_at_server(callback):
         record(AuditDecision.DENIED, "the authorization server sent no code (refused there)")

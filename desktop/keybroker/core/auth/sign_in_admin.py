@@ -64,8 +64,8 @@ class LocalSignInAdmin:
     def login(self, slug: str, scheme: str) -> SignInRecord:
         """`auth login`: the best flow the card and server offer (the browser or a device code)."""
         agent = self._catalog.get_agent(slug)
-        with self._guard:
-            self._cancelled = False
+        # `_cancelled` is reset when a login ends, not here: a Cancel clicked while the agent was read
+        # must still hold.
         return asyncio.run(self._login(agent, scheme))
 
     async def _login(self, agent: AgentRecord, scheme: str) -> SignInRecord:
@@ -83,6 +83,7 @@ class LocalSignInAdmin:
         finally:
             with self._guard:
                 self._running = None
+                self._cancelled = False
 
     def cancel_login(self) -> None:
         """End the running `login` (from any thread): it raises `SignInDenied` saying it was cancelled."""

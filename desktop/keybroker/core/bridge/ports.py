@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """What the bridge calls and never implements: the secrets use case, the agent directory, the caller.
 
+Longer than 300 lines because every port the bridge depends on is declared here, in one place per layer
+(docs/architecture.md), each with its contract; they are small protocols, not logic.
+
 `SecretSource` is the broker's seam (core/broker/broker.py's `Broker` fits it structurally); tests
 inject a scripted fake. `Fulfilment` is read-only here, so the broker's own frozen dataclass fits it
 too. `ReleaseProbe` is optional: without it, card credentials are only obtained when the agent

@@ -123,7 +123,10 @@ class StreamEvents:
         cleaned, changed = clean_json(envelope, cut)
         found = payload_of(cleaned.get("result"), self.version) if isinstance(cleaned, dict) else None
         if found is not None and self.guard.idle and passes(*found, cut):
-            return [frame(orjson.dumps(cleaned) if changed else data)]
+            # The agent's own bytes, unless cleaning changed them or they span lines (an event whose data
+            # came in several `data:` lines: one line again, or the client would read only the first).
+            own = not changed and b"\n" not in data and b"\r" not in data
+            return [frame(data if own else orjson.dumps(cleaned))]
         try:
             event = to_event(cleaned, self.version)
         except Exception:
