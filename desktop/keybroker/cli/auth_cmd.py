@@ -151,8 +151,8 @@ def cmd_login(args: argparse.Namespace, ctx: CommandContext) -> int:
     if api is not None:
         scheme = _remote_target(api, args)
         info(
-            "the running instance signs in: finish the sign-in in the browser it opens, "
-            "or type the code it shows"
+            "the running instance signs in: finish the sign-in in the browser it opens, or type the "
+            "code it shows (an instance with no browser prints the address on its own terminal)"
         )
         row = api.auth_login(args.agent, scheme, args.flow, timeout=LOGIN_WAIT_SECONDS)
         slug, subject, flow = args.agent, row.get("subject"), row.get("flow")
