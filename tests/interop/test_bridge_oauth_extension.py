@@ -413,3 +413,44 @@ async def test_a_client_that_fulfils_the_extension_itself_signs_in_by_itself_thr
     assert done["result"]["status"]["state"] == "completed", done
     assert ANSWER in json.dumps(done)
     assert user.asks == [] and audit_of(services) == []
+
+
+@pytest.mark.asyncio
+async def test_a_sign_in_asked_for_on_the_tasks_second_turn_is_answered_too(
+    start_peer: StartPeer, services: Services, resource: Resource, browser: Path
+) -> None:
+    """The agent asks its client something first (`input-required`), and signs in only after the
+    answer: the redirect URI it registered is the first run's callback (it reads fulfilments from the
+    task's first message only), so that callback waits for the task's next turn instead of closing."""
+    peer = agent(start_peer, resource)
+    services.catalog.upsert_agent(record_from_url(peer.base_url))
+    record = services.catalog.get_agent("peer")
+    user = ScriptedSignIn()
+    signins = SignIns(services.catalog, services.vault, services.audit, prompter=user, timeout=60.0)
+    async with (
+        bridged(record, make_broker(services, ScriptedPrompter()), tokens=signins) as bridge,
+        http_client(timeout=90.0) as http,
+    ):
+        first = await http.post(
+            bridge.url(), json=jsonrpc("message/send", {"message": message_v03("ask first")})
+        )
+        task = first.json()["result"]
+        assert task["status"]["state"] == "input-required", task
+        assert user.asks == [] and redirects(browser) == []
+        ids = {"taskId": task["id"], "contextId": task["contextId"]}
+        second = await http.post(
+            bridge.url(), json=jsonrpc("message/send", {"message": message_v03("whoami", **ids)}, 2)
+        )
+        done = second.json()["result"]
+    assert done["status"]["state"] == "completed", done
+    assert ANSWER in second.text
+    assert [a.host for a in user.asks] == ["127.0.0.1"]
+    (callback,) = redirects(browser)
+    assert user.asks[0].url is not None
+    received = first.text + second.text
+    for canary in (callback, user.asks[0].url, urlsplit(callback).path):
+        assert canary not in received
+    assert audit_of(services) == [(AuditDecision.SIGNED_IN, "peer", "oauth:127.0.0.1")]
+    # The task ended: nothing listens at its callback any more.
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(callback, trust_env=False, timeout=5.0)

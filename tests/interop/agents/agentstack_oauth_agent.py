@@ -14,6 +14,8 @@ discovers the authorization server (RFC 9728, RFC 8414), registers a client with
 in the extension's metadata until a resume brings the redirect back (code and state); it then
 exchanges the code (PKCE) and calls the tool. The reply is what the resource answered, on one line.
 A failure is answered as `resource failed: <exception type>` (never its text: it may quote the URL).
+A first message "ask first" makes it ask its client something (`input-required`) before it signs in,
+so the sign-in comes on the task's second turn.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import httpx
 import pydantic
 from a2a.types import Message
 from agentstack_sdk.a2a.extensions.auth.oauth import OAuthExtensionServer, OAuthExtensionSpec
+from agentstack_sdk.a2a.types import AgentMessage, InputRequired
 from agentstack_sdk.server import Server
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -48,6 +51,9 @@ async def run(
 ) -> AsyncIterator[str]:
     """Calls the protected resource as the signed-in user."""
     resource = os.environ["KEYBROKER_PEER_RESOURCE"]
+    first = " ".join(getattr(p.root, "text", "") for p in message.parts).strip()
+    if first == "ask first":
+        yield InputRequired(message=AgentMessage(text="Which tool shall I call at the resource?"))
     try:
         auth = await oauth.create_httpx_auth(resource_url=pydantic.AnyUrl(resource))
         async with (

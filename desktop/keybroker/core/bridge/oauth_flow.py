@@ -11,6 +11,10 @@ some resource's authorization server, and the bridge stands where a browser-base
   tray's sign-in prompt, then the system browser; core/auth/agent_sign_in.py) and catches the
   redirect; `resume_request(...)` resumes the same task (same taskId and contextId, text
   "Authorization completed", `metadata[URI] = {"redirect_uri": <full callback URL>}`).
+- A task that waits for its client's input when the run ends keeps the run's callback
+  (`release_callback`, `ParkedCallbacks`): the agent registered that redirect URI and reads it from
+  the task's first message only, so a sign-in it asks for on a later turn comes back to it. Parked
+  until the task ends, the next turn takes it, or `PARK_SECONDS` pass.
 - Declined, refused at the server or timed out: the task is cancelled at the agent and the client
   gets it `canceled`, its status saying the user did not sign in (`declined_answer`): a plain client
   understands a cancelled task, and nothing hangs.
@@ -20,6 +24,7 @@ cut from everything the client gets (cutting.py); the extension's members are ma
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -46,19 +51,25 @@ from keybroker.core.a2a.oauth_demand import (
     auth_request_url,
     oauth_demands_of,
 )
+from keybroker.core.a2a.task_state import terminal_task_state
 from keybroker.core.bridge.oauth_callback import OAuthCallback
 from keybroker.core.bridge.ports import AgentSignIn
 from keybroker.core.bridge.secrets_flow import auth_required_ids
+from keybroker.core.bridge.task_trail import task_states
 from keybroker.core.models import SecretValue
 
 if TYPE_CHECKING:
     from keybroker.core.bridge.run import BridgeRun
 
 __all__ = [
+    "PARK_SECONDS",
     "RESUME_TEXT",
+    "ParkedCallbacks",
     "SignInRequest",
     "declined_answer",
+    "follow_task",
     "open_callback",
+    "release_callback",
     "resume_request",
     "sign_in",
     "sign_in_request",
@@ -66,6 +77,10 @@ __all__ = [
 ]
 
 log = logging.getLogger("keybroker.bridge")
+
+#: How long a task waiting for its client keeps its callback: agentstack ends a run 10 minutes after
+#: it last yielded (PROTOCOL pitfall 11), so a sign-in asked for later cannot come.
+PARK_SECONDS = 15 * 60.0
 
 #: The text part of the resume (what Agent Stack's own client sends; 1.x servers reject no parts).
 RESUME_TEXT = "Authorization completed"
@@ -93,10 +108,67 @@ def client_fulfilled(message: Message) -> bool:
     return isinstance(payload, dict) and OAUTH_FULFILMENTS in payload
 
 
+class ParkedCallbacks:
+    """One agent's callbacks of tasks waiting for their client (module docstring), by task id."""
+
+    def __init__(self) -> None:
+        self._parked: dict[str, tuple[OAuthCallback, asyncio.TimerHandle]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        return len(self._parked)
+
+    def park(self, task_id: str, callback: OAuthCallback) -> None:
+        """Keep `callback` for `task_id`'s next turn, for `PARK_SECONDS` at most."""
+        callback.disarm()
+        earlier = self.take(task_id)
+        if earlier is not None and earlier is not callback:
+            self._close(earlier)
+        handle = asyncio.get_running_loop().call_later(PARK_SECONDS, self._expire, task_id, callback)
+        self._parked[task_id] = (callback, handle)
+
+    def take(self, task_id: str) -> OAuthCallback | None:
+        """The callback parked for `task_id`, no longer parked; None when there is none."""
+        found = self._parked.pop(task_id, None)
+        if found is None:
+            return None
+        found[1].cancel()
+        return found[0]
+
+    def _expire(self, task_id: str, callback: OAuthCallback) -> None:
+        if task_id in self._parked and self._parked[task_id][0] is callback:
+            del self._parked[task_id]
+            self._close(callback)
+
+    def _close(self, callback: OAuthCallback) -> None:
+        task = asyncio.ensure_future(callback.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+
+def follow_task(seen: tuple[str, bool] | None, event: object) -> tuple[str, bool] | None:
+    """(task id, whether it ended) after `event`, from what was `seen` before."""
+    for task_id, _context, state in task_states(event):
+        if not task_id:
+            continue
+        before = seen is not None and seen[0] == task_id and seen[1]
+        seen = (task_id, terminal_task_state(state) is not None if state else before)
+    return seen
+
+
 async def open_callback(run: BridgeRun, message: Message) -> None:
-    """Open the run's callback and fulfil every OAuth demand with it, in a message creating a task."""
+    """Open the run's callback and fulfil every OAuth demand with it, in a message creating a task;
+    a later turn of a task takes the callback its first run parked."""
     keys = oauth_demands_of(run.link.agent.card_json)
-    if not keys or message.task_id or client_fulfilled(message) or run.oauth is not None:
+    if not keys or run.oauth is not None:
+        return
+    if message.task_id:
+        parked = run.link.oauth_parked.take(message.task_id)
+        if parked is not None:
+            run.oauth = parked
+            run.remember([SecretValue(parked.uri)])
+        return
+    if client_fulfilled(message):
         return
     callback = OAuthCallback()
     await callback.open()
@@ -109,11 +181,17 @@ async def open_callback(run: BridgeRun, message: Message) -> None:
     message.metadata.update({OAUTH_EXTENSION_URI: payload})
 
 
-async def close_callback(run: BridgeRun) -> None:
-    """Stop listening: a redirect after the run finds nothing."""
+async def release_callback(run: BridgeRun) -> None:
+    """The run ends: its callback is parked when its task waits for the client, else closed (a
+    redirect after the task finds nothing listening)."""
     callback, run.oauth = run.oauth, None
-    if callback is not None:
-        await callback.close()
+    if callback is None:
+        return
+    seen = run.oauth_task
+    if seen is not None and not seen[1]:
+        run.link.oauth_parked.park(seen[0], callback)
+        return
+    await callback.close()
 
 
 def sign_in_request(run: BridgeRun, event: StreamResponse) -> SignInRequest | None:

@@ -36,7 +36,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from a2a.types import ListTasksResponse, Message, SendMessageRequest, StreamResponse
@@ -57,10 +57,12 @@ from keybroker.core.bridge.forms import Cut
 from keybroker.core.bridge.model_flow import preflight_models, watch_model_tasks
 from keybroker.core.bridge.oauth_callback import OAuthCallback
 from keybroker.core.bridge.oauth_flow import (
+    ParkedCallbacks,
     SignInRequest,
-    close_callback,
     declined_answer,
+    follow_task,
     open_callback,
+    release_callback,
     resume_request,
     sign_in,
     sign_in_request,
@@ -131,6 +133,8 @@ class AgentLink:
     gateway_port: int = 0
     #: Who asks the user for a sign-in the agent runs itself (Agent Stack's OAuth extension).
     sign_ins: AgentSignIn | None = None
+    #: Callbacks of this agent's tasks that wait for their client's next turn (oauth_flow.py).
+    oauth_parked: ParkedCallbacks = field(default_factory=ParkedCallbacks)
 
     @property
     def slug(self) -> str:
@@ -173,6 +177,8 @@ class BridgeRun:
         self.models_bound = False
         #: The run's callback for Agent Stack's OAuth extension, while it listens (oauth_flow.py).
         self.oauth: OAuthCallback | None = None
+        #: The task that callback serves, and whether it ended (kept for its next turn when not).
+        self.oauth_task: tuple[str, bool] | None = None
 
     @classmethod
     def start(
@@ -209,9 +215,11 @@ class BridgeRun:
                 self._resume_loop(params, request, leg, interactive=interactive, prepared=prepared)
             ) as events:
                 async for event in events:
+                    if self.oauth is not None:
+                        self.oauth_task = follow_task(self.oauth_task, event)
                     yield event
         finally:
-            await close_callback(self)  # a redirect after the run finds nothing listening
+            await release_callback(self)  # parked for the task's next turn, or closed
 
     async def _resume_loop(
         self,
