@@ -13,7 +13,6 @@ answer the SDK cannot read) stays on the fast path, cleaned as JSON.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
 from a2a.compat.v0_3 import conversions
@@ -22,13 +21,13 @@ from a2a.server.request_handlers.response_helpers import build_error_response
 from a2a.types import Message, SendMessageRequest, SendMessageResponse, StreamResponse, Task
 from google.protobuf.json_format import MessageToDict, ParseDict  # type: ignore[import-untyped]
 
-from keybroker.core.bridge.legs import send_leg
+from keybroker.core.bridge.legs import replay_then, send_leg
 from keybroker.core.bridge.rpc_errors import client_error
 
 if TYPE_CHECKING:
     from a2a.server.events.event_queue import Event
 
-    from keybroker.core.bridge.run import BridgeRun, Interrupt, Leg
+    from keybroker.core.bridge.run import BridgeRun
 
 __all__ = ["AUTH_REQUIRED_STATES", "handover"]
 
@@ -53,25 +52,6 @@ def _read(rpc: dict[str, Any], result: object) -> tuple[SendMessageRequest, Task
         return None
 
 
-def _first_then_send(task: Task, interrupt: Interrupt) -> Leg:
-    """A leg that yields what the fast path already received, then blocking sends (legs.send_leg)."""
-    used = False
-
-    async def leg(
-        run: BridgeRun, request: SendMessageRequest, extensions: set[str]
-    ) -> AsyncGenerator[tuple[Event, Interrupt | None], None]:
-        nonlocal used
-        if not used:
-            used = True
-            yield task, interrupt
-            return
-        async with contextlib.aclosing(send_leg(run, request, extensions)) as answers:
-            async for item in answers:
-                yield item
-
-    return leg
-
-
 async def handover(
     run: BridgeRun, rpc: dict[str, Any], result: object, request_id: object
 ) -> dict[str, Any] | None:
@@ -88,7 +68,7 @@ async def handover(
     request = SendMessageRequest()
     request.CopyFrom(params)
     last: Event | None = None
-    leg = _first_then_send(task, interrupt)
+    leg = replay_then(task, interrupt, send_leg)
     try:
         events = run.events(params, request, leg, interactive=False, prepared=True)
         async with contextlib.aclosing(events) as sent:

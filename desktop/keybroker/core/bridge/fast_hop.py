@@ -22,12 +22,25 @@ from collections.abc import AsyncIterator, Mapping
 import aiohttp
 
 from keybroker.core.bridge.limits import UpstreamLimits
+from keybroker.core.bridge.upstream import EXTENSION_HEADERS
 
-__all__ = ["FastHop", "HopAnswer", "HopFailedError"]
+__all__ = ["FastHop", "HopAnswer", "HopFailedError", "hop_headers"]
 
 #: As upstream.KEEPALIVE_EXPIRY (not imported: that module pulls in a2a-sdk's client).
 KEEPALIVE_SECONDS = 4.0
 
+
+
+def hop_headers(accept: str, version: str | None, extensions: set[str]) -> dict[str, str]:
+    """The headers of a forwarded JSON-RPC body: the client's `A2A-Version`, and the run's extensions
+    under both versions' header names (PROTOCOL pitfall 6)."""
+    headers = {"Content-Type": "application/json", "Accept": accept}
+    if version:
+        headers["A2A-Version"] = version
+    if extensions:
+        joined = ",".join(sorted(extensions))
+        headers.update({name: joined for name in EXTENSION_HEADERS})
+    return headers
 
 class HopFailedError(Exception):
     """The agent could not be reached (`sent` False) or went away mid-answer (`sent` True)."""

@@ -47,7 +47,7 @@ from keybroker.core.a2a.oauth_demand import oauth_demands_of
 from keybroker.core.bridge.agent_errors import AgentUnreachableError, unreachable
 from keybroker.core.bridge.fast_grant import granted_values
 from keybroker.core.bridge.fast_handover import AUTH_REQUIRED_STATES, handover
-from keybroker.core.bridge.fast_hop import FastHop, HopFailedError
+from keybroker.core.bridge.fast_hop import FastHop, HopFailedError, hop_headers
 from keybroker.core.bridge.fast_stream import STREAM_METHODS, V03_REQUESTS, FastStream
 from keybroker.core.bridge.json_cut import clean_json, json_task_states
 from keybroker.core.bridge.params import check_params, v03_rpc_problem
@@ -230,14 +230,7 @@ class FastPath:
         self, run: BridgeRun, rpc: dict[str, Any], url: str, body: bytes, request: Request
     ) -> Response:
         slug = self.link.slug
-        headers = {"Content-Type": _JSON, "Accept": _JSON}
-        version = request.headers.get("a2a-version")
-        if version:
-            headers["A2A-Version"] = version
-        extensions = run.extensions()
-        if extensions:
-            joined = ",".join(sorted(extensions))
-            headers.update({name: joined for name in EXTENSION_HEADERS})
+        headers = hop_headers(_JSON, request.headers.get("a2a-version"), run.extensions())
         request_id = rpc.get("id")
         try:
             answer = await self._hop.post(url, body, headers)

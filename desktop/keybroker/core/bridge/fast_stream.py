@@ -43,18 +43,16 @@ from google.protobuf.json_format import ParseDict  # type: ignore[import-untyped
 from starlette.responses import StreamingResponse
 
 from keybroker.core.bridge.agent_errors import AgentUnreachableError, unreachable
-from keybroker.core.bridge.fast_hop import FastHop, HopFailedError
+from keybroker.core.bridge.fast_hop import FastHop, HopFailedError, hop_headers
 from keybroker.core.bridge.json_cut import clean_json
-from keybroker.core.bridge.legs import DRAIN_SECONDS, stream_leg
+from keybroker.core.bridge.legs import DRAIN_SECONDS, replay_then, stream_leg
 from keybroker.core.bridge.sse_read import EventTooLargeError, sse_data
 from keybroker.core.bridge.stream_events import StreamEvents, StreamStop, Taken, frame
-from keybroker.core.bridge.upstream import EXTENSION_HEADERS
 
 if TYPE_CHECKING:
-    from a2a.server.events.event_queue import Event
     from starlette.requests import Request
 
-    from keybroker.core.bridge.run import AgentLink, BridgeRun, Interrupt, Leg
+    from keybroker.core.bridge.run import AgentLink, BridgeRun
 
 __all__ = ["MAX_EVENT_BYTES", "STREAM_METHODS", "V03_REQUESTS", "FastStream"]
 
@@ -84,25 +82,6 @@ def _params(rpc: dict[str, Any], version: str) -> SendMessageRequest:
     return conversions.to_core_send_message_request(compat)  # type: ignore[arg-type]
 
 
-def _first_then_stream(taken: Taken) -> Leg:
-    """A leg that yields the `auth-required` the fast path read, then follows streams (legs.stream_leg)."""
-    used = False
-
-    async def leg(
-        run: BridgeRun, request: SendMessageRequest, extensions: set[str]
-    ) -> AsyncGenerator[tuple[Event, Interrupt | None], None]:
-        nonlocal used
-        if not used:
-            used = True
-            yield taken.event, taken.interrupt
-            return
-        async with contextlib.aclosing(stream_leg(run, request, extensions)) as answers:
-            async for item in answers:
-                yield item
-
-    return leg
-
-
 async def _drain(chunks: AsyncIterator[bytes]) -> None:
     """Give the agent its moment to close the stream after an answerable demand (legs.stream_leg)."""
     with contextlib.suppress(TimeoutError, aiohttp.ClientError, OSError):
@@ -123,14 +102,7 @@ class FastStream:
         self, run: BridgeRun, rpc: dict[str, Any], url: str, body: bytes, request: Request
     ) -> StreamingResponse:
         """The event stream answering `rpc` (the agent is reached once the response starts)."""
-        headers = {"Content-Type": "application/json", "Accept": _SSE}
-        version = request.headers.get("a2a-version")
-        if version:
-            headers["A2A-Version"] = version
-        extensions = run.extensions()
-        if extensions:
-            joined = ",".join(sorted(extensions))
-            headers.update({name: joined for name in EXTENSION_HEADERS})
+        headers = hop_headers(_SSE, request.headers.get("a2a-version"), run.extensions())
         stream = self._stream(run, rpc, url, body, headers)
         return StreamingResponse(
             stream, media_type=_SSE, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
@@ -206,7 +178,8 @@ class FastStream:
             params = _params(rpc, events.version)
             request = SendMessageRequest()
             request.CopyFrom(params)
-            sent = run.events(params, request, _first_then_stream(taken), interactive=True, prepared=True)
+            leg = replay_then(taken.event, taken.interrupt, stream_leg)
+            sent = run.events(params, request, leg, interactive=True, prepared=True)
             async with contextlib.aclosing(sent) as stream:
                 async for event in stream:
                     for chunk in events.feed(event, force=event is run.own_event):

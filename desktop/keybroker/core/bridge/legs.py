@@ -21,12 +21,32 @@ from keybroker.core.bridge.collector import stream_payload
 if TYPE_CHECKING:
     from a2a.server.events.event_queue import Event
 
-    from keybroker.core.bridge.run import BridgeRun, Interrupt
+    from keybroker.core.bridge.run import BridgeRun, Interrupt, Leg
 
-__all__ = ["send", "send_leg", "stream_leg"]
+__all__ = ["replay_then", "send", "send_leg", "stream_leg"]
 
 #: After an answerable `auth-required`, the agent should close its stream; wait this long for it.
 DRAIN_SECONDS = 2.0
+
+
+def replay_then(event: Event, interrupt: Interrupt, follow: Leg) -> Leg:
+    """A leg that first yields what the fast path already received (`event`, its `interrupt`), then
+    answers the resumes with `follow` (send_leg or stream_leg): the full path takes a run over."""
+    used = False
+
+    async def leg(
+        run: BridgeRun, request: SendMessageRequest, extensions: set[str]
+    ) -> AsyncGenerator[tuple[Event, Interrupt | None], None]:
+        nonlocal used
+        if not used:
+            used = True
+            yield event, interrupt
+            return
+        async with contextlib.aclosing(follow(run, request, extensions)) as answers:
+            async for item in answers:
+                yield item
+
+    return leg
 
 
 async def stream_leg(
