@@ -18,7 +18,7 @@ from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["LoopbackRedirect", "redirect_path"]
+__all__ = ["LoopbackRedirect", "answer_page", "read_request_line", "redirect_path"]
 
 log = logging.getLogger("keybroker.auth")
 
@@ -27,6 +27,33 @@ _PAGE = (
     b"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Keybroker</title></head>"
     b"<body><h1>Keybroker</h1><p>%s</p></body></html>"
 )
+
+
+async def read_request_line(reader: asyncio.StreamReader) -> tuple[str, str] | None:
+    """The method and target of one HTTP request (its head within 10 s), or None when none came;
+    ("", "") for a head that is no request line."""
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10.0)
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
+        return None
+    try:
+        method, target, _ = head[:MAX_REQUEST_BYTES].split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
+    except ValueError:
+        return "", ""
+    return method, target
+
+
+async def answer_page(writer: asyncio.StreamWriter, status: int, text: bytes) -> None:
+    """Answer with a small Keybroker page saying `text` (200 or 404), then close."""
+    body = _PAGE % text
+    reason = b"OK" if status == 200 else b"Not Found"
+    writer.write(
+        b"HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n"
+        b"Cache-Control: no-store\r\nConnection: close\r\n\r\n%s" % (status, reason, len(body), body)
+    )
+    with contextlib.suppress(ConnectionError):
+        await writer.drain()
+    writer.close()
 
 
 def redirect_path() -> str:
@@ -88,33 +115,17 @@ class LoopbackRedirect:
             writer.close()
 
     async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10.0)
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
+        request = await read_request_line(reader)
+        if request is None:
             return
-        try:
-            method, target, _ = head[:MAX_REQUEST_BYTES].split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
-        except ValueError:
-            method, target = "", ""
+        method, target = request
         path = urlsplit(target).path
         if method == "GET" and path == self.path and not self._result.done():
             self._result.set_result(f"http://127.0.0.1{':' + str(self._port_of(writer))}{target}")
-            await self._answer(writer, 200, self._done)
+            await answer_page(writer, 200, self._done)
         else:
-            await self._answer(writer, 404, b"Not a Keybroker sign-in.")
+            await answer_page(writer, 404, b"Not a Keybroker sign-in.")
 
     @staticmethod
     def _port_of(writer: asyncio.StreamWriter) -> int:
         return int(writer.get_extra_info("sockname")[1])
-
-    @staticmethod
-    async def _answer(writer: asyncio.StreamWriter, status: int, text: bytes) -> None:
-        body = _PAGE % text
-        reason = b"OK" if status == 200 else b"Not Found"
-        writer.write(
-            b"HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n"
-            b"Cache-Control: no-store\r\nConnection: close\r\n\r\n%s" % (status, reason, len(body), body)
-        )
-        with contextlib.suppress(ConnectionError):
-            await writer.drain()
-        writer.close()

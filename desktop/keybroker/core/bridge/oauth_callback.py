@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
+from typing import Any
 from urllib.parse import urlsplit
 
-from keybroker.core.auth.loopback import MAX_REQUEST_BYTES, redirect_path
+from keybroker.core.auth.loopback import answer_page, read_request_line, redirect_path
 from keybroker.core.models import SecretValue
 
 __all__ = ["OAuthCallback"]
 
-_PAGE = (
-    b"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Keybroker</title></head>"
-    b"<body><h1>Keybroker</h1><p>%s</p></body></html>"
-)
 _DONE = b"Signed in. Keybroker hands the sign-in to the agent; you can close this page."
 _NOT_OURS = b"Not a Keybroker sign-in, or not one Keybroker waits for."
 
@@ -39,6 +37,7 @@ class OAuthCallback:
         self.path = redirect_path()
         self._server: asyncio.Server | None = None
         self._waiter: asyncio.Future[SecretValue] | None = None
+        self._writers: set[asyncio.StreamWriter] = set()  # connections open now, closed with the listener
 
     @property
     def uri(self) -> str:
@@ -51,7 +50,7 @@ class OAuthCallback:
     async def open(self) -> None:
         """Start listening on a free loopback port."""
         if self._server is None:
-            self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+            self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
 
     async def close(self) -> None:
         """Stop listening; a sign-in still waiting is cancelled."""
@@ -59,6 +58,10 @@ class OAuthCallback:
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        for writer in list(self._writers):  # a connection still open (a browser slow to send its request)
+            writer.close()
+        self._writers.clear()
+        if server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 2.0)
 
@@ -74,35 +77,27 @@ class OAuthCallback:
         if waiter is not None and not waiter.done():
             waiter.cancel()
 
+    def _accept(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> Coroutine[Any, Any, None]:
+        self._writers.add(writer)  # noted at once: the serving task may not start before close()
+        return self._serve(reader, writer)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10.0)
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
+            request = await read_request_line(reader)
+            if request is None:
+                return
+            method, target = request
+            waiter = self._waiter
+            ours = method == "GET" and urlsplit(target).path == self.path
+            if ours and waiter is not None and not waiter.done():
+                port = int(writer.get_extra_info("sockname")[1])
+                waiter.set_result(SecretValue(f"http://127.0.0.1:{port}{target}"))
+                self._waiter = None
+                await answer_page(writer, 200, _DONE)
+            else:
+                await answer_page(writer, 404, _NOT_OURS)
+        finally:
+            self._writers.discard(writer)
             writer.close()
-            return
-        try:
-            line = head[:MAX_REQUEST_BYTES].split(b"\r\n", 1)[0].decode("latin-1")
-            method, target, _ = line.split(" ", 2)
-        except ValueError:
-            method, target = "", ""
-        waiter = self._waiter
-        ours = method == "GET" and urlsplit(target).path == self.path
-        if ours and waiter is not None and not waiter.done():
-            port = int(writer.get_extra_info("sockname")[1])
-            waiter.set_result(SecretValue(f"http://127.0.0.1:{port}{target}"))
-            self._waiter = None
-            await _answer(writer, 200, _DONE)
-        else:
-            await _answer(writer, 404, _NOT_OURS)
-
-
-async def _answer(writer: asyncio.StreamWriter, status: int, text: bytes) -> None:
-    body = _PAGE % text
-    reason = b"OK" if status == 200 else b"Not Found"
-    writer.write(
-        b"HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n"
-        b"Cache-Control: no-store\r\nConnection: close\r\n\r\n%s" % (status, reason, len(body), body)
-    )
-    with contextlib.suppress(ConnectionError):
-        await writer.drain()
-    writer.close()
