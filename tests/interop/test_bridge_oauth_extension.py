@@ -25,7 +25,8 @@ import logging
 import os
 import sys
 import webbrowser
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -40,6 +41,7 @@ from keybroker.core.models import AuditDecision
 from keybroker.core.vault.vault import open_vault
 from keybroker.wiring.services import Services, open_services
 from tests.bridge.support import (
+    Bridged,
     ClientRun,
     a2a_client_run,
     bridged,
@@ -155,6 +157,16 @@ async def run_through(
         run = await a2a_client_run(bridge.url(), "who am I at the resource?", streaming=streaming, timeout=90)
     assert prompter.requests == []  # no secret prompt: this is a sign-in
     return run
+
+
+@asynccontextmanager
+async def bridge_to(services: Services, peer: RunningPeer, user: ScriptedSignIn) -> AsyncIterator[Bridged]:
+    """The bridge in front of `peer` (added as `peer`), its sign-ins answered by `user`, no secret prompts."""
+    services.catalog.upsert_agent(record_from_url(peer.base_url))
+    record = services.catalog.get_agent("peer")
+    signins = SignIns(services.catalog, services.vault, services.audit, prompter=user, timeout=60.0)
+    async with bridged(record, make_broker(services, ScriptedPrompter()), tokens=signins) as bridge:
+        yield bridge
 
 
 def audit_of(services: Services) -> list[tuple[AuditDecision, str | None, str | None]]:
@@ -303,12 +315,9 @@ async def test_a_raw_0_3_json_rpc_client_gets_the_completed_task_and_nothing_of_
 ) -> None:
     """`message/send` then `tasks/get` in A2A 0.3 JSON-RPC, as a client without any SDK would."""
     peer = agent(start_peer, resource)
-    services.catalog.upsert_agent(record_from_url(peer.base_url))
-    record = services.catalog.get_agent("peer")
     user = ScriptedSignIn()
-    signins = SignIns(services.catalog, services.vault, services.audit, prompter=user, timeout=60.0)
     async with (
-        bridged(record, make_broker(services, ScriptedPrompter()), tokens=signins) as bridge,
+        bridge_to(services, peer, user) as bridge,
         http_client(timeout=90.0) as http,
     ):
         sent = await http.post(bridge.url(), json=jsonrpc("message/send", {"message": message_v03("who?")}))
@@ -383,12 +392,9 @@ async def test_a_client_that_fulfils_the_extension_itself_signs_in_by_itself_thr
     """A client that speaks the extension (its own callback in `oauth_fulfillments`) gets the agent's
     `auth-required` with the authorization URL, and resumes the task itself: the bridge asks nobody."""
     peer = agent(start_peer, resource)
-    services.catalog.upsert_agent(record_from_url(peer.base_url))
-    record = services.catalog.get_agent("peer")
     user = ScriptedSignIn()
-    signins = SignIns(services.catalog, services.vault, services.audit, prompter=user, timeout=60.0)
     async with (
-        bridged(record, make_broker(services, ScriptedPrompter()), tokens=signins) as bridge,
+        bridge_to(services, peer, user) as bridge,
         http_client(timeout=90.0) as http,
         LoopbackRedirect() as own,
     ):
@@ -423,12 +429,9 @@ async def test_a_sign_in_asked_for_on_the_tasks_second_turn_is_answered_too(
     answer: the redirect URI it registered is the first run's callback (it reads fulfilments from the
     task's first message only), so that callback waits for the task's next turn instead of closing."""
     peer = agent(start_peer, resource)
-    services.catalog.upsert_agent(record_from_url(peer.base_url))
-    record = services.catalog.get_agent("peer")
     user = ScriptedSignIn()
-    signins = SignIns(services.catalog, services.vault, services.audit, prompter=user, timeout=60.0)
     async with (
-        bridged(record, make_broker(services, ScriptedPrompter()), tokens=signins) as bridge,
+        bridge_to(services, peer, user) as bridge,
         http_client(timeout=90.0) as http,
     ):
         first = await http.post(
