@@ -1,4 +1,4 @@
-"""Isolation for every test, the Secret Service rig guard, and `run_cli`.
+"""Isolation for every test, the Secret Service rig guard, Qt's garbage on the Qt thread, and `run_cli`.
 
 Every test gets its own Keybroker home, HOME and XDG dirs under `tmp_path`, the memory vault, and an
 environment without proxies or keyring overrides (httpx's `clean_environ`, DESIGN §6: no test touches
@@ -7,12 +7,13 @@ the developer's keyring or config). Fixtures for one area belong in that area's 
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -152,6 +153,24 @@ def subprocess_env(overrides: Mapping[str, str | None] | None = None) -> dict[st
         else:
             env[name] = value
     return env
+
+
+@pytest.fixture(autouse=True)
+def collect_qt_garbage() -> Iterator[None]:
+    """Once a QApplication exists in this process, collect each test's cyclic garbage at its end, here,
+    on the Qt thread.
+
+    Left to itself, Python's cyclic GC runs in whichever thread allocates next: a QObject in a cycle
+    (a closure holding its owner) could then be destroyed on a worker thread, which crashes Qt. That
+    holds for every test after the first Qt one, not only those under tests/ui: a Qt test elsewhere
+    (tests/vault/openbao's tray and settings tests) left such garbage for a later test's threads, and
+    pytest-qt's event processing after that test died in a segfault. Tests in a process without Qt
+    pay nothing.
+    """
+    yield
+    widgets = sys.modules.get("PySide6.QtWidgets")
+    if widgets is not None and widgets.QApplication.instance() is not None:
+        gc.collect()
 
 
 @pytest.fixture
