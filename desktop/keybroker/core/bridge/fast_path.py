@@ -55,12 +55,13 @@ from keybroker.core.bridge.ports import ReleaseHistory
 from keybroker.core.bridge.proto_walk import MAX_DEPTH
 from keybroker.core.bridge.rpc_errors import client_error
 from keybroker.core.bridge.run import AgentLink, BridgeRun
+from keybroker.core.bridge.send_shape import plain_send
 from keybroker.core.bridge.task_trail import observe_states
 from keybroker.core.bridge.tls import context_for
 from keybroker.core.bridge.upstream import EXTENSION_HEADERS
 from keybroker.core.models import SecretValue
 
-__all__ = ["PATH_ENV", "FastPath", "fast_path_chosen"]
+__all__ = ["PATH_ENV", "FastPath", "fast_path_chosen", "sdk_accepts"]
 
 log = logging.getLogger("keybroker.bridge")
 
@@ -102,6 +103,12 @@ def _depth(data: object, limit: int) -> int:
 
 
 def _valid(rpc: dict[str, Any], version: str, *, legacy_agent: bool) -> bool:
+    """Whether the full path would forward the request as it is: at once for a plain send (send_shape.py),
+    else by asking the SDK (`sdk_accepts`)."""
+    return plain_send(rpc, version) or sdk_accepts(rpc, version, legacy_agent=legacy_agent)
+
+
+def sdk_accepts(rpc: dict[str, Any], version: str, *, legacy_agent: bool) -> bool:
     """Whether the full path would forward the request as it is (else it answers the error the client
     gets today): the SDK's model validation, the bridge's own checks (params.py), and no nesting
     deeper than the bridge walks."""
@@ -142,6 +149,13 @@ class FastPath:
         self.served = 0
         self.handed_over = 0
         self.streams = FastStream(link, self._hop)
+        # What the card asks for is read once: a changed card is a new record, and the bridge builds
+        # a new channel, with a new FastPath, for it (app.py's `_channel`). OAuth demands: the full
+        # path fulfils them with a callback of the run's own; model tokens are minted by its
+        # pre-flight (run.prepare).
+        self._card_keeps_off = bool(oauth_demands_of(link.agent.card_json)) or (
+            link.models is not None and bool(link.agent.model_demands)
+        )
 
     async def aclose(self) -> None:
         """Close the upstream session."""
@@ -159,10 +173,8 @@ class FastPath:
         streams = rpc.get("method") in STREAM_METHODS  # fast_stream.py: an agent that streams
         if link.auth.active or (not link.upstream.streams if streams else link.upstream.follow_streams):
             return None
-        if oauth_demands_of(link.agent.card_json):
-            return None  # (OAuth demands: the full path fulfils them with a callback of the run's own)
-        if link.models is not None and link.agent.model_demands:
-            return None  # model tokens are minted by the full path's pre-flight (run.prepare)
+        if self._card_keeps_off:
+            return None
         params = rpc.get("params")
         if not isinstance(params, dict) or not isinstance(message := params.get("message"), dict):
             return None
