@@ -21,8 +21,9 @@ Then the granted values are put into the message at the JSON level (one `orjson`
 released and audited by the broker as the full path's are, and the body goes to the
 agent through aiohttp (fast_hop.py). The answer is parsed once: tasks it names are reported
 (task_trail.py), every fulfilment masked and every released value cut as JSON (json_cut.py), and
-the agent's own bytes go back when nothing needed changing. An answer in `auth-required` that the
-bridge can answer (a run-time demand) is handed to the full path's resume loop (fast_handover.py).
+the agent's own bytes go back when nothing needed changing. An answer in `auth-required` with a
+run-time demand granted now is answered here, the task resumed through the same hop (fast_resume.py);
+one the bridge must prompt for is handed to the full path's resume loop (fast_handover.py).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from keybroker.core.bridge.agent_errors import AgentUnreachableError, unreachabl
 from keybroker.core.bridge.fast_grant import granted_values
 from keybroker.core.bridge.fast_handover import AUTH_REQUIRED_STATES, handover
 from keybroker.core.bridge.fast_hop import FastHop, HopFailedError, hop_headers
+from keybroker.core.bridge.fast_resume import resume_granted
 from keybroker.core.bridge.fast_stream import STREAM_METHODS, V03_REQUESTS, FastStream
 from keybroker.core.bridge.json_cut import clean_json, json_task_states
 from keybroker.core.bridge.params import check_params, v03_rpc_problem
@@ -127,7 +129,8 @@ def _starts_task(message: dict[str, Any]) -> bool:
 
 
 class FastPath:
-    """One agent's fast path (module docstring). `served` and `handed_over` count requests."""
+    """One agent's fast path (module docstring). `served` and `handed_over` count requests, `resumed`
+    the run-time demands answered here."""
 
     def __init__(self, link: AgentLink, card: AgentCard, *, enabled: bool) -> None:
         self.link = link
@@ -141,6 +144,8 @@ class FastPath:
         self._hop = FastHop(upstream.gate, upstream.limits, tls=context_for(self.urls.values()))
         self.served = 0
         self.handed_over = 0
+        #: Run-time demands answered here from grants, the task resumed through the fast hop.
+        self.resumed = 0
         self.streams = FastStream(link, self._hop)
 
     async def aclose(self) -> None:
@@ -229,9 +234,38 @@ class FastPath:
     async def _forward(
         self, run: BridgeRun, rpc: dict[str, Any], url: str, body: bytes, request: Request
     ) -> Response:
-        slug = self.link.slug
-        headers = hop_headers(_JSON, request.headers.get("a2a-version"), run.extensions())
         request_id = rpc.get("id")
+        version = request.headers.get("a2a-version")
+        answer = await self._exchange(run, url, body, request_id, version)
+        while not isinstance(answer, Response):
+            data, raw = answer
+            result = data.get("result") if isinstance(data, dict) else None
+            states = json_task_states(result)
+            if any(state in AUTH_REQUIRED_STATES for _, _, state in states):
+                try:  # a run-time demand granted now: resumed here (fast_resume.py)
+                    resume = await resume_granted(run, rpc, result)
+                except A2AError as exc:  # unaudited: nothing was released
+                    return _error(request_id, exc)
+                if resume is not None:
+                    self._observe(run, states)
+                    self.resumed += 1
+                    answer = await self._exchange(run, url, orjson.dumps(resume), request_id, version)
+                    continue
+                taken = await handover(run, rpc, result, request_id)
+                if taken is not None:
+                    self.handed_over += 1
+                    return _json(taken)
+            self._observe(run, states)
+            cleaned, changed = clean_json(data, run.cut())
+            return Response(orjson.dumps(cleaned) if changed else raw, media_type=_JSON)
+        return answer
+
+    async def _exchange(
+        self, run: BridgeRun, url: str, body: bytes, request_id: object, version: str | None
+    ) -> tuple[object, bytes] | Response:
+        """One blocking send to the agent: its answer (parsed, and as it came), or the client's error."""
+        slug = self.link.slug
+        headers = hop_headers(_JSON, version, run.extensions())
         try:
             answer = await self._hop.post(url, body, headers)
         except HopFailedError as exc:
@@ -245,19 +279,9 @@ class FastPath:
                 request_id, AgentUnreachableError(f"agent {slug!r} answered HTTP {answer.status}{hint}")
             )
         try:
-            data = orjson.loads(answer.body)
+            return orjson.loads(answer.body), answer.body
         except orjson.JSONDecodeError:
             return _error(request_id, InvalidAgentResponseError(f"agent {slug!r} answered with no JSON"))
-        result = data.get("result") if isinstance(data, dict) else None
-        states = json_task_states(result)
-        if any(state in AUTH_REQUIRED_STATES for _, _, state in states):
-            taken = await handover(run, rpc, result, request_id)
-            if taken is not None:
-                self.handed_over += 1
-                return _json(taken)
-        self._observe(run, states)
-        cleaned, changed = clean_json(data, run.cut())
-        return Response(orjson.dumps(cleaned) if changed else answer.body, media_type=_JSON)
 
     def _observe(self, run: BridgeRun, states: list[tuple[str, str, str]]) -> None:
         link = self.link
