@@ -32,7 +32,10 @@ from keybroker.core.bridge.secrets_flow import RESUME_TEXT, RuntimeDemand
 from keybroker.core.errors import InvalidDemandError
 from keybroker.core.models import SecretValue
 
-__all__ = ["json_demand", "resume_granted", "resume_rpc"]
+__all__ = ["json_demand", "resume_demand", "resume_granted", "resume_rpc"]
+
+#: The 1.0 methods a resume may go out as (the client's own: a blocking send or a stream).
+_V10 = frozenset({"SendMessage", "SendStreamingMessage"})
 
 #: Where a demand sits, for the (value-free) message of a malformed one.
 _WHERE = "status.message.metadata[secrets]"
@@ -63,8 +66,8 @@ def json_demand(result: object) -> RuntimeDemand | None:
 def resume_rpc(
     rpc: Mapping[str, Any], demand: RuntimeDemand, granted: Mapping[str, SecretValue]
 ) -> dict[str, Any]:
-    """The JSON-RPC request resuming `demand`'s task with `granted`, in the version of the client's
-    `rpc` (a blocking `message/send` or `SendMessage`), keeping the client's configuration."""
+    """The JSON-RPC request resuming `demand`'s task with `granted`, in the method and version of the
+    client's `rpc` (a send or a stream), keeping the client's configuration."""
     fulfilments = {key: {"secret": value.reveal()} for key, value in granted.items()}
     message: dict[str, Any] = {
         "messageId": str(uuid.uuid4()),
@@ -75,7 +78,7 @@ def resume_rpc(
     params = rpc.get("params")
     configuration = params.get("configuration") if isinstance(params, dict) else None
     configuration = dict(configuration) if isinstance(configuration, dict) else {}
-    if rpc.get("method") == "SendMessage":
+    if rpc.get("method") in _V10:
         message.update(role="ROLE_USER", parts=[{"text": RESUME_TEXT}])
         configuration.pop("returnImmediately", None)  # blocking is 1.0's default
     else:
@@ -88,14 +91,21 @@ def resume_rpc(
 
 
 async def resume_granted(run: BridgeRun, rpc: Mapping[str, Any], result: object) -> dict[str, Any] | None:
-    """The request resuming the task `result` holds, its demand released on grants; or None (module
-    docstring). Raises the client's A2A error when a release could not be audited (nothing released)."""
+    """The request resuming the task a blocking send's `result` holds, its demand released on grants;
+    or None (module docstring). Raises the client's A2A error when a release could not be audited."""
     try:
         demand = json_demand(result)
     except InvalidDemandError:
         return None  # the full path reads it again and words the error (run.py's `_demand_in`)
-    if demand is None:
-        return None
+    return None if demand is None else await resume_demand(run, rpc, demand)
+
+
+async def resume_demand(
+    run: BridgeRun, rpc: Mapping[str, Any], demand: RuntimeDemand
+) -> dict[str, Any] | None:
+    """The request resuming `demand`'s task, what the run may ask for released on grants held now; or
+    None, nothing released (module docstring). Raises the client's A2A error when a release could not
+    be audited (nothing released)."""
     asked = run.answerable(demand)
     if not asked:
         return None
