@@ -3,9 +3,10 @@
 
 A real a2a-sdk 1.x agent (scripted_agent.py, `ask KEY ...`) on a loopback port behind the real bridge,
 the real broker over a real catalog and audit log (test_fast_grant.py's rig), and a plain JSON-RPC
-client in both versions. Each granted demand is one audited release in the chain, the task is resumed
-through the fast hop (the full path's resume loop is not used), a revoke between the agent's demand and
-the release releases nothing, and no value reaches the client in any answer.
+client in both versions, sending and streaming. Each granted demand is one audited release in the
+chain, the task is resumed through the fast hop (the full path's resume loop is not used), a revoke
+between the agent's demand and the release releases nothing, and no value reaches the client in any
+answer.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from keybroker.core.models import AgentRecord, AuditDecision, AuditEvent, Secret
 from keybroker.core.vault.vault import open_vault
 from keybroker.wiring.services import Services, open_services
 from tests.bridge.joining_client import leaks
-from tests.bridge.support import jsonrpc, message_v03, message_v10
+from tests.bridge.support import jsonrpc, message_v03, message_v10, sse_payloads
 from tests.bridge.test_fast_grant import VALUE, Rig, _rig
 
 OTHER = "FastResume-CANARY-3e8f1b-L8642rst"
@@ -55,6 +56,26 @@ async def _send(rig: Rig, version: str, text: str) -> tuple[dict[str, Any], str]
     return answer.json(), answer.text
 
 
+async def _stream(rig: Rig, version: str, text: str) -> tuple[list[dict[str, Any]], str]:
+    if version == "1.0":
+        body, headers = jsonrpc("SendStreamingMessage", {"message": message_v10(text)}), V10
+    else:
+        body, headers = jsonrpc("message/stream", {"message": message_v03(text)}), {}
+    answer = await rig.client.post(f"/agents/{rig.record.slug}", json=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return sse_payloads(answer.text), answer.text
+
+
+def _last_state(events: list[dict[str, Any]]) -> str:
+    for event in reversed(events):
+        result = event.get("result") or {}
+        inner = result.get("statusUpdate") or result.get("task") or result
+        state = (inner.get("status") or {}).get("state")
+        if state:
+            return str(state)
+    return ""
+
+
 async def _get(rig: Rig, version: str, task_id: str) -> tuple[dict[str, Any], str]:
     method, headers = ("GetTask", V10) if version == "1.0" else ("tasks/get", {})
     body = jsonrpc(method, {"id": task_id})
@@ -76,11 +97,11 @@ def _released(services: Services) -> list[AuditEvent]:
     return [e for e in services.audit.events() if e.decision is AuditDecision.RELEASED]
 
 
-def _no_leak(shown: Sequence[tuple[dict[str, Any], str]]) -> None:
+def _no_leak(shown: Sequence[tuple[dict[str, Any] | list[dict[str, Any]], str]]) -> None:
     for payload, body in shown:
         for value in (VALUE, OTHER, THIRD):
             assert value not in body
-            assert leaks(value, [payload], body) == [], value
+            assert leaks(value, payload if isinstance(payload, list) else [payload], body) == [], value
 
 
 @pytest.mark.asyncio
@@ -170,3 +191,57 @@ async def test_a_granted_demand_then_one_that_needs_a_prompt_releases_each_once(
     ]
     assert services.audit.verify().ok
     _no_leak([(payload, body), fetched])
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("version", ["0.3", "1.0"])
+async def test_two_granted_runtime_demands_mid_stream_are_released_once_each_on_the_fast_path(
+    services: Services, version: str
+) -> None:
+    async with _rig(services) as rig:
+        services.secrets.set("other", SecretValue(OTHER), owner=rig.record.slug)
+        services.secrets.set("third", SecretValue(THIRD), owner=rig.record.slug)
+        events, body = await _stream(rig, version, "ask other third")
+        streams = rig.fast.streams
+        assert (rig.fast.served, streams.handed_over, streams.resumed) == (1, 0, 2)
+    assert _last_state(events) in ("completed", "TASK_STATE_COMPLETED"), body[-2000:]
+    assert f"got other len={len(OTHER)}" in body and f"got third len={len(THIRD)}" in body
+    assert "AUTH_REQUIRED" not in body and "auth-required" not in body  # answered, never shown
+    assert rig.prompter.requests == []
+    released = _released(services)
+    assert [(e.key, e.detail) for e in released] == [
+        ("k", "preflight"),
+        ("other", "runtime"),
+        ("third", "runtime"),
+    ]
+    assert services.audit.verify().ok
+    _no_leak([(events, body)])
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("version", ["0.3", "1.0"])
+async def test_a_revoke_before_the_release_mid_stream_releases_nothing(
+    services: Services, version: str
+) -> None:
+    async with _rig(services) as rig:
+        services.secrets.set("other", SecretValue(OTHER), owner=rig.record.slug)
+        secret_id = services.catalog.list_secrets(key="other")[0].secret_id
+        (grant,) = services.catalog.list_grants(agent=rig.record.slug, secret_id=secret_id)
+        real = rig.broker.fulfil_if_granted
+
+        async def revoked_first(
+            agent: AgentRecord, demands: Sequence[SecretDemand], *, phase: Phase, **kw: Any
+        ) -> Any:
+            if phase == "runtime":
+                services.grants.revoke(grant.grant_id)
+            return await real(agent, demands, phase=phase, **kw)
+
+        rig.broker.fulfil_if_granted = revoked_first  # type: ignore[method-assign]
+        events, body = await _stream(rig, version, "ask other")
+        streams = rig.fast.streams
+        assert (streams.handed_over, streams.resumed) == (1, 0)
+        assert [[i.key for i in r.items] for r in rig.prompter.requests] == [["other"]]
+    assert "missing other" in body, body[-2000:]
+    assert [e.key for e in _released(services)] == ["k"]
+    assert services.audit.verify().ok
+    _no_leak([(events, body)])
