@@ -245,3 +245,23 @@ async def test_a_revoke_before_the_release_mid_stream_releases_nothing(
     assert [e.key for e in _released(services)] == ["k"]
     assert services.audit.verify().ok
     _no_leak([(events, body)])
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("version", ["0.3", "1.0"])
+async def test_an_agent_asking_again_for_a_key_it_was_given_gets_it_no_second_time(
+    services: Services, version: str
+) -> None:
+    """As on the full path: a key answered in this run is not asked for or released again; a plain
+    client's task is resumed without it once (the agent's fallback runs), by the full path."""
+    async with _rig(services) as rig:
+        services.secrets.set("other", SecretValue(OTHER), owner=rig.record.slug)
+        payload, body = await _send(rig, version, "ask other other")
+        assert (rig.fast.handed_over, rig.fast.resumed) == (1, 1)
+    text = json.dumps(payload)
+    assert f"got other len={len(OTHER)}" in text and "missing other" in text, body
+    assert _completed(_task(payload)), body
+    assert rig.prompter.requests == []
+    assert [e.key for e in _released(services)] == ["k", "other"]
+    assert services.audit.verify().ok
+    _no_leak([(payload, body)])
