@@ -13,14 +13,17 @@ answers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
+from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
 from keybroker.core.bridge.ports import GrantedRelease, Phase
 from keybroker.core.bridge.run import BridgeRun, unaudited
 from keybroker.core.bridge.secrets_flow import RuntimeDemand
 from keybroker.core.errors import AuditWriteError, KeybrokerError
 from keybroker.core.models import SecretDemand, SecretValue
 
-__all__ = ["granted_at_run_time", "granted_values"]
+__all__ = ["granted_at_run_time", "granted_values", "inject_granted"]
 
 log = logging.getLogger("keybroker.bridge")
 
@@ -86,3 +89,19 @@ async def _release(
     if granted.keys() != keys:
         return None  # not all that was asked (a source breaking its contract): the full path asks
     return granted
+
+
+def inject_granted(message: dict[str, Any], granted: Mapping[str, SecretValue]) -> None:
+    """secrets_flow.inject_fulfilments on a JSON message (fast_path.py): the extension's other members,
+    and fulfilments already there, are kept."""
+    metadata = message.get("metadata")
+    if not isinstance(metadata, dict):
+        metadata = message["metadata"] = {}
+    payload = metadata.get(SECRETS_EXTENSION_URI)
+    if not isinstance(payload, dict):
+        payload = metadata[SECRETS_EXTENSION_URI] = {}
+    fulfilments = payload.get("secret_fulfillments")
+    if not isinstance(fulfilments, dict):
+        fulfilments = payload["secret_fulfillments"] = {}
+    for key, value in granted.items():
+        fulfilments.setdefault(key, {"secret": value.reveal()})

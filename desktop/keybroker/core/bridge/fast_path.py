@@ -46,7 +46,7 @@ from starlette.responses import Response
 from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
 from keybroker.core.a2a.oauth_demand import oauth_demands_of
 from keybroker.core.bridge.agent_errors import AgentUnreachableError, unreachable
-from keybroker.core.bridge.fast_grant import granted_values
+from keybroker.core.bridge.fast_grant import granted_values, inject_granted
 from keybroker.core.bridge.fast_handover import AUTH_REQUIRED_STATES, handover
 from keybroker.core.bridge.fast_hop import FastHop, HopFailedError, hop_headers
 from keybroker.core.bridge.fast_resume import resume_granted
@@ -60,7 +60,6 @@ from keybroker.core.bridge.run import AgentLink, BridgeRun
 from keybroker.core.bridge.task_trail import observe_states
 from keybroker.core.bridge.tls import context_for
 from keybroker.core.bridge.upstream import EXTENSION_HEADERS
-from keybroker.core.models import SecretValue
 
 __all__ = ["PATH_ENV", "FastPath", "fast_path_chosen"]
 
@@ -215,7 +214,7 @@ class FastPath:
                 return _error(rpc.get("id"), exc)
             if granted is None:
                 return None
-            _inject(message, granted)
+            inject_granted(message, granted)
             body = orjson.dumps(rpc)
         self.served += 1
         if rpc.get("method") in STREAM_METHODS:
@@ -290,21 +289,6 @@ class FastPath:
                 link.recall.know(run.recall_epoch, task_id, context_id)
         if link.tasks is not None:
             observe_states(link.tasks, link.slug, states, run.state)
-
-
-def _inject(message: dict[str, Any], granted: Mapping[str, SecretValue]) -> None:
-    """secrets_flow.inject_fulfilments on JSON: the extension's other members are kept."""
-    metadata = message.get("metadata")
-    if not isinstance(metadata, dict):
-        metadata = message["metadata"] = {}
-    payload = metadata.get(SECRETS_EXTENSION_URI)
-    if not isinstance(payload, dict):
-        payload = metadata[SECRETS_EXTENSION_URI] = {}
-    fulfilments = payload.get("secret_fulfillments")
-    if not isinstance(fulfilments, dict):
-        fulfilments = payload["secret_fulfillments"] = {}
-    for key, value in granted.items():
-        fulfilments.setdefault(key, {"secret": value.reveal()})
 
 
 def _error(request_id: object, exc: Exception) -> Response:
