@@ -210,3 +210,28 @@ async def test_a_refused_connect_says_nothing_was_sent() -> None:
     with pytest.raises(HopFailedError) as caught:
         await lean.post(f"http://127.0.0.1:{agent.port}/", b"{}", {})
     assert caught.value.sent is False
+
+
+def test_posts_work_on_uvloop_the_loop_the_app_runs_on() -> None:
+    """The app serves on uvloop (core/bridge/server.py), whose transports are not asyncio.Transport
+    subclasses: the hop must take them (an isinstance check there failed every fast send of `serve`)."""
+    import uvloop
+
+    async def main() -> None:
+        async with raw_agent() as agent:
+            lean = LeanPost(max_idle=4, keepalive=4, connect_timeout=5, tls=None)
+            url = f"http://127.0.0.1:{agent.port}/"
+            body = json.dumps(jsonrpc("SendMessage", {"message": message_v10("x")}, request_id=3)).encode()
+            try:
+                answers = [await lean.post(url, body, {"Content-Type": "application/json"}) for _ in range(2)]
+                idle = [c for pool in lean._idle.values() for c in pool]
+                assert len(idle) == 1 and idle[0].transport is not None
+                sock = idle[0].transport.get_extra_info("socket")
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+            finally:
+                lean.close()
+        assert [(a.status, a.body) for a in answers] == [(200, _answer(3, "hello from the raw agent"))] * 2
+        assert agent.connections == 1
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
