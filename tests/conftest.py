@@ -7,13 +7,14 @@ the developer's keyring or config). Fixtures for one area belong in that area's 
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -153,6 +154,22 @@ def subprocess_env(overrides: Mapping[str, str | None] | None = None) -> dict[st
         else:
             env[name] = value
     return env
+
+
+#: `uvloop` runs every async test on uvloop, the loop `keybroker serve` runs the bridge on
+#: (scripts/test-bridge-paths.sh uses it); unset or `asyncio`, on asyncio's own loop.
+TEST_LOOP_ENV = "KEYBROKER_TEST_LOOP"
+_TEST_LOOP = os.environ.get(TEST_LOOP_ENV) or "asyncio"
+if _TEST_LOOP not in ("asyncio", "uvloop"):
+    raise pytest.UsageError(f"{TEST_LOOP_ENV} must be asyncio or uvloop, not {_TEST_LOOP!r}")
+if _TEST_LOOP == "uvloop":
+    import uvloop
+
+    def pytest_asyncio_loop_factories(
+        config: pytest.Config, item: pytest.Item
+    ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+        """pytest-asyncio's hook: every async test on a uvloop loop."""
+        return {"uvloop": uvloop.new_event_loop}
 
 
 @pytest.fixture(autouse=True)
