@@ -367,6 +367,34 @@ def test_folding_keeps_every_character_in_its_place() -> None:
     assert scrub_text("x ODD-VALUE-İ y", ["odd-value-İ"]) == f"x {MASK} y"
 
 
+SIGMA_VALUE = "ΚΛΕΙΔΙ-7731-ΑΣ"  # ends in a capital sigma: final sigma at a word's end
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        f"<{SIGMA_VALUE}>",
+        f"{SIGMA_VALUE}X",  # a letter after it: str.lower() gives the small sigma
+        f"{SIGMA_VALUE.lower()}x",
+        f"{SIGMA_VALUE[:-1]}\u03c3 and İ",  # "İ" makes the text fold one character at a time
+        f"{SIGMA_VALUE[:-1]}\u03c2",
+    ],
+)
+def test_a_value_ending_in_a_capital_sigma_is_cut_whatever_follows_it(echo: str) -> None:
+    cleaned = scrub_text(echo, [SIGMA_VALUE])
+    assert MASK in cleaned and "7731" not in cleaned
+
+
+#: Sigmas, letters around them, what the final-sigma rule skips ("'", ":", a combining mark), "İ".
+_FOLDED_ALONE = ["Σ", "\u03c3", "\u03c2", "A", "b", " ", "-", "İ", "ẞ", "\u0345", "'", ":"]
+
+
+@given(st.lists(st.sampled_from(_FOLDED_ALONE), max_size=8))
+def test_fold_is_one_map_per_character(chars: list[str]) -> None:
+    text = "".join(chars)
+    assert fold(text) == "".join(fold(c) for c in chars)
+
+
 def test_every_form_is_cut_from_text_and_protobufs_and_nothing_else() -> None:
     cut = cut_list([ODD])
     for form in scrub_forms(ODD):

@@ -33,13 +33,22 @@ __all__ = [
 MIN_SCRUB_LENGTH = 4
 
 
+_FINAL_SIGMA, _SMALL_SIGMA = "\u03c2", "\u03c3"
+
+
 def fold(text: str) -> str:
     """`text` in lower case, each character for one character (a character whose lower case is
-    longer, such as "İ", stays as it is), so that a match in the folded text is a match in `text`."""
+    longer, such as "İ", stays as it is), so that a match in the folded text is a match in `text`.
+
+    One fixed map per character, whatever stands around it: the folded text of a piece of `text` is
+    that piece of the folded text (cutting a join, or many strings joined in one, relies on it).
+    `str.lower` alone is not: it lowers a capital sigma to the final or the small sigma by its
+    neighbours, so a value ending in "Σ" would not be found where a letter follows it. Both are folded
+    to the small sigma."""
     folded = text.lower()
-    if len(folded) == len(text):  # lower() never shortens a character: then each one became one
-        return folded
-    return "".join(low if len(low := c.lower()) == 1 else c for c in text)
+    if len(folded) != len(text):  # lower() never shortens a character: then each one became one
+        folded = "".join(low if len(low := c.lower()) == 1 else c for c in text)
+    return folded.replace(_FINAL_SIGMA, _SMALL_SIGMA) if _FINAL_SIGMA in folded else folded
 
 
 class Cut(tuple[str, ...]):
