@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
@@ -34,6 +35,8 @@ MIN_SCRUB_LENGTH = 4
 
 
 _FINAL_SIGMA, _SMALL_SIGMA = "\u03c2", "\u03c3"
+#: The characters JSON always escapes in a string.
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
 
 
 def fold(text: str) -> str:
@@ -57,6 +60,7 @@ class Cut(tuple[str, ...]):
     text."""
 
     _index: tuple[dict[str, tuple[str, ...]], frozenset[str]]
+    _escaped: bool
 
     @classmethod
     def of(cls, texts: Iterable[str]) -> Cut:
@@ -78,6 +82,15 @@ class Cut(tuple[str, ...]):
             short = frozenset(t[:n] for t in self for n in range(1, MIN_SCRUB_LENGTH))
             self._index = (by_start, short)
             return self._index
+
+    def json_escaped(self) -> bool:
+        """Whether a text here holds a character every JSON spelling escapes (`"`, `\\`, a control
+        character); worked out on first use and kept with this cut."""
+        try:
+            return self._escaped
+        except AttributeError:
+            self._escaped = any(_JSON_ESCAPED.search(text) for text in self)
+            return self._escaped
 
     def starts_a_text(self, tail: str) -> bool:
         """Whether `tail` (folded) is a proper prefix of a text here."""
