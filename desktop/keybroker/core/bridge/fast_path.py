@@ -256,7 +256,7 @@ class FastPath:
                 self.handed_over += 1
                 return _json(taken)
         self._observe(run, states)
-        cleaned, changed = clean_json(data, run.cut())
+        cleaned, changed = clean_json(data, run.cut(), answer.body)
         return Response(orjson.dumps(cleaned) if changed else answer.body, media_type=_JSON)
 
     def _observe(self, run: BridgeRun, states: list[tuple[str, str, str]]) -> None:
