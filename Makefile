@@ -20,7 +20,7 @@ help:
 	@echo "make run    create $(VENV) if needed, install keybroker, start the tray app"
 	@echo "make test   system packages, venvs, lint, pytest against a private Secret Service, the cluster test, the package test (if root/sudo)"
 	@echo "make test-cluster  only the three-node OpenBao raft cluster test (leader killed while Keybroker writes)"
-	@echo "make test-bridge-paths  tests/bridge and tests/interop on the bridge's fast path, then its full path (KEYBROKER_BRIDGE_PATH)"
+	@echo "make test-bridge-paths  tests/bridge and tests/interop on the fast path, the full path (KEYBROKER_BRIDGE_PATH), the fast path on uvloop"
 	@echo "make lint   ruff + mypy only"
 	@echo "make bench  the app's benchmarks: prompt on screen (Xvfb), start-up and memory, the bridge (~10 min)"
 	@echo "make deps   install the system packages the tests need (apt-get; root or sudo -n)"
@@ -47,7 +47,7 @@ test-cluster:
 
 test-bridge-paths:
 	@bash scripts/venv.sh "$(VENV)" test
-	@bash scripts/test-bridge-paths.sh both
+	@bash scripts/test-bridge-paths.sh all
 
 lint:
 	@bash scripts/venv.sh "$(VENV)" test

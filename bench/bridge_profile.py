@@ -4,11 +4,13 @@
     python bench/bridge_profile.py                   # 2000 sends each: message/send (0.3), SendMessage (1.0)
     python bench/bridge_profile.py -n 500 --top 40 --workload send10
     python bench/bridge_profile.py --save /tmp/p     # also /tmp/p-send03.pstats etc. (python -m pstats)
+    python bench/bridge_profile.py --workload fulfil # a run-time demand answered from a grant (0.3 send)
 
 Wall-clock timing is noisy on a shared machine; CPU time and call counts are not. So this runs the
 bridge *in this process* (Keybroker's `Runtime` as `keybroker serve` runs it, over a memory vault,
 set up like bench/bridge_server.py: the echo agent added, its values stored under an owner's *always*
-grant, so every send runs the pre-flight path and no prompt shows), the echo agent
+grant, so every send runs the pre-flight path and no prompt shows; `fulfil`: the agent asks for its
+run-time key and the bridge resumes the task from that grant), the echo agent
 (bench/bridge_agent.py) and the load generator (bench/bridge_load.py) as children, and per workload:
 
 1. a warm-up (`--warmup` sends: imports, the agent's channel, caches);
@@ -46,9 +48,11 @@ os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
 from bridge_common import READY, SLUG
 from bridge_procs import HERE, Children, LoadGenerator, cpu_plan, loadavg
 from bridge_server import bench_runtime
-from bridge_workloads import WORKLOADS
+from bridge_workloads import FULFIL, WORKLOADS, fulfil_job
 
 _BY_NAME = {w.name: w for w in WORKLOADS if not w.streaming}
+_NAMES = [*_BY_NAME, FULFIL]
+_FULFIL_LABEL = "run-time demand fulfilled from a grant, message/send (0.3)"
 
 
 def _where(func: tuple[str, int, str]) -> str:
@@ -116,13 +120,16 @@ async def profile_all(args: argparse.Namespace, load: LoadGenerator, agent_url: 
             assert runtime.port is not None
             port = runtime.port
             for name in args.workload.split(","):
-                workload = _BY_NAME[name]
-                job = workload.job("bridge", port, f"/agents/{SLUG}")
+                path = f"/agents/{SLUG}"
+                if name == FULFIL:
+                    label, job = _FULFIL_LABEL, fulfil_job("bridge", port, path, False)
+                else:
+                    label, job = _BY_NAME[name].label, _BY_NAME[name].job("bridge", port, path)
                 job["concurrency"] = args.concurrency
                 result, _, _ = await measure(load, job, args.warmup)
                 _check(result, f"{name} warm-up")
                 result, batch_cpu = await measure_batches(load, job, args.n, args.batches)
-                say(f"\n## {workload.label}, c={args.concurrency}: {args.n} requests")
+                say(f"\n## {label}, c={args.concurrency}: {args.n} requests")
                 say(
                     f"unprofiled: process CPU {min(batch_cpu):.3f} ms/req least of {len(batch_cpu)} batches, "
                     f"median {statistics.median(batch_cpu):.3f}; last batch {result['rps']:.0f} req/s, "
@@ -163,15 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=2000, help="requests per measurement (default 2000)")
     parser.add_argument("--warmup", type=int, default=200, help="warm-up requests (default 200)")
     parser.add_argument("-c", "--concurrency", type=int, default=1)
-    parser.add_argument("--workload", default="send03,send10", help=f"comma-separated: {', '.join(_BY_NAME)}")
+    parser.add_argument("--workload", default="send03,send10", help=f"comma-separated: {', '.join(_NAMES)}")
     parser.add_argument("--batches", type=int, default=10, help="unprofiled batches (default 10)")
     parser.add_argument("--top", type=int, default=30, help="functions listed per table (default 30)")
     parser.add_argument("--save", metavar="PREFIX", help="write PREFIX-<workload>.pstats")
     parser.add_argument("--wall", action="store_true", help="profile wall-clock time, not thread CPU time")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the agent and the bridge")
     args = parser.parse_args(argv)
-    if any(w not in _BY_NAME for w in args.workload.split(",")) or min(args.n, args.warmup, args.batches) < 1:
-        parser.error(f"--workload takes {', '.join(_BY_NAME)}; -n, --warmup, --batches at least 1")
+    if any(w not in _NAMES for w in args.workload.split(",")) or min(args.n, args.warmup, args.batches) < 1:
+        parser.error(f"--workload takes {', '.join(_NAMES)}; -n, --warmup, --batches at least 1")
 
     def say(text: str = "") -> None:
         sys.stdout.write(text + "\n")

@@ -1,4 +1,4 @@
-"""Isolation for every test, the Secret Service rig guard, and `run_cli`.
+"""Isolation for every test, the Secret Service rig guard, Qt's garbage on the Qt thread, and `run_cli`.
 
 Every test gets its own Keybroker home, HOME and XDG dirs under `tmp_path`, the memory vault, and an
 environment without proxies or keyring overrides (httpx's `clean_environ`, DESIGN §6: no test touches
@@ -7,12 +7,14 @@ the developer's keyring or config). Fixtures for one area belong in that area's 
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -152,6 +154,40 @@ def subprocess_env(overrides: Mapping[str, str | None] | None = None) -> dict[st
         else:
             env[name] = value
     return env
+
+
+#: `uvloop` runs every async test on uvloop, the loop `keybroker serve` runs the bridge on
+#: (scripts/test-bridge-paths.sh uses it); unset or `asyncio`, on asyncio's own loop.
+TEST_LOOP_ENV = "KEYBROKER_TEST_LOOP"
+_TEST_LOOP = os.environ.get(TEST_LOOP_ENV) or "asyncio"
+if _TEST_LOOP not in ("asyncio", "uvloop"):
+    raise pytest.UsageError(f"{TEST_LOOP_ENV} must be asyncio or uvloop, not {_TEST_LOOP!r}")
+if _TEST_LOOP == "uvloop":
+    import uvloop
+
+    def pytest_asyncio_loop_factories(
+        config: pytest.Config, item: pytest.Item
+    ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+        """pytest-asyncio's hook: every async test on a uvloop loop."""
+        return {"uvloop": uvloop.new_event_loop}
+
+
+@pytest.fixture(autouse=True)
+def collect_qt_garbage() -> Iterator[None]:
+    """Once a QApplication exists in this process, collect each test's cyclic garbage at its end, here,
+    on the Qt thread.
+
+    Left to itself, Python's cyclic GC runs in whichever thread allocates next: a QObject in a cycle
+    (a closure holding its owner) could then be destroyed on a worker thread, which crashes Qt. That
+    holds for every test after the first Qt one, not only those under tests/ui: a Qt test elsewhere
+    (tests/vault/openbao's tray and settings tests) left such garbage for a later test's threads, and
+    pytest-qt's event processing after that test died in a segfault. Tests in a process without Qt
+    pay nothing.
+    """
+    yield
+    widgets = sys.modules.get("PySide6.QtWidgets")
+    if widgets is not None and widgets.QApplication.instance() is not None:
+        gc.collect()
 
 
 @pytest.fixture

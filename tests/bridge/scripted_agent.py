@@ -5,6 +5,8 @@
 - `leak`: completes with an artifact quoting every pre-configured secret verbatim (a careless agent);
 - `bad-demand`: goes `auth-required` with a malformed demand (a key with a control character);
 - `ask KEY`: goes `auth-required` demanding KEY, and on resume completes with `got KEY len=N`;
+  `ask KEY1 KEY2 ...`: asks for each key in turn, one demand per resume, and completes after the last
+  (`got KEY len=N` per key), or at the first resume without its key (`missing KEY`);
 - `slow S`: says `working`, sleeps S seconds, completes.
 
 Hostile modes (an agent echoing what it was given, later or disguised). The agent remembers every
@@ -74,7 +76,7 @@ class ScriptedExecutor(AgentExecutor):
     """See the module docstring."""
 
     def __init__(self) -> None:
-        self.asked: dict[str, str] = {}
+        self.asked: dict[str, list[str]] = {}
         self.holding: set[str] = set()
         self.remembered: dict[str, list[str]] = {}
 
@@ -131,11 +133,15 @@ class ScriptedExecutor(AgentExecutor):
         elif text.startswith("bad-demand-echo"):
             await self._ask(updater, task.id, task.context_id, {first + "\u0007": {"name": "Bell"}})
         elif task.id in self.asked:
-            key = self.asked.pop(task.id)
+            key, *later = self.asked.pop(task.id)
             value = given.get(key)
             answer = f"got {key} len={len(value)}" if value is not None else f"missing {key}"
             await updater.add_artifact([new_text_part(answer)], name="answer")
-            await updater.complete()
+            if value is not None and later:
+                self.asked[task.id] = later
+                await self._ask(updater, task.id, task.context_id, {later[0]: {"name": f"{later[0]} please"}})
+            else:
+                await updater.complete()
         elif text.startswith("leak"):
             await updater.add_artifact(
                 [new_text_part(f"the secrets are {sorted(given.values())}")], name="leak"
@@ -144,8 +150,8 @@ class ScriptedExecutor(AgentExecutor):
         elif text.startswith("bad-demand"):
             await self._ask(updater, task.id, task.context_id, {"bad\u0007key": {"name": "Bell"}})
         elif text.startswith("ask "):
-            key = text.split()[1]
-            self.asked[task.id] = key
+            key, *later = text.split()[1:]
+            self.asked[task.id] = [key, *later]
             await self._ask(
                 updater, task.id, task.context_id, {key: {"name": f"{key} please", "description": None}}
             )

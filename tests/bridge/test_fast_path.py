@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """The fast path (fast_path.py) over real TCP: a real a2a-sdk 1.x agent on a loopback port, the real
 bridge on another, raw JSON-RPC 0.3 and 1.0 clients. It serves granted blocking sends, leaks no
-value in any shape the leaky agent sends (the client joins and decodes what it received), hands a
-run-time demand to the full path's resume loop, and leaves to the full path what needs a prompt or
+value in any shape the leaky agent sends (the client joins and decodes what it received), answers a
+granted run-time demand itself (fast_resume.py) and hands one that needs a prompt to the full path's
+resume loop, and leaves to the full path what needs a prompt or
 `KEYBROKER_BRIDGE_PATH=full`.
 """
 
@@ -152,19 +153,72 @@ async def test_a_send_that_needs_a_prompt_goes_the_full_path_and_later_ones_the_
         assert "**********" in body  # the agent quoted it; the bridge cut it
 
 
+def _resumed(app: BridgeApp) -> int:
+    fast = _channel(app).fast
+    assert fast is not None
+    return fast.resumed
+
+
 @pytest.mark.asyncio
 @pytest.mark.parametrize("version", ["0.3", "1.0"])
-async def test_a_runtime_demand_is_handed_to_the_full_paths_resume_loop(version: str) -> None:
+async def test_a_granted_runtime_demand_is_answered_on_the_fast_path(version: str) -> None:
+    """Granted before: released in one broker call and the task resumed through the fast hop, not
+    handed to the full path's resume loop."""
     secrets = ScriptedSecrets({"k": VALUE, "other": OTHER})
     async with _rig("scripted", secrets) as (client, app):
         await _grant(secrets, app, ["k", "other"])
         payload, body = await _send(client, version, "ask other")
-        assert _served(app) == (1, 1)
+        assert (_served(app), _resumed(app)) == ((1, 0), 1)
+        task = _task(payload)
+        fetched, fetched_body = await _get_task(client, version, task["id"])
+    assert task["status"]["state"] in ("completed", "TASK_STATE_COMPLETED"), body
+    assert f"got other len={len(OTHER)}" in json.dumps(payload)
+    assert [c.phase for c in secrets.calls] == ["preflight", "preflight", "runtime"]
+    runtime = secrets.calls[-1]
+    assert (runtime.keys, runtime.task_id, runtime.context_id) == (("other",), task["id"], task["contextId"])
+    for shown, shown_body in ((payload, body), (fetched, fetched_body)):
+        assert leaks(VALUE, [shown], shown_body) == [] and leaks(OTHER, [shown], shown_body) == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("version", ["0.3", "1.0"])
+async def test_a_runtime_demand_that_needs_a_prompt_is_handed_to_the_full_paths_resume_loop(
+    version: str,
+) -> None:
+    secrets = ScriptedSecrets({"k": VALUE, "other": OTHER})
+    async with _rig("scripted", secrets) as (client, app):
+        await _grant(secrets, app, ["k"])
+        payload, body = await _send(client, version, "ask other")
+        assert (_served(app), _resumed(app)) == ((1, 1), 0)
+    assert secrets.prompts == [("peer", "k"), ("peer", "other")]
     task = _task(payload)
     assert task["status"]["state"] in ("completed", "TASK_STATE_COMPLETED"), body
     assert f"got other len={len(OTHER)}" in json.dumps(payload)
     assert [c.phase for c in secrets.calls] == ["preflight", "preflight", "runtime"]
     assert leaks(VALUE, [payload], body) == [] and leaks(OTHER, [payload], body) == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("version", ["0.3", "1.0"])
+async def test_a_second_demand_that_needs_a_prompt_goes_to_the_full_path_and_nothing_is_asked_twice(
+    version: str,
+) -> None:
+    """`other` is granted (resumed here), then the agent asks for `third`, which needs a prompt: the
+    full path takes the run over where it stands."""
+    third = "Third-CANARY-9b3d7e-P1357mno"
+    secrets = ScriptedSecrets({"k": VALUE, "other": OTHER, "third": third})
+    async with _rig("scripted", secrets) as (client, app):
+        await _grant(secrets, app, ["k", "other"])
+        payload, body = await _send(client, version, "ask other third")
+        assert (_served(app), _resumed(app)) == ((1, 1), 1)
+    assert secrets.prompts == [("peer", "k"), ("peer", "other"), ("peer", "third")]
+    runtime = [(c.phase, c.keys) for c in secrets.calls[2:]]
+    assert runtime == [("runtime", ("other",)), ("runtime", ("third",))]
+    text = json.dumps(payload)
+    assert f"got other len={len(OTHER)}" in text and f"got third len={len(third)}" in text
+    assert _task(payload)["status"]["state"] in ("completed", "TASK_STATE_COMPLETED"), body
+    for value in (VALUE, OTHER, third):
+        assert leaks(value, [payload], body) == []
 
 
 @pytest.mark.asyncio

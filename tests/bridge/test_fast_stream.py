@@ -123,6 +123,18 @@ def _last_state(events: list[dict[str, Any]]) -> str:
     return ""
 
 
+def _task_ids(events: list[dict[str, Any]]) -> set[str]:
+    found: set[str] = set()
+    for event in events:
+        result = event.get("result") or {}
+        for kind in ("statusUpdate", "artifactUpdate", "task"):
+            result = result.get(kind, result)
+        task_id = result.get("taskId") or (result.get("id") if "status" in result else None)
+        if isinstance(task_id, str):
+            found.add(task_id)
+    return found
+
+
 def _guard_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """chunks.py's hold-back switched off: every event goes out at once, as it is."""
 
@@ -202,7 +214,8 @@ async def test_a_runtime_demand_mid_stream_is_answered_from_a_grant_and_the_stre
         prompted = list(secrets.prompts)  # the user's grant
         events, body = await _stream(client, version, "drip-ask")
         fast = _fast(app)
-        assert (fast.served, fast.streams.handed_over) == (1, 1)
+        # Resumed on a new stream through the fast hop, not handed to the full path's resume loop.
+        assert (fast.served, fast.streams.handed_over, fast.streams.resumed) == (1, 0, 1)
     assert _last_state(events) in _DONE, body[-2000:]
     assert [c.phase for c in secrets.calls] == ["preflight", "preflight", "runtime"]
     assert secrets.prompts == prompted  # no prompt: both keys answered from the grant
@@ -210,6 +223,26 @@ async def test_a_runtime_demand_mid_stream_is_answered_from_a_grant_and_the_stre
     assert leaks(OTHER, events, body) == []
     joined = texts(events)
     assert "the key is " in joined and " ok" in joined, joined  # what was not the value went on
+    assert len(_task_ids(events)) == 1, _task_ids(events)  # one task: the resume is no new one to the client
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("version", ["0.3", "1.0"])
+async def test_a_runtime_demand_mid_stream_that_needs_a_prompt_is_handed_to_the_full_path(
+    version: str,
+) -> None:
+    secrets = ScriptedSecrets({"k": VALUE, "other": OTHER})
+    async with _rig("leaky", secrets) as (client, app):
+        await _grant(secrets, app, ["k"])
+        events, body = await _stream(client, version, "drip-ask")
+        fast = _fast(app)
+        assert (fast.served, fast.streams.handed_over, fast.streams.resumed) == (1, 1, 0)
+    assert _last_state(events) in _DONE, body[-2000:]
+    assert secrets.prompts == [("peer", "k"), ("peer", "other")]
+    assert [c.phase for c in secrets.calls] == ["preflight", "preflight", "runtime"]
+    assert "waiting for the user" in body  # the full path told the client what it waits for
+    assert leaks(VALUE, events, body) == [], dump(events)[-3000:]
+    assert leaks(OTHER, events, body) == []
 
 
 @pytest.mark.asyncio
@@ -222,7 +255,7 @@ async def test_a_runtime_demand_mid_stream_without_the_hold_back_leaks(
     async with _rig("leaky", secrets) as (client, app):
         await _grant(secrets, app, ["k", "other"])
         events, body = await _stream(client, version, "drip-ask")
-        assert _fast(app).streams.handed_over == 1
+        assert _fast(app).streams.resumed == 1
     assert leaks(VALUE, events, body) != []
 
 

@@ -9,7 +9,6 @@ the coroutine, never with qtbot's nested loops (a nested loop inside a qasync ta
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
@@ -62,14 +61,3 @@ def aio(app: QApplication) -> Iterator[AsyncRunner]:
     runner = AsyncRunner(app)
     yield runner
     runner.close()
-
-
-@pytest.fixture(autouse=True)
-def collect_qt_garbage() -> Iterator[None]:
-    """Collect each test's cyclic garbage here, on the Qt thread.
-
-    Left to itself, Python's cyclic GC runs in whichever thread allocates next: a QObject in a cycle
-    (a closure holding its owner) could then be destroyed on a worker thread, which crashes Qt.
-    """
-    yield
-    gc.collect()

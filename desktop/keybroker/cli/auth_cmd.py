@@ -229,20 +229,14 @@ def cmd_cert(args: argparse.Namespace, ctx: CommandContext) -> int:
     import asyncio
     import sys
 
+    from keybroker.core.admin.sign_ins import read_optional_file
     from keybroker.core.auth.client_cert import read_certificate
-    from keybroker.core.errors import InvalidInputError, UsageError
-
-    def read(path: Path | None) -> bytes | None:
-        if path is None:
-            return None
-        try:
-            return path.read_bytes()
-        except OSError as exc:
-            raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
+    from keybroker.core.errors import UsageError
 
     if args.cert is None and args.p12 is None:
         raise UsageError("give --cert FILE (with --key FILE, or the key in the same file) or --p12 FILE")
     password = sys.stdin.buffer.read().rstrip(b"\r\n") if args.password_stdin else None
+    read = read_optional_file
     files = read(args.cert), read(args.key), read(args.p12), read(args.ca)
     api = ctx.api()
     if api is not None:

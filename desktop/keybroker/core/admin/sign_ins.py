@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Protocol
 
 from keybroker.core.catalog.signins import SignInRecord
+from keybroker.core.errors import InvalidInputError
 from keybroker.core.models import SecretValue
 
-__all__ = ["CertificateFiles", "SignInAdmin"]
+__all__ = ["CertificateFiles", "SignInAdmin", "read_optional_file"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,16 @@ class CertificateFiles:
     #: the PKCS#12 or key password (to the reader only, never kept)
     password: SecretValue | None = None
     ca: Path | None = None
+
+
+def read_optional_file(path: Path | None) -> bytes | None:
+    """The bytes of one of those files (None for none); one that cannot be read is bad input, saying why."""
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
 
 
 class SignInAdmin(Protocol):

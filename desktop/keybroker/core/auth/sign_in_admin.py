@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from keybroker.core.admin.sign_ins import CertificateFiles
+from keybroker.core.admin.sign_ins import CertificateFiles, read_optional_file
 from keybroker.core.errors import InvalidInputError, SignInDenied
 from keybroker.core.models import AgentRecord, SecretValue
 
@@ -24,15 +23,6 @@ if TYPE_CHECKING:  # authlib and cryptography load with the first sign-in, not w
     from keybroker.core.auth.signins import SignIns
     from keybroker.core.catalog.catalog import Catalog
     from keybroker.core.catalog.signins import SignInRecord
-
-
-def _read(path: Path | None) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
 
 
 class LocalSignInAdmin:
@@ -107,11 +97,11 @@ class LocalSignInAdmin:
             raise InvalidInputError("choose a certificate (PEM) or a PKCS#12 file")
         password = files.password.reveal().encode() if files.password is not None else None
         material = read_certificate(
-            _read(files.cert),
-            key=_read(files.key),
-            p12=_read(files.p12),
+            read_optional_file(files.cert),
+            key=read_optional_file(files.key),
+            p12=read_optional_file(files.p12),
             password=password,
-            ca=_read(files.ca),
+            ca=read_optional_file(files.ca),
         )
         agent = self._catalog.get_agent(slug)
         return asyncio.run(self._sign_ins.import_certificate(agent, scheme, material, caller=self._caller))

@@ -51,8 +51,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from keybroker.core.bridge.caller import PEER_CALLERS
 from keybroker.core.bridge.connections import ConnectionLimits
 from keybroker.core.bridge.disconnect import cancel_on_disconnect
-from keybroker.core.bridge.guard import BODY_TIMEOUT_SECONDS, LocalhostGuard, bearer_ok, send_json_error
-from keybroker.core.bridge.keepalive import DEFAULT_KEEPALIVE_SECONDS, SseKeepAlive
+from keybroker.core.bridge.guard import (
+    BODY_TIMEOUT_SECONDS,
+    LocalhostGuard,
+    bearer_ok,
+    replay_body,
+    send_json_error,
+)
+from keybroker.core.bridge.keepalive import DEFAULT_KEEPALIVE_SECONDS, SseKeepAlive, kept_alive
 from keybroker.core.bridge.limits import UpstreamLimits
 from keybroker.core.bridge.ports import (
     GATEWAY_PREFIX,
@@ -64,6 +70,7 @@ from keybroker.core.bridge.ports import (
     TokenSource,
 )
 from keybroker.core.bridge.released import ReleasedBook
+from keybroker.core.bridge.rpc_route import serve_rpc
 from keybroker.core.errors import InvalidCardError, KeybrokerError
 from keybroker.core.models import AgentRecord, SecretValue
 
@@ -158,9 +165,17 @@ class BridgeApp:
         self._keepalive = keepalive
         self._body_timeout = body_timeout
         self._agents = SseKeepAlive(self._route, interval=keepalive)
-        self._asgi = LocalhostGuard(self._first, body_timeout=body_timeout)
+        self._guard = LocalhostGuard(self._first, body_timeout=body_timeout)
+        self._asgi: ASGIApp = self._guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path: str = scope["path"]
+            if path.startswith(AGENTS_PREFIX):
+                slug, _, tail = path[len(AGENTS_PREFIX) :].partition("/")
+                if slug and not tail:  # an agent's JSON-RPC URL: the short route (rpc_route.py)
+                    await self._rpc(self._guard, scope, receive, send, slug, AGENTS_PREFIX + slug)
+                    return
         await self._asgi(scope, receive, send)
 
     @property
@@ -176,7 +191,17 @@ class BridgeApp:
                 return
             await self._counted(scope, receive, send, slug, scope["path"][1:], prefix="")
 
-        return LocalhostGuard(SseKeepAlive(rooted, interval=self._keepalive), body_timeout=self._body_timeout)
+        guard = LocalhostGuard(
+            SseKeepAlive(rooted, interval=self._keepalive), body_timeout=self._body_timeout
+        )
+
+        async def root(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/":
+                await self._rpc(guard, scope, receive, send, slug, "")
+                return
+            await guard(scope, receive, send)
+
+        return root
 
     def set_api_token(self, token: SecretValue | None) -> None:
         """Use a new API token (after `keybroker token --rotate`)."""
@@ -195,6 +220,14 @@ class BridgeApp:
             await asyncio.gather(*self._closing, return_exceptions=True)
 
     # Routing -------------------------------------------------------------------------------------
+
+    async def _rpc(
+        self, guard: LocalhostGuard, scope: Scope, receive: Receive, send: Send, slug: str, prefix: str
+    ) -> None:
+        """A POST on an agent's JSON-RPC URL: the guard's checks, then the agent's route with the body."""
+        body = await guard.admit(scope, receive, send)
+        if body is not None:
+            await self._counted(scope, receive, send, slug, "", prefix, body)
 
     async def _first(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The model gateway streams a provider's events as they come: no keep-alive layer between."""
@@ -218,7 +251,14 @@ class BridgeApp:
         await self._counted(scope, receive, send, slug, tail, prefix=AGENTS_PREFIX + slug)
 
     async def _counted(
-        self, scope: Scope, receive: Receive, send: Send, slug: str, tail: str, prefix: str
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        slug: str,
+        tail: str,
+        prefix: str,
+        body: bytes | None = None,
     ) -> None:
         if self._agent_requests >= self._max_agent_requests:
             log.warning("bridge: %d agent requests in flight; another was refused", self._agent_requests)
@@ -227,14 +267,22 @@ class BridgeApp:
             return
         self._agent_requests += 1
         try:
-            await self._agent(scope, receive, send, slug, tail, prefix)
+            await self._agent(scope, receive, send, slug, tail, prefix, body)
         finally:
             self._agent_requests -= 1
 
     async def _agent(
-        self, scope: Scope, receive: Receive, send: Send, slug: str, tail: str, prefix: str
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        slug: str,
+        tail: str,
+        prefix: str,
+        body: bytes | None = None,
     ) -> None:
-        """Serve `slug`'s `/<tail>`; `prefix`: where it sits in the path (`""` at its own port's root)."""
+        """Serve `slug`'s `/<tail>`; `prefix`: where it sits in the path (`""` at its own port's root).
+        `body`: a JSON-RPC POST's, read by `_rpc` (`receive` has not given it), else None."""
         try:
             record = self._lookup(slug)
         except Exception as exc:  # a catalog failure must not become a bare 500
@@ -249,7 +297,10 @@ class BridgeApp:
                 child = dict(scope)
                 child["root_path"] = scope.get("root_path", "") + prefix
                 child["keybroker.agent"] = record
-                await agent_app(child, receive, send)
+                if body is None:
+                    await agent_app(child, receive, send)
+                else:
+                    await kept_alive(agent_app, child, replay_body(body, receive), send, self._keepalive)
                 return
         if record is None:
             await send_json_error(send, 404, "unknown_agent", f"no agent with slug {slug!r}")
@@ -273,7 +324,10 @@ class BridgeApp:
         child["path"] = prefix + sub_path
         channel.active += 1
         try:
-            await cancel_on_disconnect(channel.app, child, receive, send)
+            if body is None:
+                await cancel_on_disconnect(channel.app, child, receive, send)
+            else:
+                await serve_rpc(channel.fast, channel.app, child, body, receive, send, self._keepalive)
         finally:
             channel.active -= 1
             if channel.retired and channel.active == 0:

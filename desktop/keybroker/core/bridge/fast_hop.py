@@ -10,6 +10,10 @@ and admission through the agent's one FIFO semaphore (`Upstream.gate`, shared wi
 held for the whole exchange so a burst queues in order instead of timing out in the pool. aiohttp
 sets TCP_NODELAY on every connection it opens (`BaseProtocol.connection_made`; PROTOCOL pitfall 22).
 The session is made on first use, on the running loop, and closed with the agent's channel.
+
+Blocking sends (`post`) skip aiohttp where httptools is installed (everywhere but Windows): the
+request is written as bytes on a pool of its own and the answer parsed in C (lean_post.py: the same
+rules, a sixth of the calls). Streams stay on aiohttp, which reads them as they come.
 """
 
 from __future__ import annotations
@@ -21,14 +25,19 @@ from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 
+from keybroker.core.bridge.hop_answer import HopAnswer, HopFailedError
 from keybroker.core.bridge.limits import UpstreamLimits
 from keybroker.core.bridge.upstream import EXTENSION_HEADERS
+
+try:
+    from keybroker.core.bridge.lean_post import LeanPost
+except ImportError:  # no httptools (Windows): blocking sends go through aiohttp too
+    LeanPost = None  # type: ignore[assignment,misc]
 
 __all__ = ["FastHop", "HopAnswer", "HopFailedError", "hop_headers"]
 
 #: As upstream.KEEPALIVE_EXPIRY (not imported: that module pulls in a2a-sdk's client).
 KEEPALIVE_SECONDS = 4.0
-
 
 
 def hop_headers(accept: str, version: str | None, extensions: set[str]) -> dict[str, str]:
@@ -42,28 +51,6 @@ def hop_headers(accept: str, version: str | None, extensions: set[str]) -> dict[
         headers.update({name: joined for name in EXTENSION_HEADERS})
     return headers
 
-class HopFailedError(Exception):
-    """The agent could not be reached (`sent` False) or went away mid-answer (`sent` True)."""
-
-    def __init__(self, reason: str, *, sent: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.sent = sent
-
-
-class HopAnswer:
-    """The agent's answer: status, content type and body bytes."""
-
-    __slots__ = ("body", "content_type", "status")
-
-    def __init__(self, status: int, content_type: str, body: bytes) -> None:
-        self.status = status
-        self.content_type = content_type
-        self.body = body
-
-    def __repr__(self) -> str:
-        return f"HopAnswer({self.status}, {self.content_type!r}, {len(self.body)} bytes)"
-
 
 class FastHop:
     """POSTs to one agent through a pooled aiohttp session behind `gate`."""
@@ -75,6 +62,16 @@ class FastHop:
         self._limits = limits
         self._tls = tls
         self._session: aiohttp.ClientSession | None = None
+        self._lean = (
+            LeanPost(
+                max_idle=limits.connections,
+                keepalive=KEEPALIVE_SECONDS,
+                connect_timeout=limits.connect_timeout,
+                tls=tls,
+            )
+            if LeanPost is not None
+            else None
+        )
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -97,6 +94,9 @@ class FastHop:
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HopAnswer:
         """POST `body` to `url` and read the whole answer. Raises `HopFailedError`."""
+        if self._lean is not None:
+            async with self._gate:
+                return await self._lean.post(url, body, headers)
         session = self._open()
         async with self._gate:
             try:
@@ -135,6 +135,8 @@ class FastHop:
 
     async def aclose(self) -> None:
         """Close the session and its connections."""
+        if self._lean is not None:
+            self._lean.close()
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None

@@ -21,8 +21,9 @@ Then the granted values are put into the message at the JSON level (one `orjson`
 released and audited by the broker as the full path's are, and the body goes to the
 agent through aiohttp (fast_hop.py). The answer is parsed once: tasks it names are reported
 (task_trail.py), every fulfilment masked and every released value cut as JSON (json_cut.py), and
-the agent's own bytes go back when nothing needed changing. An answer in `auth-required` that the
-bridge can answer (a run-time demand) is handed to the full path's resume loop (fast_handover.py).
+the agent's own bytes go back when nothing needed changing. An answer in `auth-required` with a
+run-time demand granted now is answered here, the task resumed through the same hop (fast_resume.py);
+one the bridge must prompt for is handed to the full path's resume loop (fast_handover.py).
 """
 
 from __future__ import annotations
@@ -45,9 +46,10 @@ from starlette.responses import Response
 from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
 from keybroker.core.a2a.oauth_demand import oauth_demands_of
 from keybroker.core.bridge.agent_errors import AgentUnreachableError, unreachable
-from keybroker.core.bridge.fast_grant import granted_values
+from keybroker.core.bridge.fast_grant import granted_values, inject_granted
 from keybroker.core.bridge.fast_handover import AUTH_REQUIRED_STATES, handover
 from keybroker.core.bridge.fast_hop import FastHop, HopFailedError, hop_headers
+from keybroker.core.bridge.fast_resume import resume_granted
 from keybroker.core.bridge.fast_stream import STREAM_METHODS, V03_REQUESTS, FastStream
 from keybroker.core.bridge.json_cut import clean_json, json_task_states
 from keybroker.core.bridge.params import check_params, v03_rpc_problem
@@ -55,12 +57,12 @@ from keybroker.core.bridge.ports import ReleaseHistory
 from keybroker.core.bridge.proto_walk import MAX_DEPTH
 from keybroker.core.bridge.rpc_errors import client_error
 from keybroker.core.bridge.run import AgentLink, BridgeRun
+from keybroker.core.bridge.send_shape import plain_send
 from keybroker.core.bridge.task_trail import observe_states
 from keybroker.core.bridge.tls import context_for
 from keybroker.core.bridge.upstream import EXTENSION_HEADERS
-from keybroker.core.models import SecretValue
 
-__all__ = ["PATH_ENV", "FastPath", "fast_path_chosen"]
+__all__ = ["PATH_ENV", "FastPath", "fast_path_chosen", "sdk_accepts"]
 
 log = logging.getLogger("keybroker.bridge")
 
@@ -102,6 +104,12 @@ def _depth(data: object, limit: int) -> int:
 
 
 def _valid(rpc: dict[str, Any], version: str, *, legacy_agent: bool) -> bool:
+    """Whether the full path would forward the request as it is: at once for a plain send (send_shape.py),
+    else by asking the SDK (`sdk_accepts`)."""
+    return plain_send(rpc, version) or sdk_accepts(rpc, version, legacy_agent=legacy_agent)
+
+
+def sdk_accepts(rpc: dict[str, Any], version: str, *, legacy_agent: bool) -> bool:
     """Whether the full path would forward the request as it is (else it answers the error the client
     gets today): the SDK's model validation, the bridge's own checks (params.py), and no nesting
     deeper than the bridge walks."""
@@ -127,7 +135,8 @@ def _starts_task(message: dict[str, Any]) -> bool:
 
 
 class FastPath:
-    """One agent's fast path (module docstring). `served` and `handed_over` count requests."""
+    """One agent's fast path (module docstring). `served` and `handed_over` count requests, `resumed`
+    the run-time demands answered here."""
 
     def __init__(self, link: AgentLink, card: AgentCard, *, enabled: bool) -> None:
         self.link = link
@@ -141,7 +150,16 @@ class FastPath:
         self._hop = FastHop(upstream.gate, upstream.limits, tls=context_for(self.urls.values()))
         self.served = 0
         self.handed_over = 0
+        #: Run-time demands answered here from grants, the task resumed through the fast hop.
+        self.resumed = 0
         self.streams = FastStream(link, self._hop)
+        # What the card asks for is read once: a changed card is a new record, and the bridge builds
+        # a new channel, with a new FastPath, for it (app.py's `_channel`). OAuth demands: the full
+        # path fulfils them with a callback of the run's own; model tokens are minted by its
+        # pre-flight (run.prepare).
+        self._card_keeps_off = bool(oauth_demands_of(link.agent.card_json)) or (
+            link.models is not None and bool(link.agent.model_demands)
+        )
 
     async def aclose(self) -> None:
         """Close the upstream session."""
@@ -159,10 +177,8 @@ class FastPath:
         streams = rpc.get("method") in STREAM_METHODS  # fast_stream.py: an agent that streams
         if link.auth.active or (not link.upstream.streams if streams else link.upstream.follow_streams):
             return None
-        if oauth_demands_of(link.agent.card_json):
-            return None  # (OAuth demands: the full path fulfils them with a callback of the run's own)
-        if link.models is not None and link.agent.model_demands:
-            return None  # model tokens are minted by the full path's pre-flight (run.prepare)
+        if self._card_keeps_off:
+            return None
         params = rpc.get("params")
         if not isinstance(params, dict) or not isinstance(message := params.get("message"), dict):
             return None
@@ -210,7 +226,7 @@ class FastPath:
                 return _error(rpc.get("id"), exc)
             if granted is None:
                 return None
-            _inject(message, granted)
+            inject_granted(message, granted)
             body = orjson.dumps(rpc)
         self.served += 1
         if rpc.get("method") in STREAM_METHODS:
@@ -229,9 +245,38 @@ class FastPath:
     async def _forward(
         self, run: BridgeRun, rpc: dict[str, Any], url: str, body: bytes, request: Request
     ) -> Response:
-        slug = self.link.slug
-        headers = hop_headers(_JSON, request.headers.get("a2a-version"), run.extensions())
         request_id = rpc.get("id")
+        version = request.headers.get("a2a-version")
+        answer = await self._exchange(run, url, body, request_id, version)
+        while not isinstance(answer, Response):
+            data, raw = answer
+            result = data.get("result") if isinstance(data, dict) else None
+            states = json_task_states(result)
+            if any(state in AUTH_REQUIRED_STATES for _, _, state in states):
+                try:  # a run-time demand granted now: resumed here (fast_resume.py)
+                    resume = await resume_granted(run, rpc, result)
+                except A2AError as exc:  # unaudited: nothing was released
+                    return _error(request_id, exc)
+                if resume is not None:
+                    self._observe(run, states)
+                    self.resumed += 1
+                    answer = await self._exchange(run, url, orjson.dumps(resume), request_id, version)
+                    continue
+                taken = await handover(run, rpc, result, request_id)
+                if taken is not None:
+                    self.handed_over += 1
+                    return _json(taken)
+            self._observe(run, states)
+            cleaned, changed = clean_json(data, run.cut(), raw)
+            return Response(orjson.dumps(cleaned) if changed else raw, media_type=_JSON)
+        return answer
+
+    async def _exchange(
+        self, run: BridgeRun, url: str, body: bytes, request_id: object, version: str | None
+    ) -> tuple[object, bytes] | Response:
+        """One blocking send to the agent: its answer (parsed, and as it came), or the client's error."""
+        slug = self.link.slug
+        headers = hop_headers(_JSON, version, run.extensions())
         try:
             answer = await self._hop.post(url, body, headers)
         except HopFailedError as exc:
@@ -245,19 +290,9 @@ class FastPath:
                 request_id, AgentUnreachableError(f"agent {slug!r} answered HTTP {answer.status}{hint}")
             )
         try:
-            data = orjson.loads(answer.body)
+            return orjson.loads(answer.body), answer.body
         except orjson.JSONDecodeError:
             return _error(request_id, InvalidAgentResponseError(f"agent {slug!r} answered with no JSON"))
-        result = data.get("result") if isinstance(data, dict) else None
-        states = json_task_states(result)
-        if any(state in AUTH_REQUIRED_STATES for _, _, state in states):
-            taken = await handover(run, rpc, result, request_id)
-            if taken is not None:
-                self.handed_over += 1
-                return _json(taken)
-        self._observe(run, states)
-        cleaned, changed = clean_json(data, run.cut(), answer.body)
-        return Response(orjson.dumps(cleaned) if changed else answer.body, media_type=_JSON)
 
     def _observe(self, run: BridgeRun, states: list[tuple[str, str, str]]) -> None:
         link = self.link
@@ -266,21 +301,6 @@ class FastPath:
                 link.recall.know(run.recall_epoch, task_id, context_id)
         if link.tasks is not None:
             observe_states(link.tasks, link.slug, states, run.state)
-
-
-def _inject(message: dict[str, Any], granted: Mapping[str, SecretValue]) -> None:
-    """secrets_flow.inject_fulfilments on JSON: the extension's other members are kept."""
-    metadata = message.get("metadata")
-    if not isinstance(metadata, dict):
-        metadata = message["metadata"] = {}
-    payload = metadata.get(SECRETS_EXTENSION_URI)
-    if not isinstance(payload, dict):
-        payload = metadata[SECRETS_EXTENSION_URI] = {}
-    fulfilments = payload.get("secret_fulfillments")
-    if not isinstance(fulfilments, dict):
-        fulfilments = payload["secret_fulfillments"] = {}
-    for key, value in granted.items():
-        fulfilments.setdefault(key, {"secret": value.reveal()})
 
 
 def _error(request_id: object, exc: Exception) -> Response:

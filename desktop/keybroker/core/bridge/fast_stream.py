@@ -11,13 +11,16 @@ cut as JSON, and held back across events by chunks.py's own `SplitGuard` (stream
 event with nothing to hold goes on as the agent's own bytes.
 
 A run-time demand mid-stream (an `auth-required` the bridge answers: `BridgeRun.interrupt`) is
-handed over, not avoided: the agent is given its moment to close the stream (legs.DRAIN_SECONDS),
-then `BridgeRun.events`, the full path's resume loop, asks the broker, resumes the task through the
-full path's upstream and streams on, interactive (the client is told what the bridge waits for),
-through the same guard, so what it held before the hand-over is cut with what comes after. Falling
-back to the full path before the stream starts whenever a card could demand at run time would have
-kept every agent speaking the secrets extension off this path, and a hand-over mid-stream loses
-nothing: what went out went out cleaned, held text stays held. An `auth-required` the client must
+answered, not avoided: the agent is given its moment to close the stream (legs.DRAIN_SECONDS); when
+all the run may ask for is granted now, it is released in one broker call and the task resumed on a
+new stream through the same hop and the same guard (fast_resume.py; no "waiting for the user" status:
+nobody is asked). Otherwise the run is handed over: `BridgeRun.events`, the full path's resume loop,
+asks the broker, resumes the task through the full path's upstream and streams on, interactive (the
+client is told what the bridge waits for), through the same guard, so what it held before the
+hand-over is cut with what comes after. Falling back to the full path before the stream starts
+whenever a card could demand at run time would have kept every agent speaking the secrets extension
+off this path, and a hand-over mid-stream loses nothing: what went out went out cleaned, held text
+stays held. An `auth-required` the client must
 answer, and `input-required`, pass on like any event (the full path does the same).
 
 A stream that fails drops what the guard held (the start of a value at most), as the full path
@@ -38,12 +41,13 @@ import orjson
 from a2a.compat.v0_3 import conversions
 from a2a.compat.v0_3 import types as types_v03
 from a2a.types import SendMessageRequest
-from a2a.utils.errors import InvalidAgentResponseError
+from a2a.utils.errors import A2AError, InvalidAgentResponseError
 from google.protobuf.json_format import ParseDict  # type: ignore[import-untyped]
 from starlette.responses import StreamingResponse
 
 from keybroker.core.bridge.agent_errors import AgentUnreachableError, unreachable
 from keybroker.core.bridge.fast_hop import FastHop, HopFailedError, hop_headers
+from keybroker.core.bridge.fast_resume import resume_demand
 from keybroker.core.bridge.json_cut import clean_json
 from keybroker.core.bridge.legs import DRAIN_SECONDS, replay_then, stream_leg
 from keybroker.core.bridge.sse_read import EventTooLargeError, sse_data
@@ -90,69 +94,106 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
                 pass
 
 
+class _Leg:
+    """How one upstream stream ended: at an answerable demand (`taken`), or failed (its error sent)."""
+
+    __slots__ = ("failed", "taken")
+
+    def __init__(self) -> None:
+        self.taken: Taken | None = None
+        self.failed = False
+
+
 class FastStream:
-    """One agent's fast streams (module docstring); `handed_over` counts run-time demands taken over."""
+    """One agent's fast streams (module docstring); `handed_over` counts run-time demands taken over by
+    the full path, `resumed` those answered here."""
 
     def __init__(self, link: AgentLink, hop: FastHop) -> None:
         self.link = link
         self._hop = hop
         self.handed_over = 0
+        self.resumed = 0
 
     def response(
         self, run: BridgeRun, rpc: dict[str, Any], url: str, body: bytes, request: Request
     ) -> StreamingResponse:
         """The event stream answering `rpc` (the agent is reached once the response starts)."""
-        headers = hop_headers(_SSE, request.headers.get("a2a-version"), run.extensions())
-        stream = self._stream(run, rpc, url, body, headers)
+        stream = self._stream(run, rpc, url, body, request.headers.get("a2a-version"))
         return StreamingResponse(
             stream, media_type=_SSE, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         )
 
     async def _stream(
-        self, run: BridgeRun, rpc: dict[str, Any], url: str, body: bytes, headers: dict[str, str]
+        self, run: BridgeRun, rpc: dict[str, Any], url: str, body: bytes, a2a_version: str | None
     ) -> AsyncIterator[bytes]:
         version = STREAM_METHODS[str(rpc.get("method"))]
         events = StreamEvents(run, version, rpc.get("id"))
-        taken: Taken | None = None
+        while True:
+            leg = _Leg()
+            headers = hop_headers(_SSE, a2a_version, run.extensions())
+            async with contextlib.aclosing(self._leg(events, url, body, headers, leg)) as frames:
+                async for chunk in frames:
+                    yield chunk
+            taken = leg.taken
+            if leg.failed:
+                return
+            if taken is None:
+                for chunk in events.flush():
+                    yield chunk
+                return
+            interrupt = taken.interrupt
+            try:  # a run-time demand granted now: the task resumed here (fast_resume.py)
+                plain = interrupt.sign_in is None and not interrupt.credentials
+                resume = await resume_demand(run, rpc, interrupt.demand) if plain else None
+            except A2AError as exc:  # unaudited: nothing was released
+                yield events.error(exc)
+                return
+            if resume is None:
+                break
+            run.observe(taken.event)
+            self.resumed += 1
+            body = orjson.dumps(resume)
+        self.handed_over += 1
+        async with contextlib.aclosing(self._resume(run, rpc, events, taken)) as resumed:
+            async for chunk in resumed:
+                yield chunk
+
+    async def _leg(
+        self, events: StreamEvents, url: str, body: bytes, headers: dict[str, str], leg: _Leg
+    ) -> AsyncGenerator[bytes, None]:
+        """One upstream stream's frames; `leg` says how it ended (an answerable demand, a failure)."""
         try:
             async with self._hop.stream(url, body, headers) as answer:
                 if answer.status != 200 or not answer.content_type.startswith(_SSE):
+                    leg.failed = True
                     yield await self._refused(answer, events)
                     return
                 async with contextlib.aclosing(sse_data(answer.content.iter_any(), MAX_EVENT_BYTES)) as datas:
                     async for data in datas:
                         out = events.take(data)
                         if isinstance(out, Taken):
-                            taken = out
+                            leg.taken = out
                             break
                         for chunk in out:
                             yield chunk
-                if taken is not None:
+                if leg.taken is not None:
                     await _drain(answer.content.iter_any())
         except HopFailedError as exc:
+            leg.failed = True
             slug = self.link.slug
             log.warning("agent %r: %s", slug, exc.reason)
             reason = unreachable(slug) if not exc.sent else f"agent {slug!r} {_DROPPED}"
             yield events.error(AgentUnreachableError(reason))
-            return
         except StreamStop as stop:
+            leg.failed = True
             yield stop.frame
-            return
         except (aiohttp.ClientError, OSError, EventTooLargeError) as exc:
+            leg.failed = True
             log.warning("agent %r: the stream failed (%s)", self.link.slug, type(exc).__name__)
             yield events.error(AgentUnreachableError(f"agent {self.link.slug!r} {_DROPPED}"))
-            return
         except Exception as exc:  # a bug of ours: the client gets a clean error, not a broken stream
+            leg.failed = True
             yield events.error(exc)
-            return
-        if taken is None:
-            for chunk in events.flush():
-                yield chunk
-            return
-        self.handed_over += 1
-        async with contextlib.aclosing(self._resume(run, rpc, events, taken)) as resumed:
-            async for chunk in resumed:
-                yield chunk
 
     async def _refused(self, answer: aiohttp.ClientResponse, events: StreamEvents) -> bytes:
         """The error event for an answer that is no event stream: the agent's JSON-RPC error, cleaned,

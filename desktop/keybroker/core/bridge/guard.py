@@ -122,36 +122,41 @@ class LocalhostGuard:
             # No websockets here: close before accepting.
             await send({"type": "websocket.close", "code": 1008})
             return
+        body = await self.admit(scope, receive, send)
+        if body is not None:
+            await self.app(scope, replay_body(body, receive), send)
+
+    async def admit(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
+        """Every check above for an HTTP request, and its body read in full; None when the request
+        was answered here (a refusal, OPTIONS) or its client went away while sending. The bridge's
+        JSON-RPC route (app.py) calls this itself rather than going through `__call__`."""
         problem = self._refusal(scope)
         if problem is not None:
             status, reason, message, headers = problem
             await send_json_error(send, status, reason, message, headers)
-            return
+            return None
         if scope.get("method") == "OPTIONS":
             allow = await self._allowed(scope)
             headers = [(b"allow", allow)] if allow else []
             await send_json_error(send, 405, "method_not_allowed", "OPTIONS is not served (no CORS)", headers)
-            return
+            return None
         problem = self._size_refusal(scope)
         if problem is not None:
             status, reason, message, headers = problem
             await send_json_error(send, status, reason, message, headers)
-            return
+            return None
         try:
             async with asyncio.timeout(self.body_timeout):
-                body = await self._read_body(receive)
+                return await self._read_body(receive)  # None: the client went away while sending
         except _TooLarge:
             await send_json_error(
                 send, 413, "payload_too_large", f"request body is larger than {self.max_body} bytes"
             )
-            return
+            return None
         except TimeoutError:  # a body dribbling in holds a connection: cut it off
             message = f"the request body did not arrive within {self.body_timeout:g} s"
             await send_json_error(send, 408, "request_timeout", message, [(b"connection", b"close")])
-            return
-        if body is None:  # the client went away while sending
-            return
-        await self.app(scope, replay_body(body, receive), send)
+            return None
 
     def _refusal(self, scope: Scope) -> tuple[int, str, str, list[tuple[bytes, bytes]]] | None:
         hosts = _header(scope, b"host")

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keybroker.core.bridge.sse_idle import stop_idle_sse_watcher
 
-__all__ = ["DEFAULT_KEEPALIVE_SECONDS", "PING", "SseKeepAlive"]
+__all__ = ["DEFAULT_KEEPALIVE_SECONDS", "PING", "SseKeepAlive", "kept_alive"]
 
 DEFAULT_KEEPALIVE_SECONDS = 3.0
 PING = b": keep-alive\n\n"
@@ -88,23 +88,29 @@ class SseKeepAlive:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        stream: _Stream | None = None
+        await kept_alive(self.app, scope, receive, send, self.interval)
 
-        async def wrapped(message: Message) -> None:
-            nonlocal stream
-            if stream is not None:
-                await stream.send(message)
-                return
-            if message["type"] == "http.response.start" and _is_event_stream(message):
-                stream = _Stream(send, self.interval)
-                await stream.send(message)
-                stream.start()
-                return
-            await send(message)
 
-        try:
-            await self.app(scope, receive, wrapped)
-        finally:
-            if stream is not None:
-                stream.stop()
-                stop_idle_sse_watcher()
+async def kept_alive(app: ASGIApp, scope: Scope, receive: Receive, send: Send, interval: float) -> None:
+    """Run `app` for one HTTP request, pinging its answer every `interval` quiet seconds when it is
+    an event stream (`SseKeepAlive` for one request; app.py's JSON-RPC route calls it directly)."""
+    stream: _Stream | None = None
+
+    async def wrapped(message: Message) -> None:
+        nonlocal stream
+        if stream is not None:
+            await stream.send(message)
+            return
+        if message["type"] == "http.response.start" and _is_event_stream(message):
+            stream = _Stream(send, interval)
+            await stream.send(message)
+            stream.start()
+            return
+        await send(message)
+
+    try:
+        await app(scope, receive, wrapped)
+    finally:
+        if stream is not None:
+            stream.stop()
+            stop_idle_sse_watcher()

@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -332,14 +332,19 @@ class BridgeRun:
         self, demand: RuntimeDemand, granted: dict[str, SecretValue], params: SendMessageRequest
     ) -> SendMessageRequest:
         """The message that resumes the task with `granted`; the keys it leaves out are remembered."""
-        secrets = self.state.secrets
-        secrets.resumes += 1
-        secrets.resumed_without |= {d.key for d in demand.demands} - granted.keys()
+        self.resuming(demand, granted)
         message = resume_message(demand.task_id, demand.context_id, granted)
         request = SendMessageRequest(message=message)
         request.configuration.CopyFrom(params.configuration)
         request.configuration.return_immediately = False
         return request
+
+    def resuming(self, demand: RuntimeDemand, granted: Mapping[str, SecretValue]) -> None:
+        """Count a resume of `demand` with `granted` (the bound), and remember the keys it leaves out
+        (fast_resume.py resumes as JSON and records it here too)."""
+        secrets = self.state.secrets
+        secrets.resumes += 1
+        secrets.resumed_without |= {d.key for d in demand.demands} - granted.keys()
 
     def _demand_in(self, event: StreamResponse) -> RuntimeDemand | None:
         try:

@@ -3,7 +3,8 @@
 
 uvicorn runs through `Server.startup()` / `Server.shutdown()` around the caller's own wait, never
 `Server.serve()`: its main loop wakes every 0.1 s forever, and an idle tray app must not wake. The
-date header is off (it needs a per-second refresh). We bind the socket ourselves, on 127.0.0.1 (or
+date header is off (it needs a per-second refresh), and so are proxy headers (the client address
+is the socket's, never what a request says it is). We bind the socket ourselves, on 127.0.0.1 (or
 ::1) only, so `port=0` picks a free port and the caller learns which. Connections are capped, and
 must send their headers in time (connections.py); idle keep-alive ones close after uvicorn's 5 s.
 
@@ -110,6 +111,10 @@ async def running_bridge(
         date_header=False,
         server_header=False,
         access_log=False,
+        # uvicorn trusts X-Forwarded-For/-Proto from 127.0.0.1 by default, and every caller is on
+        # 127.0.0.1: any local process could rewrite the client address the audit names its process
+        # by (caller.py). Nothing proxies the bridge; the socket's own address is the truth.
+        proxy_headers=False,
         log_config=None,
         timeout_graceful_shutdown=max(1, round(shutdown_grace)),
     )

@@ -1,0 +1,256 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The fast path's blocking hop without a client library: one POST on a pooled HTTP/1.1 connection,
+the whole answer read by httptools (llhttp, the C parser uvicorn uses) (issue 16).
+
+aiohttp spent ~100 Python calls per POST building a request object, its headers, a payload, a
+response object and its stream (~1 ms profiled per request, a sixth of the bridge's fast path); the
+fast path needs none of that: the request is bytes (a head and the body, written at once), the
+answer is a status, a content type and bytes. What aiohttp gave and the hop must keep, kept here:
+- a pool of keep-alive connections per agent, idle ones reused newest first and dropped after
+  `keepalive` seconds idle (below uvicorn's 5 s, so the agent rarely closes one under us), checked
+  when taken: no timer runs (an idle app wakes for nothing);
+- TCP_NODELAY: asyncio sets it on every TCP connection it opens (PROTOCOL pitfall 22);
+- no proxy, no redirect followed (a 3xx is an answer like any other), no cookies;
+- TLS with the agent's context (a client certificate for mutual TLS) for an `https` agent;
+- header values with CR or LF refused before anything is written (no request splitting);
+- errors: `HopFailedError(sent=False)` when the agent cannot be reached (refused, connect timeout),
+  `sent=True` when it went away before its answer ended (or answered what is not HTTP);
+- a cancelled call (its client went away, disconnect.py) closes its connection, so the agent sees
+  its client go, as it did with aiohttp.
+The answer's body is whatever the agent sent, delimited by `Content-Length`, chunks or the end of
+the connection; no `Accept-Encoding` is sent, so an agent has no reason to compress.
+
+httptools is a dependency except on Windows; there fast_hop.py keeps posting through aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+from typing import cast
+from urllib.parse import urlsplit
+
+import httptools
+
+from keybroker.core.bridge.hop_answer import HopAnswer, HopFailedError
+
+__all__ = ["LeanPost"]
+
+_HTTPS_PORT = 443
+_HTTP_PORT = 80
+
+
+class _Target:
+    """Where a URL's POST goes: the pool key, the connect arguments, the request line and Host."""
+
+    __slots__ = ("head", "host", "key", "port", "tls")
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("the agent's URL is not http(s)")
+        secure = parts.scheme == "https"
+        self.tls = secure
+        self.host = parts.hostname
+        self.port = parts.port or (_HTTPS_PORT if secure else _HTTP_PORT)
+        self.key = (parts.scheme, self.host, self.port)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        netloc = parts.netloc.rpartition("@")[2]
+        self.head = f"POST {target} HTTP/1.1\r\nHost: {netloc}\r\n".encode("latin-1")
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection to an agent, reading one answer at a time."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.waiter: asyncio.Future[HopAnswer] | None = None
+        self.lost = False
+        self.reusable = False
+        self.idle_since = 0.0
+        self._content_type = b""
+        self._chunks: list[bytes] = []
+        self._begun = False
+        self._until_eof = True
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # No isinstance check: uvloop's transports (the app's loop) are not asyncio.Transport subclasses.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiter is None or self.waiter.done():
+            self._close()  # bytes nobody asked for: the connection cannot be trusted with another
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(f"the agent answered what is not HTTP ({type(exc).__name__})")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        if self._begun and self._until_eof and self._status() >= 200:
+            self._complete()  # a body delimited by the end of the connection
+            return
+        waiter.set_exception(HopFailedError("the exchange failed (the connection closed)", sent=True))
+
+    # httptools callbacks
+
+    def on_message_begin(self) -> None:
+        if self.waiter is None or self.waiter.done():
+            self.reusable = False  # a second answer to one request: not a connection to reuse
+        self._begun = True
+        self._content_type = b""
+        self._chunks = []
+        self._until_eof = True
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        lower = name.lower()
+        if lower == b"content-type":
+            self._content_type = value
+        elif lower in (b"content-length", b"transfer-encoding"):
+            self._until_eof = False
+
+    def on_body(self, body: bytes) -> None:
+        self._chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._status() < 200:  # an interim answer (100 Continue...): the real one follows
+            self._begun = False
+            return
+        self._complete()
+
+    # ---------------------------------------------------------------------------------------------
+
+    def _status(self) -> int:
+        try:
+            return int(self.parser.get_status_code())
+        except httptools.HttpParserError:
+            return 0
+
+    def _complete(self) -> None:
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        self.reusable = not self.lost and not self._until_eof and bool(self.parser.should_keep_alive())
+        body = b"".join(self._chunks)
+        self._chunks = []
+        waiter.set_result(HopAnswer(self._status(), self._content_type.decode("latin-1"), body))
+
+    def _fail(self, reason: str) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(HopFailedError(reason, sent=True))
+        self._close()
+
+    def _close(self) -> None:
+        self.reusable = False
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Drop the connection at once (nothing more is written or read)."""
+        self.reusable = False
+        if self.transport is not None:
+            self.transport.abort()
+
+    async def exchange(self, request: bytes) -> HopAnswer:
+        """Write `request` and wait for its answer; the connection is closed unless it may be reused."""
+        assert self.transport is not None
+        self.reusable = False
+        self._begun = False
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        try:
+            return await self.waiter
+        finally:
+            self.waiter = None
+            if not self.reusable:
+                self._close()
+
+
+class LeanPost:
+    """POSTs to one agent on pooled HTTP/1.1 connections (module docstring). Not thread-safe: one
+    loop. Admission (the agent's FIFO gate) is the caller's (fast_hop.py)."""
+
+    def __init__(
+        self, *, max_idle: int, keepalive: float, connect_timeout: float, tls: ssl.SSLContext | None
+    ) -> None:
+        self._max_idle = max_idle
+        self._keepalive = keepalive
+        self._connect_timeout = connect_timeout
+        self._tls = tls
+        self._targets: dict[str, _Target] = {}
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._closed = False
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HopAnswer:
+        """POST `body` to `url` with `headers` (Content-Length is added) and read the whole answer.
+        Raises `HopFailedError`; `ValueError` for a header value holding CR or LF."""
+        target = self._targets.get(url)
+        if target is None:
+            target = self._targets[url] = _Target(url)
+        lines = [target.head]
+        for name, value in headers.items():
+            if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+                raise ValueError("a header for the agent holds CR or LF")
+            lines.append(f"{name}: {value}\r\n".encode("latin-1"))
+        lines.append(b"Content-Length: %d\r\n\r\n" % len(body))
+        lines.append(body)
+        connection = self._take(target) or await self._connect(target)
+        try:
+            answer = await connection.exchange(b"".join(lines))
+        except BaseException:  # cancelled (its client went away) or failed: the agent sees us go
+            connection.abort()
+            raise
+        if connection.reusable and not self._closed:
+            self._give_back(target, connection)
+        return answer
+
+    def _take(self, target: _Target) -> _Connection | None:
+        idle = self._idle.get(target.key)
+        if not idle:
+            return None
+        oldest_kept = asyncio.get_running_loop().time() - self._keepalive
+        while idle:
+            connection = idle.pop()  # newest first: the likeliest to be open still
+            if connection.lost or connection.transport is None or connection.transport.is_closing():
+                continue
+            if connection.idle_since < oldest_kept:
+                connection._close()
+                continue
+            return connection
+        return None
+
+    def _give_back(self, target: _Target, connection: _Connection) -> None:
+        idle = self._idle.setdefault(target.key, [])
+        connection.idle_since = asyncio.get_running_loop().time()
+        idle.append(connection)
+        while len(idle) > self._max_idle:
+            idle.pop(0)._close()
+
+    async def _connect(self, target: _Target) -> _Connection:
+        loop = asyncio.get_running_loop()
+        tls: ssl.SSLContext | bool | None = None
+        if target.tls:
+            tls = self._tls if self._tls is not None else True
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                _, connection = await loop.create_connection(_Connection, target.host, target.port, ssl=tls)
+        except (OSError, TimeoutError) as exc:
+            raise HopFailedError(f"cannot connect ({type(exc).__name__})", sent=False) from None
+        return connection
+
+    def close(self) -> None:
+        """Close every idle connection; posts still under way end without pooling theirs."""
+        self._closed = True
+        for idle in self._idle.values():
+            for connection in idle:
+                connection._close()
+        self._idle.clear()

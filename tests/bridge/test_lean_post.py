@@ -1,0 +1,237 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The fast path's blocking hop on its own HTTP/1.1 pool (lean_post.py), through the real bridge.
+
+The agent here is a raw asyncio HTTP/1.1 server, so the test picks how each answer is framed
+(Content-Length, chunks, the end of the connection, cut short) and sees every byte and connection
+the bridge sends it; the client is a real HTTP client on the bridge's port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+from a2a.server.request_handlers.response_helpers import agent_card_to_dict
+
+from keybroker.core.bridge import BridgeApp, running_bridge
+from keybroker.core.bridge.fast_path import PATH_ENV, FastPath
+from keybroker.core.bridge.hop_answer import HopFailedError
+from keybroker.core.bridge.lean_post import LeanPost
+from tests.bridge.fakes import ScriptedSecrets
+from tests.bridge.scripted_agent import scripted_card
+from tests.bridge.support import jsonrpc, message_v10, record_from_card
+
+V10 = {"A2A-Version": "1.0", "A2A-Extensions": "urn:x-test:ext"}
+
+
+@pytest.fixture(autouse=True)
+def _fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PATH_ENV, "fast")
+
+
+def _answer(request_id: object, text: str) -> bytes:
+    message = {"role": "ROLE_AGENT", "messageId": "m-1", "parts": [{"text": text}]}
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "result": {"message": message}}).encode()
+
+
+@dataclass
+class RawAgent:
+    """An HTTP/1.1 agent answering every POST in `framing`; it keeps what it received."""
+
+    framing: str = "length"
+    connections: int = 0
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    port: int = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                lines = head.decode("latin-1").split("\r\n")
+                headers = {}
+                for line in lines[1:]:
+                    if line:
+                        name, _, value = line.partition(":")
+                        headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                self.requests.append((headers, body))
+                payload = _answer(json.loads(body).get("id"), "hello from the raw agent")
+                if not await self._reply(writer, payload):
+                    return
+        finally:
+            writer.close()
+
+    async def _reply(self, writer: asyncio.StreamWriter, payload: bytes) -> bool:
+        """Write one answer; False when the connection ends with it."""
+        start = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+        if self.framing == "chunked":
+            pieces = [payload[:10], payload[10:25], payload[25:]]
+            chunks = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+            writer.write(start + b"transfer-encoding: chunked\r\n\r\n" + chunks)
+        elif self.framing == "eof":
+            writer.write(start + b"connection: close\r\n\r\n" + payload)
+        elif self.framing == "cut":
+            writer.write(start + b"content-length: %d\r\n\r\n" % len(payload) + payload[:20])
+        else:
+            writer.write(start + b"content-length: %d\r\n\r\n" % len(payload) + payload)
+        await writer.drain()
+        return self.framing in ("length", "chunked")
+
+
+@asynccontextmanager
+async def raw_agent(framing: str = "length") -> AsyncIterator[RawAgent]:
+    agent = RawAgent(framing)
+    server = await asyncio.start_server(agent.handle, "127.0.0.1", 0)
+    agent.port = server.sockets[0].getsockname()[1]
+    try:
+        yield agent
+    finally:
+        server.close()
+
+
+@asynccontextmanager
+async def bridge_to(agent: RawAgent) -> AsyncIterator[tuple[httpx.AsyncClient, BridgeApp]]:
+    url = f"http://127.0.0.1:{agent.port}"
+    record = record_from_card(agent_card_to_dict(scripted_card(url)), "peer", url=url)
+    app = BridgeApp({"peer": record}.get, ScriptedSecrets(), caller=None)
+    try:
+        async with (
+            running_bridge(app, 0) as port,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", trust_env=False, timeout=15) as client,
+        ):
+            yield client, app
+    finally:
+        await app.aclose()
+
+
+def _fast(app: BridgeApp) -> FastPath:
+    fast = app._channels[("peer", False)].fast
+    assert fast is not None
+    return fast
+
+
+async def _send(client: httpx.AsyncClient, text: str = "hi") -> httpx.Response:
+    body = jsonrpc("SendMessage", {"message": message_v10(text)}, request_id=7)
+    return await client.post("/agents/peer", json=body, headers=V10)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("framing", ["length", "chunked", "eof"])
+async def test_every_answer_framing_reaches_the_client_whole(framing: str) -> None:
+    async with raw_agent(framing) as agent, bridge_to(agent) as (client, app):
+        answers = [await _send(client) for _ in range(3)]
+        served = _fast(app).served
+    assert served == 3
+    for answer in answers:
+        assert answer.status_code == 200
+        assert answer.json() == json.loads(_answer(7, "hello from the raw agent"))
+    assert agent.connections == (3 if framing == "eof" else 1)  # kept alive unless the agent closes
+
+
+@pytest.mark.asyncio
+async def test_an_answer_cut_short_is_the_agent_dropped_error() -> None:
+    async with raw_agent("cut") as agent, bridge_to(agent) as (client, _):
+        answer = await _send(client)
+    error = answer.json()["error"]
+    assert error["message"] == "agent 'peer' closed the connection mid-response (did it stop?)"
+
+
+@pytest.mark.asyncio
+async def test_a_dead_agent_is_unreachable_and_nothing_was_sent() -> None:
+    async with raw_agent() as agent:
+        pass  # stopped: its port refuses
+    async with bridge_to(agent) as (client, _):
+        answer = await _send(client)
+    assert answer.json()["error"]["message"] == "agent 'peer' is not reachable (is it running?)"
+
+
+@pytest.mark.asyncio
+async def test_the_agent_gets_the_version_and_extension_headers_and_the_body_as_sent() -> None:
+    async with raw_agent() as agent, bridge_to(agent) as (client, _):
+        answer = await _send(client, "exactly this")
+    assert answer.status_code == 200
+    headers, body = agent.requests[0]
+    assert headers["a2a-version"] == "1.0"
+    assert headers["a2a-extensions"] == headers["x-a2a-extensions"] == "urn:x-test:ext"
+    assert headers["content-type"] == "application/json"
+    assert headers["host"] == f"127.0.0.1:{agent.port}"
+    assert "accept-encoding" not in headers and "user-agent" not in headers
+    assert json.loads(body)["params"]["message"]["parts"] == [{"text": "exactly this"}]
+
+
+@pytest.mark.asyncio
+async def test_pooled_connections_have_nagle_off_and_expire_when_idle() -> None:
+    async with raw_agent() as agent:
+        lean = LeanPost(max_idle=4, keepalive=0.3, connect_timeout=5, tls=None)
+        url = f"http://127.0.0.1:{agent.port}/"
+        body = json.dumps(jsonrpc("SendMessage", {"message": message_v10("x")})).encode()
+        try:
+            await lean.post(url, body, {"Content-Type": "application/json"})
+            idle = [c for pool in lean._idle.values() for c in pool]
+            assert len(idle) == 1 and idle[0].transport is not None
+            sock = idle[0].transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+            await lean.post(url, body, {"Content-Type": "application/json"})
+            assert agent.connections == 1
+            await asyncio.sleep(0.5)  # past `keepalive`: the idle connection is not used again
+            await lean.post(url, body, {"Content-Type": "application/json"})
+            assert agent.connections == 2
+        finally:
+            lean.close()
+
+
+@pytest.mark.asyncio
+async def test_header_values_with_line_breaks_are_refused_before_anything_is_sent() -> None:
+    async with raw_agent() as agent:
+        lean = LeanPost(max_idle=4, keepalive=4, connect_timeout=5, tls=None)
+        try:
+            with pytest.raises(ValueError, match="CR or LF"):
+                await lean.post(f"http://127.0.0.1:{agent.port}/", b"{}", {"A2A-Version": "1.0\r\nX-Evil: 1"})
+        finally:
+            lean.close()
+    assert agent.connections == 0 and agent.requests == []
+
+
+@pytest.mark.asyncio
+async def test_a_refused_connect_says_nothing_was_sent() -> None:
+    async with raw_agent() as agent:
+        pass
+    lean = LeanPost(max_idle=4, keepalive=4, connect_timeout=5, tls=None)
+    with pytest.raises(HopFailedError) as caught:
+        await lean.post(f"http://127.0.0.1:{agent.port}/", b"{}", {})
+    assert caught.value.sent is False
+
+
+def test_posts_work_on_uvloop_the_loop_the_app_runs_on() -> None:
+    """The app serves on uvloop (core/bridge/server.py), whose transports are not asyncio.Transport
+    subclasses: the hop must take them (an isinstance check there failed every fast send of `serve`)."""
+    import uvloop
+
+    async def main() -> None:
+        async with raw_agent() as agent:
+            lean = LeanPost(max_idle=4, keepalive=4, connect_timeout=5, tls=None)
+            url = f"http://127.0.0.1:{agent.port}/"
+            body = json.dumps(jsonrpc("SendMessage", {"message": message_v10("x")}, request_id=3)).encode()
+            try:
+                answers = [await lean.post(url, body, {"Content-Type": "application/json"}) for _ in range(2)]
+                idle = [c for pool in lean._idle.values() for c in pool]
+                assert len(idle) == 1 and idle[0].transport is not None
+                sock = idle[0].transport.get_extra_info("socket")
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+            finally:
+                lean.close()
+        assert [(a.status, a.body) for a in answers] == [(200, _answer(3, "hello from the raw agent"))] * 2
+        assert agent.connections == 1
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
