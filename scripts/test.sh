@@ -83,6 +83,10 @@ stage lint bash scripts/lint.sh || true
 # and its own temporary directory: nothing is shared between them but the machine. PYTEST_ARGS set
 # (e.g. `-k vault -x`): one run, as asked. KEYBROKER_TEST_SHARDS=1: one run of everything.
 SHARD_A=(tests/interop tests/vault tests/peers tests/bench)
+# Shard (a)'s async tests run on uvloop, the loop `keybroker serve` runs the bridge on where it is
+# installed (Linux, macOS); shard (b), with tests/bridge, on asyncio's own loop (Windows, and the
+# fallback). tests/conftest.py reads KEYBROKER_TEST_LOOP.
+SHARD_A_LOOP=uvloop
 
 # pytest_in_session BASETEMP ARGS...: pytest inside a private Secret Service session.
 pytest_in_session() {
@@ -122,12 +126,12 @@ run_pytest() {
         return "$rc"
     fi
     for dir in "${SHARD_A[@]}"; do ignores+=(--ignore="$dir"); done
-    echo "pytest: two shards side by side: (a) ${SHARD_A[*]}; (b) the rest"
-    pytest_in_session "$work/a" "${SHARD_A[@]}" >"$work/a.log" 2>&1 &
+    echo "pytest: two shards side by side: (a) ${SHARD_A[*]} on $SHARD_A_LOOP; (b) the rest on asyncio"
+    KEYBROKER_TEST_LOOP="$SHARD_A_LOOP" pytest_in_session "$work/a" "${SHARD_A[@]}" >"$work/a.log" 2>&1 &
     local pid_a=$!
     pytest_in_session "$work/b" tests "${ignores[@]}" >"$work/b.log" 2>&1 || rc_b=$?
     wait "$pid_a" || rc_a=$?
-    echo "==> pytest shard (a): ${SHARD_A[*]}"
+    echo "==> pytest shard (a): ${SHARD_A[*]} (KEYBROKER_TEST_LOOP=$SHARD_A_LOOP)"
     cat "$work/a.log"
     explain "$rc_a"
     echo "==> pytest shard (b): the rest"
