@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
-"""clean_json given the answer's bytes (json_scan.py's shortcut) gives exactly what the walk gives
-(`walk_json`, the reference): for generated answers in the leak shapes (values whole, split across
+"""clean_json given the answer's bytes (json_scan.py's shortcut) gives exactly what the walk gives.
+
+Longer than 300 lines because the generators of answers in every shape and spelling are the test.
+`walk_json` is the reference: for generated answers in the leak shapes (values whole, split across
 parts, messages and artifacts, encoded, upper-cased, in keys, in raw and file bytes, next to masked
 fulfilments, nested past MAX_DEPTH), each spelled the ways an agent may spell JSON (orjson, escaped
 `\\uXXXX` and `\\/`, indented, every character escaped). And the common answers take the shortcut."""
