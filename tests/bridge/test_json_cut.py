@@ -130,6 +130,16 @@ def test_a_fulfilment_is_masked_even_with_no_value_to_cut() -> None:
     assert history == {"secret_fulfillments": {"k": {"secret": MASK}}}
 
 
+def test_a_value_ending_in_a_capital_sigma_is_cut_next_to_text_that_folds_a_character_at_a_time() -> None:
+    # Every string is looked at in one joined text first: "İ" in another string once made that text
+    # fold one character at a time, so the value's final sigma was a small one there and the value went out.
+    value = "ΚΛΕΙΔΙ-7731-ΑΣ"
+    answer = {"task": {"id": "t", "contextId": "c", "status": {"state": "completed"}, "note": "İ"}}
+    answer["task"]["artifacts"] = [{"artifactId": "a", "parts": [{"data": {"echo": value}}]}]
+    cleaned, changed = clean_json(answer, cut_list([value]))
+    assert changed and cleaned["task"]["artifacts"][0]["parts"] == [{"data": {"echo": MASK}}]
+
+
 def test_task_states_are_read_in_both_spellings() -> None:
     task = _task("plain")
     v10 = {"task": MessageToDict(task)}

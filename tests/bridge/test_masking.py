@@ -7,16 +7,21 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
 from a2a.types import Message, Part, StreamResponse, Task, TaskStatusUpdateEvent
 from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.struct_pb2 import ListValue, Struct, Value
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from keybroker.core.bridge import masking
 from keybroker.core.bridge.cutting import clean_proto, scrub_proto, scrub_quoted, scrub_text
 from keybroker.core.bridge.forms import cut_list, fold, merge_cuts, scrub_forms
-from keybroker.core.bridge.masking import MASK, mask_payload, mask_proto
+from keybroker.core.bridge.masking import FULFILMENT_KEYS, MASK, mask_payload, mask_proto
+from keybroker.core.bridge.proto_walk import MAX_DEPTH
 from tests.bridge.support import SECRETS_URI
 
 CANARY = "ghp_CANARY_0123456789"
@@ -362,6 +367,34 @@ def test_folding_keeps_every_character_in_its_place() -> None:
     assert scrub_text("x ODD-VALUE-İ y", ["odd-value-İ"]) == f"x {MASK} y"
 
 
+SIGMA_VALUE = "ΚΛΕΙΔΙ-7731-ΑΣ"  # ends in a capital sigma: final sigma at a word's end
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        f"<{SIGMA_VALUE}>",
+        f"{SIGMA_VALUE}X",  # a letter after it: str.lower() gives the small sigma
+        f"{SIGMA_VALUE.lower()}x",
+        f"{SIGMA_VALUE[:-1]}\u03c3 and İ",  # "İ" makes the text fold one character at a time
+        f"{SIGMA_VALUE[:-1]}\u03c2",
+    ],
+)
+def test_a_value_ending_in_a_capital_sigma_is_cut_whatever_follows_it(echo: str) -> None:
+    cleaned = scrub_text(echo, [SIGMA_VALUE])
+    assert MASK in cleaned and "7731" not in cleaned
+
+
+#: Sigmas, letters around them, what the final-sigma rule skips ("'", ":", a combining mark), "İ".
+_FOLDED_ALONE = ["Σ", "\u03c3", "\u03c2", "A", "b", " ", "-", "İ", "ẞ", "\u0345", "'", ":"]
+
+
+@given(st.lists(st.sampled_from(_FOLDED_ALONE), max_size=8))
+def test_fold_is_one_map_per_character(chars: list[str]) -> None:
+    text = "".join(chars)
+    assert fold(text) == "".join(fold(c) for c in chars)
+
+
 def test_every_form_is_cut_from_text_and_protobufs_and_nothing_else() -> None:
     cut = cut_list([ODD])
     for form in scrub_forms(ODD):
@@ -441,3 +474,52 @@ def test_scrub_quoted_cuts_values_from_quotes_even_cut_short(key: str, shown: st
     cleaned = scrub_quoted(problem, [CANARY, LONG])
     assert cleaned == (problem if shown is None else f"demand key {shown} contains control character U+0007")
     assert CANARY[:8] not in cleaned and LONG[:8] not in cleaned
+
+
+def _mask_reference(data: object, depth: int) -> object:
+    """masking._mask as it was before it skipped scalars: a call for every value."""
+    if depth > MAX_DEPTH:
+        return MASK
+    if isinstance(data, dict):
+        changed: dict[Any, object] | None = None
+        for key, value in data.items():
+            if key in FULFILMENT_KEYS:
+                new = masking._masked_leaves(value, depth + 1)
+            else:
+                new = _mask_reference(value, depth + 1)
+            if new is not value:
+                if changed is None:
+                    changed = dict(data)
+                changed[key] = new
+        return data if changed is None else changed
+    if isinstance(data, list | tuple):
+        items = [_mask_reference(v, depth + 1) for v in data]
+        if all(new is old for new, old in zip(items, data, strict=True)):
+            return data
+        return items
+    return data
+
+
+_JUNK = st.recursive(
+    st.one_of(st.text(max_size=3), st.integers(), st.booleans(), st.none(), st.floats(allow_nan=False)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.tuples(inner, inner),
+        st.dictionaries(st.sampled_from([*sorted(FULFILMENT_KEYS), "a", "b"]), inner, max_size=3),
+    ),
+    max_leaves=10,
+)
+
+
+def _wrapped(depth: int, inner: object) -> object:
+    for i in range(depth):
+        inner = [inner, 1] if i % 2 else {"a": inner, "b": "x"}
+    return inner
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.builds(_wrapped, st.integers(0, MAX_DEPTH + 2), _JUNK))
+def test_mask_payload_is_the_walk_that_calls_for_every_value(data: object) -> None:
+    got, expected = mask_payload(data), _mask_reference(data, 0)
+    assert got == expected
+    assert (got is data) == (expected is data)

@@ -264,7 +264,7 @@ class FastPath:
                     self.handed_over += 1
                     return _json(taken)
             self._observe(run, states)
-            cleaned, changed = clean_json(data, run.cut())
+            cleaned, changed = clean_json(data, run.cut(), raw)
             return Response(orjson.dumps(cleaned) if changed else raw, media_type=_JSON)
         return answer
 

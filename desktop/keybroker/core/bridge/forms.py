@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
@@ -33,13 +34,24 @@ __all__ = [
 MIN_SCRUB_LENGTH = 4
 
 
+_FINAL_SIGMA, _SMALL_SIGMA = "\u03c2", "\u03c3"
+#: The characters JSON always escapes in a string.
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+
+
 def fold(text: str) -> str:
     """`text` in lower case, each character for one character (a character whose lower case is
-    longer, such as "İ", stays as it is), so that a match in the folded text is a match in `text`."""
+    longer, such as "İ", stays as it is), so that a match in the folded text is a match in `text`.
+
+    One fixed map per character, whatever stands around it: the folded text of a piece of `text` is
+    that piece of the folded text (cutting a join, or many strings joined in one, relies on it).
+    `str.lower` alone is not: it lowers a capital sigma to the final or the small sigma by its
+    neighbours, so a value ending in "Σ" would not be found where a letter follows it. Both are folded
+    to the small sigma."""
     folded = text.lower()
-    if len(folded) == len(text):  # lower() never shortens a character: then each one became one
-        return folded
-    return "".join(low if len(low := c.lower()) == 1 else c for c in text)
+    if len(folded) != len(text):  # lower() never shortens a character: then each one became one
+        folded = "".join(low if len(low := c.lower()) == 1 else c for c in text)
+    return folded.replace(_FINAL_SIGMA, _SMALL_SIGMA) if _FINAL_SIGMA in folded else folded
 
 
 class Cut(tuple[str, ...]):
@@ -48,6 +60,7 @@ class Cut(tuple[str, ...]):
     text."""
 
     _index: tuple[dict[str, tuple[str, ...]], frozenset[str]]
+    _escaped: bool
 
     @classmethod
     def of(cls, texts: Iterable[str]) -> Cut:
@@ -69,6 +82,15 @@ class Cut(tuple[str, ...]):
             short = frozenset(t[:n] for t in self for n in range(1, MIN_SCRUB_LENGTH))
             self._index = (by_start, short)
             return self._index
+
+    def json_escaped(self) -> bool:
+        """Whether a text here holds a character every JSON spelling escapes (`"`, `\\`, a control
+        character); worked out on first use and kept with this cut."""
+        try:
+            return self._escaped
+        except AttributeError:
+            self._escaped = any(_JSON_ESCAPED.search(text) for text in self)
+            return self._escaped
 
     def starts_a_text(self, tail: str) -> bool:
         """Whether `tail` (folded) is a proper prefix of a text here."""

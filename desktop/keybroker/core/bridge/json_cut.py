@@ -10,7 +10,9 @@ cutting happen on what `orjson.loads` returned, in either version's spelling (0.
 - what spans pieces a client joins (pieces.py's `cut_across`): the text and raw parts of one message
   or artifact, and the messages and artifacts of a task, in the same rounds as `cut_joins`.
 `clean_json` says whether anything changed, so an answer with nothing to mask or cut goes on as the
-agent's own bytes. Nesting past MAX_DEPTH is masked whole rather than walked.
+agent's own bytes. Nesting past MAX_DEPTH is masked whole rather than walked. Given the bytes the
+answer was parsed from, it first asks json_scan.py whether they prove the result without the walk
+(`walk_json`), which is the common case.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from typing import Any
 
 from keybroker.core.bridge.cutting import scrub_text
 from keybroker.core.bridge.forms import Cut, fold
+from keybroker.core.bridge.json_scan import shortcut
 from keybroker.core.bridge.masking import mask_payload
 from keybroker.core.bridge.pieces import cut_across
 from keybroker.core.bridge.proto_walk import MAX_DEPTH
 from keybroker.core.models import MASK
 
-__all__ = ["clean_json", "event_texts", "json_task_states"]
+__all__ = ["clean_json", "event_texts", "json_task_states", "walk_json"]
 
 _ROUNDS = 4  # as pieces.cut_joins
 _AGENT_ROLES = frozenset({"agent", "ROLE_AGENT"})
@@ -184,9 +187,22 @@ class _Walk:
                 self.changed = True
 
 
-def clean_json(data: Any, cut: Cut) -> tuple[Any, bool]:
+def clean_json(data: Any, cut: Cut, source: bytes | None = None) -> tuple[Any, bool]:
     """`data` with every fulfilment masked and every text of `cut` cut (module docstring), and
     whether anything changed. May change `data` in place (the caller parsed it and owns it).
+
+    `source`: the bytes `data` was parsed from, when the caller has them: json_scan.py's `shortcut`
+    then gives the result without walking `data` whenever those bytes prove it (the same result as
+    `walk_json`'s, which runs otherwise)."""
+    if source is not None:
+        known = shortcut(source, data, cut)
+        if known is not None:
+            return known
+    return walk_json(data, cut)
+
+
+def walk_json(data: Any, cut: Cut) -> tuple[Any, bool]:
+    """`clean_json` by walking `data`: masked (masking.py), then every string, key and join looked at.
 
     Every string and key is first only looked at, all of them joined in one text: each is in it, so
     when no text of `cut` is, none holds one and the second walk, which cuts them one by one, is

@@ -61,19 +61,31 @@ def _masked_leaves(value: object, depth: int) -> object:
     return MASK
 
 
+#: Values `_mask` returns as they are (up to MAX_DEPTH): the walk makes no call for each of them.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _mask(data: object, depth: int) -> object:
     if depth > MAX_DEPTH:
         return MASK  # refuse to walk absurd nesting rather than let anything through
     if isinstance(data, Mapping):
         changed: dict[Any, object] | None = None
+        deep = depth + 1 > MAX_DEPTH
         for key, value in data.items():
-            new = _masked_leaves(value, depth + 1) if key in FULFILMENT_KEYS else _mask(value, depth + 1)
+            if key in FULFILMENT_KEYS:
+                new = _masked_leaves(value, depth + 1)
+            elif type(value) in _SCALARS and not deep:
+                continue  # `_mask(value, depth + 1)` is `value`
+            else:
+                new = _mask(value, depth + 1)
             if new is not value:
                 if changed is None:
                     changed = dict(data)
                 changed[key] = new
         return data if changed is None else changed
     if isinstance(data, list | tuple):
+        if depth + 1 <= MAX_DEPTH and all(type(v) in _SCALARS for v in data):
+            return data  # `_mask` of each is itself
         items = [_mask(v, depth + 1) for v in data]
         if all(new is old for new, old in zip(items, data, strict=True)):
             return data

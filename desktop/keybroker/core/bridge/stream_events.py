@@ -108,7 +108,7 @@ class StreamEvents:
             if "error" not in envelope:
                 raise self._unreadable("a stream event that is not JSON-RPC")
             self.guard = SplitGuard()
-            cleaned, _ = clean_json(envelope, self.run.cut())
+            cleaned, _ = clean_json(envelope, self.run.cut(), data)
             raise StreamStop(frame(orjson.dumps(cleaned)))
         found = payload_of(envelope["result"], self.version)
         if found is None:
@@ -120,7 +120,7 @@ class StreamEvents:
                 return taken
         self._observe(states)
         cut = self.run.cut()
-        cleaned, changed = clean_json(envelope, cut)
+        cleaned, changed = clean_json(envelope, cut, data)
         found = payload_of(cleaned.get("result"), self.version) if isinstance(cleaned, dict) else None
         if found is not None and self.guard.idle and passes(*found, cut):
             # The agent's own bytes, unless cleaning changed them or they span lines (an event whose data
