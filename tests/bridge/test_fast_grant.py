@@ -228,3 +228,33 @@ async def test_a_revoke_by_the_cli_in_another_process_holds_for_the_next_send(
         assert verified.returncode == 0, verified.stdout + verified.stderr
     finally:
         system.close()
+
+
+@pytest.mark.secret_service
+@pytest.mark.asyncio
+async def test_a_secret_removed_by_the_cli_in_another_process_is_not_released_from_memory(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The value is cached after the first sends and the decision remembered; the CLI removes the
+    secret (record and vault value) between two sends: the next one releases nothing."""
+    rig_vault.delete_all(VAULT_SERVICE)
+    monkeypatch.setenv("KEYBROKER_VAULT", "system")
+    system = open_services(environ=dict(os.environ))
+    try:
+        async with _rig(system) as rig:
+            await rig.send()
+            await rig.send()
+            assert (rig.fast.served, _released(system)) == (2, 2)
+            removed = await asyncio.to_thread(run_cli, "secrets", "rm", "k", "--agent", rig.record.slug)
+            assert removed.returncode == 0, removed.stderr
+            assert system.catalog.list_secrets(key="k") == []
+            payload, body = await rig.send()
+            assert rig.fast.served == 2
+            assert [r.agent.slug for r in rig.prompter.requests] == [rig.record.slug]
+        assert _released(system) == 2
+        assert VALUE not in body and leaks(VALUE, [payload], body) == []
+        system.audit.flush()
+        verified = await asyncio.to_thread(run_cli, "audit", "verify")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+    finally:
+        system.close()

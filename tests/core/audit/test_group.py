@@ -13,7 +13,7 @@ from keybroker.core.audit.group import GroupCommit
 from keybroker.core.audit.log import AuditLog
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.errors import CatalogError
-from keybroker.core.models import AuditDecision
+from keybroker.core.models import AuditDecision, SecretRecord
 from tests.core.audit.test_log import MemoryHead
 from tests.fakes import FakeClock
 
@@ -128,3 +128,30 @@ async def test_a_cancelled_writer_leaves_no_caller_waiting(
     release.set()
     assert not pending, "a caller still waits on a cancelled writer"
     assert all(w.cancelled() for w in done)
+
+
+@pytest.mark.asyncio
+async def test_one_batch_chains_its_accepted_releases_in_order_and_counts_only_their_uses(
+    catalog: Catalog,
+) -> None:
+    """A batch whose middle release is refused: the others' events follow each other with no gap, in
+    the order the callers queued them, and only their uses are counted."""
+    for sid in ("s1", "s2"):
+        catalog.insert_secret(SecretRecord(secret_id=sid, key=sid, owner=None), state="ready")
+    log = AuditLog(catalog, MemoryHead())
+    group = GroupCommit(log, catalog)
+    stamp = catalog.change_stamp()
+    stale = (stamp[0] - 1, stamp[1])
+    answers = await asyncio.gather(
+        group.append([_entry(1), _entry(2)], uses=["s1", "s2"], stamp=stamp),
+        group.append([_entry(3)], uses=["s1"], stamp=stale),
+        group.append([_entry(4)], uses=["s1"], stamp=stamp),
+        group.append([_entry(5)], uses=["s2", "s2"]),
+    )
+    assert group.commits == 1  # one batch
+    assert answers[1] is None
+    assert [[e.key for e in a] for a in answers if a is not None] == [["k1", "k2"], ["k4"], ["k5"]]
+    assert [(e.seq, e.key) for e in log.events()] == [(1, "k1"), (2, "k2"), (3, "k4"), (4, "k5")]
+    assert [(r.secret_id, r.use_count) for r in catalog.list_secrets()] == [("s1", 2), ("s2", 3)]
+    report = log.verify()
+    assert report.ok, report.problems

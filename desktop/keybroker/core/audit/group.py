@@ -5,8 +5,10 @@ A release's `released` event must be on the disk before its value leaves (log.py
 time on the event loop, each costs a `BEGIN IMMEDIATE` and an fsync and stalls every other request
 meanwhile. `GroupCommit.append` queues a release's events instead; one writer at a time commits
 everything queued, off the loop, in one durable transaction (`synchronous=FULL`), use counts
-included, and only then answers each waiting release. A release thus still waits for its own
-record, at concurrency 1 for the one sync it paid before, and concurrent releases share one.
+included, and only then answers each waiting release (inside it, the batch's events are chained on
+one read of the log's tip and written with one `executemany`, its use counts with another). A
+release thus still waits for its own record, at concurrency 1 for the one sync it paid before, and
+concurrent releases share one.
 
 A release decided on the catalog as it stood at some `Stamp` (broker/policy_inputs.py) carries it:
 inside the write transaction, which no other writer can enter, the stamp is read again, and when
@@ -65,7 +67,7 @@ class GroupCommit:
         uses: Sequence[str] = (),
         stamp: Stamp | None = None,
     ) -> list[AuditEvent] | None:
-        """Append `entries` (log.py's `insert` fields: decision, agent... detail) durably and count a
+        """Append `entries` (log.py's `insert_many` fields: decision, agent... detail) durably and count a
         use of each of `uses`; the events once they are on the disk, or None when the catalog changed
         since `stamp` (nothing appended). A failed commit (a full disk) raises its `CatalogError`."""
         loop = asyncio.get_running_loop()
@@ -108,20 +110,26 @@ class GroupCommit:
         """One durable transaction for `batch` (on a worker thread)."""
         with self._catalog.transaction(durable=True, policy=False) as conn:
             now = self._catalog.stamp_in(conn)
-            newest: dict[str, Any] | None = None
+            accepted: list[_Pending] = []
             for pending in batch:
                 if pending.stamp is not None and pending.stamp != now:
                     pending.stamp = _REFUSED
-                    continue
-                for entry in pending.entries:
-                    newest = self._audit.insert(conn, entry)
-                    pending.events.append(AUDIT_ROWS.record([newest[c] for c in AUDIT_ROWS.names]))
-                conn.executemany(
-                    "UPDATE secrets SET use_count = use_count + 1, last_used = ? WHERE secret_id = ?",
-                    [(self._catalog.clock.now(), sid) for sid in pending.uses],
-                )
-            if newest is not None:
-                self._audit.write_head(conn, newest)
+                else:
+                    accepted.append(pending)
+            # One chain insert and one use-count update for the whole batch, in the callers' order.
+            chained = self._audit.insert_many(conn, [e for p in accepted for e in p.entries])
+            rows = iter(chained)
+            for pending in accepted:
+                for _ in pending.entries:
+                    fields = next(rows)
+                    pending.events.append(AUDIT_ROWS.record([fields[c] for c in AUDIT_ROWS.names]))
+            used = self._catalog.clock.now()
+            conn.executemany(
+                "UPDATE secrets SET use_count = use_count + 1, last_used = ? WHERE secret_id = ?",
+                [(used, sid) for p in accepted for sid in p.uses],
+            )
+            if chained:
+                self._audit.write_head(conn, chained[-1])
         for pending in batch:
             if pending.stamp == _REFUSED:
                 log.info("a release was decided again: the catalog changed before its record was written")

@@ -142,28 +142,39 @@ class AuditLog:
             "detail": detail,
         }
         with self._catalog.transaction(durable=durable, policy=False) as conn:
-            fields = self.insert(conn, entry)
+            (fields,) = self.insert_many(conn, [entry])
             self.write_head(conn, fields)
         event = AUDIT_ROWS.record([fields[c] for c in AUDIT_ROWS.names])
         self.published([event])
         return event
 
-    def insert(self, conn: sqlite3.Connection, entry: Mapping[str, Any]) -> dict[str, Any]:
-        """Chain one event (`entry`: its decision, agent... detail) onto the log inside the caller's
-        write transaction; its fields, `seq` and `hash` included."""
+    def insert_many(
+        self, conn: sqlite3.Connection, entries: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Chain `entries` (each: its decision, agent... detail) onto the log, in order, inside the
+        caller's write transaction (no other writer can enter it, so the tip read once stays the tip):
+        one read of the tip and one `executemany`, however many. Their fields, `seq` and `hash` included."""
+        if not entries:
+            return []
         last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        fields: dict[str, Any] = {
-            "seq": 1 if last is None else int(last[0]) + 1,
-            "ts": round(self._catalog.clock.now(), 6),
-            **entry,
-            "prev_hash": GENESIS if last is None else str(last[1]),
-        }
-        fields["hash"] = event_hash(fields)
-        conn.execute(
+        seq = 0 if last is None else int(last[0])
+        prev = GENESIS if last is None else str(last[1])
+        chained: list[dict[str, Any]] = []
+        for entry in entries:
+            seq += 1
+            fields: dict[str, Any] = {
+                "seq": seq,
+                "ts": round(self._catalog.clock.now(), 6),
+                **entry,
+                "prev_hash": prev,
+            }
+            fields["hash"] = prev = event_hash(fields)
+            chained.append(fields)
+        conn.executemany(
             f"INSERT INTO audit ({AUDIT_ROWS.columns}) VALUES ({AUDIT_ROWS.placeholders})",
-            [fields[c] for c in AUDIT_ROWS.names],
+            [[fields[c] for c in AUDIT_ROWS.names] for fields in chained],
         )
-        return fields
+        return chained
 
     def write_head(self, conn: sqlite3.Connection, fields: Mapping[str, Any]) -> None:
         """Store the head before the transaction that appended `fields` (the newest event) commits

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
-from keybroker.core.bridge.ports import GrantedRelease, Phase
+from keybroker.core.bridge.ports import Phase
 from keybroker.core.bridge.run import BridgeRun, unaudited
 from keybroker.core.bridge.secrets_flow import RuntimeDemand
 from keybroker.core.errors import AuditWriteError, KeybrokerError
@@ -62,8 +62,8 @@ async def _release(
     task_id: str | None,
     context_id: str | None,
 ) -> dict[str, SecretValue] | None:
-    source = run.link.secrets
-    if not isinstance(source, GrantedRelease):
+    source = run.link.granted
+    if source is None:
         return None
     caller = await run.caller()
     try:

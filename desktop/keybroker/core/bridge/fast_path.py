@@ -53,7 +53,6 @@ from keybroker.core.bridge.fast_resume import resume_granted
 from keybroker.core.bridge.fast_stream import STREAM_METHODS, V03_REQUESTS, FastStream
 from keybroker.core.bridge.json_cut import clean_json, json_task_states
 from keybroker.core.bridge.params import check_params, v03_rpc_problem
-from keybroker.core.bridge.ports import ReleaseHistory
 from keybroker.core.bridge.proto_walk import MAX_DEPTH
 from keybroker.core.bridge.rpc_errors import client_error
 from keybroker.core.bridge.run import AgentLink, BridgeRun
@@ -237,9 +236,7 @@ class FastPath:
         recall = self.link.recall
         if recall is None:
             return True
-        secrets = self.link.secrets
-        history = secrets if isinstance(secrets, ReleaseHistory) else None
-        run.recall_epoch = await recall.ensure(history, self.link.slug)
+        run.recall_epoch = await recall.ensure(self.link.history, self.link.slug)
         return recall.refusal((), context_id) is None
 
     async def _forward(

@@ -37,6 +37,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from a2a.types import ListTasksResponse, Message, SendMessageRequest, StreamResponse
@@ -71,6 +72,7 @@ from keybroker.core.bridge.oauth_flow import waiting_status as sign_in_waiting
 from keybroker.core.bridge.ports import (
     AgentSignIn,
     CallerLookup,
+    GrantedRelease,
     ModelSource,
     Phase,
     ReleaseHistory,
@@ -140,6 +142,18 @@ class AgentLink:
     def slug(self) -> str:
         """The agent's slug."""
         return self.agent.slug
+
+    # Checked once per link, not per request: isinstance on a runtime-checkable Protocol walks its
+    # members each time (issue 16: two per granted send).
+    @cached_property
+    def granted(self) -> GrantedRelease | None:
+        """`secrets` when it releases on grants in one call (the fast path's source), else None."""
+        return self.secrets if isinstance(self.secrets, GrantedRelease) else None
+
+    @cached_property
+    def history(self) -> ReleaseHistory | None:
+        """`secrets` when it can say what it released before (released.py's `Recall`), else None."""
+        return self.secrets if isinstance(self.secrets, ReleaseHistory) else None
 
 
 @dataclass(frozen=True)
@@ -518,9 +532,7 @@ class BridgeRun:
         recall = self.link.recall
         if recall is None:
             return
-        secrets = self.link.secrets
-        history = secrets if isinstance(secrets, ReleaseHistory) else None
-        self.recall_epoch = await recall.ensure(history, self.link.slug)
+        self.recall_epoch = await recall.ensure(self.link.history, self.link.slug)
         problem = recall.refusal(tasks, context)
         if problem is not None:
             log.info("agent %r: refused an answer about earlier work", self.link.slug)

@@ -30,7 +30,8 @@ fulfilment.py.
   holds, or nothing at all (None: a prompt or a rule is needed, the caller takes `fulfil`'s way).
   Its events are group-committed (audit/group.py) and refused there when the catalog changed since
   the decision, so a revoke never slips between the two. Decisions read the catalog only when it
-  changed (policy_inputs.py);
+  changed (policy_inputs.py), and are remembered until it, a lock or the clock changes what they
+  rest on (decision_memo.py);
 - fail closed on the audit: a value is released only once its `released` event is on the disk; when
   it cannot be written (a full disk) `fulfil` raises `AuditWriteError`, nothing of the run is released,
   and the `Notifier` is told (once, until a release is audited again);
@@ -82,7 +83,6 @@ from keybroker.core.models import (
     GrantScope,
     SecretDemand,
     SecretValue,
-    validate_key,
 )
 from keybroker.core.ports import AsyncVault, Notifier, Prompter, Stores
 
@@ -292,11 +292,10 @@ class Broker:
             stamp = self._refresh(wait=attempt > 0)
             allows: list[tuple[str, Allow]] = []
             for demand in wanted:
-                try:
-                    validate_key(demand.key)
+                try:  # remembered while nothing it rests on changed (decision_memo.py)
+                    decision = self._triage.remembered(run, demand)
                 except InvalidInputError:
                     return None
-                decision = self._triage.decide(run, demand)
                 if not isinstance(decision, Allow) or decision.consume:
                     return None
                 allows.append((demand.key, decision))

@@ -66,6 +66,11 @@ class PolicyInputs:
         changed = frozenset(sid for sid, updated in before.items() if after.get(sid) != updated)
         return stamp, changed
 
+    @property
+    def stamp(self) -> Stamp | None:
+        """The stamp the inputs were last read at (None: never read)."""
+        return self._stamp
+
     def secrets(self, key: str | None = None) -> list[SecretRecord]:
         """Ready secret records (of one key), as `Catalog.list_secrets` gives them."""
         return list(self._secrets if key is None else self._by_key.get(key, ()))

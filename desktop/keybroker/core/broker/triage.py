@@ -6,13 +6,15 @@ A demand is declined unasked when its key is invalid, a rule denies it (`policy.
 declined it earlier in the same run. A value the agent just refused (`stale`) is asked for again even
 under a grant. Grants a failed lock could not end in the catalog count as ended (`lock_failed_at`).
 The secret records and grants come from `PolicyInputs` (policy_inputs.py): read again only when the
-catalog changed.
+catalog changed. `remembered` gives `decide`'s answer from a `DecisionMemo` (decision_memo.py) while
+nothing it rests on changed: the fast path's per-request decision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from keybroker.core.broker.decision_memo import DecisionMemo
 from keybroker.core.broker.fulfilment import RunContext, Tally
 from keybroker.core.broker.policy import Allow, Ask, Decision, Deny, ReleaseRequest, decide, scheme_key
 from keybroker.core.broker.policy_inputs import PolicyInputs, Stamp
@@ -36,6 +38,7 @@ class Triage:
         #: Set when a lock could not end the grants in the catalog (a full disk): grants short of ALWAYS
         #: given up to then count as ended anyway, so a failed lock still stops every release.
         self.lock_failed_at: float | None = None
+        self.memo = DecisionMemo()
 
     def classify(
         self, run: RunContext, demand: SecretDemand, tally: Tally, stale: bool = False
@@ -77,9 +80,9 @@ class Triage:
         """Bring the inputs up to date with the catalog (`PolicyInputs.refresh`)."""
         return self.inputs.refresh(wait=wait)
 
-    def decide(self, run: RunContext, demand: SecretDemand) -> Decision:
-        """What the policy says about `demand` on the inputs as last refreshed (a scheme's value may be
-        stored under another key)."""
+    def decide(self, run: RunContext, demand: SecretDemand, now: float | None = None) -> Decision:
+        """What the policy says about `demand` on the inputs as last refreshed, at `now` (default: the
+        clock's time); a scheme's value may be stored under another key."""
         ids = run.grant_ids
         key = demand.key
         if demand.scheme is not None:
@@ -93,9 +96,28 @@ class Triage:
             request,
             self.inputs.secrets(key),
             self._grants_of(run.agent.slug),
-            self._now,
+            self._now if now is None else now,
             allowed_insecure_hosts=self._allowed_insecure_hosts,
         )
+
+    def remembered(self, run: RunContext, demand: SecretDemand) -> Decision:
+        """`decide(run, demand)` on the inputs as last refreshed, from the memo while nothing it rests on
+        changed (decision_memo.py). Raises `InvalidInputError` for an invalid key (never remembered)."""
+        ids, now = run.grant_ids, self._now
+        return self.memo.decision(
+            (self.inputs.stamp, self.lock_failed_at),
+            now,
+            run.agent,
+            demand.key,
+            demand.scheme,
+            (ids.task_id, ids.context_id),
+            lambda: self._grants_of(run.agent.slug),
+            lambda: self._validated_decision(run, demand, now),
+        )
+
+    def _validated_decision(self, run: RunContext, demand: SecretDemand, now: float) -> Decision:
+        validate_key(demand.key)
+        return self.decide(run, demand, now)
 
     def releasable(self, agent: AgentRecord, demands: Sequence[SecretDemand]) -> frozenset[str]:
         """The keys of `demands` that would be released now without asking (`Broker.releasable`)."""
