@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """send_shape.plain_send, the fast path's cheap admission, against the SDK's own verdict.
 
-The reference is fast_path.sdk_accepts: the SDK's model round trip (protobuf `ParseDict` for 1.0, the
+The reference is fast_admission.sdk_accepts: the SDK's model round trip (protobuf `ParseDict` for 1.0, the
 0.3 pydantic model and conversion), params.check_params and the nesting limit, the check the fast
 path ran on every request before. Bodies are JSON-RPC sends as orjson reads them off the wire:
 realistic ones (what a2a-sdk and @a2a-js clients send), and near-valid and broken ones made from
@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from keybroker.core.bridge.fast_path import sdk_accepts
+from keybroker.core.bridge.fast_admission import sdk_accepts
 from keybroker.core.bridge.send_shape import PLAIN_DEPTH, plain_send
 
 VERSIONS = ("0.3", "1.0")

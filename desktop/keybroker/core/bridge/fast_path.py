@@ -12,14 +12,13 @@ that, so `FastPath.serve` takes a request when all of these hold, and leaves it 
 - the agent is answered blocking sends (a 1.x server: upstream.py's `follow_streams` is off; for a
   stream, it streams), has no card credentials to apply (scheme_auth.py) and no model demands; no
   push config (the full path refuses it);
-- a request the SDK's route would accept as it is (its own model validation; no nesting deeper than
-  the bridge walks), with a message that starts a task (no taskId, no referenceTaskIds) whose
-  metadata carries nothing of the secrets extension (the full path checks a client's own
-  fulfilments), about no conversation the bridge may not answer about (released.py's `Recall`);
+- a request the SDK's route would accept as it is, with a message that starts a task and carries
+  nothing of the secrets extension (fast_admission.py), about no conversation the bridge may not
+  answer about (released.py's `Recall`);
 - every demand the card declares is released on a grant, in one broker call (fast_grant.py).
 Then the granted values are put into the message at the JSON level (one `orjson` parse, one dump),
 released and audited by the broker as the full path's are, and the body goes to the
-agent through aiohttp (fast_hop.py). The answer is parsed once: tasks it names are reported
+agent through the fast hop (fast_hop.py). The answer is parsed once: tasks it names are reported
 (task_trail.py), every fulfilment masked and every released value cut as JSON (json_cut.py), and
 the agent's own bytes go back when nothing needed changing. An answer in `auth-required` with a
 run-time demand granted now is answered here, the task resumed through the same hop (fast_resume.py);
@@ -34,34 +33,29 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from a2a.compat.v0_3 import conversions
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers.response_helpers import build_error_response
-from a2a.types import AgentCard, SendMessageRequest
+from a2a.types import AgentCard
 from a2a.utils.errors import A2AError, InvalidAgentResponseError
-from google.protobuf.json_format import ParseDict  # type: ignore[import-untyped]
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keybroker.core.a2a.demand import SECRETS_EXTENSION_URI
 from keybroker.core.a2a.oauth_demand import oauth_demands_of
 from keybroker.core.bridge.agent_errors import AgentUnreachableError, unreachable
+from keybroker.core.bridge.fast_admission import admissible, starts_task
 from keybroker.core.bridge.fast_grant import granted_values, inject_granted
 from keybroker.core.bridge.fast_handover import AUTH_REQUIRED_STATES, handover
 from keybroker.core.bridge.fast_hop import FastHop, HopFailedError, hop_headers
 from keybroker.core.bridge.fast_resume import resume_granted
-from keybroker.core.bridge.fast_stream import STREAM_METHODS, V03_REQUESTS, FastStream
+from keybroker.core.bridge.fast_stream import STREAM_METHODS, FastStream
 from keybroker.core.bridge.json_cut import clean_json, json_task_states
-from keybroker.core.bridge.params import check_params, v03_rpc_problem
-from keybroker.core.bridge.proto_walk import MAX_DEPTH
 from keybroker.core.bridge.rpc_errors import client_error
 from keybroker.core.bridge.run import AgentLink, BridgeRun
-from keybroker.core.bridge.send_shape import plain_send
 from keybroker.core.bridge.task_trail import observe_states
 from keybroker.core.bridge.tls import context_for
 from keybroker.core.bridge.upstream import EXTENSION_HEADERS
 
-__all__ = ["PATH_ENV", "FastPath", "fast_path_chosen", "sdk_accepts"]
+__all__ = ["PATH_ENV", "FastPath", "fast_path_chosen"]
 
 log = logging.getLogger("keybroker.bridge")
 
@@ -92,45 +86,6 @@ def _extensions(request: Request) -> set[str]:
         for value in request.headers.getlist(name):
             found.update(u.strip() for u in value.split(",") if u.strip())
     return found
-
-
-def _depth(data: object, limit: int) -> int:
-    """How deep `data` nests, counted up to just past `limit`."""
-    if limit < 0 or not isinstance(data, dict | list):
-        return 0
-    items = data.values() if isinstance(data, dict) else data
-    return 1 + max((_depth(item, limit - 1) for item in items), default=0)
-
-
-def _valid(rpc: dict[str, Any], version: str, *, legacy_agent: bool) -> bool:
-    """Whether the full path would forward the request as it is: at once for a plain send (send_shape.py),
-    else by asking the SDK (`sdk_accepts`)."""
-    return plain_send(rpc, version) or sdk_accepts(rpc, version, legacy_agent=legacy_agent)
-
-
-def sdk_accepts(rpc: dict[str, Any], version: str, *, legacy_agent: bool) -> bool:
-    """Whether the full path would forward the request as it is (else it answers the error the client
-    gets today): the SDK's model validation, the bridge's own checks (params.py), and no nesting
-    deeper than the bridge walks."""
-    try:
-        if version == "1.0":
-            params = ParseDict(rpc["params"], SendMessageRequest(), ignore_unknown_fields=True)
-        else:
-            method, model = rpc["method"], V03_REQUESTS[rpc["method"]]
-            if v03_rpc_problem(method, rpc, model, legacy_agent=legacy_agent) is not None:
-                return False
-            params = conversions.to_core_send_message_request(model.model_validate(rpc))
-        check_params(params, legacy_agent=legacy_agent)
-    except Exception:
-        return False
-    return _depth(rpc["params"], MAX_DEPTH) <= MAX_DEPTH
-
-
-def _starts_task(message: dict[str, Any]) -> bool:
-    if message.get("taskId") or message.get("referenceTaskIds"):
-        return False
-    metadata = message.get("metadata")
-    return not (isinstance(metadata, dict) and SECRETS_EXTENSION_URI in metadata)
 
 
 class FastPath:
@@ -188,7 +143,7 @@ class FastPath:
             configuration.get("pushNotificationConfig") or configuration.get("taskPushNotificationConfig")
         ):
             return None
-        if not _starts_task(message) or not _valid(rpc, version, legacy_agent=link.upstream.legacy):
+        if not starts_task(message) or not admissible(rpc, version, legacy_agent=link.upstream.legacy):
             return None
         return self.urls[version], message
 
