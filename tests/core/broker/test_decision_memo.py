@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from keybroker.core.broker.broker import Broker
 from keybroker.core.broker.decision_memo import DecisionMemo
 from keybroker.core.broker.grant_rules import make_grant
 from keybroker.core.broker.policy import Allow, Ask
@@ -18,15 +17,12 @@ from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.models import (
     AgentRecord,
     AuditDecision,
-    Grant,
     GrantScope,
-    SecretDemand,
-    SecretRecord,
     SecretValue,
 )
-from keybroker.core.secrets.records import new_grant_id
 from keybroker.wiring.services import Services
 from tests.core.broker.test_broker import DEMO_URL, GITHUB, SLACK, add_agent, make_broker
+from tests.core.broker.test_fulfil_if_granted import _grant, _granted
 from tests.core.conftest import CardServer, fill_the_disk, free_the_disk
 from tests.fakes import FakeClock, ScriptedPrompter
 
@@ -42,33 +38,6 @@ def other(services: Services, clock: FakeClock) -> Iterator[Catalog]:
     catalog = Catalog(services.catalog.path, clock=clock)
     yield catalog
     catalog.close()
-
-
-def _grant(
-    services: Services, agent: AgentRecord, secret: SecretRecord, scope: GrantScope, **kw: object
-) -> Grant:
-    now = services.catalog.clock.now()
-    grant = make_grant(agent=agent, secret=secret, scope=scope, now=now, grant_id=new_grant_id(), **kw)  # type: ignore[arg-type]
-    services.catalog.add_grant(grant)
-    return grant
-
-
-async def _granted(
-    broker: Broker,
-    agent: AgentRecord,
-    *demands: SecretDemand,
-    context_id: str = "ctx-1",
-    task_id: str | None = None,
-) -> dict[str, str] | None:
-    answer = await broker.fulfil_if_granted(
-        agent,
-        list(demands),
-        phase="runtime" if task_id else "preflight",
-        task_id=task_id,
-        context_id=context_id,
-        run_id=new_grant_id(),
-    )
-    return None if answer is None else {k: v.reveal() for k, v in answer.values.items()}
 
 
 def _released(services: Services) -> list[str]:

@@ -33,16 +33,33 @@ def vault(services: Services) -> CountingVault:
     return CountingVault(services.vault)
 
 
-def _grant(services: Services, agent: AgentRecord, secret: SecretRecord, scope: GrantScope) -> Grant:
+def _grant(
+    services: Services, agent: AgentRecord, secret: SecretRecord, scope: GrantScope, **kw: object
+) -> Grant:
+    """A grant of `scope` on `secret` to `agent`, made now and stored (`kw`: make_grant's others)."""
     now = services.catalog.clock.now()
-    grant = make_grant(agent=agent, secret=secret, scope=scope, now=now, grant_id=new_grant_id())
+    grant = make_grant(agent=agent, secret=secret, scope=scope, now=now, grant_id=new_grant_id(), **kw)  # type: ignore[arg-type]
     services.catalog.add_grant(grant)
     return grant
 
 
-async def _granted(broker: Broker, agent: AgentRecord, *demands: SecretDemand) -> dict[str, str] | None:
+async def _granted(
+    broker: Broker,
+    agent: AgentRecord,
+    *demands: SecretDemand,
+    context_id: str = "ctx-1",
+    task_id: str | None = None,
+) -> dict[str, str] | None:
+    """`fulfil_if_granted` for `demands` (a run-time demand when `task_id` is given): the values
+    released, revealed, or None."""
     answer = await broker.fulfil_if_granted(
-        agent, list(demands), phase="preflight", task_id=None, context_id="ctx-1", caller="pid 7 (python3)"
+        agent,
+        list(demands),
+        phase="runtime" if task_id else "preflight",
+        task_id=task_id,
+        context_id=context_id,
+        run_id=new_grant_id(),
+        caller="pid 7 (python3)",
     )
     return None if answer is None else {k: v.reveal() for k, v in answer.values.items()}
 

@@ -166,7 +166,6 @@ class BridgeApp:
         self._body_timeout = body_timeout
         self._agents = SseKeepAlive(self._route, interval=keepalive)
         self._guard = LocalhostGuard(self._first, body_timeout=body_timeout)
-        self._asgi: ASGIApp = self._guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -176,7 +175,7 @@ class BridgeApp:
                 if slug and not tail:  # an agent's JSON-RPC URL: the short route (rpc_route.py)
                     await self._rpc(self._guard, scope, receive, send, slug, AGENTS_PREFIX + slug)
                     return
-        await self._asgi(scope, receive, send)
+        await self._guard(scope, receive, send)
 
     @property
     def agent_stack_loaded(self) -> bool:

@@ -20,8 +20,8 @@ client is told what the bridge waits for), through the same guard, so what it he
 hand-over is cut with what comes after. Falling back to the full path before the stream starts
 whenever a card could demand at run time would have kept every agent speaking the secrets extension
 off this path, and a hand-over mid-stream loses nothing: what went out went out cleaned, held text
-stays held. An `auth-required` the client must
-answer, and `input-required`, pass on like any event (the full path does the same).
+stays held. An `auth-required` the client must answer, and `input-required`, pass on like any event
+(the full path does the same).
 
 A stream that fails drops what the guard held (the start of a value at most), as the full path
 does, and ends with a JSON-RPC error event. A client that goes away cancels the request
