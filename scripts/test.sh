@@ -37,6 +37,8 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 t_all="$(now)"
 summary=()
 failed=()
+# The tests that failed, repeated at the very end: CI keeps only the tail of a long log.
+failed_tests=()
 
 # stage NAME CMD...: run CMD, print how long it took; returns CMD's status.
 stage() {
@@ -63,6 +65,10 @@ finish() {
     echo "==> stage times"
     printf '    %s\n' "${summary[@]}"
     echo "==> total: $(elapsed "$t_all") s"
+    if ((${#failed_tests[@]})); then
+        echo "==> failed tests"
+        printf '    %s\n' "${failed_tests[@]}"
+    fi
     if ((${#failed[@]})); then
         echo "==> FAILED: ${failed[*]}"
         exit 1
@@ -109,6 +115,14 @@ explain() {
     esac
 }
 
+# note_failures LOG SHARD: keep pytest's FAILED/ERROR summary lines (cut to 300 characters) for finish.
+note_failures() {
+    local line
+    while IFS= read -r line; do
+        failed_tests+=("$2 ${line:0:300}")
+    done < <(grep -E '^(FAILED|ERROR) ' "$1" || true)
+}
+
 run_pytest() {
     local budget="${KEYBROKER_TEST_BUDGET:-1500}" args=() rc=0 rc_a=0 rc_b=0 work ignores=() dir
     cap=()
@@ -120,7 +134,8 @@ run_pytest() {
     fi
     work="$(mktemp -d "${TMPDIR:-/tmp}/keybroker-pytest.XXXXXX")"
     if ((${#args[@]} > 0)) || [[ "${KEYBROKER_TEST_SHARDS:-2}" == 1 ]]; then
-        pytest_in_session "$work/all" "${args[@]}" || rc=$?
+        pytest_in_session "$work/all" "${args[@]}" 2>&1 | tee "$work/all.log" || rc=$?
+        note_failures "$work/all.log" ""
         explain "$rc"
         rm -rf "$work"
         return "$rc"
@@ -137,6 +152,8 @@ run_pytest() {
     echo "==> pytest shard (b): the rest"
     cat "$work/b.log"
     explain "$rc_b"
+    note_failures "$work/a.log" "(a)"
+    note_failures "$work/b.log" "(b)"
     rm -rf "$work"
     if ((rc_a != 0)); then return "$rc_a"; fi
     return "$rc_b"

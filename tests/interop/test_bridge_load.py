@@ -131,6 +131,9 @@ async def test_agent_killed_mid_stream_gives_a_clean_error_within_a_second(
             killed = time.monotonic()
             rest = [line async for line in lines]
             elapsed = time.monotonic() - killed
+        # Dead, not dying: the kernel closes a killed process's sockets one by one, so its listening
+        # socket can still take a connection (then reset it) after the stream's socket has closed.
+        await asyncio.to_thread(process.wait, 10)
         events = sse_payloads(received + "\n".join(rest) + "\n")
         # The bridge keeps serving: its card, and a clean error for the dead agent.
         card = await http.get(bridge.url() + "/.well-known/agent-card.json")
