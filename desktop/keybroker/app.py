@@ -258,7 +258,7 @@ class _App:
         try:
             state = await controller.start()
             log.info("started in %.0f ms: %s", self._ms(), state.value)
-            from keybroker.ui.startup_memory import settle_after_start
+            from keybroker.system.heap import settle_after_start
 
             settle_after_start()
             if controller.problem and not has_tray:

@@ -1,15 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Start-up's memory: keep PySide6's import hook from caching every module's source, and freeze
-what start-up leaves (DESIGN §7: idle RSS; bench/memory.py measures both)."""
+"""Start-up's memory: keep PySide6's import hook from caching every module's source (DESIGN §7: idle
+RSS; bench/memory.py measures it). What start-up leaves is frozen by system/heap.py."""
 
 from __future__ import annotations
 
-import gc
 import sys
 import tokenize
 from types import ModuleType
 
-__all__ = ["settle_after_start", "spare_source_cache"]
+__all__ = ["spare_source_cache"]
 
 
 def spare_source_cache(feature: ModuleType | None = None) -> bool:
@@ -39,16 +38,3 @@ def spare_source_cache(feature: ModuleType | None = None) -> bool:
 
     feature._mod_uses_pyside = mod_uses_pyside  # type: ignore[attr-defined]
     return True
-
-
-def settle_after_start() -> None:
-    """Once started: collect start-up's garbage, then exempt what is left from later collections.
-
-    Start-up leaves ~600k long-lived objects (modules, the FastAPI and a2a apps, Qt wrappers). Without
-    the 23 MB of cached source (`spare_source_cache`) the first full collection comes sooner, and it
-    came during the first request: +40 ms to the first bridged card (bench/memory.py). `gc.freeze()`
-    moves them to the permanent generation, which collections skip; objects made later are collected
-    as before. (What start-up still frees later is not collected: it lives as long as the app does.)
-    """
-    gc.collect()
-    gc.freeze()
