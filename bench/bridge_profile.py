@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Where the bridge spends its CPU on a blocking send: cProfile over N requests, per request.
+"""Where the bridge spends its CPU on a send or a stream: cProfile over N requests, per request.
 
     python bench/bridge_profile.py                   # 2000 sends each: message/send (0.3), SendMessage (1.0)
     python bench/bridge_profile.py -n 500 --top 40 --workload send10
     python bench/bridge_profile.py --save /tmp/p     # also /tmp/p-send03.pstats etc. (python -m pstats)
     python bench/bridge_profile.py --workload fulfil # a run-time demand answered from a grant (0.3 send)
+    python bench/bridge_profile.py --workload stream10  # streams: stream03, stream10
 
 Wall-clock timing is noisy on a shared machine; CPU time and call counts are not. So this runs the
 bridge *in this process* (Keybroker's `Runtime` as `keybroker serve` runs it, over a memory vault,
@@ -50,7 +51,7 @@ from bridge_procs import HERE, Children, LoadGenerator, cpu_plan, loadavg
 from bridge_server import bench_runtime
 from bridge_workloads import FULFIL, WORKLOADS, fulfil_job
 
-_BY_NAME = {w.name: w for w in WORKLOADS if not w.streaming}
+_BY_NAME = {w.name: w for w in WORKLOADS}
 _NAMES = [*_BY_NAME, FULFIL]
 _FULFIL_LABEL = "run-time demand fulfilled from a grant, message/send (0.3)"
 
