@@ -93,6 +93,31 @@ def test_truncated_end_is_caught_by_the_head(log: AuditLog, catalog: Catalog) ->
     assert any("removed from the end" in p for p in report.problems)
 
 
+def test_an_event_deleted_from_the_middle_is_not_laundered_by_the_next_heads(
+    catalog: Catalog, head: MemoryHead
+) -> None:
+    """Both head writers count by the newest event's number (one look-up, where `count(*)` read the
+    whole table at every release): a deletion before the next release stays visible in the head too."""
+    audit = AuditLog(catalog, head)
+    deferred = AuditLog(Catalog(catalog.path, clock=FakeClock()), head, deferred_head=True)
+    for i in range(5):
+        audit.append(AuditDecision.RELEASED, key=f"k{i}")
+    with catalog.transaction() as conn:
+        conn.execute("DELETE FROM audit WHERE seq = 2")
+    audit.append(AuditDecision.RELEASED, key="after")
+    assert head.value is not None and head.value[0] == 6
+    deferred.append(AuditDecision.RELEASED, key="later")
+    assert deferred.flush(10)
+    assert head.value is not None and head.value[0] == 7
+    report = audit.verify()
+    assert not report.ok
+    assert any("event 3: expected sequence number 2" in p for p in report.problems)
+    assert "the vault's head says 7 events, the log has 6 (events were removed before the newest one)" in (
+        report.problems
+    )
+    deferred.close()
+
+
 def test_everything_deleted_is_caught(log: AuditLog, catalog: Catalog) -> None:
     with catalog.transaction() as conn:
         conn.execute("DELETE FROM audit")

@@ -1,5 +1,8 @@
 """The audit chain's head (count and last hash) kept outside the database, and its deferred writer.
 
+The count is the newest event's sequence number, which equals the number of events in any log that
+verifies (see `DeferredHeadWriter._tip`).
+
 The head lives in the vault (`VaultHeadStore`), so cutting events off the end of the log is caught by
 `AuditLog.verify` (log.py). The long-running app writes it off the appending thread (`DeferredHeadWriter`).
 """
@@ -140,11 +143,13 @@ class DeferredHeadWriter:
 
     @staticmethod
     def _tip(conn: sqlite3.Connection) -> tuple[int, str] | None:
-        """(count, last hash), read in one transaction (a consistent pair), or None for an empty log."""
-        conn.execute("BEGIN")
-        try:
-            count = int(conn.execute("SELECT count(*) FROM audit").fetchone()[0])
-            row = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        finally:
-            conn.execute("COMMIT")
-        return (count, str(row[0])) if row is not None else None
+        """(count, last hash) of the newest event, or None for an empty log.
+
+        The count is the newest event's sequence number: events are numbered 1, 2, 3... (log.py's
+        `insert_many`), so in a log `AuditLog.verify` accepts the two are equal. It is one look-up by
+        the primary key, where `count(*)` read the whole table at every release (2.9 ms at 50k events,
+        growing with the log). In a log with events removed from the middle it stays the newest number
+        rather than the rows left, which verify reports as well as the broken sequence itself.
+        """
+        row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return (int(row[0]), str(row[1])) if row is not None else None

@@ -180,8 +180,8 @@ class AuditLog:
         """Store the head before the transaction that appended `fields` (the newest event) commits
         (unless the deferred writer does it after the commit: `published`)."""
         if self._head is not None and self._writer is None:
-            count = int(conn.execute("SELECT count(*) FROM audit").fetchone()[0])
-            self._head.write(count, fields["hash"])
+            # The newest event's number is the count in any log that verifies (head.py's `_tip`).
+            self._head.write(int(fields["seq"]), fields["hash"])
 
     def published(self, events: Sequence[AuditEvent]) -> None:
         """After the commit that appended `events`: the deferred head, then the listeners."""
@@ -283,9 +283,13 @@ class AuditLog:
             else:
                 stored_count, stored_head = stored
                 if stored_count != count:
+                    # The head counts by the newest event's number: with that number still there,
+                    # what is missing is missing before it (and reported by number above).
+                    newest = expected_seq - 1
+                    where = "from the end" if newest < stored_count else "before the newest one"
                     problems.append(
                         f"the vault's head says {stored_count} events, the log has {count} "
-                        "(events were removed from the end)"
+                        f"(events were removed {where})"
                         if stored_count > count
                         else f"the vault's head says {stored_count} events, the log has {count}"
                     )
