@@ -37,7 +37,7 @@ from bridge_common import CARD_KEY, CARD_VALUE, RUNTIME_KEY, RUNTIME_VALUE, SLUG
 from keybroker.core.broker.prompts import DecliningPrompter
 from keybroker.core.models import SecretValue
 from keybroker.system.event_loop import run
-from keybroker.system.heap import settle_after_start
+from keybroker.system.heap import settle
 from keybroker.wiring.runtime import Runtime, RuntimeOptions
 
 
@@ -80,7 +80,7 @@ async def serve(agent_url: str, no_caller: bool) -> None:
             stack.push_async_callback(bare.aclose)
             port2 = await stack.enter_async_context(running_bridge(bare, 0))
             sys.stdout.write(f"READY2 {port2}\n")
-        settle_after_start()  # as `keybroker serve` does
+        settle()  # as `keybroker serve` does
         say_ready(info.port)
         await stop.wait()
 

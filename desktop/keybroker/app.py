@@ -258,9 +258,9 @@ class _App:
         try:
             state = await controller.start()
             log.info("started in %.0f ms: %s", self._ms(), state.value)
-            from keybroker.system.heap import settle_after_start
+            from keybroker.system.heap import settle
 
-            settle_after_start()
+            settle()
             if controller.problem and not has_tray:
                 controller.show_problem()
             await controller.quit_requested.wait()

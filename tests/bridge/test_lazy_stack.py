@@ -35,7 +35,7 @@ BRIDGE = "http://127.0.0.1:7411"
 HEAVY = ("a2a", "google.protobuf", "keybroker.core.bridge.agent_app", "keybroker.core.bridge.handler")
 
 IDLE_RUNTIME = """
-import asyncio, json, sys
+import asyncio, gc, json, sys
 import httpx
 from keybroker.core.broker.prompts import DecliningPrompter
 from keybroker.wiring.runtime import Runtime, RuntimeOptions
@@ -57,12 +57,14 @@ async def main():
             out["unknown"] = (await client.get("/agents/nobody/.well-known/agent-card.json")).status_code
             out["outside"] = (await client.get("/api/v1/status")).status_code
             out["idle"] = heavy_loaded()
+            out["frozen_idle"] = gc.get_freeze_count()
             from tests.bridge.support import record_from_card
             runtime.services.catalog.upsert_agent(record_from_card(json.loads(sys.argv[1]), "echo"))
             card = await client.get("/agents/echo/.well-known/agent-card.json")
             out["card"] = card.status_code
             out["card_url"] = card.json()["supportedInterfaces"][0]["url"]
             out["after"] = heavy_loaded()
+            out["frozen_after"] = gc.get_freeze_count()
     finally:
         await runtime.stop()
     print(json.dumps(out))
@@ -93,6 +95,8 @@ def test_the_idle_runtime_has_no_a2a_sdk_and_the_first_card_request_loads_it(tmp
     assert out["card"] == 200
     assert out["card_url"].endswith("/agents/echo")
     assert "a2a" in out["after"] and "keybroker.core.bridge.agent_app" in out["after"]
+    # The stack's objects were frozen out of later full collections (system/heap.py): ~64k of them.
+    assert out["frozen_after"] - out["frozen_idle"] > 20_000, out
 
 
 class CountingLoader:
@@ -130,12 +134,14 @@ async def test_concurrent_first_requests_load_the_stack_once_and_build_one_chann
     monkeypatch.setattr(bridge_app, "load_agent_stack", loader)
     card = scripted_card(AGENT)
     record = record_from_card(agent_card_to_dict(card), "peer", url=AGENT)
+    settled: list[str] = []
     app = BridgeApp(
         {"peer": record}.get,
         ScriptedSecrets({}),
         api_token=SecretValue("tok"),
         caller=None,
         transport=httpx.ASGITransport(app=scripted_app(card)),
+        after_stack_loaded=lambda: settled.append(threading.current_thread().name),
     )
     try:
         async with httpx.AsyncClient(
@@ -169,6 +175,7 @@ async def test_concurrent_first_requests_load_the_stack_once_and_build_one_chann
             assert all("result" in r.json() for r in responses[6:]), [r.text[:300] for r in responses[6:]]
             assert loader.loads == 1 and loader.builds == 1
             assert loader.threads[0] != threading.current_thread().name  # imported off the loop
+            assert len(settled) == 1 and settled[0] != threading.current_thread().name
             assert loader.saw_loop  # loading did not block the loop (it ticked meanwhile)
             assert app.agent_stack_loaded
 

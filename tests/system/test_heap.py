@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from keybroker.system.heap import settle_after_start
+from keybroker.system import heap
+from keybroker.system.heap import settle
 from tests.conftest import IsolatedEnv, subprocess_env
 
 
@@ -29,7 +30,7 @@ def unfrozen_after() -> Iterator[None]:
 
 def test_start_ups_objects_are_frozen_and_later_garbage_is_still_collected(unfrozen_after: None) -> None:
     before = _Node()
-    settle_after_start()
+    settle()
     assert gc.get_freeze_count() > 0
     # Frozen: a full collection no longer looks at start-up's objects.
     assert gc.is_tracked(before)
@@ -71,3 +72,13 @@ def test_keybroker_serve_freezes_what_start_up_left(isolated_env: IsolatedEnv) -
         assert proc.wait(30) == 0
     frozen = [int(x.split()[1]) for x in rest.splitlines() if x.startswith("frozen ")]
     assert frozen and frozen[0] > 10_000, rest
+
+
+def test_the_stack_is_settled_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """However many bridges a process builds (tests build hundreds), one collection and one freeze."""
+    calls: list[None] = []
+    monkeypatch.setattr(heap, "settle", lambda: calls.append(None))
+    monkeypatch.setattr(heap, "_stack_settled", False)
+    for _ in range(3):
+        heap.settle_once_stack_loaded()
+    assert len(calls) == 1

@@ -67,7 +67,7 @@ async def _serve(ctx: CommandContext, port: int, args: argparse.Namespace) -> in
 
     from keybroker.cli.sign_in_terminal import StderrSignIn
     from keybroker.cli.terminal_prompter import TerminalPrompter
-    from keybroker.system.heap import settle_after_start
+    from keybroker.system.heap import settle
     from keybroker.wiring.runtime import Runtime, RuntimeOptions
 
     runtime = Runtime(
@@ -86,7 +86,7 @@ async def _serve(ctx: CommandContext, port: int, args: argparse.Namespace) -> in
         info = await runtime.start()
         assert runtime.services is not None
         vault = runtime.services.vault
-        settle_after_start()  # start-up's objects out of later collections (system/heap.py)
+        settle()  # start-up's objects out of later collections (system/heap.py)
         sys.stderr.write(f"listening on {info.url}\n")
         if vault.is_memory:
             sys.stderr.write("warning: KEYBROKER_VAULT=memory: values are lost when this process exits\n")

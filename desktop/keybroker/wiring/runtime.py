@@ -34,6 +34,7 @@ from keybroker.core.llm.admin import LocalModelAdmin
 from keybroker.core.models import AuditEvent, SecretValue
 from keybroker.core.ports import Notifier, Prompter
 from keybroker.system import api_token
+from keybroker.system.heap import settle_once_stack_loaded
 from keybroker.system.instance import (
     BridgeState,
     InstanceInfo,
@@ -293,6 +294,7 @@ class Runtime:
             agent_apps={"/ap/": api.agent_protocol_app()},  # each agent's AP secrets API (ap_secrets.py)
             tokens=self.sign_ins,
             models=self.models,
+            after_stack_loaded=settle_once_stack_loaded,  # a2a-sdk out of later collections
         )
         self.agent_ports = AgentPorts(self._bridge, services.catalog.list_agents, self._notifier)
         services.audit.subscribe(self.agent_ports.on_event)

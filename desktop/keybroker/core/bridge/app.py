@@ -118,6 +118,7 @@ class BridgeApp:
         body_timeout: float = BODY_TIMEOUT_SECONDS,
         tokens: TokenSource | None = None,
         models: ModelSource | None = None,
+        after_stack_loaded: Callable[[], None] | None = None,
     ) -> None:
         """Build the app; nothing is served or connected until requests come.
 
@@ -138,6 +139,8 @@ class BridgeApp:
         are not met.
         `models`: who answers agents' model demands (issue 14); the model gateway is then served at
         `/models/<slug>/v1/...` (gateway.py).
+        `after_stack_loaded`: called once, on a worker thread, when the first request that needs one
+        has imported the A2A stack (the app freezes its objects out of later collections: heap.py).
         """
         self._lookup = lookup
         self._secrets = secrets
@@ -159,6 +162,7 @@ class BridgeApp:
         self._closing: set[asyncio.Task[None]] = set()
         self._closers: list[ModelGateway] = []
         self._build: Callable[..., AgentChannel] | None = None
+        self._after_stack_loaded = after_stack_loaded
         self._building = asyncio.Lock()
         self._max_agent_requests = max_agent_requests or ConnectionLimits().agent_requests
         self._agent_requests = 0
@@ -361,6 +365,8 @@ class BridgeApp:
                 return current  # type: ignore[return-value]
             if self._build is None:
                 self._build = await asyncio.to_thread(load_agent_stack)
+                if self._after_stack_loaded is not None:
+                    await asyncio.to_thread(self._after_stack_loaded)
             return self._install(self._build, record, port, current, tls, rooted=rooted)
 
     def _install(
