@@ -23,6 +23,8 @@ AIOHTTP = "passthrough-aiohttp"
 FULL_PATH = "bridge-full"
 #: The bridge on asyncio's own loop and h11 (`--loops`); "bridge" then runs on uvloop and httptools.
 ASYNCIO_LOOP = "bridge-asyncio"
+#: The bridge from another checkout (`--baseline DIR`): a before/after in one run.
+BASELINE = "bridge-base"
 
 
 def median(values: list[float]) -> float:
@@ -241,6 +243,43 @@ def _references(say: Callable[[str], None], r: Results) -> None:
             )
 
 
+def _baseline(say: Callable[[str], None], r: Results) -> None:
+    """The bridge against the one from `--baseline` (same run): ratios to direct, p99, CPU, first event."""
+    say("Before and after: the bridge against the bridge of `--baseline` (`before`), same run:")
+    say("")
+    say(
+        "| workload | c | bridge/direct | before/direct | bridge/before | p99 bridge/direct | "
+        "p99 before/direct | bridge CPU ms/req | before CPU ms/req | CPU bridge/before | "
+        "first event later than direct, bridge / before |"
+    )
+    say("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    streaming = {w.name for w in WORKLOADS if w.streaming}
+    for workload in _measured(r):
+        for c in r.levels:
+            d, b, o = (r.cell(workload.name, c, t) for t in ("direct", "bridge", BASELINE))
+            first = (
+                f"{fmt(diff_median(b, d, 'first_p50'))} / {fmt(diff_median(o, d, 'first_p50'))}"
+                if workload.name in streaming
+                else "-"
+            )
+            say(
+                f"| {workload.label} | {c} | {fmt(ratio_median(b, d))}x | {fmt(ratio_median(o, d))}x | "
+                f"{fmt(ratio_median(b, o))}x | {fmt(ratio_median(b, d, 'p99'))}x | "
+                f"{fmt(ratio_median(o, d, 'p99'))}x | {fmt(b.med('front_cpu'))} | "
+                f"{fmt(o.med('front_cpu'))} | {fmt(ratio_median(b, o, 'front_cpu'))}x | {first} |"
+            )
+    if r.fulfil:
+        say("")
+        say("| run-time demand | c | bridge added p50 | before added p50 |")
+        say("| --- | ---: | ---: | ---: |")
+        for kind in ("send", "stream"):
+            d, b, o = (r.fulfil_cell(kind, t) for t in ("direct", "bridge", BASELINE))
+            say(
+                f"| {kind} | {r.fulfil_concurrency} | {fmt(diff_median(b, d, 'p50'))} | "
+                f"{fmt(diff_median(o, d, 'p50'))} |"
+            )
+
+
 def _loops(say: Callable[[str], None], r: Results) -> None:
     """The bridge on uvloop + httptools (`bridge`) against asyncio + h11 (`bridge-asyncio`), same run."""
     say("Event loop and HTTP parser: the bridge on uvloop + httptools vs asyncio + h11 (same run):")
@@ -276,6 +315,9 @@ def report(say: Callable[[str], None], r: Results, load_before: str, load_after:
     if ASYNCIO_LOOP in r.targets:
         say("")
         _loops(say, r)
+    if BASELINE in r.targets:
+        say("")
+        _baseline(say, r)
     say("")
     failed = "; ".join(r.failures) if r.failures else "none"
     say(f"Failed requests: {failed}.")

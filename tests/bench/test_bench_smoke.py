@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The bridge benchmark runs end to end: `bench/bridge.py --quick --loops` exits 0 and prints its tables.
+"""The bridge benchmark runs end to end: `bench/bridge.py --quick --loops --baseline` exits 0 and prints its
+tables.
 
 No timing is asserted (these machines are noisy); what can fail is the plumbing: the echo agent, the
 pass-through proxy and the bridge start, every request is answered as expected (the load generator
@@ -37,7 +38,8 @@ def test_quick_run_exits_0_and_prints_the_summary_table(tmp_path: Path) -> None:
     env = dict(os.environ)
     env["TMPDIR"] = str(tmp_path)  # the benchmark's scratch dir (and its bridge's home) go here
     result = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--loops"],
+        # --baseline: this very checkout as the "before", so the before/after table is printed too.
+        [sys.executable, str(BENCH), "--quick", "--loops", "--baseline", str(REPO)],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -55,6 +57,10 @@ def test_quick_run_exits_0_and_prints_the_summary_table(tmp_path: Path) -> None:
     assert "| fulfil a run-time demand" in out
     # --loops: the bridge on asyncio + h11 beside the one on uvloop + httptools (issue 16).
     assert "| workload | c | uvloop req/s | asyncio req/s | uvloop/asyncio |" in out
+    # --baseline: the before/after table, its ratios measured (this checkout against itself).
+    table = out[out.index("| workload | c | bridge/direct | before/direct | bridge/before |") :]
+    row = next(line for line in table.splitlines() if line.startswith("| SendMessage (1.0) | 1 | "))
+    assert "n/a" not in row and row.count("x |") == 6, row
     assert "Load average (1/5/15 min):" in out
     # Every process it started is gone (they inherited our TMPDIR), and so is its scratch dir.
     assert _processes_with_env(f"TMPDIR={tmp_path}") == []
