@@ -85,6 +85,8 @@ def test_addresses_that_are_not_ip_addresses_are_value_errors() -> None:
         tcp_socket(("localhost", 1), ("127.0.0.1", 2))
     with pytest.raises(ValueError):
         tcp_socket(("127.0.0.1", 1), ("::1", 2))
+    with pytest.raises(ValueError):
+        tcp_socket(("127.0.0.1", 70000), ("127.0.0.1", 2))
 
 
 def test_an_answer_about_another_request_or_socket_is_never_taken() -> None:
@@ -103,6 +105,9 @@ def test_an_answer_about_another_request_or_socket_is_never_taken() -> None:
         sock_diag._answer(answer, 7, local, ("127.0.0.1", 7412))  # another socket
     with pytest.raises(SockDiagUnavailable):
         sock_diag._answer(answer[:40], 7, local, remote)  # cut short
+    short_error = header.pack(header.size + 2, sock_diag._NLMSG_ERROR, 0, 7, 0) + b"\xfe\xff"
+    with pytest.raises(SockDiagUnavailable):
+        sock_diag._answer(short_error, 7, local, remote)
     error = header.pack(header.size + 4, sock_diag._NLMSG_ERROR, 0, 7, 0) + (-2).to_bytes(
         4, sys.byteorder, signed=True
     )

@@ -69,7 +69,9 @@ def _request(local: Address, remote: Address, sequence: int) -> bytes:
     family, source = _packed(local[0])
     remote_family, destination = _packed(remote[0])
     if family != remote_family:
-        raise ValueError("the two ends of a connection are of one address family")
+        raise ValueError("the two addresses are of different families")
+    if not (0 <= local[1] <= 0xFFFF and 0 <= remote[1] <= 0xFFFF):
+        raise ValueError("a TCP port is 0-65535")
     body = (
         _REQUEST.pack(family, socket.IPPROTO_TCP, 0, _ALL_STATES)
         + _PORTS.pack(local[1], remote[1])
@@ -87,6 +89,8 @@ def _answer(data: bytes, sequence: int, local: Address, remote: Address) -> tupl
     if seq != sequence or length > len(data):
         raise SockDiagUnavailable("sock_diag answered another request")
     if kind == _NLMSG_ERROR:
+        if length < _HEADER.size + 4:
+            raise SockDiagUnavailable("sock_diag answered with a short error")
         (code,) = struct.unpack_from("=i", data, _HEADER.size)
         if -code == errno.ENOENT:
             return None
