@@ -200,61 +200,65 @@ async def test_concurrent_granted_sends_share_commits_and_every_release_is_in_th
     assert services.audit.verify().ok
 
 
+@pytest.fixture
+def system(monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
+    """Services over the rig's real Secret Service, emptied first: what the CLI in another process opens."""
+    rig_vault.delete_all(VAULT_SERVICE)
+    monkeypatch.setenv("KEYBROKER_VAULT", "system")
+    svc = open_services(environ=dict(os.environ))
+    yield svc
+    svc.close()
+
+
+async def _released_twice(rig: Rig, system: Services) -> None:
+    await rig.send()
+    await rig.send()
+    assert (rig.fast.served, _released(system)) == (2, 2)
+
+
+async def _nothing_more_released(
+    system: Services, run_cli: RunCli, payload: dict[str, Any], body: str
+) -> None:
+    """Still the first two releases only, nothing of the value in the last answer, and the audit chain
+    (its head in the real vault) verified by the CLI."""
+    assert _released(system) == 2
+    assert VALUE not in body and leaks(VALUE, [payload], body) == []
+    system.audit.flush()
+    verified = await asyncio.to_thread(run_cli, "audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
 @pytest.mark.secret_service
 @pytest.mark.asyncio
 async def test_a_revoke_by_the_cli_in_another_process_holds_for_the_next_send(
-    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+    run_cli: RunCli, system: Services
 ) -> None:
     """The CLI revokes between two sends; the audit chain (head in the real vault) verifies after."""
-    rig_vault.delete_all(VAULT_SERVICE)
-    monkeypatch.setenv("KEYBROKER_VAULT", "system")
-    system = open_services(environ=dict(os.environ))
-    try:
-        async with _rig(system) as rig:
-            await rig.send()
-            await rig.send()
-            assert (rig.fast.served, _released(system)) == (2, 2)
-            (grant,) = system.catalog.list_grants(agent=rig.record.slug)
-            revoked = await asyncio.to_thread(run_cli, "grants", "revoke", grant.grant_id)
-            assert revoked.returncode == 0, revoked.stderr
-            payload, body = await rig.send()
-            assert rig.fast.served == 2
-            assert [r.agent.slug for r in rig.prompter.requests] == [rig.record.slug]
-            await asyncio.gather(*(rig.send() for _ in range(3)))  # prompted (denied) each, none released
-        assert _released(system) == 2
-        assert VALUE not in body and leaks(VALUE, [payload], body) == []
-        system.audit.flush()
-        verified = await asyncio.to_thread(run_cli, "audit", "verify")
-        assert verified.returncode == 0, verified.stdout + verified.stderr
-    finally:
-        system.close()
+    async with _rig(system) as rig:
+        await _released_twice(rig, system)
+        (grant,) = system.catalog.list_grants(agent=rig.record.slug)
+        revoked = await asyncio.to_thread(run_cli, "grants", "revoke", grant.grant_id)
+        assert revoked.returncode == 0, revoked.stderr
+        payload, body = await rig.send()
+        assert rig.fast.served == 2
+        assert [r.agent.slug for r in rig.prompter.requests] == [rig.record.slug]
+        await asyncio.gather(*(rig.send() for _ in range(3)))  # prompted (denied) each, none released
+    await _nothing_more_released(system, run_cli, payload, body)
 
 
 @pytest.mark.secret_service
 @pytest.mark.asyncio
 async def test_a_secret_removed_by_the_cli_in_another_process_is_not_released_from_memory(
-    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+    run_cli: RunCli, system: Services
 ) -> None:
     """The value is cached after the first sends and the decision remembered; the CLI removes the
     secret (record and vault value) between two sends: the next one releases nothing."""
-    rig_vault.delete_all(VAULT_SERVICE)
-    monkeypatch.setenv("KEYBROKER_VAULT", "system")
-    system = open_services(environ=dict(os.environ))
-    try:
-        async with _rig(system) as rig:
-            await rig.send()
-            await rig.send()
-            assert (rig.fast.served, _released(system)) == (2, 2)
-            removed = await asyncio.to_thread(run_cli, "secrets", "rm", "k", "--agent", rig.record.slug)
-            assert removed.returncode == 0, removed.stderr
-            assert system.catalog.list_secrets(key="k") == []
-            payload, body = await rig.send()
-            assert rig.fast.served == 2
-            assert [r.agent.slug for r in rig.prompter.requests] == [rig.record.slug]
-        assert _released(system) == 2
-        assert VALUE not in body and leaks(VALUE, [payload], body) == []
-        system.audit.flush()
-        verified = await asyncio.to_thread(run_cli, "audit", "verify")
-        assert verified.returncode == 0, verified.stdout + verified.stderr
-    finally:
-        system.close()
+    async with _rig(system) as rig:
+        await _released_twice(rig, system)
+        removed = await asyncio.to_thread(run_cli, "secrets", "rm", "k", "--agent", rig.record.slug)
+        assert removed.returncode == 0, removed.stderr
+        assert system.catalog.list_secrets(key="k") == []
+        payload, body = await rig.send()
+        assert rig.fast.served == 2
+        assert [r.agent.slug for r in rig.prompter.requests] == [rig.record.slug]
+    await _nothing_more_released(system, run_cli, payload, body)
