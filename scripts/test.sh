@@ -119,7 +119,7 @@ explain() {
 note_failures() {
     local line
     while IFS= read -r line; do
-        failed_tests+=("$2 ${line:0:300}")
+        failed_tests+=("${2:+$2 }${line:0:300}")
     done < <(grep -E '^(FAILED|ERROR) ' "$1" || true)
 }
 
