@@ -1,14 +1,17 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The fast path's blocking hop on its own HTTP/1.1 pool (lean_post.py), through the real bridge.
+"""The fast path's hop on its own HTTP/1.1 pool (lean_post.py): blocking sends through the real
+bridge, and streams read as they come.
 
-The agent here is a raw asyncio HTTP/1.1 server, so the test picks how each answer is framed
-(Content-Length, chunks, the end of the connection, cut short) and sees every byte and connection
-the bridge sends it; the client is a real HTTP client on the bridge's port.
+The agents here are raw asyncio HTTP/1.1 servers, so the test picks how each answer is framed
+(Content-Length, chunks, the end of the connection, cut short), when each event of a stream is
+written, and sees every byte and connection the bridge sends it; for sends the client is a real
+HTTP client on the bridge's port.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -235,3 +238,215 @@ def test_posts_work_on_uvloop_the_loop_the_app_runs_on() -> None:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main())
+
+
+# Streams (`LeanPost.stream`): the answer read as it comes -------------------------------------------
+
+
+@dataclass
+class StreamingAgent:
+    """An HTTP/1.1 agent answering each POST with `events` as SSE in `framing`, one write per event;
+    before each event after the first it waits for `go` (the test's leave to go on)."""
+
+    framing: str = "chunked"
+    events: list[bytes] = field(default_factory=lambda: [b"one", b"two", b"three"])
+    go: asyncio.Event = field(default_factory=asyncio.Event)
+    connections: int = 0
+    closed_by_peer: list[bool] = field(default_factory=list)
+    port: int = 0
+
+    def _body(self) -> list[bytes]:
+        return [b"data: " + event + b"\r\n\r\n" for event in self.events]
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    self.closed_by_peer.append(True)
+                    return
+                length = [ln for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length:")]
+                await reader.readexactly(int(length[0].split(b":")[1]))
+                if not await self._answer(reader, writer):
+                    return
+        finally:
+            writer.close()
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        pieces = self._body()
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+        if self.framing == "continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if self.framing in ("chunked", "continue", "cut"):
+            writer.write(head + b"transfer-encoding: chunked\r\n\r\n")
+            framed = [b"%x\r\n%s\r\n" % (len(p), p) for p in pieces]
+        elif self.framing == "length":
+            writer.write(head + b"content-length: %d\r\n\r\n" % sum(len(p) for p in pieces))
+            framed = pieces
+        else:  # "eof"
+            writer.write(head + b"connection: close\r\n\r\n")
+            framed = pieces
+        for n, piece in enumerate(framed):
+            if n:
+                if await self._left(reader):
+                    return False
+                self.go.clear()
+            if self.framing == "cut" and n == len(framed) - 1:
+                writer.write(piece[:7])  # the last chunk cut short, then the connection closes
+                await writer.drain()
+                return False
+            writer.write(piece)
+            await writer.drain()
+        if self.framing in ("chunked", "continue"):
+            writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        return self.framing != "eof"
+
+    async def _left(self, reader: asyncio.StreamReader) -> bool:
+        """Wait for `go`; True when the client closed the connection first."""
+        go = asyncio.ensure_future(self.go.wait())
+        eof = asyncio.ensure_future(reader.read(1))
+        await asyncio.wait([go, eof], return_when=asyncio.FIRST_COMPLETED)
+        go.cancel()
+        if eof.done() and eof.result() == b"":
+            self.closed_by_peer.append(True)
+            return True
+        eof.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await eof  # (the reader is free again only once the read has ended)
+        return False
+
+
+@asynccontextmanager
+async def streaming_agent(framing: str = "chunked") -> AsyncIterator[StreamingAgent]:
+    agent = StreamingAgent(framing)
+    server = await asyncio.start_server(agent.handle, "127.0.0.1", 0)
+    agent.port = server.sockets[0].getsockname()[1]
+    try:
+        yield agent
+    finally:
+        server.close()
+
+
+def _lean() -> LeanPost:
+    return LeanPost(max_idle=4, keepalive=4, connect_timeout=5, tls=None)
+
+
+async def _read_stream(lean: LeanPost, agent: StreamingAgent) -> bytes:
+    """One stream read whole, letting the agent go on after each piece the bridge received."""
+    got = b""
+    async with lean.stream(f"http://127.0.0.1:{agent.port}/", b"{}", {}) as answer:
+        assert (answer.status, answer.content_type) == (200, "text/event-stream; charset=utf-8")
+        async for data in answer.chunks():
+            got += data
+            agent.go.set()
+        assert answer.at_eof
+    return got
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("framing", ["chunked", "length", "eof", "continue"])
+async def test_a_stream_arrives_whole_in_every_framing_and_a_kept_alive_connection_is_reused(
+    framing: str,
+) -> None:
+    async with streaming_agent(framing) as agent:
+        lean = _lean()
+        try:
+            bodies = [await _read_stream(lean, agent) for _ in range(2)]
+        finally:
+            lean.close()
+    assert bodies == [b"data: one\r\n\r\ndata: two\r\n\r\ndata: three\r\n\r\n"] * 2
+    assert agent.connections == (2 if framing == "eof" else 1)
+
+
+async def _first_event_before_the_rest() -> None:
+    async with streaming_agent() as agent:
+        lean = _lean()
+        try:
+            async with lean.stream(f"http://127.0.0.1:{agent.port}/", b"{}", {}) as answer:
+                chunks = answer.chunks()
+                # The agent sends "two" only once told to: the first event is read while it waits.
+                assert await asyncio.wait_for(anext(chunks), 5) == b"data: one\r\n\r\n"
+                agent.go.set()
+                assert await asyncio.wait_for(anext(chunks), 5) == b"data: two\r\n\r\n"
+                agent.go.set()
+                assert [data async for data in chunks] == [b"data: three\r\n\r\n"]
+        finally:
+            lean.close()
+
+
+@pytest.mark.asyncio
+async def test_each_event_is_read_as_it_comes_not_when_the_answer_ends() -> None:
+    await _first_event_before_the_rest()
+
+
+def test_streams_are_read_as_they_come_on_uvloop() -> None:
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_first_event_before_the_rest())
+
+
+@pytest.mark.asyncio
+async def test_a_stream_cut_short_gives_what_came_then_the_dropped_error_and_is_not_pooled() -> None:
+    async with streaming_agent("cut") as agent:
+        lean = _lean()
+        got = b""
+        try:
+            async with lean.stream(f"http://127.0.0.1:{agent.port}/", b"{}", {}) as answer:
+                with pytest.raises(HopFailedError) as caught:
+                    async for data in answer.chunks():
+                        got += data
+                        agent.go.set()
+                assert not answer.at_eof
+            assert lean._idle.get(("http", "127.0.0.1", agent.port), []) == []
+        finally:
+            lean.close()
+    assert caught.value.sent is True
+    assert got.startswith(b"data: one\r\n\r\ndata: two\r\n\r\n")
+
+
+@pytest.mark.asyncio
+async def test_a_stream_left_early_closes_its_connection_and_the_agent_sees_it() -> None:
+    async with streaming_agent() as agent:
+        lean = _lean()
+        try:
+            async with lean.stream(f"http://127.0.0.1:{agent.port}/", b"{}", {}) as answer:
+                assert await anext(answer.chunks()) == b"data: one\r\n\r\n"
+            assert lean._idle.get(("http", "127.0.0.1", agent.port), []) == []
+            agent.go.set()
+            async with asyncio.timeout(5):
+                while not agent.closed_by_peer:
+                    await asyncio.sleep(0.01)
+        finally:
+            lean.close()
+
+
+@pytest.mark.asyncio
+async def test_a_fast_agent_and_a_slow_reader_do_not_buffer_the_whole_stream() -> None:
+    from keybroker.core.bridge.lean_post import STREAM_HIGH_WATER
+
+    async with streaming_agent("length") as agent:
+        agent.events = [b"x" * (64 * 1024)] * 64  # 4 MiB, written without waiting once let go
+        lean = _lean()
+        try:
+            async with lean.stream(f"http://127.0.0.1:{agent.port}/", b"{}", {}) as answer:
+                chunks = answer.chunks()
+                total = len(await anext(chunks))
+                agent.go.set()
+                for _ in range(63):  # the agent writes on, unread
+                    await asyncio.sleep(0.01)
+                    agent.go.set()
+                await asyncio.sleep(0.2)
+                waiting = answer._size
+                assert answer._paused
+                assert waiting < STREAM_HIGH_WATER + 1024 * 1024  # high water, and one read
+                async for data in chunks:
+                    total += len(data)
+                    agent.go.set()
+                assert answer.at_eof
+        finally:
+            lean.close()
+    assert total == sum(len(b"data: " + e + b"\r\n\r\n") for e in agent.events)

@@ -11,9 +11,10 @@ held for the whole exchange so a burst queues in order instead of timing out in 
 sets TCP_NODELAY on every connection it opens (`BaseProtocol.connection_made`; PROTOCOL pitfall 22).
 The session is made on first use, on the running loop, and closed with the agent's channel.
 
-Blocking sends (`post`) skip aiohttp where httptools is installed (everywhere but Windows): the
-request is written as bytes on a pool of its own and the answer parsed in C (lean_post.py: the same
-rules, a sixth of the calls). Streams stay on aiohttp, which reads them as they come.
+Where httptools is installed (everywhere but Windows) both blocking sends (`post`) and streams
+(`stream`) skip aiohttp: the request is written as bytes on a pool of its own and the answer parsed
+in C (lean_post.py: the same rules, a fraction of the calls). On Windows aiohttp serves both, a
+stream through `_AiohttpStream`, which reads as `LeanStream` does.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import AsyncIterator, Mapping
+from typing import Protocol
 
 import aiohttp
 
@@ -34,7 +36,7 @@ try:
 except ImportError:  # no httptools (Windows): blocking sends go through aiohttp too
     LeanPost = None  # type: ignore[assignment,misc]
 
-__all__ = ["FastHop", "HopAnswer", "HopFailedError", "hop_headers"]
+__all__ = ["FastHop", "HopAnswer", "HopFailedError", "HopStream", "hop_headers"]
 
 #: As upstream.KEEPALIVE_EXPIRY (not imported: that module pulls in a2a-sdk's client).
 KEEPALIVE_SECONDS = 4.0
@@ -50,6 +52,50 @@ def hop_headers(accept: str, version: str | None, extensions: set[str]) -> dict[
         joined = ",".join(sorted(extensions))
         headers.update({name: joined for name in EXTENSION_HEADERS})
     return headers
+
+
+class HopStream(Protocol):
+    """An answer read as it comes (lean_post.LeanStream, or aiohttp's through `_AiohttpStream`)."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def content_type(self) -> str: ...
+
+    @property
+    def at_eof(self) -> bool: ...
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    async def read(self) -> bytes: ...
+
+
+class _AiohttpStream:
+    """aiohttp's answer, read as `HopStream` says (errors while reading are aiohttp's own)."""
+
+    __slots__ = ("_answer",)
+
+    def __init__(self, answer: aiohttp.ClientResponse) -> None:
+        self._answer = answer
+
+    @property
+    def status(self) -> int:
+        return self._answer.status
+
+    @property
+    def content_type(self) -> str:
+        return self._answer.headers.get("Content-Type", "")
+
+    @property
+    def at_eof(self) -> bool:
+        return self._answer.content.at_eof()
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self._answer.content.iter_any()
+
+    async def read(self) -> bytes:
+        return await self._answer.read()
 
 
 class FastHop:
@@ -111,12 +157,14 @@ class FastHop:
                 raise HopFailedError(f"cannot connect ({type(exc).__name__})", sent=False) from None
 
     @contextlib.asynccontextmanager
-    async def stream(
-        self, url: str, body: bytes, headers: Mapping[str, str]
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
+    async def stream(self, url: str, body: bytes, headers: Mapping[str, str]) -> AsyncIterator[HopStream]:
         """POST `body` to `url` and hold the answer open for reading (fast_stream.py), the gate held
         until it closes. Leaving early closes the connection (the agent sees its client go). Raises
         `HopFailedError` when the agent cannot be reached; errors while reading are the caller's."""
+        if self._lean is not None:
+            async with self._gate, self._lean.stream(url, body, headers) as lean:
+                yield lean
+            return
         session = self._open()
         async with self._gate:
             try:
@@ -126,7 +174,7 @@ class FastHop:
             except (aiohttp.ClientError, OSError) as exc:
                 raise HopFailedError(f"cannot connect ({type(exc).__name__})", sent=False) from None
             try:
-                yield answer
+                yield _AiohttpStream(answer)
             finally:
                 if answer.content.at_eof():
                     answer.release()

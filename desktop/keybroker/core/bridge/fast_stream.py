@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The fast path for streams: a granted `message/stream` / `SendStreamingMessage` read as SSE with
-aiohttp, each event parsed once and cut as JSON, values split across events held back as on the full
-path.
+"""The fast path for streams: a granted `message/stream` / `SendStreamingMessage` read as SSE through
+the fast hop (lean_post.py; aiohttp on Windows), each event parsed once and cut as JSON, values split
+across events held back as on the full path.
 
 fast_path.py decides the request is its own (same version and binding, granted, no prompt, an agent
 that streams) and puts the fulfilments in at the JSON level; `FastStream.response` answers with an
@@ -46,7 +46,7 @@ from google.protobuf.json_format import ParseDict  # type: ignore[import-untyped
 from starlette.responses import StreamingResponse
 
 from keybroker.core.bridge.agent_errors import AgentUnreachableError, unreachable
-from keybroker.core.bridge.fast_hop import FastHop, HopFailedError, hop_headers
+from keybroker.core.bridge.fast_hop import FastHop, HopFailedError, HopStream, hop_headers
 from keybroker.core.bridge.fast_resume import resume_demand
 from keybroker.core.bridge.json_cut import clean_json
 from keybroker.core.bridge.legs import DRAIN_SECONDS, replay_then, stream_leg
@@ -88,7 +88,7 @@ def _params(rpc: dict[str, Any], version: str) -> SendMessageRequest:
 
 async def _drain(chunks: AsyncIterator[bytes]) -> None:
     """Give the agent its moment to close the stream after an answerable demand (legs.stream_leg)."""
-    with contextlib.suppress(TimeoutError, aiohttp.ClientError, OSError):
+    with contextlib.suppress(TimeoutError, HopFailedError, aiohttp.ClientError, OSError):
         async with asyncio.timeout(DRAIN_SECONDS):
             async for _ in chunks:
                 pass
@@ -168,7 +168,7 @@ class FastStream:
                     leg.failed = True
                     yield await self._refused(answer, events)
                     return
-                async with contextlib.aclosing(sse_data(answer.content.iter_any(), MAX_EVENT_BYTES)) as datas:
+                async with contextlib.aclosing(sse_data(answer.chunks(), MAX_EVENT_BYTES)) as datas:
                     async for data in datas:
                         out = events.take(data)
                         if isinstance(out, Taken):
@@ -177,7 +177,7 @@ class FastStream:
                         for chunk in out:
                             yield chunk
                 if leg.taken is not None:
-                    await _drain(answer.content.iter_any())
+                    await _drain(answer.chunks())
         except HopFailedError as exc:
             leg.failed = True
             slug = self.link.slug
@@ -195,7 +195,7 @@ class FastStream:
             leg.failed = True
             yield events.error(exc)
 
-    async def _refused(self, answer: aiohttp.ClientResponse, events: StreamEvents) -> bytes:
+    async def _refused(self, answer: HopStream, events: StreamEvents) -> bytes:
         """The error event for an answer that is no event stream: the agent's JSON-RPC error, cleaned,
         or what the blocking fast path says of the status."""
         slug = self.link.slug
@@ -204,7 +204,7 @@ class FastStream:
             return events.error(AgentUnreachableError(f"agent {slug!r} answered HTTP {answer.status}{hint}"))
         try:
             data = orjson.loads(await answer.read())
-        except (orjson.JSONDecodeError, aiohttp.ClientError, OSError):
+        except (orjson.JSONDecodeError, HopFailedError, aiohttp.ClientError, OSError):
             data = None
         if not isinstance(data, dict) or "error" not in data:
             return events.error(InvalidAgentResponseError(f"agent {slug!r} answered a stream with no events"))

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The fast path's blocking hop without a client library: one POST on a pooled HTTP/1.1 connection,
-the whole answer read by httptools (llhttp, the C parser uvicorn uses) (issue 16).
+"""The fast path's hop without a client library: one POST on a pooled HTTP/1.1 connection, the answer
+parsed by httptools (llhttp, the C parser uvicorn uses) (issue 16): read whole for a blocking send
+(`LeanPost.post`), or as it comes for a stream (`LeanPost.stream`).
 
 aiohttp spent ~100 Python calls per POST building a request object, its headers, a payload, a
 response object and its stream (~1 ms profiled per request, a sixth of the bridge's fast path); the
@@ -20,14 +21,22 @@ answer is a status, a content type and bytes. What aiohttp gave and the hop must
 The answer's body is whatever the agent sent, delimited by `Content-Length`, chunks or the end of
 the connection; no `Accept-Encoding` is sent, so an agent has no reason to compress.
 
+A stream (`LeanStream`) is handed over once the answer's head is in; its body comes as llhttp
+gives it (chunk framing removed), and reading from the agent pauses while more than
+`STREAM_HIGH_WATER` bytes wait for the bridge (a slow client does not make the bridge buffer a
+fast agent's whole stream). A stream read to its end goes back to the pool like a blocking answer;
+one left early closes its connection (the agent sees its client go).
+
 httptools is a dependency except on Windows; there fast_hop.py keeps posting through aiohttp.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -35,7 +44,10 @@ import httptools
 
 from keybroker.core.bridge.hop_answer import HopAnswer, HopFailedError
 
-__all__ = ["LeanPost"]
+__all__ = ["STREAM_HIGH_WATER", "LeanPost", "LeanStream"]
+
+#: Above this many unread bytes of a stream, the agent's connection stops being read until they are.
+STREAM_HIGH_WATER = 256 * 1024
 
 _HTTPS_PORT = 443
 _HTTP_PORT = 80
@@ -60,6 +72,91 @@ class _Target:
         self.head = f"POST {target} HTTP/1.1\r\nHost: {netloc}\r\n".encode("latin-1")
 
 
+class LeanStream:
+    """An answer read as it comes: its status and content type, then its body's bytes (`chunks`)."""
+
+    __slots__ = (
+        "_chunks",
+        "_connection",
+        "_done",
+        "_error",
+        "_paused",
+        "_size",
+        "_waiter",
+        "content_type",
+        "status",
+    )
+
+    def __init__(self, connection: _Connection) -> None:
+        self._connection = connection
+        self.status = 0
+        self.content_type = ""
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+        self._done = False
+        self._error: HopFailedError | None = None
+        self._paused = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    @property
+    def at_eof(self) -> bool:
+        """Whether the whole answer was read (and nothing failed)."""
+        return self._done and self._error is None and not self._chunks
+
+    # fed by the connection
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _feed(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._size += len(data)
+        if self._size > STREAM_HIGH_WATER and not self._paused:
+            self._paused = self._connection.pause_reading()
+        self._wake()
+
+    def _end(self) -> None:
+        self._done = True
+        self._wake()
+
+    def _fail(self, reason: str) -> None:
+        if not self._done:
+            self._done = True
+            self._error = HopFailedError(reason, sent=True)
+        self._wake()
+
+    # read by the bridge
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's bytes as they arrive (what is waiting, joined). Raises `HopFailedError`
+        (`sent=True`) when the agent went away before the answer ended."""
+        while True:
+            if self._chunks:
+                data = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._chunks)
+                self._chunks.clear()
+                self._size = 0
+                if self._paused:
+                    self._paused = False
+                    self._connection.resume_reading()
+                yield data
+                continue
+            if self._error is not None:
+                raise self._error
+            if self._done:
+                return
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    async def read(self) -> bytes:
+        """The rest of the body, whole."""
+        return b"".join([data async for data in self.chunks()])
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection to an agent, reading one answer at a time."""
 
@@ -67,6 +164,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future[HopAnswer] | None = None
+        self.sink: LeanStream | None = None  # the answer being read as it comes (`begin`)
         self.lost = False
         self.reusable = False
         self.idle_since = 0.0
@@ -81,8 +179,14 @@ class _Connection(asyncio.Protocol):
         # No isinstance check: uvloop's transports (the app's loop) are not asyncio.Transport subclasses.
         self.transport = cast(asyncio.Transport, transport)
 
+    def _reading(self) -> bool:
+        """Whether an answer is awaited: its head (`waiter`), or a stream's body."""
+        if self.waiter is not None and not self.waiter.done():
+            return True
+        return self.sink is not None and not self.sink._done
+
     def data_received(self, data: bytes) -> None:
-        if self.waiter is None or self.waiter.done():
+        if not self._reading():
             self._close()  # bytes nobody asked for: the connection cannot be trusted with another
             return
         try:
@@ -92,13 +196,23 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        waiter = self.waiter
-        if waiter is None or waiter.done():
+        if not self._reading():
             return
         if self._begun and self._until_eof and self._status() >= 200:
             self._complete()  # a body delimited by the end of the connection
             return
-        waiter.set_exception(HopFailedError("the exchange failed (the connection closed)", sent=True))
+        self._fail("the exchange failed (the connection closed)", close=False)
+
+    def pause_reading(self) -> bool:
+        """Stop reading (a stream's reader is behind); whether it was stopped."""
+        if self.transport is None or self.transport.is_closing():
+            return False
+        self.transport.pause_reading()
+        return True
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
 
     # httptools callbacks
 
@@ -110,6 +224,14 @@ class _Connection(asyncio.Protocol):
         self._chunks = []
         self._until_eof = True
 
+    def on_headers_complete(self) -> None:
+        sink, waiter = self.sink, self.waiter
+        if sink is None or waiter is None or waiter.done() or self._status() < 200:
+            return  # a blocking answer is handed over whole; an interim one is not the answer
+        sink.status = self._status()
+        sink.content_type = self._content_type.decode("latin-1")
+        waiter.set_result(HopAnswer(sink.status, sink.content_type, b""))
+
     def on_header(self, name: bytes, value: bytes) -> None:
         lower = name.lower()
         if lower == b"content-type":
@@ -118,6 +240,10 @@ class _Connection(asyncio.Protocol):
             self._until_eof = False
 
     def on_body(self, body: bytes) -> None:
+        if self.sink is not None:
+            if self.sink.status:  # (an interim answer's body, if any, is not the answer's)
+                self.sink._feed(body)
+            return
         self._chunks.append(body)
 
     def on_message_complete(self) -> None:
@@ -135,19 +261,34 @@ class _Connection(asyncio.Protocol):
             return 0
 
     def _complete(self) -> None:
+        sink = self.sink
+        if sink is not None:
+            waiter = self.waiter
+            if waiter is not None and not waiter.done():  # gone before its head was whole
+                waiter.set_exception(HopFailedError("the answer ended before its head", sent=True))
+            elif not sink._done:
+                self.reusable = self._may_reuse()
+                sink._end()
+            return
         waiter = self.waiter
         if waiter is None or waiter.done():
             return
-        self.reusable = not self.lost and not self._until_eof and bool(self.parser.should_keep_alive())
+        self.reusable = self._may_reuse()
         body = b"".join(self._chunks)
         self._chunks = []
         waiter.set_result(HopAnswer(self._status(), self._content_type.decode("latin-1"), body))
 
-    def _fail(self, reason: str) -> None:
+    def _may_reuse(self) -> bool:
+        return not self.lost and not self._until_eof and bool(self.parser.should_keep_alive())
+
+    def _fail(self, reason: str, *, close: bool = True) -> None:
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(HopFailedError(reason, sent=True))
-        self._close()
+        elif self.sink is not None:
+            self.sink._fail(reason)
+        if close:
+            self._close()
 
     def _close(self) -> None:
         self.reusable = False
@@ -174,6 +315,20 @@ class _Connection(asyncio.Protocol):
             if not self.reusable:
                 self._close()
 
+    async def begin(self, request: bytes) -> LeanStream:
+        """Write `request` and wait for its answer's head; the body is then read as it comes."""
+        assert self.transport is not None
+        self.reusable = False
+        self._begun = False
+        self.sink = LeanStream(self)
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        try:
+            await self.waiter
+            return self.sink
+        finally:
+            self.waiter = None
+
 
 class LeanPost:
     """POSTs to one agent on pooled HTTP/1.1 connections (module docstring). Not thread-safe: one
@@ -190,9 +345,7 @@ class LeanPost:
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._closed = False
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HopAnswer:
-        """POST `body` to `url` with `headers` (Content-Length is added) and read the whole answer.
-        Raises `HopFailedError`; `ValueError` for a header value holding CR or LF."""
+    def _request(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[_Target, bytes]:
         target = self._targets.get(url)
         if target is None:
             target = self._targets[url] = _Target(url)
@@ -203,15 +356,43 @@ class LeanPost:
             lines.append(f"{name}: {value}\r\n".encode("latin-1"))
         lines.append(b"Content-Length: %d\r\n\r\n" % len(body))
         lines.append(body)
+        return target, b"".join(lines)
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HopAnswer:
+        """POST `body` to `url` with `headers` (Content-Length is added) and read the whole answer.
+        Raises `HopFailedError`; `ValueError` for a header value holding CR or LF."""
+        target, request = self._request(url, body, headers)
         connection = self._take(target) or await self._connect(target)
         try:
-            answer = await connection.exchange(b"".join(lines))
+            answer = await connection.exchange(request)
         except BaseException:  # cancelled (its client went away) or failed: the agent sees us go
             connection.abort()
             raise
         if connection.reusable and not self._closed:
             self._give_back(target, connection)
         return answer
+
+    @contextlib.asynccontextmanager
+    async def stream(self, url: str, body: bytes, headers: Mapping[str, str]) -> AsyncIterator[LeanStream]:
+        """POST as `post` does and hold the answer open, read as it comes. Leaving before the answer
+        ended closes the connection; a stream read to its end goes back to the pool. Raises
+        `HopFailedError` (`sent=False`: the agent could not be reached)."""
+        target, request = self._request(url, body, headers)
+        connection = self._take(target) or await self._connect(target)
+        try:
+            answer = await connection.begin(request)
+        except BaseException:
+            connection.sink = None
+            connection.abort()
+            raise
+        try:
+            yield answer
+        finally:
+            connection.sink = None
+            if answer.at_eof and connection.reusable and not self._closed:
+                self._give_back(target, connection)
+            else:
+                connection.abort()  # unread, failed or left early: never back to the pool
 
     def _take(self, target: _Target) -> _Connection | None:
         idle = self._idle.get(target.key)
