@@ -21,11 +21,13 @@ from google.protobuf.json_format import MessageToDict  # type: ignore[import-unt
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from keybroker.core.bridge.fast_events import payload_of
 from keybroker.core.bridge.forms import Cut, cut_list, scrub_forms
-from keybroker.core.bridge.json_cut import clean_json, walk_json
+from keybroker.core.bridge.json_cut import clean_json, clean_json_proven, walk_json
 from keybroker.core.bridge.json_scan import shortcut
 from keybroker.core.bridge.masking import mask_payload
 from keybroker.core.bridge.proto_walk import MAX_DEPTH
+from keybroker.core.bridge.stream_events import passes
 from keybroker.core.models import MASK
 from tests.bridge.test_json_cut import SHAPES, _task
 
@@ -367,3 +369,73 @@ def test_an_answer_that_may_leak_is_walked(leak: str) -> None:
     assert shortcut(source, orjson.loads(source), cut_list([VALUE])) is None
     cleaned, changed = clean_json(copy.deepcopy(answer), cut_list([VALUE]), source)
     assert changed and MASK in orjson.dumps(cleaned).decode()
+
+
+# Stream events: a proof from the bytes answers `passes` (stream_events.py) ------------------------
+
+
+def _v03_status(message: dict[str, Any]) -> dict[str, Any]:
+    status = {"state": "working", "message": message}
+    return {"kind": "status-update", "taskId": "t1", "contextId": "c1", "status": status, "final": False}
+
+
+def _v03_artifact(artifact_parts: list[Any]) -> dict[str, Any]:
+    artifact = {"artifactId": "a1", "parts": artifact_parts}
+    return {"kind": "artifact-update", "taskId": "t1", "contextId": "c1", "artifact": artifact}
+
+
+v03_events = st.one_of(
+    tasks.map(lambda t: {**t, "kind": "task"}),
+    messages.map(lambda m: {**m, "kind": "message"}),
+    messages.map(_v03_status),
+    st.lists(parts, max_size=4).map(_v03_artifact),
+)
+v10_events = st.one_of(
+    tasks.map(lambda t: {"task": t}),
+    messages.map(lambda m: {"message": m}),
+    messages.map(lambda m: {"statusUpdate": {k: v for k, v in _v03_status(m).items() if k != "kind"}}),
+    st.lists(parts, max_size=4).map(lambda p: {"artifactUpdate": _v03_artifact(p)}),
+)
+stream_events = st.one_of(st.tuples(st.just("0.3"), v03_events), st.tuples(st.just("1.0"), v10_events))
+
+
+@settings(
+    max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(event=stream_events, cut=cuts, how=st.sampled_from(SPELLINGS))
+@example(  # a text part ending in the start of a value: held back, so never proven clear
+    event=("1.0", {"message": _message("ROLE_AGENT", [{"text": "ok " + VALUE[:HALF]}], None)}),
+    cut=cut_list([VALUE]),
+    how="orjson",
+)
+@example(  # a value split across two text parts: the join holds it
+    event=(
+        "0.3",
+        _v03_artifact([{"kind": "text", "text": VALUE[:HALF]}, {"kind": "text", "text": VALUE[HALF:]}]),
+    ),
+    cut=cut_list([VALUE]),
+    how="indent",
+)
+def test_an_event_proven_clear_by_its_bytes_passes_the_guard(
+    event: tuple[str, Any], cut: Cut, how: str
+) -> None:
+    """Whenever `clean_json_proven` says the bytes proved an event clear, `passes` (which stream_events.py
+    then skips) says the guard would send it as it is; and the cleaning is the walk's."""
+    version, result = event
+    source = _spell({"jsonrpc": "2.0", "id": 1, "result": result}, how)
+    cleaned, changed, clear = clean_json_proven(orjson.loads(source), cut, source)
+    assert (cleaned, changed) == walk_json(orjson.loads(source), cut)
+    found = payload_of(cleaned.get("result"), version)
+    assert found is not None
+    if clear:
+        assert passes(*found, cut)
+
+
+def test_common_events_are_proven_clear_and_a_held_start_is_not() -> None:
+    cut = cut_list([VALUE])
+    said = {"message": _message("ROLE_AGENT", [{"text": "working on it"}], None)}
+    held = {"message": _message("ROLE_AGENT", [{"text": "ok " + VALUE[:HALF]}], None)}
+    for result, proven in ((said, True), (held, False)):
+        source = orjson.dumps({"jsonrpc": "2.0", "id": 1, "result": result})
+        assert clean_json_proven(orjson.loads(source), cut, source)[2] is proven
+    assert not passes(*payload_of(held, "1.0"), cut)  # type: ignore[misc]

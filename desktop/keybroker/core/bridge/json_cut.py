@@ -29,7 +29,7 @@ from keybroker.core.bridge.pieces import cut_across
 from keybroker.core.bridge.proto_walk import MAX_DEPTH
 from keybroker.core.models import MASK
 
-__all__ = ["clean_json", "event_texts", "json_task_states", "walk_json"]
+__all__ = ["clean_json", "clean_json_proven", "event_texts", "json_task_states", "walk_json"]
 
 _ROUNDS = 4  # as pieces.cut_joins
 _AGENT_ROLES = frozenset({"agent", "ROLE_AGENT"})
@@ -194,11 +194,22 @@ def clean_json(data: Any, cut: Cut, source: bytes | None = None) -> tuple[Any, b
     `source`: the bytes `data` was parsed from, when the caller has them: json_scan.py's `shortcut`
     then gives the result without walking `data` whenever those bytes prove it (the same result as
     `walk_json`'s, which runs otherwise)."""
+    cleaned, changed, _ = clean_json_proven(data, cut, source)
+    return cleaned, changed
+
+
+def clean_json_proven(data: Any, cut: Cut, source: bytes | None = None) -> tuple[Any, bool, bool]:
+    """`clean_json`, and whether its bytes proved the answer clear (json_scan.py's `shortcut` gave it).
+
+    Proven clear, the cleaned answer holds no text of `cut` in any string, key or join of its text
+    parts, has no raw part, and none of its text parts ends in a proper start of a text of `cut`
+    (json_scan.py's steps 2-4): what stream_events.py's `passes` asks of an event, answered already."""
     if source is not None:
         known = shortcut(source, data, cut)
         if known is not None:
-            return known
-    return walk_json(data, cut)
+            return known[0], known[1], True
+    cleaned, changed = walk_json(data, cut)
+    return cleaned, changed, False
 
 
 def walk_json(data: Any, cut: Cut) -> tuple[Any, bool]:

@@ -32,7 +32,7 @@ from keybroker.core.bridge.fast_events import (
 )
 from keybroker.core.bridge.fast_handover import AUTH_REQUIRED_STATES
 from keybroker.core.bridge.forms import Cut, fold, open_end
-from keybroker.core.bridge.json_cut import clean_json, event_texts
+from keybroker.core.bridge.json_cut import clean_json, clean_json_proven, event_texts
 from keybroker.core.bridge.rpc_errors import client_error
 from keybroker.core.bridge.task_trail import observe_states
 
@@ -120,9 +120,11 @@ class StreamEvents:
                 return taken
         self._observe(states)
         cut = self.run.cut()
-        cleaned, changed = clean_json(envelope, cut, data)
-        found = payload_of(cleaned.get("result"), self.version) if isinstance(cleaned, dict) else None
-        if found is not None and self.guard.idle and passes(*found, cut):
+        cleaned, changed, clear = clean_json_proven(envelope, cut, data)
+        if changed or cleaned is not envelope:  # masked or cut: the event is the cleaned one
+            found = payload_of(cleaned.get("result"), self.version) if isinstance(cleaned, dict) else None
+        # `clear`: the bytes proved what `passes` asks (json_cut.clean_json_proven), so it is not asked.
+        if found is not None and self.guard.idle and (clear or passes(*found, cut)):
             # The agent's own bytes, unless cleaning changed them or they span lines (an event whose data
             # came in several `data:` lines: one line again, or the client would read only the first).
             own = not changed and b"\n" not in data and b"\r" not in data
