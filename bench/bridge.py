@@ -5,7 +5,8 @@ Longer than 300 lines because starting, measuring and stopping every target read
 
     python bench/bridge.py              # full: 3 rounds x 3 s per measurement, 5-10 minutes
     python bench/bridge.py --quick      # smoke run: one short round at concurrency 1 and 8
-    python bench/bridge.py --diagnose   # also a bridge without the calling-process lookup
+    python bench/bridge.py --diagnose   # also a bridge without the calling-process lookup, and one
+                                        # whose audit commits are not synced (bridge-nosync)
     python bench/bridge.py --full-path  # also the bridge with KEYBROKER_BRIDGE_PATH=full (bridge-full)
     python bench/bridge.py --full-path --workloads stream03,stream10   # the streaming fast path vs full
     python bench/bridge.py --loops      # also the bridge on asyncio's loop and h11 (bridge-asyncio)
@@ -63,7 +64,7 @@ from typing import IO, Any
 
 from bridge_common import READY, SLUG
 from bridge_procs import HERE, Child, Children, LoadGenerator, cpu_plan, cpu_seconds, loadavg
-from bridge_report import ASYNCIO_LOOP, BASELINE, FULL_PATH, NO_CALLER, Results, fmt, report
+from bridge_report import ASYNCIO_LOOP, BASELINE, FULL_PATH, NO_CALLER, NO_SYNC, Results, fmt, report
 from bridge_workloads import FULFIL, WORKLOADS, fulfil_job
 
 
@@ -239,6 +240,11 @@ def run(options: Options, out: IO[str]) -> int:
             argv += ["--profile", str(Path(options.profile).resolve())]
         bridge = children.start("bridge", argv, plan.server, env={"KEYBROKER_HOME": str(workdir / "home")})
         bridge_ports = bridge.ready_ports()
+        unsynced: Child | None = None
+        if options.diagnose:
+            env = {"KEYBROKER_HOME": str(workdir / "home-nosync")}
+            argv = [str(HERE / "bridge_server.py"), agent_url, "--no-sync"]
+            unsynced = children.start(NO_SYNC, argv, plan.server, env=env)
         full: Child | None = None
         if options.full_path:
             env = {"KEYBROKER_HOME": str(workdir / "home-full"), "KEYBROKER_BRIDGE_PATH": "full"}
@@ -277,6 +283,8 @@ def run(options: Options, out: IO[str]) -> int:
             targets[BASELINE] = Target(base.ready_ports()[READY], bridged, base)
         if "READY2" in bridge_ports:
             targets[NO_CALLER] = Target(bridge_ports["READY2"], bridged, bridge)
+        if unsynced is not None:
+            targets[NO_SYNC] = Target(unsynced.ready_ports()[READY], bridged, unsynced)
         say(f"targets: {', '.join(f'{n} :{t.port}{t.path}' for n, t in targets.items())}")
         bench = Bench(options, plan.description, agent, load, targets)
         bench.prime()
@@ -306,7 +314,9 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--concurrency", help="comma-separated levels (default 1,64; quick 1,8)")
     parser.add_argument("--max-requests", type=int, default=20_000, help="cap per measurement")
     parser.add_argument(
-        "--diagnose", action="store_true", help="also measure the bridge without the calling-process lookup"
+        "--diagnose",
+        action="store_true",
+        help="also measure the bridge without the calling-process lookup, and without the audit's sync",
     )
     parser.add_argument(
         "--full-path",

@@ -19,6 +19,8 @@ from bridge_workloads import WORKLOADS, Workload
 
 TARGETS = ("direct", "passthrough", "bridge")
 NO_CALLER = "bridge-nocaller"
+#: The bridge whose audit commits are not synced (`--diagnose`; bridge_server.py `--no-sync`).
+NO_SYNC = "bridge-nosync"
 AIOHTTP = "passthrough-aiohttp"
 FULL_PATH = "bridge-full"
 #: The bridge on asyncio's own loop and h11 (`--loops`); "bridge" then runs on uvloop and httptools.
@@ -170,27 +172,34 @@ def _cpu(say: Callable[[str], None], r: Results) -> None:
             )
 
 
-def _no_caller(say: Callable[[str], None], r: Results) -> None:
-    say("Diagnostic: the same bridge without the calling-process lookup (`BridgeApp(..., caller=None)`):")
+def _diagnostic(say: Callable[[str], None], r: Results, target: str, name: str, what: str) -> None:
+    """The bridge against `target`, the same bridge with one part of its work taken out (`what`)."""
+    say(f"Diagnostic: the same bridge {what}; `{target}`, {name} below:")
     say("")
     say(
-        "| workload | c | bridge req/s | no-caller req/s | no-caller/direct | no-caller/pass | "
-        "bridge p50 | no-caller p50 | bridge CPU ms/req | no-caller CPU ms/req |"
+        f"| workload | c | bridge req/s | {name} req/s | {name}/direct | {name}/pass | "
+        f"bridge p50 | {name} p50 | first event later than direct, bridge / {name} | "
+        f"bridge CPU ms/req | {name} CPU ms/req |"
     )
-    say("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    say("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for workload in _measured(r):
         for c in r.levels:
-            d, p, b, n = (r.cell(workload.name, c, t) for t in (*TARGETS, NO_CALLER))
+            d, p, b, n = (r.cell(workload.name, c, t) for t in (*TARGETS, target))
+            first = (
+                f"{fmt(diff_median(b, d, 'first_p50'))} / {fmt(diff_median(n, d, 'first_p50'))}"
+                if workload.streaming
+                else "-"
+            )
             say(
                 f"| {workload.label} | {c} | {b.med('rps'):.0f} | {n.med('rps'):.0f} | "
                 f"{fmt(ratio_median(n, d))}x | {fmt(ratio_median(n, p))}x | {fmt(b.med('p50'))} | "
-                f"{fmt(n.med('p50'))} | {fmt(b.med('front_cpu'))} | {fmt(n.med('front_cpu'))} |"
+                f"{fmt(n.med('p50'))} | {first} | {fmt(b.med('front_cpu'))} | {fmt(n.med('front_cpu'))} |"
             )
     say("")
-    say("| run-time demand | c | bridge p50 / p99 | no-caller p50 / p99 | no-caller added p50 |")
+    say(f"| run-time demand | c | bridge p50 / p99 | {name} p50 / p99 | {name} added p50 |")
     say("| --- | ---: | ---: | ---: | ---: |")
     for kind in ("send", "stream") if r.fulfil else ():
-        d, b, n = (r.fulfil_cell(kind, t) for t in ("direct", "bridge", NO_CALLER))
+        d, b, n = (r.fulfil_cell(kind, t) for t in ("direct", "bridge", target))
         say(
             f"| {kind} | {r.fulfil_concurrency} | {fmt(b.med('p50'))} / {fmt(b.med('p99'))} | "
             f"{fmt(n.med('p50'))} / {fmt(n.med('p99'))} | {fmt(diff_median(n, d, 'p50'))} |"
@@ -311,7 +320,16 @@ def report(say: Callable[[str], None], r: Results, load_before: str, load_after:
         _references(say, r)
     if NO_CALLER in r.targets:
         say("")
-        _no_caller(say, r)
+        _diagnostic(
+            say,
+            r,
+            NO_CALLER,
+            "no-caller",
+            "without the calling-process lookup (`caller=None`)",
+        )
+    if NO_SYNC in r.targets:
+        say("")
+        _diagnostic(say, r, NO_SYNC, "no-sync", "with audit commits not synced before a value leaves")
     if ASYNCIO_LOOP in r.targets:
         say("")
         _loops(say, r)

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The bridge under test: Keybroker's own `Runtime`, as `keybroker serve` runs it, over a memory vault.
 
-`python bench/bridge_server.py AGENT_URL [--no-caller] [--profile FILE]`, with `KEYBROKER_HOME`
+`python bench/bridge_server.py AGENT_URL [--no-caller] [--no-sync] [--profile FILE]`, with `KEYBROKER_HOME`
 pointing at a scratch directory: opens the services (`KEYBROKER_VAULT=memory`), starts the runtime on
 a free port (a real `BridgeApp` behind `running_bridge`, the management API behind it), adds the
 agent at AGENT_URL as `echo` and stores a value for each of its demands for it (`SecretStore.set(...,
@@ -10,8 +10,11 @@ Prints `READY <port>` and serves until SIGTERM or SIGINT. It runs on the loop `k
 (uvloop where installed; `KEYBROKER_LOOP=asyncio` and `KEYBROKER_HTTP=h11` choose asyncio's and h11).
 
 Diagnostics: `--no-caller` serves a second `BridgeApp` over the same broker without the calling
-process lookup (`caller=None`) and prints its port as `READY2 <port>`; `--profile FILE` runs the
-process under cProfile and writes the stats to FILE when it stops.
+process lookup (`caller=None`) and prints its port as `READY2 <port>`; `--no-sync` makes no catalog
+transaction durable (`Database.transaction(durable=...)` ignored: the audit event that lets a value
+out is then not synced before the value leaves, which Keybroker itself never allows), to measure what
+that sync costs a request; `--profile FILE` runs the process under cProfile and writes the stats to
+FILE when it stops.
 """
 
 from __future__ import annotations
@@ -85,14 +88,29 @@ async def serve(agent_url: str, no_caller: bool) -> None:
         await stop.wait()
 
 
+def _never_durable() -> None:
+    """`--no-sync`: every catalog transaction commits as a non-durable one does (a diagnostic only)."""
+    from keybroker.core.catalog.db import Database
+
+    synced = Database.transaction
+
+    def transaction(self: Database, *, durable: bool = False, policy: bool = True) -> object:
+        return synced(self, durable=False, policy=policy)
+
+    Database.transaction = transaction  # type: ignore[assignment,method-assign]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("agent_url")
     parser.add_argument("--no-caller", action="store_true")
+    parser.add_argument("--no-sync", action="store_true")
     parser.add_argument("--profile", metavar="FILE")
     args = parser.parse_args()
+    if args.no_sync:
+        _never_durable()
     logging.basicConfig(level=logging.WARNING)
     if not args.profile:
         run(serve(args.agent_url, args.no_caller), os.environ)

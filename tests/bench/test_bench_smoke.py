@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The bridge benchmark runs end to end: `bench/bridge.py --quick --loops --baseline` exits 0 and prints its
-tables.
+"""The bridge benchmark runs end to end: `bench/bridge.py --quick --loops --diagnose --baseline` exits 0
+and prints its tables.
 
 No timing is asserted (these machines are noisy); what can fail is the plumbing: the echo agent, the
 pass-through proxy and the bridge start, every request is answered as expected (the load generator
@@ -39,7 +39,7 @@ def test_quick_run_exits_0_and_prints_the_summary_table(tmp_path: Path) -> None:
     env["TMPDIR"] = str(tmp_path)  # the benchmark's scratch dir (and its bridge's home) go here
     result = subprocess.run(
         # --baseline: this very checkout as the "before", so the before/after table is printed too.
-        [sys.executable, str(BENCH), "--quick", "--loops", "--baseline", str(REPO)],
+        [sys.executable, str(BENCH), "--quick", "--loops", "--diagnose", "--baseline", str(REPO)],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -57,6 +57,11 @@ def test_quick_run_exits_0_and_prints_the_summary_table(tmp_path: Path) -> None:
     assert "| fulfil a run-time demand" in out
     # --loops: the bridge on asyncio + h11 beside the one on uvloop + httptools (issue 16).
     assert "| workload | c | uvloop req/s | asyncio req/s | uvloop/asyncio |" in out
+    # --diagnose: the bridge without the caller lookup, and without the audit's sync, each measured.
+    for name in ("no-caller", "no-sync"):
+        table = out[out.index(f"| workload | c | bridge req/s | {name} req/s |") :]
+        row = next(line for line in table.splitlines() if line.startswith("| message/stream (0.3) | 1 | "))
+        assert "n/a" not in row and row.count("x |") == 2, row
     # --baseline: the before/after table, its ratios measured (this checkout against itself).
     table = out[out.index("| workload | c | bridge/direct | before/direct | bridge/before |") :]
     row = next(line for line in table.splitlines() if line.startswith("| SendMessage (1.0) | 1 | "))
