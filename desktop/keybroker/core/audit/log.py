@@ -247,6 +247,8 @@ class AuditLog:
     def verify(self) -> AuditReport:
         """Recompute the chain and compare its end with the head in the vault.
 
+        A head behind an intact log (the event it counts carries its hash) is a warning, not a problem:
+        events appended since it was last written (head.py paces the running app's writes).
         Raises `VaultError` when the head cannot be read (a locked vault): no verdict either way.
         """
         problems: list[str] = []
@@ -255,9 +257,15 @@ class AuditLog:
         altered = self._table_problem()
         if altered is not None:  # tampering too: the events are gone or unreadable
             return AuditReport(ok=False, count=0, head=GENESIS, problems=(altered,), warnings=())
+        # The head is read before the events: another process appending meanwhile then makes the log
+        # longer than the head (a head behind, below), never shorter (a false "removed").
+        # A vault error (locked, unavailable) propagates: an unreadable head is no evidence of
+        # tampering, and the caller reports it as a vault problem (exit 4), not a broken chain.
+        stored = self._head.read() if self._head is not None else None
         rows = self._catalog.query(f"SELECT {AUDIT_ROWS.columns} FROM audit ORDER BY seq")
         prev = GENESIS
         expected_seq = 1
+        hash_at: dict[int, str] = {}
         for row in rows:
             fields = dict(zip(AUDIT_ROWS.names, row, strict=True))
             seq = fields["seq"]
@@ -268,13 +276,12 @@ class AuditLog:
             if event_hash(fields) != fields["hash"]:
                 problems.append(f"event {seq}: its contents do not match its hash (edited)")
             prev = fields["hash"]
+            if stored is not None and seq == stored[0]:
+                hash_at[seq] = prev
             expected_seq = seq + 1
         count = len(rows)
         head = prev if rows else GENESIS
         if self._head is not None:
-            # A vault error (locked, unavailable) propagates: an unreadable head is no evidence of
-            # tampering, and the caller reports it as a vault problem (exit 4), not a broken chain.
-            stored = self._head.read()
             if stored is None:
                 if count and self._head_required:
                     problems.append("the vault holds no audit head although the log has events")
@@ -282,7 +289,16 @@ class AuditLog:
                     warnings.append("session-only vault: the audit head does not survive a restart")
             else:
                 stored_count, stored_head = stored
-                if stored_count != count:
+                if stored_count < count and not problems and hash_at.get(stored_count) == stored_head:
+                    # Events appended after the head was last written: the running app writes it at
+                    # most about a second after a release (head.py's pace), and a crash can leave it
+                    # behind. The events up to it are intact; no event it counts is gone.
+                    behind = count - stored_count
+                    warnings.append(
+                        f"the vault's head is {behind} event{'s' if behind != 1 else ''} behind the log "
+                        "(the running app writes it within about a second of a release)"
+                    )
+                elif stored_count != count:
                     # The head counts by the newest event's number: with that number still there,
                     # what is missing is missing before it (and reported by number above).
                     newest = expected_seq - 1
