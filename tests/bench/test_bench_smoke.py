@@ -100,3 +100,31 @@ def test_gateway_quick_run_exits_0_and_prints_its_tables(tmp_path: Path) -> None
         line = next(x for x in result.stdout.splitlines() if x.startswith(row))
         assert line.endswith("| 0 |"), line  # no failed request
     assert _processes_with_env(f"TMPDIR={tmp_path}") == []
+
+
+@pytest.mark.timeout(120)
+def test_audit_head_bench_runs_both_writers_on_the_rigs_vault(tmp_path: Path) -> None:
+    """bench/audit_head.py: on the rig's Secret Service when the rig runs the tests (else a memory vault),
+    both head writers append, each row is printed, and its scratch catalogs are gone afterwards."""
+    env = dict(os.environ)
+    env["TMPDIR"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "audit_head.py"), "--seconds", "0.4"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+    rows = {
+        line.split(" | ")[0]: line.split(" | ")
+        for line in result.stdout.splitlines()
+        if line.startswith("| ")
+    }
+    before, paced = rows["| unpaced (before)"], rows["| paced, 1 s"]
+    assert int(before[1]) > 20 and int(paced[1]) > 20  # releases appended by each
+    assert int(paced[2]) < int(before[2])  # fewer vault writes (the pace is what the app runs)
+    assert "saved per release: app" in result.stdout
+    assert not list(tmp_path.glob("kb-bench-head-*"))
