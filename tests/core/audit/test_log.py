@@ -342,3 +342,31 @@ def test_a_head_behind_that_matches_no_event_of_the_log_is_tampering(log: AuditL
     report = log.verify()
     assert not report.ok
     assert f"the vault's head says {count} events, the log has {count + 1}" in report.problems
+
+
+def test_a_flush_hurries_one_write_and_does_not_unpace_the_releases_after_it(catalog: Catalog) -> None:
+    """A flush (the app's own verify, the settings window's) asks for the newest head now: one write, not
+    an end to the pace while releases go on after it."""
+    import time
+
+    head = KeyringHead()
+    audit = AuditLog(catalog, head, deferred_head=True)
+    audit.append(AuditDecision.RELEASED, key="first")
+    assert audit.flush(10)
+    time.sleep(0.05)  # the writer is idle
+    assert audit.flush(10)  # nothing waits to be written: nothing to hurry
+    before = len(head.writes)
+    started = time.monotonic()
+    flushed = False
+    n = 0
+    while time.monotonic() - started < 1.5:
+        audit.append(AuditDecision.RELEASED, key=f"k{n}")
+        n += 1
+        if not flushed and time.monotonic() - started > 0.5:
+            audit.flush(0.01)  # mid-burst: one write now (it cannot wait for the end of the burst)
+            flushed = True
+        time.sleep(0.001)  # faster than a head write: the writer is never idle
+    # Paced (about one a second) but for the hurried one: not a write per release.
+    assert len(head.writes) - before <= 5, len(head.writes) - before
+    assert audit.flush(10) and head.value is not None and head.value[0] == n + 1
+    audit.close()

@@ -118,8 +118,11 @@ class DeferredHeadWriter:
                 self._thread.start()
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every requested write is done, the pace not waited out; True when it is."""
-        self._hurry.set()
+        """Wait until every requested write is done, the pace not waited out; True when it is. Hurries
+        the next write only: the pace holds again for the releases after it."""
+        with self._lock:
+            if not self._idle.is_set():  # (an idle writer has nothing to hurry)
+                self._hurry.set()
         return self._idle.wait(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
@@ -145,6 +148,7 @@ class DeferredHeadWriter:
                     if self._stop:
                         return
                     self._wanted.clear()
+                    self._hurry.clear()  # spent on this write: a flush made during it hurries the next
                 try:
                     self._write_tip(conn)
                 except Exception:  # the head is best effort here; verify reports a stale one
@@ -153,7 +157,7 @@ class DeferredHeadWriter:
                 with self._lock:
                     if not self._wanted.is_set():
                         self._idle.set()
-                        self._hurry.clear()
+                        self._hurry.clear()  # a flush that came during the write is answered by it
         finally:
             conn.close()
             self._idle.set()
