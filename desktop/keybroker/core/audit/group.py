@@ -4,9 +4,9 @@ queued while the last commit was on the disk (issue 16).
 A release's `released` event must be on the disk before its value leaves (log.py). Appended one at a
 time on the event loop, each costs a `BEGIN IMMEDIATE` and an fsync and stalls every other request
 meanwhile. `GroupCommit.append` queues a release's events instead; one writer at a time commits
-everything queued, off the loop, in one durable transaction (`synchronous=FULL`), use counts
-included, and only then answers each waiting release (inside it, the batch's events are chained on
-one read of the log's tip and written with one `executemany`, its use counts with another). A
+everything queued, off the loop (commit_thread.py), in one durable transaction (`synchronous=FULL`),
+use counts included, and only then answers each waiting release (inside it, the batch's events are
+chained on one read of the log's tip and written with one `executemany`, its use counts with another). A
 release thus still waits for its own record, at concurrency 1 for the one sync it paid before, and
 concurrent releases share one.
 
@@ -20,11 +20,13 @@ decision and its release.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from keybroker.core.audit.commit_thread import run_on_commit_thread
 from keybroker.core.audit.log import AuditLog
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.catalog.rows import AUDIT_ROWS
@@ -83,7 +85,7 @@ class GroupCommit:
             while self._queue:
                 batch, self._queue = self._queue, []
                 try:
-                    await asyncio.to_thread(self._commit, batch)
+                    await run_on_commit_thread(functools.partial(self._commit, batch))
                 except asyncio.CancelledError:  # the writer itself is cancelled: no caller waits forever
                     for pending in batch:  # (the commit may still land: a record of a value kept in)
                         if not pending.future.done():
