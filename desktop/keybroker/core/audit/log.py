@@ -1,72 +1,34 @@
 """Append-only, hash-chained audit log of every release and decision. Never a value.
 
 Each row's hash covers its fields and the previous row's hash, so an edited, deleted or reordered
-row breaks the chain. The head (count and last hash) is also kept in the vault after every append,
-so cutting events off the end is caught too (head.py). Appends run under `BEGIN IMMEDIATE` and the head
-is written before the commit, so the app and the CLI never fork the chain or leave a stale head. An
+row breaks the chain. The head (count and last hash) is also kept in the vault, so cutting events off
+the end is caught too (head.py): a short-lived process (the CLI) writes it before each commit, the
+running app after, at most once a second while releases go on. Appends run under `BEGIN IMMEDIATE`,
+so the app and the CLI never fork the chain. An
 event that lets a value out is synced to the disk before `append` returns (fail closed: no event on
-the disk, no value out).
+the disk, no value out). What makes a chain and what `verify` makes of one is chain.py's.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from keybroker.core.audit.chain import GENESIS, AuditReport, check_chain, event_hash
 from keybroker.core.audit.head import DeferredHeadWriter, HeadStore
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.catalog.rows import AUDIT_ROWS
-from keybroker.core.models import AuditDecision, AuditEvent, from_json
+from keybroker.core.models import AuditDecision, AuditEvent
+
+__all__ = ["GENESIS", "AuditLog", "AuditReport", "event_hash"]  # (the chain's, from chain.py)
 
 log = logging.getLogger("keybroker.audit")
-
-GENESIS = "0" * 64
 
 #: Decisions whose event must be on the disk before the value leaves Keybroker (`signed_in`: an
 #: agent's own sign-in hands the authorization code to the agent right after it is recorded).
 _LETS_A_VALUE_OUT = frozenset({AuditDecision.RELEASED, AuditDecision.REVEALED, AuditDecision.SIGNED_IN})
-
-#: Every column but the event's own hash goes into that hash, in table order.
-_HASHED = AUDIT_ROWS.names[:-1]
-
-
-@dataclass(frozen=True, slots=True)
-class AuditReport:
-    """The outcome of `verify`."""
-
-    ok: bool
-    count: int
-    head: str
-    problems: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = field(default=())
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> AuditReport:
-        """The report `to_json` described (the management API's answer)."""
-        return from_json(cls, data, problems=tuple, warnings=tuple)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready view."""
-        return {
-            "ok": self.ok,
-            "count": self.count,
-            "head": self.head,
-            "problems": list(self.problems),
-            "warnings": list(self.warnings),
-        }
-
-
-def event_hash(fields: dict[str, Any]) -> str:
-    """SHA-256 over the canonical JSON of the hashed fields (prev_hash included)."""
-    canonical = json.dumps(
-        {k: fields[k] for k in _HASHED}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 class AuditLog:
@@ -251,66 +213,14 @@ class AuditLog:
         events appended since it was last written (head.py paces the running app's writes).
         Raises `VaultError` when the head cannot be read (a locked vault): no verdict either way.
         """
-        problems: list[str] = []
-        warnings: list[str] = []
         self.flush()
         altered = self._table_problem()
         if altered is not None:  # tampering too: the events are gone or unreadable
             return AuditReport(ok=False, count=0, head=GENESIS, problems=(altered,), warnings=())
         # The head is read before the events: another process appending meanwhile then makes the log
-        # longer than the head (a head behind, below), never shorter (a false "removed").
+        # longer than the head (a head behind: chain.py), never shorter (a false "removed").
         # A vault error (locked, unavailable) propagates: an unreadable head is no evidence of
         # tampering, and the caller reports it as a vault problem (exit 4), not a broken chain.
         stored = self._head.read() if self._head is not None else None
         rows = self._catalog.query(f"SELECT {AUDIT_ROWS.columns} FROM audit ORDER BY seq")
-        prev = GENESIS
-        expected_seq = 1
-        hash_at: dict[int, str] = {}
-        for row in rows:
-            fields = dict(zip(AUDIT_ROWS.names, row, strict=True))
-            seq = fields["seq"]
-            if seq != expected_seq:
-                problems.append(f"event {seq}: expected sequence number {expected_seq} (an event is missing)")
-            if fields["prev_hash"] != prev:
-                problems.append(f"event {seq}: does not follow the event before it (deleted or reordered)")
-            if event_hash(fields) != fields["hash"]:
-                problems.append(f"event {seq}: its contents do not match its hash (edited)")
-            prev = fields["hash"]
-            if stored is not None and seq == stored[0]:
-                hash_at[seq] = prev
-            expected_seq = seq + 1
-        count = len(rows)
-        head = prev if rows else GENESIS
-        if self._head is not None:
-            if stored is None:
-                if count and self._head_required:
-                    problems.append("the vault holds no audit head although the log has events")
-                elif count:
-                    warnings.append("session-only vault: the audit head does not survive a restart")
-            else:
-                stored_count, stored_head = stored
-                if stored_count < count and not problems and hash_at.get(stored_count) == stored_head:
-                    # Events appended after the head was last written: the running app writes it at
-                    # most about a second after a release (head.py's pace), and a crash can leave it
-                    # behind. The events up to it are intact; no event it counts is gone.
-                    behind = count - stored_count
-                    warnings.append(
-                        f"the vault's head is {behind} event{'s' if behind != 1 else ''} behind the log "
-                        "(the running app writes it within about a second of a release)"
-                    )
-                elif stored_count != count:
-                    # The head counts by the newest event's number: with that number still there,
-                    # what is missing is missing before it (and reported by number above).
-                    newest = expected_seq - 1
-                    where = "from the end" if newest < stored_count else "before the newest one"
-                    problems.append(
-                        f"the vault's head says {stored_count} events, the log has {count} "
-                        f"(events were removed {where})"
-                        if stored_count > count
-                        else f"the vault's head says {stored_count} events, the log has {count}"
-                    )
-                elif stored_head != head:
-                    problems.append("the last event does not match the head kept in the vault")
-        return AuditReport(
-            ok=not problems, count=count, head=head, problems=tuple(problems), warnings=tuple(warnings)
-        )
+        return check_chain(rows, stored, kept=self._head is not None, required=self._head_required)
