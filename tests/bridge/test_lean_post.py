@@ -426,7 +426,7 @@ async def test_a_stream_left_early_closes_its_connection_and_the_agent_sees_it()
 
 @pytest.mark.asyncio
 async def test_a_fast_agent_and_a_slow_reader_do_not_buffer_the_whole_stream() -> None:
-    from keybroker.core.bridge.lean_post import STREAM_HIGH_WATER
+    from keybroker.core.bridge.lean_connection import STREAM_HIGH_WATER
 
     async with streaming_agent("length") as agent:
         agent.events = [b"x" * (64 * 1024)] * 64  # 4 MiB, written without waiting once let go
