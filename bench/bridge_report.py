@@ -172,6 +172,13 @@ def _cpu(say: Callable[[str], None], r: Results) -> None:
             )
 
 
+def _first_events(workload: Workload, direct: Cell, bridge: Cell, other: Cell) -> str:
+    """How much later than direct's the first event came, the bridge's / another target's ("-": no stream)."""
+    if not workload.streaming:
+        return "-"
+    return f"{fmt(diff_median(bridge, direct, 'first_p50'))} / {fmt(diff_median(other, direct, 'first_p50'))}"
+
+
 def _diagnostic(say: Callable[[str], None], r: Results, target: str, name: str, what: str) -> None:
     """The bridge against `target`, the same bridge with one part of its work taken out (`what`)."""
     say(f"Diagnostic: the same bridge {what}; `{target}`, {name} below:")
@@ -185,11 +192,7 @@ def _diagnostic(say: Callable[[str], None], r: Results, target: str, name: str, 
     for workload in _measured(r):
         for c in r.levels:
             d, p, b, n = (r.cell(workload.name, c, t) for t in (*TARGETS, target))
-            first = (
-                f"{fmt(diff_median(b, d, 'first_p50'))} / {fmt(diff_median(n, d, 'first_p50'))}"
-                if workload.streaming
-                else "-"
-            )
+            first = _first_events(workload, d, b, n)
             say(
                 f"| {workload.label} | {c} | {b.med('rps'):.0f} | {n.med('rps'):.0f} | "
                 f"{fmt(ratio_median(n, d))}x | {fmt(ratio_median(n, p))}x | {fmt(b.med('p50'))} | "
@@ -262,15 +265,10 @@ def _baseline(say: Callable[[str], None], r: Results) -> None:
         "first event later than direct, bridge / before |"
     )
     say("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    streaming = {w.name for w in WORKLOADS if w.streaming}
     for workload in _measured(r):
         for c in r.levels:
             d, b, o = (r.cell(workload.name, c, t) for t in ("direct", "bridge", BASELINE))
-            first = (
-                f"{fmt(diff_median(b, d, 'first_p50'))} / {fmt(diff_median(o, d, 'first_p50'))}"
-                if workload.name in streaming
-                else "-"
-            )
+            first = _first_events(workload, d, b, o)
             say(
                 f"| {workload.label} | {c} | {fmt(ratio_median(b, d))}x | {fmt(ratio_median(o, d))}x | "
                 f"{fmt(ratio_median(b, o))}x | {fmt(ratio_median(b, d, 'p99'))}x | "

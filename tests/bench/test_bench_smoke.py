@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-BENCH = REPO / "bench" / "bridge.py"
 
 
 def _processes_with_env(entry: str) -> list[int]:
@@ -32,23 +31,32 @@ def _processes_with_env(entry: str) -> list[int]:
     return found
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_quick_run_exits_0_and_prints_the_summary_table(tmp_path: Path) -> None:
+def _run_bench(script: str, args: list[str], tmp_path: Path, timeout: float) -> str:
+    """Run bench/`script` with `args`, its scratch dirs under `tmp_path` (its TMPDIR); its output, once it
+    exited 0."""
     env = dict(os.environ)
-    env["TMPDIR"] = str(tmp_path)  # the benchmark's scratch dir (and its bridge's home) go here
+    env["TMPDIR"] = str(tmp_path)
     result = subprocess.run(
-        # --baseline: this very checkout as the "before", so the before/after table is printed too.
-        [sys.executable, str(BENCH), "--quick", "--loops", "--diagnose", "--baseline", str(REPO)],
+        [sys.executable, str(REPO / "bench" / script), *args],
         cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=timeout,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
-    out = result.stdout
+    return result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_quick_run_exits_0_and_prints_the_summary_table(tmp_path: Path) -> None:
+    # The benchmark's scratch dir (and its bridge's home) go under tmp_path. --baseline: this very
+    # checkout as the "before", so the before/after table is printed too.
+    out = _run_bench(
+        "bridge.py", ["--quick", "--loops", "--diagnose", "--baseline", str(REPO)], tmp_path, 240
+    )
     header = "| workload | c | direct req/s | pass-through req/s | bridge req/s | bridge/direct |"
     assert header in out
     for label in ("message/send (0.3)", "SendMessage (1.0)", "message/stream (0.3)"):
@@ -79,25 +87,14 @@ def test_gateway_quick_run_exits_0_and_prints_its_tables(tmp_path: Path) -> None
     mock model's whole reply, the tables print, and both processes are gone afterwards."""
     from tests.peers.process import skip_if_missing
 
-    env = dict(os.environ)
-    env["TMPDIR"] = str(tmp_path)
     with skip_if_missing():
         from tests.peers import litellm
 
         litellm.require_cache(litellm.venv_dir() / "bin" / "litellm", "LiteLLM proxy", litellm.INSTALL)
-        result = subprocess.run(
-            [sys.executable, str(REPO / "bench" / "gateway.py"), "--quick"],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=240,
-            check=False,
-        )
-    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
-    assert "| concurrency | TTFT added p50 (ms) | throughput gateway/direct |" in result.stdout
+        out = _run_bench("gateway.py", ["--quick"], tmp_path, 240)
+    assert "| concurrency | TTFT added p50 (ms) | throughput gateway/direct |" in out
     for row in ("| direct | 8 |", "| gateway | 8 |"):
-        line = next(x for x in result.stdout.splitlines() if x.startswith(row))
+        line = next(x for x in out.splitlines() if x.startswith(row))
         assert line.endswith("| 0 |"), line  # no failed request
     assert _processes_with_env(f"TMPDIR={tmp_path}") == []
 
@@ -106,25 +103,10 @@ def test_gateway_quick_run_exits_0_and_prints_its_tables(tmp_path: Path) -> None
 def test_audit_head_bench_runs_both_writers_on_the_rigs_vault(tmp_path: Path) -> None:
     """bench/audit_head.py: on the rig's Secret Service when the rig runs the tests (else a memory vault),
     both head writers append, each row is printed, and its scratch catalogs are gone afterwards."""
-    env = dict(os.environ)
-    env["TMPDIR"] = str(tmp_path)
-    result = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "audit_head.py"), "--seconds", "0.4"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=100,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
-    rows = {
-        line.split(" | ")[0]: line.split(" | ")
-        for line in result.stdout.splitlines()
-        if line.startswith("| ")
-    }
+    out = _run_bench("audit_head.py", ["--seconds", "0.4"], tmp_path, 100)
+    rows = {line.split(" | ")[0]: line.split(" | ") for line in out.splitlines() if line.startswith("| ")}
     before, paced = rows["| unpaced (before)"], rows["| paced, 1 s"]
     assert int(before[1]) > 20 and int(paced[1]) > 20  # releases appended by each
     assert int(paced[2]) < int(before[2])  # fewer vault writes (the pace is what the app runs)
-    assert "saved per release: app" in result.stdout
+    assert "saved per release: app" in out
     assert not list(tmp_path.glob("kb-bench-head-*"))

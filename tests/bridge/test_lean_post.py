@@ -43,6 +43,20 @@ def _answer(request_id: object, text: str) -> bytes:
     return json.dumps({"jsonrpc": "2.0", "id": request_id, "result": {"message": message}}).encode()
 
 
+async def read_request(reader: asyncio.StreamReader) -> tuple[dict[str, str], bytes] | None:
+    """The next request's headers (lower-case names) and body; None once the client closed."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+    headers = {}
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    return headers, await reader.readexactly(int(headers.get("content-length", "0")))
+
+
 @dataclass
 class RawAgent:
     """An HTTP/1.1 agent answering every POST in `framing`; it keeps what it received."""
@@ -55,18 +69,8 @@ class RawAgent:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                lines = head.decode("latin-1").split("\r\n")
-                headers = {}
-                for line in lines[1:]:
-                    if line:
-                        name, _, value = line.partition(":")
-                        headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
+            while (request := await read_request(reader)) is not None:
+                headers, body = request
                 self.requests.append((headers, body))
                 payload = _answer(json.loads(body).get("id"), "hello from the raw agent")
                 if not await self._reply(writer, payload):
@@ -261,16 +265,10 @@ class StreamingAgent:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    self.closed_by_peer.append(True)
-                    return
-                length = [ln for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length:")]
-                await reader.readexactly(int(length[0].split(b":")[1]))
+            while await read_request(reader) is not None:
                 if not await self._answer(reader, writer):
                     return
+            self.closed_by_peer.append(True)
         finally:
             writer.close()
 

@@ -10,8 +10,8 @@ its first request (+40 ms to the first bridged card, bench/memory.py).
 
 `settle()` collects the garbage once, then `gc.freeze()` moves what is left to the permanent
 generation, which collections skip; objects made later are collected as before. It runs once started
-(the tray app, `keybroker serve`) and once the bridge has imported the A2A stack (core/bridge/app.py,
-`settle_once_stack_loaded`).
+(the tray app, `keybroker serve`) and, through `settle_once_stack_loaded` (which wiring/runtime.py
+hands to core/bridge/app.py), once the bridge has imported the A2A stack.
 What is frozen is never collected: start-up's leftovers, and whatever a request had in flight at that
 moment (once, when the stack is imported), live as long as the process does.
 """
