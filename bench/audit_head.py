@@ -73,11 +73,8 @@ def run(vault: CountingVault, pace: float, seconds: float, interval: float) -> t
     """(releases, vault writes, this process's CPU ms per release, gnome-keyring's)."""
     home = Path(tempfile.mkdtemp(prefix="kb-bench-head-"))
     store = VaultHeadStore(vault)
-    audit = AuditLog(Catalog(home / "catalog.db"), store, deferred_head=True)
-    writer = audit._writer
-    assert writer is not None
-    writer._pace = pace  # 0: a write after every release it can, as before the pace
-    writer._last_write = -pace
+    # pace 0: a write after every release it can, as before the pace
+    audit = AuditLog(Catalog(home / "catalog.db"), store, deferred_head=True, head_pace=pace)
     vault.writes = 0
     releases = 0
     cpu, daemon, started = time.process_time(), daemon_cpu(), time.monotonic()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from keybroker.core.audit.chain import GENESIS, AuditReport, check_chain, event_hash
-from keybroker.core.audit.head import DeferredHeadWriter, HeadStore
+from keybroker.core.audit.head import HEAD_PACE_SECONDS, DeferredHeadWriter, HeadStore
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.catalog.rows import AUDIT_ROWS
 from keybroker.core.models import AuditDecision, AuditEvent
@@ -41,18 +41,20 @@ class AuditLog:
         *,
         head_required: bool = True,
         deferred_head: bool = False,
+        head_pace: float = HEAD_PACE_SECONDS,
     ) -> None:
         """`head_required=False` for a session-only vault, where the head does not survive a restart.
 
         `deferred_head=True` (the long-running app) writes the head on a background thread after the
-        row commits, so a release does not wait for the vault; `flush()` and `close()` wait for it.
+        row commits, at most once per `head_pace` seconds while releases go on (head.py), so a release
+        does not wait for the vault; `flush()` and `close()` wait for it.
         """
         self._catalog = catalog
         self._head = head_store
         self._head_required = head_required
         self._listeners: list[Callable[[AuditEvent], None]] = []
         self._writer = (
-            DeferredHeadWriter(str(catalog.path), head_store)
+            DeferredHeadWriter(str(catalog.path), head_store, pace=head_pace)
             if deferred_head and head_store is not None
             else None
         )
