@@ -94,6 +94,68 @@ async def test_a_connection_that_never_completes_its_headers_is_closed(sent: byt
     assert all(closed)
 
 
+async def read_answer(reader: asyncio.StreamReader) -> bytes:
+    """One HTTP answer with a Content-Length: its status line."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    await reader.readexactly(length)
+    return head.split(b"\r\n", 1)[0]
+
+
+_STATUS = b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+@pytest.mark.asyncio
+async def test_a_kept_alive_connection_gets_the_whole_header_timeout_after_each_answer() -> None:
+    """The header timer is not made anew per request (connections.py): one set for an earlier wait
+    must not close a connection whose latest answer went out less than the timeout ago."""
+    async with flood_bridge(ConnectionLimits(max_connections=500, header_timeout=1.0)) as (base, _):
+        reader, writer = await open_raw(base)
+        try:
+            async with asyncio.timeout(10):
+                for _ in range(4):  # 2.1 s in all, never 1 s without a request
+                    writer.write(_STATUS)
+                    assert await read_answer(reader) == b"HTTP/1.1 200 OK"
+                    await asyncio.sleep(0.7)
+                writer.write(_STATUS)
+                assert await read_answer(reader) == b"HTTP/1.1 200 OK"
+            idle_since = asyncio.get_running_loop().time()
+            assert await closed_by_server(reader, 10.0)
+            idle = asyncio.get_running_loop().time() - idle_since
+        finally:
+            writer.close()
+    assert 0.8 <= idle <= 5.0
+
+
+@pytest.mark.asyncio
+async def test_a_pipelined_request_slower_than_the_header_timeout_is_answered() -> None:
+    """Its headers came with the request before it: nothing is owed while it runs."""
+
+    async def slow_api(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] == "/slow":
+            await asyncio.sleep(1.5)
+        await api(scope, receive, send)
+
+    app = BridgeApp({}.get, ScriptedSecrets(), caller=None, fallback=slow_api)
+    limits = ConnectionLimits(max_connections=500, header_timeout=0.5)
+    try:
+        async with running_bridge(app, 0, connections=limits) as port:
+            slow = b"GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            reader, writer = await open_raw(f"http://127.0.0.1:{port}", _STATUS + slow)
+            try:
+                async with asyncio.timeout(10):
+                    statuses = [await read_answer(reader), await read_answer(reader)]
+            finally:
+                writer.close()
+    finally:
+        await app.aclose()
+    assert statuses == [b"HTTP/1.1 200 OK"] * 2
+
+
 @pytest.mark.asyncio
 async def test_past_the_cap_the_longest_waiting_connection_makes_room() -> None:
     async with flood_bridge(ConnectionLimits(max_connections=40, header_timeout=60.0)) as (base, _):
@@ -150,4 +212,3 @@ def test_the_default_cap_leaves_room_for_everything_else_under_the_open_file_lim
     limits = ConnectionLimits()
     assert 64 <= limits.max_connections <= max(64, soft // 2)
     assert 0 < limits.agent_requests < limits.max_connections
-

@@ -19,7 +19,12 @@ the management API included. So the bridge's HTTP protocol (uvicorn's, subclasse
   new one refused (503, then closed). The bridge caps its agent requests in flight below that
   (`agent_requests`, app.py), so `reserve` connections always remain for the management API.
 
-No timer runs on an idle server: a connection's timer exists only while it is open.
+No timer runs on an idle server: a connection's timer exists only while it is open. It is not made
+anew for each request (a kept-alive connection would make and cancel one per request): when it goes
+off early, because the connection has started waiting again since, it is set again for then.
+
+Each request's scope also gets `DISCONNECT_WATCH` (disconnect.py): the connection calls what is
+registered there when it is lost, so a request need not watch `receive()` for it with a task.
 
 uvicorn's HTTP/1.1 parser is httptools where it is installed (a dependency on Linux and macOS: fewer
 calls per request than h11), else h11; `KEYBROKER_HTTP=h11` (or `httptools`) chooses, to compare.
@@ -30,9 +35,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 
+from keybroker.core.bridge.disconnect import DISCONNECT_WATCH
 from keybroker.core.errors import InvalidInputError
 
 __all__ = [
@@ -64,7 +71,9 @@ _BUSY = (
 _TOO_LARGE_BODY = b'{"error":"headers_too_large","message":"the request line and headers are too long"}'
 _TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
-    b"connection: close\r\ncontent-length: " + str(len(_TOO_LARGE_BODY)).encode() + b"\r\n\r\n"
+    b"connection: close\r\ncontent-length: "
+    + str(len(_TOO_LARGE_BODY)).encode()
+    + b"\r\n\r\n"
     + _TOO_LARGE_BODY
 )
 
@@ -120,7 +129,10 @@ class _Governed:
     _timer: asyncio.TimerHandle | None = None
     _waited_for: Any = None
     _waiting_since: float = 0.0
+    _deadline: float = 0.0
     _header_bytes: int = 0
+    _watchers: set[Callable[[], None]] | None = None
+    _lost: bool = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
@@ -135,10 +147,11 @@ class _Governed:
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)  # type: ignore[misc]
-        if self.cycle is not self._waited_for:  # the headers are in
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+        cycle = self.cycle
+        if cycle is not self._waited_for:  # the headers are in (the timer, when it goes off, sees it)
+            scope = cycle.scope
+            if DISCONNECT_WATCH not in scope:
+                scope[DISCONNECT_WATCH] = self._watch_disconnect
         elif not self.transport.is_closing():  # still owed headers: all of `data` was headers
             self._header_bytes += len(data)
             if self._header_bytes > self.limits.max_header_bytes:
@@ -149,32 +162,52 @@ class _Governed:
     def on_response_complete(self) -> None:
         self._await_request()
         super().on_response_complete()  # type: ignore[misc]  # may start a pipelined request at once
-        if self._timer is not None and (self.transport.is_closing() or self.cycle is not self._waited_for):
-            self._timer.cancel()
-            self._timer = None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         super().connection_lost(exc)  # type: ignore[misc]
+        watchers, self._watchers = self._watchers, None
+        for callback in watchers or ():
+            callback()
 
     # ---------------------------------------------------------------------------------------------
 
+    def _watch_disconnect(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """`DISCONNECT_WATCH`: call `callback` when the connection is lost; returns how to stop."""
+        if self._lost:
+            return self.loop.call_soon(callback).cancel
+        if self._watchers is None:
+            self._watchers = set()
+        watchers = self._watchers
+        watchers.add(callback)
+        return lambda: watchers.discard(callback)
+
     def _await_request(self) -> None:
         """From now on the client owes us its next request's headers, within the header timeout."""
-        self._waited_for = self.cycle
-        self._waiting_since = self.loop.time()
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            # A pipelined request came with the last one: its headers are in, and it starts now.
+            self._waited_for = None
+            return
+        self._waited_for = cycle
+        self._waiting_since = now = self.loop.time()
+        self._deadline = now + self.limits.header_timeout
         self._header_bytes = 0
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self.loop.call_later(self.limits.header_timeout, self._headers_too_slow)
+        if self._timer is None:
+            self._timer = self.loop.call_at(self._deadline, self._headers_too_slow)
 
     def _headers_too_slow(self) -> None:
         self._timer = None
-        if self.cycle is self._waited_for and not self.transport.is_closing():
-            log.debug("bridge: no request headers within %g s; connection closed", self.limits.header_timeout)
-            self.transport.close()
+        if self.cycle is not self._waited_for or self.transport.is_closing():
+            return  # the headers came (the next wait sets a timer again), or the connection goes
+        if self.loop.time() < self._deadline:  # this wait began after the timer was set
+            self._timer = self.loop.call_at(self._deadline, self._headers_too_slow)
+            return
+        log.debug("bridge: no request headers within %g s; connection closed", self.limits.header_timeout)
+        self.transport.close()
 
     def _waiting(self) -> bool:
         """True while the request has not fully arrived (no headers yet, or the body still coming)."""
@@ -237,4 +270,3 @@ def governed_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
     base = _uvicorn_protocol()
     governed = type("GovernedHttpProtocol", (_Governed, base), {"limits": limits, "__module__": __name__})
     return cast("type[asyncio.Protocol]", governed)
-
