@@ -12,6 +12,7 @@ import pytest
 from keybroker.core.bridge.forms import fold, scrub_forms
 from keybroker.core.bridge.ports import ReleaseHistory
 from keybroker.core.bridge.released import KNOWN_LIMIT, Recall, ReleasedBook, ValueForms
+from keybroker.core.bridge.run_state import RunCut
 from keybroker.core.errors import KeybrokerError
 from keybroker.core.models import SecretValue
 
@@ -62,6 +63,35 @@ def test_an_entry_from_another_memory_is_shared_not_encoded_again() -> None:
     agent.clear()
     assert len(agent) == 0 and agent.cut() == ()
     assert fold(_value(1).reveal()) in run.cut()  # a run keeps cutting its own values after a lock
+
+
+def test_a_run_whose_values_the_agent_holds_cuts_with_the_agents_cut_and_makes_none_of_its_own() -> None:
+    agent, run = ValueForms(limit=256), RunCut()
+    agent.add(_value(9))
+    for i in (1, 2):
+        entry = agent.add(_value(i))
+        assert entry is not None
+        run.own.include(entry)
+    assert run.with_known(agent) is agent.cut()
+    assert run.own._cut is None  # the run's own cut was never made
+    agent.add(_value(3))  # a value of another run: still the agent's cut, made again
+    assert run.with_known(agent) is agent.cut() and fold(_value(3).reveal()) in agent.cut()
+
+
+def test_a_run_cuts_its_own_values_when_the_agent_no_longer_holds_them() -> None:
+    agent, run = ValueForms(limit=2), RunCut()
+    for i in (1, 2):
+        entry = agent.add(_value(i))
+        assert entry is not None
+        run.own.include(entry)
+    agent.add(_value(3))  # pushes value 1 out of the agent's memory, not out of the run's
+    cut = run.with_known(agent)
+    assert all(fold(_value(i).reveal()) in cut for i in (1, 2, 3))
+    assert run.with_known(agent) is cut  # merged once, kept while neither changes
+    agent.clear()  # a lock
+    cut = run.with_known(agent)
+    assert all(fold(_value(i).reveal()) in cut for i in (1, 2))
+    assert fold(_value(3).reveal()) not in cut
 
 
 def test_reprs_name_no_value() -> None:

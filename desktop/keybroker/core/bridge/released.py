@@ -119,6 +119,11 @@ class ValueForms:
                     cut = self._cut = Cut.of(forms)
         return cut
 
+    def covers(self, other: ValueForms) -> bool:
+        """Whether every value of `other` is one of these (so `cut()` holds all of `other`'s forms)."""
+        with self._guard:
+            return other._entries.keys() <= self._entries.keys()
+
     def clear(self) -> None:
         """Forget every value."""
         with self._guard:

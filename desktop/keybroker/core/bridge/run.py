@@ -559,7 +559,7 @@ class BridgeRun:
 
     def cut(self) -> Cut:
         """What to cut from the agent's answers: every value released to it, and this run's own."""
-        return self.state.cut.with_known(self.link.released.cut())
+        return self.state.cut.with_known(self.link.released)
 
     def clean(self, payload: ProtoMessage) -> None:
         """Mask every fulfilment (earlier ones come back in task history) and cut every released value."""

@@ -81,16 +81,20 @@ class RunCut:
     own: ValueForms = field(default_factory=ValueForms)
     _merged: tuple[Cut, Cut, Cut] | None = field(default=None, init=False, repr=False)
 
-    def with_known(self, known: Cut) -> Cut:
-        """This run's values and `known` (the agent's), in one `Cut` (made again only after a change)."""
+    def with_known(self, known: ValueForms) -> Cut:
+        """This run's values and `known`'s (the agent's), in one `Cut` (made again only after a change).
+
+        A run's values are nearly always among the agent's too (`BridgeRun.remember` adds them to
+        both): then the agent's cut is the answer, and the run's own is never made."""
+        known_cut = known.cut()
+        if not self.own or known.covers(self.own):
+            return known_cut
         own = self.own.cut()
-        if not own:
-            return known
         merged = self._merged
-        if merged is not None and merged[0] is known and merged[1] is own:
+        if merged is not None and merged[0] is known_cut and merged[1] is own:
             return merged[2]
-        cut = merge_cuts(known, own)
-        self._merged = (known, own, cut)
+        cut = merge_cuts(known_cut, own)
+        self._merged = (known_cut, own, cut)
         return cut
 
 
