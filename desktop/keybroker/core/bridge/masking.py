@@ -52,10 +52,11 @@ def _masked_leaves(value: object, depth: int) -> object:
     """`value` with every leaf but null replaced by MASK (dicts and lists keep their shape)."""
     if depth > MAX_DEPTH:
         return MASK
-    if isinstance(value, Mapping):
-        return {k: _masked_leaves(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_masked_leaves(v, depth + 1) for v in value]
+    kind = type(value)
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
+        return {k: _masked_leaves(v, depth + 1) for k, v in value.items()}  # type: ignore[attr-defined]
+    if kind is list or isinstance(value, list | tuple):
+        return [_masked_leaves(v, depth + 1) for v in value]  # type: ignore[attr-defined]
     if value is None:
         return None
     return MASK
@@ -66,31 +67,48 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _mask(data: object, depth: int) -> object:
+    """`data` with its fulfilments masked. What JSON parsers give (dicts, lists, scalars) is told by its
+    exact type; only other types pay for `isinstance` against the `Mapping` ABC."""
     if depth > MAX_DEPTH:
         return MASK  # refuse to walk absurd nesting rather than let anything through
+    kind = type(data)
+    if kind is dict:
+        return _mask_mapping(data, depth)  # type: ignore[arg-type]
+    if kind is list:
+        return _mask_items(data, depth)  # type: ignore[arg-type]
+    if kind in _SCALARS:
+        return data
     if isinstance(data, Mapping):
-        changed: dict[Any, object] | None = None
-        deep = depth + 1 > MAX_DEPTH
-        for key, value in data.items():
-            if key in FULFILMENT_KEYS:
-                new = _masked_leaves(value, depth + 1)
-            elif type(value) in _SCALARS and not deep:
-                continue  # `_mask(value, depth + 1)` is `value`
-            else:
-                new = _mask(value, depth + 1)
-            if new is not value:
-                if changed is None:
-                    changed = dict(data)
-                changed[key] = new
-        return data if changed is None else changed
+        return _mask_mapping(data, depth)
     if isinstance(data, list | tuple):
-        if depth + 1 <= MAX_DEPTH and all(type(v) in _SCALARS for v in data):
-            return data  # `_mask` of each is itself
-        items = [_mask(v, depth + 1) for v in data]
-        if all(new is old for new, old in zip(items, data, strict=True)):
-            return data
-        return items
+        return _mask_items(data, depth)
     return data
+
+
+def _mask_mapping(data: Mapping[Any, object], depth: int) -> object:
+    changed: dict[Any, object] | None = None
+    deep = depth + 1 > MAX_DEPTH
+    for key, value in data.items():
+        if key in FULFILMENT_KEYS:
+            new = _masked_leaves(value, depth + 1)
+        elif type(value) in _SCALARS and not deep:
+            continue  # `_mask(value, depth + 1)` is `value`
+        else:
+            new = _mask(value, depth + 1)
+        if new is not value:
+            if changed is None:
+                changed = dict(data)
+            changed[key] = new
+    return data if changed is None else changed
+
+
+def _mask_items(data: list[object] | tuple[object, ...], depth: int) -> object:
+    if depth + 1 <= MAX_DEPTH and all(type(v) in _SCALARS for v in data):
+        return data  # `_mask` of each is itself
+    items = [_mask(v, depth + 1) for v in data]
+    if all(new is old for new, old in zip(items, data, strict=True)):
+        return data
+    return items
 
 
 def mask_payload(data: object) -> object:
