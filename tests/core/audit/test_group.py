@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -100,16 +101,9 @@ async def test_a_full_disk_refuses_every_waiting_release_and_appends_nothing(cat
     assert log.verify().ok
 
 
-@pytest.mark.asyncio
-async def test_a_cancelled_writer_leaves_no_caller_waiting(
-    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The writer task cancelled while its batch commits (the loop closing): every caller of that batch
-    hears so at once instead of waiting forever."""
-    import threading
-
-    log = AuditLog(catalog, MemoryHead())
-    group = GroupCommit(log, catalog)
+def _held(group: GroupCommit, monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """Make `group`'s commits wait on the commit thread until the second event is set; the first is set
+    when one starts."""
     started, release = threading.Event(), threading.Event()
     commit = group._commit
 
@@ -119,15 +113,67 @@ async def test_a_cancelled_writer_leaves_no_caller_waiting(
         commit(batch)  # type: ignore[arg-type]
 
     monkeypatch.setattr(group, "_commit", slow_commit)
-    waiters = [asyncio.ensure_future(group.append([_entry(n)])) for n in range(3)]
+    return started, release
+
+
+@pytest.mark.asyncio
+async def test_no_task_of_the_group_runs_while_a_batch_commits(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    group = GroupCommit(AuditLog(catalog, MemoryHead()), catalog)
+    started, release = _held(group, monkeypatch)
+    before = asyncio.all_tasks()
+    waiter = asyncio.ensure_future(group.append([_entry(1)]))
     await asyncio.to_thread(started.wait, 5)
-    writer = group._writer
-    assert writer is not None
-    writer.cancel()
-    done, pending = await asyncio.wait(waiters, timeout=2)
+    assert asyncio.all_tasks() - before == {waiter}  # the caller's own, nothing else
     release.set()
-    assert not pending, "a caller still waits on a cancelled writer"
-    assert all(w.cancelled() for w in done)
+    assert await asyncio.wait_for(waiter, 5) is not None
+
+
+@pytest.mark.asyncio
+async def test_a_caller_that_stops_waiting_is_left_out_of_the_next_batch_and_the_others_are_answered(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = AuditLog(catalog, MemoryHead())
+    group = GroupCommit(log, catalog)
+    started, release = _held(group, monkeypatch)
+    first = asyncio.ensure_future(group.append([_entry(1)]))
+    await asyncio.to_thread(started.wait, 5)
+    queued = [asyncio.ensure_future(group.append([_entry(n)])) for n in (2, 3, 4)]
+    await asyncio.sleep(0)
+    first.cancel()  # its client went away while its record was being written: that record may land
+    queued[1].cancel()  # this one's was not started: it is not written
+    release.set()
+    answers = await asyncio.wait_for(asyncio.gather(queued[0], queued[2]), 5)
+    assert [[e.key for e in a or ()] for a in answers] == [["k2"], ["k4"]]
+    assert first.cancelled() and queued[1].cancelled()
+    assert [e.key for e in log.events()] == ["k1", "k2", "k4"]
+    assert log.verify().ok
+
+
+def test_a_batch_whose_loop_closed_mid_commit_does_not_stop_the_next_loops_releases(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app's loop closing while a batch is on the disk: a later loop (a restart in one process, the
+    tests) commits its own releases, and nothing queued on the closed loop is written."""
+    log = AuditLog(catalog, MemoryHead())
+    group = GroupCommit(log, catalog)
+    started, release = _held(group, monkeypatch)
+    loop = asyncio.new_event_loop()
+    left: list[asyncio.Future[object]] = []
+
+    async def leave_two() -> None:
+        left.append(asyncio.ensure_future(group.append([_entry(1)])))
+        await asyncio.to_thread(started.wait, 5)
+        left.append(asyncio.ensure_future(group.append([_entry(2)])))  # queued behind the batch on the disk
+        await asyncio.sleep(0)
+
+    loop.run_until_complete(leave_two())
+    loop.close()  # without waiting for either
+    release.set()
+    assert asyncio.run(asyncio.wait_for(group.append([_entry(3)]), 5)) is not None
+    assert [e.key for e in log.events()] in (["k1", "k3"], ["k3", "k1"])
+    assert log.verify().ok
 
 
 @pytest.mark.asyncio

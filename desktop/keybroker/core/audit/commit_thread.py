@@ -10,23 +10,29 @@ The thread starts on first use and lives as long as the process: a daemon asleep
 timer wakes an idle app). Should a job ever end it (an exception that is not an `Exception`), the next
 job starts a new one. A caller that stops waiting (cancelled) is not answered; a loop closed before its
 job ended is skipped when the answer comes back.
+
+`submit_to_commit_thread` is the same without a future: the job's outcome goes to a callback on the
+caller's loop (the group commit answers its batch there, with no task of its own waiting).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import queue
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["THREAD_NAME", "run_on_commit_thread"]
+__all__ = ["THREAD_NAME", "Done", "run_on_commit_thread", "submit_to_commit_thread"]
 
 T = TypeVar("T")
 THREAD_NAME = "keybroker-audit-commit"
 
-_Job = tuple[Callable[[], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+#: Called on the caller's loop with the job's result and its exception (None when it returned).
+Done = Callable[[Any, Exception | None], object]
+_Job = tuple[Callable[[], Any], asyncio.AbstractEventLoop, Done]
 _jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
 _thread: threading.Thread | None = None
 _start_lock = threading.Lock()
@@ -36,9 +42,14 @@ async def run_on_commit_thread(fn: Callable[[], T]) -> T:
     """`fn()` on the commit thread; its result or its exception, here."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
-    _ensure_thread()
-    _jobs.put((fn, loop, future))
+    submit_to_commit_thread(fn, loop, functools.partial(_settle, future))
     return await future
+
+
+def submit_to_commit_thread(fn: Callable[[], Any], loop: asyncio.AbstractEventLoop, done: Done) -> None:
+    """Run `fn()` on the commit thread, then `done(result, exception)` on `loop` (not when it closed)."""
+    _ensure_thread()
+    _jobs.put((fn, loop, done))
 
 
 def _ensure_thread() -> None:
@@ -53,7 +64,7 @@ def _ensure_thread() -> None:
 
 def _serve() -> None:
     while True:
-        fn, loop, future = _jobs.get()
+        fn, loop, done = _jobs.get()
         result: Any = None
         error: Exception | None = None
         try:
@@ -61,8 +72,8 @@ def _serve() -> None:
         except Exception as exc:  # the caller's to handle (a full disk, a locked catalog)
             error = exc
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits for the answer
-            loop.call_soon_threadsafe(_settle, future, result, error)
-        del fn, loop, future, result, error  # nothing of a job kept while the thread sleeps
+            loop.call_soon_threadsafe(done, result, error)
+        del fn, loop, done, result, error  # nothing of a job kept while the thread sleeps
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: Exception | None) -> None:

@@ -3,9 +3,10 @@ queued while the last commit was on the disk (issue 16).
 
 A release's `released` event must be on the disk before its value leaves (log.py). Appended one at a
 time on the event loop, each costs a `BEGIN IMMEDIATE` and an fsync and stalls every other request
-meanwhile. `GroupCommit.append` queues a release's events instead; one writer at a time commits
+meanwhile. `GroupCommit.append` queues a release's events instead; one batch at a time commits
 everything queued, off the loop (commit_thread.py), in one durable transaction (`synchronous=FULL`),
-use counts included, and only then answers each waiting release (inside it, the batch's events are
+use counts included, and only then answers each waiting release (from a callback on the loop, which
+then starts the next batch: no task of its own runs between, issue 16) (inside it, the batch's events are
 chained on one read of the log's tip and written with one `executemany`, its use counts with another). A
 release thus still waits for its own record, at concurrency 1 for the one sync it paid before, and
 concurrent releases share one.
@@ -26,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from keybroker.core.audit.commit_thread import run_on_commit_thread
+from keybroker.core.audit.commit_thread import submit_to_commit_thread
 from keybroker.core.audit.log import AuditLog
 from keybroker.core.catalog.catalog import Catalog
 from keybroker.core.catalog.rows import AUDIT_ROWS
@@ -55,7 +56,8 @@ class GroupCommit:
         self._audit = audit
         self._catalog = catalog
         self._queue: list[_Pending] = []
-        self._writer: asyncio.Task[None] | None = None
+        #: The loop whose batch is on the commit thread, or None when none is.
+        self._committing: asyncio.AbstractEventLoop | None = None
         self.commits = 0
         """Transactions committed so far (tests and the benchmark count them)."""
 
@@ -74,39 +76,42 @@ class GroupCommit:
         since `stamp` (nothing appended). A failed commit (a full disk) raises its `CatalogError`."""
         loop = asyncio.get_running_loop()
         pending = _Pending(tuple(entries), tuple(uses), stamp, loop.create_future())
+        busy = self._committing
+        if busy is not None and busy.is_closed():  # its loop closed mid-commit: nobody waits for it
+            self._queue = [p for p in self._queue if p.future.get_loop() is loop]
+            busy = self._committing = None
         self._queue.append(pending)
-        if self._writer is None:
-            self._writer = loop.create_task(self._drain())
+        if busy is None:  # at the loop's next turn, so that the releases of this one share the batch
+            self._committing = loop
+            loop.call_soon(self._start, loop)
         return await pending.future
 
-    async def _drain(self) -> None:
-        """Commit what is queued, then what was queued meanwhile, until nothing is."""
-        try:
-            while self._queue:
-                batch, self._queue = self._queue, []
-                try:
-                    await run_on_commit_thread(functools.partial(self._commit, batch))
-                except asyncio.CancelledError:  # the writer itself is cancelled: no caller waits forever
-                    for pending in batch:  # (the commit may still land: a record of a value kept in)
-                        if not pending.future.done():
-                            pending.future.cancel()
-                    raise
-                except Exception as exc:  # nothing of the batch is on the disk: every caller hears so
-                    for pending in batch:
-                        if not pending.future.done():
-                            pending.future.set_exception(exc)
-                    continue
-                self.commits += 1
-                self._audit.published([e for p in batch for e in p.events])
-                for pending in batch:
-                    if not pending.future.done():
-                        pending.future.set_result(pending.events if pending.stamp != _REFUSED else None)
-        finally:
-            self._writer = None
-            for pending in self._queue:  # the loop is closing: nothing queued will be committed
-                if not pending.future.done():
-                    pending.future.cancel()
-            self._queue = []
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Commit what is queued (callers that stopped waiting left out: nothing is released to them)."""
+        batch = [p for p in self._queue if not p.future.done()]
+        self._queue = []
+        if not batch:
+            self._committing = None
+            return
+        self._committing = loop
+        done = functools.partial(self._committed, loop, batch)
+        submit_to_commit_thread(functools.partial(self._commit, batch), loop, done)
+
+    def _committed(
+        self, loop: asyncio.AbstractEventLoop, batch: list[_Pending], _: object, error: Exception | None
+    ) -> None:
+        """On the loop, once `batch`'s transaction ended: answer its callers, start the next batch."""
+        if error is None:
+            self.commits += 1
+            self._audit.published([e for p in batch for e in p.events])
+        for pending in batch:
+            if pending.future.done():  # its caller stopped waiting (cancelled)
+                continue
+            if error is not None:  # nothing of the batch is on the disk: every caller hears so
+                pending.future.set_exception(error)
+            else:
+                pending.future.set_result(pending.events if pending.stamp != _REFUSED else None)
+        self._start(loop)
 
     def _commit(self, batch: list[_Pending]) -> None:
         """One durable transaction for `batch` (on a worker thread)."""
