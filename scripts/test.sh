@@ -9,7 +9,8 @@
 #                tested against, cached (.venv-peer-*, .cache/peers)  scripts/peers/*.sh
 #   lint         ruff + mypy                                     scripts/lint.sh
 #   pytest       inside a private Secret Service session         scripts/secret-service-session.sh
-#                (every test but the `cluster` ones; two shards side by side, each in its own session)
+#                (every test but the `cluster` ones; two shards side by side, each in its own session;
+#                the interop tests where the bridge path matters run again on the full path)
 #   cluster      a real three-node OpenBao raft cluster, its leader killed   scripts/test-cluster.sh
 #   package-test build, install, run and remove the .deb          scripts/package-test.sh
 #                (only as root or with sudo -n; otherwise it says it is skipped)
@@ -93,6 +94,16 @@ SHARD_A=(tests/interop tests/vault tests/peers tests/bench)
 # installed (Linux, macOS); shard (b), with tests/bridge, on asyncio's own loop (Windows, and the
 # fallback). tests/conftest.py reads KEYBROKER_TEST_LOOP.
 SHARD_A_LOOP=uvloop
+# Then, in shard (a)'s process after it, the interop tests where the bridge path matters run again on the
+# full path (KEYBROKER_BRIDGE_PATH=full; issue 16: both paths pass the same interop tests) and on asyncio's
+# loop: real agents whose plain secrets demands the fast path serves by default. Card schemes, sign-ins and
+# model demands always take the full path, so their tests are not repeated; `make test-bridge-paths` runs
+# all of tests/bridge and tests/interop on each path.
+FULL_PATH_TESTS=()
+for name in bridge_a2a1 bridge_a2a_js bridge_agentstack bridge_load decline_resume release_audit task_grants_live \
+    fast_resume_live agent_port agent_port_serve cli_serve_send bridged_url conformance_params push_secrets cards_live; do
+    FULL_PATH_TESTS+=("tests/interop/test_$name.py")
+done
 
 # pytest_in_session BASETEMP ARGS...: pytest inside a private Secret Service session.
 pytest_in_session() {
@@ -141,21 +152,35 @@ run_pytest() {
         return "$rc"
     fi
     for dir in "${SHARD_A[@]}"; do ignores+=(--ignore="$dir"); done
-    echo "pytest: two shards side by side: (a) ${SHARD_A[*]} on $SHARD_A_LOOP; (b) the rest on asyncio"
-    KEYBROKER_TEST_LOOP="$SHARD_A_LOOP" pytest_in_session "$work/a" "${SHARD_A[@]}" >"$work/a.log" 2>&1 &
+    echo "pytest: two shards side by side: (a) ${SHARD_A[*]} on $SHARD_A_LOOP, then the interop tests where the" \
+        "bridge path matters on the full path; (b) the rest on asyncio"
+    (
+        rc=0
+        KEYBROKER_TEST_LOOP="$SHARD_A_LOOP" pytest_in_session "$work/a" "${SHARD_A[@]}" >"$work/a.log" 2>&1 || rc=$?
+        KEYBROKER_BRIDGE_PATH=full KEYBROKER_TEST_LOOP=asyncio \
+            pytest_in_session "$work/full" "${FULL_PATH_TESTS[@]}" >"$work/full.log" 2>&1 || echo $? >"$work/full.rc"
+        exit "$rc"
+    ) &
     local pid_a=$!
     pytest_in_session "$work/b" tests "${ignores[@]}" >"$work/b.log" 2>&1 || rc_b=$?
     wait "$pid_a" || rc_a=$?
+    local rc_full
+    rc_full="$(cat "$work/full.rc" 2>/dev/null || echo 0)"
     echo "==> pytest shard (a): ${SHARD_A[*]} (KEYBROKER_TEST_LOOP=$SHARD_A_LOOP)"
     cat "$work/a.log"
     explain "$rc_a"
+    echo "==> pytest shard (a), then: the interop tests where the bridge path matters (KEYBROKER_BRIDGE_PATH=full, asyncio)"
+    cat "$work/full.log"
+    explain "$rc_full"
     echo "==> pytest shard (b): the rest"
     cat "$work/b.log"
     explain "$rc_b"
     note_failures "$work/a.log" "(a)"
+    note_failures "$work/full.log" "(a, full path)"
     note_failures "$work/b.log" "(b)"
     rm -rf "$work"
     if ((rc_a != 0)); then return "$rc_a"; fi
+    if ((rc_full != 0)); then return "$rc_full"; fi
     return "$rc_b"
 }
 stage pytest run_pytest || true
