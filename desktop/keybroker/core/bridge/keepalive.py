@@ -5,9 +5,11 @@ While the bridge waits for the user (a prompt can take minutes), a streaming cli
 see nothing, and a2a-sdk's default httpx client gives up after 5 s of silence (DESIGN §1). sse-starlette
 pings only every 15 s and a2a-sdk offers no way to change that, so this ASGI middleware does it for
 every `text/event-stream` response, whichever route made it. A ping is an SSE comment
-(`: keep-alive`), which every SSE parser skips. The ticker exists only while a stream is open: an
+(`: keep-alive`), which every SSE parser skips. The timer exists only while a stream is open: an
 idle server has no timer (and, when the last stream closes, sse-starlette's own shutdown poller is
-stopped too: sse_idle.py).
+stopped too: sse_idle.py). It is a timer, not a task sleeping in a loop: a stream whose events come
+faster than the interval never starts a task for its pings (one task's start, sleeps and cancel per
+stream saved, issue 16); a ping, when one is due, is sent by a task of its own.
 """
 
 from __future__ import annotations
@@ -41,10 +43,11 @@ class _Stream:
         self._loop = asyncio.get_running_loop()
         self._last = self._loop.time()
         self._closed = False
-        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._pinging: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._tick(), name="sse-keepalive")
+        self._timer = self._loop.call_at(self._last + self._interval, self._due)
 
     async def send(self, message: Message) -> None:
         async with self._lock:
@@ -53,26 +56,40 @@ class _Stream:
         if message["type"] == "http.response.body" and not message.get("more_body", False):
             self._closed = True
 
-    async def _tick(self) -> None:
-        while not self._closed:
-            await asyncio.sleep(max(0.05, self._last + self._interval - self._loop.time()))
-            if self._closed or self._loop.time() - self._last < self._interval:
-                continue
+    def _due(self) -> None:
+        """The timer: a ping when the stream has been quiet for the interval, else a look again then."""
+        self._timer = None
+        if self._closed:
+            return
+        now = self._loop.time()
+        if now - self._last < self._interval:
+            self._timer = self._loop.call_at(max(now + 0.05, self._last + self._interval), self._due)
+            return
+        self._pinging = self._loop.create_task(self._ping(), name="sse-keepalive")
+
+    async def _ping(self) -> None:
+        try:
             async with self._lock:
                 if self._closed:
                     return
-                try:
-                    await self._send({"type": "http.response.body", "body": PING, "more_body": True})
-                except Exception:  # the client went away: the app will notice on its own send
-                    return
+                await self._send({"type": "http.response.body", "body": PING, "more_body": True})
                 self._last = self._loop.time()
+        except Exception:  # the client went away: the app will notice on its own send
+            return
+        finally:
+            self._pinging = None
+        if not self._closed:
+            self._timer = self._loop.call_at(self._last + self._interval, self._due)
 
     def stop(self) -> None:
-        # Not awaited: a cancelled ticker ends at its next step, and awaiting it here could swallow
-        # the cancellation of the request task itself.
+        # A ping in flight is cancelled, not awaited: awaiting it here could swallow the cancellation
+        # of the request task itself.
         self._closed = True
-        if self._task is not None:
-            self._task.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pinging is not None:
+            self._pinging.cancel()
 
 
 class SseKeepAlive:
