@@ -212,3 +212,49 @@ def test_the_default_cap_leaves_room_for_everything_else_under_the_open_file_lim
     limits = ConnectionLimits()
     assert 64 <= limits.max_connections <= max(64, soft // 2)
     assert 0 < limits.agent_requests < limits.max_connections
+
+
+@pytest.mark.asyncio
+async def test_the_server_says_when_a_whole_body_is_in_so_the_guard_sets_no_timer_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A body that came with its headers is read without the body timeout's timer; one still on its way
+    is read under it (and a dribbling one still gets its 408: above)."""
+    from keybroker.core.bridge import guard as guard_module
+    from keybroker.core.bridge.guard import BODY_RECEIVED
+
+    timers: list[float] = []
+    real_timeout = asyncio.timeout
+
+    def counted(delay: float | None) -> asyncio.Timeout:
+        timers.append(delay or 0.0)
+        return real_timeout(delay)
+
+    monkeypatch.setattr(guard_module.asyncio, "timeout", counted)
+    said: list[object] = []
+
+    async def told(scope: Scope, receive: Receive, send: Send) -> None:
+        said.append(scope.get(BODY_RECEIVED))
+        await api(scope, receive, send)
+
+    app = BridgeApp({}.get, ScriptedSecrets(), caller=None, fallback=told)
+    head = b"POST /api/v1/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n"
+    try:
+        async with running_bridge(app, 0, connections=ConnectionLimits(max_connections=500)) as port:
+            reader, writer = await open_raw(f"http://127.0.0.1:{port}", head + b"{}")
+            try:
+                async with asyncio.timeout(10):
+                    assert await read_answer(reader) == b"HTTP/1.1 200 OK"
+                    writer.write(head)
+                    await writer.drain()
+                    await asyncio.sleep(0.2)
+                    writer.write(b"{}")
+                    assert await read_answer(reader) == b"HTTP/1.1 200 OK"
+            finally:
+                writer.close()
+    finally:
+        await app.aclose()
+    assert said == [True, True]  # the second one's body is in by then too
+    # One body timeout (asyncio.timeout is patched for everyone: only the guard's lasts 30 s), for the
+    # second request: its body came after its headers.
+    assert timers.count(guard_module.BODY_TIMEOUT_SECONDS) == 1

@@ -24,7 +24,8 @@ anew for each request (a kept-alive connection would make and cancel one per req
 off early, because the connection has started waiting again since, it is set again for then.
 
 Each request's scope also gets `DISCONNECT_WATCH` (disconnect.py): the connection calls what is
-registered there when it is lost, so a request need not watch `receive()` for it with a task.
+registered there when it is lost, so a request need not watch `receive()` for it with a task; and
+`BODY_RECEIVED` (guard.py) once its whole body is in, so the guard reads it without a timer.
 
 uvicorn's HTTP/1.1 parser is httptools where it is installed (a dependency on Linux and macOS: fewer
 calls per request than h11), else h11; `KEYBROKER_HTTP=h11` (or `httptools`) chooses, to compare.
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 
 from keybroker.core.bridge.disconnect import DISCONNECT_WATCH
+from keybroker.core.bridge.guard import BODY_RECEIVED
 from keybroker.core.errors import InvalidInputError
 
 __all__ = [
@@ -152,6 +154,8 @@ class _Governed:
             scope = cycle.scope
             if DISCONNECT_WATCH not in scope:
                 scope[DISCONNECT_WATCH] = self._watch_disconnect
+            if not cycle.more_body:
+                scope[BODY_RECEIVED] = True
         elif not self.transport.is_closing():  # still owed headers: all of `data` was headers
             self._header_bytes += len(data)
             if self._header_bytes > self.limits.max_header_bytes:

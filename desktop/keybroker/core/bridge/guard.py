@@ -12,7 +12,9 @@ Other local processes and web pages can reach loopback, so before anything else 
 - a body over 1 MiB gets 413, whether announced by `Content-Length` or counted while it streams in;
   one that has not arrived in full within 30 s gets 408 (a slow body would hold its connection).
 The body is read here in full (it is at most 1 MiB) and replayed to the app, so a 413 is always a
-clean answer rather than a half-read request. Errors are small JSON objects saying what was wrong.
+clean answer rather than a half-read request. When the server says the whole body is in already
+(`BODY_RECEIVED` in the scope, connections.py), it is read without the timeout's timer. Errors are
+small JSON objects saying what was wrong.
 
 `bearer_ok` checks the per-install API token for agents added with `--require-token`.
 """
@@ -30,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from keybroker.core.models import SecretValue
 
 __all__ = [
+    "BODY_RECEIVED",
     "BODY_TIMEOUT_SECONDS",
     "LOOPBACK_NAMES",
     "MAX_BODY_BYTES",
@@ -39,6 +42,8 @@ __all__ = [
 ]
 
 MAX_BODY_BYTES = 1024 * 1024
+#: In a request's scope when its server has the whole body already (`receive()` will not wait).
+BODY_RECEIVED = "keybroker.body_received"
 #: Seconds a request body may take to arrive in full (1 MiB takes milliseconds on loopback).
 BODY_TIMEOUT_SECONDS = 30.0
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]"})
@@ -146,6 +151,8 @@ class LocalhostGuard:
             await send_json_error(send, status, reason, message, headers)
             return None
         try:
+            if scope.get(BODY_RECEIVED):
+                return await self._read_body(receive)
             async with asyncio.timeout(self.body_timeout):
                 return await self._read_body(receive)  # None: the client went away while sending
         except _TooLarge:
