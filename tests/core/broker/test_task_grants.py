@@ -286,3 +286,27 @@ def test_the_grant_book_ends_task_grants_by_agent_and_task(services: Services, d
         "task failed: its this-task grant ended",
     )
     assert services.audit.verify().ok  # the chain still holds
+
+
+@pytest.mark.asyncio
+async def test_a_task_end_reads_no_catalog_stamp_when_this_process_changed_nothing(
+    services: Services, demo: AgentRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Task grants are given in this process alone: every request's task end would otherwise read
+    SQLite's data_version (issue 16). A grant given here since is still seen and ended."""
+    services.secrets.set("github", SecretValue("ghp_shared"))
+    broker = make_broker(services, ScriptedPrompter(default=TASK))
+    await fulfil(broker, demo, task_id="t1")  # a task grant for t1 (the inputs were read after it)
+    broker.task_ended("demo", "t0", state="completed")
+    reads: list[str] = []
+    catalog = services.catalog
+    for name in ("change_stamp", "try_change_stamp"):
+        real = getattr(catalog, name)
+        monkeypatch.setattr(catalog, name, lambda real=real, name=name: (reads.append(name), real())[1])
+    assert broker.task_ended("demo", "t9", state="completed") == []  # every request's case: none to end
+    assert reads == []
+    assert len(broker.task_ended("demo", "t1", state="completed")) == 1  # seen without a read
+    await fulfil(broker, demo, task_id="t2")  # a grant given here: this process changed the catalog
+    reads.clear()
+    assert len(broker.task_ended("demo", "t2", state="completed")) == 1
+    assert reads  # read again, and the new grant seen

@@ -343,9 +343,9 @@ class Broker:
             return Fulfilment(values=MappingProxyType(values), declined=frozenset())
         return None
 
-    def _refresh(self, *, wait: bool = True) -> tuple[int, int]:
+    def _refresh(self, *, wait: bool = True, local: bool = False) -> tuple[int, int]:
         """The policy inputs brought up to date; values whose record changed leave the cache."""
-        stamp, changed = self._triage.refresh(wait=wait)
+        stamp, changed = self._triage.refresh(wait=wait, local=local)
         for secret_id in changed:
             self._cache.forget(secret_id)
         return stamp
@@ -493,8 +493,10 @@ class Broker:
             return []
         if run_id:
             self.bind_run(run_id, task_id=task_id)
-        # After the rebinding; no wait for a group commit's sync (task grants are given in this process).
-        self._refresh(wait=False)
+        # After the rebinding. Task grants are given in this process alone: no wait for a group commit's
+        # sync, and no look at other processes' changes when this one made none since the last read (a
+        # grant revoked elsewhere meanwhile is ended again, which ends nothing).
+        self._refresh(wait=False, local=True)
         held = self._triage.inputs.grants_of(agent_slug)
         if any(g.scope is GrantScope.TASK and g.task_id == task_id for g in held):
             ended = self._grants.end_task(agent_slug, task_id, state=ended_as)

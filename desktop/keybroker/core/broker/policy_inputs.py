@@ -35,15 +35,19 @@ class PolicyInputs:
         self.reads = 0
         """How often the rows were read (tests count it)."""
 
-    def refresh(self, *, wait: bool = True) -> tuple[Stamp, frozenset[str]]:
+    def refresh(self, *, wait: bool = True, local: bool = False) -> tuple[Stamp, frozenset[str]]:
         """(the stamp the inputs rest on, the secret ids whose record changed or went since last time).
 
         `wait=False` keeps the last inputs while another thread holds the connection, unless this
-        process changed the catalog since they were read."""
+        process changed the catalog since they were read. `local` (with `wait=False`): the caller
+        cares only for this process's own changes (a task's grants, which no other process gives), so
+        the last inputs are kept without reading SQLite's `data_version` when it wrote nothing since."""
         known = self._stamp
         # Without waiting only when this process wrote nothing since: the stamp left to check then is
         # another process's, which the audit's transaction checks again (module docstring).
         quick = not wait and known is not None and known[0] == self._catalog.generation
+        if quick and local and known is not None:
+            return known, frozenset()
         stamp = self._catalog.try_change_stamp() if quick else None
         if stamp is None:
             if quick and known is not None:

@@ -76,9 +76,9 @@ class Triage:
         tally.decline(key, None, AuditDecision.DENIED, detail)
         return None
 
-    def refresh(self, *, wait: bool = True) -> tuple[Stamp, frozenset[str]]:
+    def refresh(self, *, wait: bool = True, local: bool = False) -> tuple[Stamp, frozenset[str]]:
         """Bring the inputs up to date with the catalog (`PolicyInputs.refresh`)."""
-        return self.inputs.refresh(wait=wait)
+        return self.inputs.refresh(wait=wait, local=local)
 
     def decide(self, run: RunContext, demand: SecretDemand, now: float | None = None) -> Decision:
         """What the policy says about `demand` on the inputs as last refreshed, at `now` (default: the
