@@ -78,7 +78,9 @@ class VaultHeadStore:
 class DeferredHeadWriter:
     """Writes the head off the caller's thread, coalescing bursts into one vault write.
 
-    An OS vault write costs ~30 ms (gnome-keyring); a release must cost far less (DESIGN §7). The
+    An OS vault write costs milliseconds (~3.6 ms of CPU between the app and gnome-keyring, measured
+    by bench/audit_head.py; a team vault's, a network round trip or more); a release must cost far
+    less (DESIGN §7). The
     writer reads the chain's tip itself on its own connection, writes it to the vault with no database
     lock held (a team vault may take seconds, or a leader election, to answer: appends must not wait
     for it), then reads the tip again and, when it moved, writes again (paced, below) until the head
