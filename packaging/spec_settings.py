@@ -137,6 +137,7 @@ LINUX_REQUIRED_PLUGINS = (
     "iconengines/libqsvgicon.so",
 )
 
+
 def _modules_imported_by_name() -> tuple[str, ...]:
     """What the app imports by name, read from where the names live, so the list cannot fall behind.
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# ruff and mypy with the config in pyproject.toml, from the venv that `scripts/venv.sh VENV test` built.
+# ruff (lint and format) and mypy with the config in pyproject.toml, from the venv that
+# `scripts/venv.sh VENV test` built.
 # Runs both even when the first fails, so one run shows every problem.
 set -euo pipefail
 
@@ -23,6 +24,8 @@ done
 rc=0
 echo "lint: ruff check ${dirs[*]}"
 "$venv/bin/ruff" check "${dirs[@]}" || rc=1
+echo "lint: ruff format --check ${dirs[*]}"
+"$venv/bin/ruff" format --check "${dirs[@]}" || rc=1
 echo "lint: mypy"
 "$venv/bin/mypy" || rc=1
 exit "$rc"

@@ -68,5 +68,3 @@ async def bridge(agent: Agent, secrets: SecretSource, **options: Any) -> AsyncIt
             yield f"http://127.0.0.1:{port}"
     finally:
         await app.aclose()
-
-

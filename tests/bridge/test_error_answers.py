@@ -60,8 +60,9 @@ BAD: dict[str, tuple[bytes, dict[str, str], bool, int]] = {
         -32600,
     ),
     "nested-metadata-0.3": (
-        json.dumps(jsonrpc("message/send", {"message": message_v03("hi", metadata={"a": _deep(900)})}))
-        .encode(),
+        json.dumps(
+            jsonrpc("message/send", {"message": message_v03("hi", metadata={"a": _deep(900)})})
+        ).encode(),
         {},
         False,
         -32600,
@@ -73,8 +74,9 @@ BAD: dict[str, tuple[bytes, dict[str, str], bool, int]] = {
         -32602,
     ),
     "surrogate-metadata-0.3": (
-        json.dumps(jsonrpc("message/send", {"message": message_v03("hi", metadata={"k": "\ud800"})}))
-        .encode(),
+        json.dumps(
+            jsonrpc("message/send", {"message": message_v03("hi", metadata={"k": "\ud800"})})
+        ).encode(),
         {},
         False,
         -32602,

@@ -32,6 +32,7 @@ def from_json(cls: type[_D], data: Mapping[str, Any], **convert: Any) -> _D:
             values[name] = to_type(values[name])
     return cls(**values)
 
+
 #: INTERFACES.md: keys are 1-128 characters without control characters; values up to 64 KiB.
 MAX_KEY_LENGTH = 128
 MAX_VALUE_BYTES = 64 * 1024

@@ -42,9 +42,7 @@ class _RecentCallers:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: OrderedDict[tuple[Address, Address], tuple[float, str | None]] = (
-            OrderedDict()
-        )
+        self._items: OrderedDict[tuple[Address, Address], tuple[float, str | None]] = OrderedDict()
 
     def get(self, key: tuple[Address, Address]) -> tuple[bool, str | None]:
         now = time.monotonic()

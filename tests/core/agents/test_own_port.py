@@ -52,7 +52,10 @@ def test_set_change_and_clear_a_port_are_audited(admin: LocalAdmin, services: Se
     assert admin.set_agent_port("demo", first).bridged_url == f"http://127.0.0.1:{first}/"
     assert admin.set_agent_port("demo", second).bridge_port == second
     cleared = admin.set_agent_port("demo", None)
-    assert (cleared.bridge_port, cleared.bridged_url) == (None, f"http://127.0.0.1:{BRIDGE_PORT}/agents/demo/")
+    assert (cleared.bridge_port, cleared.bridged_url) == (
+        None,
+        f"http://127.0.0.1:{BRIDGE_PORT}/agents/demo/",
+    )
     changes = [e.detail for e in services.audit.events() if e.decision is AuditDecision.AGENT_CHANGED]
     assert changes == [f"own port {first}", f"own port {second}", f"own port {second} removed"]
 

@@ -57,6 +57,7 @@ class _Any:
 
 ANY_OWNER: Any = _Any()
 
+
 class Catalog(SecretClaims):
     """Everything that is not a value: agents, secret records, grants, AP pushes (see the module doc).
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("keybroker.recovery")
 
+
 def repair(catalog: Catalog, vault: Vault, audit: AuditLog) -> list[str]:
     """Settle every row a dead writer left behind; returns one line per repair (no values)."""
     done: list[str] = []

@@ -36,7 +36,9 @@ def value_history(vault: Vault, account: str) -> list[ValueVersion]:
     """Every version the vault keeps of the value at `account`, oldest first."""
     _require(vault, "versions", "versions of a value")
     versions: list[ValueVersion] = vault.call_backend(
-        "read the versions of", account, lambda b: b.versions(vault.service, account)  # type: ignore[attr-defined]
+        "read the versions of",
+        account,
+        lambda b: b.versions(vault.service, account),  # type: ignore[attr-defined]
     )
     return versions
 
@@ -63,7 +65,9 @@ def keep_alive(vault: Vault) -> float | None:
     if not callable(getattr(vault.backend, "keep_alive", None)):
         return None
     delay: float | None = vault.call_backend(
-        "keep the login alive", None, lambda b: b.keep_alive()  # type: ignore[attr-defined]
+        "keep the login alive",
+        None,
+        lambda b: b.keep_alive(),  # type: ignore[attr-defined]
     )
     return delay
 

@@ -73,7 +73,9 @@ def _is_loopback(host: str) -> bool:
 def check_address(value: object) -> str:
     """An OpenBao API address: `https://host[:port]`, or `http://` on loopback only; no path or query."""
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInputError("the OpenBao address is empty", hint="e.g. --address https://bao.example:8200")
+        raise InvalidInputError(
+            "the OpenBao address is empty", hint="e.g. --address https://bao.example:8200"
+        )
     text = value.strip().rstrip("/")
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -141,7 +143,9 @@ class OpenBaoConfig:
 
     def __post_init__(self) -> None:
         if not self.addresses:
-            raise InvalidInputError("the OpenBao backend needs an address", hint="--address https://host:8200")
+            raise InvalidInputError(
+                "the OpenBao backend needs an address", hint="--address https://host:8200"
+            )
         object.__setattr__(self, "addresses", tuple(dict.fromkeys(check_address(a) for a in self.addresses)))
         object.__setattr__(self, "mount", _check_path(self.mount, "mount"))
         object.__setattr__(self, "prefix", _check_path(self.prefix, "prefix"))

@@ -160,9 +160,7 @@ class SecretsTab(SettingsTab):
             records = [
                 r
                 for r in records
-                if needle in r.key.lower()
-                or needle in r.name.lower()
-                or needle in _owner(r).lower()
+                if needle in r.key.lower() or needle in r.name.lower() or needle in _owner(r).lower()
             ]
             self.area.empty.set_text(
                 "No matching secrets", f"No secret's key, name or owner contains “{needle}”."
@@ -319,9 +317,7 @@ class SecretsTab(SettingsTab):
             self.reveal_box.show_value(secret_label(record), value)
             self.ctx.announce("audit")
 
-        self.ctx.jobs.submit(
-            lambda: admin.reveal(SecretRef.to(record)), on_done=done, on_error=self._failed
-        )
+        self.ctx.jobs.submit(lambda: admin.reveal(SecretRef.to(record)), on_done=done, on_error=self._failed)
 
     # versions -----------------------------------------------------------------------------------
 
