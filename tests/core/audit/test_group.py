@@ -201,3 +201,47 @@ async def test_one_batch_chains_its_accepted_releases_in_order_and_counts_only_t
     assert [(r.secret_id, r.use_count) for r in catalog.list_secrets()] == [("s1", 2), ("s2", 3)]
     report = log.verify()
     assert report.ok, report.problems
+
+
+@pytest.mark.asyncio
+async def test_a_commit_that_cannot_start_refuses_its_callers_and_the_next_release_commits(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No thread to commit on (the process is out of them): the callers hear so, nothing is appended,
+    and the group is not left waiting on a batch no one will answer."""
+    from keybroker.core.audit import group as group_module
+
+    log = AuditLog(catalog, MemoryHead())
+    group = GroupCommit(log, catalog)
+    real = group_module.submit_to_commit_thread
+    calls: list[int] = []
+
+    def failing(*args: object) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("can't start new thread")
+        real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(group_module, "submit_to_commit_thread", failing)
+    outcomes = await asyncio.gather(*(group.append([_entry(n)]) for n in range(3)), return_exceptions=True)
+    assert all(isinstance(o, RuntimeError) for o in outcomes), outcomes
+    assert log.count() == 0
+    assert await asyncio.wait_for(group.append([_entry(9)]), 5) is not None
+    assert [e.key for e in log.events()] == ["k9"]
+
+
+@pytest.mark.asyncio
+async def test_a_failing_listener_after_a_commit_still_answers_its_callers_and_the_next_batch(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = AuditLog(catalog, MemoryHead())
+    group = GroupCommit(log, catalog)
+
+    def broken(events: object) -> None:
+        raise RuntimeError("the head writer could not start")
+
+    monkeypatch.setattr(log, "published", broken)
+    first = await asyncio.wait_for(group.append([_entry(1)]), 5)
+    second = await asyncio.wait_for(asyncio.gather(group.append([_entry(2)]), group.append([_entry(3)])), 5)
+    assert first is not None and all(a is not None for a in second)
+    assert [e.key for e in log.events()] == ["k1", "k2", "k3"]

@@ -77,7 +77,8 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         pending = _Pending(tuple(entries), tuple(uses), stamp, loop.create_future())
         busy = self._committing
-        if busy is not None and busy.is_closed():  # its loop closed mid-commit: nobody waits for it
+        if busy is not None and busy is not loop and not busy.is_running():
+            # Its loop stopped or closed mid-commit: nobody will answer that batch, nor start the next.
             self._queue = [p for p in self._queue if p.future.get_loop() is loop]
             busy = self._committing = None
         self._queue.append(pending)
@@ -95,23 +96,25 @@ class GroupCommit:
             return
         self._committing = loop
         done = functools.partial(self._committed, loop, batch)
-        submit_to_commit_thread(functools.partial(self._commit, batch), loop, done)
+        try:
+            submit_to_commit_thread(functools.partial(self._commit, batch), loop, done)
+        except Exception as exc:  # no thread to commit on (the process is out of them): callers hear so
+            self._committing = None
+            _answer(batch, exc)
 
     def _committed(
         self, loop: asyncio.AbstractEventLoop, batch: list[_Pending], _: object, error: Exception | None
     ) -> None:
         """On the loop, once `batch`'s transaction ended: answer its callers, start the next batch."""
-        if error is None:
-            self.commits += 1
-            self._audit.published([e for p in batch for e in p.events])
-        for pending in batch:
-            if pending.future.done():  # its caller stopped waiting (cancelled)
-                continue
-            if error is not None:  # nothing of the batch is on the disk: every caller hears so
-                pending.future.set_exception(error)
-            else:
-                pending.future.set_result(pending.events if pending.stamp != _REFUSED else None)
-        self._start(loop)
+        try:
+            if error is None:
+                self.commits += 1
+                self._audit.published([e for p in batch for e in p.events])
+        except Exception:  # the head writer or a listener failed: the batch is on the disk all the same
+            log.exception("after an audit commit")
+        finally:
+            _answer(batch, error)
+            self._start(loop)
 
     def _commit(self, batch: list[_Pending]) -> None:
         """One durable transaction for `batch` (on a worker thread)."""
@@ -140,6 +143,18 @@ class GroupCommit:
         for pending in batch:
             if pending.stamp == _REFUSED:
                 log.info("a release was decided again: the catalog changed before its record was written")
+
+
+def _answer(batch: list[_Pending], error: Exception | None) -> None:
+    """Each caller of `batch` still waiting: its events (None: refused), or `error` when nothing of the
+    batch is on the disk."""
+    for pending in batch:
+        if pending.future.done():  # its caller stopped waiting (cancelled)
+            continue
+        if error is not None:
+            pending.future.set_exception(error)
+        else:
+            pending.future.set_result(pending.events if pending.stamp != _REFUSED else None)
 
 
 #: Marks a pending release refused at commit (the catalog changed since its decision).

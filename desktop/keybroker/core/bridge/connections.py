@@ -48,6 +48,7 @@ __all__ = [
     "DEFAULT_HEADER_TIMEOUT",
     "DEFAULT_MAX_HEADER_BYTES",
     "HTTP_ENV",
+    "TIMER_SLACK",
     "ConnectionLimits",
     "default_max_connections",
     "governed_protocol",
@@ -62,6 +63,10 @@ DEFAULT_HEADER_TIMEOUT = 10.0
 DEFAULT_RESERVE = 32
 #: The request line and headers together (h11's own default, stated): past it the client gets an error.
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+#: Seconds a timer may go off before its time and still count as due: uvloop runs timers up to its
+#: clock's millisecond early, and a timer set again for a deadline a few µs away would go off again and
+#: again until the clock ticks.
+TIMER_SLACK = 0.005
 #: `h11` or `httptools`: uvicorn's HTTP/1.1 parser (default: httptools when installed).
 HTTP_ENV = "KEYBROKER_HTTP"
 
@@ -163,6 +168,14 @@ class _Governed:
                 self.transport.write(_TOO_LARGE)
                 self.transport.close()
 
+    def on_headers_complete(self) -> None:
+        """httptools' parser callback, once per request (a pipelined one too, which `data_received` only
+        sees as the one before the latest): its scope gets `DISCONNECT_WATCH` before its task starts."""
+        super().on_headers_complete()  # type: ignore[misc]
+        cycle = self.cycle
+        if cycle is not None:
+            cycle.scope[DISCONNECT_WATCH] = self._watch_disconnect
+
     def on_response_complete(self) -> None:
         self._await_request()
         super().on_response_complete()  # type: ignore[misc]  # may start a pipelined request at once
@@ -172,10 +185,15 @@ class _Governed:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        super().connection_lost(exc)  # type: ignore[misc]
-        watchers, self._watchers = self._watchers, None
-        for callback in watchers or ():
-            callback()
+        try:
+            super().connection_lost(exc)  # type: ignore[misc]
+        finally:
+            watchers, self._watchers = self._watchers, None
+            for callback in watchers or ():
+                try:
+                    callback()
+                except Exception:  # one request's trouble must not keep the others running
+                    log.exception("bridge: a request could not be told its client went away")
 
     # ---------------------------------------------------------------------------------------------
 
@@ -207,7 +225,7 @@ class _Governed:
         self._timer = None
         if self.cycle is not self._waited_for or self.transport.is_closing():
             return  # the headers came (the next wait sets a timer again), or the connection goes
-        if self.loop.time() < self._deadline:  # this wait began after the timer was set
+        if self.loop.time() < self._deadline - TIMER_SLACK:  # this wait began after the timer was set
             self._timer = self.loop.call_at(self._deadline, self._headers_too_slow)
             return
         log.debug("bridge: no request headers within %g s; connection closed", self.limits.header_timeout)

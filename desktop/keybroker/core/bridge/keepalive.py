@@ -18,6 +18,7 @@ import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from keybroker.core.bridge.connections import TIMER_SLACK
 from keybroker.core.bridge.sse_idle import stop_idle_sse_watcher
 
 __all__ = ["DEFAULT_KEEPALIVE_SECONDS", "PING", "SseKeepAlive", "kept_alive"]
@@ -62,7 +63,7 @@ class _Stream:
         if self._closed:
             return
         now = self._loop.time()
-        if now - self._last < self._interval:
+        if now - self._last < self._interval - TIMER_SLACK:  # uvloop runs timers up to 1 ms early
             self._timer = self._loop.call_at(max(now + 0.05, self._last + self._interval), self._due)
             return
         self._pinging = self._loop.create_task(self._ping(), name="sse-keepalive")
