@@ -19,9 +19,8 @@ the management API included. So the bridge's HTTP protocol (uvicorn's, subclasse
   new one refused (503, then closed). The bridge caps its agent requests in flight below that
   (`agent_requests`, app.py), so `reserve` connections always remain for the management API.
 
-No timer runs on an idle server: a connection's timer exists only while it is open. It is not made
-anew for each request (a kept-alive connection would make and cancel one per request): when it goes
-off early, because the connection has started waiting again since, it is set again for then.
+No timer runs on an idle server: a connection's timer exists only while it is open. It is a
+`LazyTimer` (lazy_timer.py): a kept-alive connection does not make and cancel one per request.
 
 Each request's scope also gets `DISCONNECT_WATCH` (disconnect.py): the connection calls what is
 registered there when it is lost, so a request need not watch `receive()` for it with a task; and
@@ -42,13 +41,13 @@ from typing import Any, ClassVar, cast
 
 from keybroker.core.bridge.disconnect import DISCONNECT_WATCH
 from keybroker.core.bridge.guard import BODY_RECEIVED
+from keybroker.core.bridge.lazy_timer import LazyTimer
 from keybroker.core.errors import InvalidInputError
 
 __all__ = [
     "DEFAULT_HEADER_TIMEOUT",
     "DEFAULT_MAX_HEADER_BYTES",
     "HTTP_ENV",
-    "TIMER_SLACK",
     "ConnectionLimits",
     "default_max_connections",
     "governed_protocol",
@@ -63,10 +62,6 @@ DEFAULT_HEADER_TIMEOUT = 10.0
 DEFAULT_RESERVE = 32
 #: The request line and headers together (h11's own default, stated): past it the client gets an error.
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
-#: Seconds a timer may go off before its time and still count as due: uvloop runs timers up to its
-#: clock's millisecond early, and a timer set again for a deadline a few µs away would go off again and
-#: again until the clock ticks.
-TIMER_SLACK = 0.005
 #: `h11` or `httptools`: uvicorn's HTTP/1.1 parser (default: httptools when installed).
 HTTP_ENV = "KEYBROKER_HTTP"
 
@@ -133,16 +128,16 @@ class _Governed:
     cycle: Any
     connections: set[Any]
     loop: asyncio.AbstractEventLoop
-    _timer: asyncio.TimerHandle | None = None
+    _timer: LazyTimer | None = None
     _waited_for: Any = None
     _waiting_since: float = 0.0
-    _deadline: float = 0.0
     _header_bytes: int = 0
     _watchers: set[Callable[[], None]] | None = None
     _lost: bool = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
+        self._timer = LazyTimer(self.loop, self._headers_too_slow)
         self._await_request()
         if self._open_count() > self.limits.max_connections:
             victim = self._longest_waiting()
@@ -184,7 +179,6 @@ class _Governed:
         self._lost = True
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
         try:
             super().connection_lost(exc)  # type: ignore[misc]
         finally:
@@ -215,19 +209,14 @@ class _Governed:
             self._waited_for = None
             return
         self._waited_for = cycle
-        self._waiting_since = now = self.loop.time()
-        self._deadline = now + self.limits.header_timeout
+        self._waiting_since = self.loop.time()
         self._header_bytes = 0
-        if self._timer is None:
-            self._timer = self.loop.call_at(self._deadline, self._headers_too_slow)
+        if self._timer is not None:
+            self._timer.set(self._waiting_since + self.limits.header_timeout)
 
     def _headers_too_slow(self) -> None:
-        self._timer = None
         if self.cycle is not self._waited_for or self.transport.is_closing():
-            return  # the headers came (the next wait sets a timer again), or the connection goes
-        if self.loop.time() < self._deadline - TIMER_SLACK:  # this wait began after the timer was set
-            self._timer = self.loop.call_at(self._deadline, self._headers_too_slow)
-            return
+            return  # the headers came (the next wait sets the timer again), or the connection goes
         log.debug("bridge: no request headers within %g s; connection closed", self.limits.header_timeout)
         self.transport.close()
 

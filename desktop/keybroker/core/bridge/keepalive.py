@@ -7,9 +7,9 @@ pings only every 15 s and a2a-sdk offers no way to change that, so this ASGI mid
 every `text/event-stream` response, whichever route made it. A ping is an SSE comment
 (`: keep-alive`), which every SSE parser skips. The timer exists only while a stream is open: an
 idle server has no timer (and, when the last stream closes, sse-starlette's own shutdown poller is
-stopped too: sse_idle.py). It is a timer, not a task sleeping in a loop: a stream whose events come
-faster than the interval never starts a task for its pings (one task's start, sleeps and cancel per
-stream saved, issue 16); a ping, when one is due, is sent by a task of its own.
+stopped too: sse_idle.py). It is a `LazyTimer` (lazy_timer.py), not a task sleeping in a loop: a
+stream whose events come faster than the interval never starts a task for its pings (one task's start,
+sleeps and cancel per stream saved, issue 16); a ping, when one is due, is sent by a task of its own.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from keybroker.core.bridge.connections import TIMER_SLACK
+from keybroker.core.bridge.lazy_timer import LazyTimer
 from keybroker.core.bridge.sse_idle import stop_idle_sse_watcher
 
 __all__ = ["DEFAULT_KEEPALIVE_SECONDS", "PING", "SseKeepAlive", "kept_alive"]
@@ -42,31 +42,29 @@ class _Stream:
         self._interval = interval
         self._lock = asyncio.Lock()
         self._loop = asyncio.get_running_loop()
-        self._last = self._loop.time()
         self._closed = False
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer = LazyTimer(self._loop, self._due)
         self._pinging: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._timer = self._loop.call_at(self._last + self._interval, self._due)
+        self._quiet_from_now()
 
     async def send(self, message: Message) -> None:
         async with self._lock:
             await self._send(message)
-            self._last = self._loop.time()
+            self._quiet_from_now()
         if message["type"] == "http.response.body" and not message.get("more_body", False):
             self._closed = True
 
+    def _quiet_from_now(self) -> None:
+        """Something was sent: the next ping is due an interval from now."""
+        if not self._closed:
+            self._timer.set(self._loop.time() + self._interval)
+
     def _due(self) -> None:
-        """The timer: a ping when the stream has been quiet for the interval, else a look again then."""
-        self._timer = None
-        if self._closed:
-            return
-        now = self._loop.time()
-        if now - self._last < self._interval - TIMER_SLACK:  # uvloop runs timers up to 1 ms early
-            self._timer = self._loop.call_at(max(now + 0.05, self._last + self._interval), self._due)
-            return
-        self._pinging = self._loop.create_task(self._ping(), name="sse-keepalive")
+        """The stream has been quiet for the interval: a ping."""
+        if not self._closed and self._pinging is None:
+            self._pinging = self._loop.create_task(self._ping(), name="sse-keepalive")
 
     async def _ping(self) -> None:
         try:
@@ -74,21 +72,17 @@ class _Stream:
                 if self._closed:
                     return
                 await self._send({"type": "http.response.body", "body": PING, "more_body": True})
-                self._last = self._loop.time()
+                self._quiet_from_now()
         except Exception:  # the client went away: the app will notice on its own send
             return
         finally:
             self._pinging = None
-        if not self._closed:
-            self._timer = self._loop.call_at(self._last + self._interval, self._due)
 
     def stop(self) -> None:
         # A ping in flight is cancelled, not awaited: awaiting it here could swallow the cancellation
         # of the request task itself.
         self._closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         if self._pinging is not None:
             self._pinging.cancel()
 
