@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 from keybroker.core.audit import commit_thread
-from keybroker.core.audit.commit_thread import THREAD_NAME, run_on_commit_thread
+from keybroker.core.audit.commit_thread import THREAD_NAME, submit_to_commit_thread
 from keybroker.core.audit.group import GroupCommit
 from keybroker.core.audit.log import AuditLog
 from keybroker.core.catalog.catalog import Catalog
@@ -19,9 +21,28 @@ from tests.core.audit.test_group import _entry
 from tests.core.audit.test_log import MemoryHead
 from tests.fakes import FakeClock
 
+T = TypeVar("T")
+
 
 def _where() -> str:
     return threading.current_thread().name
+
+
+async def run_on_commit_thread(fn: Callable[[], T]) -> T:
+    """`fn()` on the commit thread; its result or its exception, here (unanswered once cancelled)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: Any, error: Exception | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    submit_to_commit_thread(fn, loop, settle)
+    return await future
 
 
 def test_jobs_from_several_loops_run_in_order_on_the_one_thread() -> None:

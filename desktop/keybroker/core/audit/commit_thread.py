@@ -8,26 +8,22 @@ loop or catalog they come from; each catalog serialises its own writers anyway.
 
 The thread starts on first use and lives as long as the process: a daemon asleep on its queue (no
 timer wakes an idle app). Should a job ever end it (an exception that is not an `Exception`), the next
-job starts a new one. A caller that stops waiting (cancelled) is not answered; a loop closed before its
-job ended is skipped when the answer comes back.
-
-`submit_to_commit_thread` is the same without a future: the job's outcome goes to a callback on the
-caller's loop (the group commit answers its batch there, with no task of its own waiting).
+job starts a new one. A job's outcome goes to a callback on its caller's loop (the group commit answers
+its batch there, with no task of its own waiting); a loop closed before its job ended is skipped when
+the outcome comes back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-__all__ = ["THREAD_NAME", "Done", "run_on_commit_thread", "submit_to_commit_thread"]
+__all__ = ["THREAD_NAME", "Done", "submit_to_commit_thread"]
 
-T = TypeVar("T")
 THREAD_NAME = "keybroker-audit-commit"
 
 #: Called on the caller's loop with the job's result and its exception (None when it returned).
@@ -36,14 +32,6 @@ _Job = tuple[Callable[[], Any], asyncio.AbstractEventLoop, Done]
 _jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
 _thread: threading.Thread | None = None
 _start_lock = threading.Lock()
-
-
-async def run_on_commit_thread(fn: Callable[[], T]) -> T:
-    """`fn()` on the commit thread; its result or its exception, here."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-    submit_to_commit_thread(fn, loop, functools.partial(_settle, future))
-    return await future
 
 
 def submit_to_commit_thread(fn: Callable[[], Any], loop: asyncio.AbstractEventLoop, done: Done) -> None:
@@ -74,12 +62,3 @@ def _serve() -> None:
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits for the answer
             loop.call_soon_threadsafe(done, result, error)
         del fn, loop, done, result, error  # nothing of a job kept while the thread sleeps
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: Exception | None) -> None:
-    if future.done():  # its caller stopped waiting (cancelled)
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
