@@ -146,8 +146,13 @@ async def test_a_cancellation_not_ours_goes_on_up() -> None:
     assert connection.unwatched == 1
 
 
-@pytest.mark.asyncio
-async def test_on_the_bridges_own_server_the_connection_tells_and_no_task_watches() -> None:
+_POST = b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}"
+
+
+async def _served_until_the_client_goes(sent: bytes) -> list[tuple[bool, int]]:
+    """A real bridge server whose app hangs each request under `cancel_on_disconnect`: `sent` is written,
+    the client closes once the first request runs, and the run must end (within 5 s). Per request that
+    ran: whether its scope held the watch, and how many watching tasks ran then."""
     from keybroker.core.bridge.server import running_bridge
 
     seen: list[tuple[bool, int]] = []
@@ -166,39 +171,22 @@ async def test_on_the_bridges_own_server_the_connection_tells_and_no_task_watche
 
     async with running_bridge(app, 0) as port:
         _, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}")
+        writer.write(sent)
         await writer.drain()
         async with asyncio.timeout(5):
             await started.wait()
             writer.close()
             await ended.wait()
-    assert seen == [(True, 0)]
+    return seen
+
+
+@pytest.mark.asyncio
+async def test_on_the_bridges_own_server_the_connection_tells_and_no_task_watches() -> None:
+    assert await _served_until_the_client_goes(_POST) == [(True, 0)]
 
 
 @pytest.mark.asyncio
 async def test_a_pipelined_request_is_cancelled_when_its_client_goes_too() -> None:
     """Two requests in one write: the server's own `receive` wakes only the latest one on a disconnect,
     so the first, still running, must be told by the connection."""
-    from keybroker.core.bridge.server import running_bridge
-
-    started, ended = asyncio.Event(), asyncio.Event()
-
-    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
-        started.set()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            ended.set()
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await cancel_on_disconnect(inner, scope, receive, send)
-
-    request = b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}"
-    async with running_bridge(app, 0) as port:
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(request + request)
-        await writer.drain()
-        async with asyncio.timeout(5):
-            await started.wait()
-            writer.close()
-            await ended.wait()
+    await _served_until_the_client_goes(_POST + _POST)
