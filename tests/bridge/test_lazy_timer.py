@@ -53,3 +53,29 @@ async def test_an_earlier_deadline_is_kept_and_a_cancelled_timer_never_calls() -
     gone.cancel()
     await asyncio.sleep(0.2)
     assert fired == ["early"]
+
+
+class _PlainHandle:
+    """What qasync's loop (the tray app's) gives from `call_at`: a handle to cancel, with no `when()`."""
+
+    def __init__(self, handle: asyncio.TimerHandle) -> None:
+        self._handle = handle
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
+@pytest.mark.asyncio
+async def test_a_loop_whose_handles_do_not_say_when_they_go_off() -> None:
+    loop = asyncio.get_running_loop()
+    fired: list[float] = []
+    timer = LazyTimer(loop, lambda: fired.append(loop.time()))
+    timer._loop = SimpleNamespace(  # type: ignore[assignment]
+        call_at=lambda when, callback: _PlainHandle(loop.call_at(when, callback)), time=loop.time
+    )
+    timer.set(loop.time() + 5.0)
+    timer.set(loop.time() + 0.05)  # earlier: the pending one is cancelled
+    timer.set(loop.time() + 0.1)  # later: kept, set again when it goes off
+    last = timer.deadline
+    await asyncio.sleep(0.3)
+    assert len(fired) == 1 and fired[0] >= last - 0.005

@@ -30,23 +30,25 @@ TIMER_SLACK = 0.005
 class LazyTimer:
     """Calls `callback` (on the loop) once the last deadline `set` has come (module docstring)."""
 
-    __slots__ = ("_callback", "_handle", "_loop", "deadline")
+    __slots__ = ("_at", "_callback", "_handle", "_loop", "deadline")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
         self._loop = loop
         self._callback = callback
-        self._handle: asyncio.TimerHandle | None = None
+        # What the loop's `call_at` gave, and when for: qasync's loop (the tray app's) gives a plain
+        # `Handle`, without `when()`.
+        self._handle: asyncio.Handle | None = None
+        self._at = 0.0
         self.deadline = 0.0
 
     def set(self, deadline: float) -> None:
         """Call back at `deadline` (loop time) instead of any deadline set before."""
         self.deadline = deadline
-        handle = self._handle
-        if handle is not None and handle.when() <= deadline:
-            return  # it goes off earlier and is set again for this deadline then
-        if handle is not None:
-            handle.cancel()
-        self._handle = self._loop.call_at(deadline, self._fire)
+        if self._handle is not None:
+            if self._at <= deadline:
+                return  # it goes off earlier and is set again for this deadline then
+            self._handle.cancel()
+        self._arm()
 
     def cancel(self) -> None:
         """No call back (until the next `set`)."""
@@ -57,6 +59,10 @@ class LazyTimer:
     def _fire(self) -> None:
         self._handle = None
         if self._loop.time() < self.deadline - TIMER_SLACK:  # set for a later deadline since
-            self._handle = self._loop.call_at(self.deadline, self._fire)
+            self._arm()
             return
         self._callback()
+
+    def _arm(self) -> None:
+        self._at = self.deadline
+        self._handle = self._loop.call_at(self.deadline, self._fire)
