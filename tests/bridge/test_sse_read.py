@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from keybroker.core.bridge.sse_read import EventTooLargeError, sse_data
+from keybroker.core.bridge.sse_read import EventTooLargeError, SseReader
 
 BODY = (
     b": ping - 2026-01-01\r\n\r\n"
@@ -26,24 +24,39 @@ WANTED = [
 ]
 
 
-async def _pieces(body: bytes, size: int) -> AsyncIterator[bytes]:
-    for i in range(0, len(body), size):
-        yield body[i : i + size]
+def _read(body: bytes, size: int, limit: int = 1 << 20) -> list[bytes]:
+    reader = SseReader(limit)
+    found = [data for i in range(0, len(body), size) for data in reader.feed(body[i : i + size])]
+    reader.end()
+    return found
 
 
-async def _read(body: bytes, size: int, limit: int = 1 << 20) -> list[bytes]:
-    return [data async for data in sse_data(_pieces(body, size), limit)]
-
-
-@pytest.mark.asyncio
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 1000, 1 << 20])
-async def test_events_come_out_whole_however_the_body_is_split(size: int) -> None:
-    assert await _read(BODY, size) == WANTED
+def test_events_come_out_whole_however_the_body_is_split(size: int) -> None:
+    assert _read(BODY, size) == WANTED
 
 
-@pytest.mark.asyncio
-async def test_an_event_larger_than_the_limit_is_refused() -> None:
+def test_each_piece_gives_every_event_it_completed_and_no_other() -> None:
+    reader = SseReader(1 << 20)
+    assert reader.feed(b"data: 1\n\ndata: 2\r\n\r\ndata: 3\n") == [b"1", b"2"]
+    assert reader.feed(b"\n: ping\n\ndata: 4") == [b"3"]
+    assert reader.feed(b"\n\n") == [b"4"]
+    reader.end()
+
+
+def test_an_event_larger_than_the_limit_is_refused() -> None:
     with pytest.raises(EventTooLargeError):
-        await _read(b"data: " + b"y" * 5000 + b"\n\n", 100, limit=1000)
+        _read(b"data: " + b"y" * 5000 + b"\n\n", 100, limit=1000)
     with pytest.raises(EventTooLargeError):  # a line that does not end counts too
-        await _read(b"data: " + b"y" * 5000, 100, limit=1000)
+        _read(b"data: " + b"y" * 5000, 100, limit=1000)
+
+
+def test_events_before_one_too_large_in_the_same_piece_are_given_then_the_stream_is_refused() -> None:
+    reader = SseReader(1000)
+    assert reader.feed(b"data: small\n\ndata: " + b"y" * 5000) == [b"small"]
+    with pytest.raises(EventTooLargeError):
+        reader.feed(b"y")
+    reader = SseReader(1000)
+    assert reader.feed(b"data: small\n\ndata: " + b"y" * 5000) == [b"small"]
+    with pytest.raises(EventTooLargeError):  # the stream ended there: refused all the same
+        reader.end()

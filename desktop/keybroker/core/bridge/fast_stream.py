@@ -8,7 +8,9 @@ that streams) and puts the fulfilments in at the JSON level; `FastStream.respons
 event stream at once (so keep-alive pings, keepalive.py, can go out while the agent is quiet) and
 reads the agent's stream (fast_hop.py, sse_read.py). Each event is parsed once, reported, masked and
 cut as JSON, and held back across events by chunks.py's own `SplitGuard` (stream_events.py): an
-event with nothing to hold goes on as the agent's own bytes.
+event with nothing to hold goes on as the agent's own bytes. The events one read of the agent's
+connection brought go to the client in one write, at once: never later than they came (DESIGN §7:
+streams are never buffered), and with one send, not one per event.
 
 A run-time demand mid-stream (an `auth-required` the bridge answers: `BridgeRun.interrupt`) is
 answered, not avoided: the agent is given its moment to close the stream (legs.DRAIN_SECONDS); when
@@ -50,7 +52,7 @@ from keybroker.core.bridge.fast_hop import FastHop, HopFailedError, HopStream, h
 from keybroker.core.bridge.fast_resume import resume_demand
 from keybroker.core.bridge.json_cut import clean_json
 from keybroker.core.bridge.legs import DRAIN_SECONDS, replay_then, stream_leg
-from keybroker.core.bridge.sse_read import EventTooLargeError, sse_data
+from keybroker.core.bridge.sse_read import EventTooLargeError, SseReader
 from keybroker.core.bridge.stream_events import StreamEvents, StreamStop, Taken, frame
 
 if TYPE_CHECKING:
@@ -168,16 +170,24 @@ class FastStream:
                     leg.failed = True
                     yield await self._refused(answer, events)
                     return
-                async with contextlib.aclosing(sse_data(answer.chunks(), MAX_EVENT_BYTES)) as datas:
-                    async for data in datas:
+                reader = SseReader(MAX_EVENT_BYTES)
+                pieces = answer.chunks()
+                async for piece in pieces:
+                    frames: list[bytes] = []
+                    for data in reader.feed(piece):
                         out = events.take(data)
                         if isinstance(out, Taken):
                             leg.taken = out
                             break
-                        for chunk in out:
-                            yield chunk
+                        frames += out
+                    if frames:  # what one piece brought goes out in one write
+                        yield frames[0] if len(frames) == 1 else b"".join(frames)
+                    if leg.taken is not None:
+                        break
                 if leg.taken is not None:
-                    await _drain(answer.chunks())
+                    await _drain(pieces)  # the rest of the same answer
+                else:
+                    reader.end()
         except HopFailedError as exc:
             leg.failed = True
             slug = self.link.slug

@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: Apache-2.0
+"""How the fast path for streams (fast_stream.py) writes to its client, over real TCP (a real a2a-sdk
+1.x agent behind the real bridge): the events one read of the agent's connection brought go out in
+one write, and an event goes out as soon as it came, before the agent sends the next (streams are
+never buffered, DESIGN §7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from a2a.server.request_handlers.response_helpers import agent_card_to_dict
+
+from keybroker.core.bridge import BridgeApp
+from keybroker.core.bridge.fast_stream import FastStream
+from keybroker.core.bridge.lean_connection import LeanStream
+from keybroker.core.bridge.server import running_bridge
+from tests.bridge.fakes import ScriptedSecrets
+from tests.bridge.joining_client import leaks, texts
+from tests.bridge.leaky_agent import leaky_app
+from tests.bridge.live_agent import InFlight
+from tests.bridge.scripted_agent import scripted_card
+from tests.bridge.support import bridged, http_client, record_from_card, sse_payloads
+from tests.bridge.test_fast_path import DEMANDS, VALUE, _grant
+from tests.bridge.test_fast_stream import _fast, _fast_path, _last_state, _request, free_port
+
+__all__ = ["_fast_path"]  # the fixture, used here too
+
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+_DONE = ("completed", "TASK_STATE_COMPLETED")
+
+
+class _Bunched:
+    """The agent's event stream written in one piece at its end: every event in one TCP write."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        held: list[bytes] = []
+
+        async def sending(message: dict[str, Any]) -> None:
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            held.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                await send({"type": "http.response.body", "body": b"".join(held), "more_body": False})
+
+        await self.app(scope, receive, sending)
+
+
+class _Gated:
+    """The agent's event stream held after its first event until `gate` is set."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.gate = asyncio.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        sent_one = False
+
+        async def sending(message: dict[str, Any]) -> None:
+            nonlocal sent_one
+            if message["type"] == "http.response.body" and b"data:" in message.get("body", b""):
+                if sent_one:
+                    await asyncio.wait_for(self.gate.wait(), 30)
+                sent_one = True
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+@asynccontextmanager
+async def _rig(agent: ASGIApp, port: int) -> AsyncIterator[tuple[httpx.AsyncClient, BridgeApp]]:
+    """`agent` on `port` behind the bridge, `VALUE` granted for its demand; a client for the bridge."""
+    secrets = ScriptedSecrets({"k": VALUE})
+    card = scripted_card(f"http://127.0.0.1:{port}", DEMANDS)
+    async with running_bridge(agent, port, shutdown_grace=0.5):
+        record = record_from_card(agent_card_to_dict(card), "peer", url=f"http://127.0.0.1:{port}")
+        async with (
+            bridged(record, secrets, caller=None) as bridge,
+            http_client(base_url=f"http://127.0.0.1:{bridge.port}") as client,
+        ):
+            assert (await client.get("/agents/peer/.well-known/agent-card.json")).status_code == 200
+            await _grant(secrets, bridge.app, ["k"])
+            yield client, bridge.app
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("version", ["0.3", "1.0"])
+async def test_events_one_read_brought_go_out_in_one_write(
+    version: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pieces: list[bytes] = []
+    writes: list[bytes] = []
+    chunks, stream = LeanStream.chunks, FastStream._stream
+
+    async def counted_chunks(self: LeanStream) -> AsyncIterator[bytes]:
+        async for piece in chunks(self):
+            pieces.append(piece)
+            yield piece
+
+    async def counted_stream(self: FastStream, *args: Any) -> AsyncIterator[bytes]:
+        async for write in stream(self, *args):
+            writes.append(write)
+            yield write
+
+    monkeypatch.setattr(LeanStream, "chunks", counted_chunks)
+    monkeypatch.setattr(FastStream, "_stream", counted_stream)
+    port = free_port()
+    card = scripted_card(f"http://127.0.0.1:{port}", DEMANDS)
+    async with _rig(_Bunched(InFlight(leaky_app(card))), port) as (client, app):
+        body, headers = _request(version, "drip 2")
+        answer = await client.post("/agents/peer", json=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert _fast(app).served == 1
+    events = sse_payloads(answer.text)
+    assert _last_state(events) in _DONE, answer.text[-2000:]
+    assert leaks(VALUE, events, answer.text) == []
+    assert len(events) > len(pieces) >= 1  # the test holds: several events came in one read
+    assert 1 <= len(writes) <= len(pieces), (len(writes), len(pieces), len(events))
+    assert b"".join(writes).count(b"data: ") == len(events)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("version", ["0.3", "1.0"])
+async def test_an_event_reaches_the_client_before_the_agent_sends_the_next(version: str) -> None:
+    port = free_port()
+    card = scripted_card(f"http://127.0.0.1:{port}", DEMANDS)
+    gated = _Gated(InFlight(leaky_app(card)))
+    async with _rig(gated, port) as (client, app):
+        body, headers = _request(version, "hello")
+        lines: list[str] = []
+        async with client.stream("POST", "/agents/peer", json=body, headers=headers) as answer:
+            assert answer.status_code == 200
+            read = answer.aiter_lines()
+            async with asyncio.timeout(10):  # held by the bridge, this would wait for the gate
+                async for line in read:
+                    lines.append(line)
+                    if line.startswith("data:"):
+                        break
+            assert not gated.gate.is_set()
+            gated.gate.set()
+            lines += [line async for line in read]
+        assert _fast(app).served == 1
+    events = sse_payloads("\n".join(lines) + "\n\n")
+    assert _last_state(events) in _DONE, lines
+    assert 'unknown mode "hello"' in texts(events)
