@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import IsolatedEnv, RunCli, subprocess_env
 from tests.interop.conftest import RunningPeer, launch_peer
-from tests.interop.test_cli_serve_send import Serve, kb, serve  # noqa: F401 - fixtures used by name
+from tests.interop.test_cli_serve_send import Serve, kb, reap, serve  # noqa: F401 - fixtures used by name
 from tests.peers import litellm
 from tests.peers.process import skip_if_missing
 
@@ -61,7 +61,7 @@ def test_serve_asks_once_for_models_then_serves_them_through_the_gateway(
         text=True,
         env=subprocess_env({"KEYBROKER_VAULT": "system"}),
     )
-    request.addfinalizer(lambda: sender.kill() if sender.poll() is None else None)
+    request.addfinalizer(lambda: reap(sender))
     screen = s.read_until("Allow? [y/N]")
     assert "a llm model (default): Answers the user" in screen
     assert "gets: lite/mock-chat, through the gateway" in screen

@@ -88,6 +88,14 @@ class Serve:
         return rc
 
 
+def reap(process: subprocess.Popen[str]) -> None:
+    """A test's finalizer for a `keybroker send` it started: killed if it still runs, its pipes read and
+    closed (left open, a failed test's pipes surface as a ResourceWarning in a later test's teardown)."""
+    if process.poll() is None:
+        process.kill()
+    process.communicate(timeout=30)
+
+
 @pytest.fixture
 def kb(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> RunCli:
     monkeypatch.setenv("KEYBROKER_VAULT", "system")
@@ -123,7 +131,7 @@ def test_asked_once_on_the_terminal_then_served_unasked(
         text=True,
         env=subprocess_env({"KEYBROKER_VAULT": "system"}),
     )
-    request.addfinalizer(lambda: sender.kill() if sender.poll() is None else None)
+    request.addfinalizer(lambda: reap(sender))
     screen = s.read_until("Allow? [y/N]")  # who asks, what and why, then the question
     assert "keybroker-secret-peer (demo)" in screen and "github - GitHub token" in screen
     s.type("y\n")
