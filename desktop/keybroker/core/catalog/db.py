@@ -53,6 +53,8 @@ class Database:
         self._lock = threading.RLock()
         #: This connection's commits that may change a release decision (`change_stamp`).
         self.generation = 0
+        #: The `synchronous` level set on the connection (None: unknown, set it again).
+        self._sync_level: str | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._conn = sqlite3.connect(
@@ -61,7 +63,7 @@ class Database:
             if os.name == "posix":
                 path.chmod(0o600)
             self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._synchronous("NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.execute("PRAGMA busy_timeout=10000")
             self._migrate()
@@ -103,21 +105,16 @@ class Database:
         `durable`: the commit is on the disk when this returns (the WAL is synced, `synchronous=FULL`),
         not only in the OS's cache: for an audit event that lets a value out of Keybroker. Other
         writes keep `synchronous=NORMAL` (WAL mode: safe from corruption, the last ones may be lost
-        in a power cut). `policy=False`: the write changes nothing a release decision reads (audit
-        rows, use counts), so `change_stamp` stays (the module docstring).
+        in a power cut). The level is set only when it changes: a run of durable commits (releases,
+        one after another) sets it once, not twice each (issue 16). `policy=False`: the write changes
+        nothing a release decision reads (audit rows, use counts), so `change_stamp` stays (the
+        module docstring).
         """
         with self._lock:
             try:
-                if not durable:
-                    with self._immediate() as conn:
-                        yield conn
-                    return
-                self._synchronous("FULL")
-                try:
-                    with self._immediate() as conn:
-                        yield conn
-                finally:
-                    self._synchronous("NORMAL")
+                self._synchronous("FULL" if durable else "NORMAL")
+                with self._immediate() as conn:
+                    yield conn
             finally:
                 if policy:  # committed or not: a reader that re-reads for nothing loses nothing
                     self.generation += 1
@@ -146,10 +143,15 @@ class Database:
             raise _catalog_error(exc, self.path) from None
 
     def _synchronous(self, level: str) -> None:
+        """`PRAGMA synchronous=<level>` unless the connection is at that level already."""
+        if level == self._sync_level:
+            return
+        self._sync_level = None  # unknown until it is set
         try:
             self._conn.execute(f"PRAGMA synchronous={level}")
         except sqlite3.Error as exc:
             raise _catalog_error(exc, self.path) from None
+        self._sync_level = level
 
     @contextmanager
     def _immediate(self) -> Iterator[sqlite3.Connection]:
