@@ -2,7 +2,9 @@
 """How the fast path for streams (fast_stream.py) writes to its client, over real TCP (a real a2a-sdk
 1.x agent behind the real bridge): the events one read of the agent's connection brought go out in
 one write, and an event goes out as soon as it came, before the agent sends the next (streams are
-never buffered, DESIGN §7).
+never buffered, DESIGN §7). The client's response head goes out once the agent's request is written
+on a kept-alive connection, and before anything that could keep the client waiting for it: a
+connection to open, a full admission gate (client_head.py).
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ import httpx
 import pytest
 from a2a.server.request_handlers.response_helpers import agent_card_to_dict
 
-from keybroker.core.bridge import BridgeApp
+from keybroker.core.bridge import BridgeApp, rpc_route
+from keybroker.core.bridge.fast_hop import FastHop
 from keybroker.core.bridge.fast_stream import FastStream
-from keybroker.core.bridge.lean_connection import LeanStream
+from keybroker.core.bridge.lean_connection import LeanConnection, LeanStream
+from keybroker.core.bridge.lean_post import LeanPost
+from keybroker.core.bridge.limits import UpstreamLimits
 from keybroker.core.bridge.server import running_bridge
 from tests.bridge.fakes import ScriptedSecrets
 from tests.bridge.joining_client import leaks, texts
@@ -152,3 +157,69 @@ async def test_an_event_reaches_the_client_before_the_agent_sends_the_next(versi
     events = sse_payloads("\n".join(lines) + "\n\n")
     assert _last_state(events) in _DONE, lines
     assert 'unknown mode "hello"' in texts(events)
+
+
+@pytest.mark.asyncio
+async def test_the_client_head_follows_the_agents_request_on_a_kept_alive_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The head used to go first, its write and uvicorn's work on it delaying the agent's start."""
+    order: list[str] = []
+    begin, connect, kept_alive = LeanConnection.begin, LeanPost._connect, rpc_route.kept_alive
+
+    def recorded_begin(self: LeanConnection, request: bytes) -> LeanStream:
+        order.append("agent request")
+        return begin(self, request)
+
+    async def recorded_connect(self: LeanPost, target: Any) -> LeanConnection:
+        order.append("connect")
+        return await connect(self, target)
+
+    async def recorded_kept_alive(app: Any, scope: Any, receive: Any, send: Any, interval: float) -> None:
+        async def sending(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                order.append("client head")
+            await send(message)
+
+        await kept_alive(app, scope, receive, sending, interval)
+
+    monkeypatch.setattr(LeanConnection, "begin", recorded_begin)
+    monkeypatch.setattr(LeanPost, "_connect", recorded_connect)
+    monkeypatch.setattr(rpc_route, "kept_alive", recorded_kept_alive)
+    port = free_port()
+    card = scripted_card(f"http://127.0.0.1:{port}", DEMANDS)
+    async with _rig(InFlight(leaky_app(card)), port) as (client, app):
+        runs: list[list[str]] = []
+        for _ in range(2):
+            order.clear()
+            body, headers = _request("0.3", "hello")
+            answer = await client.post("/agents/peer", json=body, headers=headers)
+            assert answer.status_code == 200
+            assert _last_state(sse_payloads(answer.text)) in _DONE, answer.text
+            runs.append(list(order))
+        assert _fast(app).served == 2
+    # The first stream opens the agent's connection: the client hears first. The second reuses it.
+    assert runs == [["client head", "connect", "agent request"], ["agent request", "client head"]]
+
+
+@pytest.mark.asyncio
+async def test_a_stream_waiting_for_the_agents_gate_sends_its_client_head_first() -> None:
+    gate = asyncio.Semaphore(1)
+    hop = FastHop(gate, UpstreamLimits(connections=1))
+    told = asyncio.Event()
+
+    async def sent() -> None:
+        told.set()
+
+    async def stream() -> None:
+        async with hop.stream(f"http://127.0.0.1:{free_port()}/", b"{}", {}, sent):
+            pass
+
+    async with gate:  # another stream holds the agent's one permit
+        waiting = asyncio.create_task(stream())
+        await asyncio.wait_for(told.wait(), 5)
+        assert not waiting.done()
+        waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await hop.aclose()

@@ -27,7 +27,7 @@ from typing import Protocol
 
 import aiohttp
 
-from keybroker.core.bridge.hop_answer import HopAnswer, HopFailedError
+from keybroker.core.bridge.hop_answer import HopAnswer, HopFailedError, Sent
 from keybroker.core.bridge.limits import UpstreamLimits
 from keybroker.core.bridge.upstream import EXTENSION_HEADERS
 
@@ -36,7 +36,7 @@ try:
 except ImportError:  # no httptools (Windows): blocking sends go through aiohttp too
     LeanPost = None  # type: ignore[assignment,misc]
 
-__all__ = ["FastHop", "HopAnswer", "HopFailedError", "HopStream", "hop_headers"]
+__all__ = ["FastHop", "HopAnswer", "HopFailedError", "HopStream", "Sent", "hop_headers"]
 
 #: As upstream.KEEPALIVE_EXPIRY (not imported: that module pulls in a2a-sdk's client).
 KEEPALIVE_SECONDS = 4.0
@@ -157,12 +157,21 @@ class FastHop:
                 raise HopFailedError(f"cannot connect ({type(exc).__name__})", sent=False) from None
 
     @contextlib.asynccontextmanager
-    async def stream(self, url: str, body: bytes, headers: Mapping[str, str]) -> AsyncIterator[HopStream]:
+    async def stream(
+        self, url: str, body: bytes, headers: Mapping[str, str], sent: Sent | None = None
+    ) -> AsyncIterator[HopStream]:
         """POST `body` to `url` and hold the answer open for reading (fast_stream.py), the gate held
         until it closes. Leaving early closes the connection (the agent sees its client go). Raises
-        `HopFailedError` when the agent cannot be reached; errors while reading are the caller's."""
+        `HopFailedError` when the agent cannot be reached; errors while reading are the caller's.
+
+        `sent` is awaited once before the answer's head is awaited: once the request is written
+        (lean_post.py), or before anything that may keep it waiting (a full gate, a connection to
+        open, aiohttp's whole exchange)."""
+        if sent is not None and (self._lean is None or self._gate.locked()):
+            await sent()
+            sent = None
         if self._lean is not None:
-            async with self._gate, self._lean.stream(url, body, headers) as lean:
+            async with self._gate, self._lean.stream(url, body, headers, sent) as lean:
                 yield lean
             return
         session = self._open()

@@ -48,6 +48,7 @@ from google.protobuf.json_format import ParseDict  # type: ignore[import-untyped
 from starlette.responses import StreamingResponse
 
 from keybroker.core.bridge.agent_errors import AgentUnreachableError, unreachable
+from keybroker.core.bridge.client_head import ClientHead, HeadedStreamingResponse
 from keybroker.core.bridge.fast_hop import FastHop, HopFailedError, HopStream, hop_headers
 from keybroker.core.bridge.fast_resume import resume_demand
 from keybroker.core.bridge.json_cut import clean_json
@@ -119,21 +120,29 @@ class FastStream:
     def response(
         self, run: BridgeRun, rpc: dict[str, Any], url: str, body: bytes, request: Request
     ) -> StreamingResponse:
-        """The event stream answering `rpc` (the agent is reached once the response starts)."""
-        stream = self._stream(run, rpc, url, body, request.headers.get("a2a-version"))
-        return StreamingResponse(
-            stream, media_type=_SSE, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        """The event stream answering `rpc` (the agent is reached once the response starts; its head
+        goes to the client once the agent's request is on its way: client_head.py)."""
+        head = ClientHead()
+        stream = self._stream(run, rpc, url, body, request.headers.get("a2a-version"), head)
+        return HeadedStreamingResponse(
+            stream, head, media_type=_SSE, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         )
 
     async def _stream(
-        self, run: BridgeRun, rpc: dict[str, Any], url: str, body: bytes, a2a_version: str | None
+        self,
+        run: BridgeRun,
+        rpc: dict[str, Any],
+        url: str,
+        body: bytes,
+        a2a_version: str | None,
+        head: ClientHead,
     ) -> AsyncIterator[bytes]:
         version = STREAM_METHODS[str(rpc.get("method"))]
         events = StreamEvents(run, version, rpc.get("id"))
         while True:
             leg = _Leg()
             headers = hop_headers(_SSE, a2a_version, run.extensions())
-            async with contextlib.aclosing(self._leg(events, url, body, headers, leg)) as frames:
+            async with contextlib.aclosing(self._leg(events, url, body, headers, leg, head)) as frames:
                 async for chunk in frames:
                     yield chunk
             taken = leg.taken
@@ -161,11 +170,17 @@ class FastStream:
                 yield chunk
 
     async def _leg(
-        self, events: StreamEvents, url: str, body: bytes, headers: dict[str, str], leg: _Leg
+        self,
+        events: StreamEvents,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        leg: _Leg,
+        head: ClientHead,
     ) -> AsyncGenerator[bytes, None]:
         """One upstream stream's frames; `leg` says how it ended (an answerable demand, a failure)."""
         try:
-            async with self._hop.stream(url, body, headers) as answer:
+            async with self._hop.stream(url, body, headers, head) as answer:
                 if answer.status != 200 or not answer.content_type.startswith(_SSE):
                     leg.failed = True
                     yield await self._refused(answer, events)

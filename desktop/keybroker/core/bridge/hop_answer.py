@@ -1,10 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """What the fast path's upstream hop answers (fast_hop.py, lean_post.py): the agent's answer, or why
-there is none."""
+there is none; and what it tells a stream's caller on the way (`Sent`)."""
 
 from __future__ import annotations
 
-__all__ = ["HopAnswer", "HopFailedError"]
+from collections.abc import Awaitable, Callable
+
+__all__ = ["HopAnswer", "HopFailedError", "Sent"]
+
+#: Awaited once a stream's request is on its way, before its answer's head is awaited
+#: (`FastHop.stream`, `LeanPost.stream`).
+Sent = Callable[[], Awaitable[None]]
 
 
 class HopFailedError(Exception):

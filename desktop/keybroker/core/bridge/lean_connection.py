@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """One keep-alive HTTP/1.1 connection to an agent for the fast path's hop (lean_post.py, its pool), and
 how it reads an answer with httptools (llhttp, the C parser uvicorn uses): whole for a blocking send
-(`LeanConnection.exchange`), or as it comes for a stream (`LeanConnection.begin`, a `LeanStream`).
+(`LeanConnection.exchange`), or as it comes for a stream (`LeanConnection.begin` writes the request,
+`head` waits for the answer's head, a `LeanStream` reads its body).
 
 An answer's body is whatever the agent sent, delimited by `Content-Length`, chunks (framing removed)
 or the end of the connection; interim 1xx answers are skipped. Bytes nobody asked for, or what is not
@@ -277,12 +278,17 @@ class LeanConnection(asyncio.Protocol):
             if not self.reusable:
                 self.close()
 
-    async def begin(self, request: bytes) -> LeanStream:
-        """Write `request` and wait for its answer's head; the body is then read as it comes."""
+    def begin(self, request: bytes) -> LeanStream:
+        """Write `request`; its answer, read as it comes once `head` returned."""
         sink = self.sink = LeanStream(self)
-        waiter = self._send(request)
+        self._send(request)
+        return sink
+
+    async def head(self) -> None:
+        """Wait for the head of the answer `begin` asked for (its status and content type)."""
+        waiter = self.waiter
+        assert waiter is not None
         try:
             await waiter
-            return sink
         finally:
             self.waiter = None

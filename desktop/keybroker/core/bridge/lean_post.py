@@ -37,7 +37,7 @@ import ssl
 from collections.abc import AsyncIterator, Mapping
 from urllib.parse import urlsplit
 
-from keybroker.core.bridge.hop_answer import HopAnswer, HopFailedError
+from keybroker.core.bridge.hop_answer import HopAnswer, HopFailedError, Sent
 from keybroker.core.bridge.lean_connection import LeanConnection, LeanStream
 
 __all__ = ["LeanPost", "LeanStream"]
@@ -108,14 +108,28 @@ class LeanPost:
         return answer
 
     @contextlib.asynccontextmanager
-    async def stream(self, url: str, body: bytes, headers: Mapping[str, str]) -> AsyncIterator[LeanStream]:
+    async def stream(
+        self, url: str, body: bytes, headers: Mapping[str, str], sent: Sent | None = None
+    ) -> AsyncIterator[LeanStream]:
         """POST as `post` does and hold the answer open, read as it comes. Leaving before the answer
         ended closes the connection; a stream read to its end goes back to the pool. Raises
-        `HopFailedError` (`sent=False`: the agent could not be reached)."""
+        `HopFailedError` (`sent=False`: the agent could not be reached).
+
+        `sent` is awaited once before the answer's head is awaited: as soon as the request is written
+        when a kept-alive connection was at hand, or before a connection is opened (which may take
+        up to the connect timeout) when none was (fast_stream.py sends its client's head then)."""
         target, request = self._request(url, body, headers)
-        connection = self._take(target) or await self._connect(target)
+        connection = self._take(target)
+        if connection is None:
+            if sent is not None:
+                await sent()
+                sent = None
+            connection = await self._connect(target)
         try:
-            answer = await connection.begin(request)
+            answer = connection.begin(request)
+            if sent is not None:
+                await sent()
+            await connection.head()
         except BaseException:
             connection.sink = None
             connection.abort()

@@ -16,7 +16,9 @@ What the skipped layers guaranteed holds here too:
 - a client that goes away cancels the call, prompt and upstream exchange included
   (`cancel_on_disconnect` runs around all of it);
 - an event stream (fast_stream.py) is pinged when quiet (keepalive.py), and its generator is closed
-  however the stream ends, so the agent's connection is closed with it;
+  however the stream ends, so the agent's connection is closed with it; its head goes out when the
+  stream asks for it, once the agent's request is written (client_head.py), or before its first
+  chunk;
 - an unexpected exception before the answer starts gets the JSON 500 the channel's app answers
   (agent_app.py), named by type in the log, never a traceback or a value; after it started, the
   exception goes on up and the server drops the connection, as Starlette's would.
@@ -31,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from keybroker.core.bridge.client_head import HeadedStreamingResponse
 from keybroker.core.bridge.disconnect import cancel_on_disconnect
 from keybroker.core.bridge.guard import replay_body
 from keybroker.core.bridge.keepalive import kept_alive
@@ -111,13 +114,30 @@ class _Streamed:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         answer = self.answer
         chunks = answer.body_iterator
+        started = False
+
+        async def start() -> None:
+            nonlocal started
+            if not started:
+                started = True
+                head = {
+                    "type": "http.response.start",
+                    "status": answer.status_code,
+                    "headers": answer.raw_headers,
+                }
+                await send(head)
+
         try:
-            await send(
-                {"type": "http.response.start", "status": answer.status_code, "headers": answer.raw_headers}
-            )
+            if isinstance(answer, HeadedStreamingResponse):
+                answer.head.bind(start)  # the stream asks for it once the agent's request is written
+            else:
+                await start()
             async for chunk in chunks:
+                if not started:
+                    await start()
                 data = chunk.encode(answer.charset) if isinstance(chunk, str) else chunk
                 await send({"type": "http.response.body", "body": data, "more_body": True})
+            await start()
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             close = getattr(chunks, "aclose", None)
