@@ -9,6 +9,7 @@ checks each answer, the bridge's injected secret included), and every process is
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -110,3 +111,23 @@ def test_audit_head_bench_runs_both_writers_on_the_rigs_vault(tmp_path: Path) ->
     assert int(paced[2]) < int(before[2])  # fewer vault writes (the pace is what the app runs)
     assert "saved per release: app" in out
     assert not list(tmp_path.glob("kb-bench-head-*"))
+
+
+@pytest.mark.timeout(200)
+def test_timeline_marks_every_step_of_a_send_and_a_stream(tmp_path: Path) -> None:
+    """bench/bridge_timeline.py: the functions it wraps still exist and are still called, so every step
+    of a bridged send and stream is marked, in the order a request takes them; its processes are gone."""
+    out = _run_bench("bridge_timeline.py", ["-n", "30", "--warmup", "10"], tmp_path, 180)
+    for label in ("message/send (0.3)", "message/stream (0.3)"):
+        table = out[out.index(f"## {label}") :]
+        lines = table.splitlines()
+        start = lines.index("| --- | ---: | ---: |") + 1
+        table_rows = itertools.takewhile(lambda line: line.startswith("| "), lines[start:])
+        rows = [line.split(" | ") for line in table_rows]
+        steps = {row[0][2:]: float(row[1]) for row in rows}
+        wanted = {"request in", "route", "fast path", "release asked", "commit thread", "commit done"}
+        wanted |= {"commit answered", "released", "agent request", "agent head", "client head", "client body"}
+        assert wanted <= steps.keys(), (label, sorted(steps))
+        assert steps["request in"] == 0 < steps["released"] < steps["agent request"] < steps["client body"]
+        assert "audit commit on its thread: median" in table
+    assert _processes_with_env(f"TMPDIR={tmp_path}") == []
