@@ -53,7 +53,7 @@ from keybroker.core.audit import group
 from keybroker.core.bridge import app, connections, fast_grant, fast_path, lean_connection, rpc_route
 
 FIRST = "request in"
-#: Steps in the order a request takes them (the table's order).
+#: Every step marked (the table lists them in the order they came).
 STEPS = (
     FIRST,
     "route",
@@ -88,13 +88,13 @@ class Marks:
             self.requests[-1].setdefault(step, time.perf_counter_ns())
 
     def table(self) -> list[tuple[str, float, int]]:
-        """(step, median µs since `request in`, requests that took it)."""
+        """(step, median µs since `request in`, requests that took it), in the order they came."""
         rows: list[tuple[str, float, int]] = []
         for step in STEPS:
             since = [(r[step] - r[FIRST]) / 1e3 for r in self.requests if step in r and FIRST in r]
             if since:
                 rows.append((step, statistics.median(since), len(since)))
-        return rows
+        return sorted(rows, key=lambda row: row[1])
 
 
 def _before(owner: Any, name: str, marks: Marks, step: str, when: Callable[..., bool] | None = None) -> None:
