@@ -18,7 +18,7 @@ import httpx
 import pytest
 from a2a.server.request_handlers.response_helpers import agent_card_to_dict
 
-from keybroker.core.bridge import BridgeApp, rpc_route
+from keybroker.core.bridge import BridgeApp, fast_stream, rpc_route
 from keybroker.core.bridge.fast_hop import FastHop
 from keybroker.core.bridge.fast_stream import FastStream
 from keybroker.core.bridge.lean_connection import LeanConnection, LeanStream
@@ -76,6 +76,28 @@ class _Gated:
                 if sent_one:
                     await asyncio.wait_for(self.gate.wait(), 30)
                 sent_one = True
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+class _ErrorAtTheEnd:
+    """The agent's event stream ending in a JSON-RPC error event, all of it in one TCP write."""
+
+    ERROR = b'data: {"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"the agent broke"}}\r\n\r\n'
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = _Bunched(app)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        streams = False
+
+        async def sending(message: dict[str, Any]) -> None:
+            nonlocal streams
+            if message["type"] == "http.response.start":
+                streams = any(v.startswith(b"text/event-stream") for _, v in message.get("headers", ()))
+            elif streams and not message.get("more_body", False):
+                message = {**message, "body": message.get("body", b"") + self.ERROR}
             await send(message)
 
         await self.app(scope, receive, sending)
@@ -223,3 +245,67 @@ async def test_a_stream_waiting_for_the_agents_gate_sends_its_client_head_first(
     with pytest.raises(asyncio.CancelledError):
         await waiting
     await hop.aclose()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("version", ["0.3", "1.0"])
+async def test_events_read_with_the_agents_error_reach_the_client_before_it(version: str) -> None:
+    port = free_port()
+    card = scripted_card(f"http://127.0.0.1:{port}", DEMANDS)
+    async with _rig(_ErrorAtTheEnd(InFlight(leaky_app(card))), port) as (client, app):
+        body, headers = _request(version, "hello")
+        answer = await client.post("/agents/peer", json=body, headers=headers)
+        assert answer.status_code == 200
+        assert _fast(app).served == 1
+    events = sse_payloads(answer.text)
+    assert 'unknown mode "hello"' in texts(events), answer.text  # the agent's events came through
+    assert _last_state(events) in _DONE, answer.text
+    assert "error" in events[-1] and "the agent broke" in events[-1]["error"]["message"], events[-1]
+
+
+class _GrowsTooLargeThenStalls:
+    """The agent's first event, with the start of an event too large for the bridge in the same write;
+    then nothing more until `gate` is set."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.gate = asyncio.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        sent_one = False
+
+        async def sending(message: dict[str, Any]) -> None:
+            nonlocal sent_one
+            if message["type"] == "http.response.body" and b"data:" in message.get("body", b""):
+                if sent_one:
+                    await asyncio.wait_for(self.gate.wait(), 30)
+                else:
+                    sent_one = True
+                    message = {**message, "body": message["body"] + b"data: " + b"x" * 5000}
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+@pytest.mark.asyncio
+async def test_an_event_grown_too_large_ends_the_stream_at_once_though_the_agent_goes_quiet(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fast_stream, "MAX_EVENT_BYTES", 2000)
+    port = free_port()
+    card = scripted_card(f"http://127.0.0.1:{port}", DEMANDS)
+    agent = _GrowsTooLargeThenStalls(InFlight(leaky_app(card)))
+    try:
+        async with _rig(agent, port) as (client, app):
+            body, headers = _request("0.3", "hello")
+            async with asyncio.timeout(10):  # without the check, the bridge waits for the agent's next write
+                answer = await client.post("/agents/peer", json=body, headers=headers)
+            assert answer.status_code == 200
+            assert _fast(app).served == 1
+            assert not agent.gate.is_set()
+    finally:
+        agent.gate.set()
+    events = sse_payloads(answer.text)
+    assert len(events) == 2, answer.text  # the agent's first event, then the bridge's error
+    assert "result" in events[0]
+    assert "sent a stream event larger than 2000 bytes" in events[-1]["error"]["message"], events[-1]

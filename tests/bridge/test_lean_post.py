@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -448,3 +449,37 @@ async def test_a_fast_agent_and_a_slow_reader_do_not_buffer_the_whole_stream() -
         finally:
             lean.close()
     assert total == sum(len(b"data: " + e + b"\r\n\r\n") for e in agent.events)
+
+
+@pytest.mark.asyncio
+async def test_a_stream_whose_sent_callback_fails_closes_its_connection_and_leaves_no_unread_error() -> None:
+    """`sent` raising between the request's write and its head (the client's head could not be sent):
+    the connection is dropped, and the head's waiter with it, so its failure is nobody's (asyncio would
+    log "Future exception was never retrieved" when it is collected)."""
+    loop = asyncio.get_running_loop()
+    unread: list[str] = []  # what the loop was told of
+    loop.set_exception_handler(lambda _, context: unread.append(str(context.get("message"))))
+
+    async def sent() -> None:
+        raise RuntimeError("the client's head could not go")
+
+    try:
+        async with streaming_agent() as agent:
+            lean = _lean()
+            try:
+                agent.go.set()
+                await _read_stream(lean, agent)  # a kept-alive connection: `sent` comes after the write
+                with pytest.raises(RuntimeError):
+                    async with lean.stream(f"http://127.0.0.1:{agent.port}/", b"{}", {}, sent):
+                        pytest.fail("the stream went on")
+                for _ in range(5):
+                    await asyncio.sleep(0.01)  # the abort's connection_lost runs
+                assert await _read_stream(lean, agent)  # and the next stream is fine
+            finally:
+                lean.close()
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    # (The test agent's own handler may complain of the reset: not the bridge's concern.)
+    assert [m for m in unread if "never retrieved" in m] == [], unread

@@ -97,6 +97,25 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
                 pass
 
 
+def _take_piece(
+    events: StreamEvents, reader: SseReader, piece: bytes, leg: _Leg
+) -> tuple[list[bytes], Exception | None]:
+    """The frames for the events `piece` completed, up to an answerable demand (`leg.taken`), and what
+    stopped them, if anything did (`StreamStop`: the agent's error or an event the bridge cannot
+    read; a bug of ours): the frames before it still go out, as they would have one event a read."""
+    frames: list[bytes] = []
+    try:
+        for data in reader.feed(piece):
+            out = events.take(data)
+            if isinstance(out, Taken):
+                leg.taken = out
+                break
+            frames += out
+    except Exception as exc:
+        return frames, exc
+    return frames, None
+
+
 class _Leg:
     """How one upstream stream ended: at an answerable demand (`taken`), or failed (its error sent)."""
 
@@ -188,21 +207,16 @@ class FastStream:
                 reader = SseReader(MAX_EVENT_BYTES)
                 pieces = answer.chunks()
                 async for piece in pieces:
-                    frames: list[bytes] = []
-                    for data in reader.feed(piece):
-                        out = events.take(data)
-                        if isinstance(out, Taken):
-                            leg.taken = out
-                            break
-                        frames += out
-                    if frames:  # what one piece brought goes out in one write
+                    frames, failure = _take_piece(events, reader, piece, leg)
+                    if frames:  # what one piece brought goes out in one write, before what ended it
                         yield frames[0] if len(frames) == 1 else b"".join(frames)
+                    if failure is not None:
+                        raise failure
                     if leg.taken is not None:
                         break
+                    reader.check()  # an event grown too large: now, not when the agent next writes
                 if leg.taken is not None:
                     await _drain(pieces)  # the rest of the same answer
-                else:
-                    reader.end()
         except HopFailedError as exc:
             leg.failed = True
             slug = self.link.slug
@@ -212,7 +226,13 @@ class FastStream:
         except StreamStop as stop:
             leg.failed = True
             yield stop.frame
-        except (aiohttp.ClientError, OSError, EventTooLargeError) as exc:
+        except EventTooLargeError:
+            leg.failed = True
+            slug = self.link.slug
+            log.warning("agent %r: a stream event larger than %d bytes", slug, MAX_EVENT_BYTES)
+            too_large = f"agent {slug!r} sent a stream event larger than {MAX_EVENT_BYTES} bytes"
+            yield events.error(InvalidAgentResponseError(too_large))
+        except (aiohttp.ClientError, OSError) as exc:
             leg.failed = True
             log.warning("agent %r: the stream failed (%s)", self.link.slug, type(exc).__name__)
             yield events.error(AgentUnreachableError(f"agent {self.link.slug!r} {_DROPPED}"))

@@ -132,6 +132,7 @@ class LeanPost:
             await connection.head()
         except BaseException:
             connection.sink = None
+            connection.waiter = None  # unawaited now: its failure, when the abort comes, is nobody's
             connection.abort()
             raise
         try:

@@ -47,10 +47,11 @@ class SseReader:
     def feed(self, chunk: bytes) -> list[bytes]:
         """The data of each event `chunk` completed, in order. Raises `EventTooLargeError` when the
         event under way passes `max_event` bytes: at once, or, when `chunk` completed events before
-        it, at the next `feed` or `end` (those events are given first, as they would have been had
-        the piece ended before the event grew too large)."""
-        if self._over is not None:
-            raise self._over
+        it, at the next `check` or `feed` (those events are given first, as they would have been had
+        the piece ended before the event grew too large). An event the stream ends in, before its
+        blank line, is never given (the SSE spec; a client reading the agent itself would not see it
+        either)."""
+        self.check()
         buffer = self._buffer
         buffer += chunk
         events: list[bytes] = []
@@ -76,9 +77,7 @@ class SseReader:
                 raise self._over
         return events
 
-    def end(self) -> None:
-        """The stream ended. An event it ends in, before its blank line, is never given (the SSE
-        spec; a client reading the agent itself would not see it either). Raises the
-        `EventTooLargeError` `feed` still owes."""
+    def check(self) -> None:
+        """Raise the `EventTooLargeError` `feed` still owes, if it does."""
         if self._over is not None:
             raise self._over
