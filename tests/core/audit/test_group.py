@@ -245,3 +245,21 @@ async def test_a_failing_listener_after_a_commit_still_answers_its_callers_and_t
     second = await asyncio.wait_for(asyncio.gather(group.append([_entry(2)]), group.append([_entry(3)])), 5)
     assert first is not None and all(a is not None for a in second)
     assert [e.key for e in log.events()] == ["k1", "k2", "k3"]
+
+
+@pytest.mark.asyncio
+async def test_a_caller_goes_on_before_the_listeners_hear_of_its_commit(catalog: Catalog) -> None:
+    """At concurrency 1 the listeners (and the head writer) ran between the commit and the release they
+    record: now the release goes on first, and they hear of it at the loop's next turn."""
+    log = AuditLog(catalog, MemoryHead())
+    order: list[str] = []
+    log.subscribe(lambda e: order.append(f"listener {e.key}"))
+    group = GroupCommit(log, catalog)
+
+    async def release() -> None:
+        await group.append([_entry(1)])
+        order.append("caller")
+
+    await asyncio.wait_for(release(), 5)
+    await asyncio.sleep(0)
+    assert order == ["caller", "listener k1"]

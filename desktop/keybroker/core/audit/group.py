@@ -105,16 +105,23 @@ class GroupCommit:
     def _committed(
         self, loop: asyncio.AbstractEventLoop, batch: list[_Pending], _: object, error: Exception | None
     ) -> None:
-        """On the loop, once `batch`'s transaction ended: answer its callers, start the next batch."""
+        """On the loop, once `batch`'s transaction ended: answer its callers, start the next batch, and
+        then, once the callers went on (their requests reach their agents first), tell the head
+        writer and the listeners."""
         try:
             if error is None:
                 self.commits += 1
-                self._audit.published([e for p in batch for e in p.events])
+            _answer(batch, error)
+            if error is None:  # after the callers' wake-ups, which `_answer` queued
+                loop.call_soon(self._publish, [e for p in batch for e in p.events])
+        finally:
+            self._start(loop)
+
+    def _publish(self, events: list[AuditEvent]) -> None:
+        try:
+            self._audit.published(events)
         except Exception:  # the head writer or a listener failed: the batch is on the disk all the same
             log.exception("after an audit commit")
-        finally:
-            _answer(batch, error)
-            self._start(loop)
 
     def _commit(self, batch: list[_Pending]) -> None:
         """One durable transaction for `batch` (on a worker thread)."""
