@@ -24,7 +24,8 @@ No timer runs on an idle server: a connection's timer exists only while it is op
 
 Each request's scope also gets `DISCONNECT_WATCH` (disconnect.py): the connection calls what is
 registered there when it is lost, so a request need not watch `receive()` for it with a task; and
-`BODY_RECEIVED` (guard.py) once its whole body is in, so the guard reads it without a timer.
+`BODY_RECEIVED` (guard.py) once its whole body is in, so the guard reads it without a timer. With
+httptools, each response's head goes out with its body, in one write (held_head.py).
 
 uvicorn's HTTP/1.1 parser is httptools where it is installed (a dependency on Linux and macOS: fewer
 calls per request than h11), else h11; `KEYBROKER_HTTP=h11` (or `httptools`) chooses, to compare.
@@ -41,6 +42,7 @@ from typing import Any, ClassVar, cast
 
 from keybroker.core.bridge.disconnect import DISCONNECT_WATCH
 from keybroker.core.bridge.guard import BODY_RECEIVED
+from keybroker.core.bridge.held_head import HeldHead
 from keybroker.core.bridge.lazy_timer import LazyTimer
 from keybroker.core.errors import InvalidInputError
 
@@ -170,6 +172,7 @@ class _Governed:
         cycle = self.cycle
         if cycle is not None:
             cycle.scope[DISCONNECT_WATCH] = self._watch_disconnect
+            cycle.transport = HeldHead(cycle.transport, self.loop)  # its head and body in one write
 
     def on_response_complete(self) -> None:
         self._await_request()
