@@ -24,8 +24,8 @@ No timer runs on an idle server: a connection's timer exists only while it is op
 
 Each request's scope also gets `DISCONNECT_WATCH` (disconnect.py): the connection calls what is
 registered there when it is lost, so a request need not watch `receive()` for it with a task; and
-`BODY_RECEIVED` (guard.py) once its whole body is in, so the guard reads it without a timer. With
-httptools, each response's head goes out with its body, in one write (held_head.py).
+`BODY_RECEIVED` (guard.py) once its whole body is in, so the guard reads it without a timer. Each
+response's head goes out with its body, in one write (held_head.py).
 
 uvicorn's HTTP/1.1 parser is httptools where it is installed (a dependency on Linux and macOS: fewer
 calls per request than h11), else h11; `KEYBROKER_HTTP=h11` (or `httptools`) chooses, to compare.
@@ -151,6 +151,7 @@ class _Governed:
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)  # type: ignore[misc]
+        self._hold_head()  # h11 made its cycle here (httptools: in on_headers_complete)
         cycle = self.cycle
         if cycle is not self._waited_for:  # the headers are in (the timer, when it goes off, sees it)
             scope = cycle.scope
@@ -172,11 +173,12 @@ class _Governed:
         cycle = self.cycle
         if cycle is not None:
             cycle.scope[DISCONNECT_WATCH] = self._watch_disconnect
-            cycle.transport = HeldHead(cycle.transport, self.loop)  # its head and body in one write
+        self._hold_head()
 
     def on_response_complete(self) -> None:
         self._await_request()
         super().on_response_complete()  # type: ignore[misc]  # may start a pipelined request at once
+        self._hold_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
@@ -203,6 +205,13 @@ class _Governed:
         watchers = self._watchers
         watchers.add(callback)
         return lambda: watchers.discard(callback)
+
+    def _hold_head(self) -> None:
+        """The current request's response: its head and body in one write (held_head.py), from its
+        first write on."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_started and not isinstance(cycle.transport, HeldHead):
+            cycle.transport = HeldHead(cycle.transport, self.loop)
 
     def _await_request(self) -> None:
         """From now on the client owes us its next request's headers, within the header timeout."""
