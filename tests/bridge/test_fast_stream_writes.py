@@ -309,3 +309,34 @@ async def test_an_event_grown_too_large_ends_the_stream_at_once_though_the_agent
     assert len(events) == 2, answer.text  # the agent's first event, then the bridge's error
     assert "result" in events[0]
     assert "sent a stream event larger than 2000 bytes" in events[-1]["error"]["message"], events[-1]
+
+
+@pytest.mark.asyncio
+async def test_a_stream_that_ended_in_the_read_with_its_last_events_ends_with_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The end of the chunked body used to be a write of its own after the last events."""
+    bodies: list[dict[str, Any]] = []
+    kept_alive = rpc_route.kept_alive
+
+    async def recorded_kept_alive(app_: Any, scope: Any, receive: Any, send: Any, interval: float) -> None:
+        async def sending(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body":
+                bodies.append(message)
+            await send(message)
+
+        await kept_alive(app_, scope, receive, sending, interval)
+
+    monkeypatch.setattr(rpc_route, "kept_alive", recorded_kept_alive)
+    port = free_port()
+    card = scripted_card(f"http://127.0.0.1:{port}", DEMANDS)
+    async with _rig(_Bunched(InFlight(leaky_app(card))), port) as (client, app):
+        body, headers = _request("1.0", "drip 2")
+        answer = await client.post("/agents/peer", json=body, headers=headers)
+        assert answer.status_code == 200
+        assert _fast(app).served == 1
+    events = sse_payloads(answer.text)
+    assert _last_state(events) in _DONE, answer.text
+    assert leaks(VALUE, events, answer.text) == []
+    assert [b.get("more_body", False) for b in bodies] == [False], bodies  # one write: events and end
+    assert bodies[0]["body"].count(b"data: ") == len(events)

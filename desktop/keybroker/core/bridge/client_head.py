@@ -8,7 +8,8 @@ for the head (`ClientHead`) from inside the hop, once the request is written (fa
 lean_post.py), or before anything that could keep the client waiting for it: a full admission gate, a
 connection still to open. Whoever sends the response binds how (rpc_route.py), and sends the head
 itself before the first chunk or the end if the stream never asked. Unbound (a server sending the
-response as Starlette does, head first), asking does nothing.
+response as Starlette does, head first), asking does nothing. The stream also says which chunk is its
+last (`ClientHead.last`), so its end goes out with it.
 
 Light on purpose: rpc_route.py imports it before the A2A stack is loaded (DESIGN §7).
 """
@@ -24,12 +25,16 @@ __all__ = ["ClientHead", "HeadedStreamingResponse"]
 
 
 class ClientHead:
-    """The client's response head, sent when first asked for (`await head()`), once bound."""
+    """The client's response head, sent when first asked for (`await head()`), once bound; and `last`,
+    which the stream sets before it yields its last chunk: the sender ends the response with that
+    chunk (uvicorn writes it and the end of the chunked body at once), not with an empty one after it,
+    a second write."""
 
-    __slots__ = ("_send",)
+    __slots__ = ("_send", "last")
 
     def __init__(self) -> None:
         self._send: Callable[[], Awaitable[None]] | None = None
+        self.last = False
 
     def bind(self, send: Callable[[], Awaitable[None]]) -> None:
         """How to send the head (it must send it once however often it is called)."""

@@ -208,6 +208,9 @@ class FastStream:
                 pieces = answer.chunks()
                 async for piece in pieces:
                     frames, failure = _take_piece(events, reader, piece, leg)
+                    if failure is None and leg.taken is None and answer.at_eof:
+                        frames += events.flush()  # the stream's end: held text, then the end, at once
+                        head.last = bool(frames)
                     if frames:  # what one piece brought goes out in one write, before what ended it
                         yield frames[0] if len(frames) == 1 else b"".join(frames)
                     if failure is not None:

@@ -127,18 +127,24 @@ class _Streamed:
                 }
                 await send(head)
 
+        headed = answer.head if isinstance(answer, HeadedStreamingResponse) else None
+        ended = False
         try:
-            if isinstance(answer, HeadedStreamingResponse):
-                answer.head.bind(start)  # the stream asks for it once the agent's request is written
+            if headed is not None:
+                headed.bind(start)  # the stream asks for it once the agent's request is written
             else:
                 await start()
             async for chunk in chunks:
+                if ended:
+                    raise RuntimeError("the stream went on after its last chunk")
                 if not started:
                     await start()
                 data = chunk.encode(answer.charset) if isinstance(chunk, str) else chunk
-                await send({"type": "http.response.body", "body": data, "more_body": True})
-            await start()
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+                ended = headed is not None and headed.last  # the end goes out with it
+                await send({"type": "http.response.body", "body": data, "more_body": not ended})
+            if not ended:
+                await start()
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             close = getattr(chunks, "aclose", None)
             if close is not None:
