@@ -12,7 +12,7 @@ tests can fail.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -90,6 +90,28 @@ async def _rig(
             card_answer = await client.get("/agents/peer/.well-known/agent-card.json")
             assert card_answer.status_code == 200  # builds the channel
             yield client, bridge.app
+
+
+@asynccontextmanager
+async def granted_leaky(
+    wrap: Callable[[Any], Any] = lambda app: app,
+) -> AsyncIterator[tuple[httpx.AsyncClient, BridgeApp, Any]]:
+    """The leaky agent, wrapped by `wrap` (an ASGI wrapper reshaping what it writes), on a loopback port
+    behind the bridge, `VALUE` granted for its demand: a client for the bridge, the bridge's app and
+    the wrapped agent."""
+    port = free_port()
+    card = scripted_card(f"http://127.0.0.1:{port}", DEMANDS)
+    agent = wrap(InFlight(leaky_app(card)))
+    secrets = ScriptedSecrets({"k": VALUE})
+    async with running_bridge(agent, port, shutdown_grace=0.5):
+        record = record_from_card(agent_card_to_dict(card), "peer", url=f"http://127.0.0.1:{port}")
+        async with (
+            bridged(record, secrets, caller=None) as bridge,
+            http_client(base_url=f"http://127.0.0.1:{bridge.port}") as client,
+        ):
+            assert (await client.get("/agents/peer/.well-known/agent-card.json")).status_code == 200
+            await _grant(secrets, bridge.app, ["k"])
+            yield client, bridge.app, agent
 
 
 def free_port() -> int:
@@ -369,18 +391,8 @@ class _MultiLineData:
 async def test_an_event_whose_data_spans_lines_reaches_the_client_whole(version: str) -> None:
     """An event the agent sent on several `data:` lines is passed on as one line: forwarded as the
     agent's bytes, only its first line would be data to the client (broken JSON)."""
-    port = free_port()
-    card = scripted_card(f"http://127.0.0.1:{port}", DEMANDS)
-    secrets = ScriptedSecrets({"k": VALUE})
-    async with running_bridge(_MultiLineData(InFlight(leaky_app(card))), port, shutdown_grace=0.5):
-        record = record_from_card(agent_card_to_dict(card), "peer", url=f"http://127.0.0.1:{port}")
-        async with (
-            bridged(record, secrets, caller=None) as bridge,
-            http_client(base_url=f"http://127.0.0.1:{bridge.port}") as client,
-        ):
-            assert (await client.get("/agents/peer/.well-known/agent-card.json")).status_code == 200
-            await _grant(secrets, bridge.app, ["k"])
-            events, body = await _stream(client, version, "hello")
-            assert _fast(bridge.app).served == 1
+    async with granted_leaky(_MultiLineData) as (client, app, _):
+        events, body = await _stream(client, version, "hello")
+        assert _fast(app).served == 1
     assert _last_state(events) in _DONE, body
     assert 'unknown mode "hello"' in texts(events)

@@ -11,28 +11,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import pytest
-from a2a.server.request_handlers.response_helpers import agent_card_to_dict
 
-from keybroker.core.bridge import BridgeApp, fast_stream, rpc_route
+from keybroker.core.bridge import fast_stream, rpc_route
 from keybroker.core.bridge.fast_hop import FastHop
 from keybroker.core.bridge.fast_stream import FastStream
 from keybroker.core.bridge.lean_connection import LeanConnection, LeanStream
 from keybroker.core.bridge.lean_post import LeanPost
 from keybroker.core.bridge.limits import UpstreamLimits
-from keybroker.core.bridge.server import running_bridge
-from tests.bridge.fakes import ScriptedSecrets
 from tests.bridge.joining_client import leaks, texts
-from tests.bridge.leaky_agent import leaky_app
-from tests.bridge.live_agent import InFlight
-from tests.bridge.scripted_agent import scripted_card
-from tests.bridge.support import bridged, http_client, record_from_card, sse_payloads
-from tests.bridge.test_fast_path import DEMANDS, VALUE, _grant
-from tests.bridge.test_fast_stream import _fast, _fast_path, _last_state, _request, free_port
+from tests.bridge.support import sse_payloads
+from tests.bridge.test_fast_path import VALUE
+from tests.bridge.test_fast_stream import (
+    _fast,
+    _fast_path,
+    _last_state,
+    _request,
+    free_port,
+    granted_leaky,
+)
 
 __all__ = ["_fast_path"]  # the fixture, used here too
 
@@ -61,10 +60,12 @@ class _Bunched:
 
 
 class _Gated:
-    """The agent's event stream held after its first event until `gate` is set."""
+    """The agent's event stream held after its first event until `gate` is set; `more` goes in the
+    first event's write (the start of an event too large for the bridge, say)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, more: bytes = b"") -> None:
         self.app = app
+        self.more = more
         self.gate = asyncio.Event()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -75,7 +76,9 @@ class _Gated:
             if message["type"] == "http.response.body" and b"data:" in message.get("body", b""):
                 if sent_one:
                     await asyncio.wait_for(self.gate.wait(), 30)
-                sent_one = True
+                else:
+                    sent_one = True
+                    message = {**message, "body": message["body"] + self.more}
             await send(message)
 
         await self.app(scope, receive, sending)
@@ -103,22 +106,6 @@ class _ErrorAtTheEnd:
         await self.app(scope, receive, sending)
 
 
-@asynccontextmanager
-async def _rig(agent: ASGIApp, port: int) -> AsyncIterator[tuple[httpx.AsyncClient, BridgeApp]]:
-    """`agent` on `port` behind the bridge, `VALUE` granted for its demand; a client for the bridge."""
-    secrets = ScriptedSecrets({"k": VALUE})
-    card = scripted_card(f"http://127.0.0.1:{port}", DEMANDS)
-    async with running_bridge(agent, port, shutdown_grace=0.5):
-        record = record_from_card(agent_card_to_dict(card), "peer", url=f"http://127.0.0.1:{port}")
-        async with (
-            bridged(record, secrets, caller=None) as bridge,
-            http_client(base_url=f"http://127.0.0.1:{bridge.port}") as client,
-        ):
-            assert (await client.get("/agents/peer/.well-known/agent-card.json")).status_code == 200
-            await _grant(secrets, bridge.app, ["k"])
-            yield client, bridge.app
-
-
 @pytest.mark.asyncio
 @pytest.mark.parametrize("version", ["0.3", "1.0"])
 async def test_events_one_read_brought_go_out_in_one_write(
@@ -140,9 +127,7 @@ async def test_events_one_read_brought_go_out_in_one_write(
 
     monkeypatch.setattr(LeanStream, "chunks", counted_chunks)
     monkeypatch.setattr(FastStream, "_stream", counted_stream)
-    port = free_port()
-    card = scripted_card(f"http://127.0.0.1:{port}", DEMANDS)
-    async with _rig(_Bunched(InFlight(leaky_app(card))), port) as (client, app):
+    async with granted_leaky(_Bunched) as (client, app, _):
         body, headers = _request(version, "drip 2")
         answer = await client.post("/agents/peer", json=body, headers=headers)
         assert answer.status_code == 200, answer.text
@@ -158,10 +143,7 @@ async def test_events_one_read_brought_go_out_in_one_write(
 @pytest.mark.asyncio
 @pytest.mark.parametrize("version", ["0.3", "1.0"])
 async def test_an_event_reaches_the_client_before_the_agent_sends_the_next(version: str) -> None:
-    port = free_port()
-    card = scripted_card(f"http://127.0.0.1:{port}", DEMANDS)
-    gated = _Gated(InFlight(leaky_app(card)))
-    async with _rig(gated, port) as (client, app):
+    async with granted_leaky(_Gated) as (client, app, gated):
         body, headers = _request(version, "hello")
         lines: list[str] = []
         async with client.stream("POST", "/agents/peer", json=body, headers=headers) as answer:
@@ -208,9 +190,7 @@ async def test_the_client_head_follows_the_agents_request_on_a_kept_alive_connec
     monkeypatch.setattr(LeanConnection, "begin", recorded_begin)
     monkeypatch.setattr(LeanPost, "_connect", recorded_connect)
     monkeypatch.setattr(rpc_route, "kept_alive", recorded_kept_alive)
-    port = free_port()
-    card = scripted_card(f"http://127.0.0.1:{port}", DEMANDS)
-    async with _rig(InFlight(leaky_app(card)), port) as (client, app):
+    async with granted_leaky() as (client, app, _):
         runs: list[list[str]] = []
         for _ in range(2):
             order.clear()
@@ -250,9 +230,7 @@ async def test_a_stream_waiting_for_the_agents_gate_sends_its_client_head_first(
 @pytest.mark.asyncio
 @pytest.mark.parametrize("version", ["0.3", "1.0"])
 async def test_events_read_with_the_agents_error_reach_the_client_before_it(version: str) -> None:
-    port = free_port()
-    card = scripted_card(f"http://127.0.0.1:{port}", DEMANDS)
-    async with _rig(_ErrorAtTheEnd(InFlight(leaky_app(card))), port) as (client, app):
+    async with granted_leaky(_ErrorAtTheEnd) as (client, app, _):
         body, headers = _request(version, "hello")
         answer = await client.post("/agents/peer", json=body, headers=headers)
         assert answer.status_code == 200
@@ -263,48 +241,22 @@ async def test_events_read_with_the_agents_error_reach_the_client_before_it(vers
     assert "error" in events[-1] and "the agent broke" in events[-1]["error"]["message"], events[-1]
 
 
-class _GrowsTooLargeThenStalls:
-    """The agent's first event, with the start of an event too large for the bridge in the same write;
-    then nothing more until `gate` is set."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.gate = asyncio.Event()
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        sent_one = False
-
-        async def sending(message: dict[str, Any]) -> None:
-            nonlocal sent_one
-            if message["type"] == "http.response.body" and b"data:" in message.get("body", b""):
-                if sent_one:
-                    await asyncio.wait_for(self.gate.wait(), 30)
-                else:
-                    sent_one = True
-                    message = {**message, "body": message["body"] + b"data: " + b"x" * 5000}
-            await send(message)
-
-        await self.app(scope, receive, sending)
-
-
 @pytest.mark.asyncio
 async def test_an_event_grown_too_large_ends_the_stream_at_once_though_the_agent_goes_quiet(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(fast_stream, "MAX_EVENT_BYTES", 2000)
-    port = free_port()
-    card = scripted_card(f"http://127.0.0.1:{port}", DEMANDS)
-    agent = _GrowsTooLargeThenStalls(InFlight(leaky_app(card)))
-    try:
-        async with _rig(agent, port) as (client, app):
+    too_large = b"data: " + b"x" * 5000  # and then the agent goes quiet
+    async with granted_leaky(lambda app: _Gated(app, too_large)) as (client, app, agent):
+        try:
             body, headers = _request("0.3", "hello")
             async with asyncio.timeout(10):  # without the check, the bridge waits for the agent's next write
                 answer = await client.post("/agents/peer", json=body, headers=headers)
             assert answer.status_code == 200
             assert _fast(app).served == 1
             assert not agent.gate.is_set()
-    finally:
-        agent.gate.set()
+        finally:
+            agent.gate.set()
     events = sse_payloads(answer.text)
     assert len(events) == 2, answer.text  # the agent's first event, then the bridge's error
     assert "result" in events[0]
@@ -328,9 +280,7 @@ async def test_a_stream_that_ended_in_the_read_with_its_last_events_ends_with_th
         await kept_alive(app_, scope, receive, sending, interval)
 
     monkeypatch.setattr(rpc_route, "kept_alive", recorded_kept_alive)
-    port = free_port()
-    card = scripted_card(f"http://127.0.0.1:{port}", DEMANDS)
-    async with _rig(_Bunched(InFlight(leaky_app(card))), port) as (client, app):
+    async with granted_leaky(_Bunched) as (client, app, _):
         body, headers = _request("1.0", "drip 2")
         answer = await client.post("/agents/peer", json=body, headers=headers)
         assert answer.status_code == 200
