@@ -8,6 +8,7 @@ stopped by their own pid: SIGTERM, then SIGKILL after STOP_TIMEOUT seconds.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import json
@@ -18,7 +19,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -220,3 +223,29 @@ def cpu_plan(pin: bool) -> CpuPlan:
 def loadavg() -> str:
     """`uptime`'s load average (1, 5, 15 minutes)."""
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def run_in_process(
+    plan: CpuPlan, what: str, measure: Callable[[LoadGenerator, str], Coroutine[Any, Any, None]]
+) -> int:
+    """For a bench that runs the bridge in this process (bridge_profile.py, bridge_timeline.py): the echo
+    agent and the load generator started as children, pinned by `plan`, `measure(load, agent_url)` run
+    on a new event loop here, both children stopped however it ends. The exit code: 0; 1 when it raised
+    RuntimeError (said as "`what` failed: ..."); 130 when interrupted."""
+    workdir = Path(tempfile.mkdtemp(prefix="kb-bench-procs-"))
+    children = Children(workdir)
+    try:
+        agent = children.start("agent", [str(HERE / "bridge_agent.py")], plan.agent)
+        agent_url = f"http://127.0.0.1:{agent.ready_ports()[READY]}"
+        load = LoadGenerator(children.start("load", [str(HERE / "bridge_load.py")], plan.client, stdin=True))
+        asyncio.run(measure(load, agent_url))
+        return 0
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except RuntimeError as exc:
+        sys.stderr.write(f"{what} failed: {exc}\n")
+        return 1
+    finally:
+        children.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)

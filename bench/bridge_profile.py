@@ -46,8 +46,8 @@ from typing import Any
 # Before a2a-sdk is imported (Runtime.start sets it too).
 os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
 
-from bridge_common import READY, SLUG
-from bridge_procs import HERE, Children, LoadGenerator, cpu_plan, loadavg
+from bridge_common import SLUG
+from bridge_procs import LoadGenerator, cpu_plan, loadavg, run_in_process
 from bridge_server import bench_runtime
 from bridge_workloads import FULFIL, WORKLOADS, fulfil_job
 
@@ -190,23 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {plan.server})
     say(f"# bridge CPU profile ({time.strftime('%Y-%m-%d %H:%M:%S')}), load average {loadavg()}")
     say(f"{plan.description} (the bridge runs in this process)")
-    workdir = Path(tempfile.mkdtemp(prefix="kb-profile-procs-"))
-    children = Children(workdir)
-    try:
-        agent = children.start("agent", [str(HERE / "bridge_agent.py")], plan.agent)
-        agent_url = f"http://127.0.0.1:{agent.ready_ports()[READY]}"
-        load = LoadGenerator(children.start("load", [str(HERE / "bridge_load.py")], plan.client, stdin=True))
-        asyncio.run(profile_all(args, load, agent_url, say))
-        return 0
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        return 130
-    except RuntimeError as exc:
-        sys.stderr.write(f"profile failed: {exc}\n")
-        return 1
-    finally:
-        children.stop_all()
-        shutil.rmtree(workdir, ignore_errors=True)
+    return run_in_process(plan, "profile", lambda load, agent_url: profile_all(args, load, agent_url, say))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ bridge's. Wall-clock figures on a shared machine move from run to run: compare s
 from __future__ import annotations
 
 import argparse
-import asyncio
 import functools
 import os
 import shutil
@@ -44,8 +43,8 @@ from typing import Any
 # Before a2a-sdk is imported (Runtime.start sets it too).
 os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
 
-from bridge_common import READY, SLUG
-from bridge_procs import HERE, Children, LoadGenerator, cpu_plan, loadavg
+from bridge_common import SLUG
+from bridge_procs import LoadGenerator, cpu_plan, loadavg, run_in_process
 from bridge_profile import _BY_NAME, measure
 from bridge_server import bench_runtime
 
@@ -217,23 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{plan.description} (the bridge runs in this process)")
     marks = Marks()
     instrument(marks)
-    workdir = Path(tempfile.mkdtemp(prefix="kb-timeline-procs-"))
-    children = Children(workdir)
-    try:
-        agent = children.start("agent", [str(HERE / "bridge_agent.py")], plan.agent)
-        agent_url = f"http://127.0.0.1:{agent.ready_ports()[READY]}"
-        load = LoadGenerator(children.start("load", [str(HERE / "bridge_load.py")], plan.client, stdin=True))
-        asyncio.run(timeline_all(args, load, agent_url, marks))
-        return 0
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        return 130
-    except RuntimeError as exc:
-        sys.stderr.write(f"timeline failed: {exc}\n")
-        return 1
-    finally:
-        children.stop_all()
-        shutil.rmtree(workdir, ignore_errors=True)
+    return run_in_process(
+        plan, "timeline", lambda load, agent_url: timeline_all(args, load, agent_url, marks)
+    )
 
 
 if __name__ == "__main__":
